@@ -1,0 +1,239 @@
+"""A call's life: answered, each conversational turn, status events, and the one finish.
+
+Every function locks the call row, checks its current state and is safe to run twice: the
+provider may deliver any webhook more than once and in any order.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from billing import ledger
+from clozit.queueing import enqueue
+from telephony.providers.base import AgentStep, CallEvent, TurnInput
+
+from .engine import ConversationContext, Reply, engine_for
+from .models import Call, CallTurn, CampaignContact
+from .services import dnc_add
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS_ON_CARRIER_ERROR = 3
+# A live call that long past its time limit has lost its final event.
+STALE_AFTER = timedelta(minutes=10)
+FINAL_STATUSES = {
+    Call.Status.COMPLETED,
+    Call.Status.BUSY,
+    Call.Status.NO_ANSWER,
+    Call.Status.FAILED,
+    Call.Status.CANCELED,
+}
+
+
+def webhook_url(name: str, *, call: Call, **kwargs) -> str:
+    return settings.PUBLIC_BASE_URL + reverse(name, kwargs={"provider": call.provider, "call_id": call.pk, **kwargs})
+
+
+def _context(call: Call) -> ConversationContext:
+    contact = call.contact
+    variables = {}
+    if contact is not None:
+        variables = {
+            **contact.variables,
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "phone_number": contact.phone_number,
+        }
+    return ConversationContext(agent=call.agent, variables=variables, state=call.engine_state)
+
+
+def _add_turn(call: Call, speaker: str, text: str) -> None:
+    sequence = call.engine_state.get("seq", 0) + 1
+    call.engine_state["seq"] = sequence
+    CallTurn.objects.create(call=call, sequence=sequence, speaker=speaker, text=text)
+
+
+def _step(call: Call, reply: Reply) -> AgentStep:
+    turn = call.engine_state.get("turn", 0)
+    return AgentStep(
+        say=reply.say,
+        then="hangup" if reply.end_call else "listen",
+        language=call.agent.language if call.agent else "en-US",
+        voice=call.agent.voice if call.agent else "",
+        next_turn_url="" if reply.end_call else webhook_url("telephony_turn", call=call, turn=turn),
+    )
+
+
+def _apply_reply(call: Call, reply: Reply) -> AgentStep:
+    if reply.say:
+        _add_turn(call, CallTurn.Speaker.AGENT, reply.say)
+    if reply.captured:
+        call.captured = {**call.captured, **reply.captured}
+    if reply.outcome:
+        call.outcome = reply.outcome
+    if reply.do_not_call:
+        dnc_add(owner=call.owner, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
+    call.engine_state["turn"] = call.engine_state.get("turn", 0) + 1
+    step = _step(call, reply)
+    call.engine_state["last_step"] = {"say": step.say, "then": step.then, "next_turn_url": step.next_turn_url}
+    call.save(update_fields=["engine_state", "captured", "outcome"])
+    return step
+
+
+def _replay_last_step(call: Call) -> AgentStep:
+    last = call.engine_state.get("last_step") or {"say": "", "then": "hangup", "next_turn_url": ""}
+    return AgentStep(
+        language=call.agent.language if call.agent else "en-US", voice=call.agent.voice if call.agent else "", **last
+    )
+
+
+HANG_UP = AgentStep(say="", then="hangup")
+
+
+def call_exists(*, call_id: int, provider: str) -> bool:
+    return Call.objects.filter(pk=call_id, provider=provider).exists()
+
+
+@transaction.atomic
+def call_answered(*, call_id: int, answered_by: str) -> AgentStep:
+    """The callee (or a machine) picked up: the agent's first words."""
+    call = Call.objects.select_for_update(of=("self",)).select_related("agent", "contact", "owner").filter(pk=call_id).first()
+    if call is None or not call.is_live or call.agent is None:
+        return HANG_UP
+    if "last_step" in call.engine_state:
+        return _replay_last_step(call)  # the answer webhook was delivered twice
+    now = timezone.now()
+    updates = {"status": Call.Status.IN_PROGRESS, "answered_at": call.answered_at or now}
+    if answered_by:
+        updates["answered_by"] = answered_by
+    for name, value in updates.items():
+        setattr(call, name, value)
+    call.save(update_fields=list(updates))
+    engine = engine_for(call.agent)
+    ctx = _context(call)
+    reply = engine.voicemail(ctx) if answered_by == "machine" else engine.start(ctx)
+    return _apply_reply(call, reply)
+
+
+@transaction.atomic
+def call_turn(*, turn: TurnInput) -> AgentStep:
+    """The callee said something (or nothing): record it and answer through the engine."""
+    call = Call.objects.select_for_update(of=("self",)).select_related("agent", "contact", "owner").filter(pk=turn.call_id).first()
+    if call is None or call.agent is None:
+        return HANG_UP
+    if turn.turn != call.engine_state.get("turn"):
+        return _replay_last_step(call)  # a repeated or stale turn: say the same again, advance nothing
+    if not call.is_live:
+        return HANG_UP
+    _add_turn(call, CallTurn.Speaker.CALLEE, turn.speech or "(silence)")
+    reply = engine_for(call.agent).respond(_context(call), turn.speech)
+    return _apply_reply(call, reply)
+
+
+def call_apply_event(*, event: CallEvent) -> None:
+    """Apply a provider status event. Old or repeated events never move a call backwards."""
+    if event.status in FINAL_STATUSES:
+        call_finish(
+            call_id=event.call_id,
+            status=event.status,
+            duration_seconds=event.duration_seconds or 0,
+            reason=event.detail,
+            answered_by=event.answered_by,
+        )
+        return
+    with transaction.atomic():
+        call = Call.objects.select_for_update().filter(pk=event.call_id).first()
+        if call is None or Call.STATUS_RANK[event.status] <= Call.STATUS_RANK[call.status]:
+            return
+        call.status = event.status
+        fields = ["status"]
+        if event.status == Call.Status.IN_PROGRESS and call.answered_at is None:
+            call.answered_at = timezone.now()
+            fields.append("answered_at")
+        if event.answered_by and not call.answered_by:
+            call.answered_by = event.answered_by
+            fields.append("answered_by")
+        if event.provider_call_id and not call.provider_call_id:
+            call.provider_call_id = event.provider_call_id
+            fields.append("provider_call_id")
+        call.save(update_fields=fields)
+
+
+def call_finish(
+    *,
+    call_id: int,
+    status: str,
+    duration_seconds: int = 0,
+    reason: str = "",
+    answered_by: str = "",
+    retryable: bool = False,
+) -> bool:
+    """The one transition to a final state. Settles credits, frees the slot and wakes the
+    campaign exactly once; returns False when the call had already finished."""
+    with transaction.atomic():
+        now = timezone.now()
+        finished = Call.objects.filter(pk=call_id, status__in=Call.LIVE_STATUSES).update(
+            status=status, ended_at=now, failure_reason=reason[:300]
+        )
+        if not finished:
+            return False
+        call = Call.objects.select_for_update(of=("self",)).select_related("target").get(pk=call_id)
+        connected = duration_seconds if status == Call.Status.COMPLETED else 0
+        if call.time_limit_seconds:
+            connected = min(connected, call.time_limit_seconds)
+        call.duration_seconds = connected
+        if answered_by and not call.answered_by:
+            call.answered_by = answered_by
+        if not call.outcome:
+            if call.answered_by == "machine" and status == Call.Status.COMPLETED:
+                call.outcome = Call.Outcome.VOICEMAIL
+            elif call.time_limit_seconds and connected >= call.time_limit_seconds:
+                call.outcome = Call.Outcome.TIME_LIMIT
+        if call.hold_reference:
+            call.credits_charged = ledger.hold_settle(
+                reference=call.hold_reference,
+                amount_used=ledger.call_cost(seconds=connected),
+                memo=f"Call {call.pk} to {call.to_number}, {connected}s",
+            )
+        call.save(update_fields=["duration_seconds", "answered_by", "outcome", "credits_charged"])
+        if call.target is not None:
+            _finish_target(call.target, call, retryable=retryable)
+        if call.campaign_id:
+            campaign_id = call.campaign_id
+            transaction.on_commit(lambda: _wake_campaign(campaign_id))
+    return True
+
+
+def _finish_target(target: CampaignContact, call: Call, *, retryable: bool) -> None:
+    target = CampaignContact.objects.select_for_update().get(pk=target.pk)
+    if retryable and target.attempts < MAX_ATTEMPTS_ON_CARRIER_ERROR:
+        target.status = CampaignContact.Status.PENDING
+        target.result = f"Will retry: {call.failure_reason}"
+    elif call.status == Call.Status.CANCELED:
+        target.status = CampaignContact.Status.SKIPPED
+        target.result = call.failure_reason or "Canceled"
+    elif call.status == Call.Status.COMPLETED:
+        target.status = CampaignContact.Status.DONE
+        target.result = call.get_outcome_display() if call.outcome else "Completed"
+    else:
+        target.status = CampaignContact.Status.FAILED
+        target.result = call.failure_reason or call.get_status_display()
+    target.claim_expires_at = None
+    target.save(update_fields=["status", "result", "claim_expires_at", "updated_at"])
+
+
+def _wake_campaign(campaign_id: int) -> None:
+    from . import dialer
+
+    enqueue("dialing", dialer.campaign_advance, campaign_id)
+
+
+def calls_stale(*, now=None) -> list[Call]:
+    """Live calls the carrier has gone quiet about for longer than any of them could last."""
+    now = now or timezone.now()
+    candidates = Call.objects.filter(status__in=Call.LIVE_STATUSES, created_at__lt=now - STALE_AFTER)
+    return [c for c in candidates if c.created_at + STALE_AFTER + timedelta(seconds=c.time_limit_seconds) < now]

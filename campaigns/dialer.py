@@ -1,0 +1,178 @@
+"""RQ jobs that pace campaigns and place calls.
+
+PostgreSQL is the source of truth; Redis only wakes workers up. Every job takes ids, may run
+twice, and re-reads what it needs under a row lock:
+
+- `campaign_advance` fills free call slots: claims pending contacts (skip-locked, so two workers
+  never take the same one), reserves credits, and writes each call row before anything is dialled.
+- `call_place` dials a queued call once; a call that may have been dialled is never redialled.
+- `sweep` (every 30 s, from the scheduler) repairs what crashes leave behind.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from billing import ledger
+from clozit.queueing import enqueue
+from telephony.providers.base import OutboundCall, ProviderError
+from telephony.registry import get_provider
+
+from .calls import call_finish, calls_stale, webhook_url
+from .models import Call, Campaign, CampaignContact, DoNotCall
+
+logger = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(minutes=5)
+# A call stuck before the carrier accepted it: re-sent if never dialled, failed if it may have been.
+QUEUED_RESEND_AFTER = timedelta(minutes=2)
+DIALING_GIVE_UP_AFTER = timedelta(minutes=5)
+RING_ALLOWANCE_SECONDS = 120
+
+
+def campaign_advance(campaign_id: int) -> list[int]:
+    """Fill the campaign's free call slots and dial. Returns the ids of the calls placed."""
+    call_ids = _claim_calls(campaign_id)
+    for call_id in call_ids:
+        enqueue("dialing", call_place, call_id)
+    _complete_if_done(campaign_id)
+    return call_ids
+
+
+@transaction.atomic
+def _claim_calls(campaign_id: int) -> list[int]:
+    from .services import campaign_pause
+
+    campaign = Campaign.objects.select_for_update(of=("self",)).select_related("agent", "owner").filter(pk=campaign_id).first()
+    if campaign is None or campaign.status != Campaign.Status.RUNNING:
+        return []
+    owner = campaign.owner
+    if not owner.can_dial:
+        campaign_pause(campaign=campaign, reason="Paused: the account is suspended.")
+        return []
+    # Numbers added to the do-not-call list since launch are never dialled.
+    campaign.targets.filter(status=CampaignContact.Status.PENDING).filter(
+        Exists(DoNotCall.objects.filter(owner=owner, phone_number=OuterRef("contact__phone_number")))
+    ).update(status=CampaignContact.Status.SKIPPED, result="On the do-not-call list")
+
+    live = Call.objects.filter(campaign=campaign, status__in=Call.LIVE_STATUSES).count()
+    slots = campaign.max_concurrent_calls - live
+    if slots <= 0:
+        return []
+    targets = list(
+        CampaignContact.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("contact")
+        .filter(campaign=campaign, status=CampaignContact.Status.PENDING)
+        .order_by("id")[:slots]
+    )
+    agent = campaign.agent
+    provider = settings.TELEPHONY_PROVIDER
+    call_ids = []
+    now = timezone.now()
+    for target in targets:
+        try:
+            with transaction.atomic():
+                call = Call.objects.create(
+                    owner=owner,
+                    campaign=campaign,
+                    target=target,
+                    contact=target.contact,
+                    agent=agent,
+                    to_number=target.contact.phone_number,
+                    from_number=campaign.caller_number,
+                    provider=provider,
+                )
+                hold = ledger.hold_place(
+                    user=owner,
+                    reference=f"call:{call.pk}",
+                    max_amount=ledger.call_cost(seconds=agent.max_call_seconds),
+                    min_amount=settings.CALL_MIN_CREDITS,
+                    lifetime=timedelta(seconds=agent.max_call_seconds + RING_ALLOWANCE_SECONDS),
+                )
+                # The carrier ends the call when the reserved credits are used up.
+                call.hold_reference = hold.reference
+                call.time_limit_seconds = int(hold.amount / ledger.CREDITS_PER_CALL_SECOND)
+                call.save(update_fields=["hold_reference", "time_limit_seconds"])
+        except ledger.InsufficientCredits:
+            campaign_pause(
+                campaign=campaign, reason="Paused: your credits ran out. Add credits, then resume the campaign."
+            )
+            break
+        target.status = CampaignContact.Status.CLAIMED
+        target.attempts += 1
+        target.claim_expires_at = now + CLAIM_LEASE
+        target.save(update_fields=["status", "attempts", "claim_expires_at", "updated_at"])
+        call_ids.append(call.pk)
+    return call_ids
+
+
+def _complete_if_done(campaign_id: int) -> bool:
+    """A running campaign with nobody left to call and no call in progress is complete."""
+    busy_targets = CampaignContact.objects.filter(
+        campaign=OuterRef("pk"), status__in=[CampaignContact.Status.PENDING, CampaignContact.Status.CLAIMED]
+    )
+    live_calls = Call.objects.filter(campaign=OuterRef("pk"), status__in=Call.LIVE_STATUSES)
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING)
+        .filter(~Exists(busy_targets), ~Exists(live_calls))
+        .update(status=Campaign.Status.COMPLETED, finished_at=timezone.now(), status_reason="")
+    )
+
+
+def call_place(call_id: int) -> None:
+    """Dial a queued call. Marks it dialling first, so a re-run never dials it again."""
+    with transaction.atomic():
+        call = Call.objects.select_for_update(of=("self",)).select_related("agent").filter(pk=call_id).first()
+        if call is None or call.status != Call.Status.QUEUED:
+            return
+        # A pause only stops new claims; calls already reserved still go out. A stop cancels them.
+        if call.campaign_id and Campaign.objects.filter(pk=call.campaign_id, status=Campaign.Status.STOPPED).exists():
+            call_finish(call_id=call.pk, status=Call.Status.CANCELED, reason="Campaign stopped")
+            return
+        call.status = Call.Status.DIALING
+        call.save(update_fields=["status"])
+    request = OutboundCall(
+        call_id=call.pk,
+        to=call.to_number,
+        from_=call.from_number,
+        time_limit_seconds=call.time_limit_seconds,
+        answer_url=webhook_url("telephony_answer", call=call),
+        status_url=webhook_url("telephony_status", call=call),
+    )
+    try:
+        provider_call_id = get_provider(call.provider).place_call(request)
+    except ProviderError as exc:
+        logger.warning("placing call %s failed: %s", call.pk, exc.message)
+        call_finish(call_id=call.pk, status=Call.Status.FAILED, reason=exc.message, retryable=not exc.permanent)
+        return
+    Call.objects.filter(pk=call.pk, provider_call_id="").update(provider_call_id=provider_call_id)
+
+
+def sweep() -> dict:
+    """Scheduled every 30 s: resend lost dial jobs, close calls whose end never arrived,
+    release orphaned credit holds, and nudge every running campaign."""
+    now = timezone.now()
+    report = {"resent": 0, "abandoned": 0, "stale": 0, "holds_released": 0, "campaigns": 0}
+    for call_id in Call.objects.filter(status=Call.Status.QUEUED, created_at__lt=now - QUEUED_RESEND_AFTER).values_list(
+        "pk", flat=True
+    ):
+        enqueue("dialing", call_place, call_id)
+        report["resent"] += 1
+    for call_id in Call.objects.filter(
+        status=Call.Status.DIALING, provider_call_id="", created_at__lt=now - DIALING_GIVE_UP_AFTER
+    ).values_list("pk", flat=True):
+        # It may or may not have been dialled: never redial blindly, give up without charge.
+        if call_finish(call_id=call_id, status=Call.Status.FAILED, reason="The carrier never confirmed the call"):
+            report["abandoned"] += 1
+    for call in calls_stale(now=now):
+        if call_finish(call_id=call.pk, status=Call.Status.FAILED, reason="No final status from the carrier"):
+            report["stale"] += 1
+    report["holds_released"] = ledger.holds_release_expired(now=now)
+    for campaign_id in Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True):
+        campaign_advance(campaign_id)
+        report["campaigns"] += 1
+    return report

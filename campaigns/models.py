@@ -1,0 +1,263 @@
+"""Agents, contact lists, the do-not-call list, campaigns and the calls they make."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Agent(models.Model):
+    """An AI calling agent: what it says and how long a call may last."""
+
+    LANGUAGES = [
+        ("en-US", "English (US)"),
+        ("en-GB", "English (UK)"),
+        ("es-ES", "Spanish"),
+        ("fr-FR", "French"),
+        ("de-DE", "German"),
+    ]
+    VOICES = [
+        ("Polly.Joanna", "Joanna (female)"),
+        ("Polly.Matthew", "Matthew (male)"),
+        ("Polly.Amy", "Amy (female, British)"),
+        ("Polly.Brian", "Brian (male, British)"),
+    ]
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=120)
+    language = models.CharField(max_length=10, choices=LANGUAGES, default="en-US")
+    voice = models.CharField(max_length=40, choices=VOICES, default="Polly.Joanna")
+    opening_line = models.TextField(
+        help_text="First thing the agent says. Contact variables such as {{first_name}} are filled in."
+    )
+    questions = models.TextField(blank=True, help_text="Questions to ask, one per line, in order.")
+    answers = models.TextField(
+        blank=True,
+        help_text="Answers to common questions, one per line as 'keywords | answer', "
+        "e.g. 'price, cost | Plans start at $49 a month.'",
+    )
+    closing_line = models.TextField(help_text="Said before hanging up after the last question.")
+    voicemail_message = models.TextField(
+        blank=True, help_text="Left when a voicemail answers. Empty: hang up without a message."
+    )
+    max_call_seconds = models.PositiveIntegerField(default=180)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_call_seconds__gte=15, max_call_seconds__lte=3600), name="agent_max_call_seconds_range"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ContactList(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_lists")
+    name = models.CharField(max_length=120)
+    source_filename = models.CharField(max_length=255, blank=True)
+    # Rows the import skipped, kept so the user can fix them later: {"errors": [[line, why]], "duplicates": [...]}.
+    import_problems = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+
+class Contact(models.Model):
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="contacts")
+    phone_number = models.CharField(max_length=20, help_text="E.164")
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    variables = models.JSONField(default=dict, blank=True, help_text="Extra CSV columns, usable in the agent's lines.")
+    source_line = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact_list", "phone_number"], name="contact_unique_number_per_list")
+        ]
+
+    def __str__(self):
+        return f"{self.full_name or self.phone_number}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class DoNotCall(models.Model):
+    """A number the account must never call again."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="do_not_call")
+    phone_number = models.CharField(max_length=20)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "do-not-call entry"
+        verbose_name_plural = "do-not-call list"
+        constraints = [models.UniqueConstraint(fields=["owner", "phone_number"], name="dnc_unique_number_per_owner")]
+
+    def __str__(self):
+        return self.phone_number
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        STOPPED = "stopped", "Stopped"
+        COMPLETED = "completed", "Completed"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=120)
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="campaigns")
+    contact_list = models.ForeignKey(ContactList, on_delete=models.PROTECT, related_name="campaigns")
+    caller_number = models.CharField(max_length=20, help_text="The number callees see (E.164).")
+    max_concurrent_calls = models.PositiveSmallIntegerField(default=2)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    status_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_concurrent_calls__gte=1, max_concurrent_calls__lte=50),
+                name="campaign_concurrency_range",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class CampaignContact(models.Model):
+    """One contact's place in one campaign. Claimed with a lease so a crashed worker's claim returns."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Queued"
+        CLAIMED = "claimed", "Calling"
+        DONE = "done", "Completed"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="campaign_entries")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    result = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="campaign_contact_once")]
+        indexes = [models.Index(fields=["campaign", "status"])]
+
+
+class Call(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        DIALING = "dialing", "Dialing"
+        RINGING = "ringing", "Ringing"
+        IN_PROGRESS = "in_progress", "In call"
+        COMPLETED = "completed", "Completed"
+        BUSY = "busy", "Busy"
+        NO_ANSWER = "no_answer", "No answer"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    LIVE_STATUSES = (Status.QUEUED, Status.DIALING, Status.RINGING, Status.IN_PROGRESS)
+    # A call's status only moves forward along this order; all final states share the top rank.
+    STATUS_RANK = {
+        Status.QUEUED: 0,
+        Status.DIALING: 1,
+        Status.RINGING: 2,
+        Status.IN_PROGRESS: 3,
+        Status.COMPLETED: 9,
+        Status.BUSY: 9,
+        Status.NO_ANSWER: 9,
+        Status.FAILED: 9,
+        Status.CANCELED: 9,
+    }
+
+    class Outcome(models.TextChoices):
+        NONE = "", "—"
+        INTERESTED = "interested", "Interested"
+        NOT_INTERESTED = "not_interested", "Not interested"
+        CALL_BACK = "call_back", "Call back later"
+        DO_NOT_CALL = "do_not_call", "Do not call"
+        VOICEMAIL = "voicemail", "Voicemail"
+        NO_RESPONSE = "no_response", "No response"
+        TIME_LIMIT = "time_limit", "Time limit reached"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="calls", null=True, blank=True)
+    target = models.ForeignKey(CampaignContact, on_delete=models.CASCADE, related_name="calls", null=True, blank=True)
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, related_name="calls", null=True, blank=True)
+    agent = models.ForeignKey(Agent, on_delete=models.SET_NULL, related_name="calls", null=True, blank=True)
+    to_number = models.CharField(max_length=20)
+    from_number = models.CharField(max_length=20)
+    provider = models.CharField(max_length=20)
+    provider_call_id = models.CharField(max_length=80, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    answered_by = models.CharField(max_length=20, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True, default="")
+    time_limit_seconds = models.PositiveIntegerField(default=0)
+    duration_seconds = models.PositiveIntegerField(default=0)
+    credits_charged = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    hold_reference = models.CharField(max_length=200, blank=True)
+    engine_state = models.JSONField(default=dict, blank=True)
+    captured = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # At most one live call per campaign contact: a double dial is impossible.
+            models.UniqueConstraint(
+                fields=["target"],
+                condition=Q(status__in=["queued", "dialing", "ringing", "in_progress"]),
+                name="call_one_live_per_target",
+            )
+        ]
+        indexes = [models.Index(fields=["campaign", "status"]), models.Index(fields=["owner", "created_at"])]
+
+    def __str__(self):
+        return f"Call {self.pk} to {self.to_number}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE_STATUSES
+
+
+class CallTurn(models.Model):
+    """One line of a call's transcript."""
+
+    class Speaker(models.TextChoices):
+        AGENT = "agent", "Agent"
+        CALLEE = "callee", "Callee"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turns")
+    sequence = models.PositiveIntegerField()
+    speaker = models.CharField(max_length=10, choices=Speaker.choices)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sequence"]
+        constraints = [models.UniqueConstraint(fields=["call", "sequence"], name="call_turn_sequence_once")]

@@ -1,0 +1,33 @@
+from campaigns.models import Agent, Campaign, ContactList
+
+
+def make_agent(owner, **overrides) -> Agent:
+    fields = {
+        "name": "Sales assistant",
+        "opening_line": "Hi {{first_name}}, this is Sam from Acme.",
+        "questions": "Are you the person who handles scheduling?\nHow many people are on your team?",
+        "answers": "price, cost | Plans start at 49 dollars a month.",
+        "closing_line": "Thanks {{first_name}}, we will send you the details. Goodbye!",
+        "voicemail_message": "Hi {{first_name}}, Sam from Acme here. We'll try again soon.",
+        "max_call_seconds": 120,
+    }
+    fields.update(overrides)
+    return Agent.objects.create(owner=owner, **fields)
+
+
+def make_list(owner, numbers, name="Leads") -> ContactList:
+    from campaigns.contacts import contacts_import
+
+    rows = "phone,first_name,company\n" + "".join(f"{n},Person{i},Co{i}\n" for i, n in enumerate(numbers))
+    return contacts_import(owner=owner, name=name, filename="leads.csv", data=rows.encode()).contact_list
+
+
+def make_campaign(owner, numbers, *, concurrency=2, **agent_overrides) -> Campaign:
+    return Campaign.objects.create(
+        owner=owner,
+        name="Spring outreach",
+        agent=make_agent(owner, **agent_overrides),
+        contact_list=make_list(owner, numbers),
+        caller_number="+14155550000",
+        max_concurrent_calls=concurrency,
+    )

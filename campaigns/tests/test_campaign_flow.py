@@ -1,0 +1,116 @@
+"""A simulated campaign end to end: dialer jobs, the simulated carrier posting signed
+webhooks over HTTP to a live server, the scripted engine, and the ledger."""
+
+from decimal import Decimal
+
+import pytest
+
+from billing import ledger
+from billing.models import CreditHold, LedgerEntry
+from campaigns import services
+from campaigns.models import Call, Campaign, CampaignContact, DoNotCall
+from campaigns.tests.factories import make_campaign
+from telephony.models import ProviderEvent
+
+INTERESTED = "+12025550101"
+NOT_INTERESTED = "+12025550121"
+CALL_LATER = "+12025550131"
+STOP = "+12025550141"
+VOICEMAIL = "+12025550161"
+NO_ANSWER = "+12025550171"
+BUSY = "+12025550181"
+FAILS = "+12025550196"
+
+
+@pytest.fixture
+def live(live_server, settings):
+    settings.PUBLIC_BASE_URL = live_server.url
+    return live_server
+
+
+@pytest.mark.django_db(transaction=True)
+def test_campaign_calls_everyone_and_bills_connected_seconds(live, user, run_jobs):
+    numbers = [INTERESTED, NOT_INTERESTED, CALL_LATER, STOP, VOICEMAIL, NO_ANSWER, BUSY, FAILS]
+    campaign = make_campaign(user, numbers, concurrency=3)
+    ledger.credit_post(user=user, amount=Decimal("2000"), kind="staff_adjustment", reference="test-topup")
+    before = ledger.balance_of(user=user).balance
+
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    calls = {c.to_number: c for c in Call.objects.filter(campaign=campaign)}
+    assert len(calls) == len(numbers)
+    assert calls[INTERESTED].outcome == Call.Outcome.INTERESTED
+    assert calls[NOT_INTERESTED].outcome == Call.Outcome.NOT_INTERESTED
+    assert calls[CALL_LATER].outcome == Call.Outcome.CALL_BACK
+    assert calls[STOP].outcome == Call.Outcome.DO_NOT_CALL
+    assert calls[VOICEMAIL].outcome == Call.Outcome.VOICEMAIL
+    assert calls[NO_ANSWER].status == Call.Status.NO_ANSWER
+    assert calls[BUSY].status == Call.Status.BUSY
+    assert calls[FAILS].status == Call.Status.FAILED
+
+    # The interested callee answered both questions; the transcript alternates agent and callee.
+    interested = calls[INTERESTED]
+    turns = list(interested.turns.values_list("speaker", "text"))
+    assert turns[0][0] == "agent" and turns[0][1].startswith("Hi Person0, this is Sam from Acme.")
+    assert [s for s, _ in turns] == ["agent", "callee", "agent", "callee", "agent"]
+    assert turns[-1][1].startswith("Thanks Person0")
+    assert len(interested.captured) == 2
+
+    # Asking to stop puts the number on the do-not-call list at once.
+    assert DoNotCall.objects.filter(owner=user, phone_number=STOP).exists()
+
+    # Billing: 1 credit per connected second, nothing for calls that never connected,
+    # exactly one usage entry per connected call even though every final event came twice.
+    for call in calls.values():
+        assert call.credits_charged == ledger.call_cost(seconds=call.duration_seconds)
+        if call.status != Call.Status.COMPLETED:
+            assert call.duration_seconds == 0 and call.credits_charged == 0
+    connected = [c for c in calls.values() if c.duration_seconds > 0]
+    assert len(connected) == 5
+    usage = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CALL_USAGE)
+    assert usage.count() == 5
+    spent = sum(c.duration_seconds for c in calls.values())
+    after = ledger.balance_of(user=user)
+    assert before - after.balance == spent
+    assert after.held == 0
+    assert not CreditHold.objects.filter(status=CreditHold.Status.ACTIVE).exists()
+    assert ProviderEvent.objects.filter(kind="status:completed").count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dnc_number_is_never_dialled(live, user, run_jobs):
+    services.dnc_add(owner=user, phone_number=INTERESTED, reason="asked before")
+    campaign = make_campaign(user, [INTERESTED, NOT_INTERESTED])
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+    assert list(Call.objects.values_list("to_number", flat=True)) == [NOT_INTERESTED]
+    skipped = CampaignContact.objects.get(contact__phone_number=INTERESTED)
+    assert skipped.status == CampaignContact.Status.SKIPPED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_campaign_pauses_when_credits_run_out(live, user, run_jobs):
+    # 100 starter credits, 120 s max per call: the first call holds all 100 credits and
+    # the second cannot be covered, so the campaign pauses instead of failing contacts.
+    campaign = make_campaign(user, [INTERESTED, NOT_INTERESTED, CALL_LATER], concurrency=3)
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "credits ran out" in campaign.status_reason
+    first = Call.objects.get(campaign=campaign)
+    assert first.to_number == INTERESTED and first.status == Call.Status.COMPLETED
+    assert first.time_limit_seconds == 100  # the call was limited to what the balance could pay
+    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100) - first.credits_charged, Decimal(0))
+    # Nobody was failed for lack of credits: they wait for the resume.
+    assert CampaignContact.objects.filter(status=CampaignContact.Status.PENDING).count() == 2
+
+    ledger.credit_post(user=user, amount=Decimal("500"), kind="purchase", reference="test-pack")
+    services.campaign_resume(campaign=campaign)
+    run_jobs()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert Call.objects.filter(campaign=campaign).count() == 3

@@ -1,0 +1,160 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import selectors, services
+from .contacts import contacts_import, normalise_number
+from .errors import CampaignError
+from .forms import AgentForm, CampaignForm, ContactUploadForm
+from .models import Agent, Call, Campaign, ContactList, DoNotCall
+
+
+# --- Agents -----------------------------------------------------------------------
+@login_required
+def agent_list(request):
+    return render(request, "campaigns/agent_list.html", {"agents": Agent.objects.filter(owner=request.user)})
+
+
+@login_required
+def agent_edit(request, pk=None):
+    agent = get_object_or_404(Agent, pk=pk, owner=request.user) if pk else Agent(owner=request.user)
+    form = AgentForm(request.POST or None, instance=agent)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Agent “{agent.name}” saved.")
+        return redirect("agent_list")
+    return render(request, "campaigns/agent_form.html", {"form": form, "agent": agent})
+
+
+@login_required
+def agent_delete(request, pk):
+    agent = get_object_or_404(Agent, pk=pk, owner=request.user)
+    if request.method == "POST":
+        if agent.campaigns.exists():
+            messages.error(request, "This agent is used by a campaign, so it cannot be deleted.")
+            return redirect("agent_list")
+        agent.delete()
+        messages.success(request, f"Agent “{agent.name}” deleted.")
+        return redirect("agent_list")
+    return render(request, "campaigns/agent_confirm_delete.html", {"agent": agent})
+
+
+# --- Contacts ---------------------------------------------------------------------
+@login_required
+def contactlist_list(request):
+    lists = selectors.contact_lists_for_owner(owner=request.user)
+    return render(request, "campaigns/contactlist_list.html", {"lists": lists})
+
+
+@login_required
+def contactlist_upload(request):
+    form = ContactUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            report = contacts_import(
+                owner=request.user, name=form.cleaned_data["name"], filename=upload.name, data=upload.read()
+            )
+        except CampaignError as exc:
+            form.add_error("file", str(exc))
+        else:
+            messages.success(request, f"Imported {report.imported} contacts into “{report.contact_list.name}”.")
+            return redirect("contactlist_detail", pk=report.contact_list.pk)
+    return render(request, "campaigns/contactlist_upload.html", {"form": form})
+
+
+@login_required
+def contactlist_detail(request, pk):
+    contact_list = get_object_or_404(ContactList, pk=pk, owner=request.user)
+    contacts = contact_list.contacts.all()[:500]
+    return render(
+        request,
+        "campaigns/contactlist_detail.html",
+        {"contact_list": contact_list, "contacts": contacts, "total": contact_list.contacts.count()},
+    )
+
+
+@login_required
+def dnc_list(request):
+    if request.method == "POST":
+        try:
+            number = normalise_number(
+                request.POST.get("phone_number", ""), default_country=request.user.default_country
+            )
+        except ValueError as exc:
+            messages.error(request, f"Not added: {exc}.")
+        else:
+            services.dnc_add(owner=request.user, phone_number=number, reason="Added by you")
+            messages.success(request, f"{number} will not be called.")
+        return redirect("dnc_list")
+    return render(request, "campaigns/dnc_list.html", {"entries": DoNotCall.objects.filter(owner=request.user)})
+
+
+# --- Campaigns --------------------------------------------------------------------
+@login_required
+def campaign_list(request):
+    return render(
+        request, "campaigns/campaign_list.html", {"campaigns": selectors.campaigns_for_owner(owner=request.user)}
+    )
+
+
+@login_required
+def campaign_create(request):
+    form = CampaignForm(request.POST or None, owner=request.user, initial={"caller_number": settings.DEFAULT_CALLER_ID})
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save(commit=False)
+        campaign.owner = request.user
+        campaign.save()
+        messages.success(request, "Campaign created. Launch it when you are ready.")
+        return redirect("campaign_detail", pk=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form})
+
+
+@login_required
+def campaign_detail(request, pk):
+    campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
+    context = {
+        "campaign": campaign,
+        "progress": selectors.campaign_progress(campaign=campaign),
+        "calls": selectors.calls_for_owner(owner=request.user, campaign=campaign)[:50],
+    }
+    template = "campaigns/fragment_campaign_progress.html" if request.htmx else "campaigns/campaign_detail.html"
+    return render(request, template, context)
+
+
+CAMPAIGN_ACTIONS = {
+    "launch": (lambda c, user: services.campaign_launch(campaign=c, by=user), "Campaign launched: calls are starting."),
+    "pause": (lambda c, user: services.campaign_pause(campaign=c), "Campaign paused."),
+    "resume": (lambda c, user: services.campaign_resume(campaign=c), "Campaign resumed."),
+    "stop": (lambda c, user: services.campaign_stop(campaign=c), "Campaign stopped."),
+}
+
+
+@login_required
+@require_POST
+def campaign_action(request, pk, action):
+    campaign = get_object_or_404(Campaign, pk=pk, owner=request.user)
+    if action not in CAMPAIGN_ACTIONS:
+        return redirect("campaign_detail", pk=pk)
+    perform, done = CAMPAIGN_ACTIONS[action]
+    try:
+        perform(campaign, request.user)
+    except CampaignError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return redirect("campaign_detail", pk=pk)
+
+
+# --- Calls ------------------------------------------------------------------------
+@login_required
+def call_list(request):
+    return render(request, "campaigns/call_list.html", {"calls": selectors.calls_for_owner(owner=request.user)[:200]})
+
+
+@login_required
+def call_detail(request, pk):
+    call = get_object_or_404(selectors.calls_for_owner(owner=request.user), pk=pk)
+    return render(request, "campaigns/call_detail.html", {"call": call, "turns": call.turns.all(), "Call": Call})

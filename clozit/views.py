@@ -1,0 +1,52 @@
+"""Public pages, the dashboard and the health check."""
+
+import django_rq
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from billing import ledger
+from campaigns import selectors
+
+
+def landing(request):
+    return render(request, "pages/landing.html")
+
+
+def policy(request, page):
+    return render(request, f"pages/{page}.html")
+
+
+@login_required
+def dashboard(request):
+    user = request.user
+    context = {
+        "balance": ledger.balance_of(user=user),
+        "campaigns": selectors.campaigns_for_owner(owner=user)[:5],
+        "calls": selectors.calls_for_owner(owner=user)[:8],
+        "activity": selectors.activity_last_days(owner=user, days=7),
+    }
+    context["week_calls"] = sum(d["calls"] for d in context["activity"])
+    context["week_credits"] = sum(d["credits"] for d in context["activity"])
+    return render(request, "dashboard.html", context)
+
+
+def healthz(request):
+    """200 when the database and Redis answer; 503 naming what failed."""
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure is the answer here
+        checks["database"] = f"failed: {exc.__class__.__name__}"
+    try:
+        django_rq.get_connection("default").ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"failed: {exc.__class__.__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+    )

@@ -1,0 +1,41 @@
+"""Fixtures shared by every app's tests: real Redis queues and an in-process RQ worker."""
+
+import django_rq
+import pytest
+from rq import SimpleWorker
+
+from clozit.settings import RQ_QUEUES
+
+QUEUE_NAMES = list(RQ_QUEUES)
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Each test starts with empty queues (the test Redis database is the suite's own)."""
+    django_rq.get_connection("default").flushdb()
+    yield
+
+
+@pytest.fixture
+def run_jobs():
+    """Run every queued job, including the ones jobs enqueue, until the queues are empty."""
+
+    def run(max_rounds: int = 50) -> int:
+        queues = [django_rq.get_queue(name) for name in QUEUE_NAMES]
+        worker = SimpleWorker(queues, connection=queues[0].connection)
+        worker.work(burst=True, max_jobs=None)
+        failed = [job for q in queues for job in q.failed_job_registry.get_job_ids()]
+        assert not failed, f"jobs failed: {failed}"
+        return worker.successful_job_count
+
+    return run
+
+
+@pytest.fixture
+def user(db):
+    from accounts.models import User
+    from accounts.services import account_created
+
+    user = User.objects.create_user(email="owner@example.com", password="correct horse battery", company_name="Acme")
+    account_created(user=user)
+    return user

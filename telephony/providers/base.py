@@ -1,0 +1,101 @@
+"""The one interface every voice provider implements, and the types it speaks in.
+
+Nothing outside `telephony/providers/` imports a telephony SDK: the rest of Clozit sees
+`VoiceProvider`, `OutboundCall`, `CallEvent`, `TurnInput`, `AgentStep` and `ProviderError`.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from django.http import HttpRequest, HttpResponse
+
+
+class ProviderError(Exception):
+    """A provider refused or failed. `permanent` says whether retrying can ever help."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class OutboundCall:
+    """What the dialer asks a provider to do; `call_id` is ours and comes back on every event."""
+
+    call_id: int
+    to: str
+    from_: str
+    time_limit_seconds: int
+    answer_url: str
+    status_url: str
+    detect_answering_machine: bool = True
+
+
+# Our own call states (campaigns.models.Call.Status values) that providers report.
+EventStatus = Literal["ringing", "in_progress", "completed", "busy", "no_answer", "failed", "canceled"]
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """A provider's status callback, in our own terms."""
+
+    call_id: int
+    provider_call_id: str
+    status: EventStatus
+    dedupe_key: str
+    duration_seconds: int | None = None
+    answered_by: str = ""  # "human", "machine" or "" when unknown
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """What the callee said (or nothing) in reply to the agent's last step."""
+
+    call_id: int
+    turn: int
+    speech: str
+    answered_by: str = ""
+
+
+@dataclass(frozen=True)
+class AgentStep:
+    """The next thing the platform tells the provider to do on a live call."""
+
+    say: str
+    then: Literal["listen", "hangup"]
+    language: str = "en-US"
+    voice: str = ""
+    next_turn_url: str = ""
+
+
+class VoiceProvider:
+    """Places and controls calls for one carrier. Implementations must never raise anything
+    but ProviderError from network calls, and must be safe to construct at import time."""
+
+    name: str = ""
+
+    def place_call(self, request: OutboundCall) -> str:
+        """Dial, with a hard time limit at the carrier; returns the provider's call id."""
+        raise NotImplementedError
+
+    def hang_up(self, provider_call_id: str) -> None:
+        raise NotImplementedError
+
+    def verify_webhook(self, request: HttpRequest) -> bool:
+        """True only when the request carries the provider's valid signature."""
+        raise NotImplementedError
+
+    def parse_status(self, request: HttpRequest, *, call_id: int) -> CallEvent:
+        raise NotImplementedError
+
+    def parse_turn(self, request: HttpRequest, *, call_id: int, turn: int) -> TurnInput:
+        raise NotImplementedError
+
+    def respond(self, step: AgentStep) -> HttpResponse:
+        """Answer a voice webhook with the provider's instructions for `step`."""
+        raise NotImplementedError
+
+    def empty_response(self) -> HttpResponse:
+        return HttpResponse(status=204)

@@ -1,0 +1,98 @@
+"""Twilio's webhook wire format: signed form posts in, TwiML out.
+
+Shared by the Twilio provider and the simulated carrier, which speaks the same format so a
+simulated campaign runs through exactly the code a real Twilio call does.
+"""
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from .base import AgentStep, CallEvent, TurnInput
+
+# Twilio CallStatus -> our status. "queued" and "initiated" say nothing new.
+TWILIO_STATUS = {
+    "ringing": "ringing",
+    "in-progress": "in_progress",
+    "answered": "in_progress",
+    "completed": "completed",
+    "busy": "busy",
+    "no-answer": "no_answer",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+
+
+def public_url(request: HttpRequest) -> str:
+    """The URL the provider signed: our public address, not the one a proxy forwarded to."""
+    return settings.PUBLIC_BASE_URL + request.get_full_path()
+
+
+def answered_by_kind(value: str) -> str:
+    if not value:
+        return ""
+    return "human" if value == "human" else ("machine" if value.startswith("machine") or value == "fax" else "")
+
+
+class TwilioWireFormat:
+    """Mixin: signature check, event parsing and TwiML rendering. Needs `signing_secret()`."""
+
+    def signing_secret(self) -> str:
+        raise NotImplementedError
+
+    def verify_webhook(self, request: HttpRequest) -> bool:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature:
+            return False
+        return RequestValidator(self.signing_secret()).validate(public_url(request), request.POST, signature)
+
+    def parse_status(self, request: HttpRequest, *, call_id: int) -> CallEvent | None:
+        post = request.POST
+        status = TWILIO_STATUS.get(post.get("CallStatus", ""))
+        if status is None:
+            return None
+        sid = post.get("CallSid", "")
+        duration = post.get("CallDuration")
+        return CallEvent(
+            call_id=call_id,
+            provider_call_id=sid,
+            status=status,
+            dedupe_key=f"{sid}:status:{post.get('CallStatus')}",
+            duration_seconds=int(duration) if duration and duration.isdigit() else None,
+            answered_by=answered_by_kind(post.get("AnsweredBy", "")),
+            detail=post.get("ErrorMessage", "") or post.get("SipResponseCode", ""),
+        )
+
+    def parse_turn(self, request: HttpRequest, *, call_id: int, turn: int) -> TurnInput:
+        post = request.POST
+        return TurnInput(
+            call_id=call_id,
+            turn=turn,
+            speech=post.get("SpeechResult", "").strip(),
+            answered_by=answered_by_kind(post.get("AnsweredBy", "")),
+        )
+
+    def respond(self, step: AgentStep) -> HttpResponse:
+        response = VoiceResponse()
+        say_args = {"language": step.language}
+        if step.voice:
+            say_args["voice"] = step.voice
+        if step.then == "listen":
+            gather = Gather(
+                input="speech",
+                action=step.next_turn_url,
+                method="POST",
+                speech_timeout="auto",
+                language=step.language,
+                speech_model="phone_call",
+                action_on_empty_result=True,
+            )
+            if step.say:
+                gather.say(step.say, **say_args)
+            response.append(gather)
+        else:
+            if step.say:
+                response.say(step.say, **say_args)
+            response.hangup()
+        return HttpResponse(str(response), content_type="text/xml")

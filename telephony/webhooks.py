@@ -1,0 +1,80 @@
+"""Provider webhooks, handled the same way for every provider:
+
+1. verify the signature with the provider's own algorithm; refuse with 403 and change nothing;
+2. store status events under their unique key; a duplicate is acknowledged and ignored;
+3. apply through a service that locks the call and only moves it forward;
+4. answer quickly.
+"""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFound
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from campaigns.calls import call_answered, call_apply_event, call_exists, call_turn
+
+from .models import ProviderEvent
+from .registry import UnknownProvider, get_provider
+
+logger = logging.getLogger(__name__)
+
+
+def _verified_provider(request, provider_name: str, call_id: int):
+    try:
+        provider = get_provider(provider_name)
+    except UnknownProvider:
+        return None, HttpResponseNotFound("Unknown provider")
+    if not provider.verify_webhook(request):
+        logger.warning("refused unsigned or forged %s webhook to %s", provider_name, request.path)
+        return None, HttpResponseForbidden("Invalid signature")
+    if not call_exists(call_id=call_id, provider=provider_name):
+        return None, HttpResponseNotFound("Unknown call")
+    return provider, None
+
+
+@csrf_exempt
+@require_POST
+def answer(request, provider: str, call_id: int):
+    voice, refusal = _verified_provider(request, provider, call_id)
+    if refusal:
+        return refusal
+    answered_by = voice.parse_turn(request, call_id=call_id, turn=0).answered_by
+    return voice.respond(call_answered(call_id=call_id, answered_by=answered_by))
+
+
+@csrf_exempt
+@require_POST
+def turn(request, provider: str, call_id: int, turn: int):
+    voice, refusal = _verified_provider(request, provider, call_id)
+    if refusal:
+        return refusal
+    return voice.respond(call_turn(turn=voice.parse_turn(request, call_id=call_id, turn=turn)))
+
+
+@csrf_exempt
+@require_POST
+def status(request, provider: str, call_id: int):
+    voice, refusal = _verified_provider(request, provider, call_id)
+    if refusal:
+        return refusal
+    event = voice.parse_status(request, call_id=call_id)
+    if event is None:
+        return voice.empty_response()
+    # Stored and applied in one transaction: a crash halfway leaves nothing, so the
+    # provider's retry applies it in full; a second delivery finds the key taken.
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ProviderEvent.objects.create(
+                    provider=provider,
+                    dedupe_key=event.dedupe_key,
+                    call_id=call_id,
+                    kind=f"status:{event.status}",
+                    payload=dict(request.POST.items()),
+                )
+        except IntegrityError:
+            return HttpResponse("duplicate ignored", status=200)
+        call_apply_event(event=event)
+    return voice.empty_response()
