@@ -101,7 +101,12 @@ def call_exists(*, call_id: int, provider: str) -> bool:
 @transaction.atomic
 def call_answered(*, call_id: int, answered_by: str) -> AgentStep:
     """The callee (or a machine) picked up: the agent's first words."""
-    call = Call.objects.select_for_update(of=("self",)).select_related("agent", "contact", "owner").filter(pk=call_id).first()
+    call = (
+        Call.objects.select_for_update(of=("self",))
+        .select_related("agent", "contact", "owner")
+        .filter(pk=call_id)
+        .first()
+    )
     if call is None or not call.is_live or call.agent is None:
         return HANG_UP
     if "last_step" in call.engine_state:
@@ -122,7 +127,12 @@ def call_answered(*, call_id: int, answered_by: str) -> AgentStep:
 @transaction.atomic
 def call_turn(*, turn: TurnInput) -> AgentStep:
     """The callee said something (or nothing): record it and answer through the engine."""
-    call = Call.objects.select_for_update(of=("self",)).select_related("agent", "contact", "owner").filter(pk=turn.call_id).first()
+    call = (
+        Call.objects.select_for_update(of=("self",))
+        .select_related("agent", "contact", "owner")
+        .filter(pk=turn.call_id)
+        .first()
+    )
     if call is None or call.agent is None:
         return HANG_UP
     if turn.turn != call.engine_state.get("turn"):

@@ -47,7 +47,9 @@ def campaign_advance(campaign_id: int) -> list[int]:
 def _claim_calls(campaign_id: int) -> list[int]:
     from .services import campaign_pause
 
-    campaign = Campaign.objects.select_for_update(of=("self",)).select_related("agent", "owner").filter(pk=campaign_id).first()
+    campaign = (
+        Campaign.objects.select_for_update(of=("self",)).select_related("agent", "owner").filter(pk=campaign_id).first()
+    )
     if campaign is None or campaign.status != Campaign.Status.RUNNING:
         return []
     owner = campaign.owner

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "django_htmx",
     "django_rq",
+    "clozit",
     "accounts",
     "billing",
     "telephony",
@@ -167,7 +168,6 @@ RQ_QUEUES = {
     # The simulated carrier: one job plays one whole call, so it gets its own workers.
     "simulator": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900},
 }
-RQ = {"WORKER_CLASS": "clozit.queueing.Worker"}
 RQ_SHOW_ADMIN_LINK = True
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make run` (the product) and `make test` (the suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format bench services clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+## Run web + workers + scheduler with demo data (SQLite and embedded Redis unless DATABASE_URL/REDIS_URL are set).
+run: $(STAMP)
+	$(BIN)/python scripts/run.py
+
+## Run the whole test suite against PostgreSQL and Redis (started here if installed but not running).
+test: $(STAMP)
+	scripts/ensure-services
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	scripts/ensure-services
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,78 @@
+"""Demo data for `make run`: an account with credits, an agent, a contact list and a campaign."""
+
+from decimal import Decimal
+
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import account_created
+from billing import ledger
+from billing.models import LedgerEntry
+from campaigns.contacts import contacts_import
+from campaigns.models import Agent, Campaign
+
+DEMO_EMAIL = "demo@clozit.local"
+DEMO_PASSWORD = "clozit-demo"
+ADMIN_EMAIL = "admin@clozit.local"
+ADMIN_PASSWORD = "clozit-admin"
+DEMO_CREDITS = Decimal("3000")
+
+# Fictional numbers (555-01XX); the simulated carrier gives each a predictable callee.
+DEMO_CSV = """phone,first_name,last_name,company,city
++1 202 555 0101,Ada,Lovelace,Analytical Engines,London
++1 202 555 0112,Grace,Hopper,Compilers Inc,Arlington
++1 202 555 0123,Alan,Turing,Bletchley Labs,Manchester
++1 202 555 0134,Katherine,Johnson,Orbital Math,Hampton
++1 202 555 0145,Edsger,Dijkstra,Shortest Paths,Austin
++1 202 555 0156,Barbara,Liskov,Substitution Co,Boston
++1 202 555 0167,Donald,Knuth,Literate Press,Stanford
++1 202 555 0178,Margaret,Hamilton,Apollo Software,Cambridge
++1 202 555 0189,Dennis,Ritchie,Portable Systems,Murray Hill
++1 202 555 0105,Radia,Perlman,Spanning Trees,Seattle
+"""
+
+
+@transaction.atomic
+def load_demo() -> User:
+    """Create the demo account once; running it again changes nothing."""
+    user = User.objects.filter(email=DEMO_EMAIL).first()
+    if user is None:
+        user = User.objects.create_user(
+            email=DEMO_EMAIL, password=DEMO_PASSWORD, first_name="Demo", company_name="Demo Dental Clinic"
+        )
+        account_created(user=user)
+    ledger.credit_post(
+        user=user,
+        amount=DEMO_CREDITS,
+        kind=LedgerEntry.Kind.STAFF_ADJUSTMENT,
+        reference="demo:grant",
+        memo="Demo credits",
+    )
+    if not User.objects.filter(email=ADMIN_EMAIL).exists():
+        User.objects.create_superuser(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, first_name="Support")
+    agent = Agent.objects.filter(owner=user).first() or Agent.objects.create(
+        owner=user,
+        name="Appointment reminder",
+        opening_line="Hi {{first_name}}, this is Riley calling from Demo Dental Clinic about {{company}}.",
+        questions="Would you like to book your yearly check-up this month?\nDo mornings or afternoons suit you better?",
+        answers="price, cost, how much | A check-up costs 60 dollars and most insurance plans cover it.\n"
+        "where, address, location | We are at 12 Harbour Street, next to the library.",
+        closing_line="Thank you {{first_name}}, we'll text you a confirmation. Have a lovely day!",
+        voicemail_message="Hi {{first_name}}, Riley from Demo Dental Clinic here. Please call us back to book.",
+        max_call_seconds=120,
+    )
+    contact_list = user.contact_lists.first()
+    if contact_list is None:
+        contact_list = contacts_import(
+            owner=user, name="Patients due a check-up", filename="patients.csv", data=DEMO_CSV.encode()
+        ).contact_list
+    if not Campaign.objects.filter(owner=user).exists():
+        Campaign.objects.create(
+            owner=user,
+            name="November check-up reminders",
+            agent=agent,
+            contact_list=contact_list,
+            caller_number="+12025550100",
+            max_concurrent_calls=3,
+        )
+    return user
