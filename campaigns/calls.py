@@ -245,5 +245,7 @@ def _wake_campaign(campaign_id: int) -> None:
 def calls_stale(*, now=None) -> list[Call]:
     """Live calls the carrier has gone quiet about for longer than any of them could last."""
     now = now or timezone.now()
-    candidates = Call.objects.filter(status__in=Call.LIVE_STATUSES, created_at__lt=now - STALE_AFTER)
+    candidates = Call.objects.filter(status__in=Call.LIVE_STATUSES, created_at__lt=now - STALE_AFTER).exclude(
+        provider_call_id=""
+    )
     return [c for c in candidates if c.created_at + STALE_AFTER + timedelta(seconds=c.time_limit_seconds) < now]

@@ -1,15 +1,34 @@
 """Settings for the test suite: real PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL)."""
 
+import fcntl
 import os
 
+
+def _claim_slot() -> int:
+    """Several test runs on one machine (a developer's and CI's, say) each get their own test
+    database and Redis database: the first free slot, held by a lock for the process's life."""
+    for slot in range(8):
+        handle = open(f"/tmp/clozit-test-slot-{slot}.lock", "w")  # noqa: SIM115 - held until exit
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        globals()["_slot_lock"] = handle
+        return slot
+    raise RuntimeError("More than 8 concurrent test runs on this machine.")
+
+
+TEST_SLOT = _claim_slot()
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - TEST_SLOT}")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ["TELEPHONY_PROVIDER"] = "simulated"
 os.environ["LLM_MODEL"] = ""
 
 from .settings import *  # noqa: E402,F403
 
+DATABASES["default"]["TEST"] = {"NAME": f"test_clozit_{TEST_SLOT}"}  # noqa: F405
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405

@@ -1,0 +1,286 @@
+"""Importing contact lists from CSV: what a user sees when their spreadsheet is good, messy or unusable."""
+
+import pytest
+
+from campaigns.contacts import contacts_import, normalise_header, normalise_number
+from campaigns.errors import CampaignError
+from campaigns.models import Contact, ContactList
+
+pytestmark = pytest.mark.django_db
+
+
+def run_import(user, text: str | bytes, *, name="Leads", filename="leads.csv"):
+    data = text.encode() if isinstance(text, str) else text
+    return contacts_import(owner=user, name=name, filename=filename, data=data)
+
+
+def numbers_of(contact_list) -> list[str]:
+    return list(contact_list.contacts.values_list("phone_number", flat=True))
+
+
+# --- Valid rows ------------------------------------------------------------------------
+def test_valid_rows_are_imported_and_normalised_to_e164(user):
+    report = run_import(
+        user,
+        "phone,first_name,last_name\n(202) 555-0101,Ann,Lee\n+44 20 7946 0123,Bob,Brown\n202.555.0102,Cy,\n",
+    )
+
+    assert report.imported == 3
+    assert report.errors == [] and report.duplicates == []
+    contact_list = report.contact_list
+    assert contact_list.owner == user
+    assert contact_list.name == "Leads"
+    assert contact_list.source_filename == "leads.csv"
+    assert contact_list.import_problems == {"errors": [], "duplicates": []}
+    contacts = list(contact_list.contacts.order_by("source_line"))
+    assert [c.phone_number for c in contacts] == ["+12025550101", "+442079460123", "+12025550102"]
+    assert [(c.first_name, c.last_name) for c in contacts] == [("Ann", "Lee"), ("Bob", "Brown"), ("Cy", "")]
+    assert [c.source_line for c in contacts] == [2, 3, 4]
+
+
+def test_numbers_without_country_code_are_read_in_the_accounts_default_country(user):
+    user.default_country = "GB"
+    user.save(update_fields=["default_country"])
+
+    report = run_import(user, "phone\n020 7946 0123\n+1 202 555 0101\n")
+
+    assert sorted(numbers_of(report.contact_list)) == ["+12025550101", "+442079460123"]
+
+
+def test_cells_are_trimmed(user):
+    report = run_import(user, "phone,first_name,last_name,city\n  +12025550101 ,  Ann  , Lee ,  Paris \n")
+
+    contact = report.contact_list.contacts.get()
+    assert contact.phone_number == "+12025550101"
+    assert (contact.first_name, contact.last_name) == ("Ann", "Lee")
+    assert contact.variables == {"city": "Paris"}
+
+
+# --- Bad rows ----------------------------------------------------------------------------
+def test_invalid_rows_are_reported_with_line_and_reason_and_valid_rows_kept(user):
+    report = run_import(
+        user,
+        "phone,first_name\n"
+        "+12025550101,Ann\n"  # line 2
+        "not a number,Bob\n"  # line 3
+        ",Cy\n"  # line 4
+        "+1 202 555 01,Dee\n"  # line 5: too short
+        "+12025550102,Eve\n",  # line 6
+    )
+
+    assert report.imported == 2
+    assert numbers_of(report.contact_list) == ["+12025550101", "+12025550102"]
+    lines = {p.line: p.message for p in report.errors}
+    assert sorted(lines) == [3, 4, 5]
+    assert "'not a number' is not a phone number" in lines[3]
+    assert "empty" in lines[4]
+    assert "not a valid number" in lines[5]
+    # The problems stay with the list so the user can fix the rows later.
+    stored = ContactList.objects.get(pk=report.contact_list.pk).import_problems
+    assert [line for line, _ in stored["errors"]] == [3, 4, 5]
+    assert stored["errors"][0][1] == lines[3]
+    assert stored["duplicates"] == []
+
+
+def test_number_invalid_for_the_default_country_names_the_country(user):
+    report = run_import(user, "phone\n+12025550101\n123\n")
+
+    (problem,) = report.errors
+    assert problem.line == 3
+    assert "'123'" in problem.message and "US" in problem.message
+
+
+def test_row_with_too_many_columns_is_reported_and_not_imported(user):
+    report = run_import(user, "phone,first_name\n+12025550101,Ann\n+12025550102,Bob,surprise\n+12025550103,Cy\n")
+
+    assert numbers_of(report.contact_list) == ["+12025550101", "+12025550103"]
+    assert [(p.line, p.message) for p in report.errors] == [(3, "the row has more columns than the header")]
+
+
+def test_row_with_too_few_columns_is_imported_with_blanks(user):
+    report = run_import(user, "phone,first_name,company\n+12025550101\n")
+
+    contact = report.contact_list.contacts.get()
+    assert contact.first_name == ""
+    assert contact.variables == {"company": ""}
+
+
+def test_blank_lines_are_skipped_and_later_lines_keep_their_numbers(user):
+    report = run_import(user, "phone,first_name\n+12025550101,Ann\n\n,\n+12025550102,Bob\nbad,Cy\n")
+
+    assert report.errors[0].line == 6
+    assert len(report.errors) == 1  # neither the empty line nor the row of empty cells is a problem
+    contacts = list(report.contact_list.contacts.order_by("source_line"))
+    assert [(c.phone_number, c.source_line) for c in contacts] == [("+12025550101", 2), ("+12025550102", 5)]
+
+
+# --- Duplicates --------------------------------------------------------------------------
+def test_duplicates_written_differently_are_removed_and_point_at_the_first_line(user):
+    report = run_import(
+        user,
+        "phone,first_name\n"
+        "+12025550101,Ann\n"  # line 2
+        "+12025550102,Bob\n"  # line 3
+        "(202) 555-0101,Ann again\n"  # line 4: same as line 2
+        "1-202-555-0101,Ann thrice\n",  # line 5: same as line 2
+    )
+
+    assert report.imported == 2
+    contacts = {c.phone_number: c for c in report.contact_list.contacts.all()}
+    assert set(contacts) == {"+12025550101", "+12025550102"}
+    assert contacts["+12025550101"].first_name == "Ann"  # the first occurrence wins
+    assert [p.line for p in report.duplicates] == [4, 5]
+    assert all("+12025550101 already appears on line 2" in p.message for p in report.duplicates)
+    stored = report.contact_list.import_problems["duplicates"]
+    assert stored == [[4, "+12025550101 already appears on line 2"], [5, "+12025550101 already appears on line 2"]]
+    assert report.errors == []
+
+
+# --- Columns -----------------------------------------------------------------------------
+def test_extra_columns_become_variables_with_normalised_keys(user):
+    report = run_import(
+        user,
+        "Phone Number,First Name,Last Name,Company Name,Renewal Date (UTC),Plan-Tier\n"
+        "+12025550101,Ann,Lee,Acme Inc,2026-12-01,Gold\n",
+    )
+
+    contact = report.contact_list.contacts.get()
+    assert (contact.first_name, contact.last_name) == ("Ann", "Lee")
+    assert contact.variables == {"company_name": "Acme Inc", "renewal_date_utc": "2026-12-01", "plan_tier": "Gold"}
+
+
+@pytest.mark.parametrize("header", ["Phone Number", "Mobile", "mobile_number", "TEL", "Telephone", " phone "])
+def test_phone_column_header_aliases(user, header):
+    report = run_import(user, f"{header},Company\n(202) 555-0101,Acme\n")
+
+    contact = report.contact_list.contacts.get()
+    assert contact.phone_number == "+12025550101"
+    assert contact.variables == {"company": "Acme"}
+
+
+def test_name_column_aliases(user):
+    report = run_import(user, "Mobile,Given Name,Surname\n2025550101,Ann,Lee\n")
+
+    contact = report.contact_list.contacts.get()
+    assert (contact.first_name, contact.last_name) == ("Ann", "Lee")
+    assert contact.variables == {}
+
+
+def test_normalise_header():
+    assert normalise_header("  Company Name ") == "company_name"
+    assert normalise_header("Phone #") == "phone"
+    assert normalise_header("E-mail Address") == "e_mail_address"
+    assert normalise_header("") == ""
+
+
+def test_normalise_number_reasons():
+    assert normalise_number("(202) 555-0101", default_country="US") == "+12025550101"
+    assert normalise_number("+44 20 7946 0123", default_country="US") == "+442079460123"
+    with pytest.raises(ValueError, match="empty"):
+        normalise_number("   ", default_country="US")
+    with pytest.raises(ValueError, match="not a phone number"):
+        normalise_number("call me", default_country="US")
+
+
+# --- File formats ------------------------------------------------------------------------
+def test_semicolon_delimited_file(user):
+    report = run_import(user, "phone;first_name;city\n(202) 555-0101;Ann;Paris\n+44 20 7946 0123;Bob;Lyon\n")
+
+    contacts = list(report.contact_list.contacts.order_by("source_line"))
+    assert [(c.phone_number, c.first_name, c.variables) for c in contacts] == [
+        ("+12025550101", "Ann", {"city": "Paris"}),
+        ("+442079460123", "Bob", {"city": "Lyon"}),
+    ]
+
+
+def test_tab_delimited_file(user):
+    report = run_import(user, "phone\tfirst_name\n2025550101\tAnn\n2025550102\tBob\n")
+
+    assert numbers_of(report.contact_list) == ["+12025550101", "+12025550102"]
+
+
+def test_utf8_bom_is_ignored(user):
+    data = "\ufeffphone,first_name\n+12025550101,José\n".encode()
+
+    report = run_import(user, data)
+
+    contact = report.contact_list.contacts.get()
+    assert contact.phone_number == "+12025550101"
+    assert contact.first_name == "José"
+    assert contact.variables == {}  # the BOM did not end up in a header
+
+
+def test_windows_1252_file_from_excel(user):
+    data = "phone,first_name\r\n+12025550101,Jos\xe9\r\n+12025550102,Zo\xeb\r\n".encode("cp1252")
+
+    report = run_import(user, data)
+
+    assert sorted(report.contact_list.contacts.values_list("first_name", flat=True)) == ["José", "Zoë"]
+
+
+def test_quoted_fields_with_commas(user):
+    report = run_import(user, 'phone,first_name,note\n+12025550101,Ann,"Likes calls, mornings"\n')
+
+    assert report.contact_list.contacts.get().variables == {"note": "Likes calls, mornings"}
+
+
+def test_long_filename_is_truncated(user):
+    report = run_import(user, "phone\n+12025550101\n", filename="x" * 300 + ".csv")
+
+    assert len(report.contact_list.source_filename) == 255
+
+
+# --- Files that cannot be imported -------------------------------------------------------
+def test_file_without_phone_column_is_refused_and_nothing_created(user):
+    with pytest.raises(CampaignError) as exc:
+        run_import(user, "name,email\nAnn,ann@example.com\n")
+
+    assert "column named 'phone'" in str(exc.value)
+    assert not ContactList.objects.exists()
+    assert not Contact.objects.exists()
+
+
+def test_empty_file_is_refused(user):
+    with pytest.raises(CampaignError, match="phone"):
+        run_import(user, b"")
+    assert not ContactList.objects.exists()
+
+
+def test_file_with_only_bad_rows_is_refused_and_names_the_first_problem(user):
+    with pytest.raises(CampaignError) as exc:
+        run_import(user, "phone,first_name\nnope,Ann\n12,Bob\n")
+
+    message = str(exc.value)
+    assert "No valid contacts were found" in message
+    assert "Line 2" in message and "'nope' is not a phone number" in message
+    assert not ContactList.objects.exists()
+    assert not Contact.objects.exists()
+
+
+def test_header_only_file_is_refused(user):
+    with pytest.raises(CampaignError, match="No valid contacts"):
+        run_import(user, "phone,first_name\n")
+    assert not ContactList.objects.exists()
+
+
+def test_file_over_10mb_is_refused(user):
+    data = b"phone\n" + b"+12025550101\n" * (10 * 1024 * 1024 // 13 + 1)
+
+    with pytest.raises(CampaignError, match="10 MB"):
+        run_import(user, data)
+    assert not ContactList.objects.exists()
+
+
+def test_binary_file_is_refused_with_a_readable_message(user):
+    # Not UTF-8 and has bytes cp1252 cannot decode.
+    with pytest.raises(CampaignError):
+        run_import(user, b"\x81\x8d\x8f\x90\x9d" * 10)
+    assert not ContactList.objects.exists()
+
+
+def test_each_import_is_its_own_list(user):
+    first = run_import(user, "phone\n+12025550101\n", name="A").contact_list
+    second = run_import(user, "phone\n+12025550101\n", name="B").contact_list
+
+    assert first.pk != second.pk
+    assert numbers_of(first) == numbers_of(second) == ["+12025550101"]

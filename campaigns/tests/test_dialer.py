@@ -1,0 +1,149 @@
+"""The dialer's guarantees: no double claims, pacing, crash repair by the sweep, stop and suspend."""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import django_rq
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import account_set_status
+from billing import ledger
+from billing.models import CreditHold
+from campaigns import dialer, services
+from campaigns.models import Call, Campaign, CampaignContact
+from campaigns.tests.factories import make_campaign
+from telephony import simulator
+
+NUMBERS = [f"+120255501{n:02d}" for n in range(10)]  # all "interested" callees
+
+
+def topup(user, amount="5000"):
+    ledger.credit_post(user=user, amount=Decimal(amount), kind="staff_adjustment", reference=f"topup:{amount}")
+
+
+def simulator_jobs() -> int:
+    return django_rq.get_queue("simulator").count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_advances_never_claim_a_contact_twice(user):
+    topup(user)
+    campaign = make_campaign(user, NUMBERS, concurrency=4)
+    services.campaign_launch(campaign=campaign, by=user)
+    claimed: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def advance():
+        barrier.wait()
+        try:
+            claimed.extend(dialer._claim_calls(campaign.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=advance) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    calls = Call.objects.filter(campaign=campaign)
+    assert calls.count() == len(claimed) == 4  # the concurrency limit, however many workers raced
+    assert calls.values("target").distinct().count() == 4
+    assert CampaignContact.objects.filter(campaign=campaign, status="claimed").count() == 4
+    # Each live call holds the most it may cost.
+    assert ledger.balance_of(user=user).held == 4 * 120
+
+
+@pytest.mark.django_db(transaction=True)
+def test_placing_a_call_twice_dials_once(user):
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:1])
+    services.campaign_launch(campaign=campaign, by=user)
+    (call_id,) = dialer._claim_calls(campaign.pk)
+    dialer.call_place(call_id)
+    dialer.call_place(call_id)
+    call = Call.objects.get(pk=call_id)
+    assert call.status == Call.Status.DIALING and call.provider_call_id.startswith("SM")
+    assert simulator_jobs() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweep_resends_lost_dial_jobs_and_closes_abandoned_calls(user):
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:3], concurrency=3)
+    services.campaign_launch(campaign=campaign, by=user)
+    lost, unconfirmed, silent = dialer._claim_calls(campaign.pk)
+    long_ago = timezone.now() - timedelta(hours=1)
+    Call.objects.filter(pk=lost).update(created_at=long_ago)  # queued, its job lost with Redis
+    Call.objects.filter(pk=unconfirmed).update(created_at=long_ago, status=Call.Status.DIALING)
+    Call.objects.filter(pk=silent).update(created_at=long_ago, status=Call.Status.IN_PROGRESS, provider_call_id="SMx")
+    django_rq.get_queue("dialing").empty()
+
+    report = dialer.sweep()
+
+    assert report["resent"] == 1 and report["abandoned"] == 1 and report["stale"] == 1
+    # The lost call is dialled again (never twice); the others end without a charge.
+    assert [job.func_name for job in django_rq.get_queue("dialing").jobs].count("campaigns.dialer.call_place") == 1
+    for call_id in (unconfirmed, silent):
+        call = Call.objects.get(pk=call_id)
+        assert call.status == Call.Status.FAILED and call.credits_charged == 0
+        assert CreditHold.objects.get(reference=call.hold_reference).status == CreditHold.Status.RELEASED
+    assert ledger.balance_of(user=user).held == 120  # only the resent call still holds credits
+
+
+@pytest.mark.django_db
+def test_sweep_releases_expired_holds(user):
+    hold = ledger.hold_place(
+        user=user, reference="call:orphan", max_amount=Decimal(50), min_amount=10, lifetime=timedelta(seconds=60)
+    )
+    CreditHold.objects.filter(pk=hold.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert dialer.sweep()["holds_released"] == 1
+    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100), Decimal(0))
+
+
+@pytest.mark.django_db
+def test_suspended_account_stops_dialing(user):
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:2])
+    services.campaign_launch(campaign=campaign, by=user)
+    staff = User.objects.create_superuser(email="staff@example.com", password="x")
+    account_set_status(user=user, status=User.Status.SUSPENDED, reason="Spam reports", by=staff)
+    assert dialer.campaign_advance(campaign.pk) == []
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED and "suspended" in campaign.status_reason
+    assert not Call.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stop_skips_everyone_left_and_hangs_up_live_calls(user):
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:4], concurrency=1)
+    services.campaign_launch(campaign=campaign, by=user)
+    (call_id,) = dialer._claim_calls(campaign.pk)
+    dialer.call_place(call_id)
+    sid = Call.objects.get(pk=call_id).provider_call_id
+
+    services.campaign_stop(campaign=campaign)
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.STOPPED
+    assert CampaignContact.objects.filter(campaign=campaign, status="skipped").count() == 3
+    assert django_rq.get_connection("simulator").get(simulator.HANGUP_KEY.format(sid=sid))
+    assert dialer.campaign_advance(campaign.pk) == []
+
+
+@pytest.mark.django_db
+def test_launch_needs_credits_and_happens_once(user):
+    campaign = make_campaign(user, NUMBERS[:1])
+    ledger.credit_post(user=user, amount=Decimal(-95), kind="staff_adjustment", reference="drain")
+    with pytest.raises(services.CampaignError, match="at least 10 credits"):
+        services.campaign_launch(campaign=campaign, by=user)
+    topup(user)
+    services.campaign_launch(campaign=campaign, by=user)
+    with pytest.raises(services.CampaignError, match="already been launched"):
+        services.campaign_launch(campaign=campaign, by=user)
+    assert CampaignContact.objects.filter(campaign=campaign).count() == 1

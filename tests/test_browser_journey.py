@@ -1,0 +1,178 @@
+"""The first-run journey in a real browser: sign up, create an agent, upload a CSV, launch a
+campaign, let the worker run, see completed calls with transcripts and the balance reduced by
+exactly the seconds billed.
+
+The simulated carrier is an RQ job that posts signed webhooks to PUBLIC_BASE_URL, so the app is
+served by `live_server` and the queued jobs run in this process (`run_jobs`) after Launch.
+"""
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+INTERESTED = "+12025550101"
+NOT_INTERESTED = "+12025550121"
+NO_ANSWER = "+12025550171"
+CALLER = "+12025550100"
+EMAIL = "ada@example.com"
+PASSWORD = "a long and unusual passphrase 42"
+STARTER_CREDITS = 100
+MAX_CALL_SECONDS = 40
+
+# Line 1 is the header. Line 5 is malformed, line 6 repeats line 2's number (written differently).
+CSV = f"""phone,first_name,last_name,company
+{INTERESTED},Ada,Lovelace,Analytical Engines
+{NOT_INTERESTED},Grace,Hopper,Compilers Inc
+{NO_ANSWER},Alan,Turing,Bletchley
+12ab,Broken,Row,Nowhere
+(202) 555-0101,Ada,Again,Analytical Engines
+"""
+
+SCREENSHOTS = Path("/tmp")
+
+
+@pytest.fixture
+def live(live_server, settings):
+    settings.PUBLIC_BASE_URL = live_server.url
+    return live_server
+
+
+def fill_agent_form(page: Page, *, max_call_seconds: int) -> None:
+    page.get_by_label("Name").fill("Ada's sales assistant")
+    page.get_by_label("Language").select_option("en-US")
+    page.get_by_label("Voice").select_option("Polly.Joanna")
+    page.get_by_label("Opening line").fill("Hi {{first_name}}, this is Sam from Acme, an AI assistant.")
+    page.get_by_label("Questions").fill("Are you the person who handles scheduling?\nHow many people are on your team?")
+    page.get_by_label("Answers").fill("price, cost | Plans start at 49 dollars a month.")
+    page.get_by_label("Closing line").fill("Thanks {{first_name}}, we will send you the details. Goodbye!")
+    page.get_by_label("Voicemail message").fill("Hi {{first_name}}, Sam from Acme here.")
+    page.get_by_label("Maximum call length (seconds)").fill(str(max_call_seconds))
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_first_campaign_journey(live, page: Page, run_jobs):
+    from campaigns.models import Call
+
+    url = live.url
+
+    # 1. Landing page → sign up → dashboard with the starter credits.
+    page.goto(url + "/")
+    expect(page).to_have_title(re.compile(r"^AI agents that make your outbound calls · Clozit$"))
+    page.get_by_test_id("nav-signup").click()
+    expect(page).to_have_url(re.compile(r"/accounts/signup/$"))
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label(re.compile(r"Password \(again\)")).fill(PASSWORD)
+    page.get_by_label("Company (optional)").fill("Acme")
+    page.get_by_role("button", name="Sign Up").click()
+    expect(page).to_have_url(url + "/dashboard/")
+    expect(page.get_by_test_id("balance")).to_have_text(str(STARTER_CREDITS))
+
+    # 2-3. An agent: first an invalid call length is refused in place, then it saves.
+    page.get_by_test_id("nav-agents").click()
+    page.goto(url + "/agents/new/")
+    fill_agent_form(page, max_call_seconds=5)
+    page.get_by_role("button", name="Save agent").click()
+    expect(page).to_have_url(url + "/agents/new/")
+    expect(page.locator("#id_max_call_seconds-errors")).to_have_text(
+        "Choose between 15 seconds and one hour (3600 seconds)."
+    )
+    expect(page.get_by_label("Opening line")).to_have_value(
+        "Hi {{first_name}}, this is Sam from Acme, an AI assistant."
+    )
+    page.get_by_label("Maximum call length (seconds)").fill(str(MAX_CALL_SECONDS))
+    page.get_by_role("button", name="Save agent").click()
+    expect(page).to_have_url(url + "/agents/")
+    expect(page.get_by_role("alert")).to_contain_text("Agent “Ada's sales assistant” saved.")
+
+    # 4. Contacts: three imported; the malformed row and the duplicate are reported by line.
+    page.get_by_test_id("nav-contacts").click()
+    page.goto(url + "/contacts/upload/")
+    page.get_by_label("List name").fill("Spring leads")
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "leads.csv", "mimeType": "text/csv", "buffer": CSV.encode()}]
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page).to_have_url(re.compile(r"/contacts/\d+/$"))
+    expect(page.get_by_role("alert")).to_contain_text("Imported 3 contacts into “Spring leads”.")
+    problems = page.get_by_test_id("import-problems")
+    expect(problems).to_contain_text("1 row had problems:")
+    expect(problems).to_contain_text("Line 5: '12ab' is not a phone number")
+    expect(problems).to_contain_text("1 duplicate removed:")
+    expect(problems).to_contain_text(f"Line 6: {INTERESTED} already appears on line 2")
+    rows = page.locator("table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_contain_text(INTERESTED)
+    expect(rows.nth(0)).to_contain_text("Ada")
+
+    # 5. A campaign, launched; the worker runs every call; the page updates itself.
+    page.get_by_test_id("nav-campaigns").click()
+    page.goto(url + "/campaigns/new/")
+    page.get_by_label("Name").fill("Spring outreach")
+    page.get_by_label("Agent").select_option(label="Ada's sales assistant")
+    page.get_by_label("Contact list").select_option(label="Spring leads")
+    page.get_by_label("Caller number").fill(CALLER)
+    page.get_by_label("Calls at the same time").fill("1")
+    page.get_by_role("button", name="Create campaign").click()
+    expect(page).to_have_url(re.compile(r"/campaigns/\d+/$"))
+    status = page.get_by_test_id("campaign-status")
+    expect(status).to_have_text("Draft")
+    page.get_by_role("button", name="Launch campaign").click()
+    expect(page.get_by_role("alert")).to_contain_text("Campaign launched")
+    expect(status).to_have_text("Running")
+
+    run_jobs()
+
+    # No reload: the htmx poll (every 2 s) brings the result in.
+    expect(status).to_have_text("Completed", timeout=6_000)
+    expect(page.get_by_test_id("count-completed")).to_have_text("2")
+    expect(page.get_by_test_id("count-failed")).to_have_text("1")
+    expect(page.get_by_role("button", name="Launch campaign")).to_have_count(0)
+    call_rows = page.locator("#campaign-live table tbody tr")
+    expect(call_rows).to_have_count(3)
+
+    calls = {c.to_number: c for c in Call.objects.filter(owner__email=EMAIL)}
+    assert set(calls) == {INTERESTED, NOT_INTERESTED, NO_ANSWER}
+    assert calls[INTERESTED].status == Call.Status.COMPLETED
+    assert calls[NOT_INTERESTED].status == Call.Status.COMPLETED
+    assert calls[NO_ANSWER].status == Call.Status.NO_ANSWER
+    billed = sum(c.duration_seconds for c in calls.values())
+    assert 0 < calls[INTERESTED].duration_seconds <= MAX_CALL_SECONDS
+    assert 0 < calls[NOT_INTERESTED].duration_seconds <= MAX_CALL_SECONDS
+    assert calls[NO_ANSWER].duration_seconds == 0
+    for call in calls.values():
+        assert call.credits_charged == Decimal(call.duration_seconds)
+    expect(page.get_by_test_id("credits-spent")).to_have_text(str(billed))
+    page.screenshot(path=str(SCREENSHOTS / "journey-campaign.png"), full_page=True)
+
+    # 6. The interested call: outcome, duration, cost and a transcript with the name filled in.
+    interested = calls[INTERESTED]
+    page.locator("#campaign-live table tbody tr", has_text=INTERESTED).get_by_role("link").click()
+    expect(page).to_have_url(f"{url}/calls/{interested.pk}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Call to Ada Lovelace")
+    expect(page.get_by_test_id("call-outcome")).to_have_text("Interested")
+    expect(page.get_by_test_id("call-duration")).to_have_text(f"{interested.duration_seconds} s")
+    expect(page.get_by_test_id("call-cost")).to_have_text(f"{interested.duration_seconds} credits")
+    transcript = page.get_by_test_id("transcript")
+    agent_turns = transcript.locator(".turn.turn-agent")
+    callee_turns = transcript.locator(".turn.turn-callee")
+    expect(agent_turns.first).to_contain_text("Hi Ada, this is Sam from Acme")
+    expect(transcript).not_to_contain_text("{{")
+    assert agent_turns.count() >= 2 and callee_turns.count() >= 1
+    expect(transcript.locator(".turn").nth(1)).to_have_class(re.compile(r"\bturn-callee\b"))
+    page.screenshot(path=str(SCREENSHOTS / "journey-call.png"), full_page=True)
+
+    # 7. Balance down by exactly the seconds billed, on the dashboard and in the ledger.
+    page.get_by_test_id("nav-dashboard").click()
+    expect(page.get_by_test_id("balance")).to_have_text(str(STARTER_CREDITS - billed))
+    page.screenshot(path=str(SCREENSHOTS / "journey-dashboard.png"), full_page=True)
+    page.get_by_test_id("nav-credits").click()
+    expect(page.get_by_test_id("balance")).to_have_text(str(STARTER_CREDITS - billed))
+    ledger_rows = page.locator("table tbody tr")
+    expect(ledger_rows.filter(has_text="Call usage")).to_have_count(2)
+    expect(ledger_rows.filter(has_text="Starter credits")).to_have_count(1)
+
