@@ -3,6 +3,7 @@
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -60,20 +61,39 @@ def _decode(data: bytes) -> str:
     raise CampaignError("The file is not readable text. Save it as CSV (UTF-8) and try again.")
 
 
-def _reader(text: str) -> csv.DictReader:
+def _sniff(text: str):
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        return csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
-        dialect = csv.excel
-    return csv.DictReader(io.StringIO(text), dialect=dialect)
+        return csv.excel
+
+
+def _rows(reader, header: list[str]) -> Iterator[tuple[int, dict | None]]:
+    """(first line of the row, {header: value}) per non-blank row; None for a row with too many columns.
+
+    A quoted value may span lines: the row is reported at its first line, as a spreadsheet shows it.
+    """
+    previous_line = reader.line_num
+    for values in reader:
+        line, previous_line = previous_line + 1, reader.line_num
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) > len(header):
+            yield line, None
+            continue
+        yield line, dict(zip(header, values + [""] * (len(header) - len(values)), strict=True))
 
 
 def contacts_import(*, owner, name: str, filename: str, data: bytes) -> ImportReport:
     """Create a contact list from CSV bytes. Valid rows are kept even when other rows fail."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise CampaignError("The file is larger than 10 MB. Split it into smaller lists.")
-    reader = _reader(_decode(data))
-    headers = {normalise_header(h): h for h in (reader.fieldnames or []) if h is not None}
+    reader = csv.reader(io.StringIO(text := _decode(data)), dialect=_sniff(text))
+    try:
+        header = next(reader, [])
+    except csv.Error as exc:
+        raise CampaignError(f"The file could not be read as CSV: {exc}.") from None
+    headers = {normalise_header(h): h for h in header}
     phone_header = next((headers[h] for h in headers if h in PHONE_HEADERS), None)
     if phone_header is None:
         raise CampaignError("The file needs a column named 'phone' (or 'phone_number', 'mobile', 'number').")
@@ -85,13 +105,10 @@ def contacts_import(*, owner, name: str, filename: str, data: bytes) -> ImportRe
     seen: dict[str, int] = {}
     contacts: list[Contact] = []
     try:
-        for row in reader:
-            line = reader.line_num
-            if None in row:
+        for line, row in _rows(reader, header):
+            if row is None:
                 report.errors.append(RowProblem(line, "the row has more columns than the header"))
                 continue
-            if not any((v or "").strip() for v in row.values()):
-                continue  # blank line
             try:
                 number = normalise_number(row.get(phone_header) or "", default_country=owner.default_country)
             except ValueError as exc:

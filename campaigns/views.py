@@ -120,8 +120,11 @@ def campaign_detail(request, pk):
         "progress": selectors.campaign_progress(campaign=campaign),
         "calls": selectors.calls_for_owner(owner=request.user, campaign=campaign)[:50],
     }
-    template = "campaigns/fragment_campaign_progress.html" if request.htmx else "campaigns/campaign_detail.html"
-    return render(request, template, context)
+    if not request.htmx:
+        return render(request, "campaigns/campaign_detail.html", context)
+    # htmx stops polling on status 286: a finished campaign has nothing more to show.
+    finished = campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.STOPPED)
+    return render(request, "campaigns/fragment_campaign_progress.html", context, status=286 if finished else 200)
 
 
 CAMPAIGN_ACTIONS = {

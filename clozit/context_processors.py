@@ -6,4 +6,5 @@ def site(request):
         "product_name": "Clozit",
         "telephony_provider": settings.TELEPHONY_PROVIDER,
         "debug": settings.DEBUG,
+        "support_email": settings.SUPPORT_EMAIL,
     }

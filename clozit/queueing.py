@@ -7,6 +7,3 @@ def enqueue(queue_name: str, func, *args, **kwargs):
     """Enqueue `func` on `queue_name`; inside a transaction it is sent at commit."""
     return django_rq.get_queue(queue_name).enqueue(func, *args, **kwargs)
 
-
-def enqueue_in(queue_name: str, delay, func, *args, **kwargs):
-    return django_rq.get_queue(queue_name).enqueue_in(delay, func, *args, **kwargs)

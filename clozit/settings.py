@@ -135,6 +135,8 @@ X_FRAME_OPTIONS = "DENY"
 # --- Email ------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clozit <no-reply@localhost>")
+# Shown on the policy pages and in messages that tell users to contact support.
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="")
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 

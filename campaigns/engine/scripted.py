@@ -69,6 +69,7 @@ class ScriptedEngine(ConversationEngine):
             if ctx.state["silences"] >= 2:
                 return Reply(say=GOODBYE_SILENT, end_call=True, outcome="no_response")
             return Reply(say=f"{REPEAT} {self._question(ctx) or 'Are you still there?'}")
+        ctx.state["silences"] = 0  # only silences in a row end the call
         if intents.is_not_interested(speech):
             return Reply(say=GOODBYE_NOT_INTERESTED, end_call=True, outcome="not_interested")
         if intents.wants_call_later(speech):
