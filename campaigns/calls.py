@@ -157,10 +157,13 @@ def call_apply_event(*, event: CallEvent) -> None:
         return
     with transaction.atomic():
         call = Call.objects.select_for_update().filter(pk=event.call_id).first()
-        if call is None or Call.STATUS_RANK[event.status] <= Call.STATUS_RANK[call.status]:
+        if call is None or not call.is_live:
             return
-        call.status = event.status
-        fields = ["status"]
+        fields = []
+        if Call.STATUS_RANK[event.status] > Call.STATUS_RANK[call.status]:
+            call.status = event.status
+            fields.append("status")
+        # Details the answer webhook may not have had still fill in from a late event.
         if event.status == Call.Status.IN_PROGRESS and call.answered_at is None:
             call.answered_at = timezone.now()
             fields.append("answered_at")
@@ -170,7 +173,8 @@ def call_apply_event(*, event: CallEvent) -> None:
         if event.provider_call_id and not call.provider_call_id:
             call.provider_call_id = event.provider_call_id
             fields.append("provider_call_id")
-        call.save(update_fields=fields)
+        if fields:
+            call.save(update_fields=fields)
 
 
 def call_finish(
@@ -207,7 +211,7 @@ def call_finish(
             call.credits_charged = ledger.hold_settle(
                 reference=call.hold_reference,
                 amount_used=ledger.call_cost(seconds=connected),
-                memo=f"Call {call.pk} to {call.to_number}, {connected}s",
+                memo=f"Call {call.pk}, {connected} s connected",
             )
         call.save(update_fields=["duration_seconds", "answered_by", "outcome", "credits_charged"])
         if call.target is not None:

@@ -208,6 +208,19 @@ def test_ledger_entries_are_append_only(user):
     assert LedgerEntry.objects.filter(pk=entry.pk).exists()
 
 
+@pytest.mark.django_db
+def test_the_database_refuses_bulk_rewrites_of_the_ledger(user):
+    from django.db import ProgrammingError
+
+    for rewrite in (
+        lambda: LedgerEntry.objects.filter(account__user=user).update(amount=Decimal("1000000")),
+        lambda: LedgerEntry.objects.filter(account__user=user).delete(),
+    ):
+        with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic():
+            rewrite()
+    assert LedgerEntry.objects.get(account__user=user).amount == Decimal("100")
+
+
 # --- call pricing ----------------------------------------------------------------------------
 
 
@@ -378,7 +391,7 @@ def run_at_once(count: int, work) -> list:
         try:
             barrier.wait(timeout=10)
             results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
+        except Exception as exc:  # the test inspects what each thread got
             results[i] = exc
         finally:
             connection.close()

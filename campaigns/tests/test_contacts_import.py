@@ -289,7 +289,8 @@ def test_each_import_is_its_own_list(user):
 def test_a_row_spanning_lines_is_reported_at_its_first_line(user):
     report = run_import(
         user,
-        'phone,first_name,notes\n+12025550101,Ada,"fine"\nnot-a-number,Bob,"first line\nsecond line"\n+12025550102,Cy,x\n',
+        'phone,first_name,notes\n+12025550101,Ada,"fine"\n'
+        'not-a-number,Bob,"first line\nsecond line"\n+12025550102,Cy,x\n',
     )
     assert [(p.line, p.message) for p in report.errors] == [(3, "'not-a-number' is not a phone number")]
     assert Contact.objects.get(phone_number="+12025550102").source_line == 5

@@ -9,9 +9,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def base_env() -> dict:
+    """Only what a process needs to start: nothing from the test run leaks into the check."""
+    return {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+
+
 def test_check_deploy_is_clean_with_production_environment():
     env = {
-        **os.environ,
+        **base_env(),
         "DJANGO_SETTINGS_MODULE": "clozit.settings",
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
@@ -36,8 +41,7 @@ def test_check_deploy_is_clean_with_production_environment():
 
 
 def test_development_defaults_are_refused_by_the_deploy_check():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "clozit.settings", "DEBUG": "true"}
-    env.pop("SECRET_KEY", None)
+    env = {**base_env(), "DJANGO_SETTINGS_MODULE": "clozit.settings", "DEBUG": "true"}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,

@@ -1,0 +1,420 @@
+"""The simulated carrier: predictable callees for fictional numbers, configurable odds for the
+rest, Twilio-signed requests, and the two ways a call is cut short: the time limit the credits
+allow and a hang-up requested by the platform."""
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from django.urls import reverse
+from twilio.request_validator import RequestValidator
+
+from billing import ledger
+from billing.models import CreditHold, LedgerEntry
+from campaigns import services
+from campaigns.models import Call, Campaign, CampaignContact
+from campaigns.tests.factories import make_agent, make_campaign, make_list
+from telephony import simulator
+from telephony.models import ProviderEvent
+from telephony.providers.simulated import SimulatedProvider
+
+INTERESTED = "+12025550101"
+NOT_INTERESTED = "+12025550121"
+
+LONG_QUESTIONS = "\n".join(
+    f"Question {n}: could you tell me, in as much detail as you like, how your team handles "
+    f"scheduling, invoicing and follow-ups today, and what you would change first?"
+    for n in range(1, 13)
+)
+
+
+# --- choosing the callee -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("suffix", "fate", "persona"),
+    [
+        ("00", "answer", "interested"),
+        ("19", "answer", "interested"),
+        ("20", "answer", "not_interested"),
+        ("29", "answer", "not_interested"),
+        ("30", "answer", "call_later"),
+        ("41", "answer", "stop"),
+        ("55", "answer", "curious"),
+        ("60", "voicemail", ""),
+        ("71", "no_answer", ""),
+        ("89", "busy", ""),
+        ("90", "answer", "silent"),
+        ("94", "answer", "silent"),
+        ("95", "failed", ""),
+        ("99", "failed", ""),
+    ],
+)
+def test_fictional_numbers_pick_a_predictable_callee(settings, suffix, fate, persona):
+    settings.SIMULATED_ODDS = {"busy": 1}  # ignored for fictional numbers
+    for area in ("202", "415", "617"):
+        for sid in ("SMa", "SMb", "SMc"):
+            callee = simulator.callee_for(sid=sid, to=f"+1{area}55501{suffix}")
+            assert (callee.fate, callee.persona) == (fate, persona)
+
+
+@pytest.mark.parametrize("to", ["+12025550201", "+12025551234", "+442071838750", "+1202555010", "12025550101"])
+def test_other_numbers_follow_the_configured_odds(settings, to):
+    settings.SIMULATED_ODDS = {"busy": 1}
+    assert {simulator.callee_for(sid=f"SM{i}", to=to).fate for i in range(50)} == {"busy"}
+
+
+def test_zero_weights_are_never_drawn(settings):
+    settings.SIMULATED_ODDS = {"answer": 0, "busy": 0, "no_answer": 3, "failed": 0}
+    assert {simulator.callee_for(sid=f"SM{i}", to="+15551234567").fate for i in range(50)} == {"no_answer"}
+
+
+def test_answering_callees_get_a_persona_others_do_not(settings):
+    settings.SIMULATED_ODDS = {"answer": 1, "voicemail": 1}
+    callees = [simulator.callee_for(sid=f"SM{i}", to="+15551234567") for i in range(200)]
+    assert {c.fate for c in callees} == {"answer", "voicemail"}
+    assert all(c.persona in simulator.PERSONA_ODDS for c in callees if c.fate == "answer")
+    assert all(c.persona == "" for c in callees if c.fate != "answer")
+
+
+def test_the_draw_is_seeded_by_the_call_id(settings):
+    settings.SIMULATED_ODDS = {"answer": 70, "no_answer": 12, "busy": 6, "voicemail": 10, "failed": 2}
+    for i in range(30):
+        a = simulator.callee_for(sid=f"SM{i}", to="+15551234567")
+        b = simulator.callee_for(sid=f"SM{i}", to="+15551234567")
+        assert (a.fate, a.persona) == (b.fate, b.persona)
+        assert [a.reply("?") for _ in range(3)] == [b.reply("?") for _ in range(3)]
+    fates = {simulator.callee_for(sid=f"SM{i}", to="+15551234567").fate for i in range(300)}
+    assert fates == set(settings.SIMULATED_ODDS)  # different calls do get different callees
+
+
+@pytest.mark.parametrize(
+    ("persona", "first", "second"),
+    [
+        ("silent", "", ""),
+        ("stop", simulator.LINES["stop"], simulator.LINES["stop"]),
+        ("not_interested", simulator.LINES["not_interested"], simulator.LINES["not_interested"]),
+        ("call_later", simulator.LINES["call_later"], simulator.LINES["call_later"]),
+    ],
+)
+def test_fixed_personas_always_say_the_same(persona, first, second):
+    callee = simulator.Callee(fate="answer", persona=persona, rng=random.Random(1))
+    assert [callee.reply("Hello?"), callee.reply("Are you there?")] == [first, second]
+
+
+def test_curious_callee_asks_the_price_once_then_answers():
+    callee = simulator.Callee(fate="answer", persona="curious", rng=random.Random(1))
+    assert callee.reply("Hello") == simulator.LINES["curious"]
+    assert callee.reply("It is 49 dollars.") in simulator.POSITIVE_ANSWERS
+
+
+def test_speaking_takes_time_in_proportion_to_words():
+    assert simulator.speaking_seconds("") == 0
+    assert simulator.speaking_seconds("Hi") == 1.0  # never less than a second
+    assert simulator.speaking_seconds(" ".join(["word"] * 25)) == 10.0
+
+
+# --- the carrier against a recorded endpoint ---------------------------------------------------
+
+ANSWER_URL = "https://clozit.example.com/telephony/simulated/calls/7/answer/"
+STATUS_URL = "https://clozit.example.com/telephony/simulated/calls/7/status/"
+TURN_URL = "https://clozit.example.com/telephony/simulated/calls/7/turn/{n}/"
+
+
+class RecordedEndpoint:
+    """Stands in for our webhooks: records every signed post and answers with `reply(url, data)`."""
+
+    def __init__(self, reply=None):
+        self.posts = []
+        self.reply = reply or (lambda url, data: "<Response/>")
+
+    def __call__(self, url, data, headers, timeout):
+        self.posts.append(SimpleNamespace(url=url, data=data, headers=headers))
+        return SimpleNamespace(status_code=200, text=self.reply(url, data))
+
+    def statuses(self):
+        return [(p.data["CallStatus"], p.data.get("CallDuration")) for p in self.posts if p.url == STATUS_URL]
+
+
+def endless_questions(url, data):
+    """An agent that never stops talking: every turn asks another 10-word question."""
+    turn = int(url.rstrip("/").rsplit("/", 1)[1]) + 1 if "/turn/" in url else 1
+    return (
+        f'<Response><Gather input="speech" action="{TURN_URL.format(n=turn)}">'
+        "<Say>One two three four five six seven eight nine ten.</Say></Gather></Response>"
+    )
+
+
+def run(to, *, time_limit=60, amd=True, sid="SMtest"):
+    simulator.run_call(
+        sid=sid,
+        to=to,
+        from_="+14155550000",
+        answer_url=ANSWER_URL,
+        status_url=STATUS_URL,
+        time_limit=time_limit,
+        detect_answering_machine=amd,
+    )
+
+
+@pytest.fixture
+def endpoint(monkeypatch, settings):
+    settings.SIMULATED_TIME_SCALE = 0
+    settings.SIMULATED_DUPLICATE_EVENTS = 0
+    recorded = RecordedEndpoint()
+    monkeypatch.setattr(simulator.requests, "post", recorded)
+    return recorded
+
+
+def test_every_request_is_signed_for_its_url_with_twilios_algorithm(endpoint, settings):
+    endpoint.reply = endless_questions
+    run(INTERESTED, time_limit=30)
+    validator = RequestValidator(settings.SIMULATED_SIGNING_SECRET)
+    assert len(endpoint.posts) > 3
+    for p in endpoint.posts:
+        assert validator.validate(p.url, p.data, p.headers["X-Twilio-Signature"]), p.url
+        assert p.data["CallSid"] == "SMtest" and p.data["To"] == INTERESTED
+    assert {p.url for p in endpoint.posts} >= {ANSWER_URL, STATUS_URL, TURN_URL.format(n=1)}
+
+
+@pytest.mark.parametrize(
+    ("to", "statuses"),
+    [
+        ("+12025550181", [("ringing", None), ("busy", "0")]),
+        ("+12025550171", [("ringing", None), ("no-answer", "0")]),
+        ("+12025550196", [("failed", None)]),
+    ],
+)
+def test_calls_that_never_connect_report_zero_seconds(endpoint, to, statuses):
+    run(to)
+    assert endpoint.statuses() == statuses
+    assert all(p.url == STATUS_URL for p in endpoint.posts)  # the answer URL is never fetched
+
+
+def test_voicemail_is_reported_as_a_machine(endpoint):
+    endpoint.reply = lambda url, data: "<Response><Say>Leave a message.</Say><Hangup/></Response>"
+    run("+12025550161")
+    answer = next(p for p in endpoint.posts if p.url == ANSWER_URL)
+    assert answer.data["AnsweredBy"] == "machine_end_beep"
+    run("+12025550161", amd=False)
+    assert endpoint.posts[-1].data["AnsweredBy"] == "unknown"
+
+
+def test_final_events_are_sometimes_delivered_twice(endpoint, settings):
+    settings.SIMULATED_DUPLICATE_EVENTS = 1.0
+    run("+12025550181")
+    assert endpoint.statuses() == [("ringing", None), ("busy", "0"), ("busy", "0")]
+
+
+def test_the_carrier_ends_the_call_at_the_time_limit(endpoint):
+    endpoint.reply = endless_questions
+    run(INTERESTED, time_limit=15)
+
+    ringing, in_progress, completed = endpoint.statuses()
+    assert completed == ("completed", "15")
+    turns = [p for p in endpoint.posts if "/turn/" in p.url]
+    # Each turn costs 4 s of agent speech and at least 2 s of reply: the limit cuts it short.
+    assert 1 <= len(turns) < 3
+
+
+@pytest.mark.parametrize("time_limit", [15, 16, 37, 100])
+def test_reported_duration_never_exceeds_the_time_limit(endpoint, time_limit):
+    endpoint.reply = endless_questions
+    run(INTERESTED, time_limit=time_limit)
+    assert endpoint.statuses()[-1] == ("completed", str(time_limit))
+
+
+def test_the_call_ends_when_the_agent_hangs_up(endpoint):
+    endpoint.reply = lambda url, data: "<Response><Say>Goodbye.</Say><Hangup/></Response>"
+    run(INTERESTED, time_limit=60)
+    assert [p.url for p in endpoint.posts] == [STATUS_URL, STATUS_URL, ANSWER_URL, STATUS_URL]
+    assert endpoint.statuses()[-1] == ("completed", "1")
+
+
+def test_an_application_error_ends_the_call(endpoint, monkeypatch):
+    def broken(url, data, headers, timeout):
+        endpoint.posts.append(SimpleNamespace(url=url, data=data, headers=headers))
+        return SimpleNamespace(status_code=500, text="Server Error")
+
+    monkeypatch.setattr(simulator.requests, "post", broken)
+    run(INTERESTED)
+    assert [p.url for p in endpoint.posts] == [STATUS_URL, STATUS_URL, ANSWER_URL, STATUS_URL]
+    assert endpoint.statuses()[-1] == ("completed", "0")
+
+
+# --- platform hang-up ---------------------------------------------------------------------------
+
+
+def test_hang_up_sets_a_flag_the_carrier_reads():
+    call = simulator.SimulatedCall(
+        sid="SMhang",
+        to=INTERESTED,
+        from_="+14155550000",
+        answer_url=ANSWER_URL,
+        status_url=STATUS_URL,
+        time_limit=60,
+        detect_answering_machine=True,
+    )
+    other = simulator.SimulatedCall(
+        sid="SMother",
+        to=INTERESTED,
+        from_="+14155550000",
+        answer_url=ANSWER_URL,
+        status_url=STATUS_URL,
+        time_limit=60,
+        detect_answering_machine=True,
+    )
+    assert not call.hung_up_by_platform()
+
+    SimulatedProvider().hang_up("SMhang")
+
+    assert call.hung_up_by_platform()
+    assert not other.hung_up_by_platform()
+    ttl = call.redis.ttl(simulator.HANGUP_KEY.format(sid="SMhang"))
+    assert 0 < ttl <= 3600  # the flag does not linger forever
+
+
+def test_the_carrier_obeys_a_hang_up_mid_call(endpoint, monkeypatch):
+    endpoint.reply = endless_questions
+    original = simulator.Callee.reply
+    replies = []
+
+    def reply_then_platform_hangs_up(self, heard):
+        replies.append(heard)
+        if len(replies) == 2:
+            SimulatedProvider().hang_up("SMtest")
+        return original(self, heard)
+
+    monkeypatch.setattr(simulator.Callee, "reply", reply_then_platform_hangs_up)
+    run(INTERESTED, time_limit=600)
+
+    turns = [p.url for p in endpoint.posts if "/turn/" in p.url]
+    assert turns == [TURN_URL.format(n=1)]  # the second reply was never sent
+    assert endpoint.statuses()[-1][0] == "completed"
+    assert int(endpoint.statuses()[-1][1]) < 30
+
+
+def test_a_call_hung_up_before_it_is_answered_says_nothing_more(endpoint):
+    endpoint.reply = endless_questions
+    SimulatedProvider().hang_up("SMtest")
+    run(INTERESTED, time_limit=600)
+    assert not [p for p in endpoint.posts if "/turn/" in p.url]
+    assert endpoint.statuses()[-1][0] == "completed"
+
+
+# --- end to end through a live server -----------------------------------------------------------
+
+
+@pytest.fixture
+def live(live_server, settings):
+    settings.PUBLIC_BASE_URL = live_server.url
+    return live_server
+
+
+@pytest.mark.django_db(transaction=True)
+def test_time_limit_ends_the_call_and_charges_exactly_the_limit(live, user, run_jobs):
+    campaign = make_campaign(user, [INTERESTED], concurrency=1, max_call_seconds=15, questions=LONG_QUESTIONS)
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    call = Call.objects.get(campaign=campaign)
+    assert call.time_limit_seconds == 15
+    assert call.status == Call.Status.COMPLETED
+    assert call.duration_seconds == 15
+    assert call.outcome == Call.Outcome.TIME_LIMIT
+    assert call.credits_charged == Decimal(15)
+    hold = CreditHold.objects.get(reference=call.hold_reference)
+    assert hold.amount == Decimal(15) and hold.charged == Decimal(15)
+    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(85), Decimal(0))
+    assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CALL_USAGE).count() == 1
+    # What the carrier itself reported is within the limit (each final event arrived twice).
+    completed = ProviderEvent.objects.get(call_id=call.pk, kind="status:completed")
+    assert int(completed.payload["CallDuration"]) <= 15
+    assert len(call.captured) < 12  # the script was cut off, not finished
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_small_balance_limits_the_call_and_never_goes_negative(live, user, run_jobs):
+    ledger.credit_post(user=user, amount=Decimal("-80"), kind=LedgerEntry.Kind.AI_QUERY, reference="ai:spent")
+    campaign = make_campaign(user, [INTERESTED], concurrency=1, max_call_seconds=600, questions=LONG_QUESTIONS)
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    call = Call.objects.get(campaign=campaign)
+    assert call.time_limit_seconds == 20  # all the account could pay for
+    assert call.duration_seconds == 20
+    assert call.credits_charged == Decimal(20)
+    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(0), Decimal(0))
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stopping_a_campaign_hangs_up_its_live_call(live, user, run_jobs, monkeypatch):
+    campaign = make_campaign(user, [INTERESTED, NOT_INTERESTED], concurrency=1)
+    original = simulator.Callee.reply
+    replies = []
+
+    def reply_then_user_stops(self, heard):
+        replies.append(heard)
+        if len(replies) == 2:
+            services.campaign_stop(campaign=campaign)
+        return original(self, heard)
+
+    monkeypatch.setattr(simulator.Callee, "reply", reply_then_user_stops)
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.STOPPED
+    [call] = Call.objects.filter(campaign=campaign)
+    assert call.to_number == INTERESTED and call.status == Call.Status.COMPLETED
+    # The callee's first answer was heard; the second reply never reached the platform.
+    assert list(call.turns.values_list("speaker", flat=True)) == ["agent", "callee", "agent"]
+    assert call.outcome == ""
+    assert 0 < call.duration_seconds < call.time_limit_seconds
+    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100) - call.credits_charged, Decimal(0))
+    assert call.credits_charged == Decimal(call.duration_seconds)
+    skipped = CampaignContact.objects.get(contact__phone_number=NOT_INTERESTED)
+    assert skipped.status == CampaignContact.Status.SKIPPED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulated_call_drives_the_real_webhooks(live, user):
+    """One call played directly, against a call row, through HTTP and signature checks."""
+    agent = make_agent(user)
+    contact = make_list(user, [NOT_INTERESTED]).contacts.get()
+    call = Call.objects.create(
+        owner=user,
+        agent=agent,
+        contact=contact,
+        to_number=NOT_INTERESTED,
+        from_number="+14155550000",
+        provider="simulated",
+        status=Call.Status.DIALING,
+    )
+    hold = ledger.hold_place(
+        user=user, reference=f"call:{call.pk}", max_amount=60, min_amount=10, lifetime=timedelta(minutes=3)
+    )
+    Call.objects.filter(pk=call.pk).update(hold_reference=hold.reference, time_limit_seconds=60)
+
+    kwargs = {"provider": "simulated", "call_id": call.pk}
+    simulator.run_call(
+        sid="SMdirect",
+        to=NOT_INTERESTED,
+        from_="+14155550000",
+        answer_url=live.url + reverse("telephony_answer", kwargs=kwargs),
+        status_url=live.url + reverse("telephony_status", kwargs=kwargs),
+        time_limit=60,
+    )
+
+    call.refresh_from_db()
+    assert call.status == Call.Status.COMPLETED
+    assert call.provider_call_id == "SMdirect"
+    assert call.outcome == Call.Outcome.NOT_INTERESTED
+    assert call.turns.count() == 3
+    assert 0 < call.duration_seconds < 60
+    assert call.credits_charged == Decimal(call.duration_seconds)
+    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100) - call.credits_charged, Decimal(0))
