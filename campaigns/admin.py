@@ -1,6 +1,8 @@
+from django import forms
 from django.contrib import admin, messages
 
 from . import services
+from .contacts import normalise_number
 from .errors import CampaignError
 from .models import Agent, Call, CallTurn, Campaign, CampaignContact, Contact, ContactList, DoNotCall
 
@@ -34,8 +36,25 @@ class ContactAdmin(admin.ModelAdmin):
     list_select_related = ["contact_list"]
 
 
+class DoNotCallForm(forms.ModelForm):
+    class Meta:
+        model = DoNotCall
+        fields = ["owner", "phone_number", "reason"]
+
+    def clean(self):
+        cleaned = super().clean()
+        owner, number = cleaned.get("owner"), cleaned.get("phone_number")
+        if owner and number:
+            try:
+                cleaned["phone_number"] = normalise_number(number, default_country=owner.default_country)
+            except ValueError as exc:
+                self.add_error("phone_number", str(exc))
+        return cleaned
+
+
 @admin.register(DoNotCall)
 class DoNotCallAdmin(admin.ModelAdmin):
+    form = DoNotCallForm
     list_display = ["phone_number", "owner", "reason", "created_at"]
     search_fields = ["phone_number", "owner__email"]
     list_select_related = ["owner"]
@@ -74,6 +93,23 @@ class CallTurnInline(admin.TabularInline):
     readonly_fields = ["sequence", "speaker", "text", "created_at"]
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CallTurn)
+class CallTurnAdmin(admin.ModelAdmin):
+    """Search across transcripts (e.g. for spam or abuse reports)."""
+
+    list_display = ["call", "sequence", "speaker", "text", "created_at"]
+    list_filter = ["speaker"]
+    search_fields = ["text", "call__to_number", "call__owner__email"]
+    list_select_related = ["call"]
+    readonly_fields = ["call", "sequence", "speaker", "text", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 
