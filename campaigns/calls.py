@@ -72,7 +72,9 @@ def _apply_reply(call: Call, reply: Reply) -> AgentStep:
     if reply.say:
         _add_turn(call, CallTurn.Speaker.AGENT, reply.say)
     if reply.captured:
-        call.captured = {**call.captured, **reply.captured}
+        values = dict(call.captured)
+        values.update(reply.captured)  # a field answered again keeps its place, with the new value
+        call.captured = [[name, value] for name, value in values.items()]
     if reply.outcome:
         call.outcome = reply.outcome
     if reply.do_not_call:

@@ -220,7 +220,8 @@ class Call(models.Model):
     credits_charged = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     hold_reference = models.CharField(max_length=200, blank=True)
     engine_state = models.JSONField(default=dict, blank=True)
-    captured = models.JSONField(default=dict, blank=True)
+    # [[field, value], ...] in the order the callee gave them (a JSON object would lose the order).
+    captured = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -40,22 +40,27 @@ def live(live_server, settings):
     return live_server
 
 
+def field(page: Page, label: str):
+    """The form control whose <label> starts with `label` (the labels also wrap help text and errors)."""
+    return page.get_by_label(re.compile(rf"^\s*{re.escape(label)}(\s|$)"))
+
+
 def fill_agent_form(page: Page, *, max_call_seconds: int) -> None:
-    page.get_by_label("Name").fill("Ada's sales assistant")
-    page.get_by_label("Language").select_option("en-US")
-    page.get_by_label("Voice").select_option("Polly.Joanna")
-    page.get_by_label("Opening line").fill("Hi {{first_name}}, this is Sam from Acme, an AI assistant.")
-    page.get_by_label("Questions").fill("Are you the person who handles scheduling?\nHow many people are on your team?")
-    page.get_by_label("Answers").fill("price, cost | Plans start at 49 dollars a month.")
-    page.get_by_label("Closing line").fill("Thanks {{first_name}}, we will send you the details. Goodbye!")
-    page.get_by_label("Voicemail message").fill("Hi {{first_name}}, Sam from Acme here.")
-    page.get_by_label("Maximum call length (seconds)").fill(str(max_call_seconds))
+    field(page, "Name").fill("Ada's sales assistant")
+    field(page, "Language").select_option("en-US")
+    field(page, "Voice").select_option("Polly.Joanna")
+    field(page, "Opening line").fill("Hi {{first_name}}, this is Sam from Acme, an AI assistant.")
+    field(page, "Questions").fill("Are you the person who handles scheduling?\nHow many people are on your team?")
+    field(page, "Answers").fill("price, cost | Plans start at 49 dollars a month.")
+    field(page, "Closing line").fill("Thanks {{first_name}}, we will send you the details. Goodbye!")
+    field(page, "Voicemail message").fill("Hi {{first_name}}, Sam from Acme here.")
+    field(page, "Maximum call length (seconds)").fill(str(max_call_seconds))
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_first_campaign_journey(live, page: Page, run_jobs):
-    from campaigns.models import Call
+    from campaigns.models import Agent, Call
 
     url = live.url
 
@@ -64,36 +69,37 @@ def test_first_campaign_journey(live, page: Page, run_jobs):
     expect(page).to_have_title(re.compile(r"^AI agents that make your outbound calls · Clozit$"))
     page.get_by_test_id("nav-signup").click()
     expect(page).to_have_url(re.compile(r"/accounts/signup/$"))
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label(re.compile(r"Password \(again\)")).fill(PASSWORD)
-    page.get_by_label("Company (optional)").fill("Acme")
-    page.get_by_role("button", name="Sign Up").click()
+    page.get_by_label("Email:", exact=True).fill(EMAIL)
+    page.get_by_label("Password:", exact=True).fill(PASSWORD)
+    page.get_by_label("Password (again):", exact=True).fill(PASSWORD)
+    page.get_by_label("Company (optional):", exact=True).fill("Acme")
+    page.get_by_role("main").get_by_role("button", name="Sign Up").click()
     expect(page).to_have_url(url + "/dashboard/")
     expect(page.get_by_test_id("balance")).to_have_text(str(STARTER_CREDITS))
 
     # 2-3. An agent: first an invalid call length is refused in place, then it saves.
     page.get_by_test_id("nav-agents").click()
-    page.goto(url + "/agents/new/")
+    page.get_by_role("main").get_by_role("button", name="New agent").click()
+    expect(page).to_have_url(url + "/agents/new/")
     fill_agent_form(page, max_call_seconds=5)
     page.get_by_role("button", name="Save agent").click()
     expect(page).to_have_url(url + "/agents/new/")
     expect(page.locator("#id_max_call_seconds-errors")).to_have_text(
         "Choose between 15 seconds and one hour (3600 seconds)."
     )
-    expect(page.get_by_label("Opening line")).to_have_value(
-        "Hi {{first_name}}, this is Sam from Acme, an AI assistant."
-    )
-    page.get_by_label("Maximum call length (seconds)").fill(str(MAX_CALL_SECONDS))
+    expect(field(page, "Opening line")).to_have_value("Hi {{first_name}}, this is Sam from Acme, an AI assistant.")
+    field(page, "Maximum call length (seconds)").fill(str(MAX_CALL_SECONDS))
     page.get_by_role("button", name="Save agent").click()
     expect(page).to_have_url(url + "/agents/")
     expect(page.get_by_role("alert")).to_contain_text("Agent “Ada's sales assistant” saved.")
+    assert Agent.objects.filter(owner__email=EMAIL).count() == 1  # the refused submission saved nothing
 
     # 4. Contacts: three imported; the malformed row and the duplicate are reported by line.
     page.get_by_test_id("nav-contacts").click()
-    page.goto(url + "/contacts/upload/")
-    page.get_by_label("List name").fill("Spring leads")
-    page.get_by_label("CSV file").set_input_files(
+    page.get_by_role("main").get_by_role("button", name="Upload CSV").click()
+    expect(page).to_have_url(url + "/contacts/upload/")
+    field(page, "List name").fill("Spring leads")
+    field(page, "CSV file").set_input_files(
         files=[{"name": "leads.csv", "mimeType": "text/csv", "buffer": CSV.encode()}]
     )
     page.get_by_role("button", name="Upload").click()
@@ -111,12 +117,13 @@ def test_first_campaign_journey(live, page: Page, run_jobs):
 
     # 5. A campaign, launched; the worker runs every call; the page updates itself.
     page.get_by_test_id("nav-campaigns").click()
-    page.goto(url + "/campaigns/new/")
-    page.get_by_label("Name").fill("Spring outreach")
-    page.get_by_label("Agent").select_option(label="Ada's sales assistant")
-    page.get_by_label("Contact list").select_option(label="Spring leads")
-    page.get_by_label("Caller number").fill(CALLER)
-    page.get_by_label("Calls at the same time").fill("1")
+    page.get_by_role("main").get_by_role("button", name="New campaign").click()
+    expect(page).to_have_url(url + "/campaigns/new/")
+    field(page, "Name").fill("Spring outreach")
+    field(page, "Agent").select_option(label="Ada's sales assistant")
+    field(page, "Contact list").select_option(label="Spring leads")
+    field(page, "Caller number").fill(CALLER)
+    field(page, "Calls at the same time").fill("1")
     page.get_by_role("button", name="Create campaign").click()
     expect(page).to_have_url(re.compile(r"/campaigns/\d+/$"))
     status = page.get_by_test_id("campaign-status")
@@ -124,6 +131,7 @@ def test_first_campaign_journey(live, page: Page, run_jobs):
     page.get_by_role("button", name="Launch campaign").click()
     expect(page.get_by_role("alert")).to_contain_text("Campaign launched")
     expect(status).to_have_text("Running")
+    campaign_url = page.url
 
     run_jobs()
 
@@ -147,7 +155,6 @@ def test_first_campaign_journey(live, page: Page, run_jobs):
     for call in calls.values():
         assert call.credits_charged == Decimal(call.duration_seconds)
     expect(page.get_by_test_id("credits-spent")).to_have_text(str(billed))
-    page.screenshot(path=str(SCREENSHOTS / "journey-campaign.png"), full_page=True)
 
     # 6. The interested call: outcome, duration, cost and a transcript with the name filled in.
     interested = calls[INTERESTED]
@@ -157,13 +164,15 @@ def test_first_campaign_journey(live, page: Page, run_jobs):
     expect(page.get_by_test_id("call-outcome")).to_have_text("Interested")
     expect(page.get_by_test_id("call-duration")).to_have_text(f"{interested.duration_seconds} s")
     expect(page.get_by_test_id("call-cost")).to_have_text(f"{interested.duration_seconds} credits")
-    transcript = page.get_by_test_id("transcript")
-    agent_turns = transcript.locator(".turn.turn-agent")
-    callee_turns = transcript.locator(".turn.turn-callee")
-    expect(agent_turns.first).to_contain_text("Hi Ada, this is Sam from Acme")
-    expect(transcript).not_to_contain_text("{{")
-    assert agent_turns.count() >= 2 and callee_turns.count() >= 1
-    expect(transcript.locator(".turn").nth(1)).to_have_class(re.compile(r"\bturn-callee\b"))
+    # The interested callee answers both questions: agent and callee take turns, the agent closes.
+    turns = page.get_by_test_id("transcript").locator(".turn")
+    expect(turns).to_have_count(5)
+    speakers = ["agent", "callee", "agent", "callee", "agent"]
+    for i, speaker in enumerate(speakers):
+        expect(turns.nth(i)).to_have_class(f"turn turn-{speaker}")
+    expect(turns.first).to_contain_text("Hi Ada, this is Sam from Acme, an AI assistant.")
+    expect(turns.last).to_contain_text("Thanks Ada, we will send you the details. Goodbye!")
+    expect(page.get_by_test_id("transcript")).not_to_contain_text("{{")
     page.screenshot(path=str(SCREENSHOTS / "journey-call.png"), full_page=True)
 
     # 7. Balance down by exactly the seconds billed, on the dashboard and in the ledger.
@@ -176,3 +185,8 @@ def test_first_campaign_journey(live, page: Page, run_jobs):
     expect(ledger_rows.filter(has_text="Call usage")).to_have_count(2)
     expect(ledger_rows.filter(has_text="Starter credits")).to_have_count(1)
 
+    # The finished campaign as a returning user sees it (no flash message): the README picture.
+    page.goto(campaign_url)
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Completed")
+    expect(page.locator("#campaign-live table tbody tr")).to_have_count(3)
+    page.screenshot(path=str(SCREENSHOTS / "journey-campaign.png"), full_page=True)

@@ -57,7 +57,11 @@ def test_campaign_calls_everyone_and_bills_connected_seconds(live, user, run_job
     assert turns[0][0] == "agent" and turns[0][1].startswith("Hi Person0, this is Sam from Acme.")
     assert [s for s, _ in turns] == ["agent", "callee", "agent", "callee", "agent"]
     assert turns[-1][1].startswith("Thanks Person0")
-    assert len(interested.captured) == 2
+    # Answers are kept in the order they were given.
+    assert [question for question, _ in interested.captured] == [
+        "Are you the person who handles scheduling?",
+        "How many people are on your team?",
+    ]
 
     # Asking to stop puts the number on the do-not-call list at once.
     assert DoNotCall.objects.filter(owner=user, phone_number=STOP).exists()

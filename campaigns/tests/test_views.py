@@ -619,7 +619,7 @@ def test_call_pages_show_the_users_calls(logged_in, user):
         outcome=Call.Outcome.INTERESTED,
         duration_seconds=42,
         credits_charged=Decimal("42"),
-        captured={"Is now a good time?": "Yes"},
+        captured=[["Is now a good time?", "Yes"]],
     )
     call.turns.create(sequence=1, speaker="agent", text="Hi Person0, this is Sam.")
     call.turns.create(sequence=2, speaker="callee", text="Hello there.")

@@ -369,7 +369,7 @@ def test_turn_records_what_was_said_and_asks_the_next_question(client, call):
         (3, "agent", "Thank you. How many people are on your team?"),
     ]
     call.refresh_from_db()
-    assert call.captured == {"Are you the person who handles scheduling?": "Yes, that's me."}
+    assert call.captured == [["Are you the person who handles scheduling?", "Yes, that's me."]]
 
     # The last answer closes the call: the agent says goodbye and hangs up.
     root = twiml(say_turn(client, call, 2, "About twenty."))
