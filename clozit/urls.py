@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("accounts/", include("allauth.urls")),
+    path("settings/", include("accounts.urls")),
     path("credits/", include("billing.urls")),
     path("telephony/", include("telephony.urls")),
     path("admin/rq/", include("django_rq.urls")),
