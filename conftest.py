@@ -2,6 +2,7 @@
 
 import django_rq
 import pytest
+from django.utils import timezone
 from rq import SimpleWorker
 
 from clozit.settings import RQ_QUEUES
@@ -36,6 +37,12 @@ def user(db):
     from accounts.models import User
     from accounts.services import account_created
 
-    user = User.objects.create_user(email="owner@example.com", password="correct horse battery", company_name="Acme")
+    user = User.objects.create_user(
+        email="owner@example.com",
+        password="correct horse battery",
+        company_name="Acme",
+        mobile_number="+14155550123",
+        mobile_verified_at=timezone.now(),
+    )
     account_created(user=user)
     return user

@@ -1,12 +1,52 @@
-"""allauth's seam into Clozit: what happens when an account is created.
+"""allauth's seams into Clozit: accounts created, mobile numbers stored and verified, codes sent.
 
-Phone verification (allauth's set_phone/get_phone/... adapter methods) and social login
-plug in here in their own issue.
+allauth's phone support is five adapter methods (set_phone, get_phone, set_phone_verified,
+get_user_by_phone, send_verification_code_sms); allauth has no phone model, so the number lives
+on the user, in E.164, verified once `mobile_verified_at` is set.
 """
 
+import logging
+
+import phonenumbers
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context, ratelimit
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django import forms
+from django.utils import timezone
 
 from . import services
+from .models import User
+from .sms import SmsError, get_sms_sender
+
+logger = logging.getLogger(__name__)
+
+
+def normalise_mobile(raw: str, *, default_country: str = "US") -> str:
+    """E.164 form of a mobile number, or ValidationError with a reason a person can act on."""
+    raw = (raw or "").strip()
+    try:
+        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_country)
+    except phonenumbers.NumberParseException:
+        raise forms.ValidationError("Enter a mobile number with its country code, e.g. +14155550123.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise forms.ValidationError("This is not a valid phone number. Include the country code, e.g. +44 7700 900123.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class MobileNumberField(forms.CharField):
+    """allauth's phone input, validated by phonenumbers and cleaned to E.164."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label", "Mobile number")
+        kwargs.setdefault("help_text", "We text you a 6-digit code to confirm it. Include the country code.")
+        kwargs.setdefault(
+            "widget", forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "placeholder": "+1 415 555 0123"})
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        return normalise_mobile(value) if value else value
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -14,4 +54,63 @@ class AccountAdapter(DefaultAccountAdapter):
         user = super().save_user(request, user, form, commit=commit)
         if commit:
             services.account_created(user=user)
+        return user
+
+    def get_login_stages(self):
+        # Our second step sends the login code to the verified mobile, not the email address.
+        replaced = {
+            "allauth.account.stages.LoginByCodeStage": "accounts.stages.MobileLoginCodeStage",
+            "allauth.account.stages.PhoneVerificationStage": "accounts.stages.MobileVerificationStage",
+        }
+        return [replaced.get(path, path) for path in super().get_login_stages()]
+
+    # --- phone support -------------------------------------------------------------
+    def phone_form_field(self, **kwargs):
+        return MobileNumberField(**kwargs)
+
+    def set_phone(self, user, phone: str, verified: bool) -> None:
+        user.mobile_number = phone
+        user.mobile_verified_at = timezone.now() if verified else None
+        user.save(update_fields=["mobile_number", "mobile_verified_at"])
+
+    def get_phone(self, user):
+        if not user.mobile_number:
+            return None
+        return user.mobile_number, user.mobile_verified_at is not None
+
+    def set_phone_verified(self, user, phone: str) -> None:
+        # A changed number takes effect only here, once its code has been entered.
+        services.mobile_verified(user=user, phone=phone)
+        get_sms_sender().mark_verified(phone=phone)
+
+    def get_user_by_phone(self, phone: str):
+        return User.objects.filter(mobile_number=phone, mobile_verified_at__isnull=False, is_active=True).first()
+
+    def send_verification_code_sms(self, user, phone: str, code: str, **kwargs) -> None:
+        request = context.request
+        if not ratelimit.consume(request, action="sms_per_account", key=str(user.pk)):
+            self.add_message(request, 40, "account/messages/sms_limit.txt")
+            return
+        try:
+            get_sms_sender().send_code(phone=phone, code=code)
+        except SmsError as exc:
+            logger.warning("SMS code to %s failed: %s", phone, exc.message)
+            self.add_message(request, 40, "account/messages/sms_failed.txt")
+
+    def send_account_already_exists_sms(self, phone: str) -> None:
+        # Someone tried to sign up with a number that is already an account's: say nothing to
+        # them (no enumeration) and send no code.
+        logger.info("sign-up attempted with an already verified number")
+
+    def is_open_for_signup(self, request):
+        return True
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """Google and Facebook sign-ups get their credits like any other; the mobile step follows
+    through accounts.middleware, which sends every account without a verified mobile there."""
+
+    def save_user(self, request, sociallogin, form=None):
+        user = super().save_user(request, sociallogin, form)
+        services.account_created(user=user)
         return user

@@ -1,8 +1,29 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.shortcuts import render
 
 from . import services
-from .models import User
+from .models import AccountStatusChange, User
+
+
+class StatusReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Shown to the account holder and kept in the account's history.",
+    )
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = AccountStatusChange
+    fk_name = "user"
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["changed_at", "status", "reason", "changed_by"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(User)
@@ -11,7 +32,19 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["email", "company_name", "status", "mobile_number", "date_joined", "is_staff"]
     list_filter = ["status", "is_staff", "date_joined"]
     search_fields = ["email", "company_name", "mobile_number", "first_name", "last_name"]
-    readonly_fields = ["status", "status_reason", "status_changed_at", "last_login", "date_joined"]
+    readonly_fields = [
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "last_login",
+        "date_joined",
+        "terms_version",
+        "terms_accepted_at",
+        "adult_confirmed_at",
+        "deletion_requested_at",
+        "purged_at",
+        "mobile_verified_at",
+    ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         (
@@ -23,29 +56,55 @@ class UserAdmin(BaseUserAdmin):
                     "company_name",
                     "mobile_number",
                     "mobile_verified_at",
+                    "time_zone",
                     "default_country",
                 ]
             },
         ),
-        ("Account status", {"fields": ["status", "status_reason", "status_changed_at"]}),
+        (
+            "Account status",
+            {"fields": ["status", "status_reason", "status_changed_at", "deletion_requested_at", "purged_at"]},
+        ),
+        ("Consent", {"fields": ["terms_version", "terms_accepted_at", "adult_confirmed_at"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
-    actions = ["suspend", "reactivate"]
+    inlines = [StatusChangeInline]
+    actions = ["suspend", "terminate", "reactivate"]
 
-    @admin.action(description="Suspend selected accounts (stops their calling)")
+    def _set_status(self, request, queryset, status: str, verb: str):
+        """An action that first asks for the reason, then calls the account service."""
+        form = StatusReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            for user in queryset:
+                services.account_set_status(
+                    user=user, status=status, reason=form.cleaned_data["reason"], by=request.user
+                )
+            messages.success(request, f"{verb} {queryset.count()} account(s).")
+            return None
+        return render(
+            request,
+            "admin/accounts/status_reason.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb}: give a reason",
+                "form": form,
+                "accounts": queryset,
+                "action": request.POST.get("action"),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Suspend selected accounts (stops calling, pauses campaigns)…")
     def suspend(self, request, queryset):
-        for user in queryset:
-            services.account_set_status(
-                user=user, status=User.Status.SUSPENDED, reason="Suspended by staff", by=request.user
-            )
-        messages.success(request, f"Suspended {queryset.count()} account(s).")
+        return self._set_status(request, queryset, User.Status.SUSPENDED, "Suspended")
 
-    @admin.action(description="Reactivate selected accounts")
+    @admin.action(description="Terminate selected accounts (no more log-ins)…")
+    def terminate(self, request, queryset):
+        return self._set_status(request, queryset, User.Status.TERMINATED, "Terminated")
+
+    @admin.action(description="Reactivate selected accounts…")
     def reactivate(self, request, queryset):
-        for user in queryset:
-            services.account_set_status(
-                user=user, status=User.Status.ACTIVE, reason="Reactivated by staff", by=request.user
-            )
-        messages.success(request, f"Reactivated {queryset.count()} account(s).")
+        return self._set_status(request, queryset, User.Status.ACTIVE, "Reactivated")

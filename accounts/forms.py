@@ -1,5 +1,10 @@
+import zoneinfo
+
 import phonenumbers
 from django import forms
+from django.conf import settings
+from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from .models import User
 
@@ -7,11 +12,36 @@ from .models import User
 class SignupExtraForm(forms.Form):
     """Fields allauth's sign-up form gains (ACCOUNT_SIGNUP_FORM_CLASS)."""
 
-    company_name = forms.CharField(max_length=200, required=False, label="Company (optional)")
+    first_name = forms.CharField(max_length=150, label="First name")
+    last_name = forms.CharField(max_length=150, label="Last name")
+    company_name = forms.CharField(max_length=200, label="Company")
+    is_adult = forms.BooleanField(label="I am 18 or older", error_messages={"required": "You must be 18 or older."})
+    accept_terms = forms.BooleanField(
+        label=mark_safe(
+            'I accept the <a href="/terms/" target="_blank">terms</a> and the '
+            '<a href="/privacy/" target="_blank">privacy policy</a>'
+        ),
+        error_messages={"required": "Please accept the terms to create an account."},
+    )
 
     def signup(self, request, user):
-        user.company_name = self.cleaned_data.get("company_name", "")
-        user.save(update_fields=["company_name"])
+        now = timezone.now()
+        user.first_name = self.cleaned_data["first_name"]
+        user.last_name = self.cleaned_data["last_name"]
+        user.company_name = self.cleaned_data["company_name"]
+        user.adult_confirmed_at = now
+        user.terms_accepted_at = now
+        user.terms_version = settings.TERMS_VERSION
+        user.save(
+            update_fields=[
+                "first_name",
+                "last_name",
+                "company_name",
+                "adult_confirmed_at",
+                "terms_accepted_at",
+                "terms_version",
+            ]
+        )
 
 
 def country_choices() -> list[tuple[str, str]]:
@@ -22,13 +52,34 @@ def country_choices() -> list[tuple[str, str]]:
     ]
 
 
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
+
+
 class AccountSettingsForm(forms.ModelForm):
     default_country = forms.ChoiceField(
         choices=country_choices,
         label="Default country for contact numbers",
         help_text="Numbers in your CSV files written without a + country code are read as numbers of this country.",
     )
+    time_zone = forms.ChoiceField(choices=time_zone_choices, label="Time zone", help_text="Times are shown in it.")
 
     class Meta:
         model = User
-        fields = ["first_name", "last_name", "company_name", "default_country"]
+        fields = ["first_name", "last_name", "company_name", "time_zone", "default_country"]
+
+
+class DeleteAccountForm(forms.Form):
+    confirm_email = forms.CharField(
+        label="Type your email address to confirm", widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_confirm_email(self):
+        value = self.cleaned_data["confirm_email"].strip().lower()
+        if value != self.user.email.lower():
+            raise forms.ValidationError("That is not your account's email address.")
+        return value

@@ -40,14 +40,30 @@ class User(AbstractUser):
     default_country = models.CharField(
         max_length=2, default="US", help_text="Country used to read contact numbers written without +code."
     )
+    time_zone = models.CharField(max_length=64, default="UTC")
+    adult_confirmed_at = models.DateTimeField(null=True, blank=True, help_text="When the user confirmed being 18+.")
+    terms_accepted_at = models.DateTimeField(null=True, blank=True)
+    terms_version = models.CharField(max_length=20, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.TextField(blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    deletion_requested_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []
 
     objects = UserManager()
+
+    class Meta:
+        constraints = [
+            # A verified mobile number belongs to one account only.
+            models.UniqueConstraint(
+                fields=["mobile_number"],
+                condition=models.Q(mobile_verified_at__isnull=False) & ~models.Q(mobile_number=""),
+                name="user_verified_mobile_unique",
+            )
+        ]
 
     def __str__(self):
         return self.email
@@ -55,3 +71,23 @@ class User(AbstractUser):
     @property
     def can_dial(self) -> bool:
         return self.is_active and self.status == self.Status.ACTIVE
+
+    @property
+    def has_verified_mobile(self) -> bool:
+        return bool(self.mobile_number and self.mobile_verified_at)
+
+
+class AccountStatusChange(models.Model):
+    """Who changed an account's status, when, and why (the admin's audit trail)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="status_changes")
+    status = models.CharField(max_length=16, choices=User.Status.choices)
+    reason = models.TextField()
+    changed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at"]
+
+    def __str__(self):
+        return f"{self.user} → {self.status}"

@@ -4,4 +4,7 @@ from . import views
 
 urlpatterns = [
     path("", views.account_settings, name="account_settings"),
+    path("data.zip", views.account_data_export, name="account_data_export"),
+    path("delete/", views.account_delete, name="account_delete"),
+    path("suspended/", views.account_suspended, name="account_suspended"),
 ]

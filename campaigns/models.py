@@ -204,7 +204,8 @@ class Call(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="calls", null=True, blank=True)
-    target = models.ForeignKey(CampaignContact, on_delete=models.CASCADE, related_name="calls", null=True, blank=True)
+    # Calls outlive their contacts (billing records are kept when personal data is purged).
+    target = models.ForeignKey(CampaignContact, on_delete=models.SET_NULL, related_name="calls", null=True, blank=True)
     contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, related_name="calls", null=True, blank=True)
     agent = models.ForeignKey(Agent, on_delete=models.SET_NULL, related_name="calls", null=True, blank=True)
     to_number = models.CharField(max_length=20)

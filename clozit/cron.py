@@ -2,7 +2,10 @@
 
 from rq import cron
 
+from accounts.services import accounts_purge_due
 from campaigns.dialer import sweep
 
 # Repairs what crashes leave behind and nudges running campaigns (see campaigns.dialer.sweep).
 cron.register(sweep, queue_name="dialing", interval=30)
+# Erases the personal data of accounts closed ACCOUNT_PURGE_AFTER_DAYS ago.
+cron.register(accounts_purge_due, queue_name="default", cron="17 3 * * *")

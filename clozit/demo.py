@@ -2,7 +2,9 @@
 
 from decimal import Decimal
 
+from allauth.account.models import EmailAddress
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import account_created
@@ -13,6 +15,7 @@ from campaigns.models import Agent, Campaign
 
 DEMO_EMAIL = "demo@clozit.local"
 DEMO_PASSWORD = "clozit-demo"
+DEMO_MOBILE = "+12025550199"  # fictional; sign-in codes are printed in the `make run` console
 ADMIN_EMAIL = "admin@clozit.local"
 ADMIN_PASSWORD = "clozit-admin"
 DEMO_CREDITS = Decimal("3000")
@@ -38,8 +41,14 @@ def load_demo() -> User:
     user = User.objects.filter(email=DEMO_EMAIL).first()
     if user is None:
         user = User.objects.create_user(
-            email=DEMO_EMAIL, password=DEMO_PASSWORD, first_name="Demo", company_name="Demo Dental Clinic"
+            email=DEMO_EMAIL,
+            password=DEMO_PASSWORD,
+            first_name="Demo",
+            company_name="Demo Dental Clinic",
+            mobile_number=DEMO_MOBILE,
+            mobile_verified_at=timezone.now(),
         )
+        EmailAddress.objects.create(user=user, email=DEMO_EMAIL, primary=True, verified=True)
         account_created(user=user)
     ledger.credit_post(
         user=user,
@@ -49,7 +58,8 @@ def load_demo() -> User:
         memo="Demo credits",
     )
     if not User.objects.filter(email=ADMIN_EMAIL).exists():
-        User.objects.create_superuser(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, first_name="Support")
+        staff = User.objects.create_superuser(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, first_name="Support")
+        EmailAddress.objects.create(user=staff, email=ADMIN_EMAIL, primary=True, verified=True)
     agent = Agent.objects.filter(owner=user).first() or Agent.objects.create(
         owner=user,
         name="Appointment reminder",

@@ -4,6 +4,7 @@ Defaults are for local development: SQLite, the simulated telephony provider and
 the scripted conversation engine, so `make run` needs nothing external.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -38,6 +39,10 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.facebook",
     "django_htmx",
     "django_rq",
     "clozit",
@@ -58,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.AccountGateMiddleware",
 ]
 
 ROOT_URLCONF = "clozit.urls"
@@ -141,18 +147,73 @@ if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 
 # --- Accounts (django-allauth) ----------------------------------------------------
+# Mobile verification and the second login step are allauth's own phone flows; the code is
+# generated and checked by allauth and delivered by accounts.sms (see docs/architecture.md).
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "landing"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapter.SocialAccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_LOGIN_METHODS = {"email", "phone"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "phone*", "password1*", "password2*"]
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
 ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_PHONE_VERIFICATION_ENABLED = True
+ACCOUNT_PHONE_VERIFICATION_MAX_ATTEMPTS = 5
+ACCOUNT_PHONE_VERIFICATION_TIMEOUT = 600
+ACCOUNT_PHONE_VERIFICATION_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+# The second step: after a password or a social login, a code to the verified mobile.
+ACCOUNT_LOGIN_BY_CODE_REQUIRED = {"password", "socialaccount"}
+ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 5
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 600
+ACCOUNT_LOGIN_BY_CODE_TRUST_ENABLED = True
+MFA_TRUST_COOKIE_AGE = timedelta(days=30)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+ACCOUNT_RATE_LIMITS = {
+    # Codes sent to one number; from one IP address.
+    "verify_phone": "1/30s/key,5/h/key,10/h/ip",
+    "request_login_code": "20/h/ip,3/m/key,10/h/key",
+    # Codes sent for one account, whatever the number (accounts.adapter).
+    "sms_per_account": "10/h/key",
+}
+
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_PROVIDERS = {}
+if env.str("GOOGLE_CLIENT_ID", default=""):
+    SOCIALACCOUNT_PROVIDERS["google"] = {
+        "APPS": [{"client_id": env.str("GOOGLE_CLIENT_ID"), "secret": env.str("GOOGLE_CLIENT_SECRET", default="")}],
+        "SCOPE": ["profile", "email"],
+        "AUTH_PARAMS": {"access_type": "online"},
+        "OAUTH_PKCE_ENABLED": True,
+    }
+if env.str("FACEBOOK_APP_ID", default=""):
+    SOCIALACCOUNT_PROVIDERS["facebook"] = {
+        "APPS": [{"client_id": env.str("FACEBOOK_APP_ID"), "secret": env.str("FACEBOOK_APP_SECRET", default="")}],
+        "METHOD": "oauth2",
+        "SCOPE": ["email", "public_profile"],
+        "FIELDS": ["id", "email", "name", "first_name", "last_name"],
+    }
+
+# Version of the terms a new account accepts (bump when templates/pages/terms.html changes).
+TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11-24")
+# Days between an account's deletion and the purge of its personal data.
+ACCOUNT_PURGE_AFTER_DAYS = env.int("ACCOUNT_PURGE_AFTER_DAYS", default=30)
+
+# --- SMS one-time codes -------------------------------------------------------------
+# With all three set, codes are delivered by Twilio Verify; otherwise printed to the console.
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_VERIFY_SERVICE_SID = env.str("TWILIO_VERIFY_SERVICE_SID", default="")
+# Another address for the Verify API (a regional edge, or a local fake in tests).
+TWILIO_VERIFY_BASE_URL = env.str("TWILIO_VERIFY_BASE_URL", default="")
 
 # --- Credits ----------------------------------------------------------------------
 # Credits granted once to every new account (0 disables the grant).
@@ -174,9 +235,8 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = True
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-if env.bool("CACHE_USE_REDIS", default=False):
-    CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+# Shared by every process, so rate limits hold across web servers.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # --- Telephony --------------------------------------------------------------------
 TELEPHONY_PROVIDER = env.str("TELEPHONY_PROVIDER", default="simulated")
