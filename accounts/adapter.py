@@ -37,7 +37,7 @@ class MobileNumberField(forms.CharField):
     """allauth's phone input, validated by phonenumbers and cleaned to E.164."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label", "Mobile number")
+        kwargs["label"] = "Mobile number"
         kwargs.setdefault("help_text", "We text you a 6-digit code to confirm it. Include the country code.")
         kwargs.setdefault(
             "widget", forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "placeholder": "+1 415 555 0123"})

@@ -12,6 +12,19 @@ from .models import User
 class SignupExtraForm(forms.Form):
     """Fields allauth's sign-up form gains (ACCOUNT_SIGNUP_FORM_CLASS)."""
 
+    # allauth's sign-up form inherits this order: consent boxes last, next to the button.
+    field_order = [
+        "first_name",
+        "last_name",
+        "company_name",
+        "email",
+        "phone",
+        "password1",
+        "password2",
+        "is_adult",
+        "accept_terms",
+    ]
+
     first_name = forms.CharField(max_length=150, label="First name")
     last_name = forms.CharField(max_length=150, label="Last name")
     company_name = forms.CharField(max_length=200, label="Company")

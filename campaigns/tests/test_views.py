@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import account_created
@@ -569,7 +570,9 @@ def test_launch_with_too_few_credits_shows_a_clear_error_and_stays_draft(logged_
 
 def test_launch_for_an_account_that_never_got_credits(client, settings):
     settings.STARTER_CREDITS = 0
-    broke = User.objects.create_user(email="broke@example.com", password="x")
+    broke = User.objects.create_user(
+        email="broke@example.com", password="x", mobile_number="+14155550199", mobile_verified_at=timezone.now()
+    )
     account_created(user=broke)
     client.force_login(broke)
     campaign = make_campaign(broke, NUMBERS)
