@@ -12,6 +12,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context, ratelimit
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django import forms
+from django.http import Http404
 from django.utils import timezone
 
 from . import services
@@ -19,6 +20,8 @@ from .models import User
 from .sms import SmsError, get_sms_sender
 
 logger = logging.getLogger(__name__)
+
+CODE_SENT_MESSAGES = {"account/messages/login_code_sent.txt", "account/messages/phone_verification_sent.txt"}
 
 
 def normalise_mobile(raw: str, *, default_country: str = "US") -> str:
@@ -29,7 +32,7 @@ def normalise_mobile(raw: str, *, default_country: str = "US") -> str:
     except phonenumbers.NumberParseException:
         raise forms.ValidationError("Enter a mobile number with its country code, e.g. +14155550123.") from None
     if not phonenumbers.is_valid_number(number):
-        raise forms.ValidationError("This is not a valid phone number. Include the country code, e.g. +44 7700 900123.")
+        raise forms.ValidationError("This is not a valid phone number. Include the country code, e.g. +44 7911 123456.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -84,18 +87,38 @@ class AccountAdapter(DefaultAccountAdapter):
         get_sms_sender().mark_verified(phone=phone)
 
     def get_user_by_phone(self, phone: str):
+        # allauth passes the login form's text as typed ("+1 415 555 0123"); numbers are stored in E.164.
+        try:
+            phone = normalise_mobile(phone)
+        except forms.ValidationError:
+            return None
         return User.objects.filter(mobile_number=phone, mobile_verified_at__isnull=False, is_active=True).first()
 
     def send_verification_code_sms(self, user, phone: str, code: str, **kwargs) -> None:
         request = context.request
+        owner = self.get_user_by_phone(phone)
+        if owner is not None and owner.pk != user.pk:
+            # Verified on another account (a change of mobile to someone else's number): its
+            # code could never be accepted, so text nothing and say nothing (no enumeration).
+            logger.info("code not sent: the number is verified on another account")
+            return
         if not ratelimit.consume(request, action="sms_per_account", key=str(user.pk)):
+            request._clozit_sms_not_sent = True
             self.add_message(request, 40, "account/messages/sms_limit.txt")
             return
         try:
             get_sms_sender().send_code(phone=phone, code=code)
         except SmsError as exc:
             logger.warning("SMS code to %s failed: %s", phone, exc.message)
+            request._clozit_sms_not_sent = True
             self.add_message(request, 40, "account/messages/sms_failed.txt")
+
+    def add_message(self, request, level, message_template=None, message_context=None, extra_tags="", message=None):
+        # allauth says "A code has been sent" after asking us to send it; when we said why it
+        # was not sent (limit, delivery failure), that would contradict us.
+        if message_template in CODE_SENT_MESSAGES and getattr(request, "_clozit_sms_not_sent", False):
+            return
+        super().add_message(request, level, message_template, message_context, extra_tags, message)
 
     def send_account_already_exists_sms(self, phone: str) -> None:
         # Someone tried to sign up with a number that is already an account's: say nothing to
@@ -107,10 +130,17 @@ class AccountAdapter(DefaultAccountAdapter):
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
-    """Google and Facebook sign-ups get their credits like any other; the mobile step follows
-    through accounts.middleware, which sends every account without a verified mobile there."""
+    """Google and Facebook sign-ups go through allauth's social sign-up form (the mobile number,
+    company and consent boxes are required fields, so it cannot sign them up silently), then the
+    same phone verification step; AccountAdapter.save_user grants their credits."""
 
-    def save_user(self, request, sociallogin, form=None):
-        user = super().save_user(request, sociallogin, form)
-        services.account_created(user=user)
-        return user
+    def get_provider(self, request, provider, client_id=None):
+        # Every installed provider has its URLs; one that is not configured is not found (allauth
+        # does this for OpenID Connect and SAML, but lets Google's and Facebook's views fail with
+        # a server error).
+        from allauth.socialaccount.models import SocialApp
+
+        try:
+            return super().get_provider(request, provider, client_id=client_id)
+        except SocialApp.DoesNotExist:
+            raise Http404(f"{provider} sign-in is not configured.") from None

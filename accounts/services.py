@@ -122,12 +122,17 @@ def account_purge(*, user_id: int) -> None:
     from allauth.socialaccount.models import SocialAccount
 
     from campaigns.models import Agent, Call, CallTurn, ContactList, DoNotCall
+    from telephony.models import ProviderEvent
 
     user = User.objects.select_for_update().get(pk=user_id)
     if user.purged_at is not None:
         return
     CallTurn.objects.filter(call__owner=user).delete()
-    Call.objects.filter(owner=user).update(to_number="", from_number="", captured=[], engine_state={}, contact=None)
+    Call.objects.filter(owner=user).update(
+        to_number="", from_number="", captured=[], engine_state={}, contact=None, failure_reason=""
+    )
+    # The carrier's webhooks as received: they name the callee ("To") and more.
+    ProviderEvent.objects.filter(call_id__in=Call.objects.filter(owner=user).values("pk")).update(payload={})
     ContactList.objects.filter(owner=user, campaigns__isnull=True).delete()
     for contact_list in ContactList.objects.filter(owner=user):
         contact_list.contacts.all().delete()

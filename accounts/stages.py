@@ -2,7 +2,9 @@
 
 from allauth.account.adapter import get_adapter
 from allauth.account.stages import LoginByCodeStage, PhoneVerificationStage
+from allauth.core.exceptions import RateLimited
 from allauth.core.internal.httpkit import headed_redirect_response
+from django.contrib import messages
 
 
 class MobileLoginCodeStage(LoginByCodeStage):
@@ -41,4 +43,12 @@ class MobileVerificationStage(PhoneVerificationStage):
         user = self.login.user
         if user is not None and not user.mobile_number:
             return None, True
-        return super().handle()
+        try:
+            return super().handle()
+        except RateLimited:
+            # Too many codes to this number or from this address just now (a second sign-up
+            # with the number, a quick retry after a dead code): nothing was sent. Show the
+            # code page with the reason; "Request new code" works once the limit allows.
+            adapter = get_adapter()
+            adapter.add_message(self.request, messages.ERROR, message=adapter.error_messages["rate_limited"])
+            return headed_redirect_response("account_verify_phone"), True

@@ -169,11 +169,14 @@ ACCOUNT_PHONE_VERIFICATION_ENABLED = True
 ACCOUNT_PHONE_VERIFICATION_MAX_ATTEMPTS = 5
 ACCOUNT_PHONE_VERIFICATION_TIMEOUT = 600
 ACCOUNT_PHONE_VERIFICATION_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}
+# "Request new code" on the code pages (at most 2 resends per code; rate limits still apply).
+ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND = True
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
 # The second step: after a password or a social login, a code to the verified mobile.
 ACCOUNT_LOGIN_BY_CODE_REQUIRED = {"password", "socialaccount"}
 ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 5
 ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 600
+ACCOUNT_LOGIN_BY_CODE_SUPPORTS_RESEND = True
 ACCOUNT_LOGIN_BY_CODE_TRUST_ENABLED = True
 MFA_TRUST_COOKIE_AGE = timedelta(days=30)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
@@ -267,5 +270,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # The Twilio SDK logs every request URL at INFO, and those URLs carry phone numbers.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "twilio.http_client": {"level": "WARNING"}},
 }

@@ -2,9 +2,14 @@
 
 `playwright install` cannot download browsers here, so the system Chromium is used. Without it
 the browser tests skip locally, but fail in CI (CI=true), where a missing browser is a broken build.
+
+Also the sign-up every journey starts with: the form, the code texted to the mobile (read from
+the console sender's OUTBOX) and the code emailed (read from the locmem outbox).
 """
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -48,14 +53,13 @@ def browser(monkeypatch):
 
 
 @pytest.fixture
-def page(browser):
-    """A fresh browser context (no cookies) per test; console errors and failed requests fail the test."""
+def new_page(browser):
+    """Opens a page in a fresh browser context (no cookies: a different browser, as far as the
+    site can tell). Console errors and failed requests in any of them fail the test."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="UTC")
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
+    contexts = []
     problems: list[str] = []
 
     def on_response(response):
@@ -67,9 +71,107 @@ def page(browser):
         if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
             problems.append(f"console error: {message.text} ({message.location.get('url')})")
 
-    page.on("response", on_response)
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    yield page
-    context.close()
+    def open_page():
+        context = browser.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="UTC")
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("response", on_response)
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
     assert not problems, "the browser reported problems:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def page(new_page):
+    """A page in a fresh browser context per test (see `new_page`)."""
+    return new_page()
+
+
+@pytest.fixture
+def live(live_server, settings):
+    """The app served on a real port; the simulated carrier's webhooks go back to it."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    return live_server
+
+
+@pytest.fixture
+def sms_outbox():
+    """Codes the console SMS sender "texted", newest last. The live server runs in this process,
+    so the codes it sends land here."""
+    from accounts.sms import OUTBOX
+
+    OUTBOX.clear()
+    yield OUTBOX
+    OUTBOX.clear()
+
+
+def field(page, label: str):
+    """The form control whose <label> starts with `label` (labels may end in ":" or wrap help text)."""
+    return page.get_by_label(re.compile(rf"^\s*{re.escape(label)}(\W|$)"))
+
+
+def email_code() -> str:
+    """The verification code in the newest email (on a line of its own, like "ZVTC-GNZH")."""
+    from django.core import mail
+
+    assert mail.outbox, "no email was sent"
+    found = re.search(r"^\s*((?:[A-Z0-9]{4}-)+[A-Z0-9]{4})\s*$", mail.outbox[-1].body, re.MULTILINE)
+    assert found, f"no code in the email:\n{mail.outbox[-1].body}"
+    return found.group(1)
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    email: str = "ada@example.com"
+    mobile: str = "+1 (415) 555-0123"  # as typed; stored as E.164
+    mobile_e164: str = "+14155550123"
+    password: str = "a long and unusual passphrase 42"
+    first_name: str = "Ada"
+    last_name: str = "Lovelace"
+    company: str = "Acme"
+
+
+def fill_signup_form(page, account: NewAccount) -> None:
+    field(page, "Email").fill(account.email)
+    field(page, "Mobile number").fill(account.mobile)
+    field(page, "First name").fill(account.first_name)
+    field(page, "Last name").fill(account.last_name)
+    field(page, "Company").fill(account.company)
+    page.get_by_label(re.compile(r"^\s*Password:?\s*$")).fill(account.password)
+    field(page, "Password (again)").fill(account.password)
+    field(page, "I am 18 or older").check()
+    field(page, "I accept the terms").check()
+
+
+def enter_code(page, code: str) -> None:
+    field(page, "Code").fill(code)
+    page.get_by_role("main").get_by_role("button", name="Confirm").click()
+
+
+@pytest.fixture
+def sign_up(sms_outbox):
+    """Signs a new account up from the sign-up page: the form, the code texted to the mobile,
+    the code emailed, then the dashboard."""
+    from playwright.sync_api import expect
+
+    def run(page, url: str, account: NewAccount = NewAccount()) -> NewAccount:
+        expect(page).to_have_url(re.compile(r"/accounts/signup/$"))
+        fill_signup_form(page, account)
+        sent_before = len(sms_outbox)
+        page.get_by_role("main").get_by_role("button", name="Sign Up").click()
+        expect(page).to_have_url(url + "/accounts/phone/verify/")
+        assert len(sms_outbox) == sent_before + 1
+        assert sms_outbox[-1].phone == account.mobile_e164
+        enter_code(page, sms_outbox[-1].code)
+        expect(page).to_have_url(url + "/accounts/confirm-email/")
+        enter_code(page, email_code())
+        expect(page).to_have_url(url + "/dashboard/")
+        return account
+
+    return run

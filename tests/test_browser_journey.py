@@ -1,6 +1,6 @@
-"""The first-run journey in a real browser: sign up, create an agent, upload a CSV, launch a
-campaign, let the worker run, see completed calls with transcripts and the balance reduced by
-exactly the seconds billed.
+"""The first-run journey in a real browser: sign up (the mobile and the email address verified by
+their codes), create an agent, upload a CSV, launch a campaign, let the worker run, see completed
+calls with transcripts and the balance reduced by exactly the seconds billed.
 
 The simulated carrier is an RQ job that posts signed webhooks to PUBLIC_BASE_URL, so the app is
 served by `live_server` and the queued jobs run in this process (`run_jobs`) after Launch.
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+
+from tests.conftest import NewAccount, field
 
 INTERESTED = "+12025550101"
 NOT_INTERESTED = "+12025550121"
@@ -34,17 +36,6 @@ CSV = f"""phone,first_name,last_name,company
 SCREENSHOTS = Path("/tmp")
 
 
-@pytest.fixture
-def live(live_server, settings):
-    settings.PUBLIC_BASE_URL = live_server.url
-    return live_server
-
-
-def field(page: Page, label: str):
-    """The form control whose <label> starts with `label` (the labels also wrap help text and errors)."""
-    return page.get_by_label(re.compile(rf"^\s*{re.escape(label)}(\s|$)"))
-
-
 def fill_agent_form(page: Page, *, max_call_seconds: int) -> None:
     field(page, "Name").fill("Ada's sales assistant")
     field(page, "Language").select_option("en-US")
@@ -59,7 +50,7 @@ def fill_agent_form(page: Page, *, max_call_seconds: int) -> None:
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_first_campaign_journey(live, page: Page, run_jobs):
+def test_first_campaign_journey(live, page: Page, sign_up, run_jobs):
     from campaigns.models import Agent, Call
 
     url = live.url
@@ -69,11 +60,8 @@ def test_first_campaign_journey(live, page: Page, run_jobs):
     expect(page).to_have_title(re.compile(r"^AI agents that make your outbound calls · Clozit$"))
     page.get_by_test_id("nav-signup").click()
     expect(page).to_have_url(re.compile(r"/accounts/signup/$"))
-    page.get_by_label("Email:", exact=True).fill(EMAIL)
-    page.get_by_label("Password:", exact=True).fill(PASSWORD)
-    page.get_by_label("Password (again):", exact=True).fill(PASSWORD)
-    page.get_by_label("Company (optional):", exact=True).fill("Acme")
-    page.get_by_role("main").get_by_role("button", name="Sign Up").click()
+    # The form, the code texted to the mobile, then the code emailed (see tests/conftest.py).
+    sign_up(page, url, NewAccount(email=EMAIL, password=PASSWORD, company="Acme"))
     expect(page).to_have_url(url + "/dashboard/")
     expect(page.get_by_test_id("balance")).to_have_text(str(STARTER_CREDITS))
 

@@ -25,9 +25,10 @@ def sms_outbox():
 
 
 @pytest.fixture
-def user(user):
-    """The root `user` (verified mobile +14155550123), with its email address verified too,
-    as an account that finished signing up has it."""
+def owner(user):
+    """The root `user` (owner@example.com, verified mobile +14155550123) with its email address
+    verified too, as an account that finished signing up has it (so logging in asks for the
+    texted code and nothing else)."""
     EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
     return user
 
@@ -89,3 +90,25 @@ def post_signup(client, **overrides):
 
 def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def complete_signup(client, **overrides):
+    """Sign up, enter the texted code and the emailed code: the account is open."""
+    response = post_signup(client, **overrides)
+    assert response["Location"] == reverse("account_verify_phone"), response
+    response = client.post(reverse("account_verify_phone"), {"code": last_sms()})
+    assert response["Location"] == reverse("account_email_verification_sent"), response
+    response = client.post(reverse("account_email_verification_sent"), {"code": last_email_code()})
+    assert response["Location"] == reverse("dashboard"), response
+    return response
+
+
+def log_in(client, login="owner@example.com", password="correct horse battery", *, trust=False):
+    """Password, the texted code, then the trust-this-browser question, answered with `trust`."""
+    response = client.post(reverse("account_login"), {"login": login, "password": password})
+    assert response["Location"] == reverse("account_confirm_login_code"), response
+    response = client.post(reverse("account_confirm_login_code"), {"code": last_sms()})
+    assert response["Location"] == reverse("mfa_trust"), response
+    response = client.post(reverse("mfa_trust"), {"action": "trust" if trust else "skip"})
+    assert response["Location"] == reverse("dashboard"), response
+    return response
