@@ -37,6 +37,11 @@ class SignupExtraForm(forms.Form):
         error_messages={"required": "Please accept the terms to create an account."},
     )
 
+    def __init__(self, *args, **kwargs):
+        # No "I am 18 or older:" colons after the checkbox labels of the whole sign-up form.
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
     def signup(self, request, user):
         now = timezone.now()
         user.first_name = self.cleaned_data["first_name"]

@@ -171,6 +171,8 @@ ACCOUNT_PHONE_VERIFICATION_TIMEOUT = 600
 ACCOUNT_PHONE_VERIFICATION_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}
 # "Request new code" on the code pages (at most 2 resends per code; rate limits still apply).
 ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND = True
+# No "change number" on the sign-up code page: allauth shows it only to fresh sign-ups, which
+# would tell whether a number already has an account.
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
 # The second step: after a password or a social login, a code to the verified mobile.
 ACCOUNT_LOGIN_BY_CODE_REQUIRED = {"password", "socialaccount"}
