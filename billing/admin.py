@@ -5,7 +5,7 @@ from django.utils.html import format_html
 
 from . import ledger
 from .forms import CreditAdjustmentForm
-from .models import CreditAccount, CreditHold, LedgerEntry
+from .models import CreditAccount, CreditHold, CreditPackage, LedgerEntry, PaddleEvent, Purchase
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -83,3 +83,37 @@ class CreditHoldAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
     search_fields = ["reference", "account__user__email"]
     list_select_related = ["account__user"]
+
+
+@admin.register(CreditPackage)
+class CreditPackageAdmin(admin.ModelAdmin):
+    list_display = ["name", "credits", "price", "currency", "paddle_price_id", "active", "sort_order"]
+    list_editable = ["active", "sort_order"]
+    list_filter = ["active", "currency"]
+    search_fields = ["name", "paddle_price_id"]
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ReadOnlyAdmin):
+    list_display = [
+        "paddle_transaction_id",
+        "user",
+        "package",
+        "credits",
+        "total",
+        "currency",
+        "status",
+        "shortfall",
+        "test_mode",
+        "created_at",
+    ]
+    list_filter = ["status", "test_mode", "created_at"]
+    search_fields = ["paddle_transaction_id", "user__email", "invoice_number"]
+    list_select_related = ["user", "package"]
+
+
+@admin.register(PaddleEvent)
+class PaddleEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "event_type", "event_id", "occurred_at", "processed_at"]
+    list_filter = ["event_type"]
+    search_fields = ["event_id", "event_type"]

@@ -89,6 +89,23 @@ def credit_post(*, user, amount: Decimal, kind: str, reference: str, memo: str =
     return _post(account=account, kind=kind, amount=amount, reference=reference, memo=memo, by=by)
 
 
+@transaction.atomic
+def credit_clawback(*, user, wanted: Decimal, kind: str, reference: str, memo: str = "") -> Decimal:
+    """Take back up to `wanted` credits, never more than are available (not spent, not held).
+
+    Returns what was taken; once per `reference` (a repeat returns the first result).
+    """
+    account = _account_for_update(user)
+    existing = LedgerEntry.objects.filter(reference=reference).first()
+    if existing is not None:
+        return -existing.amount
+    taken = min(Decimal(wanted), max(account.available, Decimal("0"))).quantize(Decimal("0.01"))
+    if taken <= 0:
+        return Decimal("0")
+    _post(account=account, kind=kind, amount=-taken, reference=reference, memo=memo, by=None)
+    return taken
+
+
 def credit_adjust(*, user, amount: Decimal, memo: str, by) -> LedgerEntry:
     """A staff correction, recorded with who made it and why."""
     if not memo.strip():

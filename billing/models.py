@@ -102,3 +102,75 @@ class CreditHold(models.Model):
 
     def __str__(self):
         return f"hold {self.reference}: {self.amount} ({self.status})"
+
+
+class CreditPackage(models.Model):
+    """A pack of credits sold through Paddle, managed by staff (e.g. $10 = 500 credits)."""
+
+    name = models.CharField(max_length=80)
+    credits = models.DecimalField(**CREDIT_FIELD)
+    price = models.DecimalField(max_digits=10, decimal_places=2, help_text="Base price before tax and fees.")
+    currency = models.CharField(max_length=3, default="USD")
+    paddle_price_id = models.CharField(max_length=64, blank=True, help_text="pri_… in Paddle; empty in development.")
+    active = models.BooleanField(default=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "price"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(credits__gt=0), name="package_credits_positive"),
+            models.CheckConstraint(condition=models.Q(price__gt=0), name="package_price_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.credits:.0f} credits for {self.price} {self.currency})"
+
+
+class Purchase(models.Model):
+    """One Paddle transaction for a credit package, and what became of it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting payment"
+        COMPLETED = "completed", "Paid"
+        REFUNDED = "refunded", "Refunded"
+        CHARGED_BACK = "charged_back", "Charged back"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases")
+    package = models.ForeignKey(CreditPackage, on_delete=models.PROTECT, related_name="purchases")
+    paddle_transaction_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    credits = models.DecimalField(**CREDIT_FIELD)
+    credits_clawed_back = models.DecimalField(default=Decimal("0"), **CREDIT_FIELD)
+    # Credits a chargeback could not take back because they had been spent: for staff to follow up.
+    shortfall = models.DecimalField(default=Decimal("0"), **CREDIT_FIELD)
+    # Paddle adjustment ids already applied: each refund or chargeback counts once.
+    adjustments_applied = models.JSONField(default=list, blank=True)
+    total = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    invoice_number = models.CharField(max_length=64, blank=True)
+    test_mode = models.BooleanField(default=False, help_text="Made with the development test checkout.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.paddle_transaction_id} ({self.get_status_display()})"
+
+
+class PaddleEvent(models.Model):
+    """Every Paddle webhook, stored under its event id before it is applied."""
+
+    event_id = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.event_type} {self.event_id}"

@@ -1,20 +1,106 @@
+import csv
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from clozit.queueing import enqueue
 
 from . import ledger
-from .models import LedgerEntry
+from .models import CreditPackage, LedgerEntry, Purchase
+from .paddle.client import paddle_configured
+from .paddle.pricing import estimate_for
+from .paddle.test_checkout import deliver_test_payment
+from .purchases import PurchaseError, purchase_start_test_checkout, test_checkout_enabled
+
+
+def _entries(request):
+    entries = LedgerEntry.objects.filter(account__user=request.user).select_related("created_by")
+    kind = request.GET.get("kind", "")
+    if kind in LedgerEntry.Kind.values:
+        entries = entries.filter(kind=kind)
+    return entries, kind
 
 
 @login_required
 def credits(request):
-    entries = LedgerEntry.objects.filter(account__user=request.user)[:100]
+    entries, kind = _entries(request)
     return render(
         request,
         "billing/credits.html",
-        {"balance": ledger.balance_of(user=request.user), "entries": entries},
+        {
+            "balance": ledger.balance_of(user=request.user),
+            "entries": entries[:200],
+            "kinds": LedgerEntry.Kind.choices,
+            "kind": kind,
+            "purchases": Purchase.objects.filter(user=request.user).select_related("package")[:50],
+        },
     )
+
+
+@login_required
+def credits_export(request):
+    entries, _ = _entries(request)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="clozit-credits.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["when", "kind", "amount", "balance_after", "reference", "memo"])
+    for e in entries.iterator():
+        writer.writerow(
+            [e.created_at.isoformat(), e.get_kind_display(), e.amount, e.balance_after, e.reference, e.memo]
+        )
+    return response
 
 
 @login_required
 def balance_fragment(request):
     return render(request, "billing/fragment_balance.html", {"balance": ledger.balance_of(user=request.user)})
+
+
+@login_required
+def buy(request):
+    packages = CreditPackage.objects.filter(active=True)
+    country = request.user.default_country
+    offers = [
+        (package, estimate_for(package=package, country_code=country, ip_address=request.META.get("REMOTE_ADDR")))
+        for package in packages
+    ]
+    return render(
+        request,
+        "billing/buy.html",
+        {
+            "offers": offers,
+            "country": country,
+            "paddle": paddle_configured(),
+            "test_checkout": test_checkout_enabled(),
+            "paddle_client_token": settings.PADDLE_CLIENT_TOKEN,
+            "paddle_environment": settings.PADDLE_ENVIRONMENT,
+        },
+    )
+
+
+@login_required
+@require_POST
+def buy_test_checkout(request, package_id):
+    package = get_object_or_404(CreditPackage, pk=package_id, active=True)
+    try:
+        purchase = purchase_start_test_checkout(user=request.user, package=package)
+    except PurchaseError as exc:
+        messages.error(request, str(exc))
+        return redirect("credits_buy")
+    enqueue("default", deliver_test_payment, purchase_id=purchase.pk)
+    return redirect("purchase_status", transaction_id=purchase.paddle_transaction_id)
+
+
+@login_required
+def purchase_status(request, transaction_id):
+    purchase = Purchase.objects.filter(user=request.user, paddle_transaction_id=transaction_id).first()
+    context = {"purchase": purchase, "transaction_id": transaction_id, "balance": ledger.balance_of(user=request.user)}
+    if not request.htmx:
+        return render(request, "billing/purchase_status.html", context)
+    done = purchase is not None and purchase.status != Purchase.Status.PENDING
+    # htmx stops polling on 286 once the credits have arrived.
+    return render(request, "billing/fragment_purchase_status.html", context, status=286 if done else 200)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import account_created
 from billing import ledger
-from billing.models import LedgerEntry
+from billing.models import CreditPackage, LedgerEntry
 from campaigns.contacts import contacts_import
 from campaigns.models import Agent, Campaign
 
@@ -57,6 +57,9 @@ def load_demo() -> User:
         reference="demo:grant",
         memo="Demo credits",
     )
+    if not CreditPackage.objects.exists():
+        CreditPackage.objects.create(name="Starter pack", credits=500, price=Decimal("10.00"), sort_order=1)
+        CreditPackage.objects.create(name="Team pack", credits=2500, price=Decimal("50.00"), sort_order=2)
     if not User.objects.filter(email=ADMIN_EMAIL).exists():
         staff = User.objects.create_superuser(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, first_name="Support")
         EmailAddress.objects.create(user=staff, email=ADMIN_EMAIL, primary=True, verified=True)

@@ -229,6 +229,17 @@ CALL_MIN_CREDITS = env.int("CALL_MIN_CREDITS", default=10)
 # An unsettled hold (crashed worker, lost final event) is released after this long.
 CREDIT_HOLD_GRACE_SECONDS = env.int("CREDIT_HOLD_GRACE_SECONDS", default=900)
 
+# --- Paddle (merchant of record for credit purchases) -------------------------------
+PADDLE_API_KEY = env.str("PADDLE_API_KEY", default="")
+PADDLE_CLIENT_TOKEN = env.str("PADDLE_CLIENT_TOKEN", default="")
+PADDLE_ENVIRONMENT = env.str("PADDLE_ENVIRONMENT", default="sandbox")
+# Without a real secret, the development test checkout signs its webhooks with this one.
+PADDLE_WEBHOOK_SECRET = env.str("PADDLE_WEBHOOK_SECRET", default="") or f"dev-webhook-secret:{SECRET_KEY}"
+# Seconds a webhook's signature timestamp may differ from our clock.
+PADDLE_WEBHOOK_MAX_AGE = env.int("PADDLE_WEBHOOK_MAX_AGE", default=300)
+# Another address for the Paddle API (tests point it at a local fake).
+PADDLE_API_BASE_URL = env.str("PADDLE_API_BASE_URL", default="")
+
 # --- Queues (django-rq) -----------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 RQ_QUEUES = {
@@ -273,5 +284,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # The Twilio SDK logs every request URL at INFO, and those URLs carry phone numbers.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "twilio.http_client": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "twilio.http_client": {"level": "WARNING"},
+        "paddle_billing": {"level": "WARNING"},
+    },
 }

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from billing.paddle.webhooks import paddle_webhook
+
 from . import views
 
 urlpatterns = [
@@ -13,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("settings/", include("accounts.urls")),
     path("credits/", include("billing.urls")),
+    path("billing/paddle/webhook/", paddle_webhook, name="paddle_webhook"),
     path("telephony/", include("telephony.urls")),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),

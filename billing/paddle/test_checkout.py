@@ -1,0 +1,66 @@
+"""The development stand-in for Paddle's checkout (no Paddle keys): after a simulated payment it
+posts the webhook Paddle would send, signed the way Paddle signs, to our own endpoint."""
+
+import json
+import time
+import uuid
+
+import requests
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+from paddle_billing.Notifications.PaddleSignature import PaddleSignature
+
+from billing.models import Purchase
+from billing.purchases import TEST_PRICE_PREFIX
+
+
+def signed_body(payload: dict, *, secret: str, timestamp: int | None = None) -> tuple[bytes, str]:
+    body = json.dumps(payload).encode()
+    ts = int(time.time()) if timestamp is None else timestamp
+    digest = PaddleSignature.calculate_hmac(secret, f"{ts}:".encode() + body).hexdigest()
+    return body, f"ts={ts};h1={digest}"
+
+
+def completed_event(purchase: Purchase) -> dict:
+    package = purchase.package
+    minor = str(int(package.price * 100))
+    now = timezone.now().isoformat()
+    return {
+        "event_id": f"evt_test_{uuid.uuid4().hex[:24]}",
+        "event_type": "transaction.completed",
+        "occurred_at": now,
+        "notification_id": f"ntf_test_{uuid.uuid4().hex[:24]}",
+        "data": {
+            "id": purchase.paddle_transaction_id,
+            "status": "completed",
+            "custom_data": {"clozit_account": purchase.user_id, "clozit_package": package.pk},
+            "items": [{"price": {"id": f"{TEST_PRICE_PREFIX}{package.pk}"}, "quantity": 1}],
+            "details": {
+                "totals": {
+                    "subtotal": minor,
+                    "tax": "0",
+                    "total": minor,
+                    "grand_total": minor,
+                    "currency_code": package.currency,
+                }
+            },
+            "currency_code": package.currency,
+            "invoice_number": f"TEST-{purchase.pk}",
+            "billed_at": now,
+        },
+    }
+
+
+def deliver_test_payment(*, purchase_id: int) -> int:
+    """RQ job: report the test purchase as paid through the real webhook endpoint."""
+    purchase = Purchase.objects.select_related("package").get(pk=purchase_id)
+    body, signature = signed_body(completed_event(purchase), secret=settings.PADDLE_WEBHOOK_SECRET)
+    response = requests.post(
+        settings.PUBLIC_BASE_URL + reverse("paddle_webhook"),
+        data=body,
+        headers={"Paddle-Signature": signature, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    response.raise_for_status()  # RQ retries a failed delivery
+    return response.status_code

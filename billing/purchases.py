@@ -1,0 +1,183 @@
+"""Credit purchases through Paddle: what each webhook event does to purchases and balances.
+
+Events are stored first (billing.paddle.webhooks) and applied here, each in one transaction
+that locks the purchase; applying an event twice changes nothing the second time, and an event
+that arrives before the one it depends on is refused so that Paddle delivers it again later.
+"""
+
+import logging
+import uuid
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from . import ledger
+from .models import CreditPackage, LedgerEntry, PaddleEvent, Purchase
+
+logger = logging.getLogger(__name__)
+
+TEST_PRICE_PREFIX = "pri_test_"
+
+
+class EventNotReady(Exception):
+    """The event depends on one not received yet (e.g. a refund before its payment)."""
+
+
+class PurchaseError(Exception):
+    """A request the purchase rules refuse; the message is written for the user."""
+
+
+def test_checkout_enabled() -> bool:
+    """The development stand-in for Paddle's checkout: only when no Paddle API key is set."""
+    return not settings.PADDLE_API_KEY
+
+
+def _package_for_price(price_id: str) -> CreditPackage | None:
+    package = CreditPackage.objects.filter(paddle_price_id=price_id).exclude(paddle_price_id="").first()
+    if package is None and test_checkout_enabled() and price_id.startswith(TEST_PRICE_PREFIX):
+        package = CreditPackage.objects.filter(pk=price_id.removeprefix(TEST_PRICE_PREFIX)).first()
+    return package
+
+
+def _minor_to_amount(value) -> Decimal | None:
+    try:
+        return (Decimal(str(value)) / 100).quantize(Decimal("0.01"))
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+
+
+def purchase_start_test_checkout(*, user, package: CreditPackage) -> Purchase:
+    """Development only: a pending purchase whose payment the test checkout will report."""
+    if not test_checkout_enabled():
+        raise PurchaseError("The test checkout is off because Paddle is configured.")
+    if not user.can_dial:
+        raise PurchaseError("Your account is suspended, so credits cannot be bought.")
+    return Purchase.objects.create(
+        user=user,
+        package=package,
+        paddle_transaction_id=f"txn_test_{uuid.uuid4().hex[:24]}",
+        credits=package.credits,
+        total=package.price,
+        currency=package.currency,
+        test_mode=True,
+    )
+
+
+def _transaction_completed(data: dict) -> None:
+    from accounts.models import User
+
+    txn_id = data["id"]
+    custom = data.get("custom_data") or {}
+    user = User.objects.filter(pk=custom.get("clozit_account")).first()
+    # The package comes from what was paid for (the price), never from custom data alone.
+    items = data.get("items") or []
+    lines = [
+        (_package_for_price((item.get("price") or {}).get("id", "")), int(item.get("quantity") or 1)) for item in items
+    ]
+    lines = [(package, quantity) for package, quantity in lines if package is not None]
+    if user is None or not lines:
+        logger.error("paddle transaction %s names no known account or package; not granted", txn_id)
+        return
+    package, quantity = lines[0]
+    credits = sum((p.credits * q for p, q in lines), Decimal("0"))
+    totals = (data.get("details") or {}).get("totals") or {}
+    purchase, _ = Purchase.objects.select_for_update().get_or_create(
+        paddle_transaction_id=txn_id,
+        defaults={"user": user, "package": package, "credits": credits},
+    )
+    if purchase.status != Purchase.Status.PENDING:
+        return  # already granted, or refunded since: a late duplicate changes nothing
+    ledger.credit_post(
+        user=purchase.user,
+        amount=credits,
+        kind=LedgerEntry.Kind.PURCHASE,
+        reference=f"paddle:{txn_id}",
+        memo=f"{quantity} × {package.name}",
+    )
+    purchase.credits = credits
+    purchase.status = Purchase.Status.COMPLETED
+    purchase.completed_at = timezone.now()
+    purchase.total = _minor_to_amount(totals.get("grand_total") or totals.get("total")) or purchase.total
+    purchase.currency = totals.get("currency_code") or data.get("currency_code") or purchase.currency
+    purchase.invoice_number = data.get("invoice_number") or ""
+    purchase.save()
+
+
+def _adjustment(data: dict) -> None:
+    from accounts.models import User
+    from accounts.services import account_set_status
+
+    action, status = data.get("action"), data.get("status")
+    if action not in ("refund", "chargeback") or (action == "refund" and status != "approved"):
+        return  # pending refunds, credits, warnings and reversals change no balance here
+    purchase = Purchase.objects.select_for_update().filter(paddle_transaction_id=data.get("transaction_id")).first()
+    if purchase is None or purchase.status == Purchase.Status.PENDING:
+        raise EventNotReady(f"adjustment {data.get('id')} before its transaction was completed")
+    if data["id"] in purchase.adjustments_applied:
+        return  # adjustment.created and .updated, or a redelivery, of one already applied
+    remaining = purchase.credits - purchase.credits_clawed_back
+    if action == "refund":
+        refunded = _minor_to_amount((data.get("totals") or {}).get("total"))
+        share = Decimal("1") if not refunded or not purchase.total else min(refunded / purchase.total, Decimal("1"))
+        wanted = min((purchase.credits * share).quantize(Decimal("0.01"), rounding=ROUND_DOWN), remaining)
+        kind, new_status = LedgerEntry.Kind.REFUND_CLAWBACK, Purchase.Status.REFUNDED
+    else:
+        wanted = remaining
+        kind, new_status = LedgerEntry.Kind.CHARGEBACK, Purchase.Status.CHARGED_BACK
+    taken = ledger.credit_clawback(
+        user=purchase.user,
+        wanted=wanted,
+        kind=kind,
+        reference=f"paddle:{data['id']}",
+        memo=f"{action.capitalize()} of {purchase.paddle_transaction_id}",
+    )
+    purchase.credits_clawed_back += taken
+    purchase.adjustments_applied = [*purchase.adjustments_applied, data["id"]]
+    purchase.status = new_status
+    if action == "chargeback":
+        purchase.shortfall += wanted - taken
+    purchase.save()
+    if action == "chargeback":
+        account_set_status(
+            user=User.objects.get(pk=purchase.user_id),
+            status=User.Status.SUSPENDED,
+            reason=f"A chargeback was filed for payment {purchase.paddle_transaction_id}. Contact support.",
+            by=None,
+        )
+
+
+HANDLERS = {
+    "transaction.completed": _transaction_completed,
+    "adjustment.created": _adjustment,
+    "adjustment.updated": _adjustment,
+}
+
+
+def paddle_event_record(*, payload: dict) -> tuple[PaddleEvent, bool]:
+    """Store an event under its id; returns (event, created)."""
+    return PaddleEvent.objects.get_or_create(
+        event_id=payload["event_id"],
+        defaults={
+            "event_type": payload.get("event_type", ""),
+            "occurred_at": parse_datetime(payload.get("occurred_at") or ""),
+            "payload": payload,
+        },
+    )
+
+
+@transaction.atomic
+def paddle_event_apply(*, event_id: str) -> bool:
+    """Apply a stored event once. Unknown types are only marked processed. Returns False if it
+    had been applied already. Raises EventNotReady, leaving the event unprocessed."""
+    event = PaddleEvent.objects.select_for_update().get(event_id=event_id)
+    if event.processed_at is not None:
+        return False
+    handler = HANDLERS.get(event.event_type)
+    if handler is not None:
+        handler(event.payload.get("data") or {})
+    event.processed_at = timezone.now()
+    event.save(update_fields=["processed_at"])
+    return True
