@@ -46,3 +46,28 @@ def user(db):
     )
     account_created(user=user)
     return user
+
+
+@pytest.fixture(autouse=True)
+def books_balance(request):
+    """After every test that touched the database, `verify_ledger` must find nothing wrong.
+
+    Opt out with @pytest.mark.ledger_corrupted for tests that break the books on purpose.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    uses_db = marker is not None or {"db", "transactional_db", "live_server"} & set(request.fixturenames)
+    if not uses_db or request.node.get_closest_marker("ledger_corrupted"):
+        yield
+        return
+    transactional = (
+        (marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+        or "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+    )
+    # Requested here so the database outlives this check.
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    yield
+    from billing.verification import ledger_problems
+
+    problems = ledger_problems()
+    assert not problems, f"verify_ledger after the test: {problems}"

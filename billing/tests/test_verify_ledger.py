@@ -22,6 +22,7 @@ def test_clean_books_pass(user):
 
 
 @pytest.mark.django_db
+@pytest.mark.ledger_corrupted
 def test_a_balance_that_disagrees_with_its_entries_fails(user):
     # Simulate corruption behind the ledger's back (raw SQL; the ledger itself cannot do this).
     with connection.cursor() as cursor:
@@ -33,6 +34,7 @@ def test_a_balance_that_disagrees_with_its_entries_fails(user):
 
 
 @pytest.mark.django_db
+@pytest.mark.ledger_corrupted
 def test_held_credits_without_a_hold_fail(user):
     CreditAccount.objects.filter(user=user).update(held=Decimal(5))
     with pytest.raises(CommandError):
