@@ -50,3 +50,18 @@ def test_development_defaults_are_refused_by_the_deploy_check():
         text=True,
     )
     assert result.returncode != 0
+
+
+def test_deploy_check_refuses_paddle_test_mode():
+    env = {
+        **base_env(),
+        "DJANGO_SETTINGS_MODULE": "clozit.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": "sqlite:////tmp/clozit-deploy-check.sqlite3",
+        "TEST_MODE": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "billing.E001" in result.stderr + result.stdout
