@@ -270,6 +270,8 @@ SIMULATED_TIME_SCALE = env.float("SIMULATED_TIME_SCALE", default=0.2)
 # Chance that the simulator delivers a status callback twice, to exercise idempotency.
 SIMULATED_DUPLICATE_EVENTS = env.float("SIMULATED_DUPLICATE_EVENTS", default=0.1)
 DEFAULT_CALLER_ID = env.str("DEFAULT_CALLER_ID", default="+15005550006")
+# Another address for Twilio's REST API (tests point it at a local fake).
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 
 # --- Conversation engine ----------------------------------------------------------
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="")

@@ -9,6 +9,7 @@ from .providers.base import VoiceProvider
 
 PROVIDERS = {
     "simulated": "telephony.providers.simulated.SimulatedProvider",
+    "twilio": "telephony.providers.twilio.TwilioProvider",
 }
 
 

@@ -108,7 +108,9 @@ def request_hangup(sid: str) -> None:
 
 
 class SimulatedCall:
-    def __init__(self, *, sid, to, from_, answer_url, status_url, time_limit, detect_answering_machine):
+    def __init__(
+        self, *, sid, to, from_, answer_url, status_url, time_limit, detect_answering_machine, signing_secret=None
+    ):
         self.sid = sid
         self.to = to
         self.from_ = from_
@@ -118,7 +120,8 @@ class SimulatedCall:
         self.detect_answering_machine = detect_answering_machine
         self.connected_seconds = 0.0
         self.sequence = 0
-        self.validator = RequestValidator(settings.SIMULATED_SIGNING_SECRET)
+        # The secret a real carrier would sign with: ours, or a fake Twilio's auth token in tests.
+        self.validator = RequestValidator(signing_secret or settings.SIMULATED_SIGNING_SECRET)
         self.redis = django_rq.get_connection("simulator")
 
     # --- transport -------------------------------------------------------------

@@ -1,0 +1,77 @@
+"""Twilio Programmable Voice, through the `twilio` SDK.
+
+Webhooks use the same wire format as the simulated carrier (providers/twiml.py), signed with
+TWILIO_AUTH_TOKEN and checked against PUBLIC_BASE_URL.
+"""
+
+from django.conf import settings
+from requests import RequestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from .base import OutboundCall, ProviderError, VoiceProvider
+from .twiml import TwilioWireFormat
+
+# Errors no retry can fix: bad or unreachable numbers, blocked or unpermitted destinations,
+# an unusable caller id, wrong credentials.
+PERMANENT_ERRORS = {13223, 13224, 20003, 20404, 21210, 21211, 21212, 21214, 21215, 21216, 21217, 21401, 21610}
+STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+class TwilioProvider(TwilioWireFormat, VoiceProvider):
+    name = "twilio"
+
+    def __init__(self, client: Client | None = None):
+        self._client = client
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            if not (settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN):
+                raise ProviderError(
+                    "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.", permanent=True
+                )
+            client = Client(
+                settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=TwilioHttpClient(timeout=15)
+            )
+            if settings.TWILIO_API_BASE_URL:
+                client.api.base_url = settings.TWILIO_API_BASE_URL.rstrip("/")
+            self._client = client
+        return self._client
+
+    def signing_secret(self) -> str:
+        return settings.TWILIO_AUTH_TOKEN
+
+    def place_call(self, request: OutboundCall) -> str:
+        options = {"machine_detection": "Enable"} if request.detect_answering_machine else {}
+        try:
+            call = self.client.calls.create(
+                to=request.to,
+                from_=request.from_,
+                url=request.answer_url,
+                method="POST",
+                status_callback=request.status_url,
+                status_callback_method="POST",
+                status_callback_event=STATUS_EVENTS,
+                # The carrier ends the call when the credits reserved for it are used up.
+                time_limit=request.time_limit_seconds,
+                **options,
+            )
+        except TwilioRestException as exc:
+            raise ProviderError(
+                f"Twilio refused the call: {exc.msg} ({exc.code})", permanent=exc.code in PERMANENT_ERRORS
+            ) from exc
+        except (TwilioException, RequestException) as exc:
+            raise ProviderError(f"Twilio could not be reached: {exc}") from exc
+        return call.sid
+
+    def hang_up(self, provider_call_id: str) -> None:
+        try:
+            self.client.calls(provider_call_id).update(status="completed")
+        except TwilioRestException as exc:
+            raise ProviderError(
+                f"Twilio could not end the call: {exc.msg} ({exc.code})", permanent=exc.status == 404
+            ) from exc
+        except (TwilioException, RequestException) as exc:
+            raise ProviderError(f"Twilio could not be reached: {exc}") from exc

@@ -1,0 +1,111 @@
+"""The Twilio provider through the real SDK against a local fake Twilio API, and a whole campaign
+on TELEPHONY_PROVIDER=twilio with webhooks signed by the auth token."""
+
+import time
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from twilio.request_validator import RequestValidator
+
+from billing import ledger
+from campaigns import services
+from campaigns.models import Call, Campaign
+from campaigns.tests.factories import make_campaign
+from telephony.providers.base import OutboundCall, ProviderError
+from telephony.providers.twilio import TwilioProvider
+from telephony.tests.fake_twilio import AUTH_TOKEN, INVALID_NUMBER, fake_twilio  # noqa: F401 - fixture
+
+REQUEST = OutboundCall(
+    call_id=1,
+    to="+12025550101",
+    from_="+12025550100",
+    time_limit_seconds=90,
+    answer_url="https://clozit.example/a",
+    status_url="https://clozit.example/s",
+)
+
+
+def test_place_call_sends_time_limit_machine_detection_and_every_status_event(fake_twilio):  # noqa: F811
+    fake_twilio.place_calls = False
+    sid = TwilioProvider().place_call(REQUEST)
+    (sent,) = fake_twilio.calls_created()
+    assert sid.startswith("CA")
+    assert (sent["To"], sent["From"], sent["TimeLimit"], sent["MachineDetection"]) == (
+        "+12025550101",
+        "+12025550100",
+        "90",
+        "Enable",
+    )
+    assert sent["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+    assert (sent["Url"], sent["StatusCallback"]) == (REQUEST.answer_url, REQUEST.status_url)
+
+
+def test_errors_say_whether_retrying_can_help(fake_twilio, settings):  # noqa: F811
+    fake_twilio.place_calls = False
+    with pytest.raises(ProviderError) as bad_number:
+        TwilioProvider().place_call(OutboundCall(**{**REQUEST.__dict__, "to": INVALID_NUMBER}))
+    assert bad_number.value.permanent and "21211" in bad_number.value.message
+    fake_twilio.fail_next_status = 503
+    with pytest.raises(ProviderError) as outage:
+        TwilioProvider().place_call(REQUEST)
+    assert not outage.value.permanent
+    settings.TWILIO_AUTH_TOKEN = "wrong"
+    with pytest.raises(ProviderError) as credentials:
+        TwilioProvider().place_call(REQUEST)
+    assert credentials.value.permanent and "20003" in credentials.value.message
+
+
+def test_unconfigured_twilio_is_a_clear_permanent_error(settings):
+    settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = ""
+    with pytest.raises(ProviderError, match="Twilio is not configured") as exc:
+        TwilioProvider().place_call(REQUEST)
+    assert exc.value.permanent
+
+
+def test_hang_up_completes_the_call(fake_twilio):  # noqa: F811
+    TwilioProvider().hang_up("CA123")
+    assert fake_twilio.hangups == ["CA123"]
+
+
+@pytest.mark.django_db
+def test_webhooks_must_carry_the_auth_tokens_signature(client, user, settings, fake_twilio):  # noqa: F811
+    settings.TELEPHONY_PROVIDER = "twilio"
+    campaign = make_campaign(user, ["+12025550101"])
+    call = Call.objects.create(
+        owner=user,
+        campaign=campaign,
+        agent=campaign.agent,
+        to_number="+12025550101",
+        from_number="+12025550100",
+        provider="twilio",
+        status="dialing",
+    )
+    path = reverse("telephony_answer", kwargs={"provider": "twilio", "call_id": call.pk})
+    params = {"CallSid": "CA1", "CallStatus": "in-progress", "AnsweredBy": "human"}
+    for secret, expected in [(settings.SIMULATED_SIGNING_SECRET, 403), (AUTH_TOKEN, 200)]:
+        signature = RequestValidator(secret).compute_signature(settings.PUBLIC_BASE_URL + path, params)
+        assert client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature).status_code == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_runs_on_twilio(live_server, settings, user, run_jobs, fake_twilio):  # noqa: F811
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.TELEPHONY_PROVIDER = "twilio"
+    ledger.credit_post(user=user, amount=Decimal(1000), kind="staff_adjustment", reference="topup")
+    campaign = make_campaign(user, ["+12025550101", "+12025550121", "+12025550171"], concurrency=3)
+    services.campaign_launch(campaign=campaign, by=user)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        run_jobs()  # the dialer; the fake Twilio calls back from its own threads
+        campaign.refresh_from_db()
+        if campaign.status == Campaign.Status.COMPLETED:
+            break
+        time.sleep(0.2)
+    assert campaign.status == Campaign.Status.COMPLETED
+    calls = {c.to_number: c for c in Call.objects.filter(campaign=campaign)}
+    assert all(c.provider == "twilio" and c.provider_call_id.startswith("CA") for c in calls.values())
+    assert calls["+12025550101"].outcome == "interested" and calls["+12025550101"].turns.count() == 5
+    assert calls["+12025550171"].status == "no_answer" and calls["+12025550171"].credits_charged == 0
+    spent = sum(c.duration_seconds for c in calls.values())
+    assert ledger.balance_of(user=user).balance == 1100 - spent
