@@ -1,11 +1,30 @@
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from . import ledger
+from . import ledger, refunds
 from .forms import CreditAdjustmentForm
-from .models import CreditAccount, CreditHold, CreditPackage, LedgerEntry, PaddleEvent, Purchase
+from .models import CreditAccount, CreditHold, CreditPackage, LedgerEntry, PaddleEvent, Purchase, RefundRequest
+
+
+class ReplacementCreditsForm(forms.Form):
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"), label="Credits")
+    reason = forms.CharField(
+        max_length=400,
+        help_text="The verified technical error (e.g. call id and what failed). Kept in the ledger with your name.",
+    )
+
+
+class RefundDecisionForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Shown to the customer in their billing history and kept with the request.",
+    )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -33,14 +52,49 @@ class CreditAccountAdmin(ReadOnlyAdmin):
     @admin.display(description="Adjust")
     def adjust_link(self, obj):
         return format_html(
-            '<a href="{}">Grant or remove credits…</a>', reverse("admin:billing_creditaccount_adjust", args=[obj.pk])
+            '<a href="{}">Grant or remove credits…</a> · <a href="{}">Replacement credits…</a>',
+            reverse("admin:billing_creditaccount_adjust", args=[obj.pk]),
+            reverse("admin:billing_creditaccount_replacement", args=[obj.pk]),
         )
 
     def get_urls(self):
         return [
             path("<int:pk>/adjust/", self.admin_site.admin_view(self.adjust_view), name="billing_creditaccount_adjust"),
+            path(
+                "<int:pk>/replacement/",
+                self.admin_site.admin_view(self.replacement_view),
+                name="billing_creditaccount_replacement",
+            ),
             *super().get_urls(),
         ]
+
+    def replacement_view(self, request, pk):
+        """Replacement credits for a verified technical error, recorded as a staff adjustment."""
+        account = get_object_or_404(CreditAccount, pk=pk)
+        form = ReplacementCreditsForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                refunds.replacement_credits_grant(
+                    user=account.user,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    by=request.user,
+                )
+            except (refunds.RefundError, ledger.LedgerError) as exc:
+                form.add_error("amount", str(exc))
+            else:
+                messages.success(
+                    request, f"Granted {form.cleaned_data['amount']} replacement credits to {account.user}."
+                )
+                return redirect("admin:billing_creditaccount_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "account": account,
+            "title": f"Replacement credits for a technical error: {account.user}",
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/billing/adjust_credits.html", context)
 
     def adjust_view(self, request, pk):
         account = get_object_or_404(CreditAccount, pk=pk)
@@ -117,3 +171,104 @@ class PaddleEventAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "event_type", "event_id", "occurred_at", "processed_at"]
     list_filter = ["event_type"]
     search_fields = ["event_id", "event_type"]
+
+
+@admin.register(RefundRequest)
+class RefundRequestAdmin(ReadOnlyAdmin):
+    """Customers' refund requests; decided only through the Approve… and Reject… actions."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "user",
+        "purchase",
+        "purchase_credits",
+        "status",
+        "credits_refunded",
+        "amount_refunded",
+        "decided_by",
+        "decided_at",
+    ]
+    list_filter = ["status", "created_at"]
+    search_fields = ["user__email", "purchase__paddle_transaction_id", "paddle_adjustment_id"]
+    list_select_related = ["user", "purchase", "decided_by"]
+    readonly_fields = [
+        "user",
+        "purchase",
+        "reason",
+        "status",
+        "created_at",
+        "decided_by",
+        "decided_at",
+        "staff_note",
+        "credits_refunded",
+        "amount_refunded",
+        "paddle_adjustment_id",
+    ]
+    actions = ["approve", "reject"]
+
+    @admin.display(description="Credits bought")
+    def purchase_credits(self, obj):
+        return obj.purchase.credits
+
+    def _decide(self, request, queryset, *, approving: bool):
+        """Ask for a note on an intermediate page, then call the refund service for each request."""
+        form = RefundDecisionForm(request.POST if "apply" in request.POST else None)
+        if approving:
+            form.fields["note"].required = False
+        if form.is_valid():
+            for refund_request in queryset.select_related("purchase"):
+                try:
+                    if approving:
+                        done = refunds.refund_request_approve(
+                            request=refund_request, by=request.user, note=form.cleaned_data["note"]
+                        )
+                    else:
+                        done = refunds.refund_request_reject(
+                            request=refund_request, by=request.user, note=form.cleaned_data["note"]
+                        )
+                except refunds.RefundError as exc:
+                    messages.error(request, f"Refund request #{refund_request.pk}: {exc}")
+                    continue
+                messages.success(request, self._outcome(done))
+            return None
+        refund_requests = list(queryset.select_related("user", "purchase"))
+        for refund_request in refund_requests:
+            refund_request.refundable = refunds.refundable_credits(refund_request.purchase)
+        verb = "Approve" if approving else "Reject"
+        return render(
+            request,
+            "billing/admin_refund_decision.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb} refund requests: add a note",
+                "form": form,
+                "approving": approving,
+                "refund_requests": refund_requests,
+                "action": request.POST.get("action"),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+    @staticmethod
+    def _outcome(done: RefundRequest) -> str:
+        if done.status == RefundRequest.Status.REJECTED:
+            return f"Refund request #{done.pk} rejected."
+        if done.credits_refunded == 0:
+            return (
+                f"Refund request #{done.pk} approved with nothing to refund: all credits of the purchase were used"
+                " (used credits are never refunded)."
+            )
+        money = f"{done.amount_refunded} {done.purchase.currency}".strip()
+        where = f" (Paddle adjustment {done.paddle_adjustment_id})" if done.paddle_adjustment_id else " (test purchase)"
+        taken = f"{done.credits_refunded} credits taken back"
+        return f"Refund request #{done.pk} approved: {taken}, {money} refunded{where}."
+
+    @admin.action(description="Approve selected refund requests (refund the unused credits)…")
+    def approve(self, request, queryset):
+        return self._decide(request, queryset, approving=True)
+
+    @admin.action(description="Reject selected refund requests…")
+    def reject(self, request, queryset):
+        return self._decide(request, queryset, approving=False)

@@ -174,3 +174,44 @@ class PaddleEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_type} {self.event_id}"
+
+
+class RefundRequest(models.Model):
+    """A customer's request to refund the unused credits of a purchase, decided by staff.
+
+    Changed only through billing.refunds.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Awaiting review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="refund_requests")
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refund_requests")
+    reason = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    staff_note = models.TextField(blank=True)
+    credits_refunded = models.DecimalField(default=Decimal("0"), **CREDIT_FIELD)
+    # What the customer gets back, in the purchase's currency (None until approved).
+    amount_refunded = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    paddle_adjustment_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase"],
+                condition=models.Q(status="requested"),
+                name="refund_request_one_open_per_purchase",
+            ),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="refund_request_reason_required"),
+        ]
+
+    def __str__(self):
+        return f"Refund request #{self.pk} for {self.purchase.paddle_transaction_id} ({self.get_status_display()})"

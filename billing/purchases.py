@@ -111,6 +111,11 @@ def _adjustment(data: dict) -> None:
     from accounts.services import account_set_status
 
     action, status = data.get("action"), data.get("status")
+    if action == "refund" and status == "rejected":
+        from .refunds import paddle_refund_declined
+
+        paddle_refund_declined(adjustment_id=data.get("id"))
+        return
     if action not in ("refund", "chargeback") or (action == "refund" and status != "approved"):
         return  # pending refunds, credits, warnings and reversals change no balance here
     purchase = Purchase.objects.select_for_update().filter(paddle_transaction_id=data.get("transaction_id")).first()

@@ -9,4 +9,5 @@ urlpatterns = [
     path("buy/", views.buy, name="credits_buy"),
     path("buy/<int:package_id>/test-checkout/", views.buy_test_checkout, name="credits_test_checkout"),
     path("purchases/<str:transaction_id>/", views.purchase_status, name="purchase_status"),
+    path("purchases/<str:transaction_id>/refund/", views.refund_request, name="refund_request"),
 ]

@@ -1,5 +1,6 @@
 import csv
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,6 +16,7 @@ from .paddle.client import paddle_configured
 from .paddle.pricing import estimate_for
 from .paddle.test_checkout import deliver_test_payment
 from .purchases import PurchaseError, purchase_start_test_checkout, test_checkout_enabled
+from .refunds import RefundError, refund_refusal, refund_request_create
 
 
 def _entries(request):
@@ -36,9 +38,52 @@ def credits(request):
             "entries": entries[:200],
             "kinds": LedgerEntry.Kind.choices,
             "kind": kind,
-            "purchases": Purchase.objects.filter(user=request.user).select_related("package")[:50],
+            "purchases": _purchases_with_refunds(request.user),
         },
     )
+
+
+def _purchases_with_refunds(user) -> list[Purchase]:
+    """Recent purchases, each with its latest refund request and whether one can be asked for now."""
+    purchases = list(
+        Purchase.objects.filter(user=user).select_related("package").prefetch_related("refund_requests")[:50]
+    )
+    for purchase in purchases:
+        requests = list(purchase.refund_requests.all())
+        purchase.latest_refund_request = requests[0] if requests else None
+        purchase.refund_allowed = refund_refusal(user=user, purchase=purchase) is None
+    return purchases
+
+
+class RefundRequestForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=2000,
+        help_text="What went wrong, or why the credits are not needed. Staff read every request.",
+    )
+
+
+@login_required
+def refund_request(request, transaction_id):
+    purchase = get_object_or_404(Purchase, user=request.user, paddle_transaction_id=transaction_id)
+    refusal = refund_refusal(user=request.user, purchase=purchase)
+    if refusal:
+        messages.error(request, refusal)
+        return redirect("credits")
+    form = RefundRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            refund_request_create(user=request.user, purchase=purchase, reason=form.cleaned_data["reason"])
+        except RefundError as exc:
+            messages.error(request, str(exc))
+            return redirect("credits")
+        messages.success(
+            request,
+            "We received your refund request. Staff will review it; unused credits of this purchase are refunded"
+            " to your payment method if it is approved (used credits are not refundable).",
+        )
+        return redirect("credits")
+    return render(request, "billing/refund_request.html", {"purchase": purchase, "form": form})
 
 
 @login_required

@@ -23,6 +23,8 @@ from .services import dnc_add
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS_ON_CARRIER_ERROR = 3
+# Waits before redialling a contact after a provider error: 30 s, then 2 and 10 minutes.
+RETRY_BACKOFF = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10)]
 # A live call that long past its time limit has lost its final event.
 STALE_AFTER = timedelta(minutes=10)
 FINAL_STATUSES = {
@@ -228,18 +230,19 @@ def _finish_target(target: CampaignContact, call: Call, *, retryable: bool) -> N
     target = CampaignContact.objects.select_for_update().get(pk=target.pk)
     if retryable and target.attempts < MAX_ATTEMPTS_ON_CARRIER_ERROR:
         target.status = CampaignContact.Status.PENDING
-        target.result = f"Will retry: {call.failure_reason}"
+        target.result = f"Will retry: {call.failure_reason}"[:200]
+        target.next_attempt_at = timezone.now() + RETRY_BACKOFF[min(target.attempts, len(RETRY_BACKOFF)) - 1]
     elif call.status == Call.Status.CANCELED:
         target.status = CampaignContact.Status.SKIPPED
-        target.result = call.failure_reason or "Canceled"
+        target.result = (call.failure_reason or "Canceled")[:200]
     elif call.status == Call.Status.COMPLETED:
         target.status = CampaignContact.Status.DONE
         target.result = call.get_outcome_display() if call.outcome else "Completed"
     else:
         target.status = CampaignContact.Status.FAILED
-        target.result = call.failure_reason or call.get_status_display()
+        target.result = (call.failure_reason or call.get_status_display())[:200]
     target.claim_expires_at = None
-    target.save(update_fields=["status", "result", "claim_expires_at", "updated_at"])
+    target.save(update_fields=["status", "result", "claim_expires_at", "next_attempt_at", "updated_at"])
 
 
 def _wake_campaign(campaign_id: int) -> None:

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from billing import ledger
@@ -28,6 +28,8 @@ from .models import Call, Campaign, CampaignContact, DoNotCall
 logger = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=5)
+# A campaign pauses itself after this many calls in a row the provider failed to place.
+PROVIDER_FAILURES_BEFORE_PAUSE = 5
 # A call stuck before the carrier accepted it: re-sent if never dialled, failed if it may have been.
 QUEUED_RESEND_AFTER = timedelta(minutes=2)
 DIALING_GIVE_UP_AFTER = timedelta(minutes=5)
@@ -65,10 +67,11 @@ def _claim_calls(campaign_id: int) -> list[int]:
     slots = campaign.max_concurrent_calls - live
     if slots <= 0:
         return []
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
     targets = list(
         CampaignContact.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("contact")
-        .filter(campaign=campaign, status=CampaignContact.Status.PENDING)
+        .filter(due, campaign=campaign, status=CampaignContact.Status.PENDING)
         .order_by("id")[:slots]
     )
     agent = campaign.agent
@@ -150,8 +153,30 @@ def call_place(call_id: int) -> None:
     except ProviderError as exc:
         logger.warning("placing call %s failed: %s", call.pk, exc.message)
         call_finish(call_id=call.pk, status=Call.Status.FAILED, reason=exc.message, retryable=not exc.permanent)
+        if call.campaign_id:
+            _provider_failed(call.campaign_id, exc.message)
         return
     Call.objects.filter(pk=call.pk, provider_call_id="").update(provider_call_id=provider_call_id)
+    if call.campaign_id:
+        Campaign.objects.filter(pk=call.campaign_id, provider_failures_in_row__gt=0).update(provider_failures_in_row=0)
+
+
+def _provider_failed(campaign_id: int, reason: str) -> None:
+    """Count a provider failure; enough in a row pause the campaign with the provider's reason."""
+    from .services import campaign_pause
+
+    with transaction.atomic():
+        Campaign.objects.filter(pk=campaign_id).update(provider_failures_in_row=F("provider_failures_in_row") + 1)
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        if (
+            campaign.status == Campaign.Status.RUNNING
+            and campaign.provider_failures_in_row >= PROVIDER_FAILURES_BEFORE_PAUSE
+        ):
+            campaign_pause(
+                campaign=campaign,
+                reason=f"Paused: the phone provider failed {campaign.provider_failures_in_row} calls in a row "
+                f"({reason[:150]}). Check the provider settings, then resume.",
+            )
 
 
 def sweep() -> dict:

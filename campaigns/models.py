@@ -125,6 +125,8 @@ class Campaign(models.Model):
     max_concurrent_calls = models.PositiveSmallIntegerField(default=2)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.CharField(max_length=300, blank=True)
+    # Calls the provider refused or failed to place, in a row; reset by any call it accepts.
+    provider_failures_in_row = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -156,6 +158,8 @@ class CampaignContact(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="campaign_entries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     claim_expires_at = models.DateTimeField(null=True, blank=True)
+    # Not dialled again before this time (a retry after a provider error waits a while).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     result = models.CharField(max_length=200, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

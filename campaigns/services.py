@@ -87,7 +87,8 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
     _ensure_can_dial(campaign.owner)
     campaign.status = Campaign.Status.RUNNING
     campaign.status_reason = ""
-    campaign.save(update_fields=["status", "status_reason"])
+    campaign.provider_failures_in_row = 0
+    campaign.save(update_fields=["status", "status_reason", "provider_failures_in_row"])
     _wake(campaign)
     return campaign
 

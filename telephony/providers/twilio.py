@@ -22,23 +22,19 @@ STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 class TwilioProvider(TwilioWireFormat, VoiceProvider):
     name = "twilio"
 
-    def __init__(self, client: Client | None = None):
-        self._client = client
-
     @property
     def client(self) -> Client:
-        if self._client is None:
-            if not (settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN):
-                raise ProviderError(
-                    "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.", permanent=True
-                )
-            client = Client(
-                settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=TwilioHttpClient(timeout=15)
+        """A client for the current settings (cheap to build; credentials may change at run time)."""
+        if not (settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN):
+            raise ProviderError(
+                "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.", permanent=True
             )
-            if settings.TWILIO_API_BASE_URL:
-                client.api.base_url = settings.TWILIO_API_BASE_URL.rstrip("/")
-            self._client = client
-        return self._client
+        client = Client(
+            settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=TwilioHttpClient(timeout=15)
+        )
+        if settings.TWILIO_API_BASE_URL:
+            client.api.base_url = settings.TWILIO_API_BASE_URL.rstrip("/")
+        return client
 
     def signing_secret(self) -> str:
         return settings.TWILIO_AUTH_TOKEN

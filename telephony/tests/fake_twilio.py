@@ -25,6 +25,7 @@ class FakeTwilio:
     place_calls: bool = True
     requests: list = field(default_factory=list)
     fail_next_status: int | None = None
+    always_fail_status: int | None = None
 
     def __post_init__(self):
         fake = self
@@ -56,8 +57,9 @@ class FakeTwilio:
                             "more_info": "https://www.twilio.com/docs/errors/20003",
                         },
                     )
-                if fake.fail_next_status:
-                    status, fake.fail_next_status = fake.fail_next_status, None
+                if fake.fail_next_status or fake.always_fail_status:
+                    status = fake.fail_next_status or fake.always_fail_status
+                    fake.fail_next_status = None
                     return self._reply(status, {"code": 20500, "message": "Internal Server Error", "status": status})
                 base = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
                 if self.path == f"{base}.json":

@@ -109,3 +109,39 @@ def test_a_campaign_runs_on_twilio(live_server, settings, user, run_jobs, fake_t
     assert calls["+12025550171"].status == "no_answer" and calls["+12025550171"].credits_charged == 0
     spent = sum(c.duration_seconds for c in calls.values())
     assert ledger.balance_of(user=user).balance == 1100 - spent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outage_retries_later_and_pauses_the_campaign_after_failures_in_a_row(
+    settings,
+    user,
+    run_jobs,
+    fake_twilio,  # noqa: F811
+):
+    from campaigns.models import CampaignContact
+
+    settings.TELEPHONY_PROVIDER = "twilio"
+    fake_twilio.always_fail_status = 503
+    ledger.credit_post(user=user, amount=Decimal(2000), kind="staff_adjustment", reference="topup")
+    numbers = [f"+120255501{n:02d}" for n in range(6)]
+    campaign = make_campaign(user, numbers, concurrency=5)
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "failed 5 calls in a row" in campaign.status_reason and "20500" in campaign.status_reason
+    assert len(fake_twilio.calls_created()) == 5  # no immediate redial of the same contacts
+    waiting = CampaignContact.objects.filter(campaign=campaign, status="pending", attempts=1)
+    assert waiting.count() == 5 and all(t.next_attempt_at is not None for t in waiting)
+    assert ledger.balance_of(user=user).held == 0  # failed calls hold nothing and cost nothing
+
+    # The provider is back: resuming dials the contacts whose wait is over.
+    fake_twilio.always_fail_status = None
+    fake_twilio.place_calls = False
+    CampaignContact.objects.filter(campaign=campaign).update(next_attempt_at=None)
+    services.campaign_resume(campaign=campaign)
+    run_jobs()
+    assert len(fake_twilio.calls_created()) == 10
+    campaign.refresh_from_db()
+    assert campaign.provider_failures_in_row == 0

@@ -281,7 +281,7 @@ def test_signature_for_one_call_cannot_be_replayed_against_another(client, user,
 
 @pytest.mark.django_db
 def test_unknown_provider_is_404(client, call):
-    path = status_path(call.pk, provider="twilio")
+    path = status_path(call.pk, provider="no-such-carrier")
     before = snapshot(call.pk)
     response = post(client, path, params(CallStatus="completed", CallDuration="37"))
     assert response.status_code == 404
