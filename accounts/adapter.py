@@ -92,10 +92,14 @@ class AccountAdapter(DefaultAccountAdapter):
             phone = normalise_mobile(phone)
         except forms.ValidationError:
             return None
-        return User.objects.filter(mobile_number=phone, mobile_verified_at__isnull=False, is_active=True).first()
+        # Inactive (closed, terminated) accounts still own their number until it is purged: the
+        # database's uniqueness rule counts them too.
+        return User.objects.filter(mobile_number=phone, mobile_verified_at__isnull=False).first()
 
     def send_verification_code_sms(self, user, phone: str, code: str, **kwargs) -> None:
         request = context.request
+        if not user.is_active:
+            return  # closed or terminated: no codes, and nothing said (no enumeration)
         owner = self.get_user_by_phone(phone)
         if owner is not None and owner.pk != user.pk:
             # Verified on another account (a change of mobile to someone else's number): its

@@ -26,8 +26,12 @@ class MobileLoginCodeStage(LoginByCodeStage):
             return None, True
         if not did_initiate:
             user = self.login.user
-            if user is None or not user.has_verified_mobile:
+            if user is None or self.login.signup:
                 return None, True
+            if not user.mobile_number:
+                return super().handle()  # no mobile at all: the code goes by email
+            if not user.has_verified_mobile:
+                return None, True  # the phone verification stage that follows texts a code
             LoginCodeVerificationProcess.initiate(
                 request=self.request, user=user, phone=user.mobile_number, email=None, stage=self
             )

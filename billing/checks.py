@@ -18,4 +18,8 @@ def paddle_webhook_checks(app_configs, **kwargs):
                 id="billing.E002",
             )
         )
+    if settings.PADDLE_TEST_CHECKOUT and not settings.DEBUG and not settings.PADDLE_API_KEY:
+        problems.append(
+            Error("PADDLE_TEST_CHECKOUT is on: anyone could add credits without paying.", id="billing.E003")
+        )
     return problems

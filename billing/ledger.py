@@ -186,6 +186,10 @@ def hold_settle(*, reference: str, amount_used: Decimal, memo: str = "") -> Deci
     return charge
 
 
+def hold_is_active(*, reference: str) -> bool:
+    return CreditHold.objects.filter(reference=reference, status=CreditHold.Status.ACTIVE).exists()
+
+
 def hold_release(*, reference: str) -> None:
     hold_settle(reference=reference, amount_used=Decimal("0"))
 

@@ -10,6 +10,7 @@ import uuid
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -31,8 +32,25 @@ class PurchaseError(Exception):
 
 
 def test_checkout_enabled() -> bool:
-    """The development stand-in for Paddle's checkout: only when no Paddle API key is set."""
-    return not settings.PADDLE_API_KEY
+    """The development stand-in for Paddle's checkout: never alongside a real Paddle, and only
+    where PADDLE_TEST_CHECKOUT allows it (by default, in development)."""
+    return settings.PADDLE_TEST_CHECKOUT and not settings.PADDLE_API_KEY
+
+
+def account_token(user_id: int) -> str:
+    """Signs the account id put in Paddle's custom data, which the browser could change: a
+    payment names the account to credit only with a token our server issued for it."""
+    return signing.Signer(salt="clozit.paddle.account").sign(str(user_id))
+
+
+def account_from_custom_data(custom: dict):
+    from accounts.models import User
+
+    try:
+        user_id = signing.Signer(salt="clozit.paddle.account").unsign(str(custom.get("clozit_account_token", "")))
+        return User.objects.filter(pk=int(user_id)).first()
+    except (signing.BadSignature, ValueError):
+        return None
 
 
 def _package_for_price(price_id: str) -> CreditPackage | None:
@@ -67,11 +85,9 @@ def purchase_start_test_checkout(*, user, package: CreditPackage) -> Purchase:
 
 
 def _transaction_completed(data: dict) -> None:
-    from accounts.models import User
 
     txn_id = data["id"]
-    custom = data.get("custom_data") or {}
-    user = User.objects.filter(pk=custom.get("clozit_account")).first()
+    user = account_from_custom_data(data.get("custom_data") or {})
     # The package comes from what was paid for (the price), never from custom data alone.
     items = data.get("items") or []
     lines = [

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from rq import Retry
 
 from clozit.queueing import enqueue
 
@@ -15,7 +16,7 @@ from .models import CreditPackage, LedgerEntry, Purchase
 from .paddle.client import paddle_configured
 from .paddle.pricing import estimate_for
 from .paddle.test_checkout import deliver_test_payment
-from .purchases import PurchaseError, purchase_start_test_checkout, test_checkout_enabled
+from .purchases import PurchaseError, account_token, purchase_start_test_checkout, test_checkout_enabled
 from .refunds import RefundError, refund_refusal, refund_request_create
 
 
@@ -122,6 +123,7 @@ def buy(request):
             "paddle": paddle_configured(),
             "test_checkout": test_checkout_enabled(),
             "paddle_client_token": settings.PADDLE_CLIENT_TOKEN,
+            "account_token": account_token(request.user.pk),
             "paddle_environment": settings.PADDLE_ENVIRONMENT,
         },
     )
@@ -136,7 +138,7 @@ def buy_test_checkout(request, package_id):
     except PurchaseError as exc:
         messages.error(request, str(exc))
         return redirect("credits_buy")
-    enqueue("default", deliver_test_payment, purchase_id=purchase.pk)
+    enqueue("default", deliver_test_payment, purchase_id=purchase.pk, retry=Retry(max=3, interval=[5, 15, 60]))
     return redirect("purchase_status", transaction_id=purchase.paddle_transaction_id)
 
 

@@ -131,15 +131,18 @@ def _complete_if_done(campaign_id: int) -> bool:
 def call_place(call_id: int) -> None:
     """Dial a queued call. Marks it dialling first, so a re-run never dials it again."""
     with transaction.atomic():
-        call = Call.objects.select_for_update(of=("self",)).select_related("agent").filter(pk=call_id).first()
+        call = Call.objects.select_for_update(of=("self",)).select_related("agent", "owner").filter(pk=call_id).first()
         if call is None or call.status != Call.Status.QUEUED:
             return
-        # A pause only stops new claims; calls already reserved still go out. A stop cancels them.
-        if call.campaign_id and Campaign.objects.filter(pk=call.campaign_id, status=Campaign.Status.STOPPED).exists():
-            call_finish(call_id=call.pk, status=Call.Status.CANCELED, reason="Campaign stopped")
+        # Checked again at the last moment: the world may have changed since the claim. (A pause
+        # only stops new claims; calls already reserved still go out.)
+        reason = _reason_not_to_dial(call)
+        if reason:
+            call_finish(call_id=call.pk, status=Call.Status.CANCELED, reason=reason)
             return
         call.status = Call.Status.DIALING
-        call.save(update_fields=["status"])
+        call.dialing_started_at = timezone.now()
+        call.save(update_fields=["status", "dialing_started_at"])
     request = OutboundCall(
         call_id=call.pk,
         to=call.to_number,
@@ -159,6 +162,18 @@ def call_place(call_id: int) -> None:
     Call.objects.filter(pk=call.pk, provider_call_id="").update(provider_call_id=provider_call_id)
     if call.campaign_id:
         Campaign.objects.filter(pk=call.campaign_id, provider_failures_in_row__gt=0).update(provider_failures_in_row=0)
+
+
+def _reason_not_to_dial(call: Call) -> str:
+    if call.campaign_id and Campaign.objects.filter(pk=call.campaign_id, status=Campaign.Status.STOPPED).exists():
+        return "Campaign stopped"
+    if not call.owner.can_dial:
+        return "The account cannot place calls"
+    if DoNotCall.objects.filter(owner=call.owner_id, phone_number=call.to_number).exists():
+        return "On the do-not-call list"
+    if call.hold_reference and not ledger.hold_is_active(reference=call.hold_reference):
+        return "Its credit reservation had expired"
+    return ""
 
 
 def _provider_failed(campaign_id: int, reason: str) -> None:
@@ -183,23 +198,48 @@ def sweep() -> dict:
     """Scheduled every 30 s: resend lost dial jobs, close calls whose end never arrived,
     release orphaned credit holds, and nudge every running campaign."""
     now = timezone.now()
-    report = {"resent": 0, "abandoned": 0, "stale": 0, "holds_released": 0, "campaigns": 0}
-    for call_id in Call.objects.filter(status=Call.Status.QUEUED, created_at__lt=now - QUEUED_RESEND_AFTER).values_list(
-        "pk", flat=True
-    ):
-        enqueue("dialing", call_place, call_id)
-        report["resent"] += 1
-    for call_id in Call.objects.filter(
-        status=Call.Status.DIALING, provider_call_id="", created_at__lt=now - DIALING_GIVE_UP_AFTER
-    ).values_list("pk", flat=True):
-        # It may or may not have been dialled: never redial blindly, give up without charge.
-        if call_finish(call_id=call_id, status=Call.Status.FAILED, reason="The carrier never confirmed the call"):
-            report["abandoned"] += 1
-    for call in calls_stale(now=now):
-        if call_finish(call_id=call.pk, status=Call.Status.FAILED, reason="No final status from the carrier"):
-            report["stale"] += 1
-    report["holds_released"] = ledger.holds_release_expired(now=now)
-    for campaign_id in Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True):
-        campaign_advance(campaign_id)
-        report["campaigns"] += 1
+    report = {"resent": 0, "abandoned": 0, "stale": 0, "holds_released": 0, "campaigns": 0, "errors": 0}
+
+    def each(items, action, counter):
+        # One bad row must not stop the repairs of every other call and campaign.
+        for item in items:
+            try:
+                if action(item) is not False:
+                    report[counter] += 1
+            except Exception:
+                report["errors"] += 1
+                logger.exception("sweep: %s failed for %s", counter, item)
+
+    each(
+        Call.objects.filter(status=Call.Status.QUEUED, created_at__lt=now - QUEUED_RESEND_AFTER).values_list(
+            "pk", flat=True
+        ),
+        lambda call_id: enqueue("dialing", call_place, call_id),
+        "resent",
+    )
+    # It may or may not have been dialled: never redial blindly, give up without charge.
+    each(
+        Call.objects.filter(
+            status=Call.Status.DIALING, provider_call_id="", dialing_started_at__lt=now - DIALING_GIVE_UP_AFTER
+        ).values_list("pk", flat=True),
+        lambda call_id: call_finish(
+            call_id=call_id, status=Call.Status.FAILED, reason="The carrier never confirmed the call"
+        ),
+        "abandoned",
+    )
+    each(
+        calls_stale(now=now),
+        lambda call: call_finish(call_id=call.pk, status=Call.Status.FAILED, reason="No final status from the carrier"),
+        "stale",
+    )
+    try:
+        report["holds_released"] = ledger.holds_release_expired(now=now)
+    except Exception:
+        report["errors"] += 1
+        logger.exception("sweep: releasing expired holds failed")
+    each(
+        Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True),
+        campaign_advance,
+        "campaigns",
+    )
     return report

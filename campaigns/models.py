@@ -228,6 +228,7 @@ class Call(models.Model):
     # [[field, value], ...] in the order the callee gave them (a JSON object would lose the order).
     captured = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    dialing_started_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 

@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .contacts import contacts_import, normalise_number
+from .contacts import MAX_UPLOAD_BYTES, contacts_import, normalise_number
 from .errors import CampaignError
 from .forms import AgentForm, CampaignForm, ContactUploadForm
 from .models import Agent, Call, Campaign, ContactList, DoNotCall
@@ -53,6 +53,9 @@ def contactlist_upload(request):
     form = ContactUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            form.add_error("file", "The file is larger than 10 MB. Split it into smaller lists.")
+            return render(request, "campaigns/contactlist_upload.html", {"form": form})
         try:
             report = contacts_import(
                 owner=request.user, name=form.cleaned_data["name"], filename=upload.name, data=upload.read()

@@ -237,6 +237,8 @@ PADDLE_ENVIRONMENT = env.str("PADDLE_ENVIRONMENT", default="sandbox")
 PADDLE_WEBHOOK_SECRET = env.str("PADDLE_WEBHOOK_SECRET", default="") or f"dev-webhook-secret:{SECRET_KEY}"
 # Seconds a webhook's signature timestamp may differ from our clock.
 PADDLE_WEBHOOK_MAX_AGE = env.int("PADDLE_WEBHOOK_MAX_AGE", default=300)
+# The development checkout that grants credits without a payment. Never in production.
+PADDLE_TEST_CHECKOUT = env.bool("PADDLE_TEST_CHECKOUT", default=DEBUG)
 # Another address for the Paddle API (tests point it at a local fake).
 PADDLE_API_BASE_URL = env.str("PADDLE_API_BASE_URL", default="")
 

@@ -33,6 +33,7 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PADDLE_TEST_CHECKOUT = True
 SIMULATED_TIME_SCALE = 0
 # Every final status callback arrives twice, so every test exercises de-duplication.
 SIMULATED_DUPLICATE_EVENTS = 1.0

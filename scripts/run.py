@@ -67,7 +67,9 @@ def main() -> int:
         print("DATABASE_URL not set: using SQLite (db.sqlite3)")
 
     manage("migrate", "--noinput", "-v", "0", env=env)
-    manage("demo_data", env=env)
+    # Demo logins only on a development database, unless asked for (DEMO_DATA=true).
+    if env.get("DEMO_DATA", "true" if not env.get("DATABASE_URL") else "false").lower() == "true":
+        manage("demo_data", env=env)
 
     workers = int(env.get("SIMULATOR_WORKERS", "3"))
     commands = [

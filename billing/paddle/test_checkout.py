@@ -12,7 +12,7 @@ from django.utils import timezone
 from paddle_billing.Notifications.PaddleSignature import PaddleSignature
 
 from billing.models import Purchase
-from billing.purchases import TEST_PRICE_PREFIX
+from billing.purchases import TEST_PRICE_PREFIX, account_token
 
 
 def signed_body(payload: dict, *, secret: str, timestamp: int | None = None) -> tuple[bytes, str]:
@@ -34,7 +34,7 @@ def completed_event(purchase: Purchase) -> dict:
         "data": {
             "id": purchase.paddle_transaction_id,
             "status": "completed",
-            "custom_data": {"clozit_account": purchase.user_id, "clozit_package": package.pk},
+            "custom_data": {"clozit_account_token": account_token(purchase.user_id)},
             "items": [{"price": {"id": f"{TEST_PRICE_PREFIX}{package.pk}"}, "quantity": 1}],
             "details": {
                 "totals": {

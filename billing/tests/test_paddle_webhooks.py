@@ -14,6 +14,7 @@ from django.urls import reverse
 from accounts.models import User
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, PaddleEvent, Purchase
+from billing.purchases import account_token
 from billing.verification import ledger_problems
 
 SECRET = "pdl_ntfset_test_secret"
@@ -52,7 +53,7 @@ def completed(user, *, txn="txn_01", price_id="pri_500", quantity=1, total="1000
         {
             "id": txn,
             "status": "completed",
-            "custom_data": {"clozit_account": user.pk},
+            "custom_data": {"clozit_account_token": account_token(user.pk)},
             "items": [{"price": {"id": price_id}, "quantity": quantity}],
             "details": {
                 "totals": {"subtotal": total, "tax": "0", "total": total, "grand_total": total, "currency_code": "USD"}
@@ -197,3 +198,18 @@ def test_malformed_json_with_a_valid_signature_is_refused(client):
         reverse("paddle_webhook"), data=body, content_type="application/json", HTTP_PADDLE_SIGNATURE=sign(body)
     )
     assert response.status_code == 400 and not PaddleEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_payment_credits_only_an_account_our_server_signed_for(client, user, package):
+    other = User.objects.create_user(email="victim@example.com", password="x")
+    for custom in [
+        {"clozit_account": other.pk},
+        {"clozit_account_token": f"{other.pk}:forged"},
+        {"clozit_account_token": "not-a-number:x"},
+    ]:
+        payload = completed(user, txn=f"txn_{uuid.uuid4().hex[:8]}")
+        payload["data"]["custom_data"] = custom
+        assert deliver(client, payload).status_code == 200
+    assert balance(other) == 0 and balance(user) == 100
+    assert not Purchase.objects.exists()

@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, Purchase, RefundRequest
+from billing.purchases import account_token
 from billing.refunds import RefundError, refund_request_approve, refund_request_create, refund_request_reject
 from billing.tests.fake_paddle import DEFAULT_WEBHOOK_SECRET, FakePaddle, event, signed_webhook, transaction
 
@@ -73,7 +74,10 @@ def paddle_purchase(fake, user, *, total_minor="1000", tax_minor="0") -> Purchas
     """A real payment: the transaction exists at (fake) Paddle and its signed webhook granted the credits."""
     data = fake.add_transaction(
         transaction(
-            price_id=PRICE, custom_data={"clozit_account": user.pk}, total_minor=total_minor, tax_minor=tax_minor
+            price_id=PRICE,
+            custom_data={"clozit_account_token": account_token(user.pk)},
+            total_minor=total_minor,
+            tax_minor=tax_minor,
         )
     )
     assert deliver(event("transaction.completed", data)) == 200

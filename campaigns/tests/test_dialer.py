@@ -79,7 +79,9 @@ def test_sweep_resends_lost_dial_jobs_and_closes_abandoned_calls(user):
     lost, unconfirmed, silent = dialer._claim_calls(campaign.pk)
     long_ago = timezone.now() - timedelta(hours=1)
     Call.objects.filter(pk=lost).update(created_at=long_ago)  # queued, its job lost with Redis
-    Call.objects.filter(pk=unconfirmed).update(created_at=long_ago, status=Call.Status.DIALING)
+    Call.objects.filter(pk=unconfirmed).update(
+        created_at=long_ago, dialing_started_at=long_ago, status=Call.Status.DIALING
+    )
     Call.objects.filter(pk=silent).update(created_at=long_ago, status=Call.Status.IN_PROGRESS, provider_call_id="SMx")
     django_rq.get_queue("dialing").empty()
 
@@ -147,3 +149,28 @@ def test_launch_needs_credits_and_happens_once(user):
     with pytest.raises(services.CampaignError, match="already been launched"):
         services.campaign_launch(campaign=campaign, by=user)
     assert CampaignContact.objects.filter(campaign=campaign).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_call_is_checked_again_just_before_dialling(user):
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:3], concurrency=3)
+    services.campaign_launch(campaign=campaign, by=user)
+    stopped_asking, expired, fine = dialer._claim_calls(campaign.pk)
+    services.dnc_add(owner=user, phone_number=Call.objects.get(pk=stopped_asking).to_number, reason="asked by email")
+    CreditHold.objects.filter(reference=f"call:{expired}").update(expires_at=timezone.now() - timedelta(seconds=1))
+    ledger.holds_release_expired()
+    django_rq.get_queue("simulator").empty()
+
+    for call_id in (stopped_asking, expired, fine):
+        dialer.call_place(call_id)
+
+    calls = {c.pk: c for c in Call.objects.all()}
+    assert (calls[stopped_asking].status, calls[stopped_asking].failure_reason) == (
+        Call.Status.CANCELED,
+        "On the do-not-call list",
+    )
+    assert calls[expired].status == Call.Status.CANCELED and "reservation" in calls[expired].failure_reason
+    assert calls[fine].status == Call.Status.DIALING and calls[fine].dialing_started_at is not None
+    assert simulator_jobs() == 1  # only the call that may still go out was dialled
+    assert all(c.credits_charged == 0 for c in calls.values())

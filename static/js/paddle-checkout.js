@@ -21,7 +21,7 @@ document.addEventListener("DOMContentLoaded", function () {
     button.addEventListener("click", function () {
       Paddle.Checkout.open({
         items: [{ priceId: button.dataset.priceId, quantity: 1 }],
-        customData: { clozit_account: Number(config.dataset.account), clozit_package: Number(button.dataset.package) },
+        customData: { clozit_account_token: config.dataset.accountToken },
         customer: { email: config.dataset.email },
       });
     });
