@@ -4,15 +4,25 @@
 Runs against real PostgreSQL and Redis (the test settings, on a throwaway database):
 - CSV import: rows per second and peak Python memory for a 50,000-row contact list;
 - ledger: credit postings per second, sequential;
-- dialer: contacts claimed (call row + credit hold) per second by `campaign_advance`.
+- dialer: contacts claimed (call row + credit hold) per second by `campaign_advance`;
+- ledger under concurrency: hold_place + hold_settle pairs per second from several threads,
+  all on one account (they queue on its row lock) and each on its own account;
+- Paddle webhooks: signed `transaction.completed` events per second through
+  /billing/paddle/webhook/, in-process (Django test Client, one and several threads) and over
+  HTTP to a live server (several client threads, a new database connection per request).
 """
 
+import hashlib
+import hmac
+import json
 import os
 import platform
 import sys
+import threading
 import time
 import tracemalloc
-from datetime import date
+import warnings
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -80,13 +90,204 @@ def bench_claims(owner) -> str:
     return f"| Dialer claims (call row + credit hold), batch of {claimed} | {claimed / elapsed:,.0f} claims/s | |"
 
 
-def main() -> None:
-    from accounts.models import User
+def _in_threads(count: int, work) -> float:
+    """Run `work(i)` in `count` threads released together; returns the seconds until all finished."""
+    from django.db import connection
 
+    barrier = threading.Barrier(count + 1)
+    errors = []
+
+    def target(i):
+        try:
+            barrier.wait()
+            work(i)
+        except Exception as exc:  # reported below: a benchmark that failed measures nothing
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def bench_ledger_concurrent(owner) -> list[str]:
+    from accounts.models import User
+    from billing import ledger
+
+    threads, pairs = 8, 60
+
+    def pairs_for(user, prefix, count):
+        for i in range(count):
+            reference = f"{prefix}:{i}"
+            ledger.hold_place(
+                user=user,
+                reference=reference,
+                max_amount=Decimal(60),
+                min_amount=Decimal(10),
+                lifetime=timedelta(minutes=5),
+            )
+            ledger.hold_settle(reference=reference, amount_used=Decimal(37))
+
+    ledger.credit_post(user=owner, amount=Decimal(1_000_000), kind="staff_adjustment", reference="bench:pairs")
+    others = []
+    for i in range(threads):
+        user = User.objects.create_user(email=f"bench-pairs-{i}@example.com", password="x")
+        ledger.credit_post(user=user, amount=Decimal(100_000), kind="staff_adjustment", reference=f"bench:pairs:{i}")
+        others.append(user)
+
+    lines = []
+    for label, count, user_of in [
+        ("1 thread", 1, lambda i: owner),
+        (f"{threads} threads, one account", threads, lambda i: owner),
+        (f"{threads} threads, separate accounts", threads, lambda i: others[i]),
+    ]:
+        n = pairs * (threads if count == 1 else 1)
+        tag = label.replace(" ", "-").replace(",", "")
+        elapsed = _in_threads(count, lambda i, tag=tag, n=n, user_of=user_of: pairs_for(user_of(i), f"p:{tag}:{i}", n))
+        total = count * n
+        lines.append(
+            f"| Ledger hold_place + hold_settle, {label} ({total:,} pairs) "
+            f"| {total / elapsed:,.0f} pairs/s ({2 * total / elapsed:,.0f} ledger ops/s) | |"
+        )
+    return lines
+
+
+def _signed_completed(owner, txn: str, price_id: str) -> tuple[bytes, str]:
+    from django.conf import settings
+
+    from billing import purchases
+
+    custom = {"clozit_account": owner.pk}
+    if hasattr(purchases, "account_token"):  # the signed form, where the app issues one
+        custom["clozit_account_token"] = purchases.account_token(owner.pk)
+    body = json.dumps(
+        {
+            "event_id": f"evt_{txn}",
+            "event_type": "transaction.completed",
+            "occurred_at": "2026-11-24T08:00:00Z",
+            "data": {
+                "id": txn,
+                "status": "completed",
+                "custom_data": custom,
+                "items": [{"price": {"id": price_id}, "quantity": 1}],
+                "details": {"totals": {"total": "1000", "grand_total": "1000", "currency_code": "USD"}},
+            },
+        }
+    ).encode()
+    ts = int(time.time())
+    digest = hmac.new(settings.PADDLE_WEBHOOK_SECRET.encode(), f"{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return body, f"ts={ts};h1={digest}"
+
+
+def bench_webhooks(owner) -> list[str]:
+    import requests
+    from django.conf import settings
+    from django.test import Client
+    from django.test.testcases import LiveServerThread
+
+    from billing import ledger
+    from billing.models import CreditPackage, LedgerEntry
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    package = CreditPackage.objects.create(name="bench", credits=500, price=Decimal(10), paddle_price_id="pri_bench")
+    url = "/billing/paddle/webhook/"
+    before = ledger.balance_of(user=owner).balance
+    granted = 0
+    lines = []
+
+    def in_process(prefix, n):
+        client = Client()
+        for i in range(n):
+            body, signature = _signed_completed(owner, f"txn_{prefix}_{i}", package.paddle_price_id)
+            response = client.post(url, data=body, content_type="application/json", HTTP_PADDLE_SIGNATURE=signature)
+            assert response.status_code == 200 and response.content == b"ok", response.content
+
+    n = 300
+    elapsed = _in_threads(1, lambda i: in_process("seq", n))
+    granted += n
+    lines.append(f"| Paddle webhooks (transaction.completed), in-process, 1 thread, {n} | {n / elapsed:,.0f} req/s | |")
+
+    threads, per = 4, 75
+    elapsed = _in_threads(threads, lambda i: in_process(f"thr{i}", per))
+    granted += threads * per
+    lines.append(
+        f"| Paddle webhooks, in-process, {threads} threads, {threads * per} | {threads * per / elapsed:,.0f} req/s | |"
+    )
+
+    # Redeliveries of events already applied: stored once, answered "duplicate ignored".
+    def redeliver(i):
+        client = Client()
+        for k in range(per):
+            body, signature = _signed_completed(owner, f"txn_thr{i}_{k}", package.paddle_price_id)
+            response = client.post(url, data=body, content_type="application/json", HTTP_PADDLE_SIGNATURE=signature)
+            assert response.content == b"duplicate ignored", response.content
+
+    elapsed = _in_threads(threads, redeliver)
+    lines.append(
+        f"| Paddle webhook redeliveries (duplicates), in-process, {threads} threads, {threads * per} "
+        f"| {threads * per / elapsed:,.0f} req/s | |"
+    )
+
+    server = LiveServerThread("127.0.0.1", lambda handler: handler)
+    server.daemon = True
+    server.start()
+    server.is_ready.wait()
+    if server.error:
+        raise server.error
+    try:
+        live = f"http://127.0.0.1:{server.port}{url}"
+
+        def over_http(i):
+            with requests.Session() as session:
+                for k in range(per):
+                    body, signature = _signed_completed(owner, f"txn_live{i}_{k}", package.paddle_price_id)
+                    response = session.post(
+                        live,
+                        data=body,
+                        headers={"Content-Type": "application/json", "Paddle-Signature": signature},
+                        timeout=30,
+                    )
+                    assert response.status_code == 200 and response.content == b"ok", response.content
+
+        elapsed = _in_threads(threads, over_http)
+        granted += threads * per
+        lines.append(
+            f"| Paddle webhooks, live HTTP server, {threads} client threads, {threads * per} "
+            f"| {threads * per / elapsed:,.0f} req/s | |"
+        )
+    finally:
+        server.terminate()
+    # The benchmark is only worth reporting if every event granted its credits exactly once.
+    assert ledger.balance_of(user=owner).balance == before + granted * package.credits
+    assert LedgerEntry.objects.filter(kind="purchase").count() == granted
+    return lines
+
+
+def main() -> None:
+    import logging
+
+    from accounts.models import User
+    from billing.verification import ledger_problems
+
+    logging.getLogger("paddle_billing").setLevel(logging.WARNING)  # it logs every verification at INFO
+    warnings.filterwarnings("ignore", message="No directory at")  # no collected static files here
     old_config = setup_databases(verbosity=0, interactive=False)
     try:
         owner = User.objects.create_user(email="bench@example.com", password="x")
         lines = [bench_csv_import(owner), bench_ledger(owner), bench_claims(owner)]
+        lines += bench_ledger_concurrent(owner)
+        lines += bench_webhooks(owner)
+        problems = ledger_problems()
+        assert not problems, problems
     finally:
         teardown_databases(old_config, verbosity=0)
     header = (

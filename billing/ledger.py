@@ -19,6 +19,7 @@ from django.utils import timezone
 from .models import CreditAccount, CreditHold, LedgerEntry
 
 CREDITS_PER_CALL_SECOND = Decimal("1")
+CENT = Decimal("0.01")  # the ledger's unit: amounts have at most two decimals
 
 
 class LedgerError(Exception):
@@ -82,6 +83,8 @@ def credit_post(*, user, amount: Decimal, kind: str, reference: str, memo: str =
     amount = Decimal(amount)
     if amount == 0:
         raise LedgerError("A ledger entry must change the balance.")
+    if amount != amount.quantize(CENT):
+        raise LedgerError("Credit amounts have at most two decimals.")
     account = _account_for_update(user)
     existing = LedgerEntry.objects.filter(reference=reference).first()
     if existing is not None:
@@ -167,7 +170,7 @@ def hold_settle(*, reference: str, amount_used: Decimal, memo: str = "") -> Deci
     hold = CreditHold.objects.select_for_update().get(pk=hold.pk)
     if hold.status != CreditHold.Status.ACTIVE:
         return hold.charged
-    charge = min(Decimal(amount_used), hold.amount)
+    charge = min(Decimal(amount_used).quantize(CENT, rounding=ROUND_CEILING), hold.amount)
     account.held -= hold.amount
     account.save(update_fields=["held", "updated_at"])
     if charge > 0:

@@ -480,3 +480,10 @@ def test_settle_racing_expiry_release_charges_at_most_once(user):
     assert balance(user).held == 0
     assert balance(user).balance == Decimal("100") - h.charged
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CALL_USAGE).count() == (1 if h.charged else 0)
+
+
+@pytest.mark.django_db
+def test_amounts_finer_than_a_hundredth_are_refused(user):
+    with pytest.raises(ledger.LedgerError, match="two decimals"):
+        ledger.credit_post(user=user, amount=Decimal("-1.555"), kind="call_usage", reference="fine")
+    assert ledger.balance_of(user=user).balance == 100
