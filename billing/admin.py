@@ -9,7 +9,17 @@ from django.utils.html import format_html
 
 from . import ledger, refunds
 from .forms import CreditAdjustmentForm
-from .models import CreditAccount, CreditHold, CreditPackage, LedgerEntry, PaddleEvent, Purchase, RefundRequest
+from .models import (
+    CreditAccount,
+    CreditHold,
+    CreditPackage,
+    LedgerEntry,
+    PaddleEvent,
+    Plan,
+    Purchase,
+    RefundRequest,
+    Subscription,
+)
 
 
 class ReplacementCreditsForm(forms.Form):
@@ -272,3 +282,18 @@ class RefundRequestAdmin(ReadOnlyAdmin):
     @admin.action(description="Reject selected refund requests…")
     def reject(self, request, queryset):
         return self._decide(request, queryset, approving=False)
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ["name", "included_credits", "monthly_price", "currency", "paddle_price_id", "active"]
+    list_filter = ["active"]
+    search_fields = ["name", "paddle_price_id"]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ["paddle_subscription_id", "user", "plan", "status", "current_period_end", "cancel_at"]
+    list_filter = ["status", "plan"]
+    search_fields = ["paddle_subscription_id", "user__email"]
+    list_select_related = ["user", "plan"]

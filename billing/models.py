@@ -215,3 +215,45 @@ class RefundRequest(models.Model):
 
     def __str__(self):
         return f"Refund request #{self.pk} for {self.purchase.paddle_transaction_id} ({self.get_status_display()})"
+
+
+class Plan(models.Model):
+    """A monthly plan sold through Paddle; each paid period grants its included credits."""
+
+    name = models.CharField(max_length=80)
+    paddle_price_id = models.CharField(max_length=64, unique=True, help_text="The plan's recurring price (pri_…).")
+    monthly_price = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    included_credits = models.DecimalField(**CREDIT_FIELD)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["monthly_price"]
+
+    def __str__(self):
+        return f"{self.name} ({self.included_credits:.0f} credits a month)"
+
+
+class Subscription(models.Model):
+    """An account's Paddle subscription, as Paddle last told us."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    paddle_subscription_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=20)  # Paddle's: active, trialing, past_due, paused, canceled
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at = models.DateTimeField(null=True, blank=True, help_text="Ends then (cancelled at period end).")
+    # occurred_at of the newest event applied: an older event arriving late changes nothing.
+    state_as_of = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.paddle_subscription_id} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in ("active", "trialing", "past_due")

@@ -84,9 +84,12 @@ def purchase_start_test_checkout(*, user, package: CreditPackage) -> Purchase:
     )
 
 
-def _transaction_completed(data: dict) -> None:
+def _transaction_completed(data: dict, **_) -> None:
+    from .subscriptions import subscription_period_paid
 
     txn_id = data["id"]
+    if subscription_period_paid(data):
+        return
     user = account_from_custom_data(data.get("custom_data") or {})
     # The package comes from what was paid for (the price), never from custom data alone.
     items = data.get("items") or []
@@ -122,7 +125,7 @@ def _transaction_completed(data: dict) -> None:
     purchase.save()
 
 
-def _adjustment(data: dict) -> None:
+def _adjustment(data: dict, **_) -> None:
     from accounts.models import User
     from accounts.services import account_set_status
 
@@ -170,8 +173,21 @@ def _adjustment(data: dict) -> None:
         )
 
 
+def _subscription(data: dict, *, occurred_at=None) -> None:
+    from .subscriptions import subscription_event
+
+    subscription_event(data, occurred_at=occurred_at)
+
+
 HANDLERS = {
     "transaction.completed": _transaction_completed,
+    "subscription.created": _subscription,
+    "subscription.updated": _subscription,
+    "subscription.activated": _subscription,
+    "subscription.canceled": _subscription,
+    "subscription.past_due": _subscription,
+    "subscription.paused": _subscription,
+    "subscription.resumed": _subscription,
     "adjustment.created": _adjustment,
     "adjustment.updated": _adjustment,
 }
@@ -198,7 +214,7 @@ def paddle_event_apply(*, event_id: str) -> bool:
         return False
     handler = HANDLERS.get(event.event_type)
     if handler is not None:
-        handler(event.payload.get("data") or {})
+        handler(event.payload.get("data") or {}, occurred_at=event.occurred_at)
     event.processed_at = timezone.now()
     event.save(update_fields=["processed_at"])
     return True

@@ -8,6 +8,8 @@ urlpatterns = [
     path("balance/", views.balance_fragment, name="credits_balance"),
     path("buy/", views.buy, name="credits_buy"),
     path("buy/<int:package_id>/test-checkout/", views.buy_test_checkout, name="credits_test_checkout"),
+    path("plans/<int:plan_id>/test-checkout/", views.subscribe_test_checkout, name="credits_test_subscribe"),
+    path("subscriptions/<int:pk>/cancel/", views.subscription_cancel_view, name="subscription_cancel"),
     path("purchases/<str:transaction_id>/", views.purchase_status, name="purchase_status"),
     path("purchases/<str:transaction_id>/refund/", views.refund_request, name="refund_request"),
 ]

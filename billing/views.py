@@ -12,12 +12,13 @@ from rq import Retry
 from clozit.queueing import enqueue
 
 from . import ledger
-from .models import CreditPackage, LedgerEntry, Purchase
+from .models import CreditPackage, LedgerEntry, Plan, Purchase, Subscription
 from .paddle.client import paddle_configured
 from .paddle.pricing import estimate_for
-from .paddle.test_checkout import deliver_test_payment
+from .paddle.test_checkout import deliver_test_payment, deliver_test_subscription
 from .purchases import PurchaseError, account_token, purchase_start_test_checkout, test_checkout_enabled
 from .refunds import RefundError, refund_refusal, refund_request_create
+from .subscriptions import SubscriptionError, subscription_cancel
 
 
 def _entries(request):
@@ -40,6 +41,7 @@ def credits(request):
             "kinds": LedgerEntry.Kind.choices,
             "kind": kind,
             "purchases": _purchases_with_refunds(request.user),
+            "subscriptions": Subscription.objects.filter(user=request.user).select_related("plan")[:5],
         },
     )
 
@@ -122,6 +124,10 @@ def buy(request):
             "country": country,
             "paddle": paddle_configured(),
             "test_checkout": test_checkout_enabled(),
+            "plans": Plan.objects.filter(active=True),
+            "has_subscription": Subscription.objects.filter(
+                user=request.user, status__in=["active", "trialing", "past_due"], cancel_at__isnull=True
+            ).exists(),
             "paddle_client_token": settings.PADDLE_CLIENT_TOKEN,
             "account_token": account_token(request.user.pk),
             "paddle_environment": settings.PADDLE_ENVIRONMENT,
@@ -151,3 +157,36 @@ def purchase_status(request, transaction_id):
     done = purchase is not None and purchase.status != Purchase.Status.PENDING
     # htmx stops polling on 286 once the credits have arrived.
     return render(request, "billing/fragment_purchase_status.html", context, status=286 if done else 200)
+
+
+@login_required
+@require_POST
+def subscribe_test_checkout(request, plan_id):
+    plan = get_object_or_404(Plan, pk=plan_id, active=True)
+    if not test_checkout_enabled() or not request.user.can_dial:
+        messages.error(request, "Subscribing here is not possible right now.")
+        return redirect("credits_buy")
+    enqueue(
+        "default",
+        deliver_test_subscription,
+        user_id=request.user.pk,
+        plan_id=plan.pk,
+        retry=Retry(max=3, interval=[5, 15, 60]),
+    )
+    messages.success(request, f"Test subscription to {plan.name} started: its credits arrive in a moment.")
+    return redirect("credits")
+
+
+@login_required
+@require_POST
+def subscription_cancel_view(request, pk):
+    subscription = get_object_or_404(Subscription, pk=pk, user=request.user)
+    try:
+        subscription = subscription_cancel(subscription=subscription)
+    except SubscriptionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"Cancelled. Your plan and its credits continue until {subscription.cancel_at:%d %B %Y}."
+        )
+    return redirect("credits")

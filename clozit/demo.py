@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import account_created
 from billing import ledger
-from billing.models import CreditPackage, LedgerEntry
+from billing.models import CreditPackage, LedgerEntry, Plan
 from campaigns.contacts import contacts_import
 from campaigns.models import Agent, Campaign
 
@@ -60,6 +60,13 @@ def load_demo() -> User:
     if not CreditPackage.objects.exists():
         CreditPackage.objects.create(name="Starter pack", credits=500, price=Decimal("10.00"), sort_order=1)
         CreditPackage.objects.create(name="Team pack", credits=2500, price=Decimal("50.00"), sort_order=2)
+    if not Plan.objects.exists():
+        Plan.objects.create(
+            name="Growth monthly",
+            paddle_price_id="pri_demo_growth_monthly",
+            monthly_price=Decimal("29.00"),
+            included_credits=1500,
+        )
     if not User.objects.filter(email=ADMIN_EMAIL).exists():
         staff = User.objects.create_superuser(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, first_name="Support")
         EmailAddress.objects.create(user=staff, email=ADMIN_EMAIL, primary=True, verified=True)

@@ -64,3 +64,59 @@ def deliver_test_payment(*, purchase_id: int) -> int:
     )
     response.raise_for_status()  # RQ retries a failed delivery
     return response.status_code
+
+
+def deliver_test_subscription(*, user_id: int, plan_id: int) -> int:
+    """RQ job: report a new subscription and its first paid period, as Paddle would."""
+    from datetime import timedelta
+
+    from billing.models import Plan
+    from billing.subscriptions import TEST_SUBSCRIPTION_PREFIX
+
+    plan = Plan.objects.get(pk=plan_id)
+    now = timezone.now()
+    sub_id = f"{TEST_SUBSCRIPTION_PREFIX}{uuid.uuid4().hex[:20]}"
+    custom = {"clozit_account_token": account_token(user_id)}
+    items = [{"price": {"id": plan.paddle_price_id}, "quantity": 1}]
+    minor = str(int(plan.monthly_price * 100))
+    events = [
+        {
+            "event_id": f"evt_test_{uuid.uuid4().hex[:24]}",
+            "event_type": "subscription.created",
+            "occurred_at": now.isoformat(),
+            "data": {
+                "id": sub_id,
+                "status": "active",
+                "custom_data": custom,
+                "items": items,
+                "current_billing_period": {
+                    "starts_at": now.isoformat(),
+                    "ends_at": (now + timedelta(days=30)).isoformat(),
+                },
+                "scheduled_change": None,
+            },
+        },
+        {
+            "event_id": f"evt_test_{uuid.uuid4().hex[:24]}",
+            "event_type": "transaction.completed",
+            "occurred_at": now.isoformat(),
+            "data": {
+                "id": f"txn_test_{uuid.uuid4().hex[:24]}",
+                "status": "completed",
+                "subscription_id": sub_id,
+                "custom_data": custom,
+                "items": items,
+                "details": {"totals": {"total": minor, "grand_total": minor, "currency_code": plan.currency}},
+            },
+        },
+    ]
+    for event in events:
+        body, signature = signed_body(event, secret=settings.PADDLE_WEBHOOK_SECRET)
+        response = requests.post(
+            settings.PUBLIC_BASE_URL + reverse("paddle_webhook"),
+            data=body,
+            headers={"Paddle-Signature": signature, "Content-Type": "application/json"},
+            timeout=10,
+        )
+        response.raise_for_status()
+    return len(events)
