@@ -205,6 +205,7 @@ class Call(models.Model):
         VOICEMAIL = "voicemail", "Voicemail"
         NO_RESPONSE = "no_response", "No response"
         TIME_LIMIT = "time_limit", "Time limit reached"
+        TECHNICAL_FAILURE = "technical_failure", "Technical failure"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="calls", null=True, blank=True)

@@ -279,6 +279,8 @@ TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="")
 LLM_API_KEY = env.str("LLM_API_KEY", default="")
 LLM_MODEL = env.str("LLM_MODEL", default="")
+# Seconds to wait for the model per attempt (one retry): two attempts fit in a carrier's 15 s webhook wait.
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=5.0)
 
 # --- Logging ----------------------------------------------------------------------
 LOGGING = {
