@@ -284,11 +284,57 @@ class RefundRequestAdmin(ReadOnlyAdmin):
         return self._decide(request, queryset, approving=False)
 
 
+class ExpiryForm(forms.Form):
+    days = forms.IntegerField(min_value=1, help_text="Unused plan credits expire this many days after each grant.")
+    starting = forms.DateField(help_text="At least 30 days from today (YYYY-MM-DD); subscribers are emailed now.")
+
+
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ["name", "included_credits", "monthly_price", "currency", "paddle_price_id", "active"]
+    list_display = [
+        "name",
+        "included_credits",
+        "monthly_price",
+        "currency",
+        "paddle_price_id",
+        "active",
+        "credit_expiry_days",
+        "credit_expiry_from",
+    ]
     list_filter = ["active"]
     search_fields = ["name", "paddle_price_id"]
+    # Expiry is turned on only through the action, which gives subscribers their notice.
+    readonly_fields = ["credit_expiry_days", "credit_expiry_from", "credit_expiry_announced_at"]
+    actions = ["turn_on_expiry"]
+
+    @admin.action(description="Turn on credit expiry (emails subscribers, 30 days' notice)…")
+    def turn_on_expiry(self, request, queryset):
+        from .expiry import ExpiryError, plan_expiry_announce
+
+        form = ExpiryForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            for plan in queryset:
+                try:
+                    told = plan_expiry_announce(
+                        plan=plan, days=form.cleaned_data["days"], starting=form.cleaned_data["starting"]
+                    )
+                except ExpiryError as exc:
+                    messages.error(request, f"{plan}: {exc}")
+                else:
+                    messages.success(request, f"{plan}: expiry on; {told} subscriber(s) emailed.")
+            return None
+        return render(
+            request,
+            "admin/billing/plan_expiry.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Turn on credit expiry",
+                "form": form,
+                "plans": queryset,
+                "action": request.POST.get("action"),
+                "opts": self.model._meta,
+            },
+        )
 
 
 @admin.register(Subscription)

@@ -109,6 +109,15 @@ def credit_clawback(*, user, wanted: Decimal, kind: str, reference: str, memo: s
     return taken
 
 
+AI_QUERY_COST = Decimal("0.5")
+
+
+def ai_query_charge(*, user, reference: str, memo: str = "") -> LedgerEntry:
+    """Charge one AI assistant answer (a summary, insights), once per `reference`. Call it only
+    after the answer was delivered: failed AI work is never charged."""
+    return credit_post(user=user, amount=-AI_QUERY_COST, kind=LedgerEntry.Kind.AI_QUERY, reference=reference, memo=memo)
+
+
 def credit_adjust(*, user, amount: Decimal, memo: str, by) -> LedgerEntry:
     """A staff correction, recorded with who made it and why."""
     if not memo.strip():

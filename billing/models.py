@@ -226,6 +226,13 @@ class Plan(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     included_credits = models.DecimalField(**CREDIT_FIELD)
     active = models.BooleanField(default=True)
+    # Off by default: credits do not expire. When a plan turns it on, subscribers are told at
+    # least 30 days before `credit_expiry_from` (billing.expiry).
+    credit_expiry_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Unused plan credits expire this many days after they were granted."
+    )
+    credit_expiry_from = models.DateField(null=True, blank=True, help_text="Expiry applies to grants from this day.")
+    credit_expiry_announced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["monthly_price"]

@@ -82,7 +82,7 @@ def subscription_period_paid(data: dict) -> bool:
         amount=plan.included_credits,
         kind=LedgerEntry.Kind.SUBSCRIPTION_GRANT,
         reference=f"paddle:{data['id']}",
-        memo=f"{plan.name}: credits for the period",
+        memo=f"{plan.name}: credits for the period (plan {plan.pk})",
     )
     return True
 
