@@ -112,6 +112,15 @@ class CreditPackage(models.Model):
     price = models.DecimalField(max_digits=10, decimal_places=2, help_text="Base price before tax and fees.")
     currency = models.CharField(max_length=3, default="USD")
     paddle_price_id = models.CharField(max_length=64, blank=True, help_text="pri_… in Paddle; empty in development.")
+    service_fee = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("0"),
+        help_text="Platform service fee added at checkout, before tax.",
+    )
+    service_fee_price_id = models.CharField(
+        max_length=64, blank=True, help_text="The fee's one-off price in Paddle (pri_…), sold with the pack."
+    )
     active = models.BooleanField(default=True)
     sort_order = models.PositiveSmallIntegerField(default=0)
 

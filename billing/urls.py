@@ -11,5 +11,6 @@ urlpatterns = [
     path("plans/<int:plan_id>/test-checkout/", views.subscribe_test_checkout, name="credits_test_subscribe"),
     path("subscriptions/<int:pk>/cancel/", views.subscription_cancel_view, name="subscription_cancel"),
     path("purchases/<str:transaction_id>/", views.purchase_status, name="purchase_status"),
+    path("purchases/<str:transaction_id>/invoice/", views.purchase_invoice, name="purchase_invoice"),
     path("purchases/<str:transaction_id>/refund/", views.refund_request, name="refund_request"),
 ]

@@ -13,7 +13,7 @@ from clozit.queueing import enqueue
 
 from . import ledger
 from .models import CreditPackage, LedgerEntry, Plan, Purchase, Subscription
-from .paddle.client import paddle_configured
+from .paddle.client import paddle_client, paddle_configured
 from .paddle.pricing import estimate_for
 from .paddle.test_checkout import deliver_test_payment, deliver_test_subscription
 from .purchases import PurchaseError, account_token, purchase_start_test_checkout, test_checkout_enabled
@@ -190,3 +190,18 @@ def subscription_cancel_view(request, pk):
             request, f"Cancelled. Your plan and its credits continue until {subscription.cancel_at:%d %B %Y}."
         )
     return redirect("credits")
+
+
+@login_required
+def purchase_invoice(request, transaction_id):
+    """Paddle issues the invoice; we fetch its short-lived link and send the user there."""
+    purchase = get_object_or_404(Purchase, user=request.user, paddle_transaction_id=transaction_id)
+    if purchase.test_mode or not paddle_configured():
+        messages.error(request, "Test purchases have no invoice.")
+        return redirect("credits")
+    try:
+        url = paddle_client().transactions.get_invoice_pdf(transaction_id).url
+    except Exception:  # the SDK raises many kinds; the page must still answer
+        messages.error(request, "The invoice is not available from Paddle right now. Try again shortly.")
+        return redirect("credits")
+    return redirect(url)

@@ -15,11 +15,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Estimate:
-    subtotal: Decimal
+    price: Decimal
+    service_fee: Decimal
     tax: Decimal
     total: Decimal
     currency: str
     from_paddle: bool
+
+    @property
+    def subtotal(self) -> Decimal:
+        return self.price + self.service_fee
 
 
 def _amount(minor: str) -> Decimal:
@@ -28,20 +33,37 @@ def _amount(minor: str) -> Decimal:
 
 def estimate_for(*, package, country_code: str, ip_address: str | None = None) -> Estimate:
     """Paddle's preview when Paddle is configured and answers; otherwise the base price, tax unknown."""
-    fallback = Estimate(package.price, Decimal("0"), package.price, package.currency, from_paddle=False)
+    fallback = Estimate(
+        package.price,
+        package.service_fee,
+        Decimal("0"),
+        package.price + package.service_fee,
+        package.currency,
+        from_paddle=False,
+    )
     if not package.paddle_price_id:
         return fallback
+    items = [PricePreviewItem(price_id=package.paddle_price_id, quantity=1)]
+    if package.service_fee_price_id:
+        items.append(PricePreviewItem(price_id=package.service_fee_price_id, quantity=1))
     try:
         preview = paddle_client().pricing_previews.preview_prices(
             PreviewPrice(
-                items=[PricePreviewItem(price_id=package.paddle_price_id, quantity=1)],
+                items=items,
                 address=AddressPreview(postal_code=None, country_code=CountryCode(country_code)),
                 customer_ip_address=ip_address,
             )
         )
-        totals = preview.details.line_items[0].totals
+        lines = [line.totals for line in preview.details.line_items]
         currency = getattr(preview.currency_code, "value", None) or package.currency
-        return Estimate(_amount(totals.subtotal), _amount(totals.tax), _amount(totals.total), str(currency), True)
+        return Estimate(
+            price=_amount(lines[0].subtotal),
+            service_fee=sum((_amount(line.subtotal) for line in lines[1:]), Decimal("0")),
+            tax=sum((_amount(line.tax) for line in lines), Decimal("0")),
+            total=sum((_amount(line.total) for line in lines), Decimal("0")),
+            currency=str(currency),
+            from_paddle=True,
+        )
     except Exception as exc:  # the SDK raises many kinds; the page must still work
         logger.warning("Paddle pricing preview failed: %s", exc)
         return fallback

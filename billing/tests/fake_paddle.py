@@ -912,6 +912,7 @@ class FakePaddle:
         ("POST", re.compile(r"^/pricing-preview$"), "_pricing_preview", 200),
         ("POST", re.compile(r"^/transactions$"), "_create_transaction", 201),
         ("GET", re.compile(r"^/transactions/(?P<entity_id>[^/]+)$"), "_get_transaction", 200),
+        ("GET", re.compile(r"^/transactions/(?P<entity_id>[^/]+)/invoice$"), "_get_invoice", 200),
         ("POST", re.compile(r"^/adjustments$"), "_create_adjustment", 201),
         ("GET", re.compile(r"^/subscriptions/(?P<entity_id>[^/]+)$"), "_get_subscription", 200),
         ("PATCH", re.compile(r"^/subscriptions/(?P<entity_id>[^/]+)$"), "_update_subscription", 200),
@@ -1065,6 +1066,15 @@ class FakePaddle:
         if entity_id not in self.transactions:
             raise _not_found(entity_id)
         return self.transactions[entity_id]
+
+    def _get_invoice(self, body: dict[str, Any], entity_id: str) -> dict[str, Any]:
+        """A short-lived link to the invoice PDF; only billed (completed) transactions have one."""
+        txn = self.transactions.get(entity_id)
+        if txn is None:
+            raise _not_found(entity_id)
+        if txn.get("status") not in ("billed", "paid", "completed"):
+            raise _bad_request("transaction_id", "transaction has no invoice yet")
+        return {"url": f"https://paddle-invoices.example/{entity_id}.pdf?token=fake"}
 
     def _create_adjustment(self, body: dict[str, Any]) -> dict[str, Any]:
         action, reason, txn_id = body.get("action"), body.get("reason"), body.get("transaction_id")

@@ -38,3 +38,40 @@ def test_the_page_still_works_when_paddle_fails(client, user, package, paddle_se
     client.force_login(user)
     page = client.get(reverse("credits_buy")).content.decode()
     assert "10.00 USD" in page and "calculated at checkout" in page
+
+
+@pytest.mark.django_db
+def test_estimate_shows_the_service_fee_and_taxes_both(client, user, package, paddle_settings):  # noqa: F811
+    paddle_settings.add_price("pri_fee", 150, "USD", name="Service fee")
+    package.service_fee = Decimal("1.50")
+    package.service_fee_price_id = "pri_fee"
+    package.save()
+    user.default_country = "DE"
+    user.save()
+    client.force_login(user)
+    page = client.get(reverse("credits_buy")).content.decode()
+    # 10.00 + 1.50 fee, 19% tax on both = 2.19, total 13.69
+    assert "Service fee" in page and "1.50 USD" in page and "2.19 USD" in page and "13.69 USD" in page
+    preview = paddle_settings.requests_to("POST", "/pricing-preview")[-1]
+    assert [item["price_id"] for item in preview.json["items"]] == [STARTER_PRICE, "pri_fee"]
+
+
+@pytest.mark.django_db
+def test_the_invoice_link_comes_from_paddle(client, user, package, paddle_settings):  # noqa: F811
+    from billing.models import Purchase
+
+    paddle_settings.add_transaction({"id": "txn_01inv", "status": "completed"})
+    Purchase.objects.create(
+        user=user,
+        package=package,
+        paddle_transaction_id="txn_01inv",
+        credits=500,
+        status="completed",
+        invoice_number="325-7",
+    )
+    client.force_login(user)
+    assert 'href="/credits/purchases/txn_01inv/invoice/"' in client.get(reverse("credits")).content.decode()
+    response = client.get(reverse("purchase_invoice", args=["txn_01inv"]))
+    assert response.status_code == 302 and response["Location"].endswith("txn_01inv.pdf?token=fake")
+    other = client.get(reverse("purchase_invoice", args=["txn_not_mine"]))
+    assert other.status_code == 404

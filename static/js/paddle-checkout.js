@@ -19,8 +19,10 @@ document.addEventListener("DOMContentLoaded", function () {
   });
   document.querySelectorAll(".paddle-buy").forEach(function (button) {
     button.addEventListener("click", function () {
+      var items = [{ priceId: button.dataset.priceId, quantity: 1 }];
+      if (button.dataset.feePriceId) items.push({ priceId: button.dataset.feePriceId, quantity: 1 });
       Paddle.Checkout.open({
-        items: [{ priceId: button.dataset.priceId, quantity: 1 }],
+        items: items,
         customData: { clozit_account_token: config.dataset.accountToken },
         customer: { email: config.dataset.email },
       });
