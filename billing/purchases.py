@@ -151,6 +151,14 @@ def _adjustment(data: dict, **_) -> None:
     else:
         wanted = remaining
         kind, new_status = LedgerEntry.Kind.CHARGEBACK, Purchase.Status.CHARGED_BACK
+        # Suspend first: that pauses campaigns (campaign locks) before the claw-back takes the
+        # account lock, the same order the dialer uses, so the two can never deadlock.
+        account_set_status(
+            user=User.objects.get(pk=purchase.user_id),
+            status=User.Status.SUSPENDED,
+            reason=f"A chargeback was filed for payment {purchase.paddle_transaction_id}. Contact support.",
+            by=None,
+        )
     taken = ledger.credit_clawback(
         user=purchase.user,
         wanted=wanted,
@@ -164,13 +172,6 @@ def _adjustment(data: dict, **_) -> None:
     if action == "chargeback":
         purchase.shortfall += wanted - taken
     purchase.save()
-    if action == "chargeback":
-        account_set_status(
-            user=User.objects.get(pk=purchase.user_id),
-            status=User.Status.SUSPENDED,
-            reason=f"A chargeback was filed for payment {purchase.paddle_transaction_id}. Contact support.",
-            by=None,
-        )
 
 
 def _subscription(data: dict, *, occurred_at=None) -> None:
