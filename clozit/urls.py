@@ -1,9 +1,19 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.contrib.auth.views import redirect_to_login
+from django.urls import include, path, reverse
 
 from billing.paddle.webhooks import paddle_webhook
 
 from . import views
+
+
+def admin_login(request, extra_context=None):
+    """Staff sign in through the same flow as everyone (password, then a one-time code), never
+    through Django admin's password-only form."""
+    return redirect_to_login(request.GET.get("next") or reverse("admin:index"), login_url=reverse("account_login"))
+
+
+admin.site.login = admin_login
 
 urlpatterns = [
     path("", views.landing, name="landing"),

@@ -36,3 +36,11 @@ def test_staff_add_numbers_to_the_do_not_call_list_in_e164(staff_client, user):
     response = staff_client.post(url, {"owner": user.pk, "phone_number": "not a number", "reason": "x"})
     assert response.status_code == 200 and "is not a phone number" in response.content.decode()
     assert DoNotCall.objects.count() == 1
+
+
+def test_the_admin_login_form_is_replaced_by_the_two_step_login(client, db):
+    response = client.get("/admin/login/?next=/admin/billing/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/admin/billing/"
+    final = client.get("/admin/", follow=True).redirect_chain[-1][0]
+    assert final.startswith("/accounts/login/")
