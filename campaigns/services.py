@@ -23,6 +23,11 @@ def dnc_add(*, owner, phone_number: str, reason: str = "") -> DoNotCall:
 
 
 def _ensure_can_dial(owner) -> None:
+    from telephony.registry import provider_problem
+
+    problem = provider_problem()
+    if problem:
+        raise CampaignError(f"Calls cannot be placed: {problem} Ask your administrator.")
     if not owner.can_dial:
         raise CampaignError("Your account is suspended, so calls cannot be placed. Contact support.")
     if ledger.balance_of(user=owner).available < Decimal(settings.CALL_MIN_CREDITS):

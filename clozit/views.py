@@ -1,6 +1,7 @@
 """Public pages, the dashboard and the health check."""
 
 import django_rq
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
@@ -8,6 +9,7 @@ from django.shortcuts import render
 
 from billing import ledger
 from campaigns import selectors
+from telephony.registry import provider_problem
 
 
 def landing(request):
@@ -47,6 +49,10 @@ def healthz(request):
     except Exception as exc:
         checks["redis"] = f"failed: {exc.__class__.__name__}"
     healthy = all(value == "ok" for value in checks.values())
+    # Reported, not fatal: the site still serves pages while calls cannot be placed.
+    problem = provider_problem()
+    telephony = {"provider": settings.TELEPHONY_PROVIDER, "status": problem or "ok"}
     return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+        {"status": "ok" if healthy else "unavailable", "checks": checks, "telephony": telephony},
+        status=200 if healthy else 503,
     )

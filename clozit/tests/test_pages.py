@@ -103,7 +103,11 @@ def test_healthz_reports_database_and_redis_ok(client):
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "redis": "ok"},
+        "telephony": {"provider": "simulated", "status": "ok"},
+    }
 
 
 def test_healthz_needs_no_login(client):

@@ -76,6 +76,10 @@ class VoiceProvider:
 
     name: str = ""
 
+    def configuration_problem(self) -> str:
+        """What stops this provider from working, in words for the user and /healthz; "" if nothing."""
+        return ""
+
     def place_call(self, request: OutboundCall) -> str:
         """Dial, with a hard time limit at the carrier; returns the provider's call id."""
         raise NotImplementedError

@@ -36,6 +36,13 @@ class TwilioProvider(TwilioWireFormat, VoiceProvider):
             client.api.base_url = settings.TWILIO_API_BASE_URL.rstrip("/")
         return client
 
+    def configuration_problem(self) -> str:
+        if not (settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN):
+            return "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."
+        if not settings.PUBLIC_BASE_URL.startswith("https://") and not settings.TWILIO_API_BASE_URL:
+            return "PUBLIC_BASE_URL must be the public https address Twilio calls back on."
+        return ""
+
     def signing_secret(self) -> str:
         return settings.TWILIO_AUTH_TOKEN
 

@@ -145,3 +145,30 @@ def test_an_outage_retries_later_and_pauses_the_campaign_after_failures_in_a_row
     assert len(fake_twilio.calls_created()) == 10
     campaign.refresh_from_db()
     assert campaign.provider_failures_in_row == 0
+
+
+@pytest.mark.django_db
+def test_missing_credentials_are_explained_in_healthz_and_at_launch(client, user, settings):
+    settings.TELEPHONY_PROVIDER = "twilio"
+    settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = ""
+    health = client.get("/healthz").json()
+    assert health["telephony"] == {
+        "provider": "twilio",
+        "status": "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.",
+    }
+    campaign = make_campaign(user, ["+12025550101"])
+    client.force_login(user)
+    response = client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), follow=True)
+    assert "Twilio is not configured" in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT
+
+
+@pytest.mark.django_db
+def test_a_local_public_url_is_flagged_for_twilio(client, settings):
+    settings.TELEPHONY_PROVIDER = "twilio"
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC1", "token"
+    settings.TWILIO_API_BASE_URL = ""
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    assert "PUBLIC_BASE_URL" in client.get("/healthz").json()["telephony"]["status"]
