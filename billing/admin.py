@@ -78,58 +78,51 @@ class CreditAccountAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def replacement_view(self, request, pk):
-        """Replacement credits for a verified technical error, recorded as a staff adjustment."""
+    def _balance_form_view(self, request, pk, *, form_class, title, apply, done):
+        """A staff form that changes one account's balance through a billing service."""
         account = get_object_or_404(CreditAccount, pk=pk)
-        form = ReplacementCreditsForm(request.POST or None)
+        form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                refunds.replacement_credits_grant(
-                    user=account.user,
-                    amount=form.cleaned_data["amount"],
-                    reason=form.cleaned_data["reason"],
-                    by=request.user,
-                )
+                apply(account.user, form.cleaned_data, request.user)
             except (refunds.RefundError, ledger.LedgerError) as exc:
                 form.add_error("amount", str(exc))
             else:
-                messages.success(
-                    request, f"Granted {form.cleaned_data['amount']} replacement credits to {account.user}."
-                )
+                messages.success(request, done(account.user, form.cleaned_data))
                 return redirect("admin:billing_creditaccount_changelist")
         context = {
             **self.admin_site.each_context(request),
             "form": form,
             "account": account,
-            "title": f"Replacement credits for a technical error: {account.user}",
+            "title": title.format(user=account.user),
             "opts": self.model._meta,
         }
         return render(request, "admin/billing/adjust_credits.html", context)
 
+    def replacement_view(self, request, pk):
+        """Replacement credits for a verified technical error, recorded as a staff adjustment."""
+        return self._balance_form_view(
+            request,
+            pk,
+            form_class=ReplacementCreditsForm,
+            title="Replacement credits for a technical error: {user}",
+            apply=lambda user, data, staff: refunds.replacement_credits_grant(
+                user=user, amount=data["amount"], reason=data["reason"], by=staff
+            ),
+            done=lambda user, data: f"Granted {data['amount']} replacement credits to {user}.",
+        )
+
     def adjust_view(self, request, pk):
-        account = get_object_or_404(CreditAccount, pk=pk)
-        form = CreditAdjustmentForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                ledger.credit_adjust(
-                    user=account.user,
-                    amount=form.cleaned_data["amount"],
-                    memo=form.cleaned_data["memo"],
-                    by=request.user,
-                )
-            except ledger.LedgerError as exc:
-                form.add_error("amount", str(exc))
-            else:
-                messages.success(request, f"Balance of {account.user} adjusted by {form.cleaned_data['amount']}.")
-                return redirect("admin:billing_creditaccount_changelist")
-        context = {
-            **self.admin_site.each_context(request),
-            "form": form,
-            "account": account,
-            "title": f"Adjust credits for {account.user}",
-            "opts": self.model._meta,
-        }
-        return render(request, "admin/billing/adjust_credits.html", context)
+        return self._balance_form_view(
+            request,
+            pk,
+            form_class=CreditAdjustmentForm,
+            title="Adjust credits for {user}",
+            apply=lambda user, data, staff: ledger.credit_adjust(
+                user=user, amount=data["amount"], memo=data["memo"], by=staff
+            ),
+            done=lambda user, data: f"Balance of {user} adjusted by {data['amount']}.",
+        )
 
 
 @admin.register(LedgerEntry)
