@@ -4,6 +4,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.cache import cache
 from paddle_billing.Entities.PricingPreviews import PricePreviewItem
 from paddle_billing.Entities.Shared import AddressPreview, CountryCode
 from paddle_billing.Resources.PricingPreviews.Operations import PreviewPrice
@@ -31,7 +32,22 @@ def _amount(minor: str) -> Decimal:
     return (Decimal(minor) / 100).quantize(Decimal("0.01"))
 
 
+ESTIMATE_CACHE_SECONDS = 600
+
+
 def estimate_for(*, package, country_code: str, ip_address: str | None = None) -> Estimate:
+    """Paddle's preview, kept 10 minutes per pack, price and country so the buy page does not wait
+    on Paddle at every view; a failed preview is not kept."""
+    key = f"paddle-estimate:{package.pk}:{package.paddle_price_id}:{package.service_fee_price_id}:{country_code}"
+    estimate = cache.get(key)
+    if estimate is None:
+        estimate = _estimate(package=package, country_code=country_code, ip_address=ip_address)
+        if estimate.from_paddle:
+            cache.set(key, estimate, ESTIMATE_CACHE_SECONDS)
+    return estimate
+
+
+def _estimate(*, package, country_code: str, ip_address: str | None = None) -> Estimate:
     """Paddle's preview when Paddle is configured and answers; otherwise the base price, tax unknown."""
     fallback = Estimate(
         package.price,

@@ -75,3 +75,11 @@ def test_the_invoice_link_comes_from_paddle(client, user, package, paddle_settin
     assert response.status_code == 302 and response["Location"].endswith("txn_01inv.pdf?token=fake")
     other = client.get(reverse("purchase_invoice", args=["txn_not_mine"]))
     assert other.status_code == 404
+
+
+@pytest.mark.django_db
+def test_estimates_are_kept_for_a_while(client, user, package, paddle_settings):  # noqa: F811
+    client.force_login(user)
+    client.get(reverse("credits_buy"))
+    client.get(reverse("credits_buy"))
+    assert len(paddle_settings.requests_to("POST", "/pricing-preview")) == 1
