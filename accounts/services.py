@@ -129,7 +129,15 @@ def account_purge(*, user_id: int) -> None:
         return
     CallTurn.objects.filter(call__owner=user).delete()
     Call.objects.filter(owner=user).update(
-        to_number="", from_number="", captured=[], engine_state={}, contact=None, failure_reason=""
+        to_number="",
+        from_number="",
+        captured=[],
+        engine_state={},
+        contact=None,
+        failure_reason="",
+        recording_id="",
+        recording_url="",
+        recording_seconds=0,
     )
     # The carrier's webhooks as received: they name the callee ("To") and more.
     ProviderEvent.objects.filter(call_id__in=Call.objects.filter(owner=user).values("pk")).update(payload={})

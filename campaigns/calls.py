@@ -96,6 +96,7 @@ def _replay_last_step(call: Call) -> AgentStep:
 
 
 HANG_UP = AgentStep(say="", then="hangup")
+RECORDING_NOTICE = "This call is recorded."
 
 
 def call_exists(*, call_id: int, provider: str) -> bool:
@@ -125,7 +126,17 @@ def call_answered(*, call_id: int, answered_by: str) -> AgentStep:
     engine = engine_for(call.agent)
     ctx = _context(call)
     reply = engine.voicemail(ctx) if answered_by == "machine" else engine.start(ctx)
+    if call.agent.record_calls and answered_by != "machine":
+        # Said by the platform on every recorded call, whatever the engine says.
+        reply.say = f"{RECORDING_NOTICE} {reply.say}".strip()
     return _apply_reply(call, reply)
+
+
+def call_recording_saved(*, event) -> None:
+    """The carrier stored the call's recording: keep its reference (the audio stays with them)."""
+    Call.objects.filter(pk=event.call_id, recording_id="").update(
+        recording_id=event.recording_id, recording_url=event.media_url, recording_seconds=event.duration_seconds
+    )
 
 
 @transaction.atomic

@@ -150,6 +150,8 @@ def call_place(call_id: int) -> None:
         time_limit_seconds=call.time_limit_seconds,
         answer_url=webhook_url("telephony_answer", call=call),
         status_url=webhook_url("telephony_status", call=call),
+        record=bool(call.agent and call.agent.record_calls),
+        recording_url=webhook_url("telephony_recording", call=call),
     )
     try:
         provider_call_id = get_provider(call.provider).place_call(request)

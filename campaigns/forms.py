@@ -18,6 +18,7 @@ class AgentForm(forms.ModelForm):
             "closing_line",
             "voicemail_message",
             "max_call_seconds",
+            "record_calls",
         ]
         widgets = {
             "opening_line": forms.Textarea(attrs={"rows": 2}),

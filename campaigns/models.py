@@ -40,6 +40,9 @@ class Agent(models.Model):
         blank=True, help_text="Left when a voicemail answers. Empty: hang up without a message."
     )
     max_call_seconds = models.PositiveIntegerField(default=180)
+    record_calls = models.BooleanField(
+        default=False, help_text="Record calls. Callees are told at the start of every recorded call."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -225,6 +228,10 @@ class Call(models.Model):
     duration_seconds = models.PositiveIntegerField(default=0)
     credits_charged = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     hold_reference = models.CharField(max_length=200, blank=True)
+    # The carrier keeps the audio; we keep its reference and play it through our own view.
+    recording_id = models.CharField(max_length=80, blank=True)
+    recording_url = models.CharField(max_length=500, blank=True)
+    recording_seconds = models.PositiveIntegerField(default=0)
     engine_state = models.JSONField(default=dict, blank=True)
     # [[field, value], ...] in the order the callee gave them (a JSON object would lose the order).
     captured = models.JSONField(default=list, blank=True)

@@ -17,4 +17,5 @@ urlpatterns = [
     path("campaigns/<int:pk>/<slug:action>/", views.campaign_action, name="campaign_action"),
     path("calls/", views.call_list, name="call_list"),
     path("calls/<int:pk>/", views.call_detail, name="call_detail"),
+    path("calls/<int:pk>/recording/", views.call_recording, name="call_recording"),
 ]

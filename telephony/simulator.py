@@ -109,7 +109,17 @@ def request_hangup(sid: str) -> None:
 
 class SimulatedCall:
     def __init__(
-        self, *, sid, to, from_, answer_url, status_url, time_limit, detect_answering_machine, signing_secret=None
+        self,
+        *,
+        sid,
+        to,
+        from_,
+        answer_url,
+        status_url,
+        time_limit,
+        detect_answering_machine,
+        signing_secret=None,
+        recording_url="",
     ):
         self.sid = sid
         self.to = to
@@ -118,6 +128,7 @@ class SimulatedCall:
         self.status_url = status_url
         self.time_limit = time_limit
         self.detect_answering_machine = detect_answering_machine
+        self.recording_url = recording_url
         self.connected_seconds = 0.0
         self.sequence = 0
         # The secret a real carrier would sign with: ours, or a fake Twilio's auth token in tests.
@@ -183,6 +194,18 @@ class SimulatedCall:
         self.converse(callee, answered_by)
         duration = min(math.ceil(self.connected_seconds), self.time_limit)
         self.status("completed", CallDuration=str(duration), AnsweredBy=answered_by)
+        if self.recording_url and duration > 0:
+            # Like Twilio, the recording is announced after the call, by its own callback.
+            recording_sid = "RE" + self.sid[2:]
+            self._post(
+                self.recording_url,
+                {
+                    "RecordingSid": recording_sid,
+                    "RecordingStatus": "completed",
+                    "RecordingDuration": str(duration),
+                    "RecordingUrl": f"simulated://{recording_sid}?seconds={duration}",
+                },
+            )
 
     def converse(self, callee: Callee, answered_by: str) -> None:
         response = self._post(self.answer_url, {"CallStatus": "in-progress", "AnsweredBy": answered_by})
@@ -227,9 +250,12 @@ class SimulatedCall:
         return None, " ".join(heard)
 
 
-def run_call(*, sid, to, from_, answer_url, status_url, time_limit, detect_answering_machine=True) -> None:
+def run_call(
+    *, sid, to, from_, answer_url, status_url, time_limit, detect_answering_machine=True, recording_url=""
+) -> None:
     """RQ job: play one simulated call from ringing to hang-up."""
     SimulatedCall(
+        recording_url=recording_url,
         sid=sid,
         to=to,
         from_=from_,

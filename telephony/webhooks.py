@@ -13,7 +13,7 @@ from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFoun
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from campaigns.calls import call_answered, call_apply_event, call_exists, call_turn
+from campaigns.calls import call_answered, call_apply_event, call_exists, call_recording_saved, call_turn
 
 from .models import ProviderEvent
 from .registry import UnknownProvider, get_provider
@@ -77,4 +77,29 @@ def status(request, provider: str, call_id: int):
         except IntegrityError:
             return HttpResponse("duplicate ignored", status=200)
         call_apply_event(event=event)
+    return voice.empty_response()
+
+
+@csrf_exempt
+@require_POST
+def recording(request, provider: str, call_id: int):
+    voice, refusal = _verified_provider(request, provider, call_id)
+    if refusal:
+        return refusal
+    event = voice.parse_recording(request, call_id=call_id)
+    if event is None:
+        return voice.empty_response()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ProviderEvent.objects.create(
+                    provider=provider,
+                    dedupe_key=event.dedupe_key,
+                    call_id=call_id,
+                    kind="recording",
+                    payload=dict(request.POST.items()),
+                )
+        except IntegrityError:
+            return HttpResponse("duplicate ignored", status=200)
+        call_recording_saved(event=event)
     return voice.empty_response()

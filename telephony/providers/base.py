@@ -30,6 +30,8 @@ class OutboundCall:
     answer_url: str
     status_url: str
     detect_answering_machine: bool = True
+    record: bool = False
+    recording_url: str = ""
 
 
 # Our own call states (campaigns.models.Call.Status values) that providers report.
@@ -47,6 +49,17 @@ class CallEvent:
     duration_seconds: int | None = None
     answered_by: str = ""  # "human", "machine" or "" when unknown
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class RecordingEvent:
+    """The carrier finished storing a call's recording."""
+
+    call_id: int
+    recording_id: str
+    media_url: str
+    duration_seconds: int
+    dedupe_key: str
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,13 @@ class VoiceProvider:
         raise NotImplementedError
 
     def parse_turn(self, request: HttpRequest, *, call_id: int, turn: int) -> TurnInput:
+        raise NotImplementedError
+
+    def parse_recording(self, request: HttpRequest, *, call_id: int) -> RecordingEvent | None:
+        raise NotImplementedError
+
+    def fetch_recording(self, media_url: str) -> tuple[bytes, str]:
+        """The recording's audio and its content type, fetched with the provider's credentials."""
         raise NotImplementedError
 
     def respond(self, step: AgentStep) -> HttpResponse:

@@ -35,13 +35,39 @@ class SimulatedProvider(TwilioWireFormat, VoiceProvider):
                 status_url=request.status_url,
                 time_limit=request.time_limit_seconds,
                 detect_answering_machine=request.detect_answering_machine,
+                recording_url=request.recording_url if request.record else "",
                 job_id=f"sim-{sid}",
             )
         except Exception as exc:  # Redis down: the dialer may retry later
             raise ProviderError(f"The simulated carrier is unreachable: {exc}") from exc
         return sid
 
+    def fetch_recording(self, media_url: str) -> tuple[bytes, str]:
+        # simulated://<sid>?seconds=<n>: the simulated carrier keeps no audio; make some.
+        seconds = int(media_url.rsplit("seconds=", 1)[-1]) if "seconds=" in media_url else 1
+        return _tone_wav(seconds), "audio/wav"
+
     def hang_up(self, provider_call_id: str) -> None:
         from telephony import simulator
 
         simulator.request_hangup(provider_call_id)
+
+
+def _tone_wav(seconds: int) -> bytes:
+    """A quiet tone standing in for a simulated call's audio (at most 30 s, 8 kHz mono)."""
+    import io
+    import math
+    import struct
+    import wave
+
+    rate, length = 8000, max(1, min(seconds, 30))
+    frames = b"".join(
+        struct.pack("<h", int(2000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(rate * length)
+    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(rate)
+        audio.writeframes(frames)
+    return buffer.getvalue()

@@ -4,6 +4,7 @@ Webhooks use the same wire format as the simulated carrier (providers/twiml.py),
 TWILIO_AUTH_TOKEN and checked against PUBLIC_BASE_URL.
 """
 
+import requests
 from django.conf import settings
 from requests import RequestException
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -48,6 +49,13 @@ class TwilioProvider(TwilioWireFormat, VoiceProvider):
 
     def place_call(self, request: OutboundCall) -> str:
         options = {"machine_detection": "Enable"} if request.detect_answering_machine else {}
+        if request.record:
+            options.update(
+                record=True,
+                recording_status_callback=request.recording_url,
+                recording_status_callback_method="POST",
+                recording_status_callback_event=["completed"],
+            )
         try:
             call = self.client.calls.create(
                 to=request.to,
@@ -68,6 +76,21 @@ class TwilioProvider(TwilioWireFormat, VoiceProvider):
         except (TwilioException, RequestException) as exc:
             raise ProviderError(f"Twilio could not be reached: {exc}") from exc
         return call.sid
+
+    def fetch_recording(self, media_url: str) -> tuple[bytes, str]:
+        # A plain authenticated GET of the media URL Twilio gave us: the SDK's client decodes
+        # response bodies as text, which would corrupt audio.
+        try:
+            response = requests.get(
+                media_url + ".mp3", auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN), timeout=15
+            )
+        except RequestException as exc:
+            raise ProviderError(f"Twilio could not be reached: {exc}") from exc
+        if response.status_code != 200:
+            raise ProviderError(
+                f"Twilio did not return the recording ({response.status_code}).", permanent=response.status_code == 404
+            )
+        return response.content, "audio/mpeg"
 
     def hang_up(self, provider_call_id: str) -> None:
         try:

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from .base import AgentStep, CallEvent, TurnInput
+from .base import AgentStep, CallEvent, RecordingEvent, TurnInput
 
 # Twilio CallStatus -> our status. "queued" and "initiated" say nothing new.
 TWILIO_STATUS = {
@@ -62,6 +62,19 @@ class TwilioWireFormat:
             duration_seconds=int(duration) if duration and duration.isdigit() else None,
             answered_by=answered_by_kind(post.get("AnsweredBy", "")),
             detail=post.get("ErrorMessage", "") or post.get("SipResponseCode", ""),
+        )
+
+    def parse_recording(self, request: HttpRequest, *, call_id: int) -> RecordingEvent | None:
+        post = request.POST
+        if post.get("RecordingStatus", "completed") != "completed" or not post.get("RecordingSid"):
+            return None
+        duration = post.get("RecordingDuration", "0")
+        return RecordingEvent(
+            call_id=call_id,
+            recording_id=post["RecordingSid"],
+            media_url=post.get("RecordingUrl", ""),
+            duration_seconds=int(duration) if duration.isdigit() else 0,
+            dedupe_key=f"{post.get('CallSid', '')}:recording:{post['RecordingSid']}",
         )
 
     def parse_turn(self, request: HttpRequest, *, call_id: int, turn: int) -> TurnInput:
