@@ -126,9 +126,10 @@ def call_answered(*, call_id: int, answered_by: str) -> AgentStep:
     engine = engine_for(call.agent)
     ctx = _context(call)
     reply = engine.voicemail(ctx) if answered_by == "machine" else engine.start(ctx)
-    if call.agent.record_calls and answered_by != "machine":
-        # Said by the platform on every recorded call, whatever the engine says.
-        reply.say = f"{RECORDING_NOTICE} {reply.say}".strip()
+    if answered_by != "machine":
+        # Said by the platform at the start of every call, whatever the engine says.
+        notices = [call.agent.ai_disclosure.strip(), RECORDING_NOTICE if call.agent.record_calls else ""]
+        reply.say = " ".join(part for part in (*notices, reply.say) if part)
     return _apply_reply(call, reply)
 
 

@@ -18,6 +18,7 @@ class AgentForm(forms.ModelForm):
             "closing_line",
             "voicemail_message",
             "max_call_seconds",
+            "ai_disclosure",
             "record_calls",
         ]
         widgets = {

@@ -40,6 +40,13 @@ class Agent(models.Model):
         blank=True, help_text="Left when a voicemail answers. Empty: hang up without a message."
     )
     max_call_seconds = models.PositiveIntegerField(default=180)
+    ai_disclosure = models.CharField(
+        max_length=300,
+        blank=True,
+        default="Just so you know, I'm an AI assistant.",
+        help_text="Said at the start of every call (AI voices count as artificial voices under US law). "
+        "Leave empty only where no disclosure is required.",
+    )
     record_calls = models.BooleanField(
         default=False, help_text="Record calls. Callees are told at the start of every recorded call."
     )

@@ -73,7 +73,7 @@ def load_demo() -> User:
     agent = Agent.objects.filter(owner=user).first() or Agent.objects.create(
         owner=user,
         name="Appointment reminder",
-        opening_line="Hi {{first_name}}, this is Riley, an AI assistant calling from Demo Dental Clinic.",
+        opening_line="Hi {{first_name}}, this is Riley calling from Demo Dental Clinic.",
         questions="Would you like to book your yearly check-up this month?\nDo mornings or afternoons suit you better?",
         answers="price, cost, how much | A check-up costs 60 dollars and most insurance plans cover it.\n"
         "where, address, location | We are at 12 Harbour Street, next to the library.",

@@ -125,6 +125,7 @@ def populate(user, data: dict) -> dict:
         closing_line="Thanks, goodbye!",
         voicemail_message=data["agent_line"],
         max_call_seconds=60,
+        ai_disclosure="",
     )
     campaign = Campaign.objects.create(
         owner=user, name=data["campaign"], agent=agent, contact_list=contact_list, caller_number="+14155550000"

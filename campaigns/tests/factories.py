@@ -10,6 +10,8 @@ def make_agent(owner, **overrides) -> Agent:
         "closing_line": "Thanks {{first_name}}, we will send you the details. Goodbye!",
         "voicemail_message": "Hi {{first_name}}, Sam from Acme here. We'll try again soon.",
         "max_call_seconds": 120,
+        # Most tests read the agent's own lines; tests of the disclosure set it explicitly.
+        "ai_disclosure": "",
     }
     fields.update(overrides)
     return Agent.objects.create(owner=owner, **fields)

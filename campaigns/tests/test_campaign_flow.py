@@ -118,3 +118,24 @@ def test_campaign_pauses_when_credits_run_out(live, user, run_jobs):
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
     assert Call.objects.filter(campaign=campaign).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_answered_call_starts_with_the_ai_disclosure(live, user, run_jobs):
+    campaign = make_campaign(user, [INTERESTED, VOICEMAIL], ai_disclosure="I'm an AI assistant.")
+    ledger.credit_post(user=user, amount=Decimal("500"), kind="staff_adjustment", reference="topup")
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+    answered = Call.objects.get(to_number=INTERESTED)
+    assert answered.turns.first().text.startswith("I'm an AI assistant. Hi Person0")
+    # A voicemail gets the agent's message only (nobody to disclose to live).
+    voicemail = Call.objects.get(to_number=VOICEMAIL)
+    assert voicemail.turns.first().text.startswith("Hi Person1")
+
+
+@pytest.mark.django_db
+def test_new_agents_disclose_by_default(user):
+    from campaigns.models import Agent
+
+    agent = Agent.objects.create(owner=user, name="x", opening_line="Hi", closing_line="Bye")
+    assert "AI assistant" in agent.ai_disclosure
