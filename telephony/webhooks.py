@@ -53,6 +53,25 @@ def turn(request, provider: str, call_id: int, turn: int):
     return voice.respond(call_turn(turn=voice.parse_turn(request, call_id=call_id, turn=turn)))
 
 
+def _apply_once(request, voice, *, provider: str, call_id: int, dedupe_key: str, kind: str, apply):
+    """Store the event under its key and apply it, in one transaction: a crash halfway leaves
+    nothing, so the provider's retry applies it in full; a second delivery finds the key taken."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ProviderEvent.objects.create(
+                    provider=provider,
+                    dedupe_key=dedupe_key,
+                    call_id=call_id,
+                    kind=kind,
+                    payload=dict(request.POST.items()),
+                )
+        except IntegrityError:
+            return HttpResponse("duplicate ignored", status=200)
+        apply()
+    return voice.empty_response()
+
+
 @csrf_exempt
 @require_POST
 def status(request, provider: str, call_id: int):
@@ -62,22 +81,15 @@ def status(request, provider: str, call_id: int):
     event = voice.parse_status(request, call_id=call_id)
     if event is None:
         return voice.empty_response()
-    # Stored and applied in one transaction: a crash halfway leaves nothing, so the
-    # provider's retry applies it in full; a second delivery finds the key taken.
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                ProviderEvent.objects.create(
-                    provider=provider,
-                    dedupe_key=event.dedupe_key,
-                    call_id=call_id,
-                    kind=f"status:{event.status}",
-                    payload=dict(request.POST.items()),
-                )
-        except IntegrityError:
-            return HttpResponse("duplicate ignored", status=200)
-        call_apply_event(event=event)
-    return voice.empty_response()
+    return _apply_once(
+        request,
+        voice,
+        provider=provider,
+        call_id=call_id,
+        dedupe_key=event.dedupe_key,
+        kind=f"status:{event.status}",
+        apply=lambda: call_apply_event(event=event),
+    )
 
 
 @csrf_exempt
@@ -89,17 +101,12 @@ def recording(request, provider: str, call_id: int):
     event = voice.parse_recording(request, call_id=call_id)
     if event is None:
         return voice.empty_response()
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                ProviderEvent.objects.create(
-                    provider=provider,
-                    dedupe_key=event.dedupe_key,
-                    call_id=call_id,
-                    kind="recording",
-                    payload=dict(request.POST.items()),
-                )
-        except IntegrityError:
-            return HttpResponse("duplicate ignored", status=200)
-        call_recording_saved(event=event)
-    return voice.empty_response()
+    return _apply_once(
+        request,
+        voice,
+        provider=provider,
+        call_id=call_id,
+        dedupe_key=event.dedupe_key,
+        kind="recording",
+        apply=lambda: call_recording_saved(event=event),
+    )
