@@ -123,11 +123,15 @@ def account_purge(*, user_id: int) -> None:
 
     from campaigns.models import Agent, Call, CallTurn, ContactList, DoNotCall
     from telephony.models import ProviderEvent
+    from telephony.recordings import recordings_delete_at_carrier
 
     user = User.objects.select_for_update().get(pk=user_id)
     if user.purged_at is not None:
         return
     CallTurn.objects.filter(call__owner=user).delete()
+    recordings_delete_at_carrier(
+        list(Call.objects.filter(owner=user).exclude(recording_id="").values_list("provider", "recording_id"))
+    )
     Call.objects.filter(owner=user).update(
         to_number="",
         from_number="",

@@ -118,6 +118,17 @@ def ai_query_charge(*, user, reference: str, memo: str = "") -> LedgerEntry:
     return credit_post(user=user, amount=-AI_QUERY_COST, kind=LedgerEntry.Kind.AI_QUERY, reference=reference, memo=memo)
 
 
+def number_rental_charge(*, user, reference: str, amount: Decimal, memo: str = "") -> LedgerEntry:
+    """Charge one period of a phone number's rental (`amount` credits, positive), once per
+    `reference` (one per number and period). Raises InsufficientCredits when the credits not
+    held by calls in progress cannot pay it."""
+    if Decimal(amount) <= 0:
+        raise LedgerError("A number rental charge must be a positive number of credits.")
+    return credit_post(
+        user=user, amount=-Decimal(amount), kind=LedgerEntry.Kind.NUMBER_RENTAL, reference=reference, memo=memo
+    )
+
+
 def credit_adjust(*, user, amount: Decimal, memo: str, by) -> LedgerEntry:
     """A staff correction, recorded with who made it and why."""
     if not memo.strip():

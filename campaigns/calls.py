@@ -61,12 +61,16 @@ def _add_turn(call: Call, speaker: str, text: str) -> None:
 
 def _step(call: Call, reply: Reply) -> AgentStep:
     turn = call.engine_state.get("turn", 0)
+    transfer_to = call.agent.transfer_number if (reply.transfer and call.agent) else ""
+    # A transfer asked for with no number to transfer to ends the call instead.
+    then = "transfer" if transfer_to else ("hangup" if (reply.end_call or reply.transfer) else "listen")
     return AgentStep(
         say=reply.say,
-        then="hangup" if reply.end_call else "listen",
+        then=then,
         language=call.agent.language if call.agent else "en-US",
         voice=call.agent.voice if call.agent else "",
-        next_turn_url="" if reply.end_call else webhook_url("telephony_turn", call=call, turn=turn),
+        next_turn_url=webhook_url("telephony_turn", call=call, turn=turn) if then == "listen" else "",
+        transfer_to=transfer_to,
     )
 
 
@@ -79,28 +83,128 @@ def _apply_reply(call: Call, reply: Reply) -> AgentStep:
         call.captured = [[name, value] for name, value in values.items()]
     if reply.outcome:
         call.outcome = reply.outcome
+    elif reply.transfer and call.agent and call.agent.transfer_number:
+        call.outcome = Call.Outcome.TRANSFERRED
     if reply.do_not_call:
         dnc_add(owner=call.owner, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
     call.engine_state["turn"] = call.engine_state.get("turn", 0) + 1
     step = _step(call, reply)
-    call.engine_state["last_step"] = {"say": step.say, "then": step.then, "next_turn_url": step.next_turn_url}
+    call.engine_state["last_step"] = {
+        "say": step.say,
+        "then": step.then,
+        "next_turn_url": step.next_turn_url,
+        "transfer_to": step.transfer_to,
+    }
     call.save(update_fields=["engine_state", "captured", "outcome"])
     return step
 
 
 def _replay_last_step(call: Call) -> AgentStep:
+    """The step already given for this turn, again: a repeated webhook gets the same answer."""
     last = call.engine_state.get("last_step") or {"say": "", "then": "hangup", "next_turn_url": ""}
     return AgentStep(
-        language=call.agent.language if call.agent else "en-US", voice=call.agent.voice if call.agent else "", **last
+        language=call.agent.language if call.agent else "en-US",
+        voice=call.agent.voice if call.agent else "",
+        replayed=True,
+        **last,
     )
 
 
 HANG_UP = AgentStep(say="", then="hangup")
+NOBODY_AVAILABLE = AgentStep(say="Sorry, nobody can take your call right now. Please try again later.", then="hangup")
 RECORDING_NOTICE = "This call is recorded."
 
 
 def call_exists(*, call_id: int, provider: str) -> bool:
     return Call.objects.filter(pk=call_id, provider=provider).exists()
+
+
+def call_id_for(*, provider: str, provider_call_id: str) -> int | None:
+    """Our id for the provider's call, when we know it."""
+    if not provider_call_id:
+        return None
+    calls = Call.objects.filter(provider=provider, provider_call_id=provider_call_id)
+    return calls.values_list("pk", flat=True).first()
+
+
+def call_inbound_start(*, provider: str, provider_call_id: str, from_: str, to: str) -> int | None:
+    """Someone called one of our numbers. Returns the id of the call the number's agent answers,
+    with credits held as for an outbound call, or None when nobody can answer (not an owned
+    number, no agent assigned, the account cannot place calls, or no credits)."""
+    from telephony.models import PhoneNumber
+
+    with transaction.atomic():
+        # Locking the number serialises repeated deliveries of the same inbound webhook.
+        number = (
+            PhoneNumber.objects.select_for_update(of=("self",))
+            .select_related("owner", "inbound_agent")
+            .filter(number=to, status=PhoneNumber.Status.ACTIVE, owner__isnull=False)
+            .first()
+        )
+        if number is None:
+            return None
+        existing = call_id_for(provider=provider, provider_call_id=provider_call_id)
+        if existing is not None:
+            return existing
+        agent, owner = number.inbound_agent, number.owner
+        if agent is None or not owner.can_dial:
+            return None
+        call = Call.objects.create(
+            owner=owner,
+            agent=agent,
+            direction=Call.Direction.INBOUND,
+            to_number=to,
+            from_number=from_,
+            provider=provider,
+            provider_call_id=provider_call_id,
+            status=Call.Status.RINGING,
+            dialing_started_at=timezone.now(),
+        )
+        try:
+            with transaction.atomic():
+                hold = ledger.hold_place(
+                    user=owner,
+                    reference=f"call:{call.pk}",
+                    max_amount=ledger.call_cost(seconds=agent.max_call_seconds),
+                    min_amount=settings.CALL_MIN_CREDITS,
+                    lifetime=timedelta(seconds=agent.max_call_seconds + INBOUND_HOLD_ALLOWANCE_SECONDS),
+                )
+        except ledger.InsufficientCredits:
+            call.status = Call.Status.CANCELED
+            call.ended_at = timezone.now()
+            call.failure_reason = "Not enough credits to answer"
+            call.save(update_fields=["status", "ended_at", "failure_reason"])
+            return None
+        call.hold_reference = hold.reference
+        call.time_limit_seconds = int(hold.amount / ledger.CREDITS_PER_CALL_SECOND)
+        call.save(update_fields=["hold_reference", "time_limit_seconds"])
+        call_id, limit = call.pk, call.time_limit_seconds
+        # An inbound call has no carrier-side time limit: end it ourselves when its credits are used.
+        transaction.on_commit(lambda: _schedule_time_limit(call_id, limit))
+    return call_id
+
+
+INBOUND_HOLD_ALLOWANCE_SECONDS = 60
+
+
+def _schedule_time_limit(call_id: int, seconds: int) -> None:
+    import django_rq
+
+    django_rq.get_queue("dialing").enqueue_in(timedelta(seconds=seconds + 2), call_enforce_time_limit, call_id)
+
+
+def call_enforce_time_limit(call_id: int) -> None:
+    """RQ job: hang up a call still live after its credits ran out (the carrier could not be told)."""
+    from telephony.providers.base import ProviderError
+    from telephony.registry import get_provider
+
+    call = Call.objects.filter(pk=call_id, status__in=Call.LIVE_STATUSES).exclude(provider_call_id="").first()
+    if call is None:
+        return
+    try:
+        get_provider(call.provider).hang_up(call.provider_call_id)
+    except ProviderError as exc:
+        logger.warning("could not end call %s at its time limit: %s", call_id, exc.message)
 
 
 @transaction.atomic

@@ -16,7 +16,9 @@ class AgentForm(forms.ModelForm):
             "questions",
             "answers",
             "closing_line",
+            "voicemail_action",
             "voicemail_message",
+            "transfer_number",
             "max_call_seconds",
             "ai_disclosure",
             "record_calls",
@@ -36,6 +38,20 @@ class AgentForm(forms.ModelForm):
             raise forms.ValidationError("Choose between 15 seconds and one hour (3600 seconds).")
         return value
 
+    def __init__(self, *args, owner=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+
+    def clean_transfer_number(self):
+        number = self.cleaned_data["transfer_number"].strip()
+        if not number:
+            return ""
+        country = getattr(self.owner, "default_country", "") or "US"
+        try:
+            return normalise_number(number, default_country=country)
+        except ValueError as exc:
+            raise forms.ValidationError(f"The transfer number is not usable: {exc}.") from None
+
     def clean_answers(self):
         text = self.cleaned_data["answers"]
         for number, line in enumerate(text.splitlines(), start=1):
@@ -45,6 +61,11 @@ class AgentForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        if (
+            cleaned.get("voicemail_action") == Agent.VoicemailAction.LEAVE_MESSAGE
+            and not (cleaned.get("voicemail_message") or "").strip()
+        ):
+            self.add_error("voicemail_message", "Write the message to leave, or choose to hang up.")
         for name in ("opening_line", "questions", "closing_line", "voicemail_message"):
             text = cleaned.get(name) or ""
             if text.count("{{") != text.count("}}") or ("{{" in text and not VARIABLE.search(text)):

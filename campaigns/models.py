@@ -36,8 +36,24 @@ class Agent(models.Model):
         "e.g. 'price, cost | Plans start at $49 a month.'",
     )
     closing_line = models.TextField(help_text="Said before hanging up after the last question.")
+
+    class VoicemailAction(models.TextChoices):
+        LEAVE_MESSAGE = "message", "Leave the voicemail message"
+        HANG_UP = "hangup", "Hang up without a message"
+
+    voicemail_action = models.CharField(
+        max_length=10,
+        choices=VoicemailAction.choices,
+        default=VoicemailAction.LEAVE_MESSAGE,
+        help_text="What the agent does when an answering machine picks up.",
+    )
     voicemail_message = models.TextField(
-        blank=True, help_text="Left when a voicemail answers. Empty: hang up without a message."
+        blank=True, help_text="Left when a voicemail answers. Contact variables such as {{first_name}} are filled in."
+    )
+    transfer_number = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="A person's number (E.164). When the callee asks for a human, the agent transfers the call here.",
     )
     max_call_seconds = models.PositiveIntegerField(default=180)
     ai_disclosure = models.CharField(
@@ -216,6 +232,7 @@ class Call(models.Model):
         NO_RESPONSE = "no_response", "No response"
         TIME_LIMIT = "time_limit", "Time limit reached"
         TECHNICAL_FAILURE = "technical_failure", "Technical failure"
+        TRANSFERRED = "transferred", "Transferred to a person"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="calls", null=True, blank=True)
@@ -223,6 +240,12 @@ class Call(models.Model):
     target = models.ForeignKey(CampaignContact, on_delete=models.SET_NULL, related_name="calls", null=True, blank=True)
     contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, related_name="calls", null=True, blank=True)
     agent = models.ForeignKey(Agent, on_delete=models.SET_NULL, related_name="calls", null=True, blank=True)
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", "Outbound"
+        INBOUND = "inbound", "Inbound"
+
+    direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.OUTBOUND)
     to_number = models.CharField(max_length=20)
     from_number = models.CharField(max_length=20)
     provider = models.CharField(max_length=20)

@@ -21,7 +21,7 @@ def agent_list(request):
 @login_required
 def agent_edit(request, pk=None):
     agent = get_object_or_404(Agent, pk=pk, owner=request.user) if pk else Agent(owner=request.user)
-    form = AgentForm(request.POST or None, instance=agent)
+    form = AgentForm(request.POST or None, instance=agent, owner=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, f"Agent “{agent.name}” saved.")

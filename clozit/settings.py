@@ -5,6 +5,7 @@ the scripted conversation engine, so `make run` needs nothing external.
 """
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -274,6 +275,17 @@ SIMULATED_DUPLICATE_EVENTS = env.float("SIMULATED_DUPLICATE_EVENTS", default=0.1
 DEFAULT_CALLER_ID = env.str("DEFAULT_CALLER_ID", default="+15005550006")
 # Another address for Twilio's REST API (tests point it at a local fake).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+# Telnyx Call Control v2: API key, the Call Control application (connection) calls are placed
+# through, and the Base64 ed25519 public key webhooks are signed with (Mission Control, Keys).
+TELNYX_API_KEY = env.str("TELNYX_API_KEY", default="")
+TELNYX_CONNECTION_ID = env.str("TELNYX_CONNECTION_ID", default="")
+TELNYX_PUBLIC_KEY = env.str("TELNYX_PUBLIC_KEY", default="")
+# Another address for Telnyx's REST API (tests point it at a local fake).
+TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="")
+# Webhooks signed longer ago than this are refused as stale (replays).
+TELNYX_WEBHOOK_TOLERANCE_SECONDS = env.int("TELNYX_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Monthly fee, in credits, for a number an account buys (charged at purchase and every 30 days).
+PHONE_NUMBER_MONTHLY_CREDITS = Decimal(env.str("PHONE_NUMBER_MONTHLY_CREDITS", default="150"))
 
 # --- Conversation engine ----------------------------------------------------------
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="")

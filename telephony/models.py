@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -21,3 +22,53 @@ class ProviderEvent(models.Model):
 
     def __str__(self):
         return f"{self.provider} {self.kind} {self.dedupe_key}"
+
+
+class PhoneNumber(models.Model):
+    """A caller number: one of the platform's shared numbers (no owner, kept by staff in
+    admin) or one an account bought from the provider and pays for monthly in credits."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RELEASED = "released", "Released"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="phone_numbers",
+        null=True,
+        blank=True,
+        help_text="Empty for the platform's shared numbers, which every account may call from.",
+    )
+    number = models.CharField(max_length=20, help_text="E.164, e.g. +14155550100.")
+    provider = models.CharField(max_length=20)
+    provider_number_id = models.CharField(max_length=80, blank=True)
+    label = models.CharField(max_length=80, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    inbound_agent = models.ForeignKey(
+        "campaigns.Agent",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inbound_numbers",
+        help_text="Answers calls to this number. Without one, callers hear a short message.",
+    )
+    monthly_fee = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    paid_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number"], condition=models.Q(status="active"), name="phone_number_active_once"
+            )
+        ]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def is_shared(self) -> bool:
+        return self.owner_id is None

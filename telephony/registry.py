@@ -10,6 +10,7 @@ from .providers.base import VoiceProvider
 PROVIDERS = {
     "simulated": "telephony.providers.simulated.SimulatedProvider",
     "twilio": "telephony.providers.twilio.TwilioProvider",
+    "telnyx": "telephony.providers.telnyx.TelnyxProvider",
 }
 
 

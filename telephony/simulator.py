@@ -10,7 +10,7 @@ Fictional numbers of the form +1 NXX 555-01XX (reserved for fiction) behave pred
 last two digits, so demos and tests can ask for a given callee:
 
     00-19 interested      20-29 not interested   30-39 asks to be called later
-    40-49 asks to stop    50-59 asks the price    60-69 voicemail
+    40-49 asks to stop    50-54 asks the price    55-59 asks for a person    60-69 voicemail
     70-79 no answer       80-89 busy              90-94 silent   95-99 carrier failure
 """
 
@@ -33,8 +33,19 @@ FICTIONAL_NUMBER = re.compile(r"^\+1\d{3}5550(1\d\d)$")
 WORDS_PER_SECOND = 2.5
 MAX_TURNS = 30
 HANGUP_KEY = "clozit:simulator:hangup:{sid}"
+TRANSFER_KEY = "clozit:simulator:transfer:{sid}"
+# How long the simulated colleague talks with a transferred callee.
+TRANSFERRED_TALK_SECONDS = 30
 
-PERSONA_ODDS = {"interested": 40, "not_interested": 20, "call_later": 15, "stop": 10, "curious": 10, "silent": 5}
+PERSONA_ODDS = {
+    "interested": 40,
+    "not_interested": 20,
+    "call_later": 15,
+    "stop": 10,
+    "curious": 8,
+    "wants_person": 2,
+    "silent": 5,
+}
 
 POSITIVE_ANSWERS = [
     "Yes, that sounds good.",
@@ -49,6 +60,7 @@ LINES = {
     "call_later": "I'm in a meeting right now, can you call me back later?",
     "stop": "Please stop calling me and remove me from your list.",
     "curious": "Before that, how much does it cost?",
+    "wants_person": "Can I speak to a real person, please?",
 }
 
 
@@ -62,7 +74,7 @@ class Callee:
     def reply(self, heard: str) -> str:
         if self.persona == "silent":
             return ""
-        if self.persona in ("not_interested", "call_later", "stop"):
+        if self.persona in ("not_interested", "call_later", "stop", "wants_person"):
             return LINES[self.persona]
         if self.persona == "curious" and not self.asked:
             self.asked = True
@@ -85,7 +97,8 @@ def callee_for(*, sid: str, to: str) -> Callee:
             (29, "answer", "not_interested"),
             (39, "answer", "call_later"),
             (49, "answer", "stop"),
-            (59, "answer", "curious"),
+            (54, "answer", "curious"),
+            (59, "answer", "wants_person"),
             (69, "voicemail", ""),
             (79, "no_answer", ""),
             (89, "busy", ""),
@@ -105,6 +118,10 @@ def speaking_seconds(text: str) -> float:
 
 def request_hangup(sid: str) -> None:
     django_rq.get_connection("simulator").set(HANGUP_KEY.format(sid=sid), 1, ex=3600)
+
+
+def request_transfer(sid: str, to: str) -> None:
+    django_rq.get_connection("simulator").set(TRANSFER_KEY.format(sid=sid), to, ex=3600)
 
 
 class SimulatedCall:
@@ -174,6 +191,13 @@ class SimulatedCall:
     def hung_up_by_platform(self) -> bool:
         return bool(self.redis.get(HANGUP_KEY.format(sid=self.sid)))
 
+    def transferred_by_platform(self) -> bool:
+        return bool(self.redis.get(TRANSFER_KEY.format(sid=self.sid)))
+
+    def talk_with_colleague(self) -> None:
+        """A transferred callee talks with a person until the call's time limit at most."""
+        self.wait(min(TRANSFERRED_TALK_SECONDS, max(self.time_limit - self.connected_seconds, 0)))
+
     # --- the call --------------------------------------------------------------
     def run(self) -> None:
         callee = callee_for(sid=self.sid, to=self.to)
@@ -207,12 +231,26 @@ class SimulatedCall:
                 },
             )
 
-    def converse(self, callee: Callee, answered_by: str) -> None:
-        response = self._post(self.answer_url, {"CallStatus": "in-progress", "AnsweredBy": answered_by})
+    def run_inbound(self) -> None:
+        """Play someone calling one of our numbers: Twilio asks the number's voice URL what to do."""
+        caller = callee_for(sid=self.sid, to=self.from_)  # the caller behaves by their own number
+        if caller.persona in ("", "stop"):
+            caller.persona = "interested"
+        response = self._post(self.answer_url, {"CallStatus": "ringing", "Direction": "inbound"})
+        self.converse(caller, "human", response=response)
+        duration = min(math.ceil(self.connected_seconds), self.time_limit)
+        self.status("completed", CallDuration=str(duration), Direction="inbound")
+
+    def converse(self, callee: Callee, answered_by: str, *, response=None) -> None:
+        if response is None:
+            response = self._post(self.answer_url, {"CallStatus": "in-progress", "AnsweredBy": answered_by})
         for _ in range(MAX_TURNS):
             if response is None or response.status_code != 200:
                 return  # Twilio plays an application error and hangs up
             action, heard = self.follow(response.text)
+            if self.transferred_by_platform():
+                self.talk_with_colleague()
+                return
             if action is None or self.over_time() or self.hung_up_by_platform():
                 return
             reply = callee.reply(heard) if answered_by == "human" else ""
@@ -245,6 +283,9 @@ class SimulatedCall:
                 return verb.get("action"), " ".join(heard)
             elif verb.tag == "Hangup":
                 return None, " ".join(heard)
+            elif verb.tag == "Dial":
+                self.talk_with_colleague()
+                return None, " ".join(heard)
             if self.over_time():
                 return None, ""
         return None, " ".join(heard)
@@ -264,3 +305,16 @@ def run_call(
         time_limit=time_limit,
         detect_answering_machine=detect_answering_machine,
     ).run()
+
+
+def run_inbound_call(*, sid, to, from_, answer_url, status_url, time_limit=3600) -> None:
+    """RQ job: play one simulated inbound call to one of our numbers."""
+    SimulatedCall(
+        sid=sid,
+        to=to,
+        from_=from_,
+        answer_url=answer_url,
+        status_url=status_url,
+        time_limit=time_limit,
+        detect_answering_machine=False,
+    ).run_inbound()

@@ -13,7 +13,16 @@ from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFoun
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from campaigns.calls import call_answered, call_apply_event, call_exists, call_recording_saved, call_turn
+from campaigns.calls import (
+    NOBODY_AVAILABLE,
+    call_answered,
+    call_apply_event,
+    call_exists,
+    call_id_for,
+    call_inbound_start,
+    call_recording_saved,
+    call_turn,
+)
 
 from .models import ProviderEvent
 from .registry import UnknownProvider, get_provider
@@ -21,7 +30,9 @@ from .registry import UnknownProvider, get_provider
 logger = logging.getLogger(__name__)
 
 
-def _verified_provider(request, provider_name: str, call_id: int):
+def _verified_provider(request, provider_name: str, call_id: int | None):
+    """The provider, when the request is signed by it and names a call of ours (`call_id` None:
+    no call yet, as for an inbound call); else the refusal to send."""
     try:
         provider = get_provider(provider_name)
     except UnknownProvider:
@@ -29,7 +40,7 @@ def _verified_provider(request, provider_name: str, call_id: int):
     if not provider.verify_webhook(request):
         logger.warning("refused unsigned or forged %s webhook to %s", provider_name, request.path)
         return None, HttpResponseForbidden("Invalid signature")
-    if not call_exists(call_id=call_id, provider=provider_name):
+    if call_id is not None and not call_exists(call_id=call_id, provider=provider_name):
         return None, HttpResponseNotFound("Unknown call")
     return provider, None
 
@@ -78,6 +89,10 @@ def status(request, provider: str, call_id: int):
     voice, refusal = _verified_provider(request, provider, call_id)
     if refusal:
         return refusal
+    return status_apply(request, voice, provider=provider, call_id=call_id)
+
+
+def status_apply(request, voice, *, provider: str, call_id: int):
     event = voice.parse_status(request, call_id=call_id)
     if event is None:
         return voice.empty_response()
@@ -90,6 +105,35 @@ def status(request, provider: str, call_id: int):
         kind=f"status:{event.status}",
         apply=lambda: call_apply_event(event=event),
     )
+
+
+@csrf_exempt
+@require_POST
+def inbound(request, provider: str):
+    """Someone called a number we own: the agent assigned to it answers."""
+    voice, refusal = _verified_provider(request, provider, None)
+    if refusal:
+        return refusal
+    caller = voice.parse_inbound(request)
+    call_id = call_inbound_start(
+        provider=provider, provider_call_id=caller.provider_call_id, from_=caller.from_, to=caller.to
+    )
+    if call_id is None:
+        return voice.respond(NOBODY_AVAILABLE)
+    return voice.respond(call_answered(call_id=call_id, answered_by="human"))
+
+
+@csrf_exempt
+@require_POST
+def inbound_status(request, provider: str):
+    """Status callbacks of inbound calls come to the number's one URL: find the call by its id."""
+    voice, refusal = _verified_provider(request, provider, None)
+    if refusal:
+        return refusal
+    call_id = call_id_for(provider=provider, provider_call_id=voice.parse_inbound(request).provider_call_id)
+    if call_id is None:
+        return voice.empty_response()  # a call nobody answered: nothing of ours to update
+    return status_apply(request, voice, provider=provider, call_id=call_id)
 
 
 @csrf_exempt

@@ -24,6 +24,8 @@ class Reply:
     outcome: str = ""
     do_not_call: bool = False
     captured: dict = field(default_factory=dict)
+    # Hand the call to the agent's transfer number after saying `say` (ends the agent's part).
+    transfer: bool = False
 
 
 class ConversationEngine:
@@ -36,5 +38,7 @@ class ConversationEngine:
         raise NotImplementedError
 
     def voicemail(self, ctx: ConversationContext) -> Reply:
-        message = ctx.fill(ctx.agent.voicemail_message or "")
+        message = ""
+        if ctx.agent.voicemail_action == "message":
+            message = ctx.fill(ctx.agent.voicemail_message or "")
         return Reply(say=message, end_call=True, outcome="voicemail")

@@ -17,6 +17,11 @@ CALL_LATER = re.compile(
     r"call (me )?tomorrow)\b",
     re.IGNORECASE,
 )
+WANTS_PERSON = re.compile(
+    r"\b((speak|talk) (to|with) (a |an |the |some)?(one|real person|person|human|agent|representative|manager)|"
+    r"real person|an operator|transfer me|hablar con una persona|parler à quelqu'un)\b",
+    re.IGNORECASE,
+)
 WORDS = re.compile(r"[a-z0-9']+")
 
 
@@ -30,6 +35,10 @@ def is_not_interested(speech: str) -> bool:
 
 def wants_call_later(speech: str) -> bool:
     return bool(CALL_LATER.search(speech))
+
+
+def wants_a_person(speech: str) -> bool:
+    return bool(WANTS_PERSON.search(speech))
 
 
 def words(text: str) -> set[str]:

@@ -18,7 +18,7 @@ from openai import OpenAI
 
 from . import intents
 from .base import ConversationContext, ConversationEngine, Reply
-from .scripted import GOODBYE_DNC, GOODBYE_SILENT, parse_answers, parse_questions
+from .scripted import GOODBYE_DNC, GOODBYE_SILENT, TRANSFERRING, parse_answers, parse_questions
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ GOODBYE_TECHNICAL = "I'm sorry, I'm having a technical problem on my end. We'll 
 # Set by the platform when the model fails, never chosen by the model.
 TECHNICAL_FAILURE_OUTCOME = "technical_failure"
 # Outcomes the platform decides from what happened on the line, not the model.
-PLATFORM_OUTCOMES = {"voicemail", "time_limit", TECHNICAL_FAILURE_OUTCOME}
+PLATFORM_OUTCOMES = {"voicemail", "time_limit", "transferred", TECHNICAL_FAILURE_OUTCOME}
 TRANSIENT_ERRORS = (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)
 LANGUAGE_NAMES = {
     "en-US": "English",
@@ -47,7 +47,8 @@ def allowed_outcomes() -> list[str]:
     return [value for value in Call.Outcome.values if value and value not in PLATFORM_OUTCOMES]
 
 
-def tools() -> list[dict]:
+def tools(agent=None) -> list[dict]:
+    """The functions the model may call; transfer only for agents with a number to transfer to."""
     outcome = {"type": "string", "enum": allowed_outcomes()}
 
     def function(name, description, properties=None, required=()):
@@ -75,7 +76,18 @@ def tools() -> list[dict]:
             ["name", "value"],
         ),
         function("do_not_call", "The caller asked never to be called again: end the call and list the number."),
-    ]
+    ] + (
+        [
+            function(
+                "transfer_call",
+                "The caller asked for a person: say one short sentence and transfer the call to a colleague.",
+                {"final_words": {"type": "string", "description": "What you say before transferring."}},
+                ["final_words"],
+            )
+        ]
+        if agent is not None and getattr(agent, "transfer_number", "")
+        else []
+    )
 
 
 def system_prompt(ctx: ConversationContext) -> str:
@@ -100,6 +112,11 @@ def system_prompt(ctx: ConversationContext) -> str:
         f'When the questions are done, end the call with end_call, saying: "{ctx.fill(agent.closing_line)}"',
         "If the caller is not interested or asks to be called later, end politely with end_call and the matching "
         "outcome. If they ask not to be called again, use do_not_call.",
+        *(
+            ["If the caller asks to speak with a person, use transfer_call."]
+            if getattr(agent, "transfer_number", "")
+            else []
+        ),
         "Always put what you say to the caller in your message text.",
     ]
     return "\n".join(lines)
@@ -172,9 +189,9 @@ class LLMEngine(ConversationEngine):
         return reply
 
     # --- the model ---------------------------------------------------------------------
-    def _complete(self, messages: list[dict], *, with_tools: bool = True):
+    def _complete(self, messages: list[dict], *, agent=None, with_tools: bool = True):
         """One chat completion, retried once on a timeout, a connection error or a 5xx."""
-        kwargs = {"model": settings.LLM_MODEL, "messages": messages, "tools": tools()}
+        kwargs = {"model": settings.LLM_MODEL, "messages": messages, "tools": tools(agent)}
         if not with_tools:
             kwargs["tool_choice"] = "none"
         try:
@@ -187,7 +204,7 @@ class LLMEngine(ConversationEngine):
         messages = [{"role": "system", "content": system_prompt(ctx)}, *ctx.state["messages"]]
         reply = Reply(say="")
         try:
-            message = self._complete(messages).choices[0].message
+            message = self._complete(messages, agent=ctx.agent).choices[0].message
             said = self._apply_tools(ctx, message.tool_calls or [], reply)
             if not reply.say:
                 reply.say = (message.content or "").strip()
@@ -202,7 +219,9 @@ class LLMEngine(ConversationEngine):
                     },
                     *({"role": "tool", "tool_call_id": call.id, "content": "ok"} for call in message.tool_calls),
                 ]
-                reply.say = (self._complete(follow_up, with_tools=False).choices[0].message.content or "").strip()
+                reply.say = (
+                    self._complete(follow_up, agent=ctx.agent, with_tools=False).choices[0].message.content or ""
+                ).strip()
         except (openai.OpenAIError, IndexError, AttributeError) as exc:
             logger.warning("LLM unavailable, ending the call: %s", exc)
             reply.say = GOODBYE_TECHNICAL
@@ -236,6 +255,10 @@ class LLMEngine(ConversationEngine):
                 reply.say = str(args.get("final_words") or "").strip() or ctx.fill(ctx.agent.closing_line)
                 if outcome:
                     reply.outcome = outcome
+                acted = True
+            elif name == "transfer_call" and getattr(ctx.agent, "transfer_number", ""):
+                reply.end_call, reply.transfer, reply.outcome = True, True, "transferred"
+                reply.say = str(args.get("final_words") or "").strip() or TRANSFERRING
                 acted = True
             elif name == "set_outcome" and outcome:
                 reply.outcome = outcome

@@ -11,6 +11,8 @@ GOODBYE_NOT_INTERESTED = "No problem at all, thank you for your time. Goodbye."
 GOODBYE_LATER = "Of course. We'll try you another time. Have a good day."
 GOODBYE_SILENT = "I'm having trouble hearing you, so I'll try another time. Goodbye."
 REPEAT = "Sorry, I didn't catch that."
+TRANSFERRING = "Of course. I'm connecting you with a colleague now, please stay on the line."
+NO_TRANSFER = "I can't connect you with a colleague right now, but I'll ask someone to call you back. Goodbye."
 
 
 def parse_questions(text: str) -> list[str]:
@@ -70,6 +72,10 @@ class ScriptedEngine(ConversationEngine):
                 return Reply(say=GOODBYE_SILENT, end_call=True, outcome="no_response")
             return Reply(say=f"{REPEAT} {self._question(ctx) or 'Are you still there?'}")
         ctx.state["silences"] = 0  # only silences in a row end the call
+        if intents.wants_a_person(speech):
+            if ctx.agent.transfer_number:
+                return Reply(say=TRANSFERRING, end_call=True, transfer=True, outcome="transferred")
+            return Reply(say=NO_TRANSFER, end_call=True, outcome="call_back")
         if intents.is_not_interested(speech):
             return Reply(say=GOODBYE_NOT_INTERESTED, end_call=True, outcome="not_interested")
         if intents.wants_call_later(speech):

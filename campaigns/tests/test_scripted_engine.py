@@ -278,8 +278,8 @@ def test_voicemail_leaves_the_filled_in_message_and_ends(engine):
     assert "{" not in reply.say
 
 
-def test_voicemail_without_message_says_nothing(engine):
-    reply = engine.voicemail(context(make_agent(voicemail_message=""), first_name="Ann"))
+def test_voicemail_hang_up_choice_says_nothing(engine):
+    reply = engine.voicemail(context(make_agent(voicemail_action="hangup"), first_name="Ann"))
 
     assert reply.say == ""
     assert reply.end_call and reply.outcome == "voicemail"

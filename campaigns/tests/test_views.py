@@ -50,6 +50,7 @@ def agent_data(**overrides) -> dict:
         "questions": "Is now a good time?\nWould you like to renew?",
         "answers": "price, cost | Renewal is 49 dollars a month.",
         "closing_line": "Thanks, goodbye!",
+        "voicemail_action": "hangup",
         "voicemail_message": "",
         "max_call_seconds": "120",
     }

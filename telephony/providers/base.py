@@ -74,13 +74,37 @@ class TurnInput:
 
 @dataclass(frozen=True)
 class AgentStep:
-    """The next thing the platform tells the provider to do on a live call."""
+    """The next thing the platform tells the provider to do on a live call: say `say`, then
+    listen for the callee's reply, hang up, or transfer the call to `transfer_to`."""
 
     say: str
-    then: Literal["listen", "hangup"]
+    then: Literal["listen", "hangup", "transfer"]
     language: str = "en-US"
     voice: str = ""
     next_turn_url: str = ""
+    transfer_to: str = ""
+    # The same step given again for a repeated webhook: command-driven providers must not
+    # issue its commands a second time.
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    """Someone called one of our numbers."""
+
+    provider_call_id: str
+    from_: str
+    to: str
+
+
+@dataclass(frozen=True)
+class AvailableNumber:
+    """A number the provider offers for purchase."""
+
+    number: str  # E.164
+    locality: str = ""
+    region: str = ""
+    country: str = ""
 
 
 class VoiceProvider:
@@ -100,6 +124,25 @@ class VoiceProvider:
     def hang_up(self, provider_call_id: str) -> None:
         raise NotImplementedError
 
+    def transfer(self, provider_call_id: str, to: str) -> None:
+        """Hand a live call over to a human at `to`."""
+        raise NotImplementedError
+
+    def delete_recording(self, recording_id: str) -> None:
+        """Delete a recording at the carrier (an already-deleted one is not an error)."""
+        raise NotImplementedError
+
+    def search_numbers(self, *, country: str, area_code: str = "", limit: int = 20) -> list[AvailableNumber]:
+        raise NotImplementedError
+
+    def buy_number(self, number: str, *, voice_url: str, status_url: str) -> str:
+        """Buy `number` with inbound calls routed to `voice_url`; returns the provider's id for it."""
+        raise NotImplementedError
+
+    def release_number(self, provider_number_id: str) -> None:
+        """Give a bought number back (an already-released one is not an error)."""
+        raise NotImplementedError
+
     def verify_webhook(self, request: HttpRequest) -> bool:
         """True only when the request carries the provider's valid signature."""
         raise NotImplementedError
@@ -108,6 +151,9 @@ class VoiceProvider:
         raise NotImplementedError
 
     def parse_turn(self, request: HttpRequest, *, call_id: int, turn: int) -> TurnInput:
+        raise NotImplementedError
+
+    def parse_inbound(self, request: HttpRequest) -> InboundCall:
         raise NotImplementedError
 
     def parse_recording(self, request: HttpRequest, *, call_id: int) -> RecordingEvent | None:

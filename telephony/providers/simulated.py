@@ -6,11 +6,12 @@ own webhook endpoints over HTTP, signed with Twilio's algorithm and a local secr
 
 import uuid
 
+import phonenumbers
 from django.conf import settings
 
 from clozit.queueing import enqueue
 
-from .base import OutboundCall, ProviderError, VoiceProvider
+from .base import AvailableNumber, OutboundCall, ProviderError, VoiceProvider
 from .twiml import TwilioWireFormat
 
 
@@ -51,6 +52,34 @@ class SimulatedProvider(TwilioWireFormat, VoiceProvider):
         from telephony import simulator
 
         simulator.request_hangup(provider_call_id)
+
+    def transfer(self, provider_call_id: str, to: str) -> None:
+        from telephony import simulator
+
+        simulator.request_transfer(provider_call_id, to)
+
+    def delete_recording(self, recording_id: str) -> None:
+        """The simulated carrier keeps no audio: nothing to delete."""
+
+    def search_numbers(self, *, country: str, area_code: str = "", limit: int = 20) -> list[AvailableNumber]:
+        """Fictional numbers: +1 <area code> 555-01XX in North America, example-shaped elsewhere."""
+        country = country.upper()
+        if country in ("US", "CA"):
+            area = area_code if len(area_code) == 3 and area_code.isdigit() else "415"
+            candidates = [f"+1{area}55501{i:02d}" for i in range(limit)]
+        else:
+            example = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.FIXED_LINE)
+            if example is None:
+                return []
+            base = str(example.national_number)[:-2]
+            candidates = [f"+{example.country_code}{base}{i:02d}" for i in range(limit)]
+        return [AvailableNumber(number=n, locality="Simulated", country=country) for n in candidates]
+
+    def buy_number(self, number: str, *, voice_url: str, status_url: str) -> str:
+        return "PN" + uuid.uuid4().hex
+
+    def release_number(self, provider_number_id: str) -> None:
+        """Nothing is held at a simulated carrier."""
 
 
 def _tone_wav(seconds: int) -> bytes:

@@ -10,8 +10,9 @@ from requests import RequestException
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
 
-from .base import OutboundCall, ProviderError, VoiceProvider
+from .base import AvailableNumber, OutboundCall, ProviderError, VoiceProvider
 from .twiml import TwilioWireFormat
 
 # Errors no retry can fix: bad or unreachable numbers, blocked or unpermitted destinations,
@@ -92,12 +93,59 @@ class TwilioProvider(TwilioWireFormat, VoiceProvider):
             )
         return response.content, "audio/mpeg"
 
-    def hang_up(self, provider_call_id: str) -> None:
+    def _request(self, doing: str, action, *, missing_ok: bool = False):
+        """Run one SDK request, turning its failures into ProviderError (404 is fine when `missing_ok`)."""
         try:
-            self.client.calls(provider_call_id).update(status="completed")
+            return action(self.client)
         except TwilioRestException as exc:
+            if missing_ok and exc.status == 404:
+                return None
             raise ProviderError(
-                f"Twilio could not end the call: {exc.msg} ({exc.code})", permanent=exc.status == 404
+                f"Twilio could not {doing}: {exc.msg} ({exc.code})",
+                permanent=exc.status in (400, 401, 403, 404) or exc.code in PERMANENT_ERRORS,
             ) from exc
         except (TwilioException, RequestException) as exc:
             raise ProviderError(f"Twilio could not be reached: {exc}") from exc
+
+    def hang_up(self, provider_call_id: str) -> None:
+        self._request("end the call", lambda c: c.calls(provider_call_id).update(status="completed"))
+
+    def transfer(self, provider_call_id: str, to: str) -> None:
+        response = VoiceResponse()
+        response.dial(to)
+        self._request("transfer the call", lambda c: c.calls(provider_call_id).update(twiml=str(response)))
+
+    def delete_recording(self, recording_id: str) -> None:
+        self._request("delete the recording", lambda c: c.recordings(recording_id).delete(), missing_ok=True)
+
+    def search_numbers(self, *, country: str, area_code: str = "", limit: int = 20) -> list[AvailableNumber]:
+        filters = {"voice_enabled": True, "limit": limit}
+        if area_code:
+            filters["area_code"] = area_code
+        found = self._request(
+            "search numbers", lambda c: c.available_phone_numbers(country.upper()).local.list(**filters)
+        )
+        return [
+            AvailableNumber(
+                number=n.phone_number, locality=n.locality or "", region=n.region or "", country=n.iso_country or ""
+            )
+            for n in found
+        ]
+
+    def buy_number(self, number: str, *, voice_url: str, status_url: str) -> str:
+        bought = self._request(
+            "buy the number",
+            lambda c: c.incoming_phone_numbers.create(
+                phone_number=number,
+                voice_url=voice_url,
+                voice_method="POST",
+                status_callback=status_url,
+                status_callback_method="POST",
+            ),
+        )
+        return bought.sid
+
+    def release_number(self, provider_number_id: str) -> None:
+        self._request(
+            "release the number", lambda c: c.incoming_phone_numbers(provider_number_id).delete(), missing_ok=True
+        )

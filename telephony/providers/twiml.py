@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from .base import AgentStep, CallEvent, RecordingEvent, TurnInput
+from .base import AgentStep, CallEvent, InboundCall, RecordingEvent, TurnInput
 
 # Twilio CallStatus -> our status. "queued" and "initiated" say nothing new.
 TWILIO_STATUS = {
@@ -86,6 +86,10 @@ class TwilioWireFormat:
             answered_by=answered_by_kind(post.get("AnsweredBy", "")),
         )
 
+    def parse_inbound(self, request: HttpRequest) -> InboundCall:
+        post = request.POST
+        return InboundCall(provider_call_id=post.get("CallSid", ""), from_=post.get("From", ""), to=post.get("To", ""))
+
     def respond(self, step: AgentStep) -> HttpResponse:
         response = VoiceResponse()
         say_args = {"language": step.language}
@@ -107,5 +111,10 @@ class TwilioWireFormat:
         else:
             if step.say:
                 response.say(step.say, **say_args)
-            response.hangup()
+            if step.then == "transfer" and step.transfer_to:
+                # The callee stays on the line while Twilio rings the person; the call (and its
+                # time limit and billing) continues until either side hangs up.
+                response.dial(step.transfer_to)
+            else:
+                response.hangup()
         return HttpResponse(str(response), content_type="text/xml")
