@@ -5,8 +5,23 @@ from django.db import models
 from django.db.models import Q
 
 
+def default_outcomes() -> list[dict]:
+    return [
+        {"name": "interested", "description": "Wants to hear more or agreed to the goal."},
+        {"name": "not_interested", "description": "Politely declined."},
+        {"name": "call_back", "description": "Asked to be called at another time."},
+        {"name": "wrong_person", "description": "Not the person we meant to reach."},
+        {"name": "do_not_call", "description": "Asked never to be called again."},
+    ]
+
+
 class Agent(models.Model):
-    """An AI calling agent: what it says and how long a call may last."""
+    """An AI calling agent: who it is, what it wants from a call, what it says and records."""
+
+    class Engine(models.TextChoices):
+        DEFAULT = "", "Deployment default"
+        SCRIPTED = "scripted", "Scripted (no AI model)"
+        LLM = "llm", "AI model (LLM)"
 
     LANGUAGES = [
         ("en-US", "English (US)"),
@@ -36,6 +51,34 @@ class Agent(models.Model):
         "e.g. 'price, cost | Plans start at $49 a month.'",
     )
     closing_line = models.TextField(help_text="Said before hanging up after the last question.")
+    persona = models.TextField(
+        blank=True,
+        help_text="Who the agent is and how it talks: the instructions the AI model follows "
+        "(e.g. 'You are Riley, a friendly receptionist at Demo Dental. Be brief and warm.').",
+    )
+    goal = models.CharField(
+        max_length=300, blank=True, help_text="What a successful call achieves, e.g. 'book a free check-up'."
+    )
+    # [{"name": "interested", "description": "..."}]: the outcomes a call can end with.
+    outcomes = models.JSONField(default=default_outcomes, blank=True)
+    # [{"name": "preferred_time", "description": "..."}]: answers to record during the call.
+    capture_fields = models.JSONField(default=list, blank=True)
+    transfer_when = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="When to transfer besides the callee asking for a person, e.g. 'the callee wants to book today'.",
+    )
+    end_call_phrases = models.TextField(
+        blank=True,
+        help_text="One per line. When the callee says one of these, the agent says goodbye and hangs up.",
+    )
+    engine = models.CharField(
+        max_length=10,
+        choices=Engine.choices,
+        default=Engine.DEFAULT,
+        blank=True,
+        help_text="Which conversation engine runs this agent's calls.",
+    )
 
     class VoicemailAction(models.TextChoices):
         LEAVE_MESSAGE = "message", "Leave the voicemail message"
@@ -233,6 +276,7 @@ class Call(models.Model):
         TIME_LIMIT = "time_limit", "Time limit reached"
         TECHNICAL_FAILURE = "technical_failure", "Technical failure"
         TRANSFERRED = "transferred", "Transferred to a person"
+        WRONG_PERSON = "wrong_person", "Wrong person"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="calls", null=True, blank=True)
@@ -253,7 +297,8 @@ class Call(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     failure_reason = models.CharField(max_length=300, blank=True)
     answered_by = models.CharField(max_length=20, blank=True)
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True, default="")
+    # One of Outcome or an outcome the agent defines itself (see Agent.outcomes).
+    outcome = models.CharField(max_length=40, blank=True, default="")
     time_limit_seconds = models.PositiveIntegerField(default=0)
     duration_seconds = models.PositiveIntegerField(default=0)
     credits_charged = models.DecimalField(max_digits=14, decimal_places=2, default=0)
@@ -289,6 +334,17 @@ class Call(models.Model):
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
 
+    def get_outcome_display(self) -> str:
+        return outcome_label(self.outcome)
+
+
+def outcome_label(value: str) -> str:
+    """An outcome for people: the platform's own wording, or an agent's outcome name made readable."""
+    labels = dict(Call.Outcome.choices)
+    if value in labels:
+        return labels[value]
+    return value.replace("_", " ").capitalize()
+
 
 class CallTurn(models.Model):
     """One line of a call's transcript."""
@@ -301,8 +357,94 @@ class CallTurn(models.Model):
     sequence = models.PositiveIntegerField()
     speaker = models.CharField(max_length=10, choices=Speaker.choices)
     text = models.TextField()
+    # Knowledge-base passages the agent was given for this reply: [{"id", "source", "text"}].
+    passages = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["sequence"]
         constraints = [models.UniqueConstraint(fields=["call", "sequence"], name="call_turn_sequence_once")]
+
+
+class KnowledgeSource(models.Model):
+    """A text or document an agent answers from, split into passages for retrieval."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text"
+        FILE = "file", "File"
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="knowledge_sources")
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TEXT)
+    filename = models.CharField(max_length=255, blank=True)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+
+    def __str__(self):
+        return self.title
+
+
+class KnowledgePassage(models.Model):
+    source = models.ForeignKey(KnowledgeSource, on_delete=models.CASCADE, related_name="passages")
+    # Copied from the source so retrieval filters on one indexed column.
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="knowledge_passages")
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["source_id", "position"]
+        indexes = [models.Index(fields=["agent", "source"])]
+
+    def __str__(self):
+        return f"{self.source.title} #{self.position}"
+
+
+class PlaygroundSession(models.Model):
+    """A text conversation with an agent in the browser, run by the same engine as calls."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="playground_sessions")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="playground_sessions")
+    variables = models.JSONField(default=dict, blank=True)
+    engine_state = models.JSONField(default=dict, blank=True)
+    # [{"speaker": "agent"|"callee", "text": ..., "passages": [...]}]
+    transcript = models.JSONField(default=list, blank=True)
+    outcome = models.CharField(max_length=40, blank=True)
+    captured = models.JSONField(default=list, blank=True)
+    ended = models.BooleanField(default=False)
+    llm_turns_charged = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class AssistantQuestion(models.Model):
+    """A question to the AI assistant about one call or one campaign, and its answer."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Working on it"
+        ANSWERED = "answered", "Answered"
+        FAILED = "failed", "Failed"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assistant_questions")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, null=True, blank=True, related_name="questions")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, null=True, blank=True, related_name="questions")
+    question = models.TextField()
+    answer = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.CharField(max_length=300, blank=True)
+    credits_charged = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(call__isnull=False) | Q(campaign__isnull=False), name="assistant_question_has_subject"
+            )
+        ]
