@@ -17,6 +17,7 @@ from clozit.queueing import enqueue
 from telephony.providers.base import AgentStep, CallEvent, TurnInput
 
 from .engine import ConversationContext, Reply, engine_for
+from .knowledge import passages_for
 from .models import Call, CallTurn, CampaignContact
 from .services import dnc_add
 
@@ -40,7 +41,7 @@ def webhook_url(name: str, *, call: Call, **kwargs) -> str:
     return settings.PUBLIC_BASE_URL + reverse(name, kwargs={"provider": call.provider, "call_id": call.pk, **kwargs})
 
 
-def _context(call: Call) -> ConversationContext:
+def _context(call: Call, *, heard: str = "") -> ConversationContext:
     contact = call.contact
     variables = {}
     if contact is not None:
@@ -50,33 +51,46 @@ def _context(call: Call) -> ConversationContext:
             "last_name": contact.last_name,
             "phone_number": contact.phone_number,
         }
-    return ConversationContext(agent=call.agent, variables=variables, state=call.engine_state)
+    knowledge = passages_for(call.agent, heard) if heard else []
+    return ConversationContext(agent=call.agent, variables=variables, state=call.engine_state, knowledge=knowledge)
 
 
-def _add_turn(call: Call, speaker: str, text: str) -> None:
+def _add_turn(call: Call, speaker: str, text: str, passages=()) -> None:
     sequence = call.engine_state.get("seq", 0) + 1
     call.engine_state["seq"] = sequence
-    CallTurn.objects.create(call=call, sequence=sequence, speaker=speaker, text=text)
+    CallTurn.objects.create(
+        call=call,
+        sequence=sequence,
+        speaker=speaker,
+        text=text,
+        passages=[{"id": p.id, "source": p.source, "text": p.text} for p in passages],
+    )
 
 
 def _step(call: Call, reply: Reply) -> AgentStep:
     turn = call.engine_state.get("turn", 0)
     transfer_to = call.agent.transfer_number if (reply.transfer and call.agent) else ""
-    # A transfer asked for with no number to transfer to ends the call instead.
-    then = "transfer" if transfer_to else ("hangup" if (reply.end_call or reply.transfer) else "listen")
+    if reply.hold and not reply.end_call:
+        then = "redirect"  # a holding line, then straight back to the engine for its retry
+    elif transfer_to:
+        then = "transfer"
+    else:
+        # A transfer asked for with no number to transfer to ends the call instead.
+        then = "hangup" if (reply.end_call or reply.transfer) else "listen"
     return AgentStep(
         say=reply.say,
         then=then,
         language=call.agent.language if call.agent else "en-US",
         voice=call.agent.voice if call.agent else "",
-        next_turn_url=webhook_url("telephony_turn", call=call, turn=turn) if then == "listen" else "",
+        next_turn_url=webhook_url("telephony_turn", call=call, turn=turn) if then in ("listen", "redirect") else "",
         transfer_to=transfer_to,
     )
 
 
-def _apply_reply(call: Call, reply: Reply) -> AgentStep:
+def _apply_reply(call: Call, reply: Reply, *, passages=()) -> AgentStep:
     if reply.say:
-        _add_turn(call, CallTurn.Speaker.AGENT, reply.say)
+        _add_turn(call, CallTurn.Speaker.AGENT, reply.say, passages)
+    call.engine_state["holding"] = reply.hold and not reply.end_call
     if reply.captured:
         values = dict(call.captured)
         values.update(reply.captured)  # a field answered again keeps its place, with the new value
@@ -259,9 +273,11 @@ def call_turn(*, turn: TurnInput) -> AgentStep:
         return _replay_last_step(call)  # a repeated or stale turn: say the same again, advance nothing
     if not call.is_live:
         return HANG_UP
-    _add_turn(call, CallTurn.Speaker.CALLEE, turn.speech or "(silence)")
-    reply = engine_for(call.agent).respond(_context(call), turn.speech)
-    return _apply_reply(call, reply)
+    if not call.engine_state.get("holding"):  # after a holding line nobody was asked anything
+        _add_turn(call, CallTurn.Speaker.CALLEE, turn.speech or "(silence)")
+    ctx = _context(call, heard=turn.speech)
+    reply = engine_for(call.agent).respond(ctx, turn.speech)
+    return _apply_reply(call, reply, passages=ctx.knowledge)
 
 
 def call_apply_event(*, event: CallEvent) -> None:

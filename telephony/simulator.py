@@ -34,6 +34,7 @@ WORDS_PER_SECOND = 2.5
 MAX_TURNS = 30
 HANGUP_KEY = "clozit:simulator:hangup:{sid}"
 TRANSFER_KEY = "clozit:simulator:transfer:{sid}"
+REDIRECT = "redirect:"
 # How long the simulated colleague talks with a transferred callee.
 TRANSFERRED_TALK_SECONDS = 30
 
@@ -253,6 +254,9 @@ class SimulatedCall:
                 return
             if action is None or self.over_time() or self.hung_up_by_platform():
                 return
+            if action.startswith(REDIRECT):  # Twilio fetches a <Redirect> at once, with no speech
+                response = self._post(action[len(REDIRECT) :], {"CallStatus": "in-progress"})
+                continue
             reply = callee.reply(heard) if answered_by == "human" else ""
             self.wait(speaking_seconds(reply) + (1 if reply else 5))  # think, or the silence timeout
             if self.over_time() or self.hung_up_by_platform():
@@ -283,6 +287,8 @@ class SimulatedCall:
                 return verb.get("action"), " ".join(heard)
             elif verb.tag == "Hangup":
                 return None, " ".join(heard)
+            elif verb.tag == "Redirect":
+                return REDIRECT + (verb.text or ""), " ".join(heard)
             elif verb.tag == "Dial":
                 self.talk_with_colleague()
                 return None, " ".join(heard)

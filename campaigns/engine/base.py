@@ -4,13 +4,24 @@ from dataclasses import dataclass, field
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
+@dataclass(frozen=True)
+class Passage:
+    """A knowledge-base passage retrieved for the current turn."""
+
+    id: int
+    source: str
+    text: str
+
+
 @dataclass
 class ConversationContext:
-    """Everything an engine may read; `state` is the engine's own and is saved between turns."""
+    """Everything an engine may read; `state` is the engine's own and is saved between turns.
+    `knowledge` holds the agent's passages most relevant to what the callee just said."""
 
     agent: object
     variables: dict
     state: dict = field(default_factory=dict)
+    knowledge: list[Passage] = field(default_factory=list)
 
     def fill(self, text: str) -> str:
         """Replace {{name}} with the contact's value; an unknown variable becomes empty, never raw braces."""
@@ -26,6 +37,9 @@ class Reply:
     captured: dict = field(default_factory=dict)
     # Hand the call to the agent's transfer number after saying `say` (ends the agent's part).
     transfer: bool = False
+    # The model is slow or failing: `say` is a short holding line, and the platform asks the
+    # engine again at once (respond(ctx, "") with the engine's own state telling it to retry).
+    hold: bool = False
 
 
 class ConversationEngine:

@@ -78,7 +78,8 @@ class AgentStep:
     listen for the callee's reply, hang up, or transfer the call to `transfer_to`."""
 
     say: str
-    then: Literal["listen", "hangup", "transfer"]
+    # "redirect": say a holding line, then come straight back to `next_turn_url` with no speech.
+    then: Literal["listen", "hangup", "transfer", "redirect"]
     language: str = "en-US"
     voice: str = ""
     next_turn_url: str = ""

@@ -108,6 +108,10 @@ class TwilioWireFormat:
             if step.say:
                 gather.say(step.say, **say_args)
             response.append(gather)
+        elif step.then == "redirect":
+            if step.say:
+                response.say(step.say, **say_args)
+            response.redirect(step.next_turn_url, method="POST")
         else:
             if step.say:
                 response.say(step.say, **say_args)
