@@ -118,6 +118,32 @@ def ai_query_charge(*, user, reference: str, memo: str = "") -> LedgerEntry:
     return credit_post(user=user, amount=-AI_QUERY_COST, kind=LedgerEntry.Kind.AI_QUERY, reference=reference, memo=memo)
 
 
+AI_QUERY_HOLD_LIFETIME = timedelta(minutes=15)
+
+
+@transaction.atomic
+def ai_query_reserve(*, user, reference: str) -> CreditHold:
+    """Set one AI answer's price aside before asking the model, so an answer is never given
+    that cannot be paid for. Settle it with `ai_query_settle` once the answer is delivered,
+    or free it with `hold_release` when the model failed (failed AI work costs nothing)."""
+    account = _account_for_update(user)
+    existing = CreditHold.objects.filter(reference=reference).first()
+    if existing is not None:
+        return existing
+    if account.available < AI_QUERY_COST:
+        raise InsufficientCredits(f"An AI answer costs {AI_QUERY_COST} credit; add credits to ask.")
+    account.held += AI_QUERY_COST
+    account.save(update_fields=["held", "updated_at"])
+    return CreditHold.objects.create(
+        account=account, reference=reference, amount=AI_QUERY_COST, expires_at=timezone.now() + AI_QUERY_HOLD_LIFETIME
+    )
+
+
+def ai_query_settle(*, reference: str, memo: str = "") -> Decimal:
+    """Charge a reserved AI answer that was delivered (once; a repeat changes nothing)."""
+    return hold_settle(reference=reference, amount_used=AI_QUERY_COST, memo=memo, kind=LedgerEntry.Kind.AI_QUERY)
+
+
 def number_rental_charge(*, user, reference: str, amount: Decimal, memo: str = "") -> LedgerEntry:
     """Charge one period of a phone number's rental (`amount` credits, positive), once per
     `reference` (one per number and period). Raises InsufficientCredits when the credits not
@@ -180,7 +206,9 @@ def hold_place(*, user, reference: str, max_amount: Decimal, min_amount: Decimal
 
 
 @transaction.atomic
-def hold_settle(*, reference: str, amount_used: Decimal, memo: str = "") -> Decimal:
+def hold_settle(
+    *, reference: str, amount_used: Decimal, memo: str = "", kind: str = LedgerEntry.Kind.CALL_USAGE
+) -> Decimal:
     """Charge what was used (never more than was held) and free the rest. Returns the charge.
 
     Settling an already settled or released hold returns its charge and changes nothing.
@@ -196,7 +224,7 @@ def hold_settle(*, reference: str, amount_used: Decimal, memo: str = "") -> Deci
     if charge > 0:
         _post(
             account=account,
-            kind=LedgerEntry.Kind.CALL_USAGE,
+            kind=kind,
             amount=-charge,
             reference=f"{reference}:usage",
             memo=memo,

@@ -30,7 +30,10 @@ def ledger_problems() -> list[str]:
             problems.append(f"{account.user}: {account.held} held but active holds add up to {active}")
     usage = {
         reference: (count, amount)
-        for reference, count, amount in LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CALL_USAGE)
+        # A settled hold posts one usage entry: call seconds, or an AI answer.
+        for reference, count, amount in LedgerEntry.objects.filter(
+            kind__in=[LedgerEntry.Kind.CALL_USAGE, LedgerEntry.Kind.AI_QUERY], reference__endswith=":usage"
+        )
         .values_list("reference")
         .annotate(count=Count("pk"), amount=Sum("amount"))
         .values_list("reference", "count", "amount")
