@@ -108,11 +108,30 @@ class AvailableNumber:
     country: str = ""
 
 
+# Amazon Polly voices, which Twilio and Telnyx both offer: (our id, label, languages).
+POLLY_VOICES = [
+    ("Polly.Joanna", "Joanna (female, US)", ("en-US",)),
+    ("Polly.Matthew", "Matthew (male, US)", ("en-US",)),
+    ("Polly.Amy", "Amy (female, British)", ("en-GB",)),
+    ("Polly.Brian", "Brian (male, British)", ("en-GB",)),
+    ("Polly.Lucia", "Lucia (female, Spanish)", ("es-ES",)),
+    ("Polly.Enrique", "Enrique (male, Spanish)", ("es-ES",)),
+    ("Polly.Lea", "Léa (female, French)", ("fr-FR",)),
+    ("Polly.Mathieu", "Mathieu (male, French)", ("fr-FR",)),
+    ("Polly.Vicki", "Vicki (female, German)", ("de-DE",)),
+    ("Polly.Hans", "Hans (male, German)", ("de-DE",)),
+]
+
+
 class VoiceProvider:
     """Places and controls calls for one carrier. Implementations must never raise anything
     but ProviderError from network calls, and must be safe to construct at import time."""
 
     name: str = ""
+
+    def voices(self, language: str = "") -> list[tuple[str, str]]:
+        """The voices agents can speak with on this provider, as (id, label); `language` filters."""
+        return [(vid, label) for vid, label, langs in POLLY_VOICES if not language or language in langs]
 
     def configuration_problem(self) -> str:
         """What stops this provider from working, in words for the user and /healthz; "" if nothing."""
