@@ -273,6 +273,8 @@ def call_turn(*, turn: TurnInput) -> AgentStep:
         return _replay_last_step(call)  # a repeated or stale turn: say the same again, advance nothing
     if not call.is_live:
         return HANG_UP
+    if (call.engine_state.get("last_step") or {}).get("then") not in ("listen", "redirect"):
+        return _replay_last_step(call)  # speech over a goodbye or a transfer asks nothing new
     if not call.engine_state.get("holding"):  # after a holding line nobody was asked anything
         _add_turn(call, CallTurn.Speaker.CALLEE, turn.speech or "(silence)")
     ctx = _context(call, heard=turn.speech)

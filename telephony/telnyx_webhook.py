@@ -1,9 +1,333 @@
-"""Placeholder until the Telnyx webhook lands."""
+"""POST /telephony/telnyx/webhook/: every event of every Telnyx call, outbound and inbound.
 
-from django.http import HttpResponseForbidden
+A Telnyx call is driven by commands, not by our answers to its webhooks. Each event is:
+
+1. verified (ed25519 over f"{timestamp}|{body}"); anything else gets 403 and changes nothing;
+2. stored once under its Telnyx id, in the same transaction that applies it: a crash halfway
+   rolls both back and Telnyx's retry applies it in full; a second delivery is ignored;
+3. applied through campaigns.calls (which locks the call and only moves it forward), and
+   answered with the next command: speak, start transcription, hang up or transfer.
+
+Commands carry a `command_id` made of the call and its turn, so one sent again after a
+rolled-back attempt is ignored by Telnyx. A failed command is logged and the event still
+acknowledged: the call ends at its time limit or when the callee hangs up.
+
+The conversation: the agent speaks a step; when its speech ends (call.speak.ended) the step's
+`then` happens: listen (transcription, started once per call, plus a silence check), hang up or
+transfer. A final transcript answers the current turn.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from campaigns.calls import (
+    NOBODY_AVAILABLE,
+    call_answered,
+    call_apply_event,
+    call_id_for,
+    call_inbound_start,
+    call_recording_saved,
+    call_turn,
+)
+from campaigns.models import Call
+
+from .models import ProviderEvent
+from .providers.base import AgentStep, CallEvent, ProviderError, TurnInput
+from .providers.telnyx import TelnyxEvent, TelnyxProvider, parse_time
+from .registry import get_provider
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "telnyx"
+# How long the callee may stay silent after the agent's question before the engine hears "".
+SILENCE_SECONDS = 8
+
+
+def _voice() -> TelnyxProvider:
+    return get_provider(PROVIDER)
 
 
 @csrf_exempt
+@require_POST
 def webhook(request):
-    return HttpResponseForbidden("Telnyx is not configured")
+    voice = _voice()
+    event = voice.verify_and_parse(request)
+    if event is None:
+        logger.warning("refused unsigned, forged or stale Telnyx webhook")
+        return HttpResponseForbidden("Invalid signature")
+    handler = HANDLERS.get(event.type)
+    if handler is None or (event.type == "call.transcription" and not _final_transcript(event)):
+        return HttpResponse("ignored")  # speak.started, interim transcripts, ...: nothing to do
+    inbound = event.type == "call.initiated" and event.payload.get("direction") == "incoming"
+    call_id = None if inbound else _call_id(event)
+    if call_id is None and not inbound and not event.state.get("nobody"):
+        logger.info("ignored %s for unknown Telnyx call %s", event.type, event.call_control_id)
+        return HttpResponse("unknown call")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                stored = ProviderEvent.objects.create(
+                    provider=PROVIDER, dedupe_key=event.id, call_id=call_id, kind=event.type[:40], payload=event.body
+                )
+        except IntegrityError:
+            return HttpResponse("duplicate ignored")
+        try:
+            if inbound:
+                stored.call_id = _inbound(voice, event)
+                stored.save(update_fields=["call_id"])
+            else:
+                handler(voice, event, call_id)
+        except ProviderError as exc:
+            # The event stays applied; only the command failed. Database errors propagate, so
+            # Telnyx retries them (it retries anything but a 2xx).
+            logger.warning("Telnyx command after %s for call %s failed: %s", event.type, call_id, exc.message)
+    return HttpResponse("ok")
+
+
+def _final_transcript(event: TelnyxEvent) -> bool:
+    data = event.payload.get("transcription_data") or {}
+    return bool(isinstance(data, dict) and data.get("is_final") and str(data.get("transcript") or "").strip())
+
+
+def _call_id(event: TelnyxEvent) -> int | None:
+    """Our call: named in client_state, else found by Telnyx's call control id."""
+    named = event.state.get("call_id")
+    if not isinstance(named, int):
+        return call_id_for(provider=PROVIDER, provider_call_id=event.call_control_id)
+    known = Call.objects.filter(pk=named, provider=PROVIDER).values_list("provider_call_id", flat=True).first()
+    if known is None:
+        return None
+    if known and event.call_control_id and known != event.call_control_id:
+        return None  # another leg (a transfer's) that carries our state: not the call we bill
+    return named
+
+
+def _live(call_id: int) -> dict | None:
+    """The call's conversation state, or None once it has ended."""
+    return (
+        Call.objects.filter(pk=call_id, status__in=Call.LIVE_STATUSES)
+        .values("engine_state", "agent__language", "agent__record_calls")
+        .first()
+    )
+
+
+# --- executing the agent's steps ---------------------------------------------------------------
+
+
+def _act(voice: TelnyxProvider, step: AgentStep, *, call_id: int, call_control_id: str) -> None:
+    """Carry out a step: speak it (its `then` follows on call.speak.ended), or do `then` now."""
+    if step.replayed:
+        return  # the same step again for a repeated event: its commands went out the first time
+    call = _live(call_id)
+    if call is None:
+        return  # ended meanwhile: nothing to say to a closed line
+    turn = call["engine_state"].get("turn", 0)
+    if step.say:
+        voice.speak(
+            call_control_id,
+            step.say,
+            voice=step.voice,
+            language=step.language,
+            client_state={"call_id": call_id, "turn": turn, "then": step.then, "transfer_to": step.transfer_to},
+            command_id=f"speak-{call_id}-{turn}",
+        )
+    else:
+        _then(
+            voice,
+            call_id=call_id,
+            call_control_id=call_control_id,
+            turn=turn,
+            then=step.then,
+            transfer_to=step.transfer_to,
+            language=step.language,
+        )
+
+
+def _then(voice, *, call_id: int, call_control_id: str, turn: int, then: str, transfer_to: str, language: str) -> None:
+    if then == "listen":
+        _listen(voice, call_id=call_id, call_control_id=call_control_id, language=language)
+        transaction.on_commit(lambda: _schedule_silence_check(call_id, turn))
+    elif then == "transfer" and transfer_to:
+        voice.transfer(call_control_id, transfer_to, command_id=f"transfer-{call_id}")
+    elif then == "redirect":
+        # The holding line has been said while the model was slow: ask the engine again now.
+        step = call_turn(turn=TurnInput(call_id=call_id, turn=turn, speech=""))
+        _act(voice, step, call_id=call_id, call_control_id=call_control_id)
+    else:
+        voice.hang_up(call_control_id, command_id=f"hangup-{call_id}")
+
+
+def _listen(voice, *, call_id: int, call_control_id: str, language: str) -> None:
+    """Start transcription, once per call: it runs until the call ends. The marker is stored like
+    an event, so it is unique, and rolled back with the command if the command fails."""
+    try:
+        with transaction.atomic():
+            ProviderEvent.objects.create(
+                provider=PROVIDER,
+                dedupe_key=f"{call_control_id}:transcription_start",
+                call_id=call_id,
+                kind="command:transcription_start",
+            )
+            voice.start_listening(call_control_id, language=language, command_id=f"transcribe-{call_id}")
+    except IntegrityError:
+        return  # already listening
+
+
+def _schedule_silence_check(call_id: int, turn: int) -> None:
+    import django_rq
+
+    django_rq.get_queue("dialing").enqueue_in(timedelta(seconds=SILENCE_SECONDS), telnyx_silence_check, call_id, turn)
+
+
+def telnyx_silence_check(call_id: int, turn: int) -> None:
+    """RQ job: the callee said nothing since the agent finished `turn`. A turn answered in the
+    meantime makes this a stale turn, which call_turn replays and we ignore."""
+    voice = _voice()
+    with transaction.atomic():
+        step = call_turn(turn=TurnInput(call_id=call_id, turn=turn, speech=""))
+        call_control_id = Call.objects.filter(pk=call_id).values_list("provider_call_id", flat=True).first()
+        if not call_control_id:
+            return
+        try:
+            _act(voice, step, call_id=call_id, call_control_id=call_control_id)
+        except ProviderError as exc:
+            logger.warning("Telnyx command after silence on call %s failed: %s", call_id, exc.message)
+
+
+# --- one handler per event --------------------------------------------------------------------
+
+
+def _inbound(voice: TelnyxProvider, event: TelnyxEvent) -> int | None:
+    """Someone called a number: the number's agent answers, or a short message and goodbye."""
+    caller = voice.inbound_call(event)
+    call_id = call_inbound_start(
+        provider=PROVIDER, provider_call_id=caller.provider_call_id, from_=caller.from_, to=caller.to
+    )
+    if call_id is None:
+        # Answered anyway, to tell the caller (call.answered then says NOBODY_AVAILABLE).
+        voice.answer(caller.provider_call_id, {"nobody": 1}, command_id="answer")
+        return None
+    call = _live(call_id) or {}
+    voice.answer(
+        caller.provider_call_id,
+        {"call_id": call_id, "inbound": 1},
+        record=bool(call.get("agent__record_calls")),
+        command_id=f"answer-{call_id}",
+    )
+    return call_id
+
+
+def _initiated(voice, event: TelnyxEvent, call_id: int) -> None:
+    # Our own dial: note that it rings, and its call control id should the dial's answer be lost.
+    call_apply_event(
+        event=CallEvent(call_id=call_id, provider_call_id=event.call_control_id, status="ringing", dedupe_key=event.id)
+    )
+
+
+def _answered(voice, event: TelnyxEvent, call_id: int | None) -> None:
+    state = event.state
+    if state.get("nobody"):
+        voice.speak(
+            event.call_control_id,
+            NOBODY_AVAILABLE.say,
+            voice="",
+            language="en-US",
+            client_state={"nobody": 1},
+            command_id="nobody",
+        )
+        return
+    if state.get("amd"):
+        # Answering-machine detection decides who picked up (call.machine.detection.ended):
+        # until then only note the answer.
+        call_apply_event(
+            event=CallEvent(
+                call_id=call_id, provider_call_id=event.call_control_id, status="in_progress", dedupe_key=event.id
+            )
+        )
+        return
+    step = call_answered(call_id=call_id, answered_by="human" if state.get("inbound") else "")
+    _act(voice, step, call_id=call_id, call_control_id=event.call_control_id)
+
+
+def _machine_detected(voice, event: TelnyxEvent, call_id: int) -> None:
+    answered_by = "machine" if event.payload.get("result") == "machine" else "human"  # human, not_sure
+    step = call_answered(call_id=call_id, answered_by=answered_by)
+    _act(voice, step, call_id=call_id, call_control_id=event.call_control_id)
+
+
+def _speak_ended(voice, event: TelnyxEvent, call_id: int | None) -> None:
+    if event.state.get("nobody"):
+        voice.hang_up(event.call_control_id, command_id="hangup")
+        return
+    if event.payload.get("status", "completed") != "completed":
+        return  # cut short by a hang-up or by machine detection
+    call = _live(call_id)
+    if call is None:
+        return
+    engine_state = call["engine_state"]
+    if event.state.get("turn") != engine_state.get("turn"):
+        return  # an earlier step's speech: a newer step is already under way
+    last = engine_state.get("last_step") or {}
+    _then(
+        voice,
+        call_id=call_id,
+        call_control_id=event.call_control_id,
+        turn=engine_state.get("turn", 0),
+        then=last.get("then"),
+        transfer_to=last.get("transfer_to") or "",
+        language=call["agent__language"] or "en-US",
+    )
+
+
+def _transcribed(voice, event: TelnyxEvent, call_id: int) -> None:
+    call = _live(call_id)
+    if call is None:
+        return
+    engine_state = call["engine_state"]
+    if (engine_state.get("last_step") or {}).get("then") != "listen":
+        return  # the agent is saying goodbye or transferring: nothing left to answer
+    speech = str(event.payload["transcription_data"]["transcript"]).strip()
+    step = call_turn(turn=TurnInput(call_id=call_id, turn=engine_state.get("turn", 0), speech=speech))
+    _act(voice, step, call_id=call_id, call_control_id=event.call_control_id)
+
+
+def _hung_up(voice, event: TelnyxEvent, call_id: int | None) -> None:
+    if call_id is None:
+        return  # a caller told that nobody was available: no call of ours
+    call_apply_event(event=voice.call_event(event, call_id=call_id, answered_at=_answered_at(call_id)))
+
+
+def _answered_at(call_id: int):
+    """When the call was answered: Telnyx's time of call.answered, else our own record of it."""
+    answered = (
+        ProviderEvent.objects.filter(provider=PROVIDER, call_id=call_id, kind="call.answered")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    if answered:
+        at = parse_time((answered.get("data") or {}).get("occurred_at"))
+        if at is not None:
+            return at
+    return Call.objects.filter(pk=call_id).values_list("answered_at", flat=True).first()
+
+
+def _recording_saved(voice, event: TelnyxEvent, call_id: int) -> None:
+    recording = voice.recording_event(event, call_id=call_id)
+    if recording is not None:
+        call_recording_saved(event=recording)
+
+
+HANDLERS = {
+    "call.initiated": _initiated,
+    "call.answered": _answered,
+    "call.machine.detection.ended": _machine_detected,
+    "call.speak.ended": _speak_ended,
+    "call.transcription": _transcribed,
+    "call.hangup": _hung_up,
+    "call.recording.saved": _recording_saved,
+}

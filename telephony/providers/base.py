@@ -179,7 +179,7 @@ class VoiceProvider:
     def parse_recording(self, request: HttpRequest, *, call_id: int) -> RecordingEvent | None:
         raise NotImplementedError
 
-    def fetch_recording(self, media_url: str) -> tuple[bytes, str]:
+    def fetch_recording(self, media_url: str, *, recording_id: str = "") -> tuple[bytes, str]:
         """The recording's audio and its content type, fetched with the provider's credentials."""
         raise NotImplementedError
 

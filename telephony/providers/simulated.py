@@ -43,7 +43,7 @@ class SimulatedProvider(TwilioWireFormat, VoiceProvider):
             raise ProviderError(f"The simulated carrier is unreachable: {exc}") from exc
         return sid
 
-    def fetch_recording(self, media_url: str) -> tuple[bytes, str]:
+    def fetch_recording(self, media_url: str, *, recording_id: str = "") -> tuple[bytes, str]:
         # simulated://<sid>?seconds=<n>: the simulated carrier keeps no audio; make some.
         seconds = int(media_url.rsplit("seconds=", 1)[-1]) if "seconds=" in media_url else 1
         return _tone_wav(seconds), "audio/wav"

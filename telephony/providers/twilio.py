@@ -78,7 +78,7 @@ class TwilioProvider(TwilioWireFormat, VoiceProvider):
             raise ProviderError(f"Twilio could not be reached: {exc}") from exc
         return call.sid
 
-    def fetch_recording(self, media_url: str) -> tuple[bytes, str]:
+    def fetch_recording(self, media_url: str, *, recording_id: str = "") -> tuple[bytes, str]:
         # A plain authenticated GET of the media URL Twilio gave us: the SDK's client decodes
         # response bodies as text, which would corrupt audio.
         try:
