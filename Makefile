@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench services clean
+.PHONY: run test lint format bench bench-webhook services clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	scripts/ensure-services
 	$(BIN)/python bench/run.py
+
+## The turn webhook under load on gunicorn + PostgreSQL, next to a trivial view.
+bench-webhook: $(STAMP)
+	scripts/ensure-services
+	$(BIN)/python bench/turn_webhook.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

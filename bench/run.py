@@ -10,6 +10,9 @@ Runs against real PostgreSQL and Redis (the test settings, on a throwaway databa
 - Paddle webhooks: signed `transaction.completed` events per second through
   /billing/paddle/webhook/, in-process (Django test Client, one and several threads) and over
   HTTP to a live server (several client threads, a new database connection per request).
+
+The telephony turn webhook under concurrent load on gunicorn, against a trivial view, is a
+separate script: bench/turn_webhook.py.
 """
 
 import hashlib

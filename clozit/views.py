@@ -1,6 +1,6 @@
 """Public pages, the dashboard and the health check."""
 
-import django_rq
+import redis
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -34,6 +34,18 @@ def dashboard(request):
     return render(request, "dashboard.html", context)
 
 
+_redis_clients: dict[str, redis.Redis] = {}
+
+
+def _queue_redis() -> redis.Redis:
+    """The queues' Redis, one client (and connection pool) per URL per process: load balancers
+    check often, and django-rq's get_connection() opens a new connection every time."""
+    url = settings.RQ_QUEUES["default"]["URL"]
+    if url not in _redis_clients:
+        _redis_clients[url] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    return _redis_clients[url]
+
+
 def healthz(request):
     """200 when the database and Redis answer; 503 naming what failed."""
     checks = {}
@@ -44,7 +56,7 @@ def healthz(request):
     except Exception as exc:  # any failure is the answer here
         checks["database"] = f"failed: {exc.__class__.__name__}"
     try:
-        django_rq.get_connection("default").ping()
+        _queue_redis().ping()
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"failed: {exc.__class__.__name__}"

@@ -1,0 +1,6 @@
+"""Settings for the gunicorn that bench/turn_webhook.py starts: the production settings (every
+value from the environment, which the benchmark sets), plus bench/urls.py for a trivial view."""
+
+from clozit.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.urls"
