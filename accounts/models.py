@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 
@@ -49,6 +50,12 @@ class User(AbstractUser):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     deletion_requested_at = models.DateTimeField(null=True, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
+    max_concurrent_calls = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Calls this account may have in progress at once, over all its campaigns. "
+        "Empty: the platform default (ACCOUNT_MAX_CONCURRENT_CALLS).",
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []
@@ -67,6 +74,10 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.email
+
+    @property
+    def call_limit(self) -> int:
+        return self.max_concurrent_calls or settings.ACCOUNT_MAX_CONCURRENT_CALLS
 
     @property
     def can_dial(self) -> bool:

@@ -82,18 +82,25 @@ def account_delete(*, user: User) -> User:
     email = user.email
     purge_on = user.deletion_requested_at + timedelta(days=settings.ACCOUNT_PURGE_AFTER_DAYS)
     running = list(Campaign.objects.filter(owner=user, status__in=[Campaign.Status.RUNNING, Campaign.Status.PAUSED]))
-    transaction.on_commit(lambda: _after_delete(email=email, purge_on=purge_on, campaigns=running))
+    user_id = user.pk
+    transaction.on_commit(lambda: _after_delete(user_id=user_id, email=email, purge_on=purge_on, campaigns=running))
     return user
 
 
-def _after_delete(*, email: str, purge_on, campaigns) -> None:
+def _after_delete(*, user_id: int, email: str, purge_on, campaigns) -> None:
     from campaigns.services import campaign_stop
+    from telephony.numbers import NumberError, numbers_release_all
 
     for campaign in campaigns:
         try:
             campaign_stop(campaign=campaign)
         except Exception:  # already ended: nothing to stop
             continue
+    # A closed account keeps no numbers (and pays no more monthly fees).
+    try:
+        numbers_release_all(user_id)
+    except NumberError as exc:
+        logger.error("closing account %s: %s (the daily renewal will retry)", user_id, exc)
     send_mail(
         subject="Your Clozit account has been closed",
         message=render_to_string("emails/account_deleted.txt", {"purge_on": purge_on}),

@@ -75,7 +75,12 @@ def bench_claims(owner) -> str:
 
     ledger.credit_post(user=owner, amount=Decimal(10_000_000), kind="staff_adjustment", reference="bench:claims")
     agent = Agent.objects.create(owner=owner, name="b", opening_line="Hi", closing_line="Bye", max_call_seconds=60)
+    from telephony.models import PhoneNumber
+
     contact_list = ContactList.objects.get(owner=owner, name="bench")
+    PhoneNumber.objects.get_or_create(number="+12025550100", status="active", defaults={"provider": "simulated"})
+    owner.max_concurrent_calls = 1000  # measure the claims, not the account's limit
+    owner.save(update_fields=["max_concurrent_calls"])
     campaign = Campaign.objects.create(
         owner=owner,
         name="bench",

@@ -10,16 +10,21 @@ twice, and re-reads what it needs under a row lock:
 """
 
 import logging
+import time
 from datetime import timedelta
 
+import django_rq
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from accounts.models import User
 from billing import ledger
 from clozit.queueing import enqueue
+from telephony.numbers import caller_number_usable
 from telephony.providers.base import OutboundCall, ProviderError
+from telephony.rate_limit import dial_slot_reserve
 from telephony.registry import get_provider
 
 from .calls import call_finish, calls_stale, webhook_url
@@ -49,14 +54,26 @@ def campaign_advance(campaign_id: int) -> list[int]:
 def _claim_calls(campaign_id: int) -> list[int]:
     from .services import campaign_pause
 
-    campaign = (
-        Campaign.objects.select_for_update(of=("self",)).select_related("agent", "owner").filter(pk=campaign_id).first()
-    )
+    owner_id = Campaign.objects.filter(pk=campaign_id).values_list("owner_id", flat=True).first()
+    if owner_id is None:
+        return []
+    # The account row first, then the campaign (the order account status changes lock them in):
+    # two campaigns of one account claim one after the other, so together they never exceed
+    # the account's limit of calls in progress.
+    owner = User.objects.select_for_update().get(pk=owner_id)
+    campaign = Campaign.objects.select_for_update(of=("self",)).select_related("agent").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Campaign.Status.RUNNING:
         return []
-    owner = campaign.owner
+    campaign.owner = owner
     if not owner.can_dial:
         campaign_pause(campaign=campaign, reason="Paused: the account is suspended.")
+        return []
+    if not caller_number_usable(owner, campaign.caller_number):
+        campaign_pause(
+            campaign=campaign,
+            reason=f"Paused: the caller number {campaign.caller_number or '(none)'} is no longer yours to call "
+            "from. Choose another number for this campaign.",
+        )
         return []
     # Numbers added to the do-not-call list since launch are never dialled.
     campaign.targets.filter(status=CampaignContact.Status.PENDING).filter(
@@ -64,7 +81,8 @@ def _claim_calls(campaign_id: int) -> list[int]:
     ).update(status=CampaignContact.Status.SKIPPED, result="On the do-not-call list")
 
     live = Call.objects.filter(campaign=campaign, status__in=Call.LIVE_STATUSES).count()
-    slots = campaign.max_concurrent_calls - live
+    account_live = Call.objects.filter(owner=owner, status__in=Call.LIVE_STATUSES).count()
+    slots = min(campaign.max_concurrent_calls - live, owner.call_limit - account_live)
     if slots <= 0:
         return []
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
@@ -128,8 +146,23 @@ def _complete_if_done(campaign_id: int) -> bool:
     )
 
 
-def call_place(call_id: int) -> None:
-    """Dial a queued call. Marks it dialling first, so a re-run never dials it again."""
+# A wait for a dial slot shorter than this is slept through; a longer one re-queues the job.
+SLOT_SLEEP_LIMIT_SECONDS = 0.5
+
+
+def call_place(call_id: int, *, slot_reserved: bool = False) -> None:
+    """Dial a queued call. Marks it dialling first, so a re-run never dials it again. Waits
+    for a slot under the provider's calls-per-second limit first."""
+    if not slot_reserved:
+        provider = Call.objects.filter(pk=call_id, status=Call.Status.QUEUED).values_list("provider", flat=True).first()
+        if provider is None:
+            return
+        wait = dial_slot_reserve(provider)
+        if wait > SLOT_SLEEP_LIMIT_SECONDS:
+            django_rq.get_queue("dialing").enqueue_in(timedelta(seconds=wait), call_place, call_id, slot_reserved=True)
+            return
+        if wait > 0:
+            time.sleep(wait)
     with transaction.atomic():
         call = Call.objects.select_for_update(of=("self",)).select_related("agent", "owner").filter(pk=call_id).first()
         if call is None or call.status != Call.Status.QUEUED:
@@ -173,6 +206,8 @@ def _reason_not_to_dial(call: Call) -> str:
         return "The account cannot place calls"
     if DoNotCall.objects.filter(owner=call.owner_id, phone_number=call.to_number).exists():
         return "On the do-not-call list"
+    if not caller_number_usable(call.owner_id, call.from_number):
+        return "The caller number is no longer available"
     if call.hold_reference and not ledger.hold_is_active(reference=call.hold_reference):
         return "Its credit reservation had expired"
     return ""

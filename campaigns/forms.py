@@ -1,46 +1,173 @@
+import re
+import unicodedata
+
 from django import forms
 
+from telephony.numbers import caller_number_choices
+
 from .contacts import normalise_number
+from .engine import llm_configured
 from .engine.base import VARIABLE
-from .models import Agent, Campaign, ContactList
+from .models import Agent, Campaign, ContactList, default_outcomes
+
+MAX_NAMED_LINES = 20
+NAME_MAX_LENGTH = 40
+# Outcomes the platform sets from what happened on the line; an agent cannot define them.
+PLATFORM_OUTCOME_NAMES = {"voicemail", "time_limit", "transferred", "no_response", "technical_failure"}
+
+
+def name_slug(text: str) -> str:
+    """ "Call back later!" -> "call_back_later": lower case ASCII letters, digits and _ (at most 40)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")[:NAME_MAX_LENGTH].rstrip("_")
+
+
+def parse_named_lines(text: str, *, what: str) -> list[dict]:
+    """'name | description' lines -> [{"name", "description"}]; raises ValidationError with every
+    problem, each with its line number. `what` names one entry in messages ("outcome")."""
+    entries, seen, problems = [], {}, []
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        name, _, description = raw.partition("|")
+        slug = name_slug(name)
+        if not slug:
+            problems.append(f"Line {number} needs a name before the '|', in letters or digits.")
+            continue
+        if slug in seen:
+            problems.append(f"Line {number} repeats the {what} “{slug}” (already on line {seen[slug]}).")
+            continue
+        seen[slug] = number
+        entries.append({"name": slug, "description": " ".join(description.split())[:300]})
+    if len(entries) > MAX_NAMED_LINES:
+        problems.append(f"Keep to at most {MAX_NAMED_LINES} lines.")
+    if problems:
+        raise forms.ValidationError(problems)
+    return entries
+
+
+def named_lines_text(entries) -> str:
+    return "\n".join(
+        f"{e.get('name', '')} | {e.get('description', '')}".rstrip(" |")
+        for e in entries or []
+        if isinstance(e, dict) and e.get("name")
+    )
+
+
+def voices_by_language() -> dict[str, list[tuple[str, str]]]:
+    """The voices the configured provider offers, per agent language."""
+    from telephony.providers.base import VoiceProvider
+    from telephony.registry import UnknownProvider, get_provider
+
+    try:
+        provider = get_provider()
+    except UnknownProvider:  # reported on /healthz; the form still works with the common voices
+        provider = VoiceProvider()
+    return {code: provider.voices(code) for code, _ in Agent.LANGUAGES}
 
 
 class AgentForm(forms.ModelForm):
+    outcomes = forms.CharField(
+        label="Outcomes",
+        required=False,  # checked in clean_outcomes, with a message that says what to write
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="The outcomes a call can end with, one per line as 'name | what it means', e.g. "
+        "'booked | Agreed to a check-up date'. Names become lower_case_with_underscores. Every call can also "
+        "end as not interested, call back, wrong person or do not call.",
+    )
+    capture_fields = forms.CharField(
+        label="Fields to capture",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Answers to record on the call, one per line as 'name | what to record', e.g. "
+        "'preferred_time | When they would like the appointment'. Without an AI model, answers are recorded "
+        "under these names when there is one field per question (in order), else under the questions.",
+    )
+    voice = forms.ChoiceField(label="Voice")
+
+    # (legend, fields) in the order the page shows them.
+    FIELDSETS = [
+        ("Basics", ["name", "language", "voice", "engine"]),
+        (
+            "Conversation",
+            ["persona", "goal", "opening_line", "questions", "answers", "closing_line", "end_call_phrases"],
+        ),
+        ("Outcomes & capture", ["outcomes", "capture_fields"]),
+        ("Transfer & voicemail", ["transfer_number", "transfer_when", "voicemail_action", "voicemail_message"]),
+        ("Safety & limits", ["ai_disclosure", "record_calls", "max_call_seconds"]),
+    ]
+
     class Meta:
         model = Agent
         fields = [
             "name",
             "language",
             "voice",
+            "engine",
+            "persona",
+            "goal",
             "opening_line",
             "questions",
             "answers",
             "closing_line",
+            "end_call_phrases",
+            "outcomes",
+            "capture_fields",
+            "transfer_number",
+            "transfer_when",
             "voicemail_action",
             "voicemail_message",
-            "transfer_number",
-            "max_call_seconds",
             "ai_disclosure",
             "record_calls",
+            "max_call_seconds",
         ]
         widgets = {
+            "persona": forms.Textarea(attrs={"rows": 4}),
             "opening_line": forms.Textarea(attrs={"rows": 2}),
             "questions": forms.Textarea(attrs={"rows": 4}),
             "answers": forms.Textarea(attrs={"rows": 4}),
             "closing_line": forms.Textarea(attrs={"rows": 2}),
+            "end_call_phrases": forms.Textarea(attrs={"rows": 3}),
             "voicemail_message": forms.Textarea(attrs={"rows": 2}),
         }
-        labels = {"max_call_seconds": "Maximum call length (seconds)"}
+        labels = {
+            "persona": "Persona and instructions",
+            "engine": "Conversation engine",
+            "transfer_when": "When to transfer",
+            "end_call_phrases": "End-call phrases",
+            "ai_disclosure": "AI disclosure",
+            "max_call_seconds": "Maximum call length (seconds)",
+        }
+
+    def __init__(self, *args, owner=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.voices = voices_by_language()
+        languages = dict(Agent.LANGUAGES)
+        self.fields["voice"].choices = [
+            (languages[code], list(voices)) for code, voices in self.voices.items() if voices
+        ]
+        self.fields["voice"].help_text = "The voices your telephony provider offers; pick one for the agent's language."
+        if not self.is_bound:
+            self.initial["outcomes"] = named_lines_text(self.instance.outcomes or default_outcomes())
+            self.initial["capture_fields"] = named_lines_text(self.instance.capture_fields)
+        engine_help = "Deployment default: the AI model when this server has one, else scripted."
+        if not llm_configured():
+            engine_help += (
+                " No AI model is configured on this server (LLM_MODEL is empty), so every agent runs the "
+                "scripted engine, including agents set to “AI model”."
+            )
+        self.fields["engine"].help_text = engine_help
+
+    @property
+    def fieldsets(self):
+        return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]
 
     def clean_max_call_seconds(self):
         value = self.cleaned_data["max_call_seconds"]
         if not 15 <= value <= 3600:
             raise forms.ValidationError("Choose between 15 seconds and one hour (3600 seconds).")
         return value
-
-    def __init__(self, *args, owner=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.owner = owner
 
     def clean_transfer_number(self):
         number = self.cleaned_data["transfer_number"].strip()
@@ -59,6 +186,33 @@ class AgentForm(forms.ModelForm):
                 raise forms.ValidationError(f"Line {number} needs the form 'keywords | answer'.")
         return text
 
+    def clean_outcomes(self):
+        outcomes = parse_named_lines(self.cleaned_data["outcomes"], what="outcome")
+        if not outcomes:
+            raise forms.ValidationError("List at least one outcome, e.g. 'interested | Wants to hear more'.")
+        reserved = [o["name"] for o in outcomes if o["name"] in PLATFORM_OUTCOME_NAMES]
+        if reserved:
+            raise forms.ValidationError(
+                f"“{reserved[0]}” is set by the platform from what happens on the line; choose another name."
+            )
+        return outcomes
+
+    def clean_capture_fields(self):
+        return parse_named_lines(self.cleaned_data["capture_fields"], what="field")
+
+    def clean_end_call_phrases(self):
+        phrases: dict[str, str] = {}  # lower case -> the first spelling of a phrase given twice
+        for raw in self.cleaned_data["end_call_phrases"].splitlines():
+            phrase = " ".join(raw.split())
+            if phrase:
+                phrases.setdefault(phrase.lower(), phrase)
+        for phrase in phrases.values():
+            if len(phrase) > 100:
+                raise forms.ValidationError(f"“{phrase[:30]}…” is too long: keep each phrase under 100 characters.")
+        if len(phrases) > MAX_NAMED_LINES:
+            raise forms.ValidationError(f"Keep to at most {MAX_NAMED_LINES} phrases.")
+        return "\n".join(phrases.values())
+
     def clean(self):
         cleaned = super().clean()
         if (
@@ -66,10 +220,27 @@ class AgentForm(forms.ModelForm):
             and not (cleaned.get("voicemail_message") or "").strip()
         ):
             self.add_error("voicemail_message", "Write the message to leave, or choose to hang up.")
-        for name in ("opening_line", "questions", "closing_line", "voicemail_message"):
+        for name in ("persona", "goal", "opening_line", "questions", "closing_line", "voicemail_message"):
             text = cleaned.get(name) or ""
             if text.count("{{") != text.count("}}") or ("{{" in text and not VARIABLE.search(text)):
                 self.add_error(name, "Write contact variables as {{first_name}}: letters, digits and underscores.")
+        language, voice = cleaned.get("language"), cleaned.get("voice")
+        if language and voice:
+            offered = dict(self.voices.get(language, []))
+            if voice not in offered:
+                language_name = dict(Agent.LANGUAGES).get(language, language)
+                if offered:
+                    self.add_error(
+                        "voice", f"This voice does not speak {language_name}: choose {', '.join(offered.values())}."
+                    )
+                else:
+                    self.add_error("voice", f"Your telephony provider offers no {language_name} voice.")
+        if (
+            (cleaned.get("transfer_when") or "").strip()
+            and not cleaned.get("transfer_number")
+            and ("transfer_number" not in self.errors)
+        ):
+            self.add_error("transfer_when", "Add a transfer number too, or leave this empty.")
         return cleaned
 
 
@@ -81,6 +252,14 @@ class ContactUploadForm(forms.Form):
 
 
 class CampaignForm(forms.ModelForm):
+    # A choice, not free text: a campaign calls only from the account's own active numbers or
+    # the platform's shared ones (telephony.numbers), never from a number nobody here holds.
+    caller_number = forms.ChoiceField(
+        label="Caller number",
+        help_text="The number your contacts see.",
+        error_messages={"invalid_choice": "Choose one of your numbers or a shared number."},
+    )
+
     class Meta:
         model = Campaign
         fields = ["name", "agent", "contact_list", "caller_number", "max_concurrent_calls"]
@@ -91,12 +270,7 @@ class CampaignForm(forms.ModelForm):
         self.owner = owner
         self.fields["agent"].queryset = Agent.objects.filter(owner=owner)
         self.fields["contact_list"].queryset = ContactList.objects.filter(owner=owner)
-
-    def clean_caller_number(self):
-        try:
-            return normalise_number(self.cleaned_data["caller_number"], default_country=self.owner.default_country)
-        except ValueError as exc:
-            raise forms.ValidationError(f"The caller number is not usable: {exc}.") from None
+        self.fields["caller_number"].choices = caller_number_choices(owner)
 
     def clean_max_concurrent_calls(self):
         value = self.cleaned_data["max_concurrent_calls"]

@@ -1,9 +1,10 @@
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+
+from telephony.numbers import default_caller_number
 
 from . import selectors, services
 from .contacts import MAX_UPLOAD_BYTES, contacts_import, normalise_number
@@ -106,7 +107,9 @@ def campaign_list(request):
 
 @login_required
 def campaign_create(request):
-    form = CampaignForm(request.POST or None, owner=request.user, initial={"caller_number": settings.DEFAULT_CALLER_ID})
+    form = CampaignForm(
+        request.POST or None, owner=request.user, initial={"caller_number": default_caller_number(request.user)}
+    )
     if request.method == "POST" and form.is_valid():
         campaign = form.save(commit=False)
         campaign.owner = request.user
@@ -177,7 +180,9 @@ def call_recording(request, pk):
     if not call.recording_url:
         raise Http404("This call has no recording.")
     try:
-        audio, content_type = get_provider(call.provider).fetch_recording(call.recording_url)
+        audio, content_type = get_provider(call.provider).fetch_recording(
+            call.recording_url, recording_id=call.recording_id
+        )
     except ProviderError as exc:
         return HttpResponse(f"The recording is not available right now: {exc.message}", status=502)
     response = HttpResponse(audio, content_type=content_type)

@@ -5,6 +5,7 @@ from rq import cron
 from accounts.services import accounts_purge_due
 from billing.expiry import credits_expire_due
 from campaigns.dialer import sweep
+from telephony.numbers import numbers_renew
 
 # Repairs what crashes leave behind and nudges running campaigns (see campaigns.dialer.sweep).
 cron.register(sweep, queue_name="dialing", interval=30)
@@ -12,3 +13,5 @@ cron.register(sweep, queue_name="dialing", interval=30)
 cron.register(accounts_purge_due, queue_name="default", cron="17 3 * * *")
 # Posts expiry entries for plan credits past their expiry (only plans that turned expiry on).
 cron.register(credits_expire_due, queue_name="default", cron="37 2 * * *")
+# Charges the next month of bought phone numbers; releases those whose account cannot pay.
+cron.register(numbers_renew, queue_name="default", cron="47 1 * * *")

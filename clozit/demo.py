@@ -1,8 +1,10 @@
-"""Demo data for `make run`: an account with credits, an agent, a contact list and a campaign."""
+"""Demo data for `make run`: an account with credits, an agent, a contact list, a campaign, a
+shared caller number and a number of the account's own that its agent answers."""
 
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,6 +14,8 @@ from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, Plan
 from campaigns.contacts import contacts_import
 from campaigns.models import Agent, Campaign
+from telephony import numbers
+from telephony.models import PhoneNumber
 
 DEMO_EMAIL = "demo@clozit.local"
 DEMO_PASSWORD = "clozit-demo"
@@ -19,6 +23,8 @@ DEMO_MOBILE = "+12025550199"  # fictional; sign-in codes are printed in the `mak
 ADMIN_EMAIL = "admin@clozit.local"
 ADMIN_PASSWORD = "clozit-admin"
 DEMO_CREDITS = Decimal("3000")
+DEMO_SHARED_NUMBER = "+12025550100"  # the demo campaign calls from it
+DEMO_OWN_NUMBER = "+12025550150"  # the demo account's own; its agent answers calls to it
 
 # Fictional numbers (555-01XX); the simulated carrier gives each a predictable callee.
 DEMO_CSV = """phone,first_name,last_name,company,city
@@ -86,13 +92,26 @@ def load_demo() -> User:
         contact_list = contacts_import(
             owner=user, name="Patients due a check-up", filename="patients.csv", data=DEMO_CSV.encode()
         ).contact_list
+    if not PhoneNumber.objects.filter(number=DEMO_SHARED_NUMBER, status=PhoneNumber.Status.ACTIVE).exists():
+        PhoneNumber.objects.create(number=DEMO_SHARED_NUMBER, provider="simulated", label="Demo shared line")
+    if not PhoneNumber.objects.filter(owner=user).exists():
+        # Recorded as bought at the simulated carrier, whatever TELEPHONY_PROVIDER says: loading
+        # demo data must never buy a real number.
+        own = numbers.number_record(
+            owner=user,
+            number=DEMO_OWN_NUMBER,
+            provider="simulated",
+            provider_number_id="PNdemo",
+            monthly_fee=settings.PHONE_NUMBER_MONTHLY_CREDITS,
+        )
+        numbers.number_assign_agent(phone_number=own, agent=agent)
     if not Campaign.objects.filter(owner=user).exists():
         Campaign.objects.create(
             owner=user,
             name="November check-up reminders",
             agent=agent,
             contact_list=contact_list,
-            caller_number="+12025550100",
+            caller_number=DEMO_SHARED_NUMBER,
             max_concurrent_calls=3,
         )
     return user

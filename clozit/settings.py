@@ -284,6 +284,14 @@ TELNYX_PUBLIC_KEY = env.str("TELNYX_PUBLIC_KEY", default="")
 TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="")
 # Webhooks signed longer ago than this are refused as stale (replays).
 TELNYX_WEBHOOK_TOLERANCE_SECONDS = env.int("TELNYX_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Calls each provider account may start per second, across all workers (Twilio's default is 1).
+CALLS_PER_SECOND = {
+    "twilio": env.float("TWILIO_CALLS_PER_SECOND", default=1.0),
+    "telnyx": env.float("TELNYX_CALLS_PER_SECOND", default=1.0),
+    "simulated": env.float("SIMULATED_CALLS_PER_SECOND", default=20.0),
+}
+# Calls one account may have in progress at once, over all its campaigns (staff can change it per account).
+ACCOUNT_MAX_CONCURRENT_CALLS = env.int("ACCOUNT_MAX_CONCURRENT_CALLS", default=10)
 # Monthly fee, in credits, for a number an account buys (charged at purchase and every 30 days).
 PHONE_NUMBER_MONTHLY_CREDITS = Decimal(env.str("PHONE_NUMBER_MONTHLY_CREDITS", default="150"))
 

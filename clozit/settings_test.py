@@ -35,6 +35,8 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PADDLE_TEST_CHECKOUT = True
 SIMULATED_TIME_SCALE = 0
+# No calls-per-second pacing unless a test asks for it (tests/test_dial_pacing.py does).
+CALLS_PER_SECOND = {"default": 0}
 # Every final status callback arrives twice, so every test exercises de-duplication.
 SIMULATED_DUPLICATE_EVENTS = 1.0
 SIMULATED_SIGNING_SECRET = "simulated-test-secret"

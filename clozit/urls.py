@@ -27,6 +27,7 @@ urlpatterns = [
     path("credits/", include("billing.urls")),
     path("billing/paddle/webhook/", paddle_webhook, name="paddle_webhook"),
     path("telephony/", include("telephony.urls")),
+    path("numbers/", include("telephony.app_urls")),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("", include("campaigns.urls")),

@@ -24,12 +24,20 @@ def make_list(owner, numbers, name="Leads") -> ContactList:
     return contacts_import(owner=owner, name=name, filename="leads.csv", data=rows.encode()).contact_list
 
 
+SHARED_CALLER = "+14155550000"
+
+
 def make_campaign(owner, numbers, *, concurrency=2, **agent_overrides) -> Campaign:
+    from telephony.models import PhoneNumber
+
+    # Campaigns call from a number the account may use: here a shared number of the platform.
+    if not PhoneNumber.objects.filter(number=SHARED_CALLER, status="active").exists():
+        PhoneNumber.objects.create(number=SHARED_CALLER, provider="simulated", label="Test shared number")
     return Campaign.objects.create(
         owner=owner,
         name="Spring outreach",
         agent=make_agent(owner, **agent_overrides),
         contact_list=make_list(owner, numbers),
-        caller_number="+14155550000",
+        caller_number=SHARED_CALLER,
         max_concurrent_calls=concurrency,
     )

@@ -4,6 +4,7 @@ import html
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -13,6 +14,7 @@ from accounts.services import account_created
 from billing import ledger
 from campaigns.models import Agent, Call, Campaign, CampaignContact, ContactList, DoNotCall
 from campaigns.tests.factories import make_agent, make_campaign, make_list
+from telephony.models import PhoneNumber
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +55,7 @@ def agent_data(**overrides) -> dict:
         "voicemail_action": "hangup",
         "voicemail_message": "",
         "max_call_seconds": "120",
+        "outcomes": "renewed | Agreed to renew\nnot_interested | Declined",
     }
     data.update(overrides)
     return data
@@ -391,43 +394,67 @@ def test_dnc_numbers_are_skipped_when_a_campaign_launches(logged_in, user):
 
 
 # --- Campaigns ----------------------------------------------------------------------------
+SHARED_NUMBER = "+12025550100"
+
+
 def campaign_data(user, **overrides) -> dict:
     data = {
         "name": "Renewals",
         "agent": make_agent(user).pk,
         "contact_list": make_list(user, NUMBERS).pk,
-        "caller_number": "(415) 555-0000",
+        "caller_number": settings.DEFAULT_CALLER_ID,
         "max_concurrent_calls": "3",
     }
     data.update(overrides)
     return data
 
 
-def test_campaign_create_saves_a_draft_with_a_normalised_caller_number(logged_in, user):
+def test_campaign_create_saves_a_draft_with_the_chosen_caller_number(logged_in, user):
     response = logged_in.post(reverse("campaign_create"), campaign_data(user), follow=True)
 
     campaign = Campaign.objects.get(owner=user)
     assert response.redirect_chain[-1][0] == reverse("campaign_detail", args=[campaign.pk])
     assert campaign.status == Campaign.Status.DRAFT
-    assert campaign.caller_number == "+14155550000"
+    assert campaign.caller_number == settings.DEFAULT_CALLER_ID
     assert campaign.max_concurrent_calls == 3
     assert "Campaign created. Launch it when you are ready." in messages_of(response)
 
 
-def test_campaign_create_form_starts_with_the_default_caller_id(logged_in, settings):
+def test_campaign_create_form_starts_with_the_default_caller_id_on_a_fresh_install(logged_in, settings):
     settings.DEFAULT_CALLER_ID = "+15005550006"
 
     page = text(logged_in.get(reverse("campaign_create")))
 
-    assert 'value="+15005550006"' in page
+    assert '<option value="+15005550006" selected>+15005550006 — shared</option>' in page
 
 
-@pytest.mark.parametrize("caller", ["not a phone", "123"])
-def test_campaign_create_rejects_an_unusable_caller_number(logged_in, user, caller):
+def test_campaign_caller_numbers_are_the_accounts_own_and_the_shared_ones(logged_in, user, other):
+    PhoneNumber.objects.create(number=SHARED_NUMBER, provider="simulated")
+    PhoneNumber.objects.create(owner=user, number="+14155550102", provider="simulated")
+    PhoneNumber.objects.create(owner=user, number="+14155550103", provider="simulated", status="released")
+    PhoneNumber.objects.create(owner=other, number="+14155550104", provider="simulated")
+
+    page = text(logged_in.get(reverse("campaign_create")))
+
+    assert '<option value="+14155550102" selected>+14155550102 — your number</option>' in page
+    assert f'<option value="{SHARED_NUMBER}">{SHARED_NUMBER} — shared</option>' in page
+    for absent in ("+14155550103", "+14155550104", settings.DEFAULT_CALLER_ID):
+        assert absent not in page
+
+    logged_in.post(reverse("campaign_create"), campaign_data(user, caller_number="+14155550102"))
+    assert Campaign.objects.get(owner=user).caller_number == "+14155550102"
+
+
+@pytest.mark.parametrize("caller", ["not a phone", "+14155550103", "+14155550104", "+15005550006"])
+def test_campaign_create_refuses_a_number_the_account_may_not_call_from(logged_in, user, other, caller):
+    PhoneNumber.objects.create(number=SHARED_NUMBER, provider="simulated")  # no fallback once shared ones exist
+    PhoneNumber.objects.create(owner=user, number="+14155550103", provider="simulated", status="released")
+    PhoneNumber.objects.create(owner=other, number="+14155550104", provider="simulated")
+
     response = logged_in.post(reverse("campaign_create"), campaign_data(user, caller_number=caller))
 
     assert response.status_code == 200
-    assert "The caller number is not usable:" in text(response)
+    assert "Choose one of your numbers or a shared number." in text(response)
     assert not Campaign.objects.exists()
 
 

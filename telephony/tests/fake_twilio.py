@@ -1,23 +1,34 @@
-"""A local stand-in for Twilio's REST API (Calls), driven through the real `twilio` SDK.
+"""A local stand-in for Twilio's REST API, driven through the real `twilio` SDK.
 
-Creating a call records the request and, like Twilio, starts calling back: a thread plays the
-callee with the simulated carrier's callee logic, signing every webhook with the auth token,
+Calls: creating one records the request and, like Twilio, starts calling back: a thread plays
+the callee with the simulated carrier's callee logic, signing every webhook with the auth token,
 so a campaign on TELEPHONY_PROVIDER=twilio runs through the real /telephony/twilio/ endpoints.
+Updating one records a hang-up (Status=completed) or new instructions (Twiml, a transfer).
+
+Numbers: searching available local numbers, buying one (IncomingPhoneNumbers) and releasing it;
+recordings can be deleted. Paths and wire format as in twilio/rest/api/v2010/account/.
 """
 
 import base64
 import json
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-twilio-auth-token"
 INVALID_NUMBER = "+15005550001"  # Twilio's magic test number for an invalid "To"
+UNAVAILABLE_NUMBER = "+15005550000"  # Twilio's magic test number that cannot be bought
+NO_NUMBERS_AREA_CODE = "533"  # Twilio's magic test area code with no numbers available
+API = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
+AVAILABLE = re.compile(rf"^{API}/AvailablePhoneNumbers/(?P<country>[A-Z]{{2}})/Local\.json$")
+INCOMING_NUMBER = re.compile(rf"^{API}/IncomingPhoneNumbers/(?P<sid>PN\w+)\.json$")
+RECORDING = re.compile(rf"^{API}/Recordings/(?P<sid>RE\w+)\.json$")
 
 
 @dataclass
@@ -42,10 +53,48 @@ class FakeTwilio:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            def _authorised(self) -> bool:
                 expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-                if self.headers.get("Authorization") != expected or not self.path.endswith(".mp3"):
-                    self.send_response(401 if self.headers.get("Authorization") != expected else 404)
+                return self.headers.get("Authorization") == expected
+
+            def _refused(self) -> bool:
+                """Answer wrong credentials, or a failure the test asked for, as Twilio would."""
+                if not self._authorised():
+                    self._reply(
+                        401,
+                        {
+                            "code": 20003,
+                            "message": "Authenticate",
+                            "status": 401,
+                            "more_info": "https://www.twilio.com/docs/errors/20003",
+                        },
+                    )
+                    return True
+                if fake.fail_next_status or fake.always_fail_status:
+                    status = fake.fail_next_status or fake.always_fail_status
+                    fake.fail_next_status = None
+                    self._reply(status, {"code": 20500, "message": "Internal Server Error", "status": status})
+                    return True
+                return False
+
+            def _not_found(self):
+                return self._reply(
+                    404, {"code": 20404, "message": f"The requested resource {self.path} was not found", "status": 404}
+                )
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                url = urlsplit(self.path)
+                if url.path.startswith(API + "/"):
+                    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                    fake.requests.append((url.path, query))
+                    if self._refused():
+                        return
+                    if found := AVAILABLE.match(url.path):
+                        return self._reply(200, fake.available_page(found["country"], query))
+                    return self._not_found()
+                # Anything else is recording media (fetched with a plain authenticated GET).
+                if not self._authorised() or not self.path.endswith(".mp3"):
+                    self.send_response(401 if not self._authorised() else 404)
                     self.end_headers()
                     return
                 data = b"ID3fake-mp3"
@@ -55,34 +104,74 @@ class FakeTwilio:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_DELETE(self):  # noqa: N802 - http.server's naming
+                fake.requests.append((self.path, {}))
+                if self._refused():
+                    return
+                if found := INCOMING_NUMBER.match(self.path):
+                    if fake.numbers.pop(found["sid"], None) is None:
+                        return self._not_found()
+                    fake.released.append(found["sid"])
+                    return self._no_content()
+                if found := RECORDING.match(self.path):
+                    if found["sid"] in fake.deleted_recordings:
+                        return self._not_found()
+                    fake.deleted_recordings.append(found["sid"])
+                    return self._no_content()
+                return self._not_found()
+
+            def _no_content(self):
+                self.send_response(204)
+                self.end_headers()
+
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 form = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 fake.requests.append((self.path, form))
-                expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-                if self.headers.get("Authorization") != expected:
-                    return self._reply(
-                        401,
-                        {
-                            "code": 20003,
-                            "message": "Authenticate",
-                            "status": 401,
-                            "more_info": "https://www.twilio.com/docs/errors/20003",
-                        },
-                    )
-                if fake.fail_next_status or fake.always_fail_status:
-                    status = fake.fail_next_status or fake.always_fail_status
-                    fake.fail_next_status = None
-                    return self._reply(status, {"code": 20500, "message": "Internal Server Error", "status": status})
-                base = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
+                if self._refused():
+                    return
+                base = f"{API}/Calls"
                 if self.path == f"{base}.json":
                     return self._create(form)
                 if self.path.startswith(base + "/") and self.path.endswith(".json"):
                     sid = self.path[len(base) + 1 : -len(".json")]
                     if form.get("Status") == "completed":
                         fake.hangups.append(sid)
-                    return self._reply(200, fake.resource(sid, form.get("To", ""), form.get("Status", "completed")))
-                return self._reply(404, {"code": 20404, "message": "Not found", "status": 404})
+                    if "Twiml" in form:
+                        fake.transfers.append((sid, form["Twiml"]))
+                    return self._reply(200, fake.resource(sid, form.get("To", ""), form.get("Status", "in-progress")))
+                if self.path == f"{API}/IncomingPhoneNumbers.json":
+                    return self._buy(form)
+                return self._not_found()
+
+            def _buy(self, form):
+                number = form.get("PhoneNumber", "")
+                if number == UNAVAILABLE_NUMBER or any(n["phone_number"] == number for n in fake.numbers.values()):
+                    return self._reply(
+                        400,
+                        {
+                            "code": 21422,
+                            "message": "PhoneNumber requested is not available",
+                            "status": 400,
+                            "more_info": "https://www.twilio.com/docs/errors/21422",
+                        },
+                    )
+                sid = "PN" + uuid.uuid4().hex
+                fake.numbers[sid] = {
+                    "sid": sid,
+                    "account_sid": ACCOUNT_SID,
+                    "phone_number": number,
+                    "friendly_name": number,
+                    "voice_url": form.get("VoiceUrl", ""),
+                    "voice_method": form.get("VoiceMethod", "POST"),
+                    "status_callback": form.get("StatusCallback", ""),
+                    "status_callback_method": form.get("StatusCallbackMethod", "POST"),
+                    "capabilities": {"voice": True, "sms": True, "mms": True, "fax": False},
+                    "status": "in-use",
+                    "api_version": "2010-04-01",
+                    "uri": f"{API}/IncomingPhoneNumbers/{sid}.json",
+                }
+                return self._reply(201, fake.numbers[sid])
 
             def _create(self, form):
                 if form.get("To") == INVALID_NUMBER:
@@ -101,6 +190,10 @@ class FakeTwilio:
                 return self._reply(201, fake.resource(sid, form["To"], "queued", form.get("From", "")))
 
         self.hangups: list[str] = []
+        self.transfers: list[tuple[str, str]] = []  # (call sid, TwiML it was given)
+        self.numbers: dict[str, dict] = {}  # bought and not released, by sid
+        self.released: list[str] = []
+        self.deleted_recordings: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -116,6 +209,50 @@ class FakeTwilio:
             "api_version": "2010-04-01",
             "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{sid}.json",
         }
+
+    def available_page(self, country, query):
+        """One page of local numbers, as Twilio lists them: fictional 555-01XX numbers in NANP
+        countries (none in Twilio's magic area code 533), none elsewhere."""
+        area = query.get("AreaCode", "")
+        found = []
+        if country in ("US", "CA") and area != NO_NUMBERS_AREA_CODE:
+            area = area or "415"
+            taken = {n["phone_number"] for n in self.numbers.values()}
+            candidates = [f"+1{area}55501{i:02d}" for i in range(int(query.get("PageSize", 50)))]
+            found = [
+                {
+                    "friendly_name": f"({area}) 555-01{n[-2:]}",
+                    "phone_number": n,
+                    "lata": "722",
+                    "locality": "San Francisco" if area == "415" else "Springfield",
+                    "rate_center": "SNFC CA01",
+                    "latitude": "37.77",
+                    "longitude": "-122.41",
+                    "region": "CA" if country == "US" else "ON",
+                    "postal_code": None,
+                    "iso_country": country,
+                    "address_requirements": "none",
+                    "beta": False,
+                    "capabilities": {"voice": True, "SMS": True, "MMS": True},
+                }
+                for n in candidates
+                if n not in taken
+            ]
+        uri = f"{API}/AvailablePhoneNumbers/{country}/Local.json"
+        return {
+            "available_phone_numbers": found,
+            "uri": uri,
+            "end": len(found) - 1,
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": len(found),
+            "previous_page_uri": None,
+            "start": 0,
+        }
+
+    def numbers_bought(self):
+        return [form for path, form in self.requests if path.endswith("/IncomingPhoneNumbers.json")]
 
     def _play(self, sid, form):
         from django.db import connection
