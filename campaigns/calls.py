@@ -129,6 +129,13 @@ NOBODY_AVAILABLE = AgentStep(say="Sorry, nobody can take your call right now. Pl
 RECORDING_NOTICE = "This call is recorded."
 
 
+def opening_words(agent, say: str) -> str:
+    """What a person hears first: the AI disclosure, the recording notice when the agent records
+    calls, then the engine's opening (said at the start of every call, whatever the engine says)."""
+    notices = [agent.ai_disclosure.strip(), RECORDING_NOTICE if agent.record_calls else ""]
+    return " ".join(part for part in (*notices, say) if part)
+
+
 def call_exists(*, call_id: int, provider: str) -> bool:
     return Call.objects.filter(pk=call_id, provider=provider).exists()
 
@@ -245,9 +252,7 @@ def call_answered(*, call_id: int, answered_by: str) -> AgentStep:
     ctx = _context(call)
     reply = engine.voicemail(ctx) if answered_by == "machine" else engine.start(ctx)
     if answered_by != "machine":
-        # Said by the platform at the start of every call, whatever the engine says.
-        notices = [call.agent.ai_disclosure.strip(), RECORDING_NOTICE if call.agent.record_calls else ""]
-        reply.say = " ".join(part for part in (*notices, reply.say) if part)
+        reply.say = opening_words(call.agent, reply.say)
     return _apply_reply(call, reply)
 
 

@@ -15,6 +15,17 @@ def default_outcomes() -> list[dict]:
     ]
 
 
+def voice_choices() -> list[tuple[str, str]]:
+    """Every voice the configured telephony provider offers, in all languages."""
+    from telephony.providers.base import VoiceProvider
+    from telephony.registry import UnknownProvider, get_provider
+
+    try:
+        return get_provider().voices()
+    except UnknownProvider:  # a misconfigured provider is reported elsewhere (/healthz)
+        return VoiceProvider().voices()
+
+
 class Agent(models.Model):
     """An AI calling agent: who it is, what it wants from a call, what it says and records."""
 
@@ -30,17 +41,12 @@ class Agent(models.Model):
         ("fr-FR", "French"),
         ("de-DE", "German"),
     ]
-    VOICES = [
-        ("Polly.Joanna", "Joanna (female)"),
-        ("Polly.Matthew", "Matthew (male)"),
-        ("Polly.Amy", "Amy (female, British)"),
-        ("Polly.Brian", "Brian (male, British)"),
-    ]
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agents")
     name = models.CharField(max_length=120)
     language = models.CharField(max_length=10, choices=LANGUAGES, default="en-US")
-    voice = models.CharField(max_length=40, choices=VOICES, default="Polly.Joanna")
+    # The voices the configured telephony provider offers (checked against the language by AgentForm).
+    voice = models.CharField(max_length=40, choices=voice_choices, default="Polly.Joanna")
     opening_line = models.TextField(
         help_text="First thing the agent says. Contact variables such as {{first_name}} are filled in."
     )

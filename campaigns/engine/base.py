@@ -40,9 +40,15 @@ class Reply:
     # The model is slow or failing: `say` is a short holding line, and the platform asks the
     # engine again at once (respond(ctx, "") with the engine's own state telling it to retry).
     hold: bool = False
+    # Whether an AI model produced this reply (None: the engine does not say). AI turns that
+    # are paid for per use (the playground) are charged only when this is True.
+    used_model: bool | None = None
 
 
 class ConversationEngine:
+    # True for an engine whose turns ask an AI model (and so may cost credits per turn).
+    uses_model: bool = False
+
     def start(self, ctx: ConversationContext) -> Reply:
         """The agent's first words once a person answers."""
         raise NotImplementedError

@@ -1,37 +1,60 @@
 """The LLM engine: an OpenAI-compatible chat model drives the conversation through function calls.
 
-Kept predictable where it matters: the opening line is spoken exactly as written, a request to
-stop calling always ends the call and lists the number (whatever the model says), and a model
-that is slow, down or silent never leaves the callee in silence.
+Kept predictable where it matters:
+- the opening line is spoken exactly as written, without asking the model;
+- a request to stop calling (in any agent language) ends the call and lists the number, and one
+  of the agent's end-call phrases ends it politely, whatever the model would have said: the model
+  is not asked;
+- a model that is slow, down or silent never leaves the callee in silence. The first transient
+  failure of a turn (timeout, connection error, 5xx, 429) answers with a short holding line and
+  `Reply.hold`; the platform says it and at once asks again with `respond(ctx, "")`, which retries
+  the model once with the callee's words. A second failure, or any other error, ends the call
+  politely with the outcome "technical_failure". Neither the holding line nor the failure counts
+  as AI work (`Reply.used_model` is False): only replies the model produced are paid for.
+- the model states only the facts it is given: the agent's instructions, its FAQ answers and the
+  knowledge-base passages retrieved for the turn.
+
+With `settings.LLM_STREAM` the completion is streamed (`stream=True`) and assembled from the
+chunks (tool-call arguments arrive in pieces, by index); an attempt still has
+LLM_TIMEOUT_SECONDS in all to finish.
 
 State kept between turns: `messages` (the last MAX_HISTORY {role, content} turns, system prompt
-excluded: it is rebuilt from the agent each turn) and `silences`.
+excluded: it is rebuilt from the agent each turn), `silences`, `outcome` (the last outcome the
+engine gave) and, between a holding line and its retry, `retry` (the turn's knowledge passages).
 """
 
 import json
 import logging
 import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import openai
 from django.conf import settings
 from openai import OpenAI
 
-from . import intents
-from .base import ConversationContext, ConversationEngine, Reply
-from .scripted import GOODBYE_DNC, GOODBYE_SILENT, TRANSFERRING, parse_answers, parse_questions
+from . import intents, wording
+from .base import ConversationContext, ConversationEngine, Passage, Reply
+from .scripted import end_call_outcome, parse_answers, parse_questions
+from .spec import agent_capture_fields, agent_outcomes
 
 logger = logging.getLogger(__name__)
 
 MAX_HISTORY = 20
 MAX_WORDS = 40
 SILENCE = "(the caller said nothing)"
-HOLDING = "Sorry, could you say that again?"
-GOODBYE_TECHNICAL = "I'm sorry, I'm having a technical problem on my end. We'll call you back another time. Goodbye."
+# The model answered with nothing to say.
+HOLDING = wording.line("say_again")
+# Said while the model is asked again after a timeout or an error.
+WAIT = wording.line("wait")
+GOODBYE_TECHNICAL = wording.line("technical")
 # Set by the platform when the model fails, never chosen by the model.
 TECHNICAL_FAILURE_OUTCOME = "technical_failure"
 # Outcomes the platform decides from what happened on the line, not the model.
-PLATFORM_OUTCOMES = {"voicemail", "time_limit", "transferred", TECHNICAL_FAILURE_OUTCOME}
-TRANSIENT_ERRORS = (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)
+PLATFORM_OUTCOMES = {"voicemail", "time_limit", "transferred", "no_response", TECHNICAL_FAILURE_OUTCOME}
+# Outcomes any call may end with, whatever the agent counts as success.
+GENERAL_OUTCOMES = ("not_interested", "call_back", "wrong_person", "do_not_call")
 LANGUAGE_NAMES = {
     "en-US": "English",
     "en-GB": "British English",
@@ -41,15 +64,69 @@ LANGUAGE_NAMES = {
 }
 
 
-def allowed_outcomes() -> list[str]:
-    from campaigns.models import Call
+class ModelTooSlow(Exception):
+    """A streamed answer still unfinished when its time was up."""
 
-    return [value for value in Call.Outcome.values if value and value not in PLATFORM_OUTCOMES]
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth one more try: the model was slow, unreachable, overloaded or broke off mid-stream."""
+    if isinstance(exc, (ModelTooSlow, openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)):
+        return True
+    # An error event in the middle of a stream (no HTTP status: the response had started well).
+    return type(exc) is openai.APIError
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class Completion:
+    content: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+
+def allowed_outcomes(agent=None) -> list[str]:
+    """What the model may record: the agent's own outcomes, then the general ones."""
+    names = [o["name"] for o in agent_outcomes(agent) if o["name"] not in PLATFORM_OUTCOMES]
+    return names + [name for name in GENERAL_OUTCOMES if name not in names]
+
+
+def _outcome_descriptions(agent) -> dict[str, str]:
+    described = {o["name"]: o["description"] for o in agent_outcomes(agent)}
+    general = {
+        "not_interested": "Politely declined.",
+        "call_back": "Asked to be called at another time.",
+        "wrong_person": "Not the person we meant to reach.",
+        "do_not_call": "Asked never to be called again.",
+    }
+    return {name: described.get(name) or general.get(name, "") for name in allowed_outcomes(agent)}
 
 
 def tools(agent=None) -> list[dict]:
     """The functions the model may call; transfer only for agents with a number to transfer to."""
-    outcome = {"type": "string", "enum": allowed_outcomes()}
+    descriptions = _outcome_descriptions(agent)
+    outcome = {
+        "type": "string",
+        "enum": list(descriptions),
+        "description": "How the call went: " + "; ".join(f"{n} = {d}" if d else n for n, d in descriptions.items()),
+    }
+    fields = agent_capture_fields(agent) if agent is not None else []
+    if fields:
+        field_name = {
+            "type": "string",
+            "enum": [f["name"] for f in fields],
+            "description": "; ".join(
+                f"{f['name']} = {f['description']}" if f["description"] else f["name"] for f in fields
+            ),
+        }
+    else:
+        field_name = {"type": "string", "description": "What the answer is to: the question asked."}
+    transfer_number = getattr(agent, "transfer_number", "") if agent is not None else ""
+    transfer_when = (getattr(agent, "transfer_when", "") or "").strip() if agent is not None else ""
 
     def function(name, description, properties=None, required=()):
         return {
@@ -61,7 +138,7 @@ def tools(agent=None) -> list[dict]:
             },
         }
 
-    return [
+    functions = [
         function(
             "end_call",
             "Say your final words and hang up.",
@@ -71,23 +148,42 @@ def tools(agent=None) -> list[dict]:
         function("set_outcome", "Record how the call is going without ending it.", {"outcome": outcome}, ["outcome"]),
         function(
             "record_field",
-            "Record an answer the caller gave, e.g. to one of the script's questions.",
-            {"name": {"type": "string"}, "value": {"type": "string"}},
+            "Record an answer the caller gave.",
+            {"name": field_name, "value": {"type": "string", "description": "The caller's answer, briefly."}},
             ["name", "value"],
         ),
+        function(
+            "schedule_callback",
+            "The caller wants to be called back at another time: record when. Then say goodbye with end_call.",
+            {
+                "when": {"type": "string", "description": "When to call back, in the caller's words."},
+                "iso_time": {
+                    "type": "string",
+                    "description": "The same as an ISO 8601 date and time, only if the caller gave an exact one.",
+                },
+                "note": {"type": "string", "description": "Anything to know for the call back, briefly."},
+            },
+            ["when"],
+        ),
         function("do_not_call", "The caller asked never to be called again: end the call and list the number."),
-    ] + (
-        [
+    ]
+    if transfer_number:
+        when = "The caller asked for a person" + (f", or {transfer_when}" if transfer_when else "")
+        functions.append(
             function(
                 "transfer_call",
-                "The caller asked for a person: say one short sentence and transfer the call to a colleague.",
+                f"{when}: say one short sentence and transfer the call to a colleague.",
                 {"final_words": {"type": "string", "description": "What you say before transferring."}},
                 ["final_words"],
             )
-        ]
-        if agent is not None and getattr(agent, "transfer_number", "")
-        else []
-    )
+        )
+    return functions
+
+
+def _passage_line(passage: Passage) -> str:
+    """ "heading path\\n\\nbody" on one line: "(source) heading path: body"."""
+    text = passage.text.replace("\n\n", ": ", 1) if "\n\n" in passage.text else passage.text
+    return f"- ({passage.source}) " + " ".join(text.split())
 
 
 def system_prompt(ctx: ConversationContext) -> str:
@@ -95,30 +191,60 @@ def system_prompt(ctx: ConversationContext) -> str:
     first_name = str(ctx.variables.get("first_name") or "").strip() or "the contact"
     company = str(ctx.variables.get("company") or "").strip()
     language = LANGUAGE_NAMES.get(agent.language, agent.language)
+    persona = ctx.fill(getattr(agent, "persona", "") or "").strip()
+    goal = ctx.fill(getattr(agent, "goal", "") or "").strip().rstrip(".")
     questions = "\n".join(f"- {ctx.fill(q)}" for q in parse_questions(agent.questions)) or "- (none)"
-    facts = "\n".join(f"- {ctx.fill(answer)}" for _, answer in parse_answers(agent.answers)) or "- (none)"
+    facts = [f"- {ctx.fill(answer)}" for _, answer in parse_answers(agent.answers)]
+    facts += [_passage_line(p) for p in ctx.knowledge]
+    outcomes = "\n".join(f"- {n}: {d}" if d else f"- {n}" for n, d in _outcome_descriptions(agent).items())
+    fields = agent_capture_fields(agent)
+    transfer_when = (getattr(agent, "transfer_when", "") or "").strip().rstrip(".")
+    phrases = intents.end_call_phrases(getattr(agent, "end_call_phrases", ""))
+
     lines = [
         f"You are {agent.name}, an AI assistant on a phone call, calling {first_name}"
         + (f" at {company}" if company else "")
         + ".",
+        *(["Your instructions:", persona] if persona else []),
+        *([f"The goal of this call: {goal}."] if goal else []),
         f"Speak {language} only.",
-        "This is a spoken phone call: keep every reply to one or two short sentences, no lists, no markdown.",
+        f"This is a spoken phone call: keep every reply to one or two short sentences (at most {MAX_WORDS} words), "
+        "no lists, no markdown, no emojis, no links.",
         "Ask these questions, in order, one at a time:",
         questions,
-        "These are the ONLY facts you may state. Never invent prices or facts outside these; "
-        "if asked something they do not cover, say a colleague will follow up.",
-        facts,
-        "Use record_field to record each answer the caller gives (name = the question).",
-        f'When the questions are done, end the call with end_call, saying: "{ctx.fill(agent.closing_line)}"',
-        "If the caller is not interested or asks to be called later, end politely with end_call and the matching "
-        "outcome. If they ask not to be called again, use do_not_call.",
-        *(
-            ["If the caller asks to speak with a person, use transfer_call."]
-            if getattr(agent, "transfer_number", "")
-            else []
-        ),
-        "Always put what you say to the caller in your message text.",
+        "Facts you may use. These and your instructions are the ONLY facts you may state: never invent prices, "
+        "numbers, dates, names or promises that are not written here. If asked something they do not cover, "
+        "say a colleague will follow up.",
+        "\n".join(facts) or "- (none)",
+        "Outcomes (give the exact name to set_outcome or end_call):",
+        outcomes,
     ]
+    if fields:
+        lines += [
+            "Record these with record_field as soon as the caller gives them (name = the field name):",
+            "\n".join(f"- {f['name']}: {f['description']}" if f["description"] else f"- {f['name']}" for f in fields),
+        ]
+    else:
+        lines.append("Use record_field to record each answer the caller gives (name = the question).")
+    lines += [
+        f'When the questions are done, end the call with end_call, saying: "{ctx.fill(agent.closing_line)}"',
+        "If the caller is not interested, end politely with end_call and the outcome not_interested. "
+        "If they ask to be called another time, use schedule_callback with their words, then end_call with the "
+        "outcome call_back. If they ask not to be called again, use do_not_call.",
+    ]
+    if getattr(agent, "transfer_number", ""):
+        lines.append(
+            "If the caller asks to speak with a person"
+            + (f", or when {transfer_when}" if transfer_when else "")
+            + ", use transfer_call."
+        )
+    else:
+        lines.append("You cannot transfer the call: if the caller asks for a person, say a colleague will call back.")
+    if phrases:
+        lines.append(
+            "If the caller says one of these, say goodbye and end the call: " + ", ".join(f'"{p}"' for p in phrases)
+        )
+    lines.append("Always put what you say to the caller in your message text.")
     return "\n".join(lines)
 
 
@@ -139,7 +265,24 @@ def limit_words(text: str, limit: int = MAX_WORDS) -> str:
     return " ".join(text.split()[:limit]).rstrip(",;:") + "."
 
 
+def _field_name(name: str, fields: list[dict]) -> str:
+    """The capture field the model meant (exact, or ignoring case, spaces and dashes); "" if none."""
+    if not fields:
+        return name
+    wanted = re.sub(r"[\s\-]+", "_", name.strip().lower())
+    return next((f["name"] for f in fields if f["name"] == name or f["name"].lower() == wanted), "")
+
+
+def _iso_time(value) -> str:
+    try:
+        return datetime.fromisoformat(str(value or "").strip()).isoformat(timespec="minutes")
+    except ValueError:
+        return ""
+
+
 class LLMEngine(ConversationEngine):
+    uses_model = True
+
     def __init__(self, client: OpenAI | None = None):
         self._client = client
 
@@ -150,7 +293,7 @@ class LLMEngine(ConversationEngine):
                 base_url=settings.LLM_BASE_URL or None,
                 api_key=settings.LLM_API_KEY or "none",
                 timeout=float(settings.LLM_TIMEOUT_SECONDS),
-                max_retries=0,
+                max_retries=0,  # retries are ours: one, after a holding line
             )
         return self._client
 
@@ -164,81 +307,170 @@ class LLMEngine(ConversationEngine):
     def start(self, ctx: ConversationContext) -> Reply:
         ctx.state["silences"] = 0
         ctx.state["messages"] = []
+        ctx.state.pop("retry", None)
         opening = ctx.fill(ctx.agent.opening_line)
         self._remember(ctx, "assistant", opening)
         return Reply(say=opening)
 
     def respond(self, ctx: ConversationContext, speech: str) -> Reply:
         speech = (speech or "").strip()
+        agent = ctx.agent
+        retry = ctx.state.pop("retry", None)
+        if retry is not None and not speech:
+            # The holding line has been said: the callee's words are already in the history.
+            if not ctx.knowledge:
+                ctx.knowledge = [Passage(**p) for p in retry.get("knowledge", [])]
+            return self._said(ctx, self._ask_model(ctx, retrying=True))
         if intents.wants_no_more_calls(speech):
             self._remember(ctx, "user", speech)
-            return self._said(ctx, Reply(say=GOODBYE_DNC, end_call=True, outcome="do_not_call", do_not_call=True))
+            return self._said(
+                ctx,
+                Reply(
+                    say=wording.line_for("dnc", agent),
+                    end_call=True,
+                    outcome="do_not_call",
+                    do_not_call=True,
+                    used_model=False,
+                ),
+            )
         if not speech:
             ctx.state["silences"] = ctx.state.get("silences", 0) + 1
             if ctx.state["silences"] >= 2:
                 self._remember(ctx, "user", SILENCE)
-                return self._said(ctx, Reply(say=GOODBYE_SILENT, end_call=True, outcome="no_response"))
+                return self._said(
+                    ctx,
+                    Reply(
+                        say=wording.line_for("silent", agent), end_call=True, outcome="no_response", used_model=False
+                    ),
+                )
         else:
             ctx.state["silences"] = 0
+            if intents.said_end_call_phrase(speech, getattr(agent, "end_call_phrases", "")):
+                self._remember(ctx, "user", speech)
+                outcome = end_call_outcome(ctx, speech)
+                return self._said(
+                    ctx, Reply(say=wording.line_for("goodbye", agent), end_call=True, outcome=outcome, used_model=False)
+                )
         self._remember(ctx, "user", speech or SILENCE)
-        return self._said(ctx, self._ask_model(ctx))
+        return self._said(ctx, self._ask_model(ctx, retrying=False))
 
     def _said(self, ctx: ConversationContext, reply: Reply) -> Reply:
-        if reply.say:
+        if reply.say and not reply.hold:  # the retry answers the callee's words, not the holding line
             self._remember(ctx, "assistant", reply.say)
+        if reply.outcome:
+            ctx.state["outcome"] = reply.outcome
         return reply
 
     # --- the model ---------------------------------------------------------------------
-    def _complete(self, messages: list[dict], *, agent=None, with_tools: bool = True):
-        """One chat completion, retried once on a timeout, a connection error or a 5xx."""
+    def _complete(self, messages: list[dict], *, agent=None, with_tools: bool = True) -> Completion:
+        """One chat completion (no retry here: see `respond`)."""
         kwargs = {"model": settings.LLM_MODEL, "messages": messages, "tools": tools(agent)}
         if not with_tools:
             kwargs["tool_choice"] = "none"
-        try:
-            return self.client.chat.completions.create(**kwargs)
-        except TRANSIENT_ERRORS as exc:
-            logger.warning("LLM call failed (%s), retrying once", type(exc).__name__)
-            return self.client.chat.completions.create(**kwargs)
+        if getattr(settings, "LLM_STREAM", False):
+            return self._streamed(kwargs)
+        message = self.client.chat.completions.create(**kwargs).choices[0].message
+        return Completion(
+            content=message.content or "",
+            tool_calls=[
+                ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments or "")
+                for call in message.tool_calls or []
+                if getattr(call, "function", None) is not None
+            ],
+        )
 
-    def _ask_model(self, ctx: ConversationContext) -> Reply:
+    def _streamed(self, kwargs: dict) -> Completion:
+        """A streamed completion, assembled: text pieces in order, tool calls by index."""
+        deadline = time.monotonic() + float(settings.LLM_TIMEOUT_SECONDS)
+        content: list[str] = []
+        calls: dict[int, dict] = {}
+        with self.client.chat.completions.create(**kwargs, stream=True) as stream:
+            for chunk in stream:
+                if time.monotonic() > deadline:
+                    raise ModelTooSlow(f"no complete answer within {settings.LLM_TIMEOUT_SECONDS} s")
+                for choice in chunk.choices or []:
+                    delta = choice.delta
+                    if delta is None:
+                        continue
+                    if delta.content:
+                        content.append(delta.content)
+                    for piece in delta.tool_calls or []:
+                        slot = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+                        slot["id"] = piece.id or slot["id"]
+                        if piece.function is not None:
+                            name = piece.function.name or ""
+                            if name and not slot["name"].endswith(name):  # some servers repeat the name
+                                slot["name"] += name
+                            slot["arguments"] += piece.function.arguments or ""
+        return Completion(
+            content="".join(content),
+            tool_calls=[
+                ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"])
+                for index, slot in sorted(calls.items())
+            ],
+        )
+
+    def _ask_model(self, ctx: ConversationContext, *, retrying: bool) -> Reply:
         messages = [{"role": "system", "content": system_prompt(ctx)}, *ctx.state["messages"]]
         reply = Reply(say="")
         try:
-            message = self._complete(messages, agent=ctx.agent).choices[0].message
-            said = self._apply_tools(ctx, message.tool_calls or [], reply)
+            completion = self._complete(messages, agent=ctx.agent)
+            acted = self._apply_tools(ctx, completion.tool_calls, reply)
             if not reply.say:
-                reply.say = (message.content or "").strip()
-            if not reply.say and said and not reply.end_call:
+                reply.say = completion.content.strip()
+            if not reply.say and acted and not reply.end_call:
                 # The model only recorded something: ask once more for what to say.
                 follow_up = [
                     *messages,
                     {
                         "role": "assistant",
-                        "content": message.content or "",
-                        "tool_calls": [call.model_dump() for call in message.tool_calls],
+                        "content": completion.content,
+                        "tool_calls": [
+                            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                            for c in completion.tool_calls
+                        ],
                     },
-                    *({"role": "tool", "tool_call_id": call.id, "content": "ok"} for call in message.tool_calls),
+                    *({"role": "tool", "tool_call_id": c.id, "content": "ok"} for c in completion.tool_calls),
                 ]
-                reply.say = (
-                    self._complete(follow_up, agent=ctx.agent, with_tools=False).choices[0].message.content or ""
-                ).strip()
-        except (openai.OpenAIError, IndexError, AttributeError) as exc:
-            logger.warning("LLM unavailable, ending the call: %s", exc)
-            reply.say = GOODBYE_TECHNICAL
-            reply.end_call = True
-            reply.outcome = reply.outcome or TECHNICAL_FAILURE_OUTCOME
-            return reply
-        reply.say = limit_words(reply.say) or HOLDING
+                reply.say = self._complete(follow_up, agent=ctx.agent, with_tools=False).content.strip()
+        except (openai.OpenAIError, ModelTooSlow, IndexError, AttributeError, TypeError) as exc:
+            if is_transient(exc) and not retrying:
+                logger.warning("LLM call failed (%s), holding and retrying once", type(exc).__name__)
+                ctx.state["retry"] = {
+                    "knowledge": [{"id": p.id, "source": p.source, "text": p.text} for p in ctx.knowledge]
+                }
+                return Reply(
+                    say=wording.line_for("wait", ctx.agent),
+                    hold=True,
+                    outcome=reply.outcome,
+                    captured=reply.captured,
+                    used_model=False,
+                )
+            if isinstance(exc, openai.OpenAIError | ModelTooSlow):
+                logger.warning("LLM unavailable, ending the call: %s: %s", type(exc).__name__, exc)
+            else:  # an answer we could not read: a bug here or a server that is not OpenAI-compatible
+                logger.exception("LLM answer unusable, ending the call")
+            return Reply(
+                say=wording.line_for("technical", ctx.agent),
+                end_call=True,
+                outcome=TECHNICAL_FAILURE_OUTCOME,
+                captured=reply.captured,
+                used_model=False,
+            )
+        reply.say = limit_words(reply.say) or wording.line_for("say_again", ctx.agent)
+        reply.used_model = True
         return reply
 
-    def _apply_tools(self, ctx: ConversationContext, tool_calls, reply: Reply) -> bool:
+    def _apply_tools(self, ctx: ConversationContext, tool_calls: list[ToolCall], reply: Reply) -> bool:
         """Map the model's function calls onto `reply`; True when any tool call was acted on."""
         acted = False
-        outcomes = allowed_outcomes()
+        agent = ctx.agent
+        outcomes = allowed_outcomes(agent)
+        fields = agent_capture_fields(agent)
         for call in tool_calls:
-            name = getattr(call.function, "name", "")
+            name = call.name
             try:
-                args = json.loads(call.function.arguments or "{}")
+                args = json.loads(call.arguments or "{}")
             except (TypeError, ValueError):
                 args = {}
             if not isinstance(args, dict):
@@ -248,24 +480,42 @@ class LLMEngine(ConversationEngine):
                 logger.info("LLM chose unknown outcome %r, ignored", outcome)
                 outcome = ""
             if name == "do_not_call" or (name == "end_call" and outcome == "do_not_call"):
-                reply.say, reply.end_call, reply.outcome, reply.do_not_call = GOODBYE_DNC, True, "do_not_call", True
+                reply.say, reply.end_call, reply.outcome, reply.do_not_call = (
+                    wording.line_for("dnc", agent),
+                    True,
+                    "do_not_call",
+                    True,
+                )
                 return True
             if name == "end_call":
                 reply.end_call = True
-                reply.say = str(args.get("final_words") or "").strip() or ctx.fill(ctx.agent.closing_line)
+                reply.say = str(args.get("final_words") or "").strip() or ctx.fill(agent.closing_line)
                 if outcome:
                     reply.outcome = outcome
                 acted = True
-            elif name == "transfer_call" and getattr(ctx.agent, "transfer_number", ""):
+            elif name == "transfer_call" and getattr(agent, "transfer_number", ""):
                 reply.end_call, reply.transfer, reply.outcome = True, True, "transferred"
-                reply.say = str(args.get("final_words") or "").strip() or TRANSFERRING
+                reply.say = str(args.get("final_words") or "").strip() or wording.line_for("transferring", agent)
                 acted = True
             elif name == "set_outcome" and outcome:
                 reply.outcome = outcome
                 acted = True
             elif name == "record_field":
-                field, value = str(args.get("name") or "").strip(), str(args.get("value") or "").strip()
-                if field and value:
-                    reply.captured[field[:200]] = value[:500]
+                field_name = _field_name(str(args.get("name") or "").strip(), fields)
+                value = str(args.get("value") or "").strip()
+                if field_name and value:
+                    reply.captured[field_name[:200]] = value[:500]
                     acted = True
+                else:
+                    logger.info("LLM recorded unknown field %r, ignored", args.get("name"))
+            elif name == "schedule_callback":
+                when = str(args.get("when") or "").strip()
+                if when:
+                    reply.captured["callback_time"] = when[:500]
+                if at := _iso_time(args.get("iso_time")):
+                    reply.captured["callback_at"] = at
+                if note := str(args.get("note") or "").strip():
+                    reply.captured["callback_note"] = note[:500]
+                reply.outcome = "call_back"
+                acted = True
         return acted

@@ -1,18 +1,29 @@
 """The offline engine: opening line, the script's questions in order, FAQ answers, closing line.
+A question the FAQ does not cover is answered from the knowledge base when a passage matches.
+One of the agent's end-call phrases ends the call politely (see `end_call_outcome`). Answers are
+recorded under the question, or under the matching capture field when the agent defines exactly
+one per question.
 
 State kept between turns: `question` (index of the question awaiting an answer) and `silences`.
 """
 
-from . import intents
-from .base import ConversationContext, ConversationEngine, Reply
+import re
 
-GOODBYE_DNC = "Understood. I've removed your number and we won't call you again. Sorry for the trouble, goodbye."
-GOODBYE_NOT_INTERESTED = "No problem at all, thank you for your time. Goodbye."
-GOODBYE_LATER = "Of course. We'll try you another time. Have a good day."
-GOODBYE_SILENT = "I'm having trouble hearing you, so I'll try another time. Goodbye."
-REPEAT = "Sorry, I didn't catch that."
-TRANSFERRING = "Of course. I'm connecting you with a colleague now, please stay on the line."
-NO_TRANSFER = "I can't connect you with a colleague right now, but I'll ask someone to call you back. Goodbye."
+from .. import knowledge  # a module, not names from it: campaigns.knowledge imports this package too
+from . import intents, wording
+from .base import ConversationContext, ConversationEngine, Reply
+from .spec import agent_capture_fields, success_outcome
+
+# The English lines (tests and the other engine compare against them); other agent languages
+# get theirs from wording.LINES.
+GOODBYE_DNC = wording.line("dnc")
+GOODBYE_NOT_INTERESTED = wording.line("not_interested")
+GOODBYE_LATER = wording.line("later")
+GOODBYE_SILENT = wording.line("silent")
+GOODBYE_END = wording.line("goodbye")
+REPEAT = wording.line("repeat")
+TRANSFERRING = wording.line("transferring")
+NO_TRANSFER = wording.line("no_transfer")
 
 
 def parse_questions(text: str) -> list[str]:
@@ -41,7 +52,67 @@ def match_answer(agent, speech: str) -> str:
     return ""
 
 
+# First words of a question in the agent languages ("?" marks one in any language). Words that
+# also start everyday answers ("puede ser", "kann ich machen") are left out.
+_QUESTION_WORDS = (
+    "what what's whats how how's when where where's who who's whom whose why which can could do does did is are "
+    "was were will would should may any "
+    "qué cómo cuándo dónde adónde quién quiénes cuál cuáles cuánto cuánta cuántos cuántas pueden tienen aceptan "
+    "quel quelle quels quelles quand où comment combien pourquoi qui qu'est qu'est-ce est-ce pouvez avez "
+    "wie wann wo wer wen wem warum wieso welche welcher welches welchen können gibt ist sind"
+)
+QUESTION_WORDS = frozenset(_QUESTION_WORDS.split())
+# Said before a question without changing it: "So, where do I park?"
+_FILLERS = (
+    "so and but um uh erm hmm oh ok okay well also sorry excuse me hey hi hello yes yeah right actually just "
+    "y pero bueno oye perdón vale pues entonces sí et mais alors bon euh pardon oui und aber äh ähm ja gut"
+)
+FILLERS = frozenset(_FILLERS.split())
+SPOKEN_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+
+
+def looks_like_question(speech: str) -> bool:
+    """A '?' anywhere, or a question word first (after fillers such as "so", "um", "pero")."""
+    if "?" in speech:
+        return True
+    words = [w.lower().replace("’", "'") for w in SPOKEN_WORD.findall(speech)]
+    while words and words[0] in FILLERS and len(words) > 1:
+        words.pop(0)
+    return bool(words) and words[0] in QUESTION_WORDS
+
+
+def knowledge_answer(ctx: ConversationContext, speech: str) -> str:
+    """The sentence(s) of the best knowledge passage that answer a question the FAQ did not."""
+    if not ctx.knowledge or not looks_like_question(speech):
+        return ""
+    return knowledge.passage_answer(ctx.knowledge[0].text, speech, language=ctx.agent.language)
+
+
+def capture_name(agent, index: int, question: str) -> str:
+    """Where the answer to the `index`-th question is recorded: the agent's `index`-th capture
+    field when it defines exactly one per question (so both engines fill the same fields),
+    else the question itself."""
+    fields = agent_capture_fields(agent)
+    if fields and len(fields) == len(parse_questions(agent.questions)):
+        return fields[index]["name"]
+    return question
+
+
+def end_call_outcome(ctx: ConversationContext, speech: str) -> str:
+    """The outcome of a call the callee ended with one of the agent's end-call phrases: a refusal
+    or a put-off heard in the same words counts as such; otherwise the outcome already recorded
+    on this call stays, and a call with none is "call_back" (left before the goal was reached,
+    without declining it)."""
+    if intents.is_not_interested(speech):
+        return "not_interested"
+    if intents.wants_call_later(speech):
+        return "call_back"
+    return ctx.state.get("outcome") or "call_back"
+
+
 class ScriptedEngine(ConversationEngine):
+    uses_model = False
+
     def _question(self, ctx: ConversationContext) -> str:
         questions = parse_questions(ctx.agent.questions)
         index = ctx.state.get("question", 0)
@@ -51,7 +122,7 @@ class ScriptedEngine(ConversationEngine):
         return Reply(
             say=" ".join(p for p in (prefix, ctx.fill(ctx.agent.closing_line)) if p),
             end_call=True,
-            outcome="interested",
+            outcome=success_outcome(ctx.agent),
         )
 
     def start(self, ctx: ConversationContext) -> Reply:
@@ -64,38 +135,50 @@ class ScriptedEngine(ConversationEngine):
         return Reply(say=f"{opening} {question}")
 
     def respond(self, ctx: ConversationContext, speech: str) -> Reply:
+        reply = self._respond(ctx, speech)
+        reply.used_model = False
+        return reply
+
+    def _respond(self, ctx: ConversationContext, speech: str) -> Reply:
+        agent = ctx.agent
+
+        def text(key: str) -> str:
+            return wording.line_for(key, agent)
+
         if intents.wants_no_more_calls(speech):
-            return Reply(say=GOODBYE_DNC, end_call=True, outcome="do_not_call", do_not_call=True)
+            return Reply(say=text("dnc"), end_call=True, outcome="do_not_call", do_not_call=True)
         if not speech:
             ctx.state["silences"] = ctx.state.get("silences", 0) + 1
             if ctx.state["silences"] >= 2:
-                return Reply(say=GOODBYE_SILENT, end_call=True, outcome="no_response")
-            return Reply(say=f"{REPEAT} {self._question(ctx) or 'Are you still there?'}")
+                return Reply(say=text("silent"), end_call=True, outcome="no_response")
+            return Reply(say=f"{text('repeat')} {self._question(ctx) or text('still_there')}")
         ctx.state["silences"] = 0  # only silences in a row end the call
         if intents.wants_a_person(speech):
-            if ctx.agent.transfer_number:
-                return Reply(say=TRANSFERRING, end_call=True, transfer=True, outcome="transferred")
-            return Reply(say=NO_TRANSFER, end_call=True, outcome="call_back")
+            if agent.transfer_number:
+                return Reply(say=text("transferring"), end_call=True, transfer=True, outcome="transferred")
+            return Reply(say=text("no_transfer"), end_call=True, outcome="call_back")
         if intents.is_not_interested(speech):
-            return Reply(say=GOODBYE_NOT_INTERESTED, end_call=True, outcome="not_interested")
+            return Reply(say=text("not_interested"), end_call=True, outcome="not_interested")
         if intents.wants_call_later(speech):
-            return Reply(say=GOODBYE_LATER, end_call=True, outcome="call_back")
-        answer = match_answer(ctx.agent, speech)
+            return Reply(say=text("later"), end_call=True, outcome="call_back")
+        if intents.said_end_call_phrase(speech, getattr(agent, "end_call_phrases", "")):
+            return Reply(say=text("goodbye"), end_call=True, outcome=end_call_outcome(ctx, speech))
+        answer = match_answer(agent, speech) or knowledge_answer(ctx, speech)
         if answer:
             question = self._question(ctx)
             if question:
                 return Reply(say=f"{answer} {question}")
             return self._close(ctx, prefix=answer)
         # Anything else answers the question that was asked.
-        questions = parse_questions(ctx.agent.questions)
+        questions = parse_questions(agent.questions)
         index = ctx.state.get("question", 0)
         captured = {}
         if index < len(questions):
-            captured = {questions[index]: speech}
+            captured = {capture_name(agent, index, questions[index]): speech}
             ctx.state["question"] = index + 1
         question = self._question(ctx)
         if question:
-            return Reply(say=f"Thank you. {question}", captured=captured)
+            return Reply(say=f"{text('thanks')} {question}", captured=captured)
         reply = self._close(ctx)
         reply.captured = captured
         return reply

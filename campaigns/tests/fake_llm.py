@@ -5,8 +5,15 @@
         fake_llm.reply(tools=[("record_field", {"name": "team", "value": "12"})])
         fake_llm.reply("late", delay=2)                           # slower than the client's timeout
         fake_llm.fail(500)                                        # an HTTP error
+        fake_llm.reply("Hi", chunk_delay=0.2)                     # streamed: a pause before each chunk
+        fake_llm.reply("Hi", stream_error=True)                   # streamed: an error event mid-stream
         ...
         fake_llm.requests[0]["messages"][0]["content"]            # every request body, in order
+
+A request with `"stream": true` is answered the way OpenAI streams: server-sent events, one
+`chat.completion.chunk` per `data:` line, the text in a few pieces, each tool call announced
+(index, id, name) and then its arguments split over several chunks, a last chunk with the
+finish reason, and `data: [DONE]`.
 
 Import the fixture into a test module with `from campaigns.tests.fake_llm import fake_llm_fixture`.
 """
@@ -39,10 +46,31 @@ class FakeLLM:
         return f"http://{host}:{port}/v1"
 
     # --- scripting ---------------------------------------------------------------------
-    def reply(self, content: str | None = None, *, tools=(), delay: float = 0, finish_reason: str | None = None):
-        """Queue one completion: text and/or tool calls given as (name, arguments dict)."""
+    def reply(
+        self,
+        content: str | None = None,
+        *,
+        tools=(),
+        delay: float = 0,
+        finish_reason: str | None = None,
+        chunk_delay: float = 0,
+        stream_error: bool = False,
+        interleave: bool = False,
+    ):
+        """Queue one completion: text and/or tool calls given as (name, arguments dict). When
+        streamed: `chunk_delay` pauses before each chunk, `stream_error` breaks off with an error
+        event after the first pieces, `interleave` sends the tool calls' argument pieces in turns."""
         self.queue.append(
-            {"content": content, "tools": list(tools), "delay": delay, "status": 200, "finish_reason": finish_reason}
+            {
+                "content": content,
+                "tools": list(tools),
+                "delay": delay,
+                "status": 200,
+                "finish_reason": finish_reason,
+                "chunk_delay": chunk_delay,
+                "stream_error": stream_error,
+                "interleave": interleave,
+            }
         )
         return self
 
@@ -87,6 +115,59 @@ class FakeLLM:
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
         }
 
+    def _chunks(self, body: dict, spec: dict) -> list[dict]:
+        """The completion as OpenAI streams it (without the final [DONE])."""
+        completion_id, created, model = f"chatcmpl-{next(self.ids)}", int(time.time()), body.get("model", "fake")
+
+        def chunk(delta: dict, finish_reason=None) -> dict:
+            return {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            }
+
+        chunks = [chunk({"role": "assistant", "content": ""})]
+        content = spec.get("content") or ""
+        words = content.split(" ")
+        for start in range(0, len(words), 3):  # a few words a chunk, spaces kept
+            piece = " ".join(words[start : start + 3])
+            chunks.append(chunk({"content": piece if start == 0 else " " + piece}))
+        tools = spec.get("tools", [])
+        pieces: list[list[dict]] = []
+        for index, (name, arguments) in enumerate(tools):
+            chunks.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "id": f"call_{next(self.ids)}",
+                                "type": "function",
+                                "function": {"name": name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
+            text = json.dumps(arguments)
+            size = max(1, len(text) // 3)  # arguments in three or four pieces
+            pieces.append(
+                [
+                    chunk({"tool_calls": [{"index": index, "function": {"arguments": text[i : i + size]}}]})
+                    for i in range(0, len(text), size)
+                ]
+            )
+        if spec.get("interleave"):
+            for group in itertools.zip_longest(*pieces):
+                chunks.extend(c for c in group if c is not None)
+        else:
+            for group in pieces:
+                chunks.extend(group)
+        chunks.append(chunk({}, spec.get("finish_reason") or ("tool_calls" if tools else "stop")))
+        return chunks
+
     def _handler(self):
         fake = self
 
@@ -105,6 +186,26 @@ class FakeLLM:
                 except OSError:
                     pass  # the client gave up (timeout) before the answer
 
+            def _stream(self, body: dict, spec: dict):
+                chunks = fake._chunks(body, spec)
+                if spec.get("stream_error"):
+                    chunks = chunks[:2] + [{"error": {"message": "the model broke off", "type": "server_error"}}]
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Cache-Control", "no-cache")
+                    self.end_headers()  # no length: HTTP/1.0, the end of the stream closes the connection
+                    for payload in chunks:
+                        if spec.get("chunk_delay"):
+                            time.sleep(spec["chunk_delay"])
+                        self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+                        self.wfile.flush()
+                    if not spec.get("stream_error"):
+                        self.wfile.write(b"data: [DONE]\n\n")
+                        self.wfile.flush()
+                except OSError:
+                    pass  # the client gave up
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
@@ -117,7 +218,10 @@ class FakeLLM:
                 if spec["status"] != 200:
                     self._send(spec["status"], {"error": {"message": "fake failure", "type": "server_error"}})
                     return
-                self._send(200, fake._completion(body, spec))
+                if body.get("stream"):
+                    self._stream(body, spec)
+                else:
+                    self._send(200, fake._completion(body, spec))
 
         return Handler
 

@@ -5,6 +5,7 @@ import pytest
 from campaigns.engine import ConversationContext, engine_for
 from campaigns.engine.scripted import (
     GOODBYE_DNC,
+    GOODBYE_END,
     GOODBYE_LATER,
     GOODBYE_NOT_INTERESTED,
     GOODBYE_SILENT,
@@ -12,6 +13,7 @@ from campaigns.engine.scripted import (
     parse_answers,
     parse_questions,
 )
+from campaigns.engine.wording import line
 from campaigns.models import Agent
 
 Q1 = "Are you the person who handles scheduling?"
@@ -283,3 +285,207 @@ def test_voicemail_hang_up_choice_says_nothing(engine):
 
     assert reply.say == ""
     assert reply.end_call and reply.outcome == "voicemail"
+
+
+# --- Knowledge-base answers ----------------------------------------------------------------------
+HOURS = "We are open Monday to Friday from 8 am to 6 pm, and on Saturdays from 9 am to 1 pm."
+HOURS_PASSAGE = f"Opening hours\n\n{HOURS} We are closed on Sundays."
+PARKING_PASSAGE = "Parking\n\nParking is free behind the building at any time."
+
+
+def knowing(ctx: ConversationContext, *texts: str) -> ConversationContext:
+    """`ctx` as the platform builds it for a turn: the passages retrieved for it, best first."""
+    from campaigns.engine.base import Passage
+
+    ctx.knowledge = [Passage(id=i, source="Clinic", text=text) for i, text in enumerate(texts, start=1)]
+    return ctx
+
+
+def test_a_question_the_faq_does_not_cover_is_answered_from_the_best_passage(engine):
+    ctx = context(first_name="Ann")
+    engine.start(ctx)
+
+    reply = engine.respond(knowing(ctx, HOURS_PASSAGE, PARKING_PASSAGE), "What time do you open on Saturday?")
+
+    assert reply.say == f"{HOURS} {Q1}"
+    assert not reply.end_call and reply.captured == {}
+    assert ctx.state["question"] == 0  # the script's question is still open
+
+
+def test_the_faq_answer_wins_over_the_knowledge_base(engine):
+    ctx = context()
+    engine.start(ctx)
+
+    reply = engine.respond(knowing(ctx, HOURS_PASSAGE), "How much does it cost?")
+
+    assert reply.say == f"{PRICE} {Q1}"
+
+
+@pytest.mark.parametrize("speech", ["Saturday mornings suit me best", "I do the scheduling, yes"])
+def test_an_answer_that_is_not_a_question_still_answers_the_script(engine, speech):
+    ctx = context()
+    engine.start(ctx)
+
+    reply = engine.respond(knowing(ctx, HOURS_PASSAGE), speech)
+
+    assert reply.say == f"Thank you. {Q2}"
+    assert reply.captured == {Q1: speech}
+
+
+def test_a_question_with_no_matching_passage_answers_the_script_as_before(engine):
+    ctx = context()
+    engine.start(ctx)
+
+    reply = engine.respond(ctx, "Who is this?")
+
+    assert reply.captured == {Q1: "Who is this?"}
+
+
+def test_a_knowledge_answer_after_the_last_question_closes_the_call(engine):
+    ctx = context(first_name="Ann", company="Acme")
+    engine.start(ctx)
+    engine.respond(ctx, "Yes.")
+    engine.respond(ctx, "Ten.")
+
+    reply = engine.respond(knowing(ctx, PARKING_PASSAGE), "where do I park")
+
+    assert reply.end_call and reply.outcome == "interested"
+    assert (
+        reply.say
+        == "Parking is free behind the building at any time. Thanks Ann, we will send the details to Acme. Goodbye!"
+    )
+
+
+@pytest.mark.parametrize(
+    ("speech", "question"),
+    [
+        ("Is there parking?", True),
+        ("so where do I park", True),
+        ("Um, what's the price for whitening", True),
+        ("¿A qué hora abren?", True),
+        ("cuánto cuesta la limpieza", True),
+        ("Quand êtes-vous ouverts", True),
+        ("wann haben Sie am Samstag geöffnet", True),
+        ("Yes, that's me.", False),
+        ("About twelve of us", False),
+        ("so", False),
+        ("", False),
+    ],
+)
+def test_what_counts_as_a_question(speech, question):
+    from campaigns.engine.scripted import looks_like_question
+
+    assert looks_like_question(speech) is question
+
+
+# --- Every agent language ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("language", "speech"),
+    [
+        ("en-US", "Don’t call me again."),
+        ("es-ES", "Deje de llamarme, por favor."),
+        ("es-ES", "Quíteme de su lista."),
+        ("fr-FR", "Ne m'appelez plus jamais."),
+        ("fr-FR", "Supprimez mon numéro, merci."),
+        ("de-DE", "Rufen Sie mich nie wieder an!"),
+        ("de-DE", "Bitte löschen Sie meine Nummer."),
+    ],
+)
+def test_stop_calling_in_every_agent_language_ends_as_do_not_call_in_that_language(engine, language, speech):
+    ctx = context(make_agent(language=language))
+    engine.start(ctx)
+
+    reply = engine.respond(ctx, speech)
+
+    assert reply.do_not_call and reply.end_call and reply.outcome == "do_not_call"
+    assert reply.say == line("dnc", language)
+    assert reply.used_model is False
+
+
+@pytest.mark.parametrize(
+    "speech",
+    [
+        "Call me before noon, please",  # a time, not a refusal
+        "Me llamo Ana y sí, soy yo",
+        "Je ne suis plus à Paris",
+        "Ich bin nicht mehr an dem Projekt beteiligt",
+    ],
+)
+def test_everyday_answers_are_not_stop_requests(engine, speech):
+    ctx = context()
+    engine.start(ctx)
+    assert not engine.respond(ctx, speech).do_not_call
+
+
+def test_a_spanish_agent_says_the_platforms_lines_in_spanish(engine):
+    ctx = context(make_agent(language="es-ES"))
+    engine.start(ctx)
+    assert engine.respond(ctx, "").say == f"Perdone, no le he entendido. {Q1}"
+    assert engine.respond(ctx, "Sí, soy yo.").say == f"Gracias. {Q2}"
+
+
+# --- End-call phrases --------------------------------------------------------------------
+@pytest.mark.parametrize("speech", ["Okay, GOODBYE.", "sorry I have to go", "I’ve got to run"])
+def test_an_end_call_phrase_says_goodbye_and_ends(engine, speech):
+    agent = make_agent(end_call_phrases="goodbye\n  I have to go \nI've got to run")
+    ctx = context(agent)
+    engine.start(ctx)
+
+    reply = engine.respond(ctx, speech)
+
+    assert reply.end_call and reply.say == GOODBYE_END
+    assert reply.outcome == "call_back"  # left before the script's end, without declining
+    assert reply.captured == {}
+
+
+def test_end_call_phrases_match_whole_words_and_intents_come_first(engine):
+    ctx = context(make_agent(end_call_phrases="bye"))
+    engine.start(ctx)
+    assert engine.respond(ctx, "Let bygones be bygones").captured == {Q1: "Let bygones be bygones"}
+    reply = engine.respond(ctx, "Not interested, bye")
+    assert reply.outcome == "not_interested" and reply.say == GOODBYE_NOT_INTERESTED
+
+
+def test_an_agent_without_end_call_phrases_takes_goodbye_as_an_answer(engine):
+    ctx = context()
+    engine.start(ctx)
+    assert engine.respond(ctx, "goodbye").captured == {Q1: "goodbye"}
+
+
+# --- Outcomes and capture fields from the agent builder -------------------------------------
+def test_answers_go_under_the_capture_fields_when_there_is_one_per_question(engine):
+    agent = make_agent(
+        capture_fields=[{"name": "is_scheduler", "description": ""}, {"name": "team_size", "description": ""}]
+    )
+    ctx = context(agent)
+    engine.start(ctx)
+    assert engine.respond(ctx, "Yes.").captured == {"is_scheduler": "Yes."}
+    assert engine.respond(ctx, "Twelve.").captured == {"team_size": "Twelve."}
+
+
+def test_answers_stay_under_the_questions_when_fields_and_questions_differ(engine):
+    ctx = context(make_agent(capture_fields=[{"name": "team_size", "description": ""}]))
+    engine.start(ctx)
+    assert engine.respond(ctx, "Yes.").captured == {Q1: "Yes."}
+
+
+def test_the_end_of_the_script_is_the_agents_own_success_outcome(engine):
+    agent = make_agent(
+        outcomes=[{"name": "not_interested", "description": ""}, {"name": "booked", "description": "A date is set."}]
+    )
+    ctx = context(agent)
+    engine.start(ctx)
+    engine.respond(ctx, "Yes.")
+    assert engine.respond(ctx, "Ten.").outcome == "booked"
+
+
+def test_scripted_replies_never_count_as_model_work(engine):
+    ctx = context()
+    engine.start(ctx)
+    assert engine.respond(ctx, "Yes.").used_model is False
+    assert ScriptedEngine.uses_model is False
+
+
+def test_an_agent_set_to_scripted_runs_scripted_even_with_a_model_configured(settings):
+    settings.LLM_MODEL = "some-model"
+    assert isinstance(engine_for(make_agent(engine="scripted")), ScriptedEngine)
