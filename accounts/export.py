@@ -9,6 +9,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from billing.models import LedgerEntry
 from campaigns.models import Agent, Call, Campaign, Contact, DoNotCall
+from clozit.csvsafe import safe_row
 
 from .models import User
 
@@ -16,8 +17,9 @@ from .models import User
 def _csv(rows: list[list], header: list[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
+    # Exported data is opened in spreadsheets: no cell may run as a formula.
+    writer.writerow(safe_row(header))
+    writer.writerows(safe_row(row) for row in rows)
     return out.getvalue()
 
 

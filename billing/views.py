@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from rq import Retry
 
+from clozit.csvsafe import safe_row
 from clozit.queueing import enqueue
 
 from . import ledger
@@ -98,7 +99,7 @@ def credits_export(request):
     writer.writerow(["when", "kind", "amount", "balance_after", "reference", "memo"])
     for e in entries.iterator():
         writer.writerow(
-            [e.created_at.isoformat(), e.get_kind_display(), e.amount, e.balance_after, e.reference, e.memo]
+            safe_row([e.created_at.isoformat(), e.get_kind_display(), e.amount, e.balance_after, e.reference, e.memo])
         )
     return response
 

@@ -350,6 +350,8 @@ def call_finish(
                 call.outcome = Call.Outcome.VOICEMAIL
             elif call.time_limit_seconds and connected >= call.time_limit_seconds:
                 call.outcome = Call.Outcome.TIME_LIMIT
+            elif call.answered_at is not None and status == Call.Status.COMPLETED:
+                call.outcome = Call.Outcome.HUNG_UP  # every answered call ends with an outcome
         if call.hold_reference:
             call.credits_charged = ledger.hold_settle(
                 reference=call.hold_reference,

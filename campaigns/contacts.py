@@ -38,7 +38,8 @@ def normalise_header(name: str) -> str:
 
 def normalise_number(raw: str, *, default_country: str) -> str:
     """E.164 form of `raw`, or ValueError with a reason a person can act on."""
-    raw = (raw or "").strip()
+    # A leading apostrophe is how our own exports (and spreadsheets) keep "+1…" as text.
+    raw = (raw or "").strip().removeprefix("'")
     if not raw:
         raise ValueError("the phone number is empty")
     try:

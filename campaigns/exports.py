@@ -79,7 +79,7 @@ _CAPTURED_NAMES_SQL = """
     WHERE jsonb_typeof(item.pair) = 'array' AND jsonb_array_length(item.pair) = 2
       AND item.pair ->> 0 IS NOT NULL AND item.pair ->> 0 <> ''
     GROUP BY item.pair ->> 0
-    ORDER BY MIN(c.id), MIN(item.position), item.pair ->> 0
+    ORDER BY MIN(ARRAY[c.id::bigint, item.position::bigint]), item.pair ->> 0
 """
 
 

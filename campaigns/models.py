@@ -283,6 +283,7 @@ class Call(models.Model):
         TECHNICAL_FAILURE = "technical_failure", "Technical failure"
         TRANSFERRED = "transferred", "Transferred to a person"
         WRONG_PERSON = "wrong_person", "Wrong person"
+        HUNG_UP = "hung_up", "Hung up before the end"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="calls", null=True, blank=True)

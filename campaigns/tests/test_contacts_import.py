@@ -294,3 +294,10 @@ def test_a_row_spanning_lines_is_reported_at_its_first_line(user):
     )
     assert [(p.line, p.message) for p in report.errors] == [(3, "'not-a-number' is not a phone number")]
     assert Contact.objects.get(phone_number="+12025550102").source_line == 5
+
+
+def test_numbers_exported_as_spreadsheet_text_import_again(user):
+    """Our CSV exports write "+1…" as "'+1…" so spreadsheets keep it text; importing reads it back."""
+    report = contacts_import(owner=user, name="Round trip", filename="x.csv", data=b"phone\n'+12025550101\n")
+    assert report.imported == 1
+    assert report.contact_list.contacts.get().phone_number == "+12025550101"

@@ -374,7 +374,7 @@ def test_stopping_a_campaign_hangs_up_its_live_call(live, user, run_jobs, monkey
     assert call.to_number == INTERESTED and call.status == Call.Status.COMPLETED
     # The callee's first answer was heard; the second reply never reached the platform.
     assert list(call.turns.values_list("speaker", flat=True)) == ["agent", "callee", "agent"]
-    assert call.outcome == ""
+    assert call.outcome == "hung_up"  # ended before the conversation did
     assert 0 < call.duration_seconds < call.time_limit_seconds
     assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100) - call.credits_charged, Decimal(0))
     assert call.credits_charged == Decimal(call.duration_seconds)
