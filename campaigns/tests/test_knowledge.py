@@ -609,6 +609,12 @@ def test_a_question_on_a_call_is_answered_from_the_knowledge_base(client, user, 
     call.refresh_from_db()
     assert call.captured == [["Are you the person who handles scheduling?", "Yes, that's me."]]
 
+    # The call page shows which passages the answer came from, under the agent's line.
+    client.force_login(user)
+    page = client.get(reverse("call_detail", args=[call.pk])).content.decode()
+    assert page.count('data-testid="turn-passages"') == 1
+    assert "Answered from 2 knowledge passages" in page and "Demo Dental › Opening hours" in page
+
 
 @pytest.mark.django_db
 def test_retrieval_can_use_the_full_text_index(user):
