@@ -1,5 +1,7 @@
 """Agents, contact lists, the do-not-call list, campaigns and the calls they make."""
 
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -131,11 +133,32 @@ class Agent(models.Model):
 
 
 class ContactList(models.Model):
+    class ImportStatus(models.TextChoices):
+        DONE = "done", "Imported"
+        QUEUED = "queued", "Waiting to import"
+        RUNNING = "running", "Importing"
+        FAILED = "failed", "Import failed"
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_lists")
     name = models.CharField(max_length=120)
+    tags = models.JSONField(default=list, blank=True)
     source_filename = models.CharField(max_length=255, blank=True)
     # Rows the import skipped, kept so the user can fix them later: {"errors": [[line, why]], "duplicates": [...]}.
     import_problems = models.JSONField(default=dict, blank=True)
+    import_status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.DONE)
+    # {"phone": "Mobile", "first_name": "Name", "time_zone": "", "variables": ["Company", ...]}: CSV header per field.
+    column_mapping = models.JSONField(default=dict, blank=True)
+    default_country = models.CharField(max_length=2, blank=True)
+    import_bytes_total = models.PositiveBigIntegerField(default=0)
+    import_bytes_done = models.PositiveBigIntegerField(default=0)
+    rows_imported = models.PositiveIntegerField(default=0)
+    rows_rejected = models.PositiveIntegerField(default=0)
+    import_error = models.CharField(max_length=300, blank=True)
+    # The user confirmed they may call these people (consent), and when.
+    consent_confirmed_at = models.DateTimeField(null=True, blank=True)
+    consent_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -145,11 +168,34 @@ class ContactList(models.Model):
         return self.name
 
 
+class ContactUpload(models.Model):
+    """A CSV file waiting for (or in) its background import; deleted once imported."""
+
+    contact_list = models.OneToOneField(ContactList, on_delete=models.CASCADE, related_name="upload")
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ImportRejection(models.Model):
+    """A CSV row the import could not use, for the downloadable report."""
+
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="rejections")
+    line = models.PositiveIntegerField()
+    value = models.CharField(max_length=200, blank=True)
+    reason = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["line", "id"]
+
+
 class Contact(models.Model):
     contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="contacts")
     phone_number = models.CharField(max_length=20, help_text="E.164")
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
+    # IANA name such as "America/New_York"; empty: taken from the number when it maps to zones.
+    time_zone = models.CharField(max_length=64, blank=True)
+    tags = models.JSONField(default=list, blank=True)
     variables = models.JSONField(default=dict, blank=True, help_text="Extra CSV columns, usable in the agent's lines.")
     source_line = models.PositiveIntegerField(null=True, blank=True)
 
@@ -168,20 +214,40 @@ class Contact(models.Model):
 
 
 class DoNotCall(models.Model):
-    """A number the account must never call again."""
+    """A number an account must never call again; without an owner, no account may (the
+    platform-wide list kept by staff)."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="do_not_call")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="do_not_call", null=True, blank=True
+    )
     phone_number = models.CharField(max_length=20)
     reason = models.CharField(max_length=200, blank=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name = "do-not-call entry"
         verbose_name_plural = "do-not-call list"
-        constraints = [models.UniqueConstraint(fields=["owner", "phone_number"], name="dnc_unique_number_per_owner")]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "phone_number"], name="dnc_unique_number_per_owner"),
+            models.UniqueConstraint(
+                fields=["phone_number"], condition=Q(owner__isnull=True), name="dnc_unique_number_platform"
+            ),
+        ]
+        indexes = [models.Index(fields=["phone_number"])]
 
     def __str__(self):
         return self.phone_number
+
+
+def weekdays() -> list[int]:
+    return [0, 1, 2, 3, 4]
+
+
+def default_retry_on() -> list[str]:
+    return ["no_answer", "busy"]
 
 
 class Campaign(models.Model):
@@ -198,8 +264,22 @@ class Campaign(models.Model):
     contact_list = models.ForeignKey(ContactList, on_delete=models.PROTECT, related_name="campaigns")
     caller_number = models.CharField(max_length=20, help_text="The number callees see (E.164).")
     max_concurrent_calls = models.PositiveSmallIntegerField(default=2)
+    # Calling hours in the callee's own time, on these weekdays (0 = Monday); the legal window
+    # of the callee's country applies as well.
+    calling_hours_start = models.TimeField(default=datetime.time(9, 0))
+    calling_hours_end = models.TimeField(default=datetime.time(20, 0))
+    calling_days = models.JSONField(default=weekdays, blank=True)
+    # Redial contacts whose call ended like this, up to max_attempts calls each, retry_delay apart.
+    retry_on = models.JSONField(default=default_retry_on, blank=True)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    retry_delay_minutes = models.PositiveIntegerField(default=60)
+    # Stop the campaign once its calls have cost this many credits (empty: no cap).
+    budget_credits = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.CharField(max_length=300, blank=True)
+    # Set when abuse signals paused the campaign; cleared by staff after review.
+    flagged_at = models.DateTimeField(null=True, blank=True)
+    flag_reason = models.CharField(max_length=300, blank=True)
     # Calls the provider refused or failed to place, in a row; reset by any call it accepts.
     provider_failures_in_row = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -233,8 +313,10 @@ class CampaignContact(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="campaign_entries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     claim_expires_at = models.DateTimeField(null=True, blank=True)
-    # Not dialled again before this time (a retry after a provider error waits a while).
+    # Not dialled again before this time (a retry's spacing, or the next open calling window).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Why a pending contact is not being dialled now, for the user (e.g. "No time zone known").
+    waiting_reason = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     result = models.CharField(max_length=200, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -292,6 +292,18 @@ CALLS_PER_SECOND = {
 }
 # Calls one account may have in progress at once, over all its campaigns (staff can change it per account).
 ACCOUNT_MAX_CONCURRENT_CALLS = env.int("ACCOUNT_MAX_CONCURRENT_CALLS", default=10)
+# Legal calling hours in the callee's local time, by country (ISO code): "HH:MM-HH:MM".
+CALLING_WINDOWS = {"US": "08:00-21:00", "CA": "08:00-21:00", "IN": "09:00-21:00"}
+CALLING_WINDOW_DEFAULT = env.str("CALLING_WINDOW_DEFAULT", default="08:00-21:00")
+# Off only in tests that do not test windows (calls then go out at any hour).
+CALLING_WINDOWS_ENFORCED = env.bool("CALLING_WINDOWS_ENFORCED", default=True)
+# Abuse signals: a campaign pauses itself (and is flagged for staff) when, after at least
+# ABUSE_MIN_ANSWERED answered calls, the share of callees asking not to be called again or the
+# share of calls shorter than ABUSE_SHORT_CALL_SECONDS passes its threshold.
+ABUSE_MIN_ANSWERED = env.int("ABUSE_MIN_ANSWERED", default=20)
+ABUSE_OPT_OUT_RATE = env.float("ABUSE_OPT_OUT_RATE", default=0.15)
+ABUSE_SHORT_CALL_RATE = env.float("ABUSE_SHORT_CALL_RATE", default=0.6)
+ABUSE_SHORT_CALL_SECONDS = env.int("ABUSE_SHORT_CALL_SECONDS", default=5)
 # Monthly fee, in credits, for a number an account buys (charged at purchase and every 30 days).
 PHONE_NUMBER_MONTHLY_CREDITS = Decimal(env.str("PHONE_NUMBER_MONTHLY_CREDITS", default="150"))
 

@@ -37,6 +37,8 @@ PADDLE_TEST_CHECKOUT = True
 SIMULATED_TIME_SCALE = 0
 # No calls-per-second pacing unless a test asks for it (tests/test_dial_pacing.py does).
 CALLS_PER_SECOND = {"default": 0}
+# Calls go out at any hour unless a test of calling windows turns them on (with a frozen clock).
+CALLING_WINDOWS_ENFORCED = False
 # Every final status callback arrives twice, so every test exercises de-duplication.
 SIMULATED_DUPLICATE_EVENTS = 1.0
 SIMULATED_SIGNING_SECRET = "simulated-test-secret"
