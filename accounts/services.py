@@ -128,7 +128,7 @@ def account_purge(*, user_id: int) -> None:
     from allauth.account.models import EmailAddress
     from allauth.socialaccount.models import SocialAccount
 
-    from campaigns.models import Agent, Call, CallTurn, ContactList, DoNotCall
+    from campaigns.models import Agent, Call, CallTurn, ContactList, ContactUpload, DoNotCall, ImportRejection
     from telephony.models import ProviderEvent
     from telephony.recordings import recordings_delete_at_carrier
 
@@ -153,11 +153,17 @@ def account_purge(*, user_id: int) -> None:
     # The carrier's webhooks as received: they name the callee ("To") and more.
     ProviderEvent.objects.filter(call_id__in=Call.objects.filter(owner=user).values("pk")).update(payload={})
     ContactList.objects.filter(owner=user, campaigns__isnull=True).delete()
+    # Rejected rows and stored uploads hold the same personal data as contacts.
+    ImportRejection.objects.filter(contact_list__owner=user).delete()
+    ContactUpload.objects.filter(contact_list__owner=user).delete()
     for contact_list in ContactList.objects.filter(owner=user):
         contact_list.contacts.all().delete()
         contact_list.name = "Deleted list"
         contact_list.source_filename = ""
         contact_list.import_problems = {}
+        contact_list.tags = []
+        contact_list.column_mapping = {}
+        contact_list.import_error = ""
         contact_list.save()
     DoNotCall.objects.filter(owner=user).delete()
     Agent.objects.filter(owner=user).update(

@@ -1,7 +1,10 @@
 """Importing contact lists from CSV: what a user sees when their spreadsheet is good, messy or unusable."""
 
+import codecs
+
 import pytest
 
+from campaigns import contacts
 from campaigns.contacts import contacts_import, normalise_header, normalise_number
 from campaigns.errors import CampaignError
 from campaigns.models import Contact, ContactList
@@ -301,3 +304,124 @@ def test_numbers_exported_as_spreadsheet_text_import_again(user):
     report = contacts_import(owner=user, name="Round trip", filename="x.csv", data=b"phone\n'+12025550101\n")
     assert report.imported == 1
     assert report.contact_list.contacts.get().phone_number == "+12025550101"
+
+
+# --- The shared reading core (also used by the background import) ------------------------
+def test_trailing_empty_cells_are_not_extra_columns(user):
+    """Spreadsheets often end rows with separators: "+1…,Ann,,"."""
+    report = run_import(user, "phone,first_name\n+12025550101,Ann,,\n")
+
+    assert report.errors == [] and report.imported == 1
+
+
+def test_a_column_without_a_header_is_not_a_variable(user):
+    report = run_import(user, "phone,,company\n+12025550101,x,Acme\n")
+
+    assert report.contact_list.contacts.get().variables == {"company": "Acme"}
+
+
+def test_detect_encoding():
+    from campaigns.contacts import detect_encoding
+
+    assert detect_encoding("phone\nJosé\n".encode()) == contacts.TextEncoding("utf-8", "UTF-8")
+    assert detect_encoding(codecs.BOM_UTF8 + b"phone\n") == contacts.TextEncoding("utf-8-sig", "UTF-8")
+    assert detect_encoding(codecs.BOM_UTF16_LE + "phone".encode("utf-16-le")).label == "UTF-16"
+    assert detect_encoding("phone\nJosé\n".encode("cp1252")) == contacts.TextEncoding("cp1252", "Windows-1252")
+    many_accents = ("é" * 50 + "\n").encode()
+    assert detect_encoding(many_accents + b"\xe9\n") == contacts.TextEncoding("utf-8", "UTF-8", has_errors=True)
+    with pytest.raises(CampaignError, match="binary data"):
+        detect_encoding(b"phone\x00\n")
+
+
+def test_a_utf8_file_is_checked_in_chunks_whatever_its_size(monkeypatch):
+    from campaigns.contacts import detect_encoding
+
+    monkeypatch.setattr(contacts, "DECODE_CHUNK", 7)
+    # A multi-byte character split across chunks is still one valid character.
+    assert detect_encoding("ab,cdeé,fghijklmnÿ\n".encode() * 5) == contacts.TextEncoding("utf-8", "UTF-8")
+
+
+@pytest.mark.parametrize(
+    "sample,delimiter",
+    [
+        ("phone,name\n+1,Ann\n", ","),
+        ("phone;name;city\n+1;Ann;Paris\n+2;Bob;Lyon\n", ";"),
+        ("phone\tname\n+1\tAnn\n", "\t"),
+        ("phone|name\n+1|Ann\n", "|"),
+        ("phone\n'+12025550101\n'+12025550102\n", ","),  # our own exports' apostrophes are no quotes
+        ('phone;note\n+1;"a, b, c"\n+2;"d, e"\n', ";"),
+    ],
+)
+def test_delimiter_detection(sample, delimiter):
+    assert contacts._delimiter(sample) == delimiter
+
+
+def test_header_names_are_unique_and_never_blank():
+    assert contacts.header_names(["Name", " ", "Name", "  Phone  number "]) == [
+        "Name",
+        "Column 2",
+        "Name (2)",
+        "Phone number",
+    ]
+
+
+def test_guess_mapping():
+    names = ["Mobile", "Given Name", "Surname", "TZ", "Tags", "Company", "Column 7"]
+
+    assert contacts.guess_mapping(names, header=[*names[:6], ""]) == {
+        "phone": "Mobile",
+        "first_name": "Given Name",
+        "last_name": "Surname",
+        "time_zone": "TZ",
+        "tags": "Tags",
+        "variables": ["Company"],
+    }
+
+
+def test_normalise_time_zone():
+    assert contacts.normalise_time_zone(" america/NEW_york ") == "America/New_York"
+    assert contacts.normalise_time_zone("") == ""
+    assert contacts.normalise_time_zone("UTC") == "UTC"
+    with pytest.raises(ValueError, match="'EST5EDT-ish' is not a time zone"):
+        contacts.normalise_time_zone("EST5EDT-ish")
+
+
+def test_parse_tags_and_variables():
+    assert contacts.parse_tags(" vip ; Gold, VIP |  spring  2026 ,, ") == ["vip", "Gold", "spring 2026"]
+    assert contacts.parse_tags(["a"] * 3 + [f"t{i}" for i in range(30)]) == ["a"] + [f"t{i}" for i in range(19)]
+    assert contacts.parse_variables("Company Name: Acme: Inc\n\nplan = gold\nurl: http://x") == {
+        "company_name": "Acme: Inc",
+        "plan": "gold",
+        "url": "http://x",
+    }
+    with pytest.raises(ValueError, match="line 2"):
+        contacts.parse_variables("a: 1\nno separator")
+
+
+def test_refuse_if_not_csv_accepts_text_files_with_csv_names():
+    for name in ("leads.csv", "LEADS.CSV", "leads.txt", "leads.tsv"):
+        contacts.refuse_if_not_csv(filename=name, data=b"phone\n+12025550101\n")
+
+
+@pytest.mark.parametrize("country", ["US", "CA", "JM", "GB", "DE", "FR"])
+def test_north_american_fast_path_gives_what_phonenumbers_gives(country):
+    """`normalise_number` skips phonenumbers.parse for plain North American numbers; the result
+    (number or reason) must be exactly the one of the full parse, valid or not."""
+    import random
+
+    rng = random.Random(country)
+    formats = ["+1{d}", "{d}", "1{d}", "({a}) {b}-{c}", "1-{a}-{b}-{c}", "+1 {a}.{b}.{c}", "+1{d}5", "0{d}"]
+    for _ in range(4000):
+        d = "".join(rng.choice("0123456789") for _ in range(10))
+        if rng.random() < 0.7:
+            d = rng.choice("23456789") + d[1:]
+        raw = rng.choice(formats).format(d=d, a=d[:3], b=d[3:6], c=d[6:])
+        try:
+            fast = normalise_number(raw, default_country=country)
+        except ValueError as exc:
+            fast = f"error: {exc}"
+        try:
+            slow = contacts._parsed_number(raw, country)
+        except ValueError as exc:
+            slow = f"error: {exc}"
+        assert fast == slow, raw

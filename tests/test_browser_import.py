@@ -1,0 +1,121 @@
+"""Importing contacts in a real browser: upload a CSV, choose its columns, confirm consent, watch
+the progress bar fill while the worker imports (htmx polling, no reload), then download the
+rejected rows.
+
+The account is logged in by its session cookie; the import job runs in this process (`run_jobs`)
+once the mapping is confirmed, as an RQ worker would run it.
+"""
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from playwright.sync_api import Page, expect
+
+from tests.conftest import field
+
+CSV = (
+    "Mobile;Vorname;Nachname;Firma;Zeitzone\n"
+    "(202) 555-0101;Ada;Lovelace;Analytical Engines;America/New_York\n"  # line 2
+    '=HYPERLINK("http://evil");Mallory;X;Evil;\n'  # line 3: not a number (and a formula)
+    "\n"
+    "+1 202 555 0101;Ada;Again;Analytical Engines;\n"  # line 5: same as line 2
+    '+44 20 7946 0123;Grace;"Hopper; Jr";"Compilers\nInc";Europe/London\n'  # lines 6-7
+    "+12025550102;Alan;Turing;Bletchley;Mars/Base\n"  # line 8: no such time zone
+)
+
+
+def log_in(page: Page, url: str, user) -> None:
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": url}])
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_upload_map_consent_progress_and_rejected_rows(live, page: Page, user, run_jobs):
+    from campaigns.models import ContactList
+
+    url = live.url
+    log_in(page, url, user)
+
+    # 1. Upload: a PNG is refused in place, then the CSV goes through.
+    page.goto(url + "/contacts/")
+    page.get_by_role("main").get_by_role("button", name="Upload CSV").click()
+    expect(page).to_have_url(url + "/contacts/upload/")
+    field(page, "CSV file").set_input_files(
+        files=[{"name": "logo.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n" + b"\x00" * 32}]
+    )
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#id_file-errors")).to_contain_text("“logo.png” is a PNG image, not a CSV file.")
+    field(page, "CSV file").set_input_files(
+        files=[{"name": "Berlin leads.csv", "mimeType": "text/csv", "buffer": CSV.encode()}]
+    )
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    # 2. Map: the file as read, the renamed headers chosen by hand, consent required.
+    expect(page).to_have_url(re.compile(r"/contacts/\d+/map/$"))
+    expect(page.get_by_test_id("file-summary")).to_contain_text("UTF-8 text, semicolon-separated, 5 columns")
+    expect(page.get_by_test_id("file-preview").locator("thead th")).to_have_text(
+        ["Mobile", "Vorname", "Nachname", "Firma", "Zeitzone"]
+    )
+    expect(field(page, "Phone number")).to_have_value("Mobile")  # guessed from the header
+    field(page, "First name").select_option("Vorname")
+    field(page, "Last name").select_option("Nachname")
+    field(page, "Time zone").select_option("Zeitzone")
+    page.get_by_test_id("variable-columns").get_by_label("Vorname").uncheck()
+    page.get_by_test_id("variable-columns").get_by_label("Nachname").uncheck()
+    page.get_by_test_id("variable-columns").get_by_label("Zeitzone").uncheck()
+    expect(page.get_by_test_id("variable-columns").get_by_label("Firma")).to_be_checked()
+    field(page, "List name").fill("Berlin leads")
+    field(page, "List tags").fill("spring, berlin")
+    consent = page.get_by_label(re.compile(r"I confirm I have consent to call these people"))
+    # The browser itself refuses the form without consent (the field is required).
+    page.get_by_role("button", name="Import contacts").click()
+    expect(page).to_have_url(re.compile(r"/contacts/\d+/map/$"))
+    assert page.evaluate("document.querySelector('#id_consent').validity.valueMissing") is True
+    consent.check()
+    page.get_by_role("button", name="Import contacts").click()
+
+    # 3. Progress: waiting for a worker, then the worker runs and the poll brings the result in.
+    expect(page).to_have_url(re.compile(r"/contacts/\d+/import/$"))
+    status = page.get_by_test_id("import-status")
+    expect(status).to_have_text("Waiting to import")
+    page.evaluate("window.stillThisPage = true")
+
+    run_jobs()
+
+    expect(status).to_have_text("Imported", timeout=5_000)
+    expect(page.get_by_test_id("import-progress")).to_have_attribute("value", "100")
+    expect(page.get_by_test_id("rows-imported")).to_have_text("2")
+    expect(page.get_by_test_id("rows-rejected")).to_have_text("3")
+    summary = page.get_by_test_id("import-summary")
+    expect(summary).to_contain_text("2 contacts imported into “Berlin leads”; 3 rows not imported.")
+    expect(summary).to_contain_text("+12025550101 already appears on line 2")
+    expect(summary).to_contain_text("'Mars/Base' is not a time zone")
+    assert page.evaluate("window.stillThisPage") is True  # no reload
+
+    with page.expect_download() as download_info:
+        page.get_by_test_id("rejections-download").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("rejected-rows-berlin-leads-")
+    rows = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+    assert rows[0] == ["line", "value", "reason"]
+    assert [r[0] for r in rows[1:]] == ["3", "5", "8"]
+    assert rows[1][1] == '\'=HYPERLINK("http://evil")'  # a spreadsheet shows it as text
+
+    # The list: consent recorded, the contacts as mapped.
+    page.get_by_test_id("view-list").click()
+    expect(page).to_have_url(re.compile(r"/contacts/\d+/$"))
+    table = page.get_by_test_id("contacts")
+    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(table.locator("tbody tr").nth(1)).to_contain_text("Hopper; Jr")
+    expect(table.locator("tbody tr").nth(1)).to_contain_text("Europe/London")
+    contact_list = ContactList.objects.get(owner=user)
+    assert contact_list.consent_confirmed_by == user and contact_list.tags == ["spring", "berlin"]
+    assert contact_list.contacts.get(first_name="Grace").variables == {"firma": "Compilers\nInc"}
