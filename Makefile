@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-webhook services clean
+.PHONY: run test lint format bench bench-webhook bench-dialer bench-engine bench-import services clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,21 @@ bench: $(STAMP)
 bench-webhook: $(STAMP)
 	scripts/ensure-services
 	$(BIN)/python bench/turn_webhook.py
+
+## Dialer dispatch rate (simulated provider) next to a no-op RQ job; campaign pages with 1,000,000 calls.
+bench-dialer: $(STAMP)
+	scripts/ensure-services
+	$(BIN)/python bench/dialer_bench.py
+
+## The conversation engines' own time per turn (model time excluded).
+bench-engine: $(STAMP)
+	scripts/ensure-services
+	$(BIN)/python bench/engine_overhead.py
+
+## Contact import of 100,000 CSV rows (the background job, inline) next to PostgreSQL COPY of the same rows.
+bench-import: $(STAMP)
+	scripts/ensure-services
+	$(BIN)/python bench/import_bench.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

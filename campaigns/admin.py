@@ -1,7 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template import engines
+from django.urls import path, reverse_lazy
+from django.utils.text import format_lazy
 
-from . import services
+from . import abuse, services
 from .contacts import normalise_number
 from .errors import CampaignError
 from .models import Agent, Call, CallTurn, Campaign, CampaignContact, Contact, ContactList, DoNotCall
@@ -37,45 +44,234 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 class DoNotCallForm(forms.ModelForm):
+    """An account's entry (with an owner) or a platform-wide one (owner left empty: no account
+    may call the number). Numbers are stored in E.164, read in the owner's country, or the staff
+    member's for platform-wide entries."""
+
+    # Set by DoNotCallAdmin.get_form: the country numbers without +code are read in when no owner.
+    staff_country = "US"
+
     class Meta:
         model = DoNotCall
         fields = ["owner", "phone_number", "reason"]
+        help_texts = {
+            "owner": format_lazy(
+                "Leave empty for the platform-wide list: no account may call the number. "
+                'Many numbers at once: <a href="{}">import a CSV to the platform-wide list</a>.',
+                reverse_lazy("admin:campaigns_donotcall_import"),
+            )
+        }
 
     def clean(self):
         cleaned = super().clean()
         owner, number = cleaned.get("owner"), cleaned.get("phone_number")
-        if owner and number:
+        if number:
             try:
-                cleaned["phone_number"] = normalise_number(number, default_country=owner.default_country)
+                cleaned["phone_number"] = normalise_number(
+                    number, default_country=owner.default_country if owner else self.staff_country
+                )
             except ValueError as exc:
                 self.add_error("phone_number", str(exc))
         return cleaned
 
 
+class DoNotCallScopeFilter(admin.SimpleListFilter):
+    title = "list"
+    parameter_name = "scope"
+
+    def lookups(self, request, model_admin):
+        return [("platform", "Platform-wide"), ("account", "An account's")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "platform":
+            return queryset.filter(owner__isnull=True)
+        if self.value() == "account":
+            return queryset.filter(owner__isnull=False)
+        return queryset
+
+
+class DoNotCallImportForm(forms.Form):
+    file = forms.FileField(help_text="A CSV file with one phone number per line, in the first column.")
+    reason = forms.CharField(max_length=200, required=False)
+
+
+DNC_IMPORT_PAGE = """{% extends "admin/base_site.html" %}
+{% block content %}
+<p>Numbers in the file go on the platform-wide do-not-call list: no account may call them.
+Numbers written without +code are read as numbers of {{ country }}.
+Numbers already on the list are left as they are.</p>
+<form method="post" enctype="multipart/form-data">{% csrf_token %}
+  <table>{{ form.as_table }}</table>
+  <div class="submit-row"><input type="submit" value="Import" class="default"></div>
+</form>
+{% endblock %}"""
+
+
 @admin.register(DoNotCall)
 class DoNotCallAdmin(admin.ModelAdmin):
     form = DoNotCallForm
-    list_display = ["phone_number", "owner", "reason", "created_at"]
-    search_fields = ["phone_number", "owner__email"]
-    list_select_related = ["owner"]
+    list_display = ["phone_number", "scope", "reason", "added_by", "created_at"]
+    list_filter = [DoNotCallScopeFilter]
+    search_fields = ["phone_number", "owner__email", "reason"]
+    list_select_related = ["owner", "added_by"]
+    readonly_fields = ["added_by", "created_at"]
+
+    @admin.display(description="List", ordering="owner__email")
+    def scope(self, obj):
+        return obj.owner.email if obj.owner_id else "Platform-wide"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.staff_country = getattr(request.user, "default_country", "") or "US"
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.added_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A number typed as people write it ("(202) 555-0101") finds its E.164 entry too."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            number = normalise_number(search_term, default_country=getattr(request.user, "default_country", "US"))
+        except ValueError:
+            return results, may_have_duplicates
+        return results | queryset.filter(phone_number=number), may_have_duplicates
+
+    def get_urls(self):
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_platform_numbers),
+                name="campaigns_donotcall_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_platform_numbers(self, request):
+        """Staff upload a CSV of numbers for the platform-wide list (a regulator's or a complaint list)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        country = getattr(request.user, "default_country", "") or "US"
+        form = DoNotCallImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            added, rejected = abuse.dnc_platform_import(
+                data=form.cleaned_data["file"].read(),
+                reason=form.cleaned_data["reason"],
+                by=request.user,
+                default_country=country,
+            )
+            messages.success(request, f"Added {added} number(s) to the platform-wide do-not-call list.")
+            if rejected:
+                shown = "; ".join(f"line {line}: {why}" for line, why in rejected[:10])
+                more = f" (and {len(rejected) - 10} more)" if len(rejected) > 10 else ""
+                messages.warning(request, f"{len(rejected)} line(s) skipped: {shown}{more}")
+            return redirect("admin:campaigns_donotcall_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import numbers to the platform-wide do-not-call list",
+            "form": form,
+            "country": country,
+            "opts": self.model._meta,
+        }
+        return HttpResponse(engines["django"].from_string(DNC_IMPORT_PAGE).render(context, request))
+
+
+class CampaignReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=250,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Shown to the campaign's owner on the campaign page.",
+    )
+
+
+CAMPAIGN_PAUSE_PAGE = """{% extends "admin/base_site.html" %}
+{% block content %}
+<p>Campaigns to pause (calls already in progress finish normally):</p>
+<ul>{% for campaign in campaigns %}
+  <li>{{ campaign.name }} ({{ campaign.owner.email }}, now {{ campaign.get_status_display }})</li>
+{% endfor %}</ul>
+<form method="post">{% csrf_token %}
+  {% for campaign in campaigns %}
+    <input type="hidden" name="{{ action_checkbox_name }}" value="{{ campaign.pk }}">
+  {% endfor %}
+  <input type="hidden" name="action" value="{{ action }}">
+  <table>{{ form.as_table }}</table>
+  <div class="submit-row"><input type="submit" name="apply" value="Pause" class="default"></div>
+</form>
+{% endblock %}"""
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    title = "abuse flag"
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Flagged for review"), ("reviewed", "Reviewed"), ("no", "Never flagged")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(flag_reason="")
+        if self.value() == "reviewed":
+            return queryset.filter(flagged_at__isnull=False, flag_reason="")
+        if self.value() == "no":
+            return queryset.filter(flagged_at__isnull=True)
+        return queryset
 
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "status", "agent", "contact_list", "created_at"]
-    list_filter = ["status"]
+    list_display = ["name", "owner", "status", "flagged", "flag_reason", "agent", "contact_list", "created_at"]
+    list_filter = [FlaggedFilter, "status"]
     search_fields = ["name", "owner__email"]
     list_select_related = ["owner", "agent", "contact_list"]
-    readonly_fields = ["status", "status_reason", "started_at", "finished_at"]
-    actions = ["pause_campaigns"]
+    readonly_fields = ["status", "status_reason", "flagged_at", "flag_reason", "started_at", "finished_at"]
+    actions = ["pause_campaigns", "clear_flag"]
 
-    @admin.action(description="Pause selected campaigns (abuse review)")
+    @admin.display(description="Flagged", boolean=True, ordering="flagged_at")
+    def flagged(self, obj):
+        return bool(obj.flag_reason)
+
+    @admin.action(description="Pause selected campaigns (with a reason the owner sees)…")
     def pause_campaigns(self, request, queryset):
+        form = CampaignReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            reason = f"Paused by support: {form.cleaned_data['reason']}"
+            paused = 0
+            for campaign in queryset:
+                try:
+                    services.campaign_pause(campaign=campaign, reason=reason)
+                except CampaignError as exc:
+                    messages.warning(request, f"{campaign}: {exc}")
+                else:
+                    paused += 1
+                    self.log_change(request, campaign, reason)
+            if paused:
+                messages.success(request, f"Paused {paused} campaign(s).")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Pause campaigns: give a reason",
+            "form": form,
+            "campaigns": queryset.select_related("owner"),
+            "action": request.POST.get("action"),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return HttpResponse(engines["django"].from_string(CAMPAIGN_PAUSE_PAGE).render(context, request))
+
+    @admin.action(description="Clear flag (reviewed)")
+    def clear_flag(self, request, queryset):
+        cleared = 0
         for campaign in queryset:
-            try:
-                services.campaign_pause(campaign=campaign, reason=f"Paused by support ({request.user.email}).")
-            except CampaignError as exc:
-                messages.warning(request, f"{campaign}: {exc}")
+            if abuse.campaign_flag_clear(campaign=campaign):
+                cleared += 1
+                self.log_change(request, campaign, "Abuse flag cleared after review")
+        messages.success(
+            request,
+            f"Cleared the flag of {cleared} campaign(s). Paused campaigns stay paused until their owner resumes them.",
+        )
 
 
 @admin.register(CampaignContact)

@@ -5,7 +5,7 @@ provider may deliver any webhook more than once and in any order.
 """
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -18,8 +18,9 @@ from telephony.providers.base import AgentStep, CallEvent, TurnInput
 
 from .engine import ConversationContext, Reply, engine_for
 from .knowledge import passages_for
-from .models import Call, CallTurn, CampaignContact
+from .models import Call, CallTurn, Campaign, CampaignContact
 from .services import dnc_add
+from .windows import callee_time_zones, zone
 
 logger = logging.getLogger(__name__)
 
@@ -328,9 +329,17 @@ def call_finish(
     reason: str = "",
     answered_by: str = "",
     retryable: bool = False,
+    permanent: bool = False,
+    requeue_at: datetime | None = None,
+    waiting_reason: str = "",
 ) -> bool:
-    """The one transition to a final state. Settles credits, frees the slot and wakes the
-    campaign exactly once; returns False when the call had already finished."""
+    """The one transition to a final state. Settles credits, frees the slot, decides the
+    contact's retry and wakes the campaign exactly once; returns False when the call had
+    already finished.
+
+    `retryable`: a provider error worth redialling soon (RETRY_BACKOFF); `permanent`: a provider
+    error no retry can fix. `requeue_at` (canceled calls only: never dialled) puts the contact
+    back in the queue at that time without counting the attempt, with `waiting_reason`."""
     with transaction.atomic():
         now = timezone.now()
         finished = Call.objects.filter(pk=call_id, status__in=Call.LIVE_STATUSES).update(
@@ -338,7 +347,7 @@ def call_finish(
         )
         if not finished:
             return False
-        call = Call.objects.select_for_update(of=("self",)).select_related("target").get(pk=call_id)
+        call = Call.objects.select_for_update(of=("self",)).select_related("target", "contact").get(pk=call_id)
         connected = duration_seconds if status == Call.Status.COMPLETED else 0
         if call.time_limit_seconds:
             connected = min(connected, call.time_limit_seconds)
@@ -360,30 +369,145 @@ def call_finish(
             )
         call.save(update_fields=["duration_seconds", "answered_by", "outcome", "credits_charged"])
         if call.target is not None:
-            _finish_target(call.target, call, retryable=retryable)
+            _finish_target(
+                call.target,
+                call,
+                retryable=retryable,
+                permanent=permanent,
+                requeue_at=requeue_at if status == Call.Status.CANCELED else None,
+                waiting_reason=waiting_reason,
+            )
         if call.campaign_id:
             campaign_id = call.campaign_id
             transaction.on_commit(lambda: _wake_campaign(campaign_id))
     return True
 
 
-def _finish_target(target: CampaignContact, call: Call, *, retryable: bool) -> None:
-    target = CampaignContact.objects.select_for_update().get(pk=target.pk)
-    if retryable and target.attempts < MAX_ATTEMPTS_ON_CARRIER_ERROR:
+# How a call ended, in the words of Campaign.retry_on.
+RETRY_REASONS = {"no_answer": "No answer", "busy": "Busy", "failed": "Failed", "voicemail": "Voicemail"}
+
+
+def _retry_reason(call: Call) -> str:
+    """The Campaign.retry_on entry this call's end matches, or "" (answered by a person, canceled)."""
+    if call.status == Call.Status.NO_ANSWER:
+        return "no_answer"
+    if call.status == Call.Status.BUSY:
+        return "busy"
+    if call.status == Call.Status.FAILED:
+        return "failed"
+    if call.status == Call.Status.COMPLETED and (
+        call.outcome == Call.Outcome.VOICEMAIL or (call.answered_by == "machine" and not call.outcome)
+    ):
+        return "voicemail"
+    return ""
+
+
+def callback_time(call: Call, *, zones=()) -> datetime | None:
+    """When the callee asked to be called back: the captured "callback_at" ISO date and time.
+    A time without an offset is the callee's own (their first zone), else UTC. None when absent
+    or unreadable."""
+    value = str(dict(call.captured or []).get("callback_at") or "").strip()
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        info = zone(zones[0]) if zones else None
+        when = when.replace(tzinfo=info or UTC)
+    return when
+
+
+def _callback_scheduled_before(target: CampaignContact, call: Call) -> bool:
+    earlier = Call.objects.filter(target=target, outcome=Call.Outcome.CALL_BACK).exclude(pk=call.pk)
+    return any("callback_at" in dict(captured or []) for captured in earlier.values_list("captured", flat=True))
+
+
+def _finish_target(
+    target: CampaignContact,
+    call: Call,
+    *,
+    retryable: bool,
+    permanent: bool = False,
+    requeue_at: datetime | None = None,
+    waiting_reason: str = "",
+) -> None:
+    """The contact's next step, decided once, in the transaction that finished its call:
+
+    1. A canceled call never went out: with `requeue_at` the contact waits in the queue without
+       the attempt counting; without it the contact is skipped (do-not-call, campaign stopped).
+    2. A provider error worth retrying is redialled after RETRY_BACKOFF, up to
+       MAX_ATTEMPTS_ON_CARRIER_ERROR attempts.
+    3. No answer, busy, failed (not a permanent provider error) and voicemail are redialled
+       after the campaign's retry delay when the campaign retries that ending and attempts are
+       left; the calling window is applied when the contact is claimed again.
+    4. A callee who asked to be called back at a given time ("callback_at") is called then,
+       once per contact, when attempts are left.
+    5. Anything else is final: done when the call completed, else failed.
+    """
+    target = CampaignContact.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=target.pk)
+    campaign = target.campaign
+    now = timezone.now()
+    target.claim_expires_at = None
+    target.waiting_reason = ""
+    target.next_attempt_at = None
+    reason = _retry_reason(call)
+    # A stopped campaign calls nobody again, whatever the call's ending.
+    goes_on = campaign.status in (Campaign.Status.RUNNING, Campaign.Status.PAUSED)
+    attempts_left = goes_on and target.attempts < campaign.max_attempts
+    if call.status == Call.Status.CANCELED:
+        if requeue_at is not None and goes_on:
+            target.status = CampaignContact.Status.PENDING
+            target.attempts = max(target.attempts - 1, 0)
+            target.next_attempt_at = requeue_at
+            target.waiting_reason = waiting_reason[:200]
+            target.result = ""
+        else:
+            target.status = CampaignContact.Status.SKIPPED
+            target.result = (call.failure_reason or "Canceled")[:200]
+    elif retryable and goes_on and target.attempts < MAX_ATTEMPTS_ON_CARRIER_ERROR:
         target.status = CampaignContact.Status.PENDING
         target.result = f"Will retry: {call.failure_reason}"[:200]
-        target.next_attempt_at = timezone.now() + RETRY_BACKOFF[min(target.attempts, len(RETRY_BACKOFF)) - 1]
-    elif call.status == Call.Status.CANCELED:
-        target.status = CampaignContact.Status.SKIPPED
-        target.result = (call.failure_reason or "Canceled")[:200]
+        target.next_attempt_at = now + RETRY_BACKOFF[min(target.attempts, len(RETRY_BACKOFF)) - 1]
+    elif reason and reason in (campaign.retry_on or []) and attempts_left and not permanent:
+        label = RETRY_REASONS[reason]
+        target.status = CampaignContact.Status.PENDING
+        target.result = f"{label}: will call again"
+        target.next_attempt_at = now + timedelta(minutes=campaign.retry_delay_minutes)
+        target.waiting_reason = (
+            f"Retrying after {label.lower()} (attempt {target.attempts + 1} of {campaign.max_attempts})"
+        )
+    elif (
+        call.status == Call.Status.COMPLETED
+        and call.outcome == Call.Outcome.CALL_BACK
+        and attempts_left
+        and (when := callback_time(call, zones=callee_time_zones(call.contact) if call.contact else ()))
+        and not _callback_scheduled_before(target, call)
+    ):
+        if when <= now:  # a time already past: call back after the campaign's usual spacing
+            when = now + timedelta(minutes=campaign.retry_delay_minutes)
+        target.status = CampaignContact.Status.PENDING
+        target.result = "Asked to be called back"
+        target.next_attempt_at = when
+        target.waiting_reason = "Calling back at the time the callee asked for"
     elif call.status == Call.Status.COMPLETED:
         target.status = CampaignContact.Status.DONE
         target.result = call.get_outcome_display() if call.outcome else "Completed"
     else:
         target.status = CampaignContact.Status.FAILED
         target.result = (call.failure_reason or call.get_status_display())[:200]
-    target.claim_expires_at = None
-    target.save(update_fields=["status", "result", "claim_expires_at", "next_attempt_at", "updated_at"])
+    target.save(
+        update_fields=[
+            "status",
+            "result",
+            "attempts",
+            "claim_expires_at",
+            "next_attempt_at",
+            "waiting_reason",
+            "updated_at",
+        ]
+    )
 
 
 def _wake_campaign(campaign_id: int) -> None:

@@ -10,17 +10,21 @@ twice, and re-reads what it needs under a row lock:
 """
 
 import logging
+import math
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import django_rq
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from accounts.models import User
 from billing import ledger
+from billing.models import CreditHold
 from clozit.queueing import enqueue
 from telephony.numbers import caller_number_usable
 from telephony.providers.base import OutboundCall, ProviderError
@@ -29,6 +33,7 @@ from telephony.registry import get_provider
 
 from .calls import call_finish, calls_stale, webhook_url
 from .models import Call, Campaign, CampaignContact, DoNotCall
+from .windows import WindowCheck
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,11 @@ RING_ALLOWANCE_SECONDS = 120
 
 def campaign_advance(campaign_id: int) -> list[int]:
     """Fill the campaign's free call slots and dial. Returns the ids of the calls placed."""
+    from .abuse import campaign_abuse_check
+
+    # Abuse signals (opt-outs, hang-ups) pause the campaign before it places another call.
+    if campaign_abuse_check(campaign_id):
+        return []
     call_ids = _claim_calls(campaign_id)
     for call_id in call_ids:
         enqueue("dialing", call_place, call_id)
@@ -50,18 +60,49 @@ def campaign_advance(campaign_id: int) -> list[int]:
     return call_ids
 
 
+# A claim looks at no more than this many candidates: a long list of contacts whose window is
+# closed is set aside (next_attempt_at) a bounded slice at a time, never all in one transaction.
+CLAIM_SCAN_LIMIT = 500
+CLAIM_BATCH_MAX = 100
+
+
+def _on_dnc(owner_id: int, number_ref):
+    """The account's own do-not-call list or the platform-wide one (entries without an owner)."""
+    return Exists(DoNotCall.objects.filter(Q(owner=owner_id) | Q(owner__isnull=True), phone_number=number_ref))
+
+
+def campaign_budget_left(campaign: Campaign) -> Decimal | None:
+    """Credits the campaign may still commit: its cap less what its calls were charged and what
+    its live calls hold. None when the campaign has no cap."""
+    if campaign.budget_credits is None:
+        return None
+    spent = campaign.calls.aggregate(total=Sum("credits_charged"))["total"] or Decimal(0)
+    live_holds = Call.objects.filter(campaign=campaign, status__in=Call.LIVE_STATUSES).exclude(hold_reference="")
+    held = CreditHold.objects.filter(
+        status=CreditHold.Status.ACTIVE, reference__in=live_holds.values("hold_reference")
+    ).aggregate(total=Sum("amount"))["total"] or Decimal(0)
+    return campaign.budget_credits - spent - held
+
+
 @transaction.atomic
 def _claim_calls(campaign_id: int) -> list[int]:
-    from .services import campaign_pause
+    from .services import campaign_pause, campaign_stop
 
     owner_id = Campaign.objects.filter(pk=campaign_id).values_list("owner_id", flat=True).first()
     if owner_id is None:
         return []
     # The account row first, then the campaign (the order account status changes lock them in):
     # two campaigns of one account claim one after the other, so together they never exceed
-    # the account's limit of calls in progress.
-    owner = User.objects.select_for_update().get(pk=owner_id)
-    campaign = Campaign.objects.select_for_update(of=("self",)).select_related("agent").filter(pk=campaign_id).first()
+    # the account's limit of calls in progress. FOR NO KEY UPDATE, not FOR UPDATE: a finishing
+    # call holds the credit account and, at commit, checks its foreign keys to these rows (FOR
+    # KEY SHARE); a FOR UPDATE here, waiting for that credit account in hold_place, deadlocks.
+    owner = User.objects.select_for_update(no_key=True).get(pk=owner_id)
+    campaign = (
+        Campaign.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("agent")
+        .filter(pk=campaign_id)
+        .first()
+    )
     if campaign is None or campaign.status != Campaign.Status.RUNNING:
         return []
     campaign.owner = owner
@@ -75,62 +116,116 @@ def _claim_calls(campaign_id: int) -> list[int]:
             "from. Choose another number for this campaign.",
         )
         return []
-    # Numbers added to the do-not-call list since launch are never dialled.
-    campaign.targets.filter(status=CampaignContact.Status.PENDING).filter(
-        Exists(DoNotCall.objects.filter(owner=owner, phone_number=OuterRef("contact__phone_number")))
-    ).update(status=CampaignContact.Status.SKIPPED, result="On the do-not-call list")
 
     live = Call.objects.filter(campaign=campaign, status__in=Call.LIVE_STATUSES).count()
+    # The budget is committed by reservation: what calls were charged plus what live calls hold
+    # never exceeds it, because each new hold is capped at what is left.
+    budget_left = campaign_budget_left(campaign)
+    smallest_call = max(Decimal(settings.CALL_MIN_CREDITS), Decimal(1))
+    if budget_left is not None and budget_left < smallest_call:
+        if not live:
+            campaign_stop(
+                campaign=campaign,
+                reason=f"Stopped: the campaign's budget of {campaign.budget_credits.normalize():f} credits is used.",
+                result="Not called: the campaign's budget was used",
+            )
+        return []
     account_live = Call.objects.filter(owner=owner, status__in=Call.LIVE_STATUSES).count()
     slots = min(campaign.max_concurrent_calls - live, owner.call_limit - account_live)
     if slots <= 0:
         return []
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
-    targets = list(
+
+    now = timezone.now()
+    windows = WindowCheck(campaign, now)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    candidates = (
         CampaignContact.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("contact")
+        .annotate(blocked=_on_dnc(owner.pk, OuterRef("contact__phone_number")))
         .filter(due, campaign=campaign, status=CampaignContact.Status.PENDING)
-        .order_by("id")[:slots]
+        .order_by("id")
     )
-    agent = campaign.agent
-    provider = settings.TELEPHONY_PROVIDER
-    call_ids = []
-    now = timezone.now()
-    for target in targets:
-        try:
-            with transaction.atomic():
-                call = Call.objects.create(
-                    owner=owner,
-                    campaign=campaign,
-                    target=target,
-                    contact=target.contact,
-                    agent=agent,
-                    to_number=target.contact.phone_number,
-                    from_number=campaign.caller_number,
-                    provider=provider,
-                )
-                hold = ledger.hold_place(
-                    user=owner,
-                    reference=f"call:{call.pk}",
-                    max_amount=ledger.call_cost(seconds=agent.max_call_seconds),
-                    min_amount=settings.CALL_MIN_CREDITS,
-                    lifetime=timedelta(seconds=agent.max_call_seconds + RING_ALLOWANCE_SECONDS),
-                )
-                # The carrier ends the call when the reserved credits are used up.
-                call.hold_reference = hold.reference
-                call.time_limit_seconds = int(hold.amount / ledger.CREDITS_PER_CALL_SECOND)
-                call.save(update_fields=["hold_reference", "time_limit_seconds"])
-        except ledger.InsufficientCredits:
-            campaign_pause(
-                campaign=campaign, reason="Paused: your credits ran out. Add credits, then resume the campaign."
-            )
+    batch_size = min(max(4 * slots, 20), CLAIM_BATCH_MAX)
+    call_ids: list[int] = []
+    blocked: list[int] = []
+    waiting: list[CampaignContact] = []
+    examined, after, out_of_credits = 0, 0, False
+    while len(call_ids) < slots and examined < CLAIM_SCAN_LIMIT and not out_of_credits:
+        batch = list(candidates.filter(pk__gt=after)[: min(batch_size, CLAIM_SCAN_LIMIT - examined)])
+        if not batch:
             break
-        target.status = CampaignContact.Status.CLAIMED
-        target.attempts += 1
-        target.claim_expires_at = now + CLAIM_LEASE
-        target.save(update_fields=["status", "attempts", "claim_expires_at", "updated_at"])
-        call_ids.append(call.pk)
+        for target in batch:
+            after = target.pk
+            examined += 1
+            # Numbers put on either do-not-call list since launch are never dialled.
+            if target.blocked:
+                blocked.append(target.pk)
+                continue
+            wait = windows.wait_for(target.contact)
+            if wait is not None:
+                target.next_attempt_at, target.waiting_reason, target.updated_at = wait.until, wait.reason[:200], now
+                waiting.append(target)
+                continue
+            max_amount = ledger.call_cost(seconds=campaign.agent.max_call_seconds)
+            if budget_left is not None:
+                if budget_left < smallest_call:
+                    out_of_credits = True  # of the budget: the campaign stops once its live calls end
+                    break
+                max_amount = min(max_amount, Decimal(math.floor(budget_left)))
+            try:
+                call, hold = _call_reserve(campaign, target, max_amount=max_amount)
+            except ledger.InsufficientCredits:
+                campaign_pause(
+                    campaign=campaign, reason="Paused: your credits ran out. Add credits, then resume the campaign."
+                )
+                out_of_credits = True
+                break
+            if budget_left is not None:
+                budget_left -= hold.amount
+            target.status = CampaignContact.Status.CLAIMED
+            target.attempts += 1
+            target.claim_expires_at = now + CLAIM_LEASE
+            target.waiting_reason = ""
+            target.save(update_fields=["status", "attempts", "claim_expires_at", "waiting_reason", "updated_at"])
+            call_ids.append(call.pk)
+            if len(call_ids) >= slots:
+                break
+    if blocked:
+        CampaignContact.objects.filter(pk__in=blocked).update(
+            status=CampaignContact.Status.SKIPPED, result="On the do-not-call list", waiting_reason="", updated_at=now
+        )
+    if waiting:
+        CampaignContact.objects.bulk_update(waiting, ["next_attempt_at", "waiting_reason", "updated_at"])
     return call_ids
+
+
+def _call_reserve(campaign: Campaign, target: CampaignContact, *, max_amount: Decimal) -> tuple[Call, CreditHold]:
+    """The call row, then its credit hold, before anything is dialled. Raises InsufficientCredits
+    (and leaves nothing behind) when the account cannot cover the shortest call."""
+    agent = campaign.agent
+    with transaction.atomic():
+        call = Call.objects.create(
+            owner=campaign.owner,
+            campaign=campaign,
+            target=target,
+            contact=target.contact,
+            agent=agent,
+            to_number=target.contact.phone_number,
+            from_number=campaign.caller_number,
+            provider=settings.TELEPHONY_PROVIDER,
+        )
+        hold = ledger.hold_place(
+            user=campaign.owner,
+            reference=f"call:{call.pk}",
+            max_amount=max_amount,
+            min_amount=settings.CALL_MIN_CREDITS,
+            lifetime=timedelta(seconds=agent.max_call_seconds + RING_ALLOWANCE_SECONDS),
+        )
+        # The carrier ends the call when the reserved credits are used up.
+        call.hold_reference = hold.reference
+        call.time_limit_seconds = int(hold.amount / ledger.CREDITS_PER_CALL_SECOND)
+        call.save(update_fields=["hold_reference", "time_limit_seconds"])
+    return call, hold
 
 
 def _complete_if_done(campaign_id: int) -> bool:
@@ -164,14 +259,25 @@ def call_place(call_id: int, *, slot_reserved: bool = False) -> None:
         if wait > 0:
             time.sleep(wait)
     with transaction.atomic():
-        call = Call.objects.select_for_update(of=("self",)).select_related("agent", "owner").filter(pk=call_id).first()
+        call = (
+            Call.objects.select_for_update(of=("self",))
+            .select_related("agent", "owner", "campaign", "contact")
+            .filter(pk=call_id)
+            .first()
+        )
         if call is None or call.status != Call.Status.QUEUED:
             return
         # Checked again at the last moment: the world may have changed since the claim. (A pause
-        # only stops new claims; calls already reserved still go out.)
-        reason = _reason_not_to_dial(call)
-        if reason:
-            call_finish(call_id=call.pk, status=Call.Status.CANCELED, reason=reason)
+        # only stops new claims; calls already reserved still go out, within seconds.)
+        refusal = _reason_not_to_dial(call)
+        if refusal is not None:
+            call_finish(
+                call_id=call.pk,
+                status=Call.Status.CANCELED,
+                reason=refusal.reason,
+                requeue_at=refusal.retry_at,
+                waiting_reason=refusal.waiting_reason,
+            )
             return
         call.status = Call.Status.DIALING
         call.dialing_started_at = timezone.now()
@@ -190,7 +296,13 @@ def call_place(call_id: int, *, slot_reserved: bool = False) -> None:
         provider_call_id = get_provider(call.provider).place_call(request)
     except ProviderError as exc:
         logger.warning("placing call %s failed: %s", call.pk, exc.message)
-        call_finish(call_id=call.pk, status=Call.Status.FAILED, reason=exc.message, retryable=not exc.permanent)
+        call_finish(
+            call_id=call.pk,
+            status=Call.Status.FAILED,
+            reason=exc.message,
+            retryable=not exc.permanent,
+            permanent=exc.permanent,
+        )
         if call.campaign_id:
             _provider_failed(call.campaign_id, exc.message)
         return
@@ -199,18 +311,37 @@ def call_place(call_id: int, *, slot_reserved: bool = False) -> None:
         Campaign.objects.filter(pk=call.campaign_id, provider_failures_in_row__gt=0).update(provider_failures_in_row=0)
 
 
-def _reason_not_to_dial(call: Call) -> str:
-    if call.campaign_id and Campaign.objects.filter(pk=call.campaign_id, status=Campaign.Status.STOPPED).exists():
-        return "Campaign stopped"
+@dataclass(frozen=True)
+class Refusal:
+    """Why a queued call is not dialled after all. The call never went out, so its attempt does
+    not count: with `retry_at` the contact goes back in the queue then; without, the contact is
+    not called in this campaign (do-not-call, campaign stopped)."""
+
+    reason: str
+    retry_at: datetime | None = None
+    waiting_reason: str = ""
+
+
+def _reason_not_to_dial(call: Call) -> Refusal | None:
+    now = timezone.now()
+    campaign = call.campaign
+    if campaign is not None:
+        campaign.refresh_from_db(fields=["status"])
+        if campaign.status == Campaign.Status.STOPPED:
+            return Refusal("Campaign stopped")
     if not call.owner.can_dial:
-        return "The account cannot place calls"
-    if DoNotCall.objects.filter(owner=call.owner_id, phone_number=call.to_number).exists():
-        return "On the do-not-call list"
+        return Refusal("The account cannot place calls", retry_at=now)
+    if DoNotCall.objects.filter(Q(owner=call.owner_id) | Q(owner__isnull=True), phone_number=call.to_number).exists():
+        return Refusal("On the do-not-call list")
     if not caller_number_usable(call.owner_id, call.from_number):
-        return "The caller number is no longer available"
+        return Refusal("The caller number is no longer available", retry_at=now)
     if call.hold_reference and not ledger.hold_is_active(reference=call.hold_reference):
-        return "Its credit reservation had expired"
-    return ""
+        return Refusal("Its credit reservation had expired", retry_at=now)
+    if campaign is not None and call.contact is not None:
+        wait = WindowCheck(campaign, now).wait_for(call.contact)
+        if wait is not None:
+            return Refusal(wait.reason, retry_at=wait.until, waiting_reason=wait.reason)
+    return None
 
 
 def _provider_failed(campaign_id: int, reason: str) -> None:

@@ -277,8 +277,9 @@ class Campaign(models.Model):
     budget_credits = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.CharField(max_length=300, blank=True)
-    # Set when abuse signals paused the campaign; cleared by staff after review.
+    # When abuse signals last paused the campaign; kept after review (only calls after it count).
     flagged_at = models.DateTimeField(null=True, blank=True)
+    # Why it was flagged; emptied by staff once reviewed.
     flag_reason = models.CharField(max_length=300, blank=True)
     # Calls the provider refused or failed to place, in a row; reset by any call it accepts.
     provider_failures_in_row = models.PositiveIntegerField(default=0)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import analytics_views, assistant_views, knowledge_views, playground_views, views
+from . import analytics_views, assistant_views, contacts_views, knowledge_views, playground_views, views
 
 urlpatterns = [
     path("agents/", views.agent_list, name="agent_list"),
@@ -25,13 +25,27 @@ urlpatterns = [
         playground_views.playground_restart,
         name="playground_restart",
     ),
-    path("contacts/", views.contactlist_list, name="contactlist_list"),
-    path("contacts/upload/", views.contactlist_upload, name="contactlist_upload"),
-    path("contacts/<int:pk>/", views.contactlist_detail, name="contactlist_detail"),
-    path("do-not-call/", views.dnc_list, name="dnc_list"),
+    path("contacts/", contacts_views.contactlist_list, name="contactlist_list"),
+    path("contacts/upload/", contacts_views.contactlist_upload, name="contactlist_upload"),
+    path("contacts/<int:pk>/", contacts_views.contactlist_detail, name="contactlist_detail"),
+    path("contacts/<int:pk>/map/", contacts_views.contactlist_map, name="contactlist_map"),
+    path("contacts/<int:pk>/import/", contacts_views.contactlist_import, name="contactlist_import"),
+    path("contacts/<int:pk>/import/retry/", contacts_views.contactlist_import_retry, name="contactlist_import_retry"),
+    path("contacts/<int:pk>/rejected.csv", contacts_views.contactlist_rejections, name="contactlist_rejections"),
+    path("contacts/<int:pk>/edit/", contacts_views.contactlist_edit, name="contactlist_edit"),
+    path("contacts/<int:pk>/delete/", contacts_views.contactlist_delete, name="contactlist_delete"),
+    path("contacts/<int:pk>/export.csv", contacts_views.contactlist_export, name="contactlist_export"),
+    path("contacts/<int:pk>/contacts/<int:contact_pk>/", contacts_views.contact_edit, name="contact_edit"),
+    path("contacts/<int:pk>/contacts/<int:contact_pk>/delete/", contacts_views.contact_delete, name="contact_delete"),
+    path("do-not-call/", contacts_views.dnc_list, name="dnc_list"),
+    path("do-not-call/import/", contacts_views.dnc_import, name="dnc_import"),
+    path("do-not-call/export.csv", contacts_views.dnc_export, name="dnc_export"),
+    path("do-not-call/<int:pk>/remove/", contacts_views.dnc_remove, name="dnc_remove"),
     path("campaigns/", views.campaign_list, name="campaign_list"),
     path("campaigns/new/", views.campaign_create, name="campaign_create"),
     path("campaigns/<int:pk>/", views.campaign_detail, name="campaign_detail"),
+    # Before campaign_action: its <slug:action> would catch "preflight".
+    path("campaigns/<int:pk>/preflight/", views.campaign_preflight, name="campaign_preflight"),
     path("campaigns/<int:pk>/<slug:action>/", views.campaign_action, name="campaign_action"),
     path("calls/", views.call_list, name="call_list"),
     path("calls/<int:pk>/", views.call_detail, name="call_detail"),

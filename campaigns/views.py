@@ -7,10 +7,9 @@ from django.views.decorators.http import require_POST
 from telephony.numbers import default_caller_number
 
 from . import selectors, services
-from .contacts import MAX_UPLOAD_BYTES, contacts_import, normalise_number
 from .errors import CampaignError
-from .forms import AgentForm, CampaignForm, ContactUploadForm
-from .models import Agent, Call, Campaign, ContactList, DoNotCall
+from .forms import AgentForm, CampaignForm
+from .models import Agent, Call, Campaign
 
 
 # --- Agents -----------------------------------------------------------------------
@@ -43,58 +42,7 @@ def agent_delete(request, pk):
     return render(request, "campaigns/agent_confirm_delete.html", {"agent": agent})
 
 
-# --- Contacts ---------------------------------------------------------------------
-@login_required
-def contactlist_list(request):
-    lists = selectors.contact_lists_for_owner(owner=request.user)
-    return render(request, "campaigns/contactlist_list.html", {"lists": lists})
-
-
-@login_required
-def contactlist_upload(request):
-    form = ContactUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            form.add_error("file", "The file is larger than 10 MB. Split it into smaller lists.")
-            return render(request, "campaigns/contactlist_upload.html", {"form": form})
-        try:
-            report = contacts_import(
-                owner=request.user, name=form.cleaned_data["name"], filename=upload.name, data=upload.read()
-            )
-        except CampaignError as exc:
-            form.add_error("file", str(exc))
-        else:
-            messages.success(request, f"Imported {report.imported} contacts into “{report.contact_list.name}”.")
-            return redirect("contactlist_detail", pk=report.contact_list.pk)
-    return render(request, "campaigns/contactlist_upload.html", {"form": form})
-
-
-@login_required
-def contactlist_detail(request, pk):
-    contact_list = get_object_or_404(ContactList, pk=pk, owner=request.user)
-    contacts = contact_list.contacts.all()[:500]
-    return render(
-        request,
-        "campaigns/contactlist_detail.html",
-        {"contact_list": contact_list, "contacts": contacts, "total": contact_list.contacts.count()},
-    )
-
-
-@login_required
-def dnc_list(request):
-    if request.method == "POST":
-        try:
-            number = normalise_number(
-                request.POST.get("phone_number", ""), default_country=request.user.default_country
-            )
-        except ValueError as exc:
-            messages.error(request, f"Not added: {exc}.")
-        else:
-            services.dnc_add(owner=request.user, phone_number=number, reason="Added by you")
-            messages.success(request, f"{number} will not be called.")
-        return redirect("dnc_list")
-    return render(request, "campaigns/dnc_list.html", {"entries": DoNotCall.objects.filter(owner=request.user)})
+# --- Contacts and do-not-call: campaigns/contacts_views.py ------------------------------
 
 
 # --- Campaigns --------------------------------------------------------------------
@@ -132,6 +80,18 @@ def campaign_detail(request, pk):
     # htmx stops polling on status 286: a finished campaign has nothing more to show.
     finished = campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.STOPPED)
     return render(request, "campaigns/fragment_campaign_progress.html", context, status=286 if finished else 200)
+
+
+@login_required
+def campaign_preflight(request, pk):
+    """The pre-flight summary (loaded by htmx): in full for a draft, compact while paused."""
+    from .preflight import campaign_preflight as preflight_of
+
+    campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
+    if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
+        return HttpResponse("")
+    context = {"campaign": campaign, "preflight": preflight_of(campaign=campaign)}
+    return render(request, "campaigns/preflight_summary.html", context)
 
 
 CAMPAIGN_ACTIONS = {

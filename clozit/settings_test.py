@@ -19,7 +19,8 @@ def _claim_slot() -> int:
     raise RuntimeError("More than 8 concurrent test runs on this machine.")
 
 
-TEST_SLOT = _claim_slot()
+# Worker processes started by a test (tests/test_crash_safety.py) share their parent's slot.
+TEST_SLOT = int(os.environ["CLOZIT_TEST_SLOT"]) if os.environ.get("CLOZIT_TEST_SLOT") else _claim_slot()
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - TEST_SLOT}")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
@@ -34,7 +35,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PADDLE_TEST_CHECKOUT = True
-SIMULATED_TIME_SCALE = 0
+SIMULATED_TIME_SCALE = float(os.environ.get("TEST_SIMULATED_TIME_SCALE", "0"))
 # No calls-per-second pacing unless a test asks for it (tests/test_dial_pacing.py does).
 CALLS_PER_SECOND = {"default": 0}
 # Calls go out at any hour unless a test of calling windows turns them on (with a frozen clock).

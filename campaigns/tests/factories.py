@@ -27,7 +27,9 @@ def make_list(owner, numbers, name="Leads") -> ContactList:
 SHARED_CALLER = "+14155550000"
 
 
-def make_campaign(owner, numbers, *, concurrency=2, **agent_overrides) -> Campaign:
+def make_campaign(owner, numbers, *, concurrency=2, retry_on=(), **agent_overrides) -> Campaign:
+    """A draft campaign calling `numbers`. It redials nobody unless `retry_on` says so, so a run
+    of simulated calls completes at once (retries wait for the campaign's retry delay)."""
     from telephony.models import PhoneNumber
 
     # Campaigns call from a number the account may use: here a shared number of the platform.
@@ -40,4 +42,5 @@ def make_campaign(owner, numbers, *, concurrency=2, **agent_overrides) -> Campai
         contact_list=make_list(owner, numbers),
         caller_number=SHARED_CALLER,
         max_concurrent_calls=concurrency,
+        retry_on=list(retry_on),
     )

@@ -139,3 +139,42 @@ def test_new_agents_disclose_by_default(user):
 
     agent = Agent.objects.create(owner=user, name="x", opening_line="Hi", closing_line="Bye")
     assert "AI assistant" in agent.ai_disclosure
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unanswered_and_busy_contacts_are_called_again_after_the_campaigns_delay(live, user, run_jobs, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns import dialer
+
+    campaign = make_campaign(user, [INTERESTED, NO_ANSWER, BUSY], concurrency=3, retry_on=["no_answer", "busy"])
+    Campaign.objects.filter(pk=campaign.pk).update(max_attempts=2, retry_delay_minutes=60)
+    ledger.credit_post(user=user, amount=Decimal("1000"), kind="staff_adjustment", reference="topup")
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.RUNNING  # two contacts wait for their second call
+    waiting = CampaignContact.objects.filter(campaign=campaign, status=CampaignContact.Status.PENDING)
+    assert sorted(waiting.values_list("waiting_reason", flat=True)) == [
+        "Retrying after busy (attempt 2 of 2)",
+        "Retrying after no answer (attempt 2 of 2)",
+    ]
+    dialer.sweep()
+    run_jobs()
+    assert Call.objects.filter(campaign=campaign).count() == 3  # not before the delay
+
+    an_hour_later = timezone.now() + timedelta(minutes=61)
+    monkeypatch.setattr(timezone, "now", lambda: an_hour_later)
+    dialer.sweep()
+    run_jobs()
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert sorted(Call.objects.filter(campaign=campaign).values_list("to_number", flat=True)) == sorted(
+        [INTERESTED, NO_ANSWER, NO_ANSWER, BUSY, BUSY]
+    )
+    gave_up = CampaignContact.objects.get(contact__phone_number=NO_ANSWER)
+    assert (gave_up.status, gave_up.attempts) == (CampaignContact.Status.FAILED, 2)

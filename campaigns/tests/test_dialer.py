@@ -174,3 +174,65 @@ def test_a_queued_call_is_checked_again_just_before_dialling(user):
     assert calls[fine].status == Call.Status.DIALING and calls[fine].dialing_started_at is not None
     assert simulator_jobs() == 1  # only the call that may still go out was dialled
     assert all(c.credits_charged == 0 for c in calls.values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_number_put_on_the_platform_list_after_the_claim_is_not_dialled(user):
+    from campaigns.models import DoNotCall
+
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:2], concurrency=2)
+    services.campaign_launch(campaign=campaign, by=user)
+    listed, fine = dialer._claim_calls(campaign.pk)
+    DoNotCall.objects.create(owner=None, phone_number=Call.objects.get(pk=listed).to_number, reason="complaint")
+    django_rq.get_queue("simulator").empty()
+
+    dialer.call_place(listed)
+    dialer.call_place(fine)
+
+    assert Call.objects.get(pk=listed).status == Call.Status.CANCELED
+    assert Call.objects.get(pk=fine).status == Call.Status.DIALING
+    assert simulator_jobs() == 1
+    skipped = CampaignContact.objects.get(campaign=campaign, calls=listed)
+    assert (skipped.status, skipped.result) == (CampaignContact.Status.SKIPPED, "On the do-not-call list")
+
+
+@pytest.mark.django_db
+def test_numbers_listed_mid_campaign_on_either_list_are_never_claimed(user):
+    from campaigns.models import DoNotCall
+
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:4], concurrency=1)
+    services.campaign_launch(campaign=campaign, by=user)
+    # The account's list, through the service: the contact is skipped at once.
+    services.dnc_add(owner=user, phone_number=NUMBERS[0], reason="asked by email")
+    assert CampaignContact.objects.get(contact__phone_number=NUMBERS[0]).status == CampaignContact.Status.SKIPPED
+    # The platform's list, written straight to the table (as a staff import does): caught at the claim.
+    DoNotCall.objects.create(owner=None, phone_number=NUMBERS[1])
+
+    (call_id,) = dialer._claim_calls(campaign.pk)
+
+    assert Call.objects.get(pk=call_id).to_number == NUMBERS[2]
+    statuses = dict(CampaignContact.objects.values_list("contact__phone_number", "status"))
+    assert statuses == {NUMBERS[0]: "skipped", NUMBERS[1]: "skipped", NUMBERS[2]: "claimed", NUMBERS[3]: "pending"}
+    # Another account's list is not this account's.
+    other = User.objects.create_user(email="other@example.com", password="x")
+    services.dnc_add(owner=other, phone_number=NUMBERS[3])
+    assert CampaignContact.objects.get(contact__phone_number=NUMBERS[3]).status == "pending"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_call_whose_reservation_expired_goes_back_in_the_queue(user):
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:1])
+    services.campaign_launch(campaign=campaign, by=user)
+    (call_id,) = dialer._claim_calls(campaign.pk)
+    CreditHold.objects.filter(reference=f"call:{call_id}").update(expires_at=timezone.now() - timedelta(seconds=1))
+    ledger.holds_release_expired()
+
+    dialer.call_place(call_id)
+
+    target = CampaignContact.objects.get(campaign=campaign)
+    assert (target.status, target.attempts) == (CampaignContact.Status.PENDING, 0)  # never dialled: not an attempt
+    (again,) = dialer._claim_calls(campaign.pk)
+    assert again != call_id and CampaignContact.objects.get(pk=target.pk).attempts == 1

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import account_created
 from billing import ledger
-from campaigns.models import Agent, Call, Campaign, CampaignContact, ContactList, DoNotCall
+from campaigns.models import Agent, Call, Campaign, CampaignContact, Contact, ContactList, DoNotCall
 from campaigns.tests.factories import make_agent, make_campaign, make_list
 from telephony.models import PhoneNumber
 
@@ -75,6 +75,8 @@ APP_PAGES = [
     ("contactlist_list", []),
     ("contactlist_upload", []),
     ("contactlist_detail", [1]),
+    ("contactlist_map", [1]),
+    ("contactlist_import", [1]),
     ("dnc_list", []),
     ("campaign_list", []),
     ("campaign_create", []),
@@ -277,7 +279,27 @@ def test_agent_delete_refused_while_a_campaign_uses_it(logged_in, user):
 
 
 # --- Contacts -----------------------------------------------------------------------------
-def test_contacts_upload_imports_and_shows_problems_with_line_numbers(logged_in, user):
+def _map_and_import(client, contact_list, run_jobs, capture, **overrides):
+    """Step 2 of the upload: the guessed columns, consent ticked; then the worker runs the import."""
+    guessed = contact_list.column_mapping
+    data = {f: guessed.get(f, "") for f in ("phone", "first_name", "last_name", "time_zone", "tags")}
+    data.update(
+        name="Spring leads",
+        variables=guessed.get("variables", []),
+        default_country="US",
+        list_tags="",
+        consent="on",
+    )
+    data.update(overrides)
+    with capture(execute=True):
+        response = client.post(reverse("contactlist_map", args=[contact_list.pk]), data)
+    run_jobs()
+    return response
+
+
+def test_contacts_upload_maps_imports_and_shows_problems_with_line_numbers(
+    logged_in, user, run_jobs, django_capture_on_commit_callbacks
+):
     csv_text = (
         "Phone Number,First Name,Company Name\n"
         "(202) 555-0101,Ann,Acme\n"  # line 2
@@ -286,50 +308,62 @@ def test_contacts_upload_imports_and_shows_problems_with_line_numbers(logged_in,
         "+44 20 7946 0123,Cy,Gamma\n"  # line 5
     )
 
-    response = logged_in.post(
-        reverse("contactlist_upload"), {"name": "Spring leads", "file": upload("spring.csv", csv_text)}, follow=True
-    )
-
+    response = logged_in.post(reverse("contactlist_upload"), {"file": upload("spring.csv", csv_text)})
     contact_list = ContactList.objects.get(owner=user)
-    assert response.redirect_chain[-1][0] == reverse("contactlist_detail", args=[contact_list.pk])
+    assert response["Location"] == reverse("contactlist_map", args=[contact_list.pk])
+    response = _map_and_import(logged_in, contact_list, run_jobs, django_capture_on_commit_callbacks)
+
+    assert response["Location"] == reverse("contactlist_import", args=[contact_list.pk])
+    contact_list.refresh_from_db()
     assert contact_list.name == "Spring leads"
     assert contact_list.source_filename == "spring.csv"
-    page = text(response)
-    assert "Imported 2 contacts into “Spring leads”." in messages_of(response)
+    progress = text(logged_in.get(reverse("contactlist_import", args=[contact_list.pk])))
+    assert "2 contacts imported into “Spring leads”; 2 rows not imported." in progress
+    assert "'garbage' is not a phone number" in progress
+    assert "+12025550101 already appears on line 2" in progress
+    page = text(logged_in.get(reverse("contactlist_detail", args=[contact_list.pk])))
     assert "2 contacts from spring.csv" in page
-    assert 'data-testid="import-problems"' in page
-    assert "Line 3: 'garbage' is not a phone number" in page
-    assert "Line 4: +12025550101 already appears on line 2" in page
+    assert "2 rows of the file were not imported." in page
     assert "+12025550101" in page and "+442079460123" in page
     assert "company_name" in page and "Acme" in page
 
 
-def test_contacts_upload_without_phone_column_rerenders_the_form_with_the_error(logged_in):
+def test_contacts_upload_without_phone_column_asks_for_one_on_the_mapping_page(logged_in, user):
+    logged_in.post(reverse("contactlist_upload"), {"file": upload(content="name,email\nAnn,a@example.com\n")})
+    contact_list = ContactList.objects.get(owner=user)
+
+    page = logged_in.get(reverse("contactlist_map", args=[contact_list.pk]))
     response = logged_in.post(
-        reverse("contactlist_upload"), {"name": "Bad", "file": upload(content="name,email\nAnn,a@example.com\n")}
+        reverse("contactlist_map", args=[contact_list.pk]),
+        {"name": "Bad", "phone": "", "default_country": "US", "consent": "on"},
     )
 
+    assert page.context["form"]["phone"].value() == ""
     assert response.status_code == 200
-    page = text(response)
-    assert "The file needs a column named 'phone'" in page
-    assert 'id="id_file-errors"' in page
-    assert 'value="Bad"' in page
-    assert not ContactList.objects.exists()
+    assert 'id="id_phone-errors"' in text(response) and "This field is required." in text(response)
+    assert 'value="Bad"' in text(response)
+    assert not Contact.objects.exists()
 
 
-def test_contacts_upload_with_only_bad_rows_shows_the_first_problem(logged_in):
-    response = logged_in.post(reverse("contactlist_upload"), {"name": "Bad", "file": upload(content="phone\nnope\n")})
+def test_contacts_upload_with_only_bad_rows_imports_nothing_and_reports_them(
+    logged_in, user, run_jobs, django_capture_on_commit_callbacks
+):
+    logged_in.post(reverse("contactlist_upload"), {"file": upload(content="phone\nnope\n")})
+    contact_list = ContactList.objects.get(owner=user)
+    _map_and_import(logged_in, contact_list, run_jobs, django_capture_on_commit_callbacks)
 
-    assert response.status_code == 200
-    assert "No valid contacts were found in the file. Line 2: 'nope' is not a phone number." in text(response)
-    assert not ContactList.objects.exists()
+    page = text(logged_in.get(reverse("contactlist_import", args=[contact_list.pk])))
+
+    assert "0 contacts imported into “Spring leads”; 1 row not imported." in page
+    assert "'nope' is not a phone number" in page
+    assert not Contact.objects.exists()
 
 
-def test_contacts_upload_requires_a_file_and_a_name(logged_in):
+def test_contacts_upload_requires_a_file(logged_in):
     response = logged_in.post(reverse("contactlist_upload"), {"name": ""})
 
     assert response.status_code == 200
-    assert text(response).count("This field is required.") == 2
+    assert text(response).count("This field is required.") == 1
     assert not ContactList.objects.exists()
 
 
