@@ -4,6 +4,7 @@ Every function locks the call row, checks its current state and is safe to run t
 provider may deliver any webhook more than once and in any order.
 """
 
+import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -64,7 +65,7 @@ def _add_turn(call: Call, speaker: str, text: str, passages=()) -> None:
         sequence=sequence,
         speaker=speaker,
         text=text,
-        passages=[{"id": p.id, "source": p.source, "text": p.text} for p in passages],
+        passages=[dataclasses.asdict(p) for p in passages],
     )
 
 
@@ -88,18 +89,25 @@ def _step(call: Call, reply: Reply) -> AgentStep:
     )
 
 
+def reply_record(reply: Reply, *, agent, captured: list, outcome: str) -> tuple[list, str]:
+    """What a reply leaves on the record (a call's, or a playground session's): the captured
+    answers merged in, and the outcome."""
+    if reply.captured:
+        values = dict(captured)
+        values.update(reply.captured)  # a field answered again keeps its place, with the new value
+        captured = [[name, value] for name, value in values.items()]
+    if reply.outcome:
+        outcome = reply.outcome
+    elif reply.transfer and agent is not None and agent.transfer_number:
+        outcome = Call.Outcome.TRANSFERRED
+    return captured, outcome
+
+
 def _apply_reply(call: Call, reply: Reply, *, passages=()) -> AgentStep:
     if reply.say:
         _add_turn(call, CallTurn.Speaker.AGENT, reply.say, passages)
     call.engine_state["holding"] = reply.hold and not reply.end_call
-    if reply.captured:
-        values = dict(call.captured)
-        values.update(reply.captured)  # a field answered again keeps its place, with the new value
-        call.captured = [[name, value] for name, value in values.items()]
-    if reply.outcome:
-        call.outcome = reply.outcome
-    elif reply.transfer and call.agent and call.agent.transfer_number:
-        call.outcome = Call.Outcome.TRANSFERRED
+    call.captured, call.outcome = reply_record(reply, agent=call.agent, captured=call.captured, outcome=call.outcome)
     if reply.do_not_call:
         dnc_add(owner=call.owner, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
     call.engine_state["turn"] = call.engine_state.get("turn", 0) + 1

@@ -11,6 +11,7 @@ again, ask the engine, record the reply, settle or release the credit. The turn 
 repeated submission harmless: whichever copy arrives second finds the turn already taken.
 """
 
+import dataclasses
 import logging
 import re
 from decimal import Decimal
@@ -132,20 +133,16 @@ def _apply(session: PlaygroundSession, reply: Reply, *, passages=(), charged: bo
             {
                 "speaker": "agent",
                 "text": reply.say,
-                "passages": [{"id": p.id, "source": p.source, "text": p.text} for p in passages],
+                "passages": [dataclasses.asdict(p) for p in passages],
                 "notice": notice,
                 "charged": charged,
             }
         )
     session.engine_state["holding"] = reply.hold and not reply.end_call
-    if reply.captured:
-        values = dict(session.captured)
-        values.update(reply.captured)  # a field answered again keeps its place, with the new value
-        session.captured = [[name, value] for name, value in values.items()]
-    if reply.outcome:
-        session.outcome = reply.outcome
-    elif reply.transfer and session.agent.transfer_number:
-        session.outcome = Call.Outcome.TRANSFERRED
+    # Recorded exactly as a call would record it.
+    session.captured, session.outcome = calls.reply_record(
+        reply, agent=session.agent, captured=session.captured, outcome=session.outcome
+    )
     # A transfer ends the agent's part of the call, with or without a number to transfer to.
     session.ended = session.ended or reply.end_call or reply.transfer
     if charged:

@@ -4,7 +4,6 @@ a local fake Telnyx. Forged, tampered and stale events change nothing; every eve
 whatever the order it arrives in."""
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import django_rq
 import pytest
@@ -17,12 +16,13 @@ from campaigns import services
 from campaigns.calls import NOBODY_AVAILABLE
 from campaigns.engine.scripted import GOODBYE_SILENT, REPEAT, TRANSFERRING
 from campaigns.models import Call, Campaign, CampaignContact
-from campaigns.tests.factories import make_agent, make_campaign, make_list
+from campaigns.tests.factories import make_agent, make_campaign
 from telephony import telnyx_webhook
 from telephony.models import PhoneNumber, ProviderEvent
 from telephony.providers.base import OutboundCall
 from telephony.providers.telnyx import TelnyxProvider
 from telephony.tests.fake_telnyx import decode_state, error, fake_telnyx  # noqa: F401 - fixture
+from telephony.tests.test_webhooks import make_call
 
 PUBLIC = "https://clozit.example.com"
 TO = "+12025550101"
@@ -43,27 +43,7 @@ def public_url(settings):
 def dial(user, *, detect=True, **agent_overrides) -> tuple[Call, str]:
     """A call to TO placed through the Telnyx provider, with credits held as the dialer holds them
     (100 starter credits: a 100 s hold and time limit)."""
-    agent = make_agent(user, **agent_overrides)
-    contact = make_list(user, [TO]).contacts.get()
-    call = Call.objects.create(
-        owner=user,
-        contact=contact,
-        agent=agent,
-        to_number=TO,
-        from_number="+14155550000",
-        provider="telnyx",
-        status=Call.Status.DIALING,
-    )
-    hold = ledger.hold_place(
-        user=user,
-        reference=f"call:{call.pk}",
-        max_amount=ledger.call_cost(seconds=agent.max_call_seconds),
-        min_amount=Decimal(10),
-        lifetime=timedelta(seconds=agent.max_call_seconds + 120),
-    )
-    call.hold_reference = hold.reference
-    call.time_limit_seconds = int(hold.amount)
-    call.save(update_fields=["hold_reference", "time_limit_seconds"])
+    call = make_call(user, provider="telnyx", **agent_overrides)
     ccid = TelnyxProvider().place_call(
         OutboundCall(
             call_id=call.pk,
