@@ -100,9 +100,13 @@ def make_owner(email: str):
 
 
 def make_contacts(owner, count: int, name: str):
+    from django.utils import timezone
+
     from campaigns.models import Contact, ContactList
 
-    contact_list = ContactList.objects.create(owner=owner, name=name)
+    contact_list = ContactList.objects.create(
+        owner=owner, name=name, consent_confirmed_at=timezone.now(), consent_confirmed_by=owner
+    )
     Contact.objects.bulk_create(
         [
             Contact(contact_list=contact_list, phone_number=f"+1202{2000000 + i:07d}", first_name=f"P{i}")

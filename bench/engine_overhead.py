@@ -308,7 +308,9 @@ def answered_calls(owner, agent, count: int, *, first: int) -> list[int]:
     assert count <= 1000 and start < 9_999_000
     rows = "phone,first_name,company\n" + "".join(f"+1303{start + i:07d},Name{i},Co{i}\n" for i in range(count))
     name = f"bench {agent.pk} {first}"
-    contact_list = contacts_import(owner=owner, name=name, filename="b.csv", data=rows.encode()).contact_list
+    contact_list = contacts_import(
+        owner=owner, name=name, filename="b.csv", data=rows.encode(), consent_by=owner
+    ).contact_list
     campaign = Campaign.objects.create(
         owner=owner,
         name=name,

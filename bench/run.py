@@ -48,7 +48,7 @@ def bench_csv_import(owner) -> str:
     data = "phone,first_name,company\n" + "".join(f"+1202{2000000 + i:07d},Name{i},Co{i}\n" for i in range(rows))
     tracemalloc.start()
     started = time.perf_counter()
-    report = contacts_import(owner=owner, name="bench", filename="bench.csv", data=data.encode())
+    report = contacts_import(owner=owner, name="bench", filename="bench.csv", data=data.encode(), consent_by=owner)
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

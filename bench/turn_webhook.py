@@ -198,7 +198,9 @@ def answered_calls(owner, agent, count: int, *, first_number: int) -> deque:
 
     rows = "phone,first_name,company\n" + "".join(f"+1202{first_number + i:07d},Name{i},Co{i}\n" for i in range(count))
     name = f"bench {agent.name}"
-    contact_list = contacts_import(owner=owner, name=name, filename="b.csv", data=rows.encode()).contact_list
+    contact_list = contacts_import(
+        owner=owner, name=name, filename="b.csv", data=rows.encode(), consent_by=owner
+    ).contact_list
     campaign = Campaign.objects.create(
         owner=owner,
         name=name,

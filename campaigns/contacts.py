@@ -501,10 +501,12 @@ class ImportReport:
     errors: list[RowProblem] = field(default_factory=list)
 
 
-def contacts_import(*, owner, name: str, filename: str, data: bytes) -> ImportReport:
+def contacts_import(*, owner, name: str, filename: str, data: bytes, consent_by=None) -> ImportReport:
     """Create a contact list from CSV bytes, in this request. Columns are found by their header
     ('phone', 'first_name', 'last_name'; every other column becomes a variable). Valid rows are
-    kept even when other rows fail; a file without one valid row creates nothing."""
+    kept even when other rows fail; a file without one valid row creates nothing. `consent_by`
+    records who confirmed consent to call these people; without it the list cannot be called
+    until someone confirms on its page."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise CampaignError("The file is larger than 10 MB. Split it into smaller lists.")
     source = CsvSource(data)
@@ -559,6 +561,8 @@ def contacts_import(*, owner, name: str, filename: str, data: bytes) -> ImportRe
                 "errors": [[p.line, p.message] for p in report.errors],
                 "duplicates": [[p.line, p.message] for p in report.duplicates],
             },
+            consent_confirmed_at=timezone.now() if consent_by is not None else None,
+            consent_confirmed_by=consent_by,
         )
         for contact in contacts:
             contact.contact_list = contact_list
@@ -646,6 +650,18 @@ def contact_list_import_start(
         contact_list.consent_confirmed_by = by
         contact_list.save()
         _enqueue_import(contact_list.pk)
+    return contact_list
+
+
+def contact_list_confirm_consent(*, contact_list: ContactList, by) -> ContactList:
+    """The owner confirms consent to call the people on a list that has none recorded (lists
+    made before consent was asked for). Recorded once, with who and when."""
+    with transaction.atomic():
+        contact_list = ContactList.objects.select_for_update().get(pk=contact_list.pk)
+        if contact_list.consent_confirmed_at is None:
+            contact_list.consent_confirmed_at = timezone.now()
+            contact_list.consent_confirmed_by = by
+            contact_list.save(update_fields=["consent_confirmed_at", "consent_confirmed_by"])
     return contact_list
 
 

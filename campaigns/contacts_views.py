@@ -294,10 +294,32 @@ def contactlist_detail(request, pk):
         "filtered": bool(query or tag),
         "total": contact_list.contacts.count() if not (query or tag) else None,
         "campaigns": list(contact_list.campaigns.values_list("pk", "name")),
+        "consent_form": ConsentForm() if contact_list.consent_confirmed_at is None else None,
         "next_query": _query_string(request, page=page.next_page_number()) if page.has_next() else "",
         "previous_query": _query_string(request, page=page.previous_page_number()) if page.has_previous() else "",
     }
     return render(request, "campaigns/contactlist_detail.html", context)
+
+
+class ConsentForm(forms.Form):
+    consent = forms.BooleanField(
+        label=CONSENT_LABEL,
+        error_messages={"required": "Tick the box to confirm that you have consent to call these people."},
+    )
+
+
+@login_required
+@require_POST
+def contactlist_consent(request, pk):
+    """Consent for a list that has none recorded (made before consent was asked for)."""
+    contact_list = _own_list(request, pk)
+    form = ConsentForm(request.POST)
+    if form.is_valid():
+        contacts.contact_list_confirm_consent(contact_list=contact_list, by=request.user)
+        messages.success(request, "Consent recorded: campaigns can now call this list.")
+    else:
+        messages.error(request, form.errors["consent"][0])
+    return redirect("contactlist_detail", pk=pk)
 
 
 @login_required

@@ -99,7 +99,7 @@ def _claim_calls(campaign_id: int) -> list[int]:
     owner = User.objects.select_for_update(no_key=True).get(pk=owner_id)
     campaign = (
         Campaign.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("agent")
+        .select_related("agent", "contact_list")
         .filter(pk=campaign_id)
         .first()
     )
@@ -108,6 +108,13 @@ def _claim_calls(campaign_id: int) -> list[int]:
     campaign.owner = owner
     if not owner.can_dial:
         campaign_pause(campaign=campaign, reason="Paused: the account is suspended.")
+        return []
+    if campaign.contact_list.consent_confirmed_at is None:
+        campaign_pause(
+            campaign=campaign,
+            reason="Paused: nobody has confirmed consent to call the people on the list "
+            f"“{campaign.contact_list.name}”. Confirm it on the list's page, then resume.",
+        )
         return []
     if not caller_number_usable(owner, campaign.caller_number):
         campaign_pause(

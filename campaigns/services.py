@@ -77,6 +77,14 @@ def _ensure_can_dial(owner) -> None:
         )
 
 
+def _ensure_consent(campaign: Campaign) -> None:
+    if campaign.contact_list.consent_confirmed_at is None:
+        raise CampaignError(
+            f"Nobody has confirmed consent to call the people on the list “{campaign.contact_list.name}”. "
+            "Open the list and confirm it, then try again."
+        )
+
+
 def _wake(campaign: Campaign) -> None:
     from . import dialer
 
@@ -93,6 +101,7 @@ def campaign_launch(*, campaign: Campaign, by) -> Campaign:
         raise CampaignError("Choose the campaign's calling hours and at least one calling day first.")
     if campaign.contact_list.import_status != ContactList.ImportStatus.DONE:
         raise CampaignError("The contact list is still being imported. Launch once the import has finished.")
+    _ensure_consent(campaign)
     _ensure_can_dial(campaign.owner)
     blocked = DoNotCall.objects.filter(
         Q(owner=campaign.owner) | Q(owner__isnull=True), phone_number=OuterRef("phone_number")
@@ -135,6 +144,7 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != Campaign.Status.PAUSED:
         raise CampaignError("Only a paused campaign can be resumed.")
+    _ensure_consent(campaign)
     _ensure_can_dial(campaign.owner)
     campaign.status = Campaign.Status.RUNNING
     campaign.status_reason = ""

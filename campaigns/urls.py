@@ -32,6 +32,7 @@ urlpatterns = [
     path("contacts/<int:pk>/import/", contacts_views.contactlist_import, name="contactlist_import"),
     path("contacts/<int:pk>/import/retry/", contacts_views.contactlist_import_retry, name="contactlist_import_retry"),
     path("contacts/<int:pk>/rejected.csv", contacts_views.contactlist_rejections, name="contactlist_rejections"),
+    path("contacts/<int:pk>/consent/", contacts_views.contactlist_consent, name="contactlist_consent"),
     path("contacts/<int:pk>/edit/", contacts_views.contactlist_edit, name="contactlist_edit"),
     path("contacts/<int:pk>/delete/", contacts_views.contactlist_delete, name="contactlist_delete"),
     path("contacts/<int:pk>/export.csv", contacts_views.contactlist_export, name="contactlist_export"),

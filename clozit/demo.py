@@ -12,7 +12,7 @@ from accounts.models import User
 from accounts.services import account_created
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, Plan
-from campaigns.contacts import contacts_import
+from campaigns.contacts import contact_list_confirm_consent, contacts_import
 from campaigns.models import Agent, Campaign
 from telephony import numbers
 from telephony.models import PhoneNumber
@@ -90,8 +90,14 @@ def load_demo() -> User:
     contact_list = user.contact_lists.first()
     if contact_list is None:
         contact_list = contacts_import(
-            owner=user, name="Patients due a check-up", filename="patients.csv", data=DEMO_CSV.encode()
+            owner=user,
+            name="Patients due a check-up",
+            filename="patients.csv",
+            data=DEMO_CSV.encode(),
+            consent_by=user,  # the demo's patients agreed to reminder calls
         ).contact_list
+    if contact_list.consent_confirmed_at is None:  # a demo database made before consent was asked for
+        contact_list_confirm_consent(contact_list=contact_list, by=user)
     if not PhoneNumber.objects.filter(number=DEMO_SHARED_NUMBER, status=PhoneNumber.Status.ACTIVE).exists():
         PhoneNumber.objects.create(number=DEMO_SHARED_NUMBER, provider="simulated", label="Demo shared line")
     if not PhoneNumber.objects.filter(owner=user).exists():

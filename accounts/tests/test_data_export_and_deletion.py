@@ -110,6 +110,7 @@ def populate(user, data: dict) -> dict:
         name=data["list"],
         filename=f"{data['list']}.csv",
         data=contacts_csv(data["contacts"], data.get("bad_row", "")),
+        consent_by=user,
     ).contact_list
     if "spare_contact" in data:  # a list no campaign uses
         contacts_import(

@@ -21,7 +21,9 @@ def make_list(owner, numbers, name="Leads") -> ContactList:
     from campaigns.contacts import contacts_import
 
     rows = "phone,first_name,company\n" + "".join(f"{n},Person{i},Co{i}\n" for i, n in enumerate(numbers))
-    return contacts_import(owner=owner, name=name, filename="leads.csv", data=rows.encode()).contact_list
+    return contacts_import(
+        owner=owner, name=name, filename="leads.csv", data=rows.encode(), consent_by=owner
+    ).contact_list
 
 
 SHARED_CALLER = "+14155550000"
