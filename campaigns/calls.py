@@ -4,8 +4,11 @@ Every function locks the call row, checks its current state and is safe to run t
 provider may deliver any webhook more than once and in any order.
 """
 
+import copy
 import dataclasses
 import logging
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -17,7 +20,7 @@ from billing import ledger
 from clozit.queueing import enqueue
 from telephony.providers.base import AgentStep, CallEvent, TurnInput
 
-from .engine import ConversationContext, Reply, engine_for
+from .engine import ConversationContext, Reply, engine_for, wording
 from .knowledge import passages_for
 from .models import Call, CallTurn, Campaign, CampaignContact
 from .services import dnc_add
@@ -272,28 +275,143 @@ def call_recording_saved(*, event) -> None:
     )
 
 
-@transaction.atomic
 def call_turn(*, turn: TurnInput) -> AgentStep:
-    """The callee said something (or nothing): record it and answer through the engine."""
-    call = (
-        Call.objects.select_for_update(of=("self",))
-        .select_related("agent", "contact", "owner")
-        .filter(pk=turn.call_id)
-        .first()
+    """The callee said something (or nothing): record it and answer through the engine.
+
+    An engine that asks an AI model thinks with nothing locked and no transaction open: the
+    turn is claimed (the callee's words recorded, a "thinking" mark set) in one short
+    transaction, the model is asked, and the answer applied in a second one, unless the call
+    ended meanwhile. A repeated webhook for a turn being thought about waits for its answer.
+    Every turn has one deadline (TURN_DEADLINE_SECONDS) for its knowledge search and all its
+    model requests, well inside the carrier's patience (Twilio waits 15 s)."""
+    deadline = time.monotonic() + float(settings.TURN_DEADLINE_SECONDS)
+    while True:
+        claimed = _turn_claim(turn)
+        if not isinstance(claimed, _Waiting):
+            break
+        step = _turn_wait(turn, deadline)
+        if step is not None:
+            return step
+    if isinstance(claimed, AgentStep):
+        return claimed  # answered at once: a replay, a hang-up, or an engine that needs no model
+    claim = claimed
+    claim.ctx.deadline = deadline
+    if turn.speech:
+        claim.ctx.knowledge = passages_for(claim.ctx.agent, turn.speech, within=deadline - time.monotonic())
+    reply = claim.engine.respond(claim.ctx, turn.speech)
+    return _turn_apply(turn, claim, reply)
+
+
+@dataclasses.dataclass
+class _Claim:
+    """A turn this request is thinking about, outside any transaction."""
+
+    token: str
+    engine: object
+    ctx: ConversationContext
+
+
+class _Waiting:
+    """Another request is thinking about this turn."""
+
+
+# A thinking mark older than the turn's deadline plus this is left by a request that died.
+THINKING_GRACE_SECONDS = 5
+WAIT_POLL_SECONDS = 0.1
+
+
+def _turn_claim(turn: TurnInput):
+    """An AgentStep when the turn is answered here and now, _Waiting when another request is
+    thinking about it, else the _Claim to think about outside the transaction."""
+    with transaction.atomic():
+        call = (
+            Call.objects.select_for_update(of=("self",))
+            .select_related("agent", "contact", "owner")
+            .filter(pk=turn.call_id)
+            .first()
+        )
+        if call is None or call.agent is None:
+            return HANG_UP
+        state = call.engine_state
+        if turn.turn != state.get("turn"):
+            return _replay_last_step(call)  # a repeated or stale turn: say the same again, advance nothing
+        if not call.is_live:
+            return HANG_UP
+        if (state.get("last_step") or {}).get("then") not in ("listen", "redirect"):
+            return _replay_last_step(call)  # speech over a goodbye or a transfer asks nothing new
+        thinking = state.get("thinking") or {}
+        if thinking.get("turn") == turn.turn and thinking.get("until", 0) > time.time():
+            return _Waiting()
+        if not state.get("holding") and not thinking:  # after a holding line nobody was asked anything
+            _add_turn(call, CallTurn.Speaker.CALLEE, turn.speech or "(silence)")
+        engine = engine_for(call.agent)
+        if not engine.uses_model:
+            # Nothing slow to wait for: answered in this one transaction.
+            ctx = _context(call, heard=turn.speech)
+            state.pop("thinking", None)
+            return _apply_reply(call, engine.respond(ctx, turn.speech), passages=ctx.knowledge)
+        token = uuid.uuid4().hex
+        state["thinking"] = {
+            "turn": turn.turn,
+            "token": token,
+            "until": time.time() + float(settings.TURN_DEADLINE_SECONDS) + THINKING_GRACE_SECONDS,
+        }
+        call.save(update_fields=["engine_state"])
+        ctx = _context(call)
+        ctx.state = copy.deepcopy(state)  # the engine's working copy, applied only if the turn is still ours
+        return _Claim(token=token, engine=engine, ctx=ctx)
+
+
+def _turn_wait(turn: TurnInput, deadline: float) -> AgentStep | None:
+    """Wait, with nothing locked, for the request thinking about this turn. Returns its step
+    once given, or None when its mark went stale (it died: claim the turn again). Past the
+    deadline, a holding line that brings the carrier back to this turn."""
+    while time.monotonic() < deadline:
+        time.sleep(WAIT_POLL_SECONDS)
+        state = Call.objects.filter(pk=turn.call_id).values_list("engine_state", flat=True).first() or {}
+        thinking = state.get("thinking") or {}
+        if state.get("turn") != turn.turn or thinking.get("turn") != turn.turn:
+            return None  # answered (or abandoned): claiming again replays the answer
+        if thinking.get("until", 0) <= time.time():
+            return None
+    call = Call.objects.select_related("agent").get(pk=turn.call_id)
+    return AgentStep(
+        say=wording.line_for("wait", call.agent),
+        then="redirect",
+        language=call.agent.language if call.agent else "en-US",
+        voice=call.agent.voice if call.agent else "",
+        next_turn_url=webhook_url("telephony_turn", call=call, turn=turn.turn),
+        replayed=True,
     )
-    if call is None or call.agent is None:
-        return HANG_UP
-    if turn.turn != call.engine_state.get("turn"):
-        return _replay_last_step(call)  # a repeated or stale turn: say the same again, advance nothing
-    if not call.is_live:
-        return HANG_UP
-    if (call.engine_state.get("last_step") or {}).get("then") not in ("listen", "redirect"):
-        return _replay_last_step(call)  # speech over a goodbye or a transfer asks nothing new
-    if not call.engine_state.get("holding"):  # after a holding line nobody was asked anything
-        _add_turn(call, CallTurn.Speaker.CALLEE, turn.speech or "(silence)")
-    ctx = _context(call, heard=turn.speech)
-    reply = engine_for(call.agent).respond(ctx, turn.speech)
-    return _apply_reply(call, reply, passages=ctx.knowledge)
+
+
+def _turn_apply(turn: TurnInput, claim: _Claim, reply: Reply) -> AgentStep:
+    """The engine's answer, applied if the turn is still this request's to answer."""
+    with transaction.atomic():
+        call = (
+            Call.objects.select_for_update(of=("self",))
+            .select_related("agent", "contact", "owner")
+            .filter(pk=turn.call_id)
+            .first()
+        )
+        if call is None or call.agent is None:
+            return HANG_UP
+        if (call.engine_state.get("thinking") or {}).get("token") != claim.token:
+            return _replay_last_step(call)  # too slow: the turn was claimed again and answered
+        if not call.is_live:
+            # The callee hung up while the model thought: nothing is said, but what the callee
+            # asked for still counts.
+            call.engine_state.pop("thinking", None)
+            call.captured, call.outcome = reply_record(
+                reply, agent=call.agent, captured=call.captured, outcome=call.outcome
+            )
+            if reply.do_not_call:
+                dnc_add(owner=call.owner, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
+            call.save(update_fields=["engine_state", "captured", "outcome"])
+            return HANG_UP
+        call.engine_state = claim.ctx.state
+        call.engine_state.pop("thinking", None)
+        return _apply_reply(call, reply, passages=claim.ctx.knowledge)
 
 
 def call_apply_event(*, event: CallEvent) -> None:

@@ -18,7 +18,7 @@ import os
 import re
 import unicodedata
 
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.db.models import F, Func, Value
 
 from .engine.base import Passage
@@ -341,18 +341,30 @@ def search_config(language: str) -> str:
     return SEARCH_CONFIGS.get((language or "").split("-")[0].lower(), "simple")
 
 
-def passages_for(agent, query: str, *, limit: int = 3) -> list[Passage]:
+def passages_for(agent, query: str, *, limit: int = 3, within: float | None = None) -> list[Passage]:
     """The agent's passages that best match `query`, best first; only passages sharing at
-    least one meaningful word with it (an empty list when none does)."""
+    least one meaningful word with it (an empty list when none does). `within`: seconds the
+    search may take (on PostgreSQL a statement timeout); a search that takes longer finds nothing,
+    so a call's turn is never late for its knowledge."""
     if agent is None or getattr(agent, "pk", None) is None or limit <= 0:
         return []
     terms = list(dict.fromkeys(word.lower() for word in WORD.findall(query or "")))[:MAX_QUERY_TERMS]
     if not terms or not KnowledgePassage.objects.filter(agent=agent).exists():
         return []  # most agents have no knowledge base: skip building the search
-    if _full_text_search_available():
-        rows = _search_postgres(agent, terms, limit)
-    else:
+    if not _full_text_search_available():
         rows = _search_overlap(agent, " ".join(terms), limit)
+    elif within is None:
+        rows = _search_postgres(agent, terms, limit)
+    elif within <= 0:
+        return []
+    else:
+        try:
+            with transaction.atomic(), connections[KnowledgePassage.objects.db].cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{max(1, int(within * 1000))}ms"])
+                rows = _search_postgres(agent, terms, limit)
+        except OperationalError as exc:  # cancelled at the statement timeout
+            logger.warning("knowledge search for agent %s gave up: %s", agent.pk, exc)
+            return []
     return [Passage(id=row.pk, source=row.source.title, text=row.text) for row in rows]
 
 

@@ -313,6 +313,9 @@ LLM_API_KEY = env.str("LLM_API_KEY", default="")
 LLM_MODEL = env.str("LLM_MODEL", default="")
 # Seconds to wait for the model per attempt (one retry): two attempts fit in a carrier's 15 s webhook wait.
 LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=5.0)
+# One deadline per conversational turn, across its knowledge search and every model request
+# (a tool call and its follow-up, a stream): then the holding line. Twilio waits 15 s at most.
+TURN_DEADLINE_SECONDS = env.float("TURN_DEADLINE_SECONDS", default=8.0)
 # Stream completions and assemble them from the chunks; an attempt still has LLM_TIMEOUT_SECONDS in all.
 LLM_STREAM = env.bool("LLM_STREAM", default=False)
 # The model's context window in tokens; the assistant never sends more (estimated as characters / 4).

@@ -22,6 +22,9 @@ class ConversationContext:
     variables: dict
     state: dict = field(default_factory=dict)
     knowledge: list[Passage] = field(default_factory=list)
+    # When the turn's answer is due (time.monotonic()): an engine that asks a model stops
+    # waiting then and uses its holding line. None: the engine starts the clock itself.
+    deadline: float | None = None
 
     def fill(self, text: str) -> str:
         """Replace {{name}} with the contact's value; an unknown variable becomes empty, never raw braces."""

@@ -15,8 +15,13 @@ Kept predictable where it matters:
   knowledge-base passages retrieved for the turn.
 
 With `settings.LLM_STREAM` the completion is streamed (`stream=True`) and assembled from the
-chunks (tool-call arguments arrive in pieces, by index); an attempt still has
-LLM_TIMEOUT_SECONDS in all to finish.
+chunks (tool-call arguments arrive in pieces, by index).
+
+Time: a turn has one deadline (`ctx.deadline`, else TURN_DEADLINE_SECONDS from its start) for
+all its model requests, and each request also at most LLM_TIMEOUT_SECONDS. A request runs in
+its own thread and is waited for only until then, so neither a slow server, nor a stream that
+stalls between chunks, nor a tool call and its follow-up together can make the callee wait
+longer: past the deadline the turn gives its holding line (or, on the retry, its goodbye).
 
 State kept between turns: `messages` (the last MAX_HISTORY {role, content} turns, system prompt
 excluded: it is rebuilt from the agent each turn), `silences`, `outcome` (the last outcome the
@@ -27,6 +32,7 @@ import functools
 import json
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,7 +72,30 @@ LANGUAGE_NAMES = {
 
 
 class ModelTooSlow(Exception):
-    """A streamed answer still unfinished when its time was up."""
+    """No complete answer when the request's time (or the turn's) was up."""
+
+
+def _in_time(request, seconds: float):
+    """`request(cancelled)` run in its own thread and waited for at most `seconds`: a socket
+    read cannot be interrupted from outside, but the turn can stop waiting for it. An abandoned
+    request is told by `cancelled` and ends on its own (its client timeout bounds it)."""
+    done, cancelled, outcome = threading.Event(), threading.Event(), {}
+
+    def run():
+        try:
+            outcome["value"] = request(cancelled)
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="llm-request", daemon=True).start()
+    if not done.wait(seconds):
+        cancelled.set()
+        raise ModelTooSlow(f"no complete answer within {seconds:.1f} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -318,6 +347,8 @@ class LLMEngine(ConversationEngine):
         return Reply(say=opening)
 
     def respond(self, ctx: ConversationContext, speech: str) -> Reply:
+        if ctx.deadline is None:
+            ctx.deadline = time.monotonic() + float(settings.TURN_DEADLINE_SECONDS)
         speech = (speech or "").strip()
         agent = ctx.agent
         retry = ctx.state.pop("retry", None)
@@ -367,13 +398,20 @@ class LLMEngine(ConversationEngine):
         return reply
 
     # --- the model ---------------------------------------------------------------------
-    def _complete(self, messages: list[dict], *, agent=None, with_tools: bool = True) -> Completion:
-        """One chat completion (no retry here: see `respond`)."""
+    def _complete(self, messages: list[dict], *, deadline: float, agent=None, with_tools: bool = True) -> Completion:
+        """One chat completion (no retry here: see `respond`), given up at `deadline` or after
+        LLM_TIMEOUT_SECONDS, whichever comes first (ModelTooSlow)."""
         kwargs = {"model": settings.LLM_MODEL, "messages": messages, "tools": tools(agent)}
         if not with_tools:
             kwargs["tool_choice"] = "none"
-        if getattr(settings, "LLM_STREAM", False):
-            return self._streamed(kwargs)
+        seconds = min(float(settings.LLM_TIMEOUT_SECONDS), deadline - time.monotonic())
+        if seconds <= 0:
+            raise ModelTooSlow("no time left in this turn")
+        kwargs["timeout"] = seconds
+        stream = getattr(settings, "LLM_STREAM", False)
+        return _in_time(lambda cancelled: self._streamed(kwargs, cancelled) if stream else self._whole(kwargs), seconds)
+
+    def _whole(self, kwargs: dict) -> Completion:
         message = self.client.chat.completions.create(**kwargs).choices[0].message
         return Completion(
             content=message.content or "",
@@ -384,15 +422,15 @@ class LLMEngine(ConversationEngine):
             ],
         )
 
-    def _streamed(self, kwargs: dict) -> Completion:
-        """A streamed completion, assembled: text pieces in order, tool calls by index."""
-        deadline = time.monotonic() + float(settings.LLM_TIMEOUT_SECONDS)
+    def _streamed(self, kwargs: dict, cancelled: threading.Event) -> Completion:
+        """A streamed completion, assembled: text pieces in order, tool calls by index. Stops
+        reading once `cancelled` (nobody waits for it any more)."""
         content: list[str] = []
         calls: dict[int, dict] = {}
         with self.client.chat.completions.create(**kwargs, stream=True) as stream:
             for chunk in stream:
-                if time.monotonic() > deadline:
-                    raise ModelTooSlow(f"no complete answer within {settings.LLM_TIMEOUT_SECONDS} s")
+                if cancelled.is_set():
+                    raise ModelTooSlow("abandoned at the turn's deadline")
                 for choice in chunk.choices or []:
                     delta = choice.delta
                     if delta is None:
@@ -419,7 +457,7 @@ class LLMEngine(ConversationEngine):
         messages = [{"role": "system", "content": system_prompt(ctx)}, *ctx.state["messages"]]
         reply = Reply(say="")
         try:
-            completion = self._complete(messages, agent=ctx.agent)
+            completion = self._complete(messages, deadline=ctx.deadline, agent=ctx.agent)
             acted = self._apply_tools(ctx, completion.tool_calls, reply)
             if not reply.say:
                 reply.say = completion.content.strip()
@@ -437,7 +475,9 @@ class LLMEngine(ConversationEngine):
                     },
                     *({"role": "tool", "tool_call_id": c.id, "content": "ok"} for c in completion.tool_calls),
                 ]
-                reply.say = self._complete(follow_up, agent=ctx.agent, with_tools=False).content.strip()
+                reply.say = self._complete(
+                    follow_up, deadline=ctx.deadline, agent=ctx.agent, with_tools=False
+                ).content.strip()
         except (openai.OpenAIError, ModelTooSlow, IndexError, AttributeError, TypeError) as exc:
             if is_transient(exc) and not retrying:
                 logger.warning("LLM call failed (%s), holding and retrying once", type(exc).__name__)

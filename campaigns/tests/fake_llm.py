@@ -7,6 +7,9 @@
         fake_llm.fail(500)                                        # an HTTP error
         fake_llm.reply("Hi", chunk_delay=0.2)                     # streamed: a pause before each chunk
         fake_llm.reply("Hi", stream_error=True)                   # streamed: an error event mid-stream
+        fake_llm.reply("Hi there you", stall=3)                   # streamed: the first pieces, then 3 s of nothing
+        fake_llm.reply("Hi", gate=event)                          # answers once the test sets `event`
+        fake_llm.arrived.wait(2)                                  # a request has come in
         ...
         fake_llm.requests[0]["messages"][0]["content"]            # every request body, in order
 
@@ -39,6 +42,7 @@ class FakeLLM:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.arrived = threading.Event()
 
     @property
     def base_url(self) -> str:
@@ -56,10 +60,14 @@ class FakeLLM:
         chunk_delay: float = 0,
         stream_error: bool = False,
         interleave: bool = False,
+        stall: float = 0,
+        gate: threading.Event | None = None,
     ):
         """Queue one completion: text and/or tool calls given as (name, arguments dict). When
         streamed: `chunk_delay` pauses before each chunk, `stream_error` breaks off with an error
-        event after the first pieces, `interleave` sends the tool calls' argument pieces in turns."""
+        event after the first pieces, `stall` sends the first pieces and then nothing for that
+        many seconds, `interleave` sends the tool calls' argument pieces in turns. `gate`: the
+        answer waits until the test sets it (at most 30 s)."""
         self.queue.append(
             {
                 "content": content,
@@ -70,6 +78,8 @@ class FakeLLM:
                 "chunk_delay": chunk_delay,
                 "stream_error": stream_error,
                 "interleave": interleave,
+                "stall": stall,
+                "gate": gate,
             }
         )
         return self
@@ -86,6 +96,7 @@ class FakeLLM:
     def _next(self, body: dict) -> dict:
         with self.lock:
             self.requests.append(body)
+            self.arrived.set()
             return self.queue.popleft() if self.queue else {"content": DEFAULT_CONTENT, "tools": [], "status": 200}
 
     def _completion(self, body: dict, spec: dict) -> dict:
@@ -195,7 +206,9 @@ class FakeLLM:
                     self.send_header("Content-Type", "text/event-stream")
                     self.send_header("Cache-Control", "no-cache")
                     self.end_headers()  # no length: HTTP/1.0, the end of the stream closes the connection
-                    for payload in chunks:
+                    for number, payload in enumerate(chunks):
+                        if spec.get("stall") and number == 2:
+                            time.sleep(spec["stall"])
                         if spec.get("chunk_delay"):
                             time.sleep(spec["chunk_delay"])
                         self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
@@ -213,6 +226,8 @@ class FakeLLM:
                     self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
                     return
                 spec = fake._next(body)
+                if spec.get("gate") is not None:
+                    spec["gate"].wait(30)
                 if spec.get("delay"):
                     time.sleep(spec["delay"])
                 if spec["status"] != 200:
