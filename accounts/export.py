@@ -1,20 +1,44 @@
-"""Everything an account holds, as a zip of CSV and JSON files (the user's copy of their data)."""
+"""Everything an account holds, as a zip of CSV and JSON files (the user's copy of their data).
+
+Every kind of row the account owns has its file here; accounts/tests/test_export_completeness.py
+fills one of each and checks that every value comes out. Left out are only secrets (the password
+hash, two-factor secrets, sign-in providers' tokens) and staff's audit trail.
+"""
 
 import csv
 import io
 import json
 import zipfile
+from collections import defaultdict
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
 from django.core.serializers.json import DjangoJSONEncoder
 
-from billing.models import LedgerEntry
-from campaigns.models import Agent, Call, Campaign, Contact, DoNotCall
+from billing.models import CreditHold, LedgerEntry, Purchase, RefundRequest, Subscription
+from campaigns.models import (
+    Agent,
+    AssistantQuestion,
+    Call,
+    Campaign,
+    CampaignContact,
+    Contact,
+    ContactList,
+    ContactUpload,
+    DoNotCall,
+    ImportRejection,
+    KnowledgeSource,
+    PlaygroundSession,
+)
 from clozit.csvsafe import safe_row
+from telephony.models import PhoneNumber, ProviderEvent
 
 from .models import User
+from .services import paddle_events_of
 
 
-def _csv(rows: list[list], header: list[str]) -> str:
+def _csv(rows, header: list[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     # Exported data is opened in spreadsheets: no cell may run as a formula.
@@ -27,8 +51,51 @@ def _json(data) -> str:
     return json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
 
 
+def _rows(queryset, *, leave_out=()) -> list[dict]:
+    """Every column of every row, so a field added later is exported without anyone remembering."""
+    names = [f.attname for f in queryset.model._meta.concrete_fields if f.name not in leave_out]
+    return list(queryset.order_by("pk").values(*names))
+
+
 def account_export(*, user: User) -> bytes:
-    profile = {
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("profile.json", _json(_profile(user)))
+        archive.writestr(
+            "status_history.csv",
+            _csv(
+                [[c.changed_at, c.status, c.reason] for c in user.status_changes.order_by("changed_at", "pk")],
+                ["when", "status", "reason"],
+            ),
+        )
+        archive.writestr("sign_in.json", _json(_sign_in(user)))
+        _contacts(archive, user)
+        archive.writestr(
+            "do_not_call.csv",
+            _csv(
+                [[d.phone_number, d.reason, d.created_at] for d in DoNotCall.objects.filter(owner=user)],
+                ["phone", "reason", "added"],
+            ),
+        )
+        archive.writestr("agents.json", _json(_rows(Agent.objects.filter(owner=user), leave_out=["owner"])))
+        archive.writestr("knowledge.json", _json(_knowledge(user)))
+        _campaigns(archive, user)
+        archive.writestr("calls.json", _json(_calls(user)))
+        archive.writestr(
+            "playground.json", _json(_rows(PlaygroundSession.objects.filter(owner=user), leave_out=["owner"]))
+        )
+        archive.writestr(
+            "assistant.json", _json(_rows(AssistantQuestion.objects.filter(owner=user), leave_out=["owner"]))
+        )
+        archive.writestr(
+            "phone_numbers.json", _json(_rows(PhoneNumber.objects.filter(owner=user), leave_out=["owner"]))
+        )
+        _billing(archive, user)
+    return buffer.getvalue()
+
+
+def _profile(user: User) -> dict:
+    return {
         "email": user.email,
         "first_name": user.first_name,
         "last_name": user.last_name,
@@ -37,73 +104,226 @@ def account_export(*, user: User) -> bytes:
         "mobile_verified_at": user.mobile_verified_at,
         "time_zone": user.time_zone,
         "default_country": user.default_country,
+        "adult_confirmed_at": user.adult_confirmed_at,
         "terms_version": user.terms_version,
         "terms_accepted_at": user.terms_accepted_at,
         "date_joined": user.date_joined,
+        "last_login": user.last_login,
         "status": user.status,
+        "status_reason": user.status_reason,
+        "status_changed_at": user.status_changed_at,
     }
+
+
+def _sign_in(user: User) -> dict:
+    return {
+        "email_addresses": _rows(EmailAddress.objects.filter(user=user), leave_out=["id", "user"]),
+        "social_accounts": _rows(SocialAccount.objects.filter(user=user), leave_out=["id", "user"]),
+        # Their kind and dates; the secrets in them are not data to hand out.
+        "two_factor": _rows(Authenticator.objects.filter(user=user), leave_out=["id", "user", "data"]),
+    }
+
+
+def _contacts(archive: zipfile.ZipFile, user: User) -> None:
     contacts = Contact.objects.filter(contact_list__owner=user).select_related("contact_list").order_by("id")
-    agents = list(Agent.objects.filter(owner=user).values())
-    campaigns = Campaign.objects.filter(owner=user).select_related("agent", "contact_list")
-    calls = Call.objects.filter(owner=user).prefetch_related("turns").order_by("id")
-    entries = LedgerEntry.objects.filter(account__user=user).order_by("id")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("profile.json", _json(profile))
-        archive.writestr(
-            "contacts.csv",
-            _csv(
+    archive.writestr(
+        "contacts.csv",
+        _csv(
+            (
                 [
-                    [c.contact_list.name, c.phone_number, c.first_name, c.last_name, json.dumps(c.variables)]
-                    for c in contacts
-                ],
-                ["list", "phone", "first_name", "last_name", "variables"],
-            ),
-        )
-        archive.writestr("agents.json", _json(agents))
-        archive.writestr(
-            "campaigns.csv",
-            _csv(
-                [
-                    [c.pk, c.name, c.agent.name, c.contact_list.name, c.caller_number, c.status, c.created_at]
-                    for c in campaigns
-                ],
-                ["id", "name", "agent", "contact_list", "caller_number", "status", "created_at"],
-            ),
-        )
-        archive.writestr(
-            "calls.json",
-            _json(
-                [
-                    {
-                        "id": call.pk,
-                        "campaign_id": call.campaign_id,
-                        "to": call.to_number,
-                        "from": call.from_number,
-                        "status": call.status,
-                        "outcome": call.outcome,
-                        "duration_seconds": call.duration_seconds,
-                        "credits_charged": call.credits_charged,
-                        "created_at": call.created_at,
-                        "captured": call.captured,
-                        "transcript": [{"speaker": t.speaker, "text": t.text} for t in call.turns.all()],
-                    }
-                    for call in calls
+                    c.contact_list.name,
+                    c.phone_number,
+                    c.first_name,
+                    c.last_name,
+                    json.dumps(c.variables, ensure_ascii=False),
+                    c.time_zone,
+                    json.dumps(c.tags, ensure_ascii=False),
                 ]
+                for c in contacts.iterator(chunk_size=2000)
             ),
-        )
-        archive.writestr(
-            "ledger.csv",
-            _csv(
-                [[e.created_at, e.get_kind_display(), e.amount, e.balance_after, e.reference, e.memo] for e in entries],
-                ["when", "kind", "amount", "balance_after", "reference", "memo"],
+            ["list", "phone", "first_name", "last_name", "variables", "time_zone", "tags"],
+        ),
+    )
+    lists = _rows(ContactList.objects.filter(owner=user), leave_out=["owner", "consent_confirmed_by"])
+    rejections = defaultdict(list)
+    for r in ImportRejection.objects.filter(contact_list__owner=user).order_by("contact_list", "line", "pk"):
+        rejections[r.contact_list_id].append({"line": r.line, "value": r.value, "reason": r.reason})
+    # A file still waiting for its import, as it was uploaded.
+    uploads = dict(ContactUpload.objects.filter(contact_list__owner=user).values_list("contact_list", "data"))
+    for row in lists:
+        row["rejected_rows"] = rejections.get(row["id"], [])
+        if row["id"] in uploads:
+            row["waiting_upload"] = f"contact_uploads/list-{row['id']}.csv"
+            archive.writestr(row["waiting_upload"], bytes(uploads[row["id"]]))
+    archive.writestr("contact_lists.json", _json(lists))
+
+
+def _knowledge(user: User) -> list[dict]:
+    sources = KnowledgeSource.objects.filter(agent__owner=user).prefetch_related("passages").order_by("pk")
+    return [
+        {
+            "agent_id": s.agent_id,
+            "title": s.title,
+            "kind": s.kind,
+            "filename": s.filename,
+            "text": s.text,
+            "created_at": s.created_at,
+            "passages": [p.text for p in s.passages.all()],
+        }
+        for s in sources
+    ]
+
+
+def _campaigns(archive: zipfile.ZipFile, user: User) -> None:
+    campaigns = Campaign.objects.filter(owner=user).select_related("agent", "contact_list").order_by("pk")
+    archive.writestr(
+        "campaigns.csv",
+        _csv(
+            [
+                [
+                    c.pk,
+                    c.name,
+                    c.agent.name,
+                    c.contact_list.name,
+                    c.caller_number,
+                    c.status,
+                    c.status_reason,
+                    c.created_at,
+                    c.started_at,
+                    c.finished_at,
+                    c.max_concurrent_calls,
+                    c.calling_hours_start,
+                    c.calling_hours_end,
+                    json.dumps(c.calling_days, ensure_ascii=False),
+                    json.dumps(c.retry_on, ensure_ascii=False),
+                    c.max_attempts,
+                    c.retry_delay_minutes,
+                    c.budget_credits,
+                    c.flagged_at,
+                    c.flag_reason,
+                ]
+                for c in campaigns
+            ],
+            [
+                "id",
+                "name",
+                "agent",
+                "contact_list",
+                "caller_number",
+                "status",
+                "status_reason",
+                "created_at",
+                "started_at",
+                "finished_at",
+                "max_concurrent_calls",
+                "calling_hours_start",
+                "calling_hours_end",
+                "calling_days",
+                "retry_on",
+                "max_attempts",
+                "retry_delay_minutes",
+                "budget_credits",
+                "flagged_at",
+                "flag_reason",
+            ],
+        ),
+    )
+    targets = CampaignContact.objects.filter(campaign__owner=user).select_related("contact").order_by("pk")
+    archive.writestr(
+        "campaign_contacts.csv",
+        _csv(
+            (
+                [
+                    t.campaign_id,
+                    t.contact.phone_number,
+                    t.status,
+                    t.attempts,
+                    t.result,
+                    t.waiting_reason,
+                    t.next_attempt_at,
+                    t.updated_at,
+                ]
+                for t in targets.iterator(chunk_size=2000)
             ),
+            ["campaign_id", "phone", "status", "attempts", "result", "waiting_reason", "next_attempt_at", "updated_at"],
+        ),
+    )
+
+
+def _calls(user: User) -> list[dict]:
+    calls = Call.objects.filter(owner=user).prefetch_related("turns").order_by("id")
+    events = defaultdict(list)  # the carrier's webhooks about each call, as received
+    for event in ProviderEvent.objects.filter(call_id__in=calls.values("pk")).order_by("pk"):
+        events[event.call_id].append(
+            {
+                "provider": event.provider,
+                "key": event.dedupe_key,
+                "kind": event.kind,
+                "received_at": event.received_at,
+                "payload": event.payload,
+            }
         )
-        archive.writestr(
-            "do_not_call.csv",
-            _csv(
-                [[d.phone_number, d.reason, d.created_at] for d in DoNotCall.objects.filter(owner=user)],
-                ["phone", "reason", "added"],
-            ),
-        )
-    return buffer.getvalue()
+    return [
+        {
+            "id": call.pk,
+            "campaign_id": call.campaign_id,
+            "agent_id": call.agent_id,
+            "direction": call.direction,
+            "to": call.to_number,
+            "from": call.from_number,
+            "provider": call.provider,
+            "provider_call_id": call.provider_call_id,
+            "status": call.status,
+            "failure_reason": call.failure_reason,
+            "answered_by": call.answered_by,
+            "outcome": call.outcome,
+            "time_limit_seconds": call.time_limit_seconds,
+            "duration_seconds": call.duration_seconds,
+            "credits_charged": call.credits_charged,
+            "credit_hold": call.hold_reference,
+            "recording_id": call.recording_id,
+            "recording_url": call.recording_url,
+            "recording_seconds": call.recording_seconds,
+            "created_at": call.created_at,
+            "dialing_started_at": call.dialing_started_at,
+            "answered_at": call.answered_at,
+            "ended_at": call.ended_at,
+            "captured": call.captured,
+            "engine_state": call.engine_state,
+            "transcript": [
+                {"speaker": t.speaker, "text": t.text, "passages": t.passages, "at": t.created_at}
+                for t in call.turns.all()
+            ],
+            "carrier_events": events.get(call.pk, []),
+        }
+        for call in calls.iterator(chunk_size=500)
+    ]
+
+
+def _billing(archive: zipfile.ZipFile, user: User) -> None:
+    entries = LedgerEntry.objects.filter(account__user=user).order_by("id")
+    archive.writestr(
+        "ledger.csv",
+        _csv(
+            [[e.created_at, e.get_kind_display(), e.amount, e.balance_after, e.reference, e.memo] for e in entries],
+            ["when", "kind", "amount", "balance_after", "reference", "memo"],
+        ),
+    )
+    holds = CreditHold.objects.filter(account__user=user).order_by("id")
+    archive.writestr(
+        "credit_holds.csv",
+        _csv(
+            [[h.created_at, h.reference, h.amount, h.charged, h.status, h.expires_at, h.closed_at] for h in holds],
+            ["when", "reference", "amount", "charged", "status", "expires_at", "closed_at"],
+        ),
+    )
+    archive.writestr("purchases.json", _json(_rows(Purchase.objects.filter(user=user), leave_out=["user"])))
+    archive.writestr(
+        "refund_requests.json",
+        _json(_rows(RefundRequest.objects.filter(user=user), leave_out=["user", "decided_by"])),
+    )
+    archive.writestr("subscriptions.json", _json(_rows(Subscription.objects.filter(user=user), leave_out=["user"])))
+    archive.writestr(
+        "payment_events.json",  # Paddle's webhooks about the account's payments, as received
+        _json(_rows(paddle_events_of(user), leave_out=["id", "processed_at"])),
+    )

@@ -123,23 +123,118 @@ def accounts_purge_due(*, now=None) -> int:
 
 @transaction.atomic
 def account_purge(*, user_id: int) -> None:
-    """Erase everything that identifies a person; keep calls and the ledger, anonymised,
-    because billing records must be kept."""
-    from allauth.account.models import EmailAddress
-    from allauth.socialaccount.models import SocialAccount
+    """Erase everything that identifies a person or that they wrote, calls and contacts included.
 
-    from campaigns.models import Agent, Call, CallTurn, ContactList, ContactUpload, DoNotCall, ImportRejection
-    from telephony.models import ProviderEvent
-    from telephony.recordings import recordings_delete_at_carrier
-
+    Kept, anonymised, because the books must be: the calls (when, how long, what they cost) and
+    the campaigns and agents they belong to, as empty shells; purchases, refunds and subscriptions
+    (Paddle's ids and the amounts); the ledger, which the database never lets change (its memos
+    carry no personal text); the carriers' and Paddle's event ids, so a webhook delivered again is
+    still recognised. Running it again changes nothing.
+    """
     user = User.objects.select_for_update().get(pk=user_id)
     if user.purged_at is not None:
         return
+    _purge_admin_history(user)  # first: it names rows deleted below
+    _purge_sign_in(user)
+    _purge_calls(user)
+    _purge_contacts(user)
+    _purge_agents_and_campaigns(user)
+    _purge_billing(user)
+    user.email = f"deleted-{user.pk}@deleted.invalid"
+    user.first_name = user.last_name = user.company_name = user.mobile_number = ""
+    user.mobile_verified_at = None
+    user.status_reason = ""
+    user.time_zone = "UTC"
+    user.set_unusable_password()
+    user.purged_at = timezone.now()
+    user.save()
+    user.status_changes.update(reason="(purged)")
+
+
+def _account_rows(user: User) -> list:
+    """A query for each kind of row the account owns (the admin's history names them)."""
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from allauth.socialaccount.models import SocialAccount, SocialToken
+
+    from billing.models import CreditAccount, CreditHold, LedgerEntry, Purchase, RefundRequest, Subscription
+    from campaigns import models as c
+    from telephony.models import PhoneNumber
+
+    return [
+        User.objects.filter(pk=user.pk),
+        AccountStatusChange.objects.filter(user=user),
+        EmailAddress.objects.filter(user=user),
+        SocialAccount.objects.filter(user=user),
+        SocialToken.objects.filter(account__user=user),
+        Authenticator.objects.filter(user=user),
+        CreditAccount.objects.filter(user=user),
+        LedgerEntry.objects.filter(account__user=user),
+        CreditHold.objects.filter(account__user=user),
+        Purchase.objects.filter(user=user),
+        RefundRequest.objects.filter(user=user),
+        Subscription.objects.filter(user=user),
+        PhoneNumber.objects.filter(owner=user),
+        c.Agent.objects.filter(owner=user),
+        c.KnowledgeSource.objects.filter(agent__owner=user),
+        c.KnowledgePassage.objects.filter(agent__owner=user),
+        c.PlaygroundSession.objects.filter(owner=user),
+        c.ContactList.objects.filter(owner=user),
+        c.ContactUpload.objects.filter(contact_list__owner=user),
+        c.ImportRejection.objects.filter(contact_list__owner=user),
+        c.Contact.objects.filter(contact_list__owner=user),
+        c.DoNotCall.objects.filter(owner=user),
+        c.Campaign.objects.filter(owner=user),
+        c.CampaignContact.objects.filter(campaign__owner=user),
+        c.Call.objects.filter(owner=user),
+        c.CallTurn.objects.filter(call__owner=user),
+        c.AssistantQuestion.objects.filter(owner=user),
+    ]
+
+
+def _purge_admin_history(user: User) -> None:
+    """The admin's log of staff changes stays, but not the names it showed for the account's
+    rows (an email address, an agent's name): only which fields were changed, when and by whom."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
+    for rows in _account_rows(user):
+        entries = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(rows.model))
+        if entries.exists():  # most kinds of row are never changed by staff
+            entries.filter(object_id__in=rows.annotate(id_text=Cast("pk", TextField())).values("id_text")).update(
+                object_repr="(purged)"
+            )
+
+
+def _purge_sign_in(user: User) -> None:
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from allauth.socialaccount.models import SocialAccount
+    from django.contrib.sessions.models import Session
+
+    EmailAddress.objects.filter(user=user).delete()
+    SocialAccount.objects.filter(user=user).delete()  # with its tokens
+    Authenticator.objects.filter(user=user).delete()
+    # Sessions name the account they signed in (and allauth keeps sign-in state in them). They
+    # cannot be found by account without reading each: expired ones are of no use to anyone and
+    # go first, then the few still live are read.
+    Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    for session in Session.objects.iterator():
+        if session.get_decoded().get("_auth_user_id") == str(user.pk):
+            session.delete()
+
+
+def _purge_calls(user: User) -> None:
+    from campaigns.models import Call, CallTurn
+    from telephony.models import ProviderEvent
+    from telephony.recordings import recordings_delete_at_carrier
+
+    calls = Call.objects.filter(owner=user)
     CallTurn.objects.filter(call__owner=user).delete()
-    recordings_delete_at_carrier(
-        list(Call.objects.filter(owner=user).exclude(recording_id="").values_list("provider", "recording_id"))
-    )
-    Call.objects.filter(owner=user).update(
+    recordings_delete_at_carrier(list(calls.exclude(recording_id="").values_list("provider", "recording_id")))
+    calls.update(
         to_number="",
         from_number="",
         captured=[],
@@ -150,14 +245,21 @@ def account_purge(*, user_id: int) -> None:
         recording_url="",
         recording_seconds=0,
     )
+    # An agent's own outcomes are its owner's words; the platform's outcomes are codes.
+    calls.exclude(outcome__in=Call.Outcome.values).update(outcome="")
     # The carrier's webhooks as received: they name the callee ("To") and more.
-    ProviderEvent.objects.filter(call_id__in=Call.objects.filter(owner=user).values("pk")).update(payload={})
+    ProviderEvent.objects.filter(call_id__in=calls.values("pk")).update(payload={})
+
+
+def _purge_contacts(user: User) -> None:
+    from campaigns.models import ContactList, ContactUpload, DoNotCall, ImportRejection
+
     ContactList.objects.filter(owner=user, campaigns__isnull=True).delete()
     # Rejected rows and stored uploads hold the same personal data as contacts.
     ImportRejection.objects.filter(contact_list__owner=user).delete()
     ContactUpload.objects.filter(contact_list__owner=user).delete()
     for contact_list in ContactList.objects.filter(owner=user):
-        contact_list.contacts.all().delete()
+        contact_list.contacts.all().delete()  # with their places in campaigns
         contact_list.name = "Deleted list"
         contact_list.source_filename = ""
         contact_list.import_problems = {}
@@ -166,17 +268,68 @@ def account_purge(*, user_id: int) -> None:
         contact_list.import_error = ""
         contact_list.save()
     DoNotCall.objects.filter(owner=user).delete()
+
+
+def _purge_agents_and_campaigns(user: User) -> None:
+    from campaigns.models import Agent, AssistantQuestion, KnowledgeSource, PlaygroundSession
+    from telephony.models import PhoneNumber
+
+    KnowledgeSource.objects.filter(agent__owner=user).delete()  # with their passages
+    PlaygroundSession.objects.filter(owner=user).delete()
+    AssistantQuestion.objects.filter(owner=user).delete()  # what they cost stays in the ledger
     Agent.objects.filter(owner=user).update(
-        name="Deleted agent", opening_line="", questions="", answers="", closing_line="", voicemail_message=""
+        name="Deleted agent",
+        opening_line="",
+        questions="",
+        answers="",
+        closing_line="",
+        persona="",
+        goal="",
+        outcomes=[],
+        capture_fields=[],
+        transfer_when="",
+        end_call_phrases="",
+        voicemail_message="",
+        transfer_number="",
+        ai_disclosure="",
     )
-    user.campaigns.update(name="Deleted campaign", caller_number="")
-    EmailAddress.objects.filter(user=user).delete()
-    SocialAccount.objects.filter(user=user).delete()
-    user.email = f"deleted-{user.pk}@deleted.invalid"
-    user.first_name = user.last_name = user.company_name = user.mobile_number = ""
-    user.mobile_verified_at = None
-    user.status_reason = ""
-    user.set_unusable_password()
-    user.purged_at = timezone.now()
-    user.save()
-    user.status_changes.update(reason="(purged)")
+    user.campaigns.update(
+        name="Deleted campaign", caller_number="", status_reason="", flag_reason="", calling_days=[], retry_on=[]
+    )
+    PhoneNumber.objects.filter(owner=user).update(label="")
+
+
+def paddle_events_of(user: User):
+    """Paddle's webhooks about the account's payments and subscriptions, as received: found by
+    the payment or subscription they are about, or by the account token in their custom data."""
+    from django.db.models import Q
+    from django.db.models.fields.json import KT
+
+    from billing.models import PaddleEvent, Purchase, Subscription
+    from billing.purchases import account_token
+
+    payments = Purchase.objects.filter(user=user).values("paddle_transaction_id")
+    subscriptions = Subscription.objects.filter(user=user).values("paddle_subscription_id")
+    return PaddleEvent.objects.alias(
+        about=KT("payload__data__id"),
+        payment=KT("payload__data__transaction_id"),
+        subscription=KT("payload__data__subscription_id"),
+        token=KT("payload__data__custom_data__clozit_account_token"),
+    ).filter(
+        Q(about__in=payments)
+        | Q(about__in=subscriptions)
+        | Q(payment__in=payments)
+        | Q(subscription__in=subscriptions)
+        | Q(token=account_token(user.pk))
+    )
+
+
+def _purge_billing(user: User) -> None:
+    from billing.models import RefundRequest
+
+    RefundRequest.objects.filter(user=user).update(reason="(purged)", staff_note="")
+    # Paddle's webhooks name the buyer (the cardholder's name, custom data).
+    events = paddle_events_of(user)
+    # One not applied yet never will be: the account it would change is gone.
+    events.filter(processed_at__isnull=True).update(processed_at=timezone.now())
+    events.update(payload={})

@@ -308,7 +308,9 @@ def _finish_answered(question_id: int, answer: str) -> None:
         question = AssistantQuestion.objects.select_for_update().get(pk=question_id)
         if question.status != AssistantQuestion.Status.PENDING:
             return
-        charged = ledger.ai_query_settle(reference=_reference(question), memo=f"AI answer: {question.question[:80]}")
+        # Ledger entries can never be changed or erased: the memo names the subject, never the question.
+        subject = f"call {question.call_id}" if question.call_id else f"campaign {question.campaign_id}"
+        charged = ledger.ai_query_settle(reference=_reference(question), memo=f"AI answer about {subject}")
         question.answer = answer
         question.status = AssistantQuestion.Status.ANSWERED
         question.credits_charged = charged

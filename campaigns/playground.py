@@ -232,7 +232,8 @@ def _turn(pk: int, text: str, turn: int | None, *, from_callee: bool) -> tuple[P
             _apply(session, reply, passages=passages, charged=charged)
             session.save()
             if charged:
-                ledger.ai_query_settle(reference=reference, memo=f"Playground turn with agent “{session.agent.name}”")
+                # Ledger entries can never be changed or erased: no agent's name (its owner's words) in the memo.
+                ledger.ai_query_settle(reference=reference, memo=f"Playground turn with agent {session.agent_id}")
             elif paid:
                 ledger.hold_release(reference=reference)
     except Exception:
