@@ -47,6 +47,11 @@ def refund_refusal(*, user, purchase: Purchase, now=None) -> str | None:
     now = now or timezone.now()
     if purchase.user_id != user.pk:
         return "That purchase is not on your account."
+    if purchase.is_plan_payment:
+        return (
+            "Plan payments are not refunded: cancelling the plan stops future payments, and its credits stay"
+            " yours until the paid period ends."
+        )
     if purchase.status == Purchase.Status.REFUNDED:
         return "This purchase has already been refunded."
     if purchase.status != Purchase.Status.COMPLETED or purchase.completed_at is None:
