@@ -51,6 +51,7 @@ class LedgerEntry(models.Model):
         REFUND_CLAWBACK = "refund_clawback", "Refund"
         CHARGEBACK = "chargeback", "Chargeback"
         EXPIRY = "expiry", "Expiry"
+        FORFEIT = "forfeit", "Forfeited on termination"
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=32, choices=Kind.choices)

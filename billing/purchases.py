@@ -157,13 +157,16 @@ def _adjustment(data: dict, **_) -> None:
         wanted = remaining
         kind, new_status = LedgerEntry.Kind.CHARGEBACK, Purchase.Status.CHARGED_BACK
         # Suspend first: that pauses campaigns (campaign locks) before the claw-back takes the
-        # account lock, the same order the dialer uses, so the two can never deadlock.
-        account_set_status(
-            user=User.objects.get(pk=purchase.user_id),
-            status=User.Status.SUSPENDED,
-            reason=f"A chargeback was filed for payment {purchase.paddle_transaction_id}. Contact support.",
-            by=None,
-        )
+        # account lock, the same order the dialer uses, so the two can never deadlock. A terminated
+        # account stays terminated (suspending it would undo the termination).
+        owner = User.objects.get(pk=purchase.user_id)
+        if owner.status != User.Status.TERMINATED:
+            account_set_status(
+                user=owner,
+                status=User.Status.SUSPENDED,
+                reason=f"A chargeback was filed for payment {purchase.paddle_transaction_id}. Contact support.",
+                by=None,
+            )
     taken = ledger.credit_clawback(
         user=purchase.user,
         wanted=wanted,
