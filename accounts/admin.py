@@ -15,6 +15,15 @@ class StatusReasonForm(forms.Form):
     )
 
 
+class TerminationForm(StatusReasonForm):
+    forfeit_credits = forms.BooleanField(
+        required=False,
+        label="Forfeit the remaining credits",
+        help_text="The credits available now are removed with a ledger entry giving your name and this reason. "
+        "Credits held by calls in progress are charged or released when those calls end.",
+    )
+
+
 class StatusChangeInline(admin.TabularInline):
     model = AccountStatusChange
     fk_name = "user"
@@ -73,15 +82,24 @@ class UserAdmin(BaseUserAdmin):
     inlines = [StatusChangeInline]
     actions = ["suspend", "terminate", "reactivate"]
 
-    def _set_status(self, request, queryset, status: str, verb: str):
+    def _set_status(self, request, queryset, status: str, verb: str, form_class=StatusReasonForm):
         """An action that first asks for the reason, then calls the account service."""
-        form = StatusReasonForm(request.POST if "apply" in request.POST else None)
+        form = form_class(request.POST if "apply" in request.POST else None)
         if form.is_valid():
+            forfeited = []
             for user in queryset:
-                services.account_set_status(
-                    user=user, status=status, reason=form.cleaned_data["reason"], by=request.user
+                changed = services.account_set_status(
+                    user=user,
+                    status=status,
+                    reason=form.cleaned_data["reason"],
+                    by=request.user,
+                    forfeit_credits=form.cleaned_data.get("forfeit_credits", False),
                 )
+                if changed.forfeited_credits is not None:
+                    forfeited.append(f"{changed.email} {changed.forfeited_credits.normalize():f}")
             messages.success(request, f"{verb} {queryset.count()} account(s).")
+            if forfeited:
+                messages.info(request, f"Credits forfeited: {', '.join(forfeited)}.")
             return None
         return render(
             request,
@@ -101,9 +119,9 @@ class UserAdmin(BaseUserAdmin):
     def suspend(self, request, queryset):
         return self._set_status(request, queryset, User.Status.SUSPENDED, "Suspended")
 
-    @admin.action(description="Terminate selected accounts (no more log-ins)…")
+    @admin.action(description="Terminate selected accounts (no more log-ins; optionally forfeit credits)…")
     def terminate(self, request, queryset):
-        return self._set_status(request, queryset, User.Status.TERMINATED, "Terminated")
+        return self._set_status(request, queryset, User.Status.TERMINATED, "Terminated", TerminationForm)
 
     @admin.action(description="Reactivate selected accounts…")
     def reactivate(self, request, queryset):

@@ -39,11 +39,13 @@ def mobile_verified(*, user: User, phone: str) -> None:
 
 
 @transaction.atomic
-def account_set_status(*, user: User, status: str, reason: str, by: User | None) -> User:
+def account_set_status(*, user: User, status: str, reason: str, by: User | None, forfeit_credits: bool = False) -> User:
     """Suspend, terminate or reactivate an account, recording who, when and why.
 
     Suspension and termination pause the account's running campaigns at once; termination
-    also blocks logging in.
+    also blocks logging in. With `forfeit_credits` (termination only), the credits available
+    (not held by calls in progress) are forfeited through the ledger with `by` and `reason`;
+    the returned user's `forfeited_credits` says how many.
     """
     from campaigns.models import Campaign
     from campaigns.services import campaign_pause
@@ -52,6 +54,8 @@ def account_set_status(*, user: User, status: str, reason: str, by: User | None)
         raise AccountError(f"Unknown account status {status!r}.")
     if not reason.strip():
         raise AccountError("Give a reason: the account holder sees it.")
+    if forfeit_credits and status != User.Status.TERMINATED:
+        raise AccountError("Credits can be forfeited only when terminating an account.")
     user = User.objects.select_for_update().get(pk=user.pk)
     user.status = status
     user.status_reason = reason.strip()
@@ -65,6 +69,8 @@ def account_set_status(*, user: User, status: str, reason: str, by: User | None)
     if status != User.Status.ACTIVE:
         for campaign in Campaign.objects.filter(owner=user, status=Campaign.Status.RUNNING):
             campaign_pause(campaign=campaign, reason=f"Paused: the account is {user.get_status_display().lower()}.")
+    # Last, after the campaign locks: the credit account's lock comes after them everywhere.
+    user.forfeited_credits = ledger.credit_forfeit(user=user, reason=reason, by=by) if forfeit_credits else None
     return user
 
 

@@ -156,6 +156,7 @@ class PurchaseAdmin(ReadOnlyAdmin):
         "paddle_transaction_id",
         "user",
         "package",
+        "plan",
         "credits",
         "total",
         "currency",
@@ -165,14 +166,35 @@ class PurchaseAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     list_filter = ["status", "test_mode", "created_at"]
-    search_fields = ["paddle_transaction_id", "user__email", "invoice_number"]
-    list_select_related = ["user", "package"]
+    search_fields = ["paddle_transaction_id", "paddle_subscription_id", "user__email", "invoice_number"]
+    list_select_related = ["user", "package", "plan"]
+
+
+class PaddleEventStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("rejected", "Rejected (malformed)"),
+            ("waiting", "Waiting for redelivery"),
+            ("processed", "Processed"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "rejected":
+            return queryset.exclude(rejected_reason="")
+        if self.value() == "waiting":
+            return queryset.filter(processed_at__isnull=True, rejected_reason="")
+        if self.value() == "processed":
+            return queryset.filter(processed_at__isnull=False)
+        return queryset
 
 
 @admin.register(PaddleEvent)
 class PaddleEventAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "event_type", "event_id", "occurred_at", "processed_at"]
-    list_filter = ["event_type"]
+    list_display = ["received_at", "event_type", "event_id", "occurred_at", "processed_at", "rejected_reason"]
+    list_filter = [PaddleEventStateFilter, "event_type"]
     search_fields = ["event_id", "event_type"]
 
 
@@ -332,7 +354,16 @@ class PlanAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyAdmin):
-    list_display = ["paddle_subscription_id", "user", "plan", "status", "current_period_end", "cancel_at"]
+    list_display = [
+        "paddle_subscription_id",
+        "user",
+        "plan",
+        "status",
+        "current_period_start",
+        "current_period_end",
+        "cancel_at",
+        "canceled_at",
+    ]
     list_filter = ["status", "plan"]
     search_fields = ["paddle_subscription_id", "user__email"]
     list_select_related = ["user", "plan"]

@@ -169,6 +169,29 @@ def credit_adjust(*, user, amount: Decimal, memo: str, by) -> LedgerEntry:
     )
 
 
+@transaction.atomic
+def credit_forfeit(*, user, reason: str, by) -> Decimal:
+    """Staff forfeit an account's available credits (balance less what calls in progress hold)
+    when terminating it for a violation; recorded with who did it and why. Holds are left alone:
+    their calls settle as usual. Returns what was forfeited (0, and no entry, when nothing was
+    available)."""
+    if not (reason or "").strip():
+        raise LedgerError("Say why the credits are forfeited.")
+    account = _account_for_update(user)
+    available = account.available
+    if available <= 0:
+        return Decimal("0")
+    _post(
+        account=account,
+        kind=LedgerEntry.Kind.FORFEIT,
+        amount=-available,
+        reference=f"forfeit:{uuid.uuid4()}",
+        memo=reason.strip(),
+        by=by,
+    )
+    return available
+
+
 def starter_grant(*, user) -> LedgerEntry | None:
     amount = settings.STARTER_CREDITS
     CreditAccount.objects.get_or_create(user=user)

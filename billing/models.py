@@ -51,6 +51,7 @@ class LedgerEntry(models.Model):
         REFUND_CLAWBACK = "refund_clawback", "Refund"
         CHARGEBACK = "chargeback", "Chargeback"
         EXPIRY = "expiry", "Expiry"
+        FORFEIT = "forfeit", "Forfeited on termination"
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -136,7 +137,14 @@ class CreditPackage(models.Model):
 
 
 class Purchase(models.Model):
-    """One Paddle transaction for a credit package, and what became of it."""
+    """One paid Paddle transaction that granted credits, and what became of it.
+
+    Either a credit pack (`package`) or one period of a monthly plan (`plan`, with the
+    subscription's id): a plan payment is recorded here too, so that the same adjustment code
+    refunds or charges it back exactly like a pack (the unused share taken back, a chargeback
+    suspending the account), and the billing history lists every payment in one place. Customers
+    may ask for refunds of packs only; paid plan periods are not refundable (billing.refunds).
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Awaiting payment"
@@ -145,7 +153,11 @@ class Purchase(models.Model):
         CHARGED_BACK = "charged_back", "Charged back"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases")
-    package = models.ForeignKey(CreditPackage, on_delete=models.PROTECT, related_name="purchases")
+    package = models.ForeignKey(
+        CreditPackage, null=True, blank=True, on_delete=models.PROTECT, related_name="purchases"
+    )
+    plan = models.ForeignKey("Plan", null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
+    paddle_subscription_id = models.CharField(max_length=64, blank=True, help_text="sub_… for a plan payment.")
     paddle_transaction_id = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     credits = models.DecimalField(**CREDIT_FIELD)
@@ -163,9 +175,25 @@ class Purchase(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(package__isnull=False, plan__isnull=True)
+                | models.Q(package__isnull=True, plan__isnull=False),
+                name="purchase_is_a_pack_or_a_plan_payment",
+            )
+        ]
 
     def __str__(self):
         return f"{self.paddle_transaction_id} ({self.get_status_display()})"
+
+    @property
+    def is_plan_payment(self) -> bool:
+        return self.plan_id is not None
+
+    @property
+    def description(self) -> str:
+        """What was paid for, as the billing history names it."""
+        return f"{self.plan.name} plan" if self.plan_id is not None else self.package.name
 
 
 class PaddleEvent(models.Model):
@@ -177,6 +205,9 @@ class PaddleEvent(models.Model):
     payload = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Signed by Paddle but unusable (e.g. a quantity that is not a positive whole number): kept for
+    # staff, never applied, refused again if delivered again.
+    rejected_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
@@ -233,7 +264,9 @@ class Plan(models.Model):
     paddle_price_id = models.CharField(max_length=64, unique=True, help_text="The plan's recurring price (pri_…).")
     monthly_price = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
-    included_credits = models.DecimalField(**CREDIT_FIELD)
+    included_credits = models.DecimalField(
+        **CREDIT_FIELD, help_text="Granted for each paid period, per unit of the subscription's quantity."
+    )
     active = models.BooleanField(default=True)
     # Off by default: credits do not expire. When a plan turns it on, subscribers are told at
     # least 30 days before `credit_expiry_from` (billing.expiry).
@@ -260,6 +293,7 @@ class Subscription(models.Model):
     current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)
     cancel_at = models.DateTimeField(null=True, blank=True, help_text="Ends then (cancelled at period end).")
+    canceled_at = models.DateTimeField(null=True, blank=True, help_text="When Paddle cancelled it.")
     # occurred_at of the newest event applied: an older event arriving late changes nothing.
     state_as_of = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

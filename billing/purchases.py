@@ -1,8 +1,10 @@
 """Credit purchases through Paddle: what each webhook event does to purchases and balances.
 
-Events are stored first (billing.paddle.webhooks) and applied here, each in one transaction
-that locks the purchase; applying an event twice changes nothing the second time, and an event
-that arrives before the one it depends on is refused so that Paddle delivers it again later.
+Events are checked (billing.paddle.validation), stored under their id, and applied here, each in
+one transaction that locks the purchase; applying an event twice changes nothing the second time,
+and an event that arrives before the one it depends on is refused so that Paddle delivers it again
+later. A purchase is a credit pack or one paid period of a plan (billing.subscriptions); refunds and
+chargebacks treat both alike.
 """
 
 import logging
@@ -17,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from . import ledger
 from .models import CreditPackage, LedgerEntry, PaddleEvent, Purchase
+from .paddle.validation import data_problem, envelope_problem
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,10 @@ TEST_PRICE_PREFIX = "pri_test_"
 
 class EventNotReady(Exception):
     """The event depends on one not received yet (e.g. a refund before its payment)."""
+
+
+class EventRejected(Exception):
+    """A signed event whose fields cannot be used; the message says which, for Paddle's log and staff."""
 
 
 class PurchaseError(Exception):
@@ -60,7 +67,7 @@ def _package_for_price(price_id: str) -> CreditPackage | None:
     return package
 
 
-def _minor_to_amount(value) -> Decimal | None:
+def minor_to_amount(value) -> Decimal | None:
     try:
         return (Decimal(str(value)) / 100).quantize(Decimal("0.01"))
     except (ArithmeticError, ValueError, TypeError):
@@ -92,10 +99,8 @@ def _transaction_completed(data: dict, **_) -> None:
         return
     user = account_from_custom_data(data.get("custom_data") or {})
     # The package comes from what was paid for (the price), never from custom data alone.
-    items = data.get("items") or []
-    lines = [
-        (_package_for_price((item.get("price") or {}).get("id", "")), int(item.get("quantity") or 1)) for item in items
-    ]
+    # Quantities are whole numbers from 1 (billing.paddle.validation refused anything else).
+    lines = [(_package_for_price(item["price"]["id"]), item["quantity"]) for item in data["items"]]
     lines = [(package, quantity) for package, quantity in lines if package is not None]
     if user is None or not lines:
         logger.error("paddle transaction %s names no known account or package; not granted", txn_id)
@@ -119,7 +124,7 @@ def _transaction_completed(data: dict, **_) -> None:
     purchase.credits = credits
     purchase.status = Purchase.Status.COMPLETED
     purchase.completed_at = timezone.now()
-    purchase.total = _minor_to_amount(totals.get("grand_total") or totals.get("total")) or purchase.total
+    purchase.total = minor_to_amount(totals.get("grand_total") or totals.get("total")) or purchase.total
     purchase.currency = totals.get("currency_code") or data.get("currency_code") or purchase.currency
     purchase.invoice_number = data.get("invoice_number") or ""
     purchase.save()
@@ -144,7 +149,7 @@ def _adjustment(data: dict, **_) -> None:
         return  # adjustment.created and .updated, or a redelivery, of one already applied
     remaining = purchase.credits - purchase.credits_clawed_back
     if action == "refund":
-        refunded = _minor_to_amount((data.get("totals") or {}).get("total"))
+        refunded = minor_to_amount((data.get("totals") or {}).get("total"))
         share = Decimal("1") if not refunded or not purchase.total else min(refunded / purchase.total, Decimal("1"))
         wanted = min((purchase.credits * share).quantize(Decimal("0.01"), rounding=ROUND_DOWN), remaining)
         kind, new_status = LedgerEntry.Kind.REFUND_CLAWBACK, Purchase.Status.REFUNDED
@@ -152,13 +157,16 @@ def _adjustment(data: dict, **_) -> None:
         wanted = remaining
         kind, new_status = LedgerEntry.Kind.CHARGEBACK, Purchase.Status.CHARGED_BACK
         # Suspend first: that pauses campaigns (campaign locks) before the claw-back takes the
-        # account lock, the same order the dialer uses, so the two can never deadlock.
-        account_set_status(
-            user=User.objects.get(pk=purchase.user_id),
-            status=User.Status.SUSPENDED,
-            reason=f"A chargeback was filed for payment {purchase.paddle_transaction_id}. Contact support.",
-            by=None,
-        )
+        # account lock, the same order the dialer uses, so the two can never deadlock. A terminated
+        # account stays terminated (suspending it would undo the termination).
+        owner = User.objects.get(pk=purchase.user_id)
+        if owner.status != User.Status.TERMINATED:
+            account_set_status(
+                user=owner,
+                status=User.Status.SUSPENDED,
+                reason=f"A chargeback was filed for payment {purchase.paddle_transaction_id}. Contact support.",
+                by=None,
+            )
     taken = ledger.credit_clawback(
         user=purchase.user,
         wanted=wanted,
@@ -194,24 +202,46 @@ HANDLERS = {
 }
 
 
-def paddle_event_record(*, payload: dict) -> tuple[PaddleEvent, bool]:
-    """Store an event under its id; returns (event, created)."""
+def paddle_event_record(*, payload: dict, rejected_reason: str = "") -> tuple[PaddleEvent, bool]:
+    """Store an event (its envelope already checked) under its id; returns (event, created)."""
     return PaddleEvent.objects.get_or_create(
         event_id=payload["event_id"],
         defaults={
-            "event_type": payload.get("event_type", ""),
-            "occurred_at": parse_datetime(payload.get("occurred_at") or ""),
+            "event_type": payload["event_type"],
+            "occurred_at": parse_datetime(payload["occurred_at"]),
             "payload": payload,
+            "rejected_reason": rejected_reason[:500],
         },
     )
+
+
+def paddle_event_receive(*, payload) -> bool:
+    """Check, store and apply one signed Paddle event. Returns False for a duplicate of an event
+    already applied.
+
+    Raises EventRejected when the event cannot be used: not stored when it cannot even be identified
+    or ordered (its envelope), stored as rejected, for staff, when only its data is unusable; never
+    applied either way. Raises EventNotReady when it must wait for another event (stored, unapplied).
+    """
+    problem = envelope_problem(payload)
+    if problem:
+        raise EventRejected(problem)
+    problem = data_problem(payload["event_type"], payload["data"]) if payload["event_type"] in HANDLERS else None
+    event, _ = paddle_event_record(payload=payload, rejected_reason=problem or "")
+    if problem and not event.rejected_reason and event.processed_at is None:
+        # Stored before these checks existed: mark it for staff now.
+        PaddleEvent.objects.filter(pk=event.pk).update(rejected_reason=problem[:500])
+    if problem or event.rejected_reason:
+        raise EventRejected(problem or event.rejected_reason)
+    return paddle_event_apply(event_id=event.event_id)
 
 
 @transaction.atomic
 def paddle_event_apply(*, event_id: str) -> bool:
     """Apply a stored event once. Unknown types are only marked processed. Returns False if it
-    had been applied already. Raises EventNotReady, leaving the event unprocessed."""
+    had been applied already (or was rejected). Raises EventNotReady, leaving the event unprocessed."""
     event = PaddleEvent.objects.select_for_update().get(event_id=event_id)
-    if event.processed_at is not None:
+    if event.processed_at is not None or event.rejected_reason:
         return False
     handler = HANDLERS.get(event.event_type)
     if handler is not None:

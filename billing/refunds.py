@@ -4,8 +4,9 @@ A customer asks, within 7 days of a payment and with a reason, for the unused cr
 purchase to be refunded; staff approve or reject. Approving takes back what is still unused of
 the purchase (never credits already spent: used credits are never refunded) and, for a real
 payment, asks Paddle for a refund of the same share of the money, all in one transaction: if
-Paddle refuses, nothing changes. Staff can also grant replacement credits for a verified
-technical error. Balances change only through billing.ledger.
+Paddle refuses, nothing changes. Accounts terminated for violations get no refunds, and paid plan
+periods are not refundable (the refund policy). Staff can also grant replacement credits for a
+verified technical error. Balances change only through billing.ledger.
 """
 
 import logging
@@ -33,6 +34,14 @@ class RefundError(Exception):
     """A refund action the rules refuse; the message is written for whoever asked."""
 
 
+def _terminated(user) -> bool:
+    """Terminated by staff for a violation (closing one's own account is not a termination): the
+    refund policy gives such accounts no refunds."""
+    from accounts.models import User
+
+    return user.status == User.Status.TERMINATED
+
+
 def refundable_credits(purchase: Purchase) -> Decimal:
     """What approving now would take back: the purchase's credits not yet taken back, never more
     than the account has available (spent or held credits are not refundable)."""
@@ -47,6 +56,16 @@ def refund_refusal(*, user, purchase: Purchase, now=None) -> str | None:
     now = now or timezone.now()
     if purchase.user_id != user.pk:
         return "That purchase is not on your account."
+    if _terminated(purchase.user):  # the owner as stored now, not as a caller last saw them
+        return (
+            "This account was terminated for breaking our terms, so its purchases cannot be refunded"
+            " (see the refund policy)."
+        )
+    if purchase.is_plan_payment:
+        return (
+            "Plan payments are not refunded: cancelling the plan stops future payments, and its credits stay"
+            " yours until the paid period ends."
+        )
     if purchase.status == Purchase.Status.REFUNDED:
         return "This purchase has already been refunded."
     if purchase.status != Purchase.Status.COMPLETED or purchase.completed_at is None:
@@ -62,7 +81,7 @@ def refund_refusal(*, user, purchase: Purchase, now=None) -> str | None:
 @transaction.atomic
 def refund_request_create(*, user, purchase: Purchase, reason: str) -> RefundRequest:
     reason = (reason or "").strip()
-    purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+    purchase = Purchase.objects.select_for_update(of=("self",)).select_related("user").get(pk=purchase.pk)
     refusal = refund_refusal(user=user, purchase=purchase)
     if refusal:
         raise RefundError(refusal)
@@ -134,7 +153,13 @@ def refund_request_approve(*, request: RefundRequest, by, note: str = "") -> Ref
     0 credits and no money moves.
     """
     request = _open_request_for_update(request)
-    purchase = Purchase.objects.select_for_update().get(pk=request.purchase_id)
+    # Only the purchase row is locked; its owner is read for the policy check.
+    purchase = Purchase.objects.select_for_update(of=("self",)).select_related("user").get(pk=request.purchase_id)
+    if _terminated(purchase.user):
+        raise RefundError(
+            f"The account {purchase.user.email} was terminated for a violation, and the refund policy gives"
+            " such accounts no refund. Nothing was changed; reject the request instead."
+        )
     if purchase.status != Purchase.Status.COMPLETED:
         raise RefundError(
             f"Purchase {purchase.paddle_transaction_id} is {purchase.get_status_display().lower()}, so it cannot be"

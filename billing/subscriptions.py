@@ -2,8 +2,10 @@
 
 Paddle owns the subscription; we keep its latest state (newer events win, by occurred_at) and
 grant the plan's included credits for every completed transaction of the subscription, once per
-transaction. Cancelling asks Paddle to stop at the end of the period already paid for: access and
-credits continue until then, and paid periods are not refunded.
+transaction. Each such payment is recorded as a `Purchase` of the plan, so Paddle's refunds and
+chargebacks of it are applied like those of a credit pack (billing.purchases). Cancelling asks
+Paddle to stop at the end of the period already paid for: access and credits continue until then,
+and paid periods are not refunded.
 """
 
 import logging
@@ -13,7 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import ledger
-from .models import LedgerEntry, Plan, Subscription
+from .models import LedgerEntry, Plan, Purchase, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +26,18 @@ class SubscriptionError(Exception):
     """A request the subscription rules refuse; the message is written for the user."""
 
 
-def _plan_for(data: dict) -> Plan | None:
+def _plan_line(data: dict) -> tuple[Plan, int] | None:
+    """The plan a subscription or its transaction bills, and its quantity (validated upstream)."""
     for item in data.get("items") or []:
         plan = Plan.objects.filter(paddle_price_id=(item.get("price") or {}).get("id", "")).first()
         if plan is not None:
-            return plan
+            return plan, item.get("quantity") or 1
     return None
+
+
+def _plan_for(data: dict) -> Plan | None:
+    line = _plan_line(data)
+    return line[0] if line else None
 
 
 def subscription_event(data: dict, *, occurred_at=None) -> None:
@@ -40,15 +48,22 @@ def subscription_event(data: dict, *, occurred_at=None) -> None:
     existing = Subscription.objects.select_for_update().filter(paddle_subscription_id=sub_id).first()
     if existing is not None and existing.state_as_of and occurred_at and occurred_at < existing.state_as_of:
         return  # older than what we know: never undo newer state
-    period = data.get("current_billing_period") or {}
-    change = data.get("scheduled_change") or {}
-    fields = {
-        "status": data.get("status", ""),
-        "current_period_start": parse_datetime(period.get("starts_at") or ""),
-        "current_period_end": parse_datetime(period.get("ends_at") or ""),
-        "cancel_at": parse_datetime(change.get("effective_at") or "") if change.get("action") == "cancel" else None,
-        "state_as_of": occurred_at,
-    }
+    status = data.get("status", "")
+    fields = {"status": status, "state_as_of": occurred_at}
+    # A cancelled (or paused) subscription comes with no current period: the last one known stays,
+    # so staff and the customer still see which period was paid for.
+    period = data.get("current_billing_period")
+    if period:
+        fields["current_period_start"] = parse_datetime(period.get("starts_at") or "")
+        fields["current_period_end"] = parse_datetime(period.get("ends_at") or "")
+    if status == "canceled":
+        # When it ended; the scheduled end (cancel_at) it may have had stays as it was.
+        fields["canceled_at"] = parse_datetime(data.get("canceled_at") or "") or occurred_at
+    else:
+        change = data.get("scheduled_change") or {}
+        fields["cancel_at"] = (
+            parse_datetime(change.get("effective_at") or "") if change.get("action") == "cancel" else None
+        )
     if existing is not None:
         for name, value in fields.items():
             setattr(existing, name, value)
@@ -63,27 +78,54 @@ def subscription_event(data: dict, *, occurred_at=None) -> None:
 
 
 def subscription_period_paid(data: dict) -> bool:
-    """A completed transaction of a subscription: grant its plan's credits once. Returns False
-    when the transaction is not a subscription's."""
-    from .purchases import account_from_custom_data
+    """A completed transaction of a subscription: record it as a payment of the plan and grant the
+    plan's credits (per unit of quantity) once. Returns False when the transaction is not a
+    subscription's.
 
-    plan = _plan_for(data)
-    if not data.get("subscription_id") or plan is None:
+    Raises EventNotReady when the account is not known yet (no account token in the custom data and
+    no subscription.created seen): the event stays unapplied and Paddle's redelivery grants it.
+    """
+    from .purchases import EventNotReady, account_from_custom_data, minor_to_amount
+
+    line = _plan_line(data)
+    if not data.get("subscription_id") or line is None:
         return False
+    plan, quantity = line
+    txn_id, sub_id = data["id"], data["subscription_id"]
     user = account_from_custom_data(data.get("custom_data") or {})
     if user is None:
-        sub = Subscription.objects.filter(paddle_subscription_id=data["subscription_id"]).first()
+        sub = Subscription.objects.filter(paddle_subscription_id=sub_id).first()
         user = sub.user if sub else None
     if user is None:
-        logger.error("paddle subscription transaction %s names no known account", data.get("id"))
-        return True
+        raise EventNotReady(f"subscription payment {txn_id} before its account is known ({sub_id})")
+    credits = plan.included_credits * quantity
+    payment, _ = Purchase.objects.select_for_update().get_or_create(
+        paddle_transaction_id=txn_id,
+        defaults={
+            "user": user,
+            "plan": plan,
+            "paddle_subscription_id": sub_id,
+            "credits": credits,
+            "test_mode": sub_id.startswith(TEST_SUBSCRIPTION_PREFIX),
+        },
+    )
+    if payment.status != Purchase.Status.PENDING:
+        return True  # granted already, or refunded since: a late duplicate changes nothing
     ledger.credit_post(
-        user=user,
-        amount=plan.included_credits,
+        user=payment.user,
+        amount=credits,
         kind=LedgerEntry.Kind.SUBSCRIPTION_GRANT,
-        reference=f"paddle:{data['id']}",
+        reference=f"paddle:{txn_id}",
+        # billing.expiry finds a plan's grants by this memo's ending.
         memo=f"{plan.name}: credits for the period (plan {plan.pk})",
     )
+    totals = (data.get("details") or {}).get("totals") or {}
+    payment.status = Purchase.Status.COMPLETED
+    payment.completed_at = timezone.now()
+    payment.total = minor_to_amount(totals.get("grand_total") or totals.get("total"))
+    payment.currency = totals.get("currency_code") or data.get("currency_code") or plan.currency
+    payment.invoice_number = data.get("invoice_number") or ""
+    payment.save()
     return True
 
 

@@ -50,7 +50,9 @@ def credits(request):
 def _purchases_with_refunds(user) -> list[Purchase]:
     """Recent purchases, each with its latest refund request and whether one can be asked for now."""
     purchases = list(
-        Purchase.objects.filter(user=user).select_related("package").prefetch_related("refund_requests")[:50]
+        Purchase.objects.filter(user=user)
+        .select_related("user", "package", "plan")
+        .prefetch_related("refund_requests")[:50]
     )
     for purchase in purchases:
         requests = list(purchase.refund_requests.all())

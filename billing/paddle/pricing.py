@@ -9,7 +9,7 @@ from paddle_billing.Entities.PricingPreviews import PricePreviewItem
 from paddle_billing.Entities.Shared import AddressPreview, CountryCode
 from paddle_billing.Resources.PricingPreviews.Operations import PreviewPrice
 
-from .client import paddle_client
+from .client import paddle_client, paddle_configured
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,10 @@ def estimate_for(*, package, country_code: str, ip_address: str | None = None) -
 
 
 def _estimate(*, package, country_code: str, ip_address: str | None = None) -> Estimate:
-    """Paddle's preview when Paddle is configured and answers; otherwise the base price, tax unknown."""
+    """Paddle's preview when Paddle is configured and answers; otherwise the base price, tax unknown.
+
+    Without an API key nothing is asked: Paddle would refuse the request anyway, and the page
+    would wait for that answer (up to the client's 10 s timeout) at every view."""
     fallback = Estimate(
         package.price,
         package.service_fee,
@@ -57,7 +60,7 @@ def _estimate(*, package, country_code: str, ip_address: str | None = None) -> E
         package.currency,
         from_paddle=False,
     )
-    if not package.paddle_price_id:
+    if not package.paddle_price_id or not paddle_configured():
         return fallback
     items = [PricePreviewItem(price_id=package.paddle_price_id, quantity=1)]
     if package.service_fee_price_id:

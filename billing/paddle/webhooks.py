@@ -1,5 +1,6 @@
-"""POST /billing/paddle/webhook/: verify Paddle's signature with the SDK, store the event under
-its id, apply it once. A forged, unsigned or stale request is refused and changes nothing."""
+"""POST /billing/paddle/webhook/: verify Paddle's signature with the SDK, check the event's fields,
+store it under its id, apply it once. A forged, unsigned or stale request is refused (403) and
+changes nothing; a signed but unusable one is refused with 400 saying why, and grants nothing."""
 
 import json
 import logging
@@ -10,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from paddle_billing.Notifications import Secret, Verifier
 
-from billing.purchases import EventNotReady, paddle_event_apply, paddle_event_record
+from billing.purchases import EventNotReady, EventRejected, paddle_event_receive
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,15 @@ def paddle_webhook(request):
         return HttpResponseForbidden("Invalid signature")
     try:
         payload = json.loads(request.body)
-        payload["event_id"] and payload["data"]  # noqa: B018 - both must be present
-    except (ValueError, KeyError, TypeError):
-        return HttpResponseBadRequest("Malformed event")
-    event, _ = paddle_event_record(payload=payload)
+    except ValueError:  # not JSON, or not UTF-8
+        return HttpResponseBadRequest("Malformed event: the body is not JSON.")
     try:
-        applied = paddle_event_apply(event_id=event.event_id)
+        applied = paddle_event_receive(payload=payload)
+    except EventRejected as exc:
+        logger.warning("refused a signed but malformed Paddle event: %s", exc)
+        return HttpResponseBadRequest(f"Malformed event: {exc}.")
     except EventNotReady as exc:
         # Stored but not applied: a non-2xx answer makes Paddle deliver it again later.
-        logger.info("paddle event %s not ready: %s", event.event_id, exc)
+        logger.info("paddle event %s not ready: %s", payload["event_id"], exc)
         return HttpResponse("Not ready; deliver again later.", status=409)
     return HttpResponse("ok" if applied else "duplicate ignored")

@@ -652,13 +652,40 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"ts={timestamp};h1={digest}"
 
 
+def paddle_shape_problem(payload: Any) -> str | None:
+    """Why Paddle would never send `payload`, or None: the envelope must be Paddle's
+    (`notification_id`, `event_id`, `event_type`, `occurred_at`, `data`) and, for an event type the
+    SDK knows, its `data` must parse into the SDK's typed entity (the SDK itself swallows parse
+    errors into an `UndefinedEntity`, so a hand-made payload missing half of Paddle's fields would
+    otherwise pass unnoticed)."""
+    from paddle_billing.Entities.Notifications import NotificationEvent
+    from paddle_billing.Notifications.Entities.UndefinedEntity import UndefinedEntity
+
+    try:
+        parsed = NotificationEvent.from_dict(payload)
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"not a Paddle notification: {exc!r}"
+    if parsed.event_type.is_known() and isinstance(parsed.data, UndefinedEntity):
+        return f"the SDK cannot parse this {payload['event_type']} data as Paddle's entity"
+    return None
+
+
 def signed_webhook(
-    secret: str, payload: dict[str, Any], *, timestamp: int | float | datetime | None = None
+    secret: str,
+    payload: dict[str, Any],
+    *,
+    timestamp: int | float | datetime | None = None,
+    malformed: bool = False,
 ) -> tuple[bytes, dict[str, str]]:
     """(raw body, headers) for a webhook Paddle signed with `secret` at `timestamp` (default now).
 
     Post it as-is, e.g. `client.post(url, body, content_type="application/json", headers=headers)`.
+    Refuses (AssertionError) a payload Paddle would never send, see `paddle_shape_problem`; tests of
+    malformed events say so with `malformed=True`.
     """
+    if not malformed:
+        problem = paddle_shape_problem(payload)
+        assert problem is None, f"Paddle would not send this webhook: {problem}"
     if isinstance(timestamp, datetime):
         timestamp = timestamp.timestamp()
     ts = int(time.time() if timestamp is None else timestamp)

@@ -83,3 +83,14 @@ def test_estimates_are_kept_for_a_while(client, user, package, paddle_settings):
     client.get(reverse("credits_buy"))
     client.get(reverse("credits_buy"))
     assert len(paddle_settings.requests_to("POST", "/pricing-preview")) == 1
+
+
+@pytest.mark.django_db
+def test_without_an_api_key_the_buy_page_never_calls_paddle(client, user, package, settings, paddle_settings):  # noqa: F811
+    """Packs keep their Paddle price ids when the key is removed (or not yet set): the page shows the
+    base price at once instead of waiting on a request Paddle would refuse anyway."""
+    settings.PADDLE_API_KEY = ""
+    client.force_login(user)
+    page = client.get(reverse("credits_buy")).content.decode()
+    assert "10.00 USD" in page and "calculated at checkout" in page
+    assert paddle_settings.requests == []

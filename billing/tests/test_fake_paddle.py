@@ -378,3 +378,22 @@ def test_timestamp_outside_the_verifiers_variance_fails(offset):
     body, headers = signed_webhook(DEFAULT_WEBHOOK_SECRET, transaction_completed(), timestamp=time.time() + offset)
     assert _verify(body, headers) is False  # default maximum_variance is 5 seconds
     assert _verify(body, headers, maximum_variance=600) is True
+
+
+def test_signed_webhook_refuses_payloads_paddle_would_never_send():
+    """Hand-made payloads missing most of Paddle's fields once hid which fields the app really
+    relies on (a subscription payment's `subscription_id` among them): the builder checks the shape
+    with the SDK's own parser, unless a test sends a malformed event on purpose."""
+    bare = {
+        "event_id": "evt_01x",
+        "event_type": "transaction.completed",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "data": {"id": "txn_01x", "items": []},
+    }
+    with pytest.raises(AssertionError, match="not a Paddle notification"):
+        signed_webhook(DEFAULT_WEBHOOK_SECRET, bare)  # no notification_id
+    with pytest.raises(AssertionError, match="cannot parse"):
+        signed_webhook(DEFAULT_WEBHOOK_SECRET, {**bare, "notification_id": "ntf_01x"})
+    body, _ = signed_webhook(DEFAULT_WEBHOOK_SECRET, bare, malformed=True)
+    assert json.loads(body) == bare
+    signed_webhook(DEFAULT_WEBHOOK_SECRET, transaction_completed())  # the builders' payloads pass

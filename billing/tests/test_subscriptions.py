@@ -2,7 +2,6 @@
 cancel at the end of the period through the real SDK against the fake Paddle API."""
 
 import json
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,8 +13,9 @@ from billing import ledger
 from billing.models import LedgerEntry, Plan, Subscription
 from billing.purchases import account_token
 from billing.subscriptions import SubscriptionError, subscription_cancel
-from billing.tests.fake_paddle import fake_paddle, paddle_settings, signed_webhook  # noqa: F401 - fixtures
+from billing.tests.fake_paddle import event, fake_paddle, paddle_settings, signed_webhook  # noqa: F401 - fixtures
 from billing.tests.fake_paddle import subscription as subscription_entity
+from billing.tests.fake_paddle import transaction as transaction_entity
 
 MONTHLY = "pri_01jfakepaddle0monthly00004"  # 29.00 USD a month in the fake
 
@@ -28,12 +28,7 @@ def plan(db):
 
 
 def deliver(client, event_type, data, *, secret, occurred_at=None):
-    payload = {
-        "event_id": f"evt_{uuid.uuid4().hex[:20]}",
-        "event_type": event_type,
-        "occurred_at": (occurred_at or timezone.now()).isoformat(),
-        "data": data,
-    }
+    payload = event(event_type, data, occurred_at=occurred_at or timezone.now())
     body, headers = signed_webhook(secret, payload)
     return client.post(
         reverse("paddle_webhook"),
@@ -44,14 +39,14 @@ def deliver(client, event_type, data, *, secret, occurred_at=None):
 
 
 def period_paid(user, sub_id, txn_id):
-    return {
-        "id": txn_id,
-        "status": "completed",
-        "subscription_id": sub_id,
-        "custom_data": {"clozit_account_token": account_token(user.pk)},
-        "items": [{"price": {"id": MONTHLY}, "quantity": 1}],
-        "details": {"totals": {"total": "2900", "grand_total": "2900", "currency_code": "USD"}},
-    }
+    return transaction_entity(
+        txn_id,
+        MONTHLY,
+        custom_data={"clozit_account_token": account_token(user.pk)},
+        total_minor="2900",
+        subscription_id=sub_id,
+        origin="subscription_recurring",
+    )
 
 
 @pytest.mark.django_db
