@@ -173,6 +173,8 @@ SPECIAL = {
     "billing.LedgerEntry": _ledger_entry,
     # A settled hold: an active one would have to be part of the balance held.
     "billing.CreditHold": lambda _: {"status": "released", "amount": Decimal("1")},
+    # A purchase is of a credit pack or of a plan's period, never neither.
+    "billing.Purchase": lambda _: {"package": platform_row(apps.get_model("billing", "CreditPackage"))},
 }
 
 

@@ -42,6 +42,7 @@ KEPT = {
     "billing.CreditHold.reference": "the hold's idempotency key",
     "billing.Purchase.paddle_transaction_id": "Paddle's payment id: the sale in the merchant of record's books",
     "billing.Purchase.invoice_number": "Paddle's invoice number, which tax law requires to be kept",
+    "billing.Purchase.paddle_subscription_id": "Paddle's id of the plan a period was paid for: part of the sale",
     "billing.Purchase.adjustments_applied": "Paddle's ids of refunds and chargebacks already applied",
     "billing.RefundRequest.paddle_adjustment_id": "Paddle's id of the refund",
     "billing.Subscription.paddle_subscription_id": "Paddle's subscription id",
