@@ -21,7 +21,7 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.http import HttpResponse, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -64,6 +64,11 @@ def webhook(request):
     if handler is None or (event.type == "call.transcription" and not _final_transcript(event)):
         return HttpResponse("ignored")  # speak.started, interim transcripts, ...: nothing to do
     inbound = event.type == "call.initiated" and event.payload.get("direction") == "incoming"
+    if inbound and not event.call_control_id:
+        # Nothing can answer, speak to or hang up a call without its id: refuse it whole, so
+        # no half-made call (with credits held) is left behind.
+        logger.warning("refused Telnyx inbound call.initiated %s without a call_control_id", event.id)
+        return HttpResponseBadRequest("call_control_id is missing")
     call_id = None if inbound else _call_id(event)
     if call_id is None and not inbound and not event.state.get("nobody"):
         logger.info("ignored %s for unknown Telnyx call %s", event.type, event.call_control_id)

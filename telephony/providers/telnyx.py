@@ -201,6 +201,8 @@ class TelnyxProvider(VoiceProvider):
             raise ProviderError(f"Telnyx could not be reached: {exc}") from exc
         except telnyx.TelnyxError as exc:  # e.g. an answer the SDK could not read
             raise ProviderError(f"Telnyx could not {doing}: {exc}") from exc
+        except ValueError as exc:  # the SDK refuses before sending, e.g. an empty call control id
+            raise ProviderError(f"Telnyx could not {doing}: {exc}", permanent=True) from exc
 
     # --- calls ---------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from telephony import telnyx_webhook
 from telephony.models import PhoneNumber, ProviderEvent
 from telephony.providers.base import OutboundCall
 from telephony.providers.telnyx import TelnyxProvider
+from telephony.tests.carrier_examples import TELNYX_INBOUND_INITIATED
 from telephony.tests.fake_telnyx import decode_state, error, fake_telnyx  # noqa: F401 - fixture
 from telephony.tests.test_webhooks import make_call
 
@@ -451,6 +452,21 @@ def test_an_inbound_call_to_an_owned_number_is_answered_by_its_agent_and_settled
         30,
     )
     assert (balance(user).balance, balance(user).held) == (70, 0)
+
+
+@pytest.mark.django_db
+def test_an_inbound_call_without_a_call_control_id_is_refused_and_changes_nothing(user, fake_telnyx):  # noqa: F811
+    agent = make_agent(user, name="Front desk", opening_line="Acme, how can I help?", questions="")
+    PhoneNumber.objects.create(owner=user, number=OUR_NUMBER, provider="telnyx", inbound_agent=agent)
+    payload = {**TELNYX_INBOUND_INITIATED["payload"], "from": CALLER, "to": OUR_NUMBER}
+    del payload["call_control_id"]
+
+    response = fake_telnyx.send_event("call.initiated", payload)
+
+    assert response.status_code == 400
+    assert not Call.objects.exists() and not ProviderEvent.objects.exists()
+    assert fake_telnyx.requests == []  # nothing answered
+    assert (balance(user).balance, balance(user).held) == (100, 0)
 
 
 @pytest.mark.django_db
