@@ -51,6 +51,46 @@ class CallEvent:
     detail: str = ""
 
 
+# Why a call did not connect, in words for people: one vocabulary for every carrier, so the call
+# page and list read the same whoever carried the call. SIP final responses (RFC 3261 §21) first,
+# since both carriers report them; then the carrier's own cause; then the status itself.
+SIP_REASONS = {
+    "404": "Number not in service",
+    "410": "Number not in service",
+    "484": "Number not in service",
+    "604": "Number not in service",
+    "486": "Busy",
+    "600": "Busy",
+    "603": "Declined",
+    "607": "Declined",
+    "408": "No answer",
+    "480": "No answer",
+    "403": "Refused by the network",
+    "488": "Refused by the network",
+    "500": "Network unavailable",
+    "502": "Network unavailable",
+    "503": "Network unavailable",
+}
+STATUS_REASONS = {
+    "busy": "Busy",
+    "no_answer": "No answer",
+    "failed": "Could not connect",
+    "canceled": "Canceled before it was answered",
+}
+
+
+def end_reason(status: str, *, sip_code: str = "", cause: str = "") -> str:
+    """Why a call that never connected ended, in the platform's own words ("" for a completed
+    call). `cause` is the carrier's word for it, already mapped to ours (see the providers)."""
+    if status == "completed":
+        return ""
+    if status in ("no_answer", "canceled"):
+        # Carriers report a SIP code for these too (487: the ringing was stopped), which says
+        # only who stopped it: the status is the reason.
+        return STATUS_REASONS[status]
+    return SIP_REASONS.get(str(sip_code or "")) or cause or STATUS_REASONS.get(status, "")
+
+
 @dataclass(frozen=True)
 class RecordingEvent:
     """The carrier finished storing a call's recording."""

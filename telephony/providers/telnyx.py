@@ -30,7 +30,16 @@ from django.utils.dateparse import parse_datetime
 from requests import RequestException
 from telnyx.lib.webhook_verification import WebhookVerificationError
 
-from .base import AvailableNumber, CallEvent, InboundCall, OutboundCall, ProviderError, RecordingEvent, VoiceProvider
+from .base import (
+    AvailableNumber,
+    CallEvent,
+    InboundCall,
+    OutboundCall,
+    ProviderError,
+    RecordingEvent,
+    VoiceProvider,
+    end_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +52,9 @@ DEFAULT_VOICE = "AWS.Polly.Joanna"
 # credentials, an unknown resource. 408, 409, 429 and 5xx may pass.
 PERMANENT_STATUSES = {400, 401, 403, 404, 422}
 
-# call.hangup `hangup_cause` -> our status ("unspecified" depends on whether the call was answered).
+# call.hangup `hangup_cause` -> our status. "normal_clearing" and "unspecified" depend on whether
+# the call was answered (see call_event).
 HANGUP_STATUS = {
-    "normal_clearing": "completed",
     "time_limit": "completed",
     "user_busy": "busy",
     "call_rejected": "busy",
@@ -54,14 +63,11 @@ HANGUP_STATUS = {
     "not_found": "failed",
     "originator_cancel": "canceled",
 }
+# `hangup_cause` in the platform's words (base.end_reason), when no SIP code says more.
 HANGUP_REASON = {
-    "call_rejected": "The callee rejected the call",
-    "not_found": "The number could not be reached",
-    "originator_cancel": "Ended before it was answered",
-    "timeout": "Nobody answered",
-    "no_answer": "Nobody answered",
-    "user_busy": "The line was busy",
-    "unspecified": "The carrier ended the call",
+    "call_rejected": "Declined",
+    "not_found": "Number not in service",
+    "user_busy": "Busy",
 }
 
 
@@ -441,21 +447,25 @@ class TelnyxProvider(VoiceProvider):
         of call.answered when we have it) to the hang-up's `occurred_at`."""
         payload = event.payload
         cause = payload.get("hangup_cause") or "unspecified"
-        status = HANGUP_STATUS.get(cause) or ("completed" if answered_at else "failed")
+        status = HANGUP_STATUS.get(cause)
+        if status is None and answered_at is not None:
+            status = "completed"  # normal_clearing, unspecified: the end of a conversation
+        elif status is None and cause == "normal_clearing":
+            # Cleared before anyone answered: by us (the outbound call's caller) it was
+            # canceled; by the far end it rang out. Never a completed call.
+            status = "canceled" if payload.get("hangup_source") == "caller" else "no_answer"
+        elif status is None:
+            status = "failed"
         duration = _seconds_between(answered_at, event.occurred_at) if status == "completed" else None
-        detail = ""
-        if status != "completed":
-            detail = HANGUP_REASON.get(cause, cause.replace("_", " ").capitalize())
-            sip = payload.get("sip_hangup_cause")
-            if sip and sip != "unspecified":
-                detail += f" (SIP {sip})"
         return CallEvent(
             call_id=call_id,
             provider_call_id=event.call_control_id,
             status=status,
             dedupe_key=event.id,
             duration_seconds=duration,
-            detail=detail,
+            detail=end_reason(
+                status, sip_code=payload.get("sip_hangup_cause") or "", cause=HANGUP_REASON.get(cause, "")
+            ),
         )
 
     def recording_event(self, event: TelnyxEvent, *, call_id: int) -> RecordingEvent | None:

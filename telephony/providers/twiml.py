@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from .base import AgentStep, CallEvent, InboundCall, RecordingEvent, TurnInput
+from .base import AgentStep, CallEvent, InboundCall, RecordingEvent, TurnInput, end_reason
 
 # Twilio CallStatus -> our status. "queued" and "initiated" say nothing new.
 TWILIO_STATUS = {
@@ -61,7 +61,9 @@ class TwilioWireFormat:
             dedupe_key=f"{sid}:status:{post.get('CallStatus')}",
             duration_seconds=int(duration) if duration and duration.isdigit() else None,
             answered_by=answered_by_kind(post.get("AnsweredBy", "")),
-            detail=post.get("ErrorMessage", "") or post.get("SipResponseCode", ""),
+            # Twilio's SipResponseCode ("486") and ErrorMessage are for engineers (they stay in
+            # the stored event); the call shows the platform's words for them.
+            detail=end_reason(status, sip_code=post.get("SipResponseCode", "")),
         )
 
     def parse_recording(self, request: HttpRequest, *, call_id: int) -> RecordingEvent | None:

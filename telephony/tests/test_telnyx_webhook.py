@@ -265,11 +265,14 @@ def test_a_call_cut_at_its_time_limit_is_charged_the_limit_at_most(user, fake_te
 @pytest.mark.parametrize(
     ("cause", "sip", "status", "reason"),
     [
-        ("user_busy", "486", "busy", "The line was busy (SIP 486)"),
-        ("timeout", "", "no_answer", "Nobody answered"),
-        ("not_found", "404", "failed", "The number could not be reached (SIP 404)"),
-        ("call_rejected", "603", "busy", "The callee rejected the call (SIP 603)"),
-        ("originator_cancel", "", "canceled", "Ended before it was answered"),
+        ("user_busy", "486", "busy", "Busy"),
+        ("timeout", "", "no_answer", "No answer"),
+        ("not_found", "404", "failed", "Number not in service"),
+        ("call_rejected", "603", "busy", "Declined"),
+        ("call_rejected", "", "busy", "Declined"),
+        ("user_busy", "503", "busy", "Network unavailable"),
+        ("unspecified", "", "failed", "Could not connect"),
+        ("originator_cancel", "", "canceled", "Canceled before it was answered"),
     ],
 )
 def test_unanswered_calls_end_with_a_readable_reason_and_cost_nothing(user, fake_telnyx, cause, sip, status, reason):  # noqa: F811

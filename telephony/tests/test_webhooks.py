@@ -544,11 +544,13 @@ def test_unanswered_final_status_charges_nothing_and_releases_the_hold(client, u
 
 
 @pytest.mark.django_db
-def test_failure_reason_is_recorded(client, call):
+def test_failure_reason_is_recorded_in_words(client, call):
     status(client, call, "failed", ErrorMessage="Number unreachable", SipResponseCode="404")
     call.refresh_from_db()
     assert call.status == Call.Status.FAILED
-    assert call.failure_reason == "Number unreachable"
+    assert call.failure_reason == "Number not in service"
+    # Twilio's own details stay in the stored event.
+    assert ProviderEvent.objects.get(call_id=call.pk).payload["SipResponseCode"] == "404"
 
 
 @pytest.mark.django_db
