@@ -83,6 +83,34 @@ class Callee:
         return self.rng.choice(POSITIVE_ANSWERS)
 
 
+class TwimlRejected(Exception):
+    """TwiML that Twilio would run only with a warning in its debugger. The simulated carrier
+    refuses it outright: a warning on every call is a defect to fix, never noise to ignore."""
+
+
+def _positive_int(value: str) -> bool:
+    return value.isdigit() and int(value) > 0
+
+
+def check_twiml(verb: ET.Element) -> None:
+    """Refuse a verb's attributes the way Twilio's warnings do (https://www.twilio.com/docs/api/
+    errors/<code>). Only <Gather>'s timing attributes are checked: the ones the platform sets."""
+    if verb.tag != "Gather":
+        return
+    speech_timeout = verb.get("speechTimeout")
+    if speech_timeout is not None and speech_timeout != "auto" and not _positive_int(speech_timeout):
+        raise TwimlRejected(f"13327 Gather: Invalid speechTimeout value {speech_timeout!r}")
+    if speech_timeout == "auto" and verb.get("speechModel") is not None:
+        # "Use a positive integer for speechTimeout whenever you set speechModel on <Gather>."
+        raise TwimlRejected(f"13335 Gather: speechTimeout auto cannot be used with model {verb.get('speechModel')}")
+    timeout = verb.get("timeout")
+    if timeout is not None and not _positive_int(timeout):
+        raise TwimlRejected(f"13313 Gather: Invalid timeout value {timeout!r}")
+    max_speech = verb.get("maxSpeechTime")
+    if max_speech is not None and not (_positive_int(max_speech) and int(max_speech) <= 60):
+        raise TwimlRejected(f"13328 Gather: Invalid maxSpeechTime value {max_speech!r}")
+
+
 def _weighted(rng: random.Random, odds: dict) -> str:
     names = [name for name, weight in odds.items() if weight > 0]
     return rng.choices(names, weights=[odds[name] for name in names])[0]
@@ -149,6 +177,7 @@ class SimulatedCall:
         self.recording_url = recording_url
         self.connected_seconds = 0.0
         self.sequence = 0
+        self.end_of_speech, self.no_speech = 1, 5  # the current <Gather>'s pauses, in seconds
         # The secret a real carrier would sign with: ours, or a fake Twilio's auth token in tests.
         self.validator = RequestValidator(signing_secret or settings.SIMULATED_SIGNING_SECRET)
         self.redis = django_rq.get_connection("simulator")
@@ -258,7 +287,7 @@ class SimulatedCall:
                 response = self._post(action[len(REDIRECT) :], {"CallStatus": "in-progress"})
                 continue
             reply = callee.reply(heard) if answered_by == "human" else ""
-            self.wait(speaking_seconds(reply) + (1 if reply else 5))  # think, or the silence timeout
+            self.wait(speaking_seconds(reply) + (self.end_of_speech if reply else self.no_speech))
             if self.over_time() or self.hung_up_by_platform():
                 return
             response = self._post(
@@ -280,6 +309,12 @@ class SimulatedCall:
             elif verb.tag == "Pause":
                 self.wait(float(verb.get("length", "1")))
             elif verb.tag == "Gather":
+                check_twiml(verb)
+                # Twilio posts the speech once the callee has been silent for speechTimeout
+                # seconds ("auto": at the first pause), or nothing after `timeout` seconds.
+                speech_timeout = verb.get("speechTimeout", "auto")
+                self.end_of_speech = int(speech_timeout) if speech_timeout.isdigit() else 1
+                self.no_speech = int(verb.get("timeout", "5"))
                 for inner in verb:
                     if inner.tag == "Say":
                         heard.append(inner.text or "")

@@ -24,6 +24,15 @@ TWILIO_STATUS = {
 }
 
 
+# How the callee's speech is gathered. Twilio warns (13335, with 13327 and 13328) on every
+# <Gather> that sets a speechModel with speechTimeout="auto": "Use a positive integer for
+# speechTimeout whenever you set speechModel on <Gather>"
+# (https://www.twilio.com/docs/api/errors/13335, revised 2026-03-20). phone_call is Twilio's model
+# for telephone audio; the callee's turn ends after this many seconds of silence.
+SPEECH_MODEL = "phone_call"
+SPEECH_TIMEOUT_SECONDS = 2
+
+
 def public_url(request: HttpRequest) -> str:
     """The URL the provider signed: our public address, not the one a proxy forwarded to."""
     return settings.PUBLIC_BASE_URL + request.get_full_path()
@@ -102,9 +111,9 @@ class TwilioWireFormat:
                 input="speech",
                 action=step.next_turn_url,
                 method="POST",
-                speech_timeout="auto",
+                speech_timeout=SPEECH_TIMEOUT_SECONDS,
                 language=step.language,
-                speech_model="phone_call",
+                speech_model=SPEECH_MODEL,
                 action_on_empty_result=True,
             )
             if step.say:

@@ -245,6 +245,38 @@ def test_an_application_error_ends_the_call(endpoint, monkeypatch):
     assert endpoint.statuses()[-1] == ("completed", "0")
 
 
+@pytest.mark.parametrize(
+    ("attributes", "warning"),
+    [
+        ('speechTimeout="auto" speechModel="phone_call"', "13335"),
+        ('speechTimeout="auto" speechModel="default"', "13335"),
+        ('speechTimeout="soon"', "13327"),
+        ('speechTimeout="0"', "13327"),
+        ('speechTimeout="2" maxSpeechTime="90"', "13328"),
+        ('speechTimeout="2" speechModel="phone_call" timeout="-1"', "13313"),
+    ],
+)
+def test_the_carrier_refuses_a_gather_twilio_would_warn_about(endpoint, attributes, warning):
+    """Twilio runs such a <Gather> and files a warning in its debugger; a simulated call fails
+    loudly instead, so the defect cannot go unnoticed."""
+    endpoint.reply = lambda url, data: (
+        f'<Response><Gather input="speech" action="{TURN_URL.format(n=1)}" {attributes}>'
+        "<Say>Hello?</Say></Gather></Response>"
+    )
+    with pytest.raises(simulator.TwimlRejected, match=warning):
+        run(INTERESTED)
+
+
+def test_the_carrier_accepts_a_gather_twilio_documents(endpoint):
+    endpoint.reply = lambda url, data: (
+        f'<Response><Gather input="speech" action="{TURN_URL.format(n=1)}" speechTimeout="2" '
+        'speechModel="phone_call" language="en-US" actionOnEmptyResult="true"><Say>Hello?</Say></Gather>'
+        "<Hangup/></Response>"
+    )
+    run(INTERESTED)
+    assert TURN_URL.format(n=1) in [p.url for p in endpoint.posts]
+
+
 # --- platform hang-up ---------------------------------------------------------------------------
 
 

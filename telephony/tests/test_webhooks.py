@@ -22,6 +22,7 @@ from billing.models import CreditHold, LedgerEntry
 from campaigns.engine.scripted import GOODBYE_DNC
 from campaigns.models import Call, CallTurn, DoNotCall
 from campaigns.tests.factories import make_agent, make_list
+from telephony import simulator
 from telephony.models import ProviderEvent
 from telephony.providers.simulated import SimulatedProvider
 
@@ -326,6 +327,19 @@ def test_answer_returns_the_opening_line_and_listens(client, call):
     assert call.answered_at is not None
     assert call.answered_by == "human"
     assert list(call.turns.values_list("speaker", "text")) == [("agent", OPENING)]
+
+
+@pytest.mark.django_db
+def test_the_speech_gather_is_one_twilio_runs_without_warnings(client, call):
+    """speechTimeout="auto" with speechModel="phone_call" drew warnings 13335, 13327 and 13328 on
+    every turn; Twilio says to use a whole number of seconds whenever a speechModel is set."""
+    [gather] = list(twiml(answer(client, call)))
+    assert gather.get("speechModel") == "phone_call"
+    assert gather.get("speechTimeout").isdigit() and int(gather.get("speechTimeout")) > 0
+    simulator.check_twiml(gather)  # the simulated carrier refuses what Twilio would warn about
+    later = twiml(say_turn(client, call, 1, "Yes, that's me"))
+    for verb in later.iter("Gather"):
+        simulator.check_twiml(verb)
 
 
 @pytest.mark.django_db
