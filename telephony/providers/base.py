@@ -182,10 +182,13 @@ class VoiceProvider:
         raise NotImplementedError
 
     def hang_up(self, provider_call_id: str) -> None:
+        """End the call. One that has already ended (or that the carrier does not know) is not an
+        error: the end is what was asked for, and no retry is needed."""
         raise NotImplementedError
 
     def transfer(self, provider_call_id: str, to: str) -> None:
-        """Hand a live call over to a human at `to`."""
+        """Hand a live call over to a human at `to`. A call that is not in progress (any more) is
+        a ProviderError with `permanent` set."""
         raise NotImplementedError
 
     def delete_recording(self, recording_id: str) -> None:

@@ -135,6 +135,15 @@ def _client(api_key: str, public_key: str, base_url: str, timeout: float) -> tel
     return telnyx.Telnyx(api_key=api_key, public_key=public_key, base_url=base_url, timeout=timeout, max_retries=0)
 
 
+# "Call has already ended": a command to a call that is over (telephony/tests/carrier_examples.py).
+CALL_ENDED_CODE = "90018"
+
+
+def _codes(exc: telnyx.APIStatusError) -> set[str]:
+    errors = exc.body.get("errors") if isinstance(exc.body, dict) else None
+    return {str(e.get("code")) for e in errors if isinstance(e, dict)} if isinstance(errors, list) else set()
+
+
 def _describe(exc: telnyx.APIStatusError) -> str:
     """Telnyx's own words from {"errors": [{"code", "title", "detail"}]}."""
     errors = exc.body.get("errors") if isinstance(exc.body, dict) else None
@@ -193,12 +202,13 @@ class TelnyxProvider(VoiceProvider):
             raise ProviderError("Telnyx is not configured: set TELNYX_CONNECTION_ID.", permanent=True)
         return settings.TELNYX_CONNECTION_ID
 
-    def _request(self, doing: str, action, *, missing_ok: bool = False):
-        """Run one SDK request, turning its failures into ProviderError (404 is fine when `missing_ok`)."""
+    def _request(self, doing: str, action, *, missing_ok: bool = False, ended_ok: bool = False):
+        """Run one SDK request, turning its failures into ProviderError. 404 is fine when
+        `missing_ok`; a call that has already ended when `ended_ok`."""
         try:
             return action(self.client)
         except telnyx.APIStatusError as exc:
-            if missing_ok and exc.status_code == 404:
+            if (missing_ok and exc.status_code == 404) or (ended_ok and CALL_ENDED_CODE in _codes(exc)):
                 return None
             raise ProviderError(
                 f"Telnyx could not {doing}: {_describe(exc)}", permanent=exc.status_code in PERMANENT_STATUSES
@@ -241,8 +251,14 @@ class TelnyxProvider(VoiceProvider):
         return dialed.data.call_control_id
 
     def hang_up(self, provider_call_id: str, *, command_id: str = "") -> None:
+        """End the call; one that has already ended is not an error (the end is what we wanted)."""
         extra = {"command_id": command_id} if command_id else {}
-        self._request("end the call", lambda c: c.calls.actions.hangup(provider_call_id, **extra), missing_ok=True)
+        self._request(
+            "end the call",
+            lambda c: c.calls.actions.hangup(provider_call_id, **extra),
+            missing_ok=True,
+            ended_ok=True,
+        )
 
     def transfer(self, provider_call_id: str, to: str, *, command_id: str = "") -> None:
         extra = {"command_id": command_id} if command_id else {}

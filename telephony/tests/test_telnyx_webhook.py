@@ -309,6 +309,21 @@ def test_speech_ending_after_the_hang_up_sends_no_command(user, fake_telnyx):  #
 
 
 @pytest.mark.django_db
+def test_a_goodbye_that_ends_after_the_callee_hung_up_is_no_failure(user, fake_telnyx, caplog):  # noqa: F811
+    call, ccid = dial(user)
+    answer_human(fake_telnyx, ccid)
+    fake_telnyx.finish_speaking(ccid)
+    fake_telnyx.say(ccid, "No thanks, not interested")  # the agent says goodbye, then hangs up
+    fake_telnyx.end(ccid)  # ... but the callee hangs up first; Telnyx's call.hangup comes later
+    fake_telnyx.finish_speaking(ccid)
+    assert len(fake_telnyx.commands("hangup", ccid)) == 1
+    assert "failed" not in caplog.text
+    fake_telnyx.send("call.hangup", ccid, hangup_cause="normal_clearing", hangup_source="callee")
+    call.refresh_from_db()
+    assert (call.status, call.outcome) == ("completed", "not_interested")
+
+
+@pytest.mark.django_db
 def test_a_recording_is_kept_by_reference_once(user, fake_telnyx):  # noqa: F811
     call, ccid = dial(user, record_calls=True)
     started = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)

@@ -5,6 +5,7 @@ import time
 from decimal import Decimal
 
 import pytest
+import requests
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
@@ -14,7 +15,7 @@ from campaigns.models import Call, Campaign
 from campaigns.tests.factories import make_campaign
 from telephony.providers.base import OutboundCall, ProviderError
 from telephony.providers.twilio import TwilioProvider
-from telephony.tests.fake_twilio import AUTH_TOKEN, INVALID_NUMBER, fake_twilio  # noqa: F401 - fixture
+from telephony.tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, INVALID_NUMBER, fake_twilio  # noqa: F401 - fixture
 
 REQUEST = OutboundCall(
     call_id=1,
@@ -64,8 +65,83 @@ def test_unconfigured_twilio_is_a_clear_permanent_error(settings):
 
 
 def test_hang_up_completes_the_call(fake_twilio):  # noqa: F811
-    TwilioProvider().hang_up("CA123")
-    assert fake_twilio.hangups == ["CA123"]
+    fake_twilio.place_calls = False
+    ringing, answered = TwilioProvider().place_call(REQUEST), TwilioProvider().place_call(REQUEST)
+    fake_twilio.set_status(ringing, "ringing")
+    fake_twilio.set_status(answered, "in-progress")
+    TwilioProvider().hang_up(ringing)
+    TwilioProvider().hang_up(answered)
+    assert fake_twilio.hangups == [ringing, answered]
+    assert (fake_twilio.calls[ringing]["status"], fake_twilio.calls[answered]["status"]) == ("canceled", "completed")
+
+
+# --- what Twilio refuses -------------------------------------------------------------------------
+
+
+def test_the_fake_refuses_parameters_twilio_does_not_take(fake_twilio):  # noqa: F811
+    """The fake takes exactly the parameters the SDK knows for each request, so a misspelt name
+    fails a test instead of being dropped in silence."""
+    fake_twilio.place_calls = False
+    sid = TwilioProvider().place_call(REQUEST)
+    auth = (ACCOUNT_SID, AUTH_TOKEN)
+    calls = f"{fake_twilio.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
+    form = {"To": REQUEST.to, "From": REQUEST.from_, "Url": REQUEST.answer_url}
+    for url, data in [
+        (f"{calls}.json", {**form, "MachineDetecton": "Enable"}),
+        (f"{calls}/{sid}.json", {"Status": "completed", "Reason": "done"}),
+        (f"{fake_twilio.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/IncomingPhoneNumbers.json", {"Number": "+1"}),
+    ]:
+        answer = requests.post(url, data=data, auth=auth, timeout=5)
+        assert (answer.status_code, answer.json()["code"]) == (400, 20001), url
+    assert fake_twilio.calls[sid]["status"] == "queued"
+
+
+def test_ending_a_call_that_already_ended_or_never_existed_is_not_an_error(fake_twilio):  # noqa: F811
+    fake_twilio.place_calls = False
+    sid = TwilioProvider().place_call(REQUEST)
+    fake_twilio.set_status(sid, "completed")  # the callee hung up first
+    TwilioProvider().hang_up(sid)
+    TwilioProvider().hang_up("CA" + "f" * 32)
+    assert fake_twilio.hangups == []
+
+
+@pytest.mark.parametrize("state", ["queued", "ringing", "completed", "busy", "unknown"])
+def test_redirecting_a_call_that_is_not_in_progress_is_a_permanent_error(fake_twilio, state):  # noqa: F811
+    fake_twilio.place_calls = False
+    sid = TwilioProvider().place_call(REQUEST)
+    if state == "unknown":
+        sid = "CA" + "f" * 32
+    else:
+        fake_twilio.set_status(sid, state)
+    with pytest.raises(ProviderError) as refused:
+        TwilioProvider().transfer(sid, "+14155550199")
+    assert refused.value.permanent
+    assert ("20404" if state == "unknown" else "21220") in refused.value.message
+    assert fake_twilio.transfers == []
+
+
+def test_a_call_in_progress_can_be_transferred(fake_twilio):  # noqa: F811
+    fake_twilio.place_calls = False
+    sid = TwilioProvider().place_call(REQUEST)
+    fake_twilio.set_status(sid, "in-progress")
+    TwilioProvider().transfer(sid, "+14155550199")
+    assert fake_twilio.transfers == [
+        (sid, '<?xml version="1.0" encoding="UTF-8"?><Response><Dial>+14155550199</Dial></Response>')
+    ]
+
+
+@pytest.mark.django_db
+def test_the_time_limit_job_does_not_complain_about_a_call_that_ended_meanwhile(user, fake_twilio, caplog):  # noqa: F811
+    from campaigns.calls import call_enforce_time_limit
+    from telephony.tests.test_webhooks import make_call
+
+    fake_twilio.place_calls = False
+    call = make_call(user, provider="twilio")
+    sid = TwilioProvider().place_call(REQUEST)
+    Call.objects.filter(pk=call.pk).update(provider_call_id=sid, status=Call.Status.IN_PROGRESS)
+    fake_twilio.set_status(sid, "completed")  # its final status callback is still on its way
+    call_enforce_time_limit(call.pk)
+    assert "could not end call" not in caplog.text
 
 
 @pytest.mark.django_db
