@@ -103,6 +103,19 @@ class RecordingEvent:
 
 
 @dataclass(frozen=True)
+class MachineDetection:
+    """Who answered, known only after the call was answered (asynchronous detection): a person,
+    a machine (whose greeting has ended, or is still playing), or "" when the carrier could not
+    tell."""
+
+    call_id: int
+    provider_call_id: str
+    answered_by: str  # "human", "machine" or ""
+    greeting_ended: bool
+    dedupe_key: str
+
+
+@dataclass(frozen=True)
 class TurnInput:
     """What the callee said (or nothing) in reply to the agent's last step."""
 
@@ -191,6 +204,12 @@ class VoiceProvider:
         a ProviderError with `permanent` set."""
         raise NotImplementedError
 
+    def update_call(self, provider_call_id: str, step: AgentStep) -> None:
+        """Replace whatever a live call is doing with `step` (say, then its `then`), at once: how
+        the voicemail message is left once asynchronous detection reports the end of a machine's
+        greeting. A call not in progress (any more) is a ProviderError with `permanent` set."""
+        raise NotImplementedError
+
     def delete_recording(self, recording_id: str) -> None:
         """Delete a recording at the carrier (an already-deleted one is not an error)."""
         raise NotImplementedError
@@ -214,6 +233,10 @@ class VoiceProvider:
         raise NotImplementedError
 
     def parse_turn(self, request: HttpRequest, *, call_id: int, turn: int) -> TurnInput:
+        raise NotImplementedError
+
+    def parse_machine_detection(self, request: HttpRequest, *, call_id: int) -> MachineDetection | None:
+        """The carrier's late verdict on who answered (asynchronous machine detection)."""
         raise NotImplementedError
 
     def parse_inbound(self, request: HttpRequest) -> InboundCall:

@@ -47,6 +47,7 @@ DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
 # Seconds per API request. Commands are sent while a webhook waits for our answer: keep it short.
 REQUEST_TIMEOUT_SECONDS = 10.0
 RING_TIMEOUT_SECONDS = 30
+MACHINE_DETECTION = "greeting_end"
 DEFAULT_VOICE = "AWS.Polly.Joanna"
 # 4xx answers no retry can fix: a malformed or unreachable number, an unusable caller id, bad
 # credentials, an unknown resource. 408, 409, 429 and 5xx may pass.
@@ -226,8 +227,11 @@ class TelnyxProvider(VoiceProvider):
         state = {"call_id": request.call_id}
         options = {}
         if request.detect_answering_machine:
-            options["answering_machine_detection"] = "detect"
-            state["amd"] = 1  # the webhook waits for call.machine.detection.ended before speaking
+            # The call goes on at once (a person hears the opening without waiting): Telnyx sends
+            # call.machine.detection.ended, then for a machine call.machine.greeting.ended once its
+            # greeting ends with a beep or silence, when the voicemail message is left. ("detect"
+            # never reports the greeting's end; "detect_beep" only when there is a beep.)
+            options["answering_machine_detection"] = MACHINE_DETECTION
         if request.record:
             options.update(record="record-from-answer", record_format="mp3")
         connection_id = self._connection_id()
@@ -281,10 +285,21 @@ class TelnyxProvider(VoiceProvider):
         )
 
     def speak(
-        self, call_control_id: str, text: str, *, voice: str, language: str, client_state: dict, command_id: str = ""
+        self,
+        call_control_id: str,
+        text: str,
+        *,
+        voice: str,
+        language: str,
+        client_state: dict,
+        command_id: str = "",
+        interrupt: bool = False,
     ) -> None:
-        """Say `text`; Telnyx reports call.speak.ended with `client_state` when it is done."""
+        """Say `text`; Telnyx reports call.speak.ended with `client_state` when it is done.
+        `interrupt`: stop whatever is being said or queued first, and say this at once."""
         extra = {"command_id": command_id} if command_id else {}
+        if interrupt:
+            extra["stop"] = "all"
         self._request(
             "speak on the call",
             lambda c: c.calls.actions.speak(

@@ -12,8 +12,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from .base import AvailableNumber, OutboundCall, ProviderError, VoiceProvider
-from .twiml import TwilioWireFormat
+from .base import AgentStep, AvailableNumber, OutboundCall, ProviderError, VoiceProvider
+from .twiml import MACHINE_DETECTION, TwilioWireFormat, machine_detection_url
 
 # Errors no retry can fix: bad or unreachable numbers, blocked or unpermitted destinations,
 # an unusable caller id, wrong credentials, a call that is not (or no longer) in progress.
@@ -52,7 +52,14 @@ class TwilioProvider(TwilioWireFormat, VoiceProvider):
         return settings.TWILIO_AUTH_TOKEN
 
     def place_call(self, request: OutboundCall) -> str:
-        options = {"machine_detection": "Enable"} if request.detect_answering_machine else {}
+        options = {}
+        if request.detect_answering_machine:
+            options.update(
+                machine_detection=MACHINE_DETECTION,
+                async_amd="true",
+                async_amd_status_callback=machine_detection_url(self.name, request.call_id),
+                async_amd_status_callback_method="POST",
+            )
         if request.record:
             options.update(
                 record=True,
@@ -121,6 +128,10 @@ class TwilioProvider(TwilioWireFormat, VoiceProvider):
         response = VoiceResponse()
         response.dial(to)
         self._request("transfer the call", lambda c: c.calls(provider_call_id).update(twiml=str(response)))
+
+    def update_call(self, provider_call_id: str, step: AgentStep) -> None:
+        twiml = self.twiml(step)
+        self._request("redirect the call", lambda c: c.calls(provider_call_id).update(twiml=twiml))
 
     def delete_recording(self, recording_id: str) -> None:
         self._request("delete the recording", lambda c: c.recordings(recording_id).delete(), missing_ok=True)

@@ -50,6 +50,42 @@ def _wire_names(method) -> set[str]:
     return {"".join(part.capitalize() for part in n.rstrip("_").split("_")) for n in names if n != "self"}
 
 
+def _in_range(form, name, low, high) -> bool:
+    value = form.get(name)
+    return value is None or (value.isdigit() and low <= int(value) <= high)
+
+
+def _detection_refusal(form) -> str:
+    """Why Twilio's answering-machine detection cannot work as asked ("" when it can): the values
+    and ranges of Twilio's Answering Machine Detection guide, AsyncAmd only with a detection mode
+    and a callback for its verdict (else warning 21262), the callback only with AsyncAmd, and no
+    SendDigits (which turns detection off)."""
+    mode, asynchronous = form.get("MachineDetection"), form.get("AsyncAmd")
+    if mode is not None and mode not in ("Enable", "DetectMessageEnd"):
+        return "MachineDetection must be Enable or DetectMessageEnd"
+    if asynchronous is not None and asynchronous not in ("true", "false"):
+        return "AsyncAmd must be true or false"
+    if asynchronous == "true" and mode is None:
+        return "AsyncAmd needs MachineDetection"
+    if asynchronous == "true" and not form.get("AsyncAmdStatusCallback"):
+        return "AsyncAmd needs an AsyncAmdStatusCallback for the result (21262)"
+    if form.get("AsyncAmdStatusCallback") and asynchronous != "true":
+        return "AsyncAmdStatusCallback is only called with AsyncAmd=true"
+    if form.get("AsyncAmdStatusCallbackMethod", "POST") != "POST":
+        return "AsyncAmdStatusCallbackMethod must be POST"
+    if mode is not None and form.get("SendDigits"):
+        return "SendDigits turns MachineDetection off"
+    for name, low, high in [
+        ("MachineDetectionTimeout", 3, 59),
+        ("MachineDetectionSpeechThreshold", 1000, 6000),
+        ("MachineDetectionSpeechEndThreshold", 500, 5000),
+        ("MachineDetectionSilenceTimeout", 2000, 10000),
+    ]:
+        if not _in_range(form, name, low, high):
+            return f"{name} must be between {low} and {high}"
+    return ""
+
+
 CREATE_CALL = _wire_names(CallList._create)
 UPDATE_CALL = _wire_names(CallContext._update)
 BUY_NUMBER = _wire_names(IncomingPhoneNumberList._create)
@@ -161,6 +197,8 @@ class FakeTwilio:
                 if self._refused():
                     return
                 if self.path == f"{API}/Calls.json":
+                    if refusal := _detection_refusal(form):
+                        return self._reply(400, {**TWILIO_INVALID_PARAMETER, "message": refusal})
                     return self._unknown_parameters(form, CREATE_CALL) or self._create(form)
                 if found := CALL.match(self.path):
                     return self._unknown_parameters(form, UPDATE_CALL) or self._update(found["sid"], form)
@@ -188,7 +226,11 @@ class FakeTwilio:
                     if status != "in-progress":
                         return self._reply(400, TWILIO_NOT_IN_PROGRESS)
                     if "Twiml" in form:
-                        fake.transfers.append((sid, form["Twiml"]))
+                        fake.redirects.append((sid, form["Twiml"]))
+                        if sid in fake.played:  # the played call drops what it does and follows it
+                            from telephony import simulator
+
+                            simulator.request_update(sid, form["Twiml"])
                 return self._reply(200, fake.resource(sid, call["to"], call["status"], call["from"]))
 
             def _buy(self, form):
@@ -239,7 +281,8 @@ class FakeTwilio:
 
         self.calls: dict[str, dict] = {}  # by sid: to, from, status (Twilio's CallStatus), form
         self.hangups: list[str] = []
-        self.transfers: list[tuple[str, str]] = []  # (call sid, TwiML it was given)
+        self.redirects: list[tuple[str, str]] = []  # (call sid, TwiML it was given)
+        self.played: dict = {}  # call sid -> the SimulatedCall playing its callee
         self.numbers: dict[str, dict] = {}  # bought and not released, by sid
         self.released: list[str] = []
         self.deleted_recordings: list[str] = []
@@ -329,17 +372,21 @@ class FakeTwilio:
                     fake.calls[sid]["status"] = call_status
                 super().status(call_status, **params)
 
+        played = PlayedCall(
+            sid=sid,
+            to=form["To"],
+            from_=form["From"],
+            answer_url=form["Url"],
+            status_url=form["StatusCallback"],
+            time_limit=int(form.get("TimeLimit", 14400)),
+            machine_detection=form.get("MachineDetection", ""),
+            async_amd=form.get("AsyncAmd") == "true",
+            amd_status_url=form.get("AsyncAmdStatusCallback", ""),
+            signing_secret=AUTH_TOKEN,
+        )
+        self.played[sid] = played
         try:
-            PlayedCall(
-                sid=sid,
-                to=form["To"],
-                from_=form["From"],
-                answer_url=form["Url"],
-                status_url=form["StatusCallback"],
-                time_limit=int(form.get("TimeLimit", 14400)),
-                detect_answering_machine=form.get("MachineDetection") == "Enable",
-                signing_secret=AUTH_TOKEN,
-            ).run()
+            played.run()
         finally:
             connection.close()
 

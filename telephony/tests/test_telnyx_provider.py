@@ -46,9 +46,11 @@ def test_place_call_dials_our_connection_with_time_limit_detection_recording_and
         "POST",
     )
     assert (sent["time_limit_secs"], sent["timeout_secs"]) == (90, 30)
-    assert sent["answering_machine_detection"] == "detect"
+    # Telnyx reports the machine at once (call.machine.detection.ended) and again when its
+    # greeting has ended with a beep or silence (call.machine.greeting.ended).
+    assert sent["answering_machine_detection"] == "greeting_end"
     assert sent["record"] == "record-from-answer"
-    assert decode_state(sent["client_state"]) == {"call_id": 7, "amd": 1}
+    assert decode_state(sent["client_state"]) == {"call_id": 7}
     assert fake_telnyx.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
 
 
