@@ -289,7 +289,8 @@ class SimulatedCall:
         self._follow_updates()
 
     def _follow_updates(self) -> None:
-        twiml = self.redis.getdel(UPDATE_KEY.format(sid=self.sid))
+        key = UPDATE_KEY.format(sid=self.sid)
+        twiml, _ = self.redis.pipeline().get(key).delete(key).execute()  # taken once (GETDEL needs Redis 6.2)
         if twiml:
             raise Redirected(twiml.decode())
 
