@@ -268,6 +268,47 @@ def call_answered(*, call_id: int, answered_by: str) -> AgentStep:
     return _apply_reply(call, reply)
 
 
+@transaction.atomic
+def call_machine_detected(*, call_id: int, answered_by: str, greeting_ended: bool = True) -> AgentStep | None:
+    """The carrier's late verdict on who answered a call that is already under way (asynchronous
+    detection: the callee heard the opening at once, as a person must).
+
+    A person changes only the record. A machine whose greeting has ended gets the agent's
+    voicemail choice in place of the conversation (the message then hang up, or hang up): the
+    returned step is for the provider to carry out on the live call at once. Before the greeting
+    ends nothing is said (it would be lost under the greeting); the conversation waits. Returns
+    None when there is nothing to do: a person, an unknown verdict, an ended call, a message
+    already left. Never leaves the message twice."""
+    call = (
+        Call.objects.select_for_update(of=("self",))
+        .select_related("agent", "contact", "owner")
+        .filter(pk=call_id)
+        .first()
+    )
+    if call is None or not call.is_live or call.agent is None:
+        return None
+    if answered_by == "human":
+        if not call.answered_by:
+            call.answered_by = "human"
+            call.save(update_fields=["answered_by"])
+        return None
+    if answered_by != "machine" or call.engine_state.get("voicemail"):
+        return None
+    call.answered_by = "machine"
+    fields = ["answered_by"]
+    if call.answered_at is None:  # the verdict overtook the answer webhook
+        call.status, call.answered_at = Call.Status.IN_PROGRESS, timezone.now()
+        fields += ["status", "answered_at"]
+    call.save(update_fields=fields)
+    if not greeting_ended:
+        return None
+    # Whatever the engine made of the greeting was no answer from the callee.
+    call.engine_state["voicemail"] = True
+    call.captured, call.outcome = [], ""
+    reply = engine_for(call.agent).voicemail(_context(call))
+    return _apply_reply(call, reply)
+
+
 def call_recording_saved(*, event) -> None:
     """The carrier stored the call's recording: keep its reference (the audio stays with them)."""
     Call.objects.filter(pk=event.call_id, recording_id="").update(

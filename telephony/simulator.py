@@ -5,6 +5,16 @@ voicemail / failure; fetch the answer URL; follow the TwiML it gets back (say, g
 hang up); post each recognised reply to the gather action; and report status callbacks,
 sometimes twice, as real carriers do. Every request is signed with Twilio's algorithm.
 
+Answering-machine detection behaves as Twilio's does in each mode. Without it the answer URL is
+fetched at once and carries no AnsweredBy. `Enable` reports `machine_start` as soon as a machine
+is recognised, while its greeting still plays; `DetectMessageEnd` reports `machine_end_beep`
+after the greeting. Synchronously the answer URL waits for the verdict (a person hears silence
+meanwhile); with `AsyncAmd` the answer URL is fetched at once and the verdict is posted to the
+AsyncAmdStatusCallback when it is known. The platform may then redirect the live call with new
+TwiML (request_update), which the carrier follows at once, dropping what it was doing. A machine
+records what is said after its beep (`SimulatedCall.recorded`); everything the callee heard is in
+`SimulatedCall.heard`, with the second of the call it started at.
+
 Callee behaviour is chosen from `SIMULATED_ODDS` by a random draw seeded with the call id.
 Fictional numbers of the form +1 NXX 555-01XX (reserved for fiction) behave predictably, by their
 last two digits, so demos and tests can ask for a given callee:
@@ -33,10 +43,18 @@ FICTIONAL_NUMBER = re.compile(r"^\+1\d{3}5550(1\d\d)$")
 WORDS_PER_SECOND = 2.5
 MAX_TURNS = 30
 HANGUP_KEY = "clozit:simulator:hangup:{sid}"
-TRANSFER_KEY = "clozit:simulator:transfer:{sid}"
+UPDATE_KEY = "clozit:simulator:update:{sid}"  # new TwiML for a live call
+STATE_KEY = "clozit:simulator:state:{sid}"  # the call's CallStatus, as Twilio would report it
 REDIRECT = "redirect:"
 # How long the simulated colleague talks with a transferred callee.
 TRANSFERRED_TALK_SECONDS = 30
+# Answering-machine detection, in seconds after the answer: a person's short "hello?" followed by
+# silence; a machine's greeting running past Twilio's speech threshold; the greeting, then the beep.
+HUMAN_DETECTED_AFTER = 2.5
+MACHINE_DETECTED_AFTER = 4.0
+GREETING_SECONDS = 12.0
+MACHINE_DETECTION_MODES = ("", "Enable", "DetectMessageEnd")
+GREETING = "Hi, you have reached the voicemail of this number. Please leave a message after the tone."
 
 PERSONA_ODDS = {
     "interested": 40,
@@ -83,6 +101,34 @@ class Callee:
         return self.rng.choice(POSITIVE_ANSWERS)
 
 
+class TwimlRejected(Exception):
+    """TwiML that Twilio would run only with a warning in its debugger. The simulated carrier
+    refuses it outright: a warning on every call is a defect to fix, never noise to ignore."""
+
+
+def _positive_int(value: str) -> bool:
+    return value.isdigit() and int(value) > 0
+
+
+def check_twiml(verb: ET.Element) -> None:
+    """Refuse a verb's attributes the way Twilio's warnings do (https://www.twilio.com/docs/api/
+    errors/<code>). Only <Gather>'s timing attributes are checked: the ones the platform sets."""
+    if verb.tag != "Gather":
+        return
+    speech_timeout = verb.get("speechTimeout")
+    if speech_timeout is not None and speech_timeout != "auto" and not _positive_int(speech_timeout):
+        raise TwimlRejected(f"13327 Gather: Invalid speechTimeout value {speech_timeout!r}")
+    if speech_timeout == "auto" and verb.get("speechModel") is not None:
+        # "Use a positive integer for speechTimeout whenever you set speechModel on <Gather>."
+        raise TwimlRejected(f"13335 Gather: speechTimeout auto cannot be used with model {verb.get('speechModel')}")
+    timeout = verb.get("timeout")
+    if timeout is not None and not _positive_int(timeout):
+        raise TwimlRejected(f"13313 Gather: Invalid timeout value {timeout!r}")
+    max_speech = verb.get("maxSpeechTime")
+    if max_speech is not None and not (_positive_int(max_speech) and int(max_speech) <= 60):
+        raise TwimlRejected(f"13328 Gather: Invalid maxSpeechTime value {max_speech!r}")
+
+
 def _weighted(rng: random.Random, odds: dict) -> str:
     names = [name for name, weight in odds.items() if weight > 0]
     return rng.choices(names, weights=[odds[name] for name in names])[0]
@@ -117,12 +163,32 @@ def speaking_seconds(text: str) -> float:
     return max(1.0, len(text.split()) / WORDS_PER_SECOND) if text else 0.0
 
 
+def _connection():
+    return django_rq.get_connection("simulator")
+
+
 def request_hangup(sid: str) -> None:
-    django_rq.get_connection("simulator").set(HANGUP_KEY.format(sid=sid), 1, ex=3600)
+    _connection().set(HANGUP_KEY.format(sid=sid), 1, ex=3600)
 
 
-def request_transfer(sid: str, to: str) -> None:
-    django_rq.get_connection("simulator").set(TRANSFER_KEY.format(sid=sid), to, ex=3600)
+def request_update(sid: str, twiml: str) -> None:
+    """Give a live call new instructions (Twilio: calls(sid).update(twiml=...)); the carrier
+    drops what it is doing and follows them."""
+    _connection().set(UPDATE_KEY.format(sid=sid), twiml, ex=3600)
+
+
+def call_state(sid: str) -> str:
+    """The call's CallStatus as the carrier knows it; "" for a call it never placed."""
+    state = _connection().get(STATE_KEY.format(sid=sid))
+    return state.decode() if state else ""
+
+
+class Redirected(Exception):
+    """The platform gave the live call new TwiML: it replaces whatever was playing."""
+
+    def __init__(self, twiml: str):
+        super().__init__("redirected")
+        self.twiml = twiml
 
 
 class SimulatedCall:
@@ -135,34 +201,48 @@ class SimulatedCall:
         answer_url,
         status_url,
         time_limit,
-        detect_answering_machine,
+        machine_detection="",
+        async_amd=False,
+        amd_status_url="",
         signing_secret=None,
         recording_url="",
     ):
+        if machine_detection not in MACHINE_DETECTION_MODES:
+            raise ValueError(f"unknown MachineDetection {machine_detection!r}")
+        if async_amd and not (machine_detection and amd_status_url):
+            raise ValueError("AsyncAmd needs MachineDetection and an AsyncAmdStatusCallback")
         self.sid = sid
         self.to = to
         self.from_ = from_
         self.answer_url = answer_url
         self.status_url = status_url
         self.time_limit = time_limit
-        self.detect_answering_machine = detect_answering_machine
+        self.machine_detection = machine_detection
+        self.async_amd = async_amd
+        self.amd_status_url = amd_status_url
         self.recording_url = recording_url
         self.connected_seconds = 0.0
         self.sequence = 0
+        self.end_of_speech, self.no_speech = 1, 5  # the current <Gather>'s pauses, in seconds
+        self.beep_at: float | None = None  # a machine's: when its greeting ends and it records
+        self.verdict = ""  # the detection's AnsweredBy, once known
+        self.pending_verdict: tuple[float, str] | None = None  # asynchronous: (when, AnsweredBy)
+        self.heard: list[tuple[float, str]] = []  # (second of the call, what the callee heard)
+        self.recorded_words: list[str] = []
         # The secret a real carrier would sign with: ours, or a fake Twilio's auth token in tests.
         self.validator = RequestValidator(signing_secret or settings.SIMULATED_SIGNING_SECRET)
-        self.redis = django_rq.get_connection("simulator")
+        self.redis = _connection()
+
+    @property
+    def recorded(self) -> str:
+        """What an answering machine recorded: the words said after its beep."""
+        return " ".join(self.recorded_words)
 
     # --- transport -------------------------------------------------------------
-    def _post(self, url: str, params: dict) -> requests.Response | None:
-        base = {
-            "AccountSid": "ACsimulated",
-            "CallSid": self.sid,
-            "From": self.from_,
-            "To": self.to,
-            "Direction": "outbound-api",
-            "ApiVersion": "2010-04-01",
-        }
+    def _post(self, url: str, params: dict, *, call: bool = True) -> requests.Response | None:
+        base = {"AccountSid": "ACsimulated", "CallSid": self.sid}
+        if call:  # every voice and status request describes the call; the AMD callback does not
+            base.update(From=self.from_, To=self.to, Direction="outbound-api", ApiVersion="2010-04-01")
         body = {**base, **params}
         headers = {"X-Twilio-Signature": self.validator.compute_signature(url, body)}
         try:
@@ -172,6 +252,7 @@ class SimulatedCall:
             return None
 
     def status(self, call_status: str, **params) -> None:
+        self.redis.set(STATE_KEY.format(sid=self.sid), call_status, ex=6 * 3600)
         self.sequence += 1
         body = {"CallStatus": call_status, "SequenceNumber": str(self.sequence), **params}
         self._post(self.status_url, body)
@@ -180,11 +261,38 @@ class SimulatedCall:
             self._post(self.status_url, body)  # carriers deliver at least once, sometimes twice
 
     # --- time ------------------------------------------------------------------
-    def wait(self, seconds: float, *, connected: bool = True) -> None:
-        if connected:
-            self.connected_seconds += seconds
-        if settings.SIMULATED_TIME_SCALE > 0:
+    def _advance(self, seconds: float) -> None:
+        self.connected_seconds += max(seconds, 0)
+        if settings.SIMULATED_TIME_SCALE > 0 and seconds > 0:
             time.sleep(seconds * settings.SIMULATED_TIME_SCALE)
+
+    def wait(self, seconds: float, *, connected: bool = True) -> None:
+        """Let time pass. On a connected call, an asynchronous detection verdict falling due is
+        posted then, and new TwiML from the platform interrupts the wait (Redirected)."""
+        if not connected:
+            if settings.SIMULATED_TIME_SCALE > 0:
+                time.sleep(seconds * settings.SIMULATED_TIME_SCALE)
+            return
+        end = self.connected_seconds + seconds
+        if self.pending_verdict is not None and self.pending_verdict[0] <= end:
+            at, answered_by = self.pending_verdict
+            self.pending_verdict = None
+            self._advance(at - self.connected_seconds)
+            self.verdict = answered_by
+            self._post(
+                self.amd_status_url,
+                {"AnsweredBy": answered_by, "MachineDetectionDuration": str(int(at * 1000))},
+                call=False,
+            )
+            self._follow_updates()
+        self._advance(end - self.connected_seconds)
+        self._follow_updates()
+
+    def _follow_updates(self) -> None:
+        key = UPDATE_KEY.format(sid=self.sid)
+        twiml, _ = self.redis.pipeline().get(key).delete(key).execute()  # taken once (GETDEL needs Redis 6.2)
+        if twiml:
+            raise Redirected(twiml.decode())
 
     def over_time(self) -> bool:
         return self.connected_seconds >= self.time_limit
@@ -192,12 +300,25 @@ class SimulatedCall:
     def hung_up_by_platform(self) -> bool:
         return bool(self.redis.get(HANGUP_KEY.format(sid=self.sid)))
 
-    def transferred_by_platform(self) -> bool:
-        return bool(self.redis.get(TRANSFER_KEY.format(sid=self.sid)))
-
     def talk_with_colleague(self) -> None:
         """A transferred callee talks with a person until the call's time limit at most."""
         self.wait(min(TRANSFERRED_TALK_SECONDS, max(self.time_limit - self.connected_seconds, 0)))
+
+    def say(self, text: str) -> None:
+        """The callee hears `text`; a machine records the words spoken after its beep."""
+        start = self.connected_seconds
+        self.heard.append((start, text))
+        try:
+            self.wait(speaking_seconds(text))
+        finally:  # interrupted or not: what was said by now was said
+            words = text.split()
+            per_word = speaking_seconds(text) / len(words) if words else 0
+            for n, word in enumerate(words):
+                spoken_at = start + n * per_word
+                if spoken_at >= self.connected_seconds:
+                    break
+                if self.beep_at is not None and spoken_at >= self.beep_at:
+                    self.recorded_words.append(word)
 
     # --- the call --------------------------------------------------------------
     def run(self) -> None:
@@ -208,17 +329,33 @@ class SimulatedCall:
         self.status("ringing")
         if callee.fate in ("no_answer", "busy"):
             self.wait(callee.rng.uniform(3, 8) if callee.fate == "no_answer" else 1, connected=False)
-            self.status("no-answer" if callee.fate == "no_answer" else "busy", CallDuration="0")
+            if callee.fate == "no_answer":
+                self.status("no-answer", CallDuration="0", SipResponseCode="487")
+            else:
+                self.status("busy", CallDuration="0", SipResponseCode="486")
             return
         self.wait(callee.rng.uniform(2, 6), connected=False)
-        answered_by = "human"
-        if callee.fate == "voicemail":
-            self.wait(8)  # the greeting plays before the beep
-            answered_by = "machine_end_beep" if self.detect_answering_machine else "unknown"
-        self.status("in-progress", AnsweredBy=answered_by)
-        self.converse(callee, answered_by)
+        machine = callee.fate == "voicemail"
+        if machine:
+            self.beep_at = GREETING_SECONDS
+        self.status("in-progress")
+        answer = {}
+        if self.machine_detection:
+            if not machine:
+                verdict = (HUMAN_DETECTED_AFTER, "human")
+            elif self.machine_detection == "Enable":
+                verdict = (MACHINE_DETECTED_AFTER, "machine_start")
+            else:
+                verdict = (GREETING_SECONDS, "machine_end_beep")
+            if self.async_amd:
+                self.pending_verdict = verdict  # posted when its time comes, the call going on
+            else:
+                self.wait(verdict[0])  # the answer URL waits for the verdict, the line silent
+                self.verdict = verdict[1]
+                answer = {"AnsweredBy": verdict[1]}
+        self.converse(callee, human=not machine, answer=answer)
         duration = min(math.ceil(self.connected_seconds), self.time_limit)
-        self.status("completed", CallDuration=str(duration), AnsweredBy=answered_by)
+        self.status("completed", CallDuration=str(duration), **({"AnsweredBy": self.verdict} if self.verdict else {}))
         if self.recording_url and duration > 0:
             # Like Twilio, the recording is announced after the call, by its own callback.
             recording_sid = "RE" + self.sid[2:]
@@ -237,33 +374,56 @@ class SimulatedCall:
         caller = callee_for(sid=self.sid, to=self.from_)  # the caller behaves by their own number
         if caller.persona in ("", "stop"):
             caller.persona = "interested"
+        self.redis.set(STATE_KEY.format(sid=self.sid), "in-progress", ex=6 * 3600)
         response = self._post(self.answer_url, {"CallStatus": "ringing", "Direction": "inbound"})
-        self.converse(caller, "human", response=response)
+        self.converse(caller, human=True, response=response)
         duration = min(math.ceil(self.connected_seconds), self.time_limit)
         self.status("completed", CallDuration=str(duration), Direction="inbound")
 
-    def converse(self, callee: Callee, answered_by: str, *, response=None) -> None:
+    @staticmethod
+    def _twiml_of(response) -> str | None:
+        if response is None or response.status_code != 200:
+            return None  # Twilio plays an application error and hangs up
+        return response.text
+
+    def converse(self, callee: Callee, *, human: bool, answer=None, response=None) -> None:
         if response is None:
-            response = self._post(self.answer_url, {"CallStatus": "in-progress", "AnsweredBy": answered_by})
+            response = self._post(self.answer_url, {"CallStatus": "in-progress", **(answer or {})})
+        twiml = self._twiml_of(response)
         for _ in range(MAX_TURNS):
-            if response is None or response.status_code != 200:
-                return  # Twilio plays an application error and hangs up
-            action, heard = self.follow(response.text)
-            if self.transferred_by_platform():
-                self.talk_with_colleague()
+            if twiml is None:
                 return
-            if action is None or self.over_time() or self.hung_up_by_platform():
-                return
-            if action.startswith(REDIRECT):  # Twilio fetches a <Redirect> at once, with no speech
-                response = self._post(action[len(REDIRECT) :], {"CallStatus": "in-progress"})
-                continue
-            reply = callee.reply(heard) if answered_by == "human" else ""
-            self.wait(speaking_seconds(reply) + (1 if reply else 5))  # think, or the silence timeout
+            try:
+                twiml = self._play(callee, twiml, human=human)
+            except Redirected as redirected:
+                twiml = redirected.twiml
             if self.over_time() or self.hung_up_by_platform():
                 return
-            response = self._post(
-                action, {"CallStatus": "in-progress", "SpeechResult": reply, "Confidence": "0.92" if reply else "0"}
-            )
+
+    def _play(self, callee: Callee, twiml: str, *, human: bool) -> str | None:
+        """Follow one TwiML document; the next one to follow, or None when the call ends."""
+        action, heard = self.follow(twiml)
+        if action is None or self.over_time() or self.hung_up_by_platform():
+            return None
+        if action.startswith(REDIRECT):  # Twilio fetches a <Redirect> at once, with no speech
+            return self._twiml_of(self._post(action[len(REDIRECT) :], {"CallStatus": "in-progress"}))
+        if human:
+            reply = callee.reply(heard)
+            pause = speaking_seconds(reply) + (self.end_of_speech if reply else self.no_speech)
+        elif self.beep_at is not None and self.connected_seconds < self.beep_at:
+            # The gather hears the greeting out, then waits its speechTimeout of silence: by then
+            # DetectMessageEnd has reported the greeting's end.
+            reply = GREETING
+            pause = self.beep_at - self.connected_seconds + self.end_of_speech
+        else:
+            reply, pause = "", self.no_speech  # after the beep a machine only records
+        self.wait(pause)
+        if self.over_time() or self.hung_up_by_platform():
+            return None
+        response = self._post(
+            action, {"CallStatus": "in-progress", "SpeechResult": reply, "Confidence": "0.92" if reply else "0"}
+        )
+        return self._twiml_of(response)
 
     def follow(self, twiml: str) -> tuple[str | None, str]:
         """Play the TwiML; return the gather action to post to (None when the call ends) and what was heard."""
@@ -276,14 +436,20 @@ class SimulatedCall:
         for verb in root:
             if verb.tag == "Say":
                 heard.append(verb.text or "")
-                self.wait(speaking_seconds(verb.text or ""))
+                self.say(verb.text or "")
             elif verb.tag == "Pause":
                 self.wait(float(verb.get("length", "1")))
             elif verb.tag == "Gather":
+                check_twiml(verb)
+                # Twilio posts the speech once the callee has been silent for speechTimeout
+                # seconds ("auto": at the first pause), or nothing after `timeout` seconds.
+                speech_timeout = verb.get("speechTimeout", "auto")
+                self.end_of_speech = int(speech_timeout) if speech_timeout.isdigit() else 1
+                self.no_speech = int(verb.get("timeout", "5"))
                 for inner in verb:
                     if inner.tag == "Say":
                         heard.append(inner.text or "")
-                        self.wait(speaking_seconds(inner.text or ""))
+                        self.say(inner.text or "")
                 return verb.get("action"), " ".join(heard)
             elif verb.tag == "Hangup":
                 return None, " ".join(heard)
@@ -298,7 +464,17 @@ class SimulatedCall:
 
 
 def run_call(
-    *, sid, to, from_, answer_url, status_url, time_limit, detect_answering_machine=True, recording_url=""
+    *,
+    sid,
+    to,
+    from_,
+    answer_url,
+    status_url,
+    time_limit,
+    machine_detection="",
+    async_amd=False,
+    amd_status_url="",
+    recording_url="",
 ) -> None:
     """RQ job: play one simulated call from ringing to hang-up."""
     SimulatedCall(
@@ -309,7 +485,9 @@ def run_call(
         answer_url=answer_url,
         status_url=status_url,
         time_limit=time_limit,
-        detect_answering_machine=detect_answering_machine,
+        machine_detection=machine_detection,
+        async_amd=async_amd,
+        amd_status_url=amd_status_url,
     ).run()
 
 
@@ -322,5 +500,4 @@ def run_inbound_call(*, sid, to, from_, answer_url, status_url, time_limit=3600)
         answer_url=answer_url,
         status_url=status_url,
         time_limit=time_limit,
-        detect_answering_machine=False,
     ).run_inbound()

@@ -15,13 +15,19 @@ acknowledged: the call ends at its time limit or when the callee hangs up.
 The conversation: the agent speaks a step; when its speech ends (call.speak.ended) the step's
 `then` happens: listen (transcription, started once per call, plus a silence check), hang up or
 transfer. A final transcript answers the current turn.
+
+Answering machines: the opening is spoken on call.answered, whoever answered (a person must not
+wait for the detection). call.machine.detection.ended records who it was; for a machine the
+conversation then holds (no listening, no questions) until call.machine.greeting.ended, when the
+agent's voicemail choice replaces it: the message, spoken over anything still playing, then a
+hang-up; or just the hang-up.
 """
 
 import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.http import HttpResponse, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -31,6 +37,7 @@ from campaigns.calls import (
     call_apply_event,
     call_id_for,
     call_inbound_start,
+    call_machine_detected,
     call_recording_saved,
     call_turn,
 )
@@ -64,6 +71,11 @@ def webhook(request):
     if handler is None or (event.type == "call.transcription" and not _final_transcript(event)):
         return HttpResponse("ignored")  # speak.started, interim transcripts, ...: nothing to do
     inbound = event.type == "call.initiated" and event.payload.get("direction") == "incoming"
+    if inbound and not event.call_control_id:
+        # Nothing can answer, speak to or hang up a call without its id: refuse it whole, so
+        # no half-made call (with credits held) is left behind.
+        logger.warning("refused Telnyx inbound call.initiated %s without a call_control_id", event.id)
+        return HttpResponseBadRequest("call_control_id is missing")
     call_id = None if inbound else _call_id(event)
     if call_id is None and not inbound and not event.state.get("nobody"):
         logger.info("ignored %s for unknown Telnyx call %s", event.type, event.call_control_id)
@@ -111,16 +123,34 @@ def _live(call_id: int) -> dict | None:
     """The call's conversation state, or None once it has ended."""
     return (
         Call.objects.filter(pk=call_id, status__in=Call.LIVE_STATUSES)
-        .values("engine_state", "agent__language", "agent__record_calls")
+        .values("engine_state", "answered_by", "agent__language", "agent__record_calls")
         .first()
     )
+
+
+def _waiting_for_the_beep(call: dict) -> bool:
+    """A machine answered and the agent's last words were a question: its greeting is playing,
+    so nothing is listened to or asked until call.machine.greeting.ended brings the message."""
+    then = (call["engine_state"].get("last_step") or {}).get("then")
+    return call["answered_by"] == "machine" and then in ("listen", "redirect")
+
+
+def _control_id(event: TelnyxEvent, call_id: int | None) -> str:
+    """The call control id to command: the event's, else the one we stored for the call (Telnyx's
+    own example of call.machine.greeting.ended names the call by client_state only)."""
+    if event.call_control_id or call_id is None:
+        return event.call_control_id
+    return Call.objects.filter(pk=call_id).values_list("provider_call_id", flat=True).first() or ""
 
 
 # --- executing the agent's steps ---------------------------------------------------------------
 
 
-def _act(voice: TelnyxProvider, step: AgentStep, *, call_id: int, call_control_id: str) -> None:
-    """Carry out a step: speak it (its `then` follows on call.speak.ended), or do `then` now."""
+def _act(
+    voice: TelnyxProvider, step: AgentStep, *, call_id: int, call_control_id: str, interrupt: bool = False
+) -> None:
+    """Carry out a step: speak it (its `then` follows on call.speak.ended), or do `then` now.
+    `interrupt`: whatever is still being said gives way to it."""
     if step.replayed:
         return  # the same step again for a repeated event: its commands went out the first time
     call = _live(call_id)
@@ -135,6 +165,7 @@ def _act(voice: TelnyxProvider, step: AgentStep, *, call_id: int, call_control_i
             language=step.language,
             client_state={"call_id": call_id, "turn": turn, "then": step.then, "transfer_to": step.transfer_to},
             command_id=f"speak-{call_id}-{turn}",
+            interrupt=interrupt,
         )
     else:
         _then(
@@ -189,6 +220,9 @@ def telnyx_silence_check(call_id: int, turn: int) -> None:
     meantime makes this a stale turn, which call_turn replays and we ignore."""
     voice = _voice()
     with transaction.atomic():
+        call = _live(call_id)
+        if call is None or _waiting_for_the_beep(call):
+            return  # ended, or a machine's greeting is playing: nobody was asked anything
         step = call_turn(turn=TurnInput(call_id=call_id, turn=turn, speech=""))
         call_control_id = Call.objects.filter(pk=call_id).values_list("provider_call_id", flat=True).first()
         if not call_control_id:
@@ -241,23 +275,36 @@ def _answered(voice, event: TelnyxEvent, call_id: int | None) -> None:
             command_id="nobody",
         )
         return
-    if state.get("amd"):
-        # Answering-machine detection decides who picked up (call.machine.detection.ended):
-        # until then only note the answer.
-        call_apply_event(
-            event=CallEvent(
-                call_id=call_id, provider_call_id=event.call_control_id, status="in_progress", dedupe_key=event.id
-            )
-        )
-        return
+    # The opening at once, whoever answered: machine detection reports later, and a person must
+    # not wait in silence for it.
     step = call_answered(call_id=call_id, answered_by="human" if state.get("inbound") else "")
     _act(voice, step, call_id=call_id, call_control_id=event.call_control_id)
 
 
+# call.machine[.premium].detection.ended `result` -> who answered. not_sure and silence say
+# nothing: the conversation goes on. A fax has no greeting to wait for.
+DETECTED = {
+    "human": ("human", False),
+    "human_residence": ("human", False),
+    "human_business": ("human", False),
+    "machine": ("machine", False),
+    "fax_detected": ("machine", True),
+}
+
+
 def _machine_detected(voice, event: TelnyxEvent, call_id: int) -> None:
-    answered_by = "machine" if event.payload.get("result") == "machine" else "human"  # human, not_sure
-    step = call_answered(call_id=call_id, answered_by=answered_by)
-    _act(voice, step, call_id=call_id, call_control_id=event.call_control_id)
+    answered_by, greeting_ended = DETECTED.get(event.payload.get("result"), ("", False))
+    step = call_machine_detected(call_id=call_id, answered_by=answered_by, greeting_ended=greeting_ended)
+    if step is not None:
+        _act(voice, step, call_id=call_id, call_control_id=_control_id(event, call_id), interrupt=True)
+
+
+def _greeting_ended(voice, event: TelnyxEvent, call_id: int) -> None:
+    """A machine's greeting has ended (beep_detected, ended, not_sure; premium: beep_detected,
+    no_beep_detected, prompt_ended): leave the agent's message now, over whatever still plays."""
+    step = call_machine_detected(call_id=call_id, answered_by="machine", greeting_ended=True)
+    if step is not None:
+        _act(voice, step, call_id=call_id, call_control_id=_control_id(event, call_id), interrupt=True)
 
 
 def _speak_ended(voice, event: TelnyxEvent, call_id: int | None) -> None:
@@ -267,7 +314,7 @@ def _speak_ended(voice, event: TelnyxEvent, call_id: int | None) -> None:
     if event.payload.get("status", "completed") != "completed":
         return  # cut short by a hang-up or by machine detection
     call = _live(call_id)
-    if call is None:
+    if call is None or _waiting_for_the_beep(call):
         return
     engine_state = call["engine_state"]
     if event.state.get("turn") != engine_state.get("turn"):
@@ -286,8 +333,8 @@ def _speak_ended(voice, event: TelnyxEvent, call_id: int | None) -> None:
 
 def _transcribed(voice, event: TelnyxEvent, call_id: int) -> None:
     call = _live(call_id)
-    if call is None:
-        return
+    if call is None or _waiting_for_the_beep(call):
+        return  # ended, or a machine's greeting being transcribed
     engine_state = call["engine_state"]
     if (engine_state.get("last_step") or {}).get("then") != "listen":
         return  # the agent is saying goodbye or transferring: nothing left to answer
@@ -326,6 +373,9 @@ HANDLERS = {
     "call.initiated": _initiated,
     "call.answered": _answered,
     "call.machine.detection.ended": _machine_detected,
+    "call.machine.premium.detection.ended": _machine_detected,
+    "call.machine.greeting.ended": _greeting_ended,
+    "call.machine.premium.greeting.ended": _greeting_ended,
     "call.speak.ended": _speak_ended,
     "call.transcription": _transcribed,
     "call.hangup": _hung_up,

@@ -20,11 +20,13 @@ from campaigns.calls import (
     call_exists,
     call_id_for,
     call_inbound_start,
+    call_machine_detected,
     call_recording_saved,
     call_turn,
 )
 
 from .models import ProviderEvent
+from .providers.base import ProviderError
 from .registry import UnknownProvider, get_provider
 
 logger = logging.getLogger(__name__)
@@ -105,6 +107,43 @@ def status_apply(request, voice, *, provider: str, call_id: int):
         kind=f"status:{event.status}",
         apply=lambda: call_apply_event(event=event),
     )
+
+
+@csrf_exempt
+@require_POST
+def machine_detection(request, provider: str, call_id: int):
+    """The asynchronous machine-detection verdict, after the call was answered (and the callee
+    heard the opening). A machine whose greeting has ended gets the agent's voicemail choice: the
+    live call is redirected to it. Stored once like every event: a repeat changes nothing."""
+    voice, refusal = _verified_provider(request, provider, call_id)
+    if refusal:
+        return refusal
+    verdict = voice.parse_machine_detection(request, call_id=call_id)
+    if verdict is None:
+        return voice.empty_response()
+    steps = []
+    response = _apply_once(
+        request,
+        voice,
+        provider=provider,
+        call_id=call_id,
+        dedupe_key=verdict.dedupe_key,
+        kind="amd",
+        apply=lambda: steps.append(
+            call_machine_detected(
+                call_id=call_id, answered_by=verdict.answered_by, greeting_ended=verdict.greeting_ended
+            )
+        ),
+    )
+    step = steps[0] if steps else None
+    if step is not None:
+        # After the commit: the carrier may call back at once, and must find the step recorded.
+        try:
+            voice.update_call(verdict.provider_call_id, step)
+        except ProviderError as exc:
+            # A call that ended meanwhile (the machine hung up) stays ended: nothing to retry.
+            logger.warning("could not leave the voicemail message on call %s: %s", call_id, exc.message)
+    return response
 
 
 @csrf_exempt

@@ -51,6 +51,46 @@ class CallEvent:
     detail: str = ""
 
 
+# Why a call did not connect, in words for people: one vocabulary for every carrier, so the call
+# page and list read the same whoever carried the call. SIP final responses (RFC 3261 §21) first,
+# since both carriers report them; then the carrier's own cause; then the status itself.
+SIP_REASONS = {
+    "404": "Number not in service",
+    "410": "Number not in service",
+    "484": "Number not in service",
+    "604": "Number not in service",
+    "486": "Busy",
+    "600": "Busy",
+    "603": "Declined",
+    "607": "Declined",
+    "408": "No answer",
+    "480": "No answer",
+    "403": "Refused by the network",
+    "488": "Refused by the network",
+    "500": "Network unavailable",
+    "502": "Network unavailable",
+    "503": "Network unavailable",
+}
+STATUS_REASONS = {
+    "busy": "Busy",
+    "no_answer": "No answer",
+    "failed": "Could not connect",
+    "canceled": "Canceled before it was answered",
+}
+
+
+def end_reason(status: str, *, sip_code: str = "", cause: str = "") -> str:
+    """Why a call that never connected ended, in the platform's own words ("" for a completed
+    call). `cause` is the carrier's word for it, already mapped to ours (see the providers)."""
+    if status == "completed":
+        return ""
+    if status in ("no_answer", "canceled"):
+        # Carriers report a SIP code for these too (487: the ringing was stopped), which says
+        # only who stopped it: the status is the reason.
+        return STATUS_REASONS[status]
+    return SIP_REASONS.get(str(sip_code or "")) or cause or STATUS_REASONS.get(status, "")
+
+
 @dataclass(frozen=True)
 class RecordingEvent:
     """The carrier finished storing a call's recording."""
@@ -59,6 +99,19 @@ class RecordingEvent:
     recording_id: str
     media_url: str
     duration_seconds: int
+    dedupe_key: str
+
+
+@dataclass(frozen=True)
+class MachineDetection:
+    """Who answered, known only after the call was answered (asynchronous detection): a person,
+    a machine (whose greeting has ended, or is still playing), or "" when the carrier could not
+    tell."""
+
+    call_id: int
+    provider_call_id: str
+    answered_by: str  # "human", "machine" or ""
+    greeting_ended: bool
     dedupe_key: str
 
 
@@ -142,10 +195,19 @@ class VoiceProvider:
         raise NotImplementedError
 
     def hang_up(self, provider_call_id: str) -> None:
+        """End the call. One that has already ended (or that the carrier does not know) is not an
+        error: the end is what was asked for, and no retry is needed."""
         raise NotImplementedError
 
     def transfer(self, provider_call_id: str, to: str) -> None:
-        """Hand a live call over to a human at `to`."""
+        """Hand a live call over to a human at `to`. A call that is not in progress (any more) is
+        a ProviderError with `permanent` set."""
+        raise NotImplementedError
+
+    def update_call(self, provider_call_id: str, step: AgentStep) -> None:
+        """Replace whatever a live call is doing with `step` (say, then its `then`), at once: how
+        the voicemail message is left once asynchronous detection reports the end of a machine's
+        greeting. A call not in progress (any more) is a ProviderError with `permanent` set."""
         raise NotImplementedError
 
     def delete_recording(self, recording_id: str) -> None:
@@ -171,6 +233,10 @@ class VoiceProvider:
         raise NotImplementedError
 
     def parse_turn(self, request: HttpRequest, *, call_id: int, turn: int) -> TurnInput:
+        raise NotImplementedError
+
+    def parse_machine_detection(self, request: HttpRequest, *, call_id: int) -> MachineDetection | None:
+        """The carrier's late verdict on who answered (asynchronous machine detection)."""
         raise NotImplementedError
 
     def parse_inbound(self, request: HttpRequest) -> InboundCall:

@@ -8,11 +8,12 @@ import uuid
 
 import phonenumbers
 from django.conf import settings
+from twilio.twiml.voice_response import VoiceResponse
 
 from clozit.queueing import enqueue
 
-from .base import AvailableNumber, OutboundCall, ProviderError, VoiceProvider
-from .twiml import TwilioWireFormat
+from .base import AgentStep, AvailableNumber, OutboundCall, ProviderError, VoiceProvider
+from .twiml import MACHINE_DETECTION, TwilioWireFormat, machine_detection_url
 
 
 class SimulatedProvider(TwilioWireFormat, VoiceProvider):
@@ -35,7 +36,12 @@ class SimulatedProvider(TwilioWireFormat, VoiceProvider):
                 answer_url=request.answer_url,
                 status_url=request.status_url,
                 time_limit=request.time_limit_seconds,
-                detect_answering_machine=request.detect_answering_machine,
+                # Detection as on Twilio (providers/twiml.py): the greeting's end, in the background.
+                machine_detection=MACHINE_DETECTION if request.detect_answering_machine else "",
+                async_amd=request.detect_answering_machine,
+                amd_status_url=machine_detection_url(self.name, request.call_id)
+                if request.detect_answering_machine
+                else "",
                 recording_url=request.recording_url if request.record else "",
                 job_id=f"sim-{sid}",
             )
@@ -54,9 +60,25 @@ class SimulatedProvider(TwilioWireFormat, VoiceProvider):
         simulator.request_hangup(provider_call_id)
 
     def transfer(self, provider_call_id: str, to: str) -> None:
+        response = VoiceResponse()
+        response.dial(to)
+        self._redirect(provider_call_id, str(response), doing="transfer the call")
+
+    def update_call(self, provider_call_id: str, step: AgentStep) -> None:
+        self._redirect(provider_call_id, self.twiml(step), doing="redirect the call")
+
+    def _redirect(self, provider_call_id: str, twiml: str, *, doing: str) -> None:
+        """New instructions for a live call, refused as Twilio refuses them (20404, 21220)."""
         from telephony import simulator
 
-        simulator.request_transfer(provider_call_id, to)
+        state = simulator.call_state(provider_call_id)
+        if not state:
+            raise ProviderError(f"The simulated carrier could not {doing}: no such call.", permanent=True)
+        if state != "in-progress":
+            raise ProviderError(
+                f"The simulated carrier could not {doing}: the call is not in progress ({state}).", permanent=True
+            )
+        simulator.request_update(provider_call_id, twiml)
 
     def delete_recording(self, recording_id: str) -> None:
         """The simulated carrier keeps no audio: nothing to delete."""

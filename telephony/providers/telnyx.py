@@ -30,7 +30,16 @@ from django.utils.dateparse import parse_datetime
 from requests import RequestException
 from telnyx.lib.webhook_verification import WebhookVerificationError
 
-from .base import AvailableNumber, CallEvent, InboundCall, OutboundCall, ProviderError, RecordingEvent, VoiceProvider
+from .base import (
+    AvailableNumber,
+    CallEvent,
+    InboundCall,
+    OutboundCall,
+    ProviderError,
+    RecordingEvent,
+    VoiceProvider,
+    end_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +47,15 @@ DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
 # Seconds per API request. Commands are sent while a webhook waits for our answer: keep it short.
 REQUEST_TIMEOUT_SECONDS = 10.0
 RING_TIMEOUT_SECONDS = 30
+MACHINE_DETECTION = "greeting_end"
 DEFAULT_VOICE = "AWS.Polly.Joanna"
 # 4xx answers no retry can fix: a malformed or unreachable number, an unusable caller id, bad
 # credentials, an unknown resource. 408, 409, 429 and 5xx may pass.
 PERMANENT_STATUSES = {400, 401, 403, 404, 422}
 
-# call.hangup `hangup_cause` -> our status ("unspecified" depends on whether the call was answered).
+# call.hangup `hangup_cause` -> our status. "normal_clearing" and "unspecified" depend on whether
+# the call was answered (see call_event).
 HANGUP_STATUS = {
-    "normal_clearing": "completed",
     "time_limit": "completed",
     "user_busy": "busy",
     "call_rejected": "busy",
@@ -54,14 +64,11 @@ HANGUP_STATUS = {
     "not_found": "failed",
     "originator_cancel": "canceled",
 }
+# `hangup_cause` in the platform's words (base.end_reason), when no SIP code says more.
 HANGUP_REASON = {
-    "call_rejected": "The callee rejected the call",
-    "not_found": "The number could not be reached",
-    "originator_cancel": "Ended before it was answered",
-    "timeout": "Nobody answered",
-    "no_answer": "Nobody answered",
-    "user_busy": "The line was busy",
-    "unspecified": "The carrier ended the call",
+    "call_rejected": "Declined",
+    "not_found": "Number not in service",
+    "user_busy": "Busy",
 }
 
 
@@ -129,6 +136,15 @@ def _client(api_key: str, public_key: str, base_url: str, timeout: float) -> tel
     return telnyx.Telnyx(api_key=api_key, public_key=public_key, base_url=base_url, timeout=timeout, max_retries=0)
 
 
+# "Call has already ended": a command to a call that is over (telephony/tests/carrier_examples.py).
+CALL_ENDED_CODE = "90018"
+
+
+def _codes(exc: telnyx.APIStatusError) -> set[str]:
+    errors = exc.body.get("errors") if isinstance(exc.body, dict) else None
+    return {str(e.get("code")) for e in errors if isinstance(e, dict)} if isinstance(errors, list) else set()
+
+
 def _describe(exc: telnyx.APIStatusError) -> str:
     """Telnyx's own words from {"errors": [{"code", "title", "detail"}]}."""
     errors = exc.body.get("errors") if isinstance(exc.body, dict) else None
@@ -187,12 +203,13 @@ class TelnyxProvider(VoiceProvider):
             raise ProviderError("Telnyx is not configured: set TELNYX_CONNECTION_ID.", permanent=True)
         return settings.TELNYX_CONNECTION_ID
 
-    def _request(self, doing: str, action, *, missing_ok: bool = False):
-        """Run one SDK request, turning its failures into ProviderError (404 is fine when `missing_ok`)."""
+    def _request(self, doing: str, action, *, missing_ok: bool = False, ended_ok: bool = False):
+        """Run one SDK request, turning its failures into ProviderError. 404 is fine when
+        `missing_ok`; a call that has already ended when `ended_ok`."""
         try:
             return action(self.client)
         except telnyx.APIStatusError as exc:
-            if missing_ok and exc.status_code == 404:
+            if (missing_ok and exc.status_code == 404) or (ended_ok and CALL_ENDED_CODE in _codes(exc)):
                 return None
             raise ProviderError(
                 f"Telnyx could not {doing}: {_describe(exc)}", permanent=exc.status_code in PERMANENT_STATUSES
@@ -201,6 +218,8 @@ class TelnyxProvider(VoiceProvider):
             raise ProviderError(f"Telnyx could not be reached: {exc}") from exc
         except telnyx.TelnyxError as exc:  # e.g. an answer the SDK could not read
             raise ProviderError(f"Telnyx could not {doing}: {exc}") from exc
+        except ValueError as exc:  # the SDK refuses before sending, e.g. an empty call control id
+            raise ProviderError(f"Telnyx could not {doing}: {exc}", permanent=True) from exc
 
     # --- calls ---------------------------------------------------------------------------
 
@@ -208,8 +227,11 @@ class TelnyxProvider(VoiceProvider):
         state = {"call_id": request.call_id}
         options = {}
         if request.detect_answering_machine:
-            options["answering_machine_detection"] = "detect"
-            state["amd"] = 1  # the webhook waits for call.machine.detection.ended before speaking
+            # The call goes on at once (a person hears the opening without waiting): Telnyx sends
+            # call.machine.detection.ended, then for a machine call.machine.greeting.ended once its
+            # greeting ends with a beep or silence, when the voicemail message is left. ("detect"
+            # never reports the greeting's end; "detect_beep" only when there is a beep.)
+            options["answering_machine_detection"] = MACHINE_DETECTION
         if request.record:
             options.update(record="record-from-answer", record_format="mp3")
         connection_id = self._connection_id()
@@ -233,8 +255,14 @@ class TelnyxProvider(VoiceProvider):
         return dialed.data.call_control_id
 
     def hang_up(self, provider_call_id: str, *, command_id: str = "") -> None:
+        """End the call; one that has already ended is not an error (the end is what we wanted)."""
         extra = {"command_id": command_id} if command_id else {}
-        self._request("end the call", lambda c: c.calls.actions.hangup(provider_call_id, **extra), missing_ok=True)
+        self._request(
+            "end the call",
+            lambda c: c.calls.actions.hangup(provider_call_id, **extra),
+            missing_ok=True,
+            ended_ok=True,
+        )
 
     def transfer(self, provider_call_id: str, to: str, *, command_id: str = "") -> None:
         extra = {"command_id": command_id} if command_id else {}
@@ -257,10 +285,21 @@ class TelnyxProvider(VoiceProvider):
         )
 
     def speak(
-        self, call_control_id: str, text: str, *, voice: str, language: str, client_state: dict, command_id: str = ""
+        self,
+        call_control_id: str,
+        text: str,
+        *,
+        voice: str,
+        language: str,
+        client_state: dict,
+        command_id: str = "",
+        interrupt: bool = False,
     ) -> None:
-        """Say `text`; Telnyx reports call.speak.ended with `client_state` when it is done."""
+        """Say `text`; Telnyx reports call.speak.ended with `client_state` when it is done.
+        `interrupt`: stop whatever is being said or queued first, and say this at once."""
         extra = {"command_id": command_id} if command_id else {}
+        if interrupt:
+            extra["stop"] = "all"
         self._request(
             "speak on the call",
             lambda c: c.calls.actions.speak(
@@ -439,21 +478,25 @@ class TelnyxProvider(VoiceProvider):
         of call.answered when we have it) to the hang-up's `occurred_at`."""
         payload = event.payload
         cause = payload.get("hangup_cause") or "unspecified"
-        status = HANGUP_STATUS.get(cause) or ("completed" if answered_at else "failed")
+        status = HANGUP_STATUS.get(cause)
+        if status is None and answered_at is not None:
+            status = "completed"  # normal_clearing, unspecified: the end of a conversation
+        elif status is None and cause == "normal_clearing":
+            # Cleared before anyone answered: by us (the outbound call's caller) it was
+            # canceled; by the far end it rang out. Never a completed call.
+            status = "canceled" if payload.get("hangup_source") == "caller" else "no_answer"
+        elif status is None:
+            status = "failed"
         duration = _seconds_between(answered_at, event.occurred_at) if status == "completed" else None
-        detail = ""
-        if status != "completed":
-            detail = HANGUP_REASON.get(cause, cause.replace("_", " ").capitalize())
-            sip = payload.get("sip_hangup_cause")
-            if sip and sip != "unspecified":
-                detail += f" (SIP {sip})"
         return CallEvent(
             call_id=call_id,
             provider_call_id=event.call_control_id,
             status=status,
             dedupe_key=event.id,
             duration_seconds=duration,
-            detail=detail,
+            detail=end_reason(
+                status, sip_code=payload.get("sip_hangup_cause") or "", cause=HANGUP_REASON.get(cause, "")
+            ),
         )
 
     def recording_event(self, event: TelnyxEvent, *, call_id: int) -> RecordingEvent | None:

@@ -7,17 +7,20 @@ TWILIO_AUTH_TOKEN and checked against PUBLIC_BASE_URL.
 import requests
 from django.conf import settings
 from requests import RequestException
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from .base import AvailableNumber, OutboundCall, ProviderError, VoiceProvider
-from .twiml import TwilioWireFormat
+from .base import AgentStep, AvailableNumber, OutboundCall, ProviderError, VoiceProvider
+from .twiml import MACHINE_DETECTION, TwilioWireFormat, machine_detection_url
 
 # Errors no retry can fix: bad or unreachable numbers, blocked or unpermitted destinations,
-# an unusable caller id, wrong credentials.
-PERMANENT_ERRORS = {13223, 13224, 20003, 20404, 21210, 21211, 21212, 21214, 21215, 21216, 21217, 21401, 21610}
+# an unusable caller id, wrong credentials, a call that is not (or no longer) in progress.
+PERMANENT_ERRORS = {13223, 13224, 20003, 20404, 21210, 21211, 21212, 21214, 21215, 21216, 21217, 21220, 21401, 21610}
+# A call that has already ended: Twilio answers 404 (20404) to ending it again, 21220 to
+# redirecting it (telephony/tests/carrier_examples.py).
+CALL_ENDED_ERRORS = {20404, 21220}
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 
@@ -49,7 +52,14 @@ class TwilioProvider(TwilioWireFormat, VoiceProvider):
         return settings.TWILIO_AUTH_TOKEN
 
     def place_call(self, request: OutboundCall) -> str:
-        options = {"machine_detection": "Enable"} if request.detect_answering_machine else {}
+        options = {}
+        if request.detect_answering_machine:
+            options.update(
+                machine_detection=MACHINE_DETECTION,
+                async_amd="true",
+                async_amd_status_callback=machine_detection_url(self.name, request.call_id),
+                async_amd_status_callback_method="POST",
+            )
         if request.record:
             options.update(
                 record=True,
@@ -93,27 +103,35 @@ class TwilioProvider(TwilioWireFormat, VoiceProvider):
             )
         return response.content, "audio/mpeg"
 
-    def _request(self, doing: str, action, *, missing_ok: bool = False):
-        """Run one SDK request, turning its failures into ProviderError (404 is fine when `missing_ok`)."""
+    def _request(self, doing: str, action, *, missing_ok: bool = False, ended_ok: bool = False):
+        """Run one SDK request, turning its failures into ProviderError. 404 is fine when
+        `missing_ok`; a call that has already ended (or never existed) when `ended_ok`."""
         try:
             return action(self.client)
-        except TwilioRestException as exc:
-            if missing_ok and exc.status == 404:
+        except (TwilioRestException, TwilioServiceException) as exc:
+            status, code = exc.status, exc.code
+            if (missing_ok and status == 404) or (ended_ok and code in CALL_ENDED_ERRORS):
                 return None
+            message = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
             raise ProviderError(
-                f"Twilio could not {doing}: {exc.msg} ({exc.code})",
-                permanent=exc.status in (400, 401, 403, 404) or exc.code in PERMANENT_ERRORS,
+                f"Twilio could not {doing}: {message} ({code})",
+                permanent=status in (400, 401, 403, 404, 422) or code in PERMANENT_ERRORS,
             ) from exc
         except (TwilioException, RequestException) as exc:
             raise ProviderError(f"Twilio could not be reached: {exc}") from exc
 
     def hang_up(self, provider_call_id: str) -> None:
-        self._request("end the call", lambda c: c.calls(provider_call_id).update(status="completed"))
+        """End the call; one that has already ended is not an error (the end is what we wanted)."""
+        self._request("end the call", lambda c: c.calls(provider_call_id).update(status="completed"), ended_ok=True)
 
     def transfer(self, provider_call_id: str, to: str) -> None:
         response = VoiceResponse()
         response.dial(to)
         self._request("transfer the call", lambda c: c.calls(provider_call_id).update(twiml=str(response)))
+
+    def update_call(self, provider_call_id: str, step: AgentStep) -> None:
+        twiml = self.twiml(step)
+        self._request("redirect the call", lambda c: c.calls(provider_call_id).update(twiml=twiml))
 
     def delete_recording(self, recording_id: str) -> None:
         self._request("delete the recording", lambda c: c.recordings(recording_id).delete(), missing_ok=True)

@@ -6,10 +6,11 @@ simulated campaign runs through exactly the code a real Twilio call does.
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from .base import AgentStep, CallEvent, InboundCall, RecordingEvent, TurnInput
+from .base import AgentStep, CallEvent, InboundCall, MachineDetection, RecordingEvent, TurnInput, end_reason
 
 # Twilio CallStatus -> our status. "queued" and "initiated" say nothing new.
 TWILIO_STATUS = {
@@ -22,6 +23,28 @@ TWILIO_STATUS = {
     "failed": "failed",
     "canceled": "canceled",
 }
+
+
+# How the callee's speech is gathered. Twilio warns (13335, with 13327 and 13328) on every
+# <Gather> that sets a speechModel with speechTimeout="auto": "Use a positive integer for
+# speechTimeout whenever you set speechModel on <Gather>"
+# (https://www.twilio.com/docs/api/errors/13335, revised 2026-03-20). phone_call is Twilio's model
+# for telephone audio; the callee's turn ends after this many seconds of silence.
+SPEECH_MODEL = "phone_call"
+SPEECH_TIMEOUT_SECONDS = 2
+
+
+# Answering-machine detection: wait for the end of a machine's greeting (DetectMessageEnd: the
+# message left after the beep is heard whole; "Enable" answers machine_start while the greeting
+# still plays), in the background (AsyncAmd), so the answer URL is fetched at once and a person
+# hears the opening without a silent wait. The verdict comes to the AMD callback (a
+# machine_end_* then leaves the message by redirecting the live call).
+MACHINE_DETECTION = "DetectMessageEnd"
+
+
+def machine_detection_url(provider: str, call_id: int) -> str:
+    """Where the carrier posts its asynchronous detection verdict for our call."""
+    return settings.PUBLIC_BASE_URL + reverse("telephony_amd", kwargs={"provider": provider, "call_id": call_id})
 
 
 def public_url(request: HttpRequest) -> str:
@@ -61,7 +84,9 @@ class TwilioWireFormat:
             dedupe_key=f"{sid}:status:{post.get('CallStatus')}",
             duration_seconds=int(duration) if duration and duration.isdigit() else None,
             answered_by=answered_by_kind(post.get("AnsweredBy", "")),
-            detail=post.get("ErrorMessage", "") or post.get("SipResponseCode", ""),
+            # Twilio's SipResponseCode ("486") and ErrorMessage are for engineers (they stay in
+            # the stored event); the call shows the platform's words for them.
+            detail=end_reason(status, sip_code=post.get("SipResponseCode", "")),
         )
 
     def parse_recording(self, request: HttpRequest, *, call_id: int) -> RecordingEvent | None:
@@ -86,11 +111,31 @@ class TwilioWireFormat:
             answered_by=answered_by_kind(post.get("AnsweredBy", "")),
         )
 
+    def parse_machine_detection(self, request: HttpRequest, *, call_id: int) -> MachineDetection | None:
+        """The AsyncAmdStatusCallback: CallSid, AnsweredBy, MachineDetectionDuration. With
+        DetectMessageEnd a machine is reported when its greeting has ended (machine_end_beep,
+        _silence, _other); machine_start (Enable) would mean it still plays."""
+        post = request.POST
+        answered_by = post.get("AnsweredBy", "")
+        if not answered_by:
+            return None
+        sid = post.get("CallSid", "")
+        return MachineDetection(
+            call_id=call_id,
+            provider_call_id=sid,
+            answered_by=answered_by_kind(answered_by),
+            greeting_ended=answered_by != "machine_start",
+            dedupe_key=f"{sid}:amd",
+        )
+
     def parse_inbound(self, request: HttpRequest) -> InboundCall:
         post = request.POST
         return InboundCall(provider_call_id=post.get("CallSid", ""), from_=post.get("From", ""), to=post.get("To", ""))
 
     def respond(self, step: AgentStep) -> HttpResponse:
+        return HttpResponse(self.twiml(step), content_type="text/xml")
+
+    def twiml(self, step: AgentStep) -> str:
         response = VoiceResponse()
         say_args = {"language": step.language}
         if step.voice:
@@ -100,9 +145,9 @@ class TwilioWireFormat:
                 input="speech",
                 action=step.next_turn_url,
                 method="POST",
-                speech_timeout="auto",
+                speech_timeout=SPEECH_TIMEOUT_SECONDS,
                 language=step.language,
-                speech_model="phone_call",
+                speech_model=SPEECH_MODEL,
                 action_on_empty_result=True,
             )
             if step.say:
@@ -121,4 +166,4 @@ class TwilioWireFormat:
                 response.dial(step.transfer_to)
             else:
                 response.hangup()
-        return HttpResponse(str(response), content_type="text/xml")
+        return str(response)

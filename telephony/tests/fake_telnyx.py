@@ -6,12 +6,17 @@ The fake records every request (method, path, query, JSON body, headers), answer
 JSON (errors as {"errors": [{"code", "title", "detail"}]}), keeps each call's latest
 `client_state` the way Telnyx does (a command's state goes on every later event), and can be
 told to fail or stall the next request.
+
+It is as strict as Telnyx: a dial or command takes only the fields (and, where the SDK lists them,
+the values) of the SDK's own request type; a command to a call it does not know is refused
+(90015), and to a call that has ended (90018), in the shapes kept in carrier_examples.py.
 """
 
 import base64
 import json
 import threading
 import time
+import typing
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +27,14 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from nacl.signing import SigningKey
+from telnyx.types.call_dial_params import CallDialParams
+from telnyx.types.calls.action_answer_params import ActionAnswerParams
+from telnyx.types.calls.action_hangup_params import ActionHangupParams
+from telnyx.types.calls.action_speak_params import ActionSpeakParams
+from telnyx.types.calls.action_start_transcription_params import ActionStartTranscriptionParams
+from telnyx.types.calls.action_transfer_params import ActionTransferParams
+
+from telephony.tests.carrier_examples import TELNYX_CALL_ENDED, TELNYX_INVALID_CALL_CONTROL_ID
 
 API_KEY = "KEY0123456789ABCDEF_fake"
 CONNECTION_ID = "1494404757140276705"
@@ -31,6 +44,44 @@ AUDIO = b"ID3fake-telnyx-mp3"
 
 def error(code: str, title: str, detail: str = "") -> dict:
     return {"errors": [{"code": code, "title": title, "detail": detail or title}]}
+
+
+def _allowed(hint):
+    """The values a field's type lists (a Literal), or None when it lists none."""
+    while typing.get_origin(hint) in (typing.Annotated, typing.Required, typing.NotRequired):
+        hint = typing.get_args(hint)[0]
+    return typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
+
+
+def _fields(request_type) -> dict:
+    """A request type's JSON fields (`from_` is sent as "from") and the values each allows."""
+    hints = typing.get_type_hints(request_type, include_extras=True)
+    return {name.rstrip("_"): _allowed(hint) for name, hint in hints.items()}
+
+
+DIAL = _fields(CallDialParams)
+ACTIONS = {
+    "answer": _fields(ActionAnswerParams),
+    "hangup": _fields(ActionHangupParams),
+    "speak": _fields(ActionSpeakParams),
+    "transcription_start": _fields(ActionStartTranscriptionParams),
+    "transfer": _fields(ActionTransferParams),
+}
+
+
+def _refusal(body: dict, fields: dict) -> dict | None:
+    """Telnyx's 422 for a field the request type does not have, or a value it does not list."""
+    for name, value in body.items():
+        if name not in fields:
+            detail = f"The '{name}' parameter is not accepted by this request."
+        elif fields[name] is not None and value not in fields[name]:
+            detail = f"'{value}' is not a valid value for '{name}'."
+        else:
+            continue
+        return {
+            "errors": [{"code": "10015", "title": "Bad Request", "detail": detail, "source": {"pointer": f"/{name}"}}]
+        }
+    return None
 
 
 @dataclass
@@ -63,6 +114,7 @@ class FakeTelnyx:
     client_state: dict = field(default_factory=dict)  # call control id -> latest client_state
     calls: dict = field(default_factory=dict)  # call control id -> the dial's JSON
     ended: set = field(default_factory=set)
+    incoming_calls: set = field(default_factory=set)  # call control ids of inbound calls
     numbers: dict = field(default_factory=dict)  # phone number id -> E.164 (bought)
     recordings: dict = field(default_factory=dict)  # recording id -> call leg id
     ended_speeches: set = field(default_factory=set)
@@ -135,11 +187,15 @@ class FakeTelnyx:
 
     def route(self, r: Received) -> tuple[int, dict]:
         if (r.method, r.path) == ("POST", "/v2/calls"):
-            return self._dial(r.json)
-        if r.method == "POST" and r.action:
+            return (422, refused) if (refused := _refusal(r.json, DIAL)) else self._dial(r.json)
+        if r.method == "POST" and r.action in ACTIONS:
             ccid = r.call_control_id
+            if refused := _refusal(r.json, ACTIONS[r.action]):
+                return 422, refused
+            if ccid not in self.calls and ccid not in self.incoming_calls:
+                return 422, TELNYX_INVALID_CALL_CONTROL_ID
             if ccid in self.ended:
-                return 422, error("90018", "Call has already ended")
+                return 422, TELNYX_CALL_ENDED
             if "client_state" in r.json:
                 self.client_state[ccid] = r.json["client_state"]
             if r.action == "hangup":
@@ -221,6 +277,16 @@ class FakeTelnyx:
         data = {"id": str(uuid.uuid4()), "status": "pending", "connection_id": body.get("connection_id")}
         return {"data": {**data, "phone_numbers": ordered, "record_type": "number_order"}}
 
+    # --- the calls Telnyx knows ------------------------------------------------------------------
+
+    def incoming(self, ccid: str) -> None:
+        """Someone calls one of our numbers: Telnyx knows the call before it tells us."""
+        self.incoming_calls.add(ccid)
+
+    def end(self, ccid: str) -> None:
+        """The call ends at Telnyx (its call.hangup webhook may come later)."""
+        self.ended.add(ccid)
+
     # --- what the platform asked for --------------------------------------------------------
 
     def dials(self) -> list[dict]:
@@ -272,6 +338,11 @@ class FakeTelnyx:
 
     def send_event(self, event_type: str, payload: dict, *, id=None, timestamp=None, key=None, occurred_at=None):
         """POST a signed event to our webhook; returns the response."""
+        ccid = payload.get("call_control_id")
+        if ccid and event_type == "call.initiated" and payload.get("direction") == "incoming":
+            self.incoming(ccid)
+        elif ccid and event_type == "call.hangup":
+            self.end(ccid)
         body = self.event_body(event_type, payload, id=id, occurred_at=occurred_at)
         return self.post(body, self.sign(body, timestamp=timestamp, key=key))
 

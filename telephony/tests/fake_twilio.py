@@ -1,15 +1,21 @@
-"""A local stand-in for Twilio's REST API, driven through the real `twilio` SDK.
+"""A local stand-in for Twilio's REST API, driven through the real `twilio` SDK, and as strict
+as Twilio: it takes only the parameters the SDK knows for each request (a misspelt name fails the
+test instead of being dropped in silence), answers an unknown call sid with 404 (20404), refuses to
+redirect a call that is not in progress (21220) and to end one that already has (20404), in the
+error shapes kept in carrier_examples.py.
 
 Calls: creating one records the request and, like Twilio, starts calling back: a thread plays
 the callee with the simulated carrier's callee logic, signing every webhook with the auth token,
 so a campaign on TELEPHONY_PROVIDER=twilio runs through the real /telephony/twilio/ endpoints.
-Updating one records a hang-up (Status=completed) or new instructions (Twiml, a transfer).
+Each call's status follows what the played call reports; updating a call ends it (Status) or
+gives it new instructions (Twiml, a transfer).
 
 Numbers: searching available local numbers, buying one (IncomingPhoneNumbers) and releasing it;
 recordings can be deleted. Paths and wire format as in twilio/rest/api/v2010/account/.
 """
 
 import base64
+import inspect
 import json
 import re
 import threading
@@ -19,6 +25,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from twilio.rest.api.v2010.account.call import CallContext, CallList
+from twilio.rest.api.v2010.account.incoming_phone_number import IncomingPhoneNumberList
+
+from telephony.tests.carrier_examples import TWILIO_INVALID_PARAMETER, TWILIO_NOT_FOUND, TWILIO_NOT_IN_PROGRESS
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-twilio-auth-token"
@@ -29,6 +39,56 @@ API = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
 AVAILABLE = re.compile(rf"^{API}/AvailablePhoneNumbers/(?P<country>[A-Z]{{2}})/Local\.json$")
 INCOMING_NUMBER = re.compile(rf"^{API}/IncomingPhoneNumbers/(?P<sid>PN\w+)\.json$")
 RECORDING = re.compile(rf"^{API}/Recordings/(?P<sid>RE\w+)\.json$")
+CALL = re.compile(rf"^{API}/Calls/(?P<sid>CA\w+)\.json$")
+ENDED = {"completed", "busy", "no-answer", "failed", "canceled"}
+
+
+def _wire_names(method) -> set[str]:
+    """The form names an SDK request method sends: its arguments in Twilio's CamelCase
+    (`from_` -> From, `async_amd_status_callback` -> AsyncAmdStatusCallback)."""
+    names = inspect.signature(method).parameters
+    return {"".join(part.capitalize() for part in n.rstrip("_").split("_")) for n in names if n != "self"}
+
+
+def _in_range(form, name, low, high) -> bool:
+    value = form.get(name)
+    return value is None or (value.isdigit() and low <= int(value) <= high)
+
+
+def _detection_refusal(form) -> str:
+    """Why Twilio's answering-machine detection cannot work as asked ("" when it can): the values
+    and ranges of Twilio's Answering Machine Detection guide, AsyncAmd only with a detection mode
+    and a callback for its verdict (else warning 21262), the callback only with AsyncAmd, and no
+    SendDigits (which turns detection off)."""
+    mode, asynchronous = form.get("MachineDetection"), form.get("AsyncAmd")
+    if mode is not None and mode not in ("Enable", "DetectMessageEnd"):
+        return "MachineDetection must be Enable or DetectMessageEnd"
+    if asynchronous is not None and asynchronous not in ("true", "false"):
+        return "AsyncAmd must be true or false"
+    if asynchronous == "true" and mode is None:
+        return "AsyncAmd needs MachineDetection"
+    if asynchronous == "true" and not form.get("AsyncAmdStatusCallback"):
+        return "AsyncAmd needs an AsyncAmdStatusCallback for the result (21262)"
+    if form.get("AsyncAmdStatusCallback") and asynchronous != "true":
+        return "AsyncAmdStatusCallback is only called with AsyncAmd=true"
+    if form.get("AsyncAmdStatusCallbackMethod", "POST") != "POST":
+        return "AsyncAmdStatusCallbackMethod must be POST"
+    if mode is not None and form.get("SendDigits"):
+        return "SendDigits turns MachineDetection off"
+    for name, low, high in [
+        ("MachineDetectionTimeout", 3, 59),
+        ("MachineDetectionSpeechThreshold", 1000, 6000),
+        ("MachineDetectionSpeechEndThreshold", 500, 5000),
+        ("MachineDetectionSilenceTimeout", 2000, 10000),
+    ]:
+        if not _in_range(form, name, low, high):
+            return f"{name} must be between {low} and {high}"
+    return ""
+
+
+CREATE_CALL = _wire_names(CallList._create)
+UPDATE_CALL = _wire_names(CallContext._update)
+BUY_NUMBER = _wire_names(IncomingPhoneNumberList._create)
 
 
 @dataclass
@@ -79,8 +139,14 @@ class FakeTwilio:
 
             def _not_found(self):
                 return self._reply(
-                    404, {"code": 20404, "message": f"The requested resource {self.path} was not found", "status": 404}
+                    404, {**TWILIO_NOT_FOUND, "message": TWILIO_NOT_FOUND["message"].format(path=self.path)}
                 )
+
+            def _unknown_parameters(self, form, known) -> bool:
+                unknown = sorted(set(form) - known)
+                if unknown:
+                    self._reply(400, {**TWILIO_INVALID_PARAMETER, "message": f"Invalid parameter: {unknown[0]}"})
+                return bool(unknown)
 
             def do_GET(self):  # noqa: N802 - http.server's naming
                 url = urlsplit(self.path)
@@ -130,19 +196,42 @@ class FakeTwilio:
                 fake.requests.append((self.path, form))
                 if self._refused():
                     return
-                base = f"{API}/Calls"
-                if self.path == f"{base}.json":
-                    return self._create(form)
-                if self.path.startswith(base + "/") and self.path.endswith(".json"):
-                    sid = self.path[len(base) + 1 : -len(".json")]
-                    if form.get("Status") == "completed":
-                        fake.hangups.append(sid)
-                    if "Twiml" in form:
-                        fake.transfers.append((sid, form["Twiml"]))
-                    return self._reply(200, fake.resource(sid, form.get("To", ""), form.get("Status", "in-progress")))
+                if self.path == f"{API}/Calls.json":
+                    if refusal := _detection_refusal(form):
+                        return self._reply(400, {**TWILIO_INVALID_PARAMETER, "message": refusal})
+                    return self._unknown_parameters(form, CREATE_CALL) or self._create(form)
+                if found := CALL.match(self.path):
+                    return self._unknown_parameters(form, UPDATE_CALL) or self._update(found["sid"], form)
                 if self.path == f"{API}/IncomingPhoneNumbers.json":
-                    return self._buy(form)
+                    return self._unknown_parameters(form, BUY_NUMBER) or self._buy(form)
                 return self._not_found()
+
+            def _update(self, sid, form):
+                """Realtime call modification: Status=completed ends a call that has not ended,
+                Status=canceled one still queued or ringing (an answered call carries on); new
+                instructions (Twiml or Url) only reach a call in progress."""
+                call = fake.calls.get(sid)
+                if call is None:
+                    return self._not_found()
+                status = call["status"]
+                if form.get("Status") == "completed":
+                    if status in ENDED:
+                        return self._not_found()
+                    fake.hangups.append(sid)
+                    fake.end_call(sid, "completed" if status == "in-progress" else "canceled")
+                elif form.get("Status") == "canceled":
+                    if status in ("queued", "ringing"):
+                        fake.end_call(sid, "canceled")
+                elif "Twiml" in form or "Url" in form:
+                    if status != "in-progress":
+                        return self._reply(400, TWILIO_NOT_IN_PROGRESS)
+                    if "Twiml" in form:
+                        fake.redirects.append((sid, form["Twiml"]))
+                        if sid in fake.played:  # the played call drops what it does and follows it
+                            from telephony import simulator
+
+                            simulator.request_update(sid, form["Twiml"])
+                return self._reply(200, fake.resource(sid, call["to"], call["status"], call["from"]))
 
             def _buy(self, form):
                 number = form.get("PhoneNumber", "")
@@ -185,12 +274,15 @@ class FakeTwilio:
                         },
                     )
                 sid = "CA" + uuid.uuid4().hex
+                fake.calls[sid] = {"to": form["To"], "from": form.get("From", ""), "status": "queued", "form": form}
                 if fake.place_calls:
                     threading.Thread(target=fake._play, args=(sid, form), daemon=True).start()
                 return self._reply(201, fake.resource(sid, form["To"], "queued", form.get("From", "")))
 
+        self.calls: dict[str, dict] = {}  # by sid: to, from, status (Twilio's CallStatus), form
         self.hangups: list[str] = []
-        self.transfers: list[tuple[str, str]] = []  # (call sid, TwiML it was given)
+        self.redirects: list[tuple[str, str]] = []  # (call sid, TwiML it was given)
+        self.played: dict = {}  # call sid -> the SimulatedCall playing its callee
         self.numbers: dict[str, dict] = {}  # bought and not released, by sid
         self.released: list[str] = []
         self.deleted_recordings: list[str] = []
@@ -254,22 +346,47 @@ class FakeTwilio:
     def numbers_bought(self):
         return [form for path, form in self.requests if path.endswith("/IncomingPhoneNumbers.json")]
 
+    def set_status(self, sid, status):
+        """What Twilio knows of a call now (its status callback may still be on its way)."""
+        self.calls[sid]["status"] = status
+
+    def end_call(self, sid, status):
+        """The platform ended a call: a played one is told, as its carrier would be."""
+        from telephony import simulator
+
+        self.calls[sid]["status"] = status
+        simulator.request_hangup(sid)
+
     def _play(self, sid, form):
         from django.db import connection
 
         from telephony.simulator import SimulatedCall
 
+        fake = self
+
+        class PlayedCall(SimulatedCall):
+            """The simulated callee, with Twilio's record of the call kept up to date."""
+
+            def status(self, call_status, **params):
+                if fake.calls[sid]["status"] not in ENDED:
+                    fake.calls[sid]["status"] = call_status
+                super().status(call_status, **params)
+
+        played = PlayedCall(
+            sid=sid,
+            to=form["To"],
+            from_=form["From"],
+            answer_url=form["Url"],
+            status_url=form["StatusCallback"],
+            time_limit=int(form.get("TimeLimit", 14400)),
+            machine_detection=form.get("MachineDetection", ""),
+            async_amd=form.get("AsyncAmd") == "true",
+            amd_status_url=form.get("AsyncAmdStatusCallback", ""),
+            signing_secret=AUTH_TOKEN,
+        )
+        self.played[sid] = played
         try:
-            SimulatedCall(
-                sid=sid,
-                to=form["To"],
-                from_=form["From"],
-                answer_url=form["Url"],
-                status_url=form["StatusCallback"],
-                time_limit=int(form.get("TimeLimit", 14400)),
-                detect_answering_machine=form.get("MachineDetection") == "Enable",
-                signing_secret=AUTH_TOKEN,
-            ).run()
+            played.run()
         finally:
             connection.close()
 

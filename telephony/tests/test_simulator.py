@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
+import django_rq
 import pytest
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
@@ -148,16 +149,36 @@ def endless_questions(url, data):
     )
 
 
-def run(to, *, time_limit=60, amd=True, sid="SMtest"):
-    simulator.run_call(
+AMD_URL = "https://clozit.example.com/telephony/simulated/calls/7/amd/"
+VOICEMAIL = "+12025550161"
+MESSAGE = "Hi, this is Sam from Acme with a message for you. We will try again soon."
+# What the agent says when the callee picks up: on an answering machine it plays over the greeting.
+OPENING = (
+    f'<Response><Gather input="speech" action="{TURN_URL.format(n=1)}" speechTimeout="2">'
+    "<Say>Hi, this is Sam from Acme. Are you the person who handles scheduling?</Say></Gather></Response>"
+)
+LEAVE_MESSAGE = f"<Response><Say>{MESSAGE}</Say><Hangup/></Response>"
+
+
+def call_for(to, *, time_limit=60, machine_detection="DetectMessageEnd", async_amd=False, sid="SMtest"):
+    return simulator.SimulatedCall(
         sid=sid,
         to=to,
         from_="+14155550000",
         answer_url=ANSWER_URL,
         status_url=STATUS_URL,
         time_limit=time_limit,
-        detect_answering_machine=amd,
+        machine_detection=machine_detection,
+        async_amd=async_amd,
+        amd_status_url=AMD_URL if async_amd else "",
     )
+
+
+def run(to, *, time_limit=60, sid="SMtest", machine_detection="", async_amd=False):
+    """Play a call through the recorded endpoint (no machine detection unless asked for)."""
+    call = call_for(to, time_limit=time_limit, machine_detection=machine_detection, async_amd=async_amd, sid=sid)
+    call.run()
+    return call
 
 
 @pytest.fixture
@@ -194,13 +215,121 @@ def test_calls_that_never_connect_report_zero_seconds(endpoint, to, statuses):
     assert all(p.url == STATUS_URL for p in endpoint.posts)  # the answer URL is never fetched
 
 
-def test_voicemail_is_reported_as_a_machine(endpoint):
-    endpoint.reply = lambda url, data: "<Response><Say>Leave a message.</Say><Hangup/></Response>"
-    run("+12025550161")
-    answer = next(p for p in endpoint.posts if p.url == ANSWER_URL)
+# --- answering machines, in each of Twilio's detection modes ---------------------------------
+
+
+def answers(endpoint):
+    return [p for p in endpoint.posts if p.url == ANSWER_URL]
+
+
+def machine_verdicts(endpoint):
+    return [p.data["AnsweredBy"] for p in endpoint.posts if p.url == AMD_URL]
+
+
+def test_without_detection_the_answer_says_nothing_of_who_answered(endpoint):
+    endpoint.reply = lambda url, data: LEAVE_MESSAGE
+    call = run(VOICEMAIL)
+    (answer,) = answers(endpoint)
+    assert "AnsweredBy" not in answer.data
+    assert call.heard[0][0] == 0  # the message starts at once, over the greeting ...
+    assert call.recorded == ""  # ... which is still playing when the message ends
+
+
+def test_enable_answers_machine_start_while_the_greeting_still_plays(endpoint):
+    endpoint.reply = lambda url, data: LEAVE_MESSAGE
+    call = run(VOICEMAIL, machine_detection="Enable")
+    (answer,) = answers(endpoint)
+    assert answer.data["AnsweredBy"] == "machine_start"
+    assert call.heard[0][0] == simulator.MACHINE_DETECTED_AFTER
+    assert call.recorded != MESSAGE  # the start of the message went under the greeting
+
+
+def test_detect_message_end_answers_after_the_beep_and_the_whole_message_is_recorded(endpoint):
+    endpoint.reply = lambda url, data: LEAVE_MESSAGE
+    call = run(VOICEMAIL, machine_detection="DetectMessageEnd")
+    (answer,) = answers(endpoint)
     assert answer.data["AnsweredBy"] == "machine_end_beep"
-    run("+12025550161", amd=False)
-    assert endpoint.posts[-1].data["AnsweredBy"] == "unknown"
+    assert call.heard[0][0] == simulator.GREETING_SECONDS
+    assert call.recorded == MESSAGE
+
+
+def test_synchronous_detection_keeps_a_person_waiting_in_silence(endpoint):
+    endpoint.reply = lambda url, data: "<Response><Say>Hello there.</Say><Hangup/></Response>"
+    call = run(INTERESTED, machine_detection="DetectMessageEnd")
+    (answer,) = answers(endpoint)
+    assert answer.data["AnsweredBy"] == "human"
+    assert call.heard[0][0] == simulator.HUMAN_DETECTED_AFTER
+
+
+def test_asynchronous_detection_answers_at_once_and_reports_the_person_later(endpoint):
+    endpoint.reply = lambda url, data: OPENING if url == ANSWER_URL else "<Response><Hangup/></Response>"
+    call = run(INTERESTED, machine_detection="DetectMessageEnd", async_amd=True)
+    (answer,) = answers(endpoint)
+    assert "AnsweredBy" not in answer.data
+    assert call.heard[0][0] == 0  # the person hears the opening at once
+    assert machine_verdicts(endpoint) == ["human"]
+    verdict = next(p for p in endpoint.posts if p.url == AMD_URL)
+    assert verdict.data["MachineDetectionDuration"] == str(int(simulator.HUMAN_DETECTED_AFTER * 1000))
+    assert set(verdict.data) >= {"CallSid", "AccountSid", "AnsweredBy", "MachineDetectionDuration"}
+    assert "CallStatus" not in verdict.data
+
+
+def test_asynchronous_detection_reports_the_end_of_the_greeting_and_a_redirect_leaves_the_whole_message(endpoint):
+    """The platform answers the machine's greeting end by redirecting the live call (Twilio:
+    calls(sid).update(twiml=...)); the carrier drops what it was doing and follows the new TwiML."""
+
+    def platform(url, data):
+        if url == AMD_URL and data["AnsweredBy"].startswith("machine_end"):
+            simulator.request_update("SMtest", LEAVE_MESSAGE)
+        return OPENING if url == ANSWER_URL else ""
+
+    endpoint.reply = platform
+    call = run(VOICEMAIL, machine_detection="DetectMessageEnd", async_amd=True)
+    assert "AnsweredBy" not in answers(endpoint)[0].data
+    assert machine_verdicts(endpoint) == ["machine_end_beep"]
+    assert call.heard[0][0] == 0 and call.heard[-1] == (simulator.GREETING_SECONDS, MESSAGE)
+    assert call.recorded == MESSAGE
+    assert not [p for p in endpoint.posts if "/turn/" in p.url]  # the gather was dropped, not answered
+    assert endpoint.statuses()[-1][0] == "completed"
+
+
+def test_asynchronous_enable_reports_machine_start_early(endpoint):
+    endpoint.reply = lambda url, data: OPENING if url == ANSWER_URL else ""
+    run(VOICEMAIL, machine_detection="Enable", async_amd=True)
+    assert machine_verdicts(endpoint) == ["machine_start"]
+
+
+def test_the_simulated_provider_dials_with_asynchronous_detection_of_the_greeting_end(settings):
+    from telephony.providers.base import OutboundCall
+
+    settings.PUBLIC_BASE_URL = "https://clozit.example.com"
+    sid = SimulatedProvider().place_call(
+        OutboundCall(
+            call_id=7,
+            to=VOICEMAIL,
+            from_="+14155550000",
+            time_limit_seconds=60,
+            answer_url=ANSWER_URL,
+            status_url=STATUS_URL,
+        )
+    )
+    (job,) = django_rq.get_queue("simulator").get_jobs()
+    assert job.kwargs["sid"] == sid
+    assert (job.kwargs["machine_detection"], job.kwargs["async_amd"]) == ("DetectMessageEnd", True)
+    assert job.kwargs["amd_status_url"] == AMD_URL
+
+
+def test_a_redirect_reaches_only_a_call_in_progress(endpoint):
+    from telephony.providers.base import AgentStep, ProviderError
+
+    endpoint.reply = lambda url, data: "<Response><Say>Goodbye.</Say><Hangup/></Response>"
+    run(INTERESTED)
+    with pytest.raises(ProviderError) as ended:
+        SimulatedProvider().update_call("SMtest", AgentStep(say="Hello", then="hangup"))
+    assert ended.value.permanent
+    with pytest.raises(ProviderError) as unknown:
+        SimulatedProvider().update_call("SMnobody", AgentStep(say="Hello", then="hangup"))
+    assert unknown.value.permanent
 
 
 def test_final_events_are_sometimes_delivered_twice(endpoint, settings):
@@ -245,28 +374,44 @@ def test_an_application_error_ends_the_call(endpoint, monkeypatch):
     assert endpoint.statuses()[-1] == ("completed", "0")
 
 
+@pytest.mark.parametrize(
+    ("attributes", "warning"),
+    [
+        ('speechTimeout="auto" speechModel="phone_call"', "13335"),
+        ('speechTimeout="auto" speechModel="default"', "13335"),
+        ('speechTimeout="soon"', "13327"),
+        ('speechTimeout="0"', "13327"),
+        ('speechTimeout="2" maxSpeechTime="90"', "13328"),
+        ('speechTimeout="2" speechModel="phone_call" timeout="-1"', "13313"),
+    ],
+)
+def test_the_carrier_refuses_a_gather_twilio_would_warn_about(endpoint, attributes, warning):
+    """Twilio runs such a <Gather> and files a warning in its debugger; a simulated call fails
+    loudly instead, so the defect cannot go unnoticed."""
+    endpoint.reply = lambda url, data: (
+        f'<Response><Gather input="speech" action="{TURN_URL.format(n=1)}" {attributes}>'
+        "<Say>Hello?</Say></Gather></Response>"
+    )
+    with pytest.raises(simulator.TwimlRejected, match=warning):
+        run(INTERESTED)
+
+
+def test_the_carrier_accepts_a_gather_twilio_documents(endpoint):
+    endpoint.reply = lambda url, data: (
+        f'<Response><Gather input="speech" action="{TURN_URL.format(n=1)}" speechTimeout="2" '
+        'speechModel="phone_call" language="en-US" actionOnEmptyResult="true"><Say>Hello?</Say></Gather>'
+        "<Hangup/></Response>"
+    )
+    run(INTERESTED)
+    assert TURN_URL.format(n=1) in [p.url for p in endpoint.posts]
+
+
 # --- platform hang-up ---------------------------------------------------------------------------
 
 
 def test_hang_up_sets_a_flag_the_carrier_reads():
-    call = simulator.SimulatedCall(
-        sid="SMhang",
-        to=INTERESTED,
-        from_="+14155550000",
-        answer_url=ANSWER_URL,
-        status_url=STATUS_URL,
-        time_limit=60,
-        detect_answering_machine=True,
-    )
-    other = simulator.SimulatedCall(
-        sid="SMother",
-        to=INTERESTED,
-        from_="+14155550000",
-        answer_url=ANSWER_URL,
-        status_url=STATUS_URL,
-        time_limit=60,
-        detect_answering_machine=True,
-    )
+    call = call_for(INTERESTED, sid="SMhang")
+    other = call_for(INTERESTED, sid="SMother")
     assert not call.hung_up_by_platform()
 
     SimulatedProvider().hang_up("SMhang")

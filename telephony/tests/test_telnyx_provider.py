@@ -5,6 +5,7 @@ import socket
 from decimal import Decimal
 
 import pytest
+import requests
 from django.urls import reverse
 
 from billing import ledger
@@ -45,9 +46,11 @@ def test_place_call_dials_our_connection_with_time_limit_detection_recording_and
         "POST",
     )
     assert (sent["time_limit_secs"], sent["timeout_secs"]) == (90, 30)
-    assert sent["answering_machine_detection"] == "detect"
+    # Telnyx reports the machine at once (call.machine.detection.ended) and again when its
+    # greeting has ended with a beep or silence (call.machine.greeting.ended).
+    assert sent["answering_machine_detection"] == "greeting_end"
     assert sent["record"] == "record-from-answer"
-    assert decode_state(sent["client_state"]) == {"call_id": 7, "amd": 1}
+    assert decode_state(sent["client_state"]) == {"call_id": 7}
     assert fake_telnyx.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
 
 
@@ -138,17 +141,19 @@ def test_missing_settings_are_explained_in_healthz(client, settings):
 
 def test_call_commands_go_to_the_calls_actions(fake_telnyx):  # noqa: F811
     provider = TelnyxProvider()
-    provider.speak("v3:abc", "Hello there", voice="Polly.Matthew", language="en-GB", client_state={"call_id": 3})
-    provider.start_listening("v3:abc", language="es-ES", command_id="transcribe-3")
+    ccid = provider.place_call(REQUEST)
+    fake_telnyx.incoming("v3:in")
+    provider.speak(ccid, "Hello there", voice="Polly.Matthew", language="en-GB", client_state={"call_id": 3})
+    provider.start_listening(ccid, language="es-ES", command_id="transcribe-3")
     provider.answer("v3:in", {"call_id": 4, "inbound": 1}, record=True, command_id="answer-4")
-    provider.transfer("v3:abc", "+14155550999")
-    provider.hang_up("v3:abc", command_id="hangup-3")
+    provider.transfer(ccid, "+14155550999")
+    provider.hang_up(ccid, command_id="hangup-3")
 
-    speak, listen, answer, transfer, hangup = fake_telnyx.requests
-    assert speak.path == "/v2/calls/v3:abc/actions/speak"
+    speak, listen, answer, transfer, hangup = fake_telnyx.requests[1:]
+    assert speak.path == f"/v2/calls/{ccid}/actions/speak"
     assert speak.json["payload"] == "Hello there" and speak.json["voice"] == "AWS.Polly.Matthew"
     assert speak.json["language"] == "en-GB" and decode_state(speak.json["client_state"]) == {"call_id": 3}
-    assert listen.path == "/v2/calls/v3:abc/actions/transcription_start"
+    assert listen.path == f"/v2/calls/{ccid}/actions/transcription_start"
     assert listen.json == {
         "command_id": "transcribe-3",
         "transcription_engine": "Google",
@@ -158,18 +163,59 @@ def test_call_commands_go_to_the_calls_actions(fake_telnyx):  # noqa: F811
     assert answer.path == "/v2/calls/v3:in/actions/answer"
     assert decode_state(answer.json["client_state"]) == {"call_id": 4, "inbound": 1}
     assert answer.json["record"] == "record-from-answer" and answer.json["command_id"] == "answer-4"
-    assert transfer.path == "/v2/calls/v3:abc/actions/transfer" and transfer.json["to"] == "+14155550999"
-    assert hangup.path == "/v2/calls/v3:abc/actions/hangup" and hangup.json == {"command_id": "hangup-3"}
+    assert transfer.path == f"/v2/calls/{ccid}/actions/transfer" and transfer.json["to"] == "+14155550999"
+    assert hangup.path == f"/v2/calls/{ccid}/actions/hangup" and hangup.json == {"command_id": "hangup-3"}
 
 
-def test_a_call_that_already_ended_is_a_permanent_error_but_a_missing_one_is_gone(fake_telnyx):  # noqa: F811
+def test_ending_a_call_that_already_ended_is_not_an_error_but_other_commands_are_refused_for_good(fake_telnyx):  # noqa: F811
     provider = TelnyxProvider()
-    provider.hang_up("v3:gone")
-    with pytest.raises(ProviderError) as ended:
-        provider.speak("v3:gone", "Hello", voice="", language="en-US", client_state={})
-    assert ended.value.permanent and "Call has already ended (90018)" in ended.value.message
+    ccid = provider.place_call(REQUEST)
+    fake_telnyx.end(ccid)  # the callee hung up; Telnyx's call.hangup is on its way
+    provider.hang_up(ccid, command_id="hangup-7")
+    for command in (
+        lambda: provider.speak(ccid, "Hello", voice="", language="en-US", client_state={}),
+        lambda: provider.transfer(ccid, "+14155550999"),
+    ):
+        with pytest.raises(ProviderError) as ended:
+            command()
+        assert ended.value.permanent
+        assert ended.value.message.endswith("This call is no longer active and can't receive commands. (90018)")
+
+
+def test_a_command_to_a_call_telnyx_does_not_know_is_refused_for_good(fake_telnyx):  # noqa: F811
+    provider = TelnyxProvider()
+    for command in (
+        lambda: provider.speak("v3:unknown", "Hello", voice="", language="en-US", client_state={}),
+        lambda: provider.hang_up("v3:unknown"),
+        lambda: provider.speak("", "Hello", voice="", language="en-US", client_state={}),
+    ):
+        with pytest.raises(ProviderError) as refused:
+            command()
+        assert refused.value.permanent
     fake_telnyx.fail_next.append((404, error("10005", "Resource not found")))
-    provider.hang_up("v3:unknown")  # nothing left to end
+    provider.hang_up("v3:gone")  # nothing left to end
+
+
+def test_the_fake_refuses_parameters_and_values_telnyx_does_not_take(fake_telnyx):  # noqa: F811
+    """The fake takes exactly the fields (and listed values) the SDK's request types declare."""
+    ccid = TelnyxProvider().place_call(REQUEST)
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    for path, body, field in [
+        (f"/v2/calls/{ccid}/actions/speak", {"payload": "Hi", "voice": "AWS.Polly.Joanna", "volume": 3}, "volume"),
+        (
+            f"/v2/calls/{ccid}/actions/speak",
+            {"payload": "Hi", "voice": "AWS.Polly.Joanna", "language": "xx"},
+            "language",
+        ),
+        (
+            "/v2/calls",
+            {**fake_telnyx.dials()[0], "answering_machine_detection": "greeting"},
+            "answering_machine_detection",
+        ),
+    ]:
+        answer = requests.post(fake_telnyx.base_url + path, json=body, headers=headers, timeout=5)
+        assert answer.status_code == 422, path
+        assert answer.json()["errors"][0]["source"] == {"pointer": f"/{field}"}
 
 
 def test_voices_are_named_the_telnyx_way():

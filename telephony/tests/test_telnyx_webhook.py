@@ -21,6 +21,11 @@ from telephony import telnyx_webhook
 from telephony.models import PhoneNumber, ProviderEvent
 from telephony.providers.base import OutboundCall
 from telephony.providers.telnyx import TelnyxProvider
+from telephony.tests.carrier_examples import (
+    TELNYX_INBOUND_INITIATED,
+    TELNYX_MACHINE_GREETING_ENDED,
+    TELNYX_MACHINE_PREMIUM_GREETING_ENDED,
+)
 from telephony.tests.fake_telnyx import decode_state, error, fake_telnyx  # noqa: F401 - fixture
 from telephony.tests.test_webhooks import make_call
 
@@ -140,12 +145,12 @@ def test_a_human_hears_the_opening_with_the_disclosure_once_detection_says_human
     assert call.status == Call.Status.RINGING
 
     fake_telnyx.send("call.answered", ccid)
-    assert fake_telnyx.commands() == []  # machine detection decides first
+    (speak,) = fake_telnyx.commands("speak", ccid)  # at once: nobody waits for the detection
     call.refresh_from_db()
     assert call.status == Call.Status.IN_PROGRESS and call.answered_at is not None
 
     twice(fake_telnyx, "call.machine.detection.ended", fake_telnyx.payload(ccid, result="human"))
-    (speak,) = fake_telnyx.commands("speak", ccid)
+    assert len(fake_telnyx.commands()) == 1
     assert speak.json["payload"] == f"{DISCLOSURE} {OPENING}"
     assert (speak.json["voice"], speak.json["language"]) == ("AWS.Polly.Joanna", "en-US")
     assert speak.json["command_id"] == f"speak-{call.pk}-1"
@@ -264,11 +269,14 @@ def test_a_call_cut_at_its_time_limit_is_charged_the_limit_at_most(user, fake_te
 @pytest.mark.parametrize(
     ("cause", "sip", "status", "reason"),
     [
-        ("user_busy", "486", "busy", "The line was busy (SIP 486)"),
-        ("timeout", "", "no_answer", "Nobody answered"),
-        ("not_found", "404", "failed", "The number could not be reached (SIP 404)"),
-        ("call_rejected", "603", "busy", "The callee rejected the call (SIP 603)"),
-        ("originator_cancel", "", "canceled", "Ended before it was answered"),
+        ("user_busy", "486", "busy", "Busy"),
+        ("timeout", "", "no_answer", "No answer"),
+        ("not_found", "404", "failed", "Number not in service"),
+        ("call_rejected", "603", "busy", "Declined"),
+        ("call_rejected", "", "busy", "Declined"),
+        ("user_busy", "503", "busy", "Network unavailable"),
+        ("unspecified", "", "failed", "Could not connect"),
+        ("originator_cancel", "", "canceled", "Canceled before it was answered"),
     ],
 )
 def test_unanswered_calls_end_with_a_readable_reason_and_cost_nothing(user, fake_telnyx, cause, sip, status, reason):  # noqa: F811
@@ -302,6 +310,21 @@ def test_speech_ending_after_the_hang_up_sends_no_command(user, fake_telnyx):  #
     assert fake_telnyx.commands("transcription_start") == [] and fake_telnyx.commands("hangup") == []
     call.refresh_from_db()
     assert call.status == Call.Status.COMPLETED
+
+
+@pytest.mark.django_db
+def test_a_goodbye_that_ends_after_the_callee_hung_up_is_no_failure(user, fake_telnyx, caplog):  # noqa: F811
+    call, ccid = dial(user)
+    answer_human(fake_telnyx, ccid)
+    fake_telnyx.finish_speaking(ccid)
+    fake_telnyx.say(ccid, "No thanks, not interested")  # the agent says goodbye, then hangs up
+    fake_telnyx.end(ccid)  # ... but the callee hangs up first; Telnyx's call.hangup comes later
+    fake_telnyx.finish_speaking(ccid)
+    assert len(fake_telnyx.commands("hangup", ccid)) == 1
+    assert "failed" not in caplog.text
+    fake_telnyx.send("call.hangup", ccid, hangup_cause="normal_clearing", hangup_source="callee")
+    call.refresh_from_db()
+    assert (call.status, call.outcome) == ("completed", "not_interested")
 
 
 @pytest.mark.django_db
@@ -351,11 +374,10 @@ def test_a_crash_while_applying_rolls_the_event_back_so_telnyxs_retry_applies_it
 @pytest.mark.django_db
 def test_a_failed_command_is_logged_and_the_event_still_acknowledged(user, fake_telnyx, caplog):  # noqa: F811
     call, ccid = dial(user)
-    fake_telnyx.send("call.answered", ccid)
     fake_telnyx.fail_next.append((500, error("10011", "Internal error")))
-    response = fake_telnyx.send("call.machine.detection.ended", ccid, result="human")
+    response = fake_telnyx.send("call.answered", ccid)
     assert response.status_code == 200
-    assert ProviderEvent.objects.filter(kind="call.machine.detection.ended").exists()
+    assert ProviderEvent.objects.filter(kind="call.answered").exists()
     assert "Telnyx could not speak on the call: Internal error (10011)" in caplog.text
     call.refresh_from_db()
     assert call.status == Call.Status.IN_PROGRESS
@@ -378,17 +400,63 @@ def test_events_of_unknown_calls_or_of_other_legs_are_acknowledged_and_ignored(u
 # --- voicemail and transfers -------------------------------------------------------------------------
 
 
+def greeting_ended(fake, ccid, example=TELNYX_MACHINE_GREETING_ENDED, **kwargs):
+    """Telnyx's published event: it names the call by client_state only (no call_control_id)."""
+    payload = {**example["payload"], "client_state": fake.payload(ccid)["client_state"]}
+    return fake.send_event(example["event_type"], payload, **kwargs)
+
+
 @pytest.mark.django_db
-def test_a_machine_hears_the_voicemail_message_then_the_call_ends(user, fake_telnyx):  # noqa: F811
+def test_a_machine_hears_the_voicemail_message_after_its_greeting_then_the_call_ends(
+    user,
+    fake_telnyx,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
     call, ccid = dial(user, ai_disclosure=DISCLOSURE)
     fake_telnyx.send("call.answered", ccid)
+    assert fake_telnyx.said(ccid) == [f"{DISCLOSURE} {OPENING}"]  # said at once, as to a person
     fake_telnyx.send("call.machine.detection.ended", ccid, result="machine")
-    assert fake_telnyx.said(ccid) == [VOICEMAIL]
+    call.refresh_from_db()
+    assert call.answered_by == "machine"
+
+    # While the greeting plays, the agent neither listens nor asks again.
+    with django_capture_on_commit_callbacks(execute=True):
+        fake_telnyx.finish_speaking(ccid)
+    telnyx_webhook.telnyx_silence_check(call.pk, 1)
+    assert fake_telnyx.commands("transcription_start") == [] and len(fake_telnyx.commands()) == 1
+
+    assert greeting_ended(fake_telnyx, ccid, id="evt-greeting").status_code == 200
+    assert greeting_ended(fake_telnyx, ccid, id="evt-greeting").content == b"duplicate ignored"
+    greeting_ended(fake_telnyx, ccid)  # the same news under another id: nothing more to say
+    speak = fake_telnyx.commands("speak", ccid)[-1]
+    assert fake_telnyx.said(ccid) == [f"{DISCLOSURE} {OPENING}", VOICEMAIL]
+    assert speak.json["stop"] == "all"  # whatever still plays gives way to the message
     fake_telnyx.finish_speaking(ccid)
     assert len(fake_telnyx.commands("hangup", ccid)) == 1 and fake_telnyx.commands("transcription_start") == []
     fake_telnyx.send("call.hangup", ccid, hangup_cause="normal_clearing")
     call.refresh_from_db()
     assert (call.status, call.answered_by, call.outcome) == ("completed", "machine", "voicemail")
+    assert list(call.turns.values_list("text", flat=True)) == [f"{DISCLOSURE} {OPENING}", VOICEMAIL]
+
+
+@pytest.mark.django_db
+def test_premium_detection_ends_the_greeting_the_same_way(user, fake_telnyx):  # noqa: F811
+    call, ccid = dial(user)
+    fake_telnyx.send("call.answered", ccid)
+    fake_telnyx.send("call.machine.premium.detection.ended", ccid, result="machine")
+    greeting_ended(fake_telnyx, ccid, example=TELNYX_MACHINE_PREMIUM_GREETING_ENDED)
+    assert fake_telnyx.said(ccid) == [OPENING, VOICEMAIL]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("result", ["human_residence", "human_business"])
+def test_premium_detection_of_a_person_changes_nothing_but_the_record(user, fake_telnyx, result):  # noqa: F811
+    call, ccid = dial(user)
+    fake_telnyx.send("call.answered", ccid)
+    fake_telnyx.send("call.machine.premium.detection.ended", ccid, result=result)
+    assert fake_telnyx.said(ccid) == [OPENING]
+    call.refresh_from_db()
+    assert call.answered_by == "human"
 
 
 @pytest.mark.django_db
@@ -396,7 +464,8 @@ def test_an_agent_that_leaves_no_message_hangs_up_on_a_machine_without_a_word(us
     call, ccid = dial(user, voicemail_action="hangup")
     fake_telnyx.send("call.answered", ccid)
     fake_telnyx.send("call.machine.detection.ended", ccid, result="machine")
-    assert fake_telnyx.said(ccid) == []
+    greeting_ended(fake_telnyx, ccid)
+    assert fake_telnyx.said(ccid) == [OPENING]
     (hangup,) = fake_telnyx.commands("hangup", ccid)
     assert hangup.json == {"command_id": f"hangup-{call.pk}"}
 
@@ -454,6 +523,21 @@ def test_an_inbound_call_to_an_owned_number_is_answered_by_its_agent_and_settled
 
 
 @pytest.mark.django_db
+def test_an_inbound_call_without_a_call_control_id_is_refused_and_changes_nothing(user, fake_telnyx):  # noqa: F811
+    agent = make_agent(user, name="Front desk", opening_line="Acme, how can I help?", questions="")
+    PhoneNumber.objects.create(owner=user, number=OUR_NUMBER, provider="telnyx", inbound_agent=agent)
+    payload = {**TELNYX_INBOUND_INITIATED["payload"], "from": CALLER, "to": OUR_NUMBER}
+    del payload["call_control_id"]
+
+    response = fake_telnyx.send_event("call.initiated", payload)
+
+    assert response.status_code == 400
+    assert not Call.objects.exists() and not ProviderEvent.objects.exists()
+    assert fake_telnyx.requests == []  # nothing answered
+    assert (balance(user).balance, balance(user).held) == (100, 0)
+
+
+@pytest.mark.django_db
 def test_a_call_nobody_can_take_hears_a_short_message_and_is_ended(user, fake_telnyx):  # noqa: F811
     ccid = "v3:inbound-0002"
     fake_telnyx.send_event(
@@ -480,7 +564,7 @@ def test_a_campaign_runs_on_telnyx_from_dial_to_settled_credits(user, run_jobs, 
     (dialed,) = fake_telnyx.dials()
     call = Call.objects.get(campaign=campaign)
     ccid = call.provider_call_id
-    assert ccid in fake_telnyx.calls and decode_state(dialed["client_state"]) == {"call_id": call.pk, "amd": 1}
+    assert ccid in fake_telnyx.calls and decode_state(dialed["client_state"]) == {"call_id": call.pk}
     assert dialed["time_limit_secs"] == call.time_limit_seconds == 100
 
     answered = datetime.now(UTC) - timedelta(seconds=120)

@@ -15,7 +15,7 @@ from campaigns.engine.scripted import NO_TRANSFER, TRANSFERRING
 from campaigns.models import Call, Campaign
 from campaigns.tests.factories import make_agent, make_campaign
 from telephony import simulator
-from telephony.models import PhoneNumber
+from telephony.models import PhoneNumber, ProviderEvent
 from telephony.tests.test_webhooks import PUBLIC, answer, make_call, params, post, say_turn, twiml
 
 COLLEAGUE = "+14155550199"
@@ -104,10 +104,31 @@ def test_simulated_transfer_and_voicemail_choices_bill_every_connected_second(li
     transferred, machine = calls["+12025550155"], calls["+12025550160"]
     assert transferred.status == "completed" and transferred.outcome == "transferred"
     assert transferred.duration_seconds >= simulator.TRANSFERRED_TALK_SECONDS  # the colleague's part is billed
-    assert machine.status == "completed" and machine.outcome == "voicemail" and machine.turns.count() == 0
+    assert machine.status == "completed" and machine.outcome == "voicemail" and machine.answered_by == "machine"
+    # The opening was said at once, as to a person; the agent's choice then hung up without a word.
+    assert list(machine.turns.values_list("speaker", flat=True)) == ["agent"]
     spent = sum(c.duration_seconds for c in calls.values())
     assert sum(c.credits_charged for c in calls.values()) == spent
     assert ledger.balance_of(user=user).balance == 1100 - spent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulated_voicemail_gets_the_message_after_the_greeting_in_place_of_the_conversation(
+    live_server, settings, user, run_jobs
+):
+    settings.PUBLIC_BASE_URL = live_server.url
+    campaign = make_campaign(user, ["+12025550160"])
+    services.campaign_launch(campaign=campaign, by=user)
+    run_campaign(campaign, run_jobs)
+
+    machine = Call.objects.get(campaign=campaign)
+    assert (machine.status, machine.answered_by, machine.outcome) == ("completed", "machine", "voicemail")
+    opening, message = machine.turns.order_by("sequence")
+    assert opening.text.startswith("Hi Person0, this is Sam")  # said at once, over the greeting
+    assert message.text == "Hi Person0, Sam from Acme here. We'll try again soon."
+    assert ProviderEvent.objects.filter(call_id=machine.pk, kind="amd").count() == 1
+    # Billed for every second up to the end of the message, which starts after the greeting.
+    assert machine.duration_seconds >= simulator.GREETING_SECONDS + simulator.speaking_seconds(message.text)
 
 
 # --- inbound calls --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import time
 from decimal import Decimal
 
 import pytest
+import requests
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
@@ -14,7 +15,7 @@ from campaigns.models import Call, Campaign
 from campaigns.tests.factories import make_campaign
 from telephony.providers.base import OutboundCall, ProviderError
 from telephony.providers.twilio import TwilioProvider
-from telephony.tests.fake_twilio import AUTH_TOKEN, INVALID_NUMBER, fake_twilio  # noqa: F401 - fixture
+from telephony.tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, INVALID_NUMBER, fake_twilio  # noqa: F401 - fixture
 
 REQUEST = OutboundCall(
     call_id=1,
@@ -26,17 +27,18 @@ REQUEST = OutboundCall(
 )
 
 
-def test_place_call_sends_time_limit_machine_detection_and_every_status_event(fake_twilio):  # noqa: F811
+def test_place_call_sends_time_limit_machine_detection_and_every_status_event(fake_twilio, settings):  # noqa: F811
+    settings.PUBLIC_BASE_URL = "https://clozit.example"
     fake_twilio.place_calls = False
     sid = TwilioProvider().place_call(REQUEST)
     (sent,) = fake_twilio.calls_created()
     assert sid.startswith("CA")
-    assert (sent["To"], sent["From"], sent["TimeLimit"], sent["MachineDetection"]) == (
-        "+12025550101",
-        "+12025550100",
-        "90",
-        "Enable",
-    )
+    assert (sent["To"], sent["From"], sent["TimeLimit"]) == ("+12025550101", "+12025550100", "90")
+    # The answer URL is fetched at once (a person hears the opening without waiting); the result
+    # comes later, when a machine's greeting has ended.
+    assert (sent["MachineDetection"], sent["AsyncAmd"]) == ("DetectMessageEnd", "true")
+    assert sent["AsyncAmdStatusCallback"] == "https://clozit.example/telephony/twilio/calls/1/amd/"
+    assert sent["AsyncAmdStatusCallbackMethod"] == "POST"
     assert sent["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
     assert (sent["Url"], sent["StatusCallback"]) == (REQUEST.answer_url, REQUEST.status_url)
 
@@ -64,8 +66,108 @@ def test_unconfigured_twilio_is_a_clear_permanent_error(settings):
 
 
 def test_hang_up_completes_the_call(fake_twilio):  # noqa: F811
-    TwilioProvider().hang_up("CA123")
-    assert fake_twilio.hangups == ["CA123"]
+    fake_twilio.place_calls = False
+    ringing, answered = TwilioProvider().place_call(REQUEST), TwilioProvider().place_call(REQUEST)
+    fake_twilio.set_status(ringing, "ringing")
+    fake_twilio.set_status(answered, "in-progress")
+    TwilioProvider().hang_up(ringing)
+    TwilioProvider().hang_up(answered)
+    assert fake_twilio.hangups == [ringing, answered]
+    assert (fake_twilio.calls[ringing]["status"], fake_twilio.calls[answered]["status"]) == ("canceled", "completed")
+
+
+# --- what Twilio refuses -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "detection",
+    [
+        {"MachineDetection": "Detect"},
+        {"MachineDetection": "Enable", "AsyncAmd": "yes", "AsyncAmdStatusCallback": "https://x.example/amd"},
+        {"AsyncAmd": "true", "AsyncAmdStatusCallback": "https://x.example/amd"},
+        {"MachineDetection": "DetectMessageEnd", "AsyncAmd": "true"},
+        {"MachineDetection": "DetectMessageEnd", "AsyncAmdStatusCallback": "https://x.example/amd"},
+        {"MachineDetection": "Enable", "SendDigits": "1234"},
+        {"MachineDetection": "Enable", "MachineDetectionTimeout": "90"},
+        {"MachineDetection": "Enable", "MachineDetectionSpeechThreshold": "200"},
+    ],
+)
+def test_the_fake_refuses_answering_machine_detection_that_cannot_work(fake_twilio, detection):  # noqa: F811
+    form = {"To": REQUEST.to, "From": REQUEST.from_, "Url": REQUEST.answer_url, **detection}
+    answer = requests.post(
+        f"{fake_twilio.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json",
+        data=form,
+        auth=(ACCOUNT_SID, AUTH_TOKEN),
+        timeout=5,
+    )
+    assert answer.status_code == 400, detection
+    assert fake_twilio.calls == {}
+
+
+def test_the_fake_refuses_parameters_twilio_does_not_take(fake_twilio):  # noqa: F811
+    """The fake takes exactly the parameters the SDK knows for each request, so a misspelt name
+    fails a test instead of being dropped in silence."""
+    fake_twilio.place_calls = False
+    sid = TwilioProvider().place_call(REQUEST)
+    auth = (ACCOUNT_SID, AUTH_TOKEN)
+    calls = f"{fake_twilio.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
+    form = {"To": REQUEST.to, "From": REQUEST.from_, "Url": REQUEST.answer_url}
+    for url, data in [
+        (f"{calls}.json", {**form, "MachineDetecton": "Enable"}),
+        (f"{calls}/{sid}.json", {"Status": "completed", "Reason": "done"}),
+        (f"{fake_twilio.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/IncomingPhoneNumbers.json", {"Number": "+1"}),
+    ]:
+        answer = requests.post(url, data=data, auth=auth, timeout=5)
+        assert (answer.status_code, answer.json()["code"]) == (400, 20001), url
+    assert fake_twilio.calls[sid]["status"] == "queued"
+
+
+def test_ending_a_call_that_already_ended_or_never_existed_is_not_an_error(fake_twilio):  # noqa: F811
+    fake_twilio.place_calls = False
+    sid = TwilioProvider().place_call(REQUEST)
+    fake_twilio.set_status(sid, "completed")  # the callee hung up first
+    TwilioProvider().hang_up(sid)
+    TwilioProvider().hang_up("CA" + "f" * 32)
+    assert fake_twilio.hangups == []
+
+
+@pytest.mark.parametrize("state", ["queued", "ringing", "completed", "busy", "unknown"])
+def test_redirecting_a_call_that_is_not_in_progress_is_a_permanent_error(fake_twilio, state):  # noqa: F811
+    fake_twilio.place_calls = False
+    sid = TwilioProvider().place_call(REQUEST)
+    if state == "unknown":
+        sid = "CA" + "f" * 32
+    else:
+        fake_twilio.set_status(sid, state)
+    with pytest.raises(ProviderError) as refused:
+        TwilioProvider().transfer(sid, "+14155550199")
+    assert refused.value.permanent
+    assert ("20404" if state == "unknown" else "21220") in refused.value.message
+    assert fake_twilio.redirects == []
+
+
+def test_a_call_in_progress_can_be_transferred(fake_twilio):  # noqa: F811
+    fake_twilio.place_calls = False
+    sid = TwilioProvider().place_call(REQUEST)
+    fake_twilio.set_status(sid, "in-progress")
+    TwilioProvider().transfer(sid, "+14155550199")
+    assert fake_twilio.redirects == [
+        (sid, '<?xml version="1.0" encoding="UTF-8"?><Response><Dial>+14155550199</Dial></Response>')
+    ]
+
+
+@pytest.mark.django_db
+def test_the_time_limit_job_does_not_complain_about_a_call_that_ended_meanwhile(user, fake_twilio, caplog):  # noqa: F811
+    from campaigns.calls import call_enforce_time_limit
+    from telephony.tests.test_webhooks import make_call
+
+    fake_twilio.place_calls = False
+    call = make_call(user, provider="twilio")
+    sid = TwilioProvider().place_call(REQUEST)
+    Call.objects.filter(pk=call.pk).update(provider_call_id=sid, status=Call.Status.IN_PROGRESS)
+    fake_twilio.set_status(sid, "completed")  # its final status callback is still on its way
+    call_enforce_time_limit(call.pk)
+    assert "could not end call" not in caplog.text
 
 
 @pytest.mark.django_db
@@ -109,6 +211,41 @@ def test_a_campaign_runs_on_twilio(live_server, settings, user, run_jobs, fake_t
     assert calls["+12025550171"].status == "no_answer" and calls["+12025550171"].credits_charged == 0
     spent = sum(c.duration_seconds for c in calls.values())
     assert ledger.balance_of(user=user).balance == 1100 - spent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_machine_gets_the_whole_message_after_its_greeting_and_a_person_the_opening_at_once(
+    live_server,
+    settings,
+    user,
+    run_jobs,
+    fake_twilio,  # noqa: F811
+):
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.TELEPHONY_PROVIDER = "twilio"
+    ledger.credit_post(user=user, amount=Decimal(1000), kind="staff_adjustment", reference="topup")
+    person, machine = "+12025550101", "+12025550161"
+    campaign = make_campaign(user, [person, machine], concurrency=2)
+    services.campaign_launch(campaign=campaign, by=user)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and campaign.status != Campaign.Status.COMPLETED:
+        run_jobs()
+        campaign.refresh_from_db()
+        time.sleep(0.2)
+    assert campaign.status == Campaign.Status.COMPLETED
+
+    calls = {c.to_number: c for c in Call.objects.filter(campaign=campaign)}
+    voicemail = "Hi Person1, Sam from Acme here. We'll try again soon."
+    at_machine = fake_twilio.played[calls[machine].provider_call_id]
+    assert at_machine.recorded == voicemail  # after the beep, every word
+    assert (calls[machine].answered_by, calls[machine].outcome) == ("machine", "voicemail")
+    assert [t.text for t in calls[machine].turns.order_by("sequence")][-1] == voicemail
+    (redirect,) = [twiml for sid, twiml in fake_twilio.redirects if sid == calls[machine].provider_call_id]
+    assert voicemail in redirect and "<Hangup />" in redirect
+
+    at_person = fake_twilio.played[calls[person].provider_call_id]
+    assert at_person.heard[0][0] == 0  # no silence while the machine detection runs
+    assert (calls[person].answered_by, calls[person].outcome) == ("human", "interested")
 
 
 @pytest.mark.django_db(transaction=True)

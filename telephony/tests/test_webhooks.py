@@ -22,6 +22,7 @@ from billing.models import CreditHold, LedgerEntry
 from campaigns.engine.scripted import GOODBYE_DNC
 from campaigns.models import Call, CallTurn, DoNotCall
 from campaigns.tests.factories import make_agent, make_list
+from telephony import simulator
 from telephony.models import ProviderEvent
 from telephony.providers.simulated import SimulatedProvider
 
@@ -329,6 +330,19 @@ def test_answer_returns_the_opening_line_and_listens(client, call):
 
 
 @pytest.mark.django_db
+def test_the_speech_gather_is_one_twilio_runs_without_warnings(client, call):
+    """speechTimeout="auto" with speechModel="phone_call" drew warnings 13335, 13327 and 13328 on
+    every turn; Twilio says to use a whole number of seconds whenever a speechModel is set."""
+    [gather] = list(twiml(answer(client, call)))
+    assert gather.get("speechModel") == "phone_call"
+    assert gather.get("speechTimeout").isdigit() and int(gather.get("speechTimeout")) > 0
+    simulator.check_twiml(gather)  # the simulated carrier refuses what Twilio would warn about
+    later = twiml(say_turn(client, call, 1, "Yes, that's me"))
+    for verb in later.iter("Gather"):
+        simulator.check_twiml(verb)
+
+
+@pytest.mark.django_db
 def test_answer_delivered_twice_says_the_same_and_records_once(client, call):
     first = answer(client, call)
     second = answer(client, call)
@@ -544,11 +558,13 @@ def test_unanswered_final_status_charges_nothing_and_releases_the_hold(client, u
 
 
 @pytest.mark.django_db
-def test_failure_reason_is_recorded(client, call):
+def test_failure_reason_is_recorded_in_words(client, call):
     status(client, call, "failed", ErrorMessage="Number unreachable", SipResponseCode="404")
     call.refresh_from_db()
     assert call.status == Call.Status.FAILED
-    assert call.failure_reason == "Number unreachable"
+    assert call.failure_reason == "Number not in service"
+    # Twilio's own details stay in the stored event.
+    assert ProviderEvent.objects.get(call_id=call.pk).payload["SipResponseCode"] == "404"
 
 
 @pytest.mark.django_db
