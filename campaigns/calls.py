@@ -302,8 +302,10 @@ def call_machine_detected(*, call_id: int, answered_by: str, greeting_ended: boo
     call.save(update_fields=fields)
     if not greeting_ended:
         return None
-    # Whatever the engine made of the greeting was no answer from the callee.
+    # Whatever the engine made of the greeting was no answer from the callee (and a reply the
+    # model may still be thinking of is not to be said: its turn is over).
     call.engine_state["voicemail"] = True
+    call.engine_state.pop("thinking", None)
     call.captured, call.outcome = [], ""
     reply = engine_for(call.agent).voicemail(_context(call))
     return _apply_reply(call, reply)
@@ -437,8 +439,11 @@ def _turn_apply(turn: TurnInput, claim: _Claim, reply: Reply) -> AgentStep:
         )
         if call is None or call.agent is None:
             return HANG_UP
-        if (call.engine_state.get("thinking") or {}).get("token") != claim.token:
-            return _replay_last_step(call)  # too slow: the turn was claimed again and answered
+        thinking = call.engine_state.get("thinking") or {}
+        if thinking.get("token") != claim.token or call.engine_state.get("turn") != turn.turn:
+            # Too slow: the turn was claimed again and answered, or the call moved on without it
+            # (a machine's greeting ended and the voicemail message took over).
+            return _replay_last_step(call)
         if not call.is_live:
             # The callee hung up while the model thought: nothing is said, but what the callee
             # asked for still counts.

@@ -215,3 +215,32 @@ def test_a_repeated_turn_webhook_waits_for_the_answer_and_the_model_is_asked_onc
     assert fake_llm.calls == 1
     callee_lines = CallTurn.objects.filter(call=call, speaker="callee").values_list("text", flat=True)
     assert list(callee_lines) == ["We are twelve."]  # recorded once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_machine_verdict_while_the_model_thinks_wins_and_the_late_reply_is_dropped(client, user, fake_llm, settings):
+    from campaigns.calls import call_machine_detected
+
+    settings.TURN_DEADLINE_SECONDS = 10
+    settings.LLM_TIMEOUT_SECONDS = 10
+    gate = threading.Event()
+    fake_llm.reply("Sorry, could you say that again?", gate=gate)
+    call = make_call(user)
+    twiml(answer(client, call))
+
+    # The speech recogniser heard the greeting as words, and the model is asked about them...
+    thread, box = think_in_background(call, "You have reached the Smiths, leave a message.")
+    try:
+        assert fake_llm.arrived.wait(5)
+        # ...when the carrier says it was a machine whose greeting has ended.
+        with transaction.atomic():
+            voicemail = call_machine_detected(call_id=call.pk, answered_by="machine", greeting_ended=True)
+    finally:
+        gate.set()
+        thread.join(10)
+    assert "error" not in box, box.get("error")
+    assert box["step"].say == voicemail.say and box["step"].then == "hangup"
+    call.refresh_from_db()
+    assert call.engine_state["last_step"]["say"] == voicemail.say
+    agent_lines = list(CallTurn.objects.filter(call=call, speaker="agent").values_list("text", flat=True))
+    assert "Sorry, could you say that again?" not in agent_lines
