@@ -5,12 +5,15 @@ A Telnyx call is driven by commands, not by our answers to its webhooks. Each ev
 1. verified (ed25519 over f"{timestamp}|{body}"); anything else gets 403 and changes nothing;
 2. stored once under its Telnyx id, in the same transaction that applies it: a crash halfway
    rolls both back and Telnyx's retry applies it in full; a second delivery is ignored;
-3. applied through campaigns.calls (which locks the call and only moves it forward), and
-   answered with the next command: speak, start transcription, hang up or transfer.
+3. applied through campaigns.calls (which locks the call and only moves it forward);
+4. after that transaction has committed, with nothing locked, the next command goes out (speak,
+   start transcription, hang up or transfer) and a callee's words are answered: the engine may
+   ask a model, which must never keep a transaction open or the call row locked
+   (`campaigns.calls.call_turn` thinks outside its own short transactions).
 
-Commands carry a `command_id` made of the call and its turn, so one sent again after a
-rolled-back attempt is ignored by Telnyx. A failed command is logged and the event still
-acknowledged: the call ends at its time limit or when the callee hangs up.
+Commands carry a `command_id` made of the call and its turn, so one sent again is ignored by
+Telnyx. A failed command is logged and the event still acknowledged: the call ends at its time
+limit or when the callee hangs up.
 
 The conversation: the agent speaks a step; when its speech ends (call.speak.ended) the step's
 `then` happens: listen (transcription, started once per call, plus a silence check), hang up or
@@ -80,6 +83,7 @@ def webhook(request):
     if call_id is None and not inbound and not event.state.get("nobody"):
         logger.info("ignored %s for unknown Telnyx call %s", event.type, event.call_control_id)
         return HttpResponse("unknown call")
+    out = Outbox(voice)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -88,17 +92,40 @@ def webhook(request):
                 )
         except IntegrityError:
             return HttpResponse("duplicate ignored")
-        try:
-            if inbound:
-                stored.call_id = _inbound(voice, event)
-                stored.save(update_fields=["call_id"])
-            else:
-                handler(voice, event, call_id)
-        except ProviderError as exc:
-            # The event stays applied; only the command failed. Database errors propagate, so
-            # Telnyx retries them (it retries anything but a 2xx).
-            logger.warning("Telnyx command after %s for call %s failed: %s", event.type, call_id, exc.message)
+        # Database errors propagate and roll the event back, so Telnyx retries it (it retries
+        # anything but a 2xx).
+        if inbound:
+            stored.call_id = _inbound(out, event)
+            stored.save(update_fields=["call_id"])
+        else:
+            handler(out, event, call_id)
+    out.carry_out(after=event.type, call_id=call_id)
     return HttpResponse("ok")
+
+
+class Outbox:
+    """What an event leads to beyond the database: commands to Telnyx and callee's words to
+    answer, collected while the event is applied and carried out, in order, once its transaction
+    has committed. Nothing here runs with a transaction open or a row locked."""
+
+    def __init__(self, voice: TelnyxProvider):
+        self.voice = voice
+        self._pending: list = []
+
+    def command(self, name: str, *args, **kwargs) -> None:
+        self._pending.append(lambda: getattr(self.voice, name)(*args, **kwargs))
+
+    def later(self, action) -> None:
+        """`action()` after the commit (it may add more to this outbox)."""
+        self._pending.append(action)
+
+    def carry_out(self, *, after: str, call_id: int | None) -> None:
+        while self._pending:
+            try:
+                self._pending.pop(0)()
+            except ProviderError as exc:
+                # The event stays applied; only this command failed.
+                logger.warning("Telnyx command after %s for call %s failed: %s", after, call_id, exc.message)
 
 
 def _final_transcript(event: TelnyxEvent) -> bool:
@@ -146,9 +173,7 @@ def _control_id(event: TelnyxEvent, call_id: int | None) -> str:
 # --- executing the agent's steps ---------------------------------------------------------------
 
 
-def _act(
-    voice: TelnyxProvider, step: AgentStep, *, call_id: int, call_control_id: str, interrupt: bool = False
-) -> None:
+def _act(out: Outbox, step: AgentStep, *, call_id: int, call_control_id: str, interrupt: bool = False) -> None:
     """Carry out a step: speak it (its `then` follows on call.speak.ended), or do `then` now.
     `interrupt`: whatever is still being said gives way to it."""
     if step.replayed:
@@ -158,7 +183,8 @@ def _act(
         return  # ended meanwhile: nothing to say to a closed line
     turn = call["engine_state"].get("turn", 0)
     if step.say:
-        voice.speak(
+        out.command(
+            "speak",
             call_control_id,
             step.say,
             voice=step.voice,
@@ -169,7 +195,7 @@ def _act(
         )
     else:
         _then(
-            voice,
+            out,
             call_id=call_id,
             call_control_id=call_control_id,
             turn=turn,
@@ -179,34 +205,50 @@ def _act(
         )
 
 
-def _then(voice, *, call_id: int, call_control_id: str, turn: int, then: str, transfer_to: str, language: str) -> None:
+def _then(out: Outbox, *, call_id: int, call_control_id: str, turn: int, then: str, transfer_to: str, language: str):
     if then == "listen":
-        _listen(voice, call_id=call_id, call_control_id=call_control_id, language=language)
+        _listen(out, call_id=call_id, call_control_id=call_control_id, language=language)
         transaction.on_commit(lambda: _schedule_silence_check(call_id, turn))
     elif then == "transfer" and transfer_to:
-        voice.transfer(call_control_id, transfer_to, command_id=f"transfer-{call_id}")
+        out.command("transfer", call_control_id, transfer_to, command_id=f"transfer-{call_id}")
     elif then == "redirect":
         # The holding line has been said while the model was slow: ask the engine again now.
-        step = call_turn(turn=TurnInput(call_id=call_id, turn=turn, speech=""))
-        _act(voice, step, call_id=call_id, call_control_id=call_control_id)
+        _answer_later(out, call_id=call_id, turn=turn, speech="", call_control_id=call_control_id)
     else:
-        voice.hang_up(call_control_id, command_id=f"hangup-{call_id}")
+        out.command("hang_up", call_control_id, command_id=f"hangup-{call_id}")
 
 
-def _listen(voice, *, call_id: int, call_control_id: str, language: str) -> None:
+def _answer_later(out: Outbox, *, call_id: int, turn: int, speech: str, call_control_id: str) -> None:
+    """The engine answers the turn after the commit (it may think for seconds), then acts."""
+
+    def answer():
+        step = call_turn(turn=TurnInput(call_id=call_id, turn=turn, speech=speech))
+        _act(out, step, call_id=call_id, call_control_id=call_control_id)
+
+    out.later(answer)
+
+
+def _listen(out: Outbox, *, call_id: int, call_control_id: str, language: str) -> None:
     """Start transcription, once per call: it runs until the call ends. The marker is stored like
-    an event, so it is unique, and rolled back with the command if the command fails."""
+    an event, so it is unique; if the command then fails, the marker goes, so a later step may
+    try again."""
+    marker = f"{call_control_id}:transcription_start"
     try:
         with transaction.atomic():
             ProviderEvent.objects.create(
-                provider=PROVIDER,
-                dedupe_key=f"{call_control_id}:transcription_start",
-                call_id=call_id,
-                kind="command:transcription_start",
+                provider=PROVIDER, dedupe_key=marker, call_id=call_id, kind="command:transcription_start"
             )
-            voice.start_listening(call_control_id, language=language, command_id=f"transcribe-{call_id}")
     except IntegrityError:
         return  # already listening
+
+    def start():
+        try:
+            out.voice.start_listening(call_control_id, language=language, command_id=f"transcribe-{call_id}")
+        except ProviderError:
+            ProviderEvent.objects.filter(provider=PROVIDER, dedupe_key=marker).delete()
+            raise
+
+    out.later(start)
 
 
 def _schedule_silence_check(call_id: int, turn: int) -> None:
@@ -218,36 +260,33 @@ def _schedule_silence_check(call_id: int, turn: int) -> None:
 def telnyx_silence_check(call_id: int, turn: int) -> None:
     """RQ job: the callee said nothing since the agent finished `turn`. A turn answered in the
     meantime makes this a stale turn, which call_turn replays and we ignore."""
-    voice = _voice()
-    with transaction.atomic():
-        call = _live(call_id)
-        if call is None or _waiting_for_the_beep(call):
-            return  # ended, or a machine's greeting is playing: nobody was asked anything
-        step = call_turn(turn=TurnInput(call_id=call_id, turn=turn, speech=""))
-        call_control_id = Call.objects.filter(pk=call_id).values_list("provider_call_id", flat=True).first()
-        if not call_control_id:
-            return
-        try:
-            _act(voice, step, call_id=call_id, call_control_id=call_control_id)
-        except ProviderError as exc:
-            logger.warning("Telnyx command after silence on call %s failed: %s", call_id, exc.message)
+    call = _live(call_id)
+    if call is None or _waiting_for_the_beep(call):
+        return  # ended, or a machine's greeting is playing: nobody was asked anything
+    call_control_id = Call.objects.filter(pk=call_id).values_list("provider_call_id", flat=True).first()
+    if not call_control_id:
+        return
+    out = Outbox(_voice())
+    _answer_later(out, call_id=call_id, turn=turn, speech="", call_control_id=call_control_id)
+    out.carry_out(after="silence", call_id=call_id)
 
 
 # --- one handler per event --------------------------------------------------------------------
 
 
-def _inbound(voice: TelnyxProvider, event: TelnyxEvent) -> int | None:
+def _inbound(out: Outbox, event: TelnyxEvent) -> int | None:
     """Someone called a number: the number's agent answers, or a short message and goodbye."""
-    caller = voice.inbound_call(event)
+    caller = out.voice.inbound_call(event)
     call_id = call_inbound_start(
         provider=PROVIDER, provider_call_id=caller.provider_call_id, from_=caller.from_, to=caller.to
     )
     if call_id is None:
         # Answered anyway, to tell the caller (call.answered then says NOBODY_AVAILABLE).
-        voice.answer(caller.provider_call_id, {"nobody": 1}, command_id="answer")
+        out.command("answer", caller.provider_call_id, {"nobody": 1}, command_id="answer")
         return None
     call = _live(call_id) or {}
-    voice.answer(
+    out.command(
+        "answer",
         caller.provider_call_id,
         {"call_id": call_id, "inbound": 1},
         record=bool(call.get("agent__record_calls")),
@@ -256,17 +295,18 @@ def _inbound(voice: TelnyxProvider, event: TelnyxEvent) -> int | None:
     return call_id
 
 
-def _initiated(voice, event: TelnyxEvent, call_id: int) -> None:
+def _initiated(out: Outbox, event: TelnyxEvent, call_id: int) -> None:
     # Our own dial: note that it rings, and its call control id should the dial's answer be lost.
     call_apply_event(
         event=CallEvent(call_id=call_id, provider_call_id=event.call_control_id, status="ringing", dedupe_key=event.id)
     )
 
 
-def _answered(voice, event: TelnyxEvent, call_id: int | None) -> None:
+def _answered(out: Outbox, event: TelnyxEvent, call_id: int | None) -> None:
     state = event.state
     if state.get("nobody"):
-        voice.speak(
+        out.command(
+            "speak",
             event.call_control_id,
             NOBODY_AVAILABLE.say,
             voice="",
@@ -278,7 +318,7 @@ def _answered(voice, event: TelnyxEvent, call_id: int | None) -> None:
     # The opening at once, whoever answered: machine detection reports later, and a person must
     # not wait in silence for it.
     step = call_answered(call_id=call_id, answered_by="human" if state.get("inbound") else "")
-    _act(voice, step, call_id=call_id, call_control_id=event.call_control_id)
+    _act(out, step, call_id=call_id, call_control_id=event.call_control_id)
 
 
 # call.machine[.premium].detection.ended `result` -> who answered. not_sure and silence say
@@ -292,24 +332,24 @@ DETECTED = {
 }
 
 
-def _machine_detected(voice, event: TelnyxEvent, call_id: int) -> None:
+def _machine_detected(out: Outbox, event: TelnyxEvent, call_id: int) -> None:
     answered_by, greeting_ended = DETECTED.get(event.payload.get("result"), ("", False))
     step = call_machine_detected(call_id=call_id, answered_by=answered_by, greeting_ended=greeting_ended)
     if step is not None:
-        _act(voice, step, call_id=call_id, call_control_id=_control_id(event, call_id), interrupt=True)
+        _act(out, step, call_id=call_id, call_control_id=_control_id(event, call_id), interrupt=True)
 
 
-def _greeting_ended(voice, event: TelnyxEvent, call_id: int) -> None:
+def _greeting_ended(out: Outbox, event: TelnyxEvent, call_id: int) -> None:
     """A machine's greeting has ended (beep_detected, ended, not_sure; premium: beep_detected,
     no_beep_detected, prompt_ended): leave the agent's message now, over whatever still plays."""
     step = call_machine_detected(call_id=call_id, answered_by="machine", greeting_ended=True)
     if step is not None:
-        _act(voice, step, call_id=call_id, call_control_id=_control_id(event, call_id), interrupt=True)
+        _act(out, step, call_id=call_id, call_control_id=_control_id(event, call_id), interrupt=True)
 
 
-def _speak_ended(voice, event: TelnyxEvent, call_id: int | None) -> None:
+def _speak_ended(out: Outbox, event: TelnyxEvent, call_id: int | None) -> None:
     if event.state.get("nobody"):
-        voice.hang_up(event.call_control_id, command_id="hangup")
+        out.command("hang_up", event.call_control_id, command_id="hangup")
         return
     if event.payload.get("status", "completed") != "completed":
         return  # cut short by a hang-up or by machine detection
@@ -321,7 +361,7 @@ def _speak_ended(voice, event: TelnyxEvent, call_id: int | None) -> None:
         return  # an earlier step's speech: a newer step is already under way
     last = engine_state.get("last_step") or {}
     _then(
-        voice,
+        out,
         call_id=call_id,
         call_control_id=event.call_control_id,
         turn=engine_state.get("turn", 0),
@@ -331,7 +371,7 @@ def _speak_ended(voice, event: TelnyxEvent, call_id: int | None) -> None:
     )
 
 
-def _transcribed(voice, event: TelnyxEvent, call_id: int) -> None:
+def _transcribed(out: Outbox, event: TelnyxEvent, call_id: int) -> None:
     call = _live(call_id)
     if call is None or _waiting_for_the_beep(call):
         return  # ended, or a machine's greeting being transcribed
@@ -339,14 +379,14 @@ def _transcribed(voice, event: TelnyxEvent, call_id: int) -> None:
     if (engine_state.get("last_step") or {}).get("then") != "listen":
         return  # the agent is saying goodbye or transferring: nothing left to answer
     speech = str(event.payload["transcription_data"]["transcript"]).strip()
-    step = call_turn(turn=TurnInput(call_id=call_id, turn=engine_state.get("turn", 0), speech=speech))
-    _act(voice, step, call_id=call_id, call_control_id=event.call_control_id)
+    turn = engine_state.get("turn", 0)
+    _answer_later(out, call_id=call_id, turn=turn, speech=speech, call_control_id=event.call_control_id)
 
 
-def _hung_up(voice, event: TelnyxEvent, call_id: int | None) -> None:
+def _hung_up(out: Outbox, event: TelnyxEvent, call_id: int | None) -> None:
     if call_id is None:
         return  # a caller told that nobody was available: no call of ours
-    call_apply_event(event=voice.call_event(event, call_id=call_id, answered_at=_answered_at(call_id)))
+    call_apply_event(event=out.voice.call_event(event, call_id=call_id, answered_at=_answered_at(call_id)))
 
 
 def _answered_at(call_id: int):
@@ -363,8 +403,8 @@ def _answered_at(call_id: int):
     return Call.objects.filter(pk=call_id).values_list("answered_at", flat=True).first()
 
 
-def _recording_saved(voice, event: TelnyxEvent, call_id: int) -> None:
-    recording = voice.recording_event(event, call_id=call_id)
+def _recording_saved(out: Outbox, event: TelnyxEvent, call_id: int) -> None:
+    recording = out.voice.recording_event(event, call_id=call_id)
     if recording is not None:
         call_recording_saved(event=recording)
 

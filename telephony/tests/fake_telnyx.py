@@ -111,6 +111,9 @@ class FakeTelnyx:
     fail_next: list = field(default_factory=list)
     always_fail: tuple | None = None
     delay_seconds: float = 0.0
+    # Called with each API request (in the fake's own thread) before it is answered: lets a test
+    # look at the database while our side waits for Telnyx.
+    on_request: typing.Callable | None = None
     client_state: dict = field(default_factory=dict)  # call control id -> latest client_state
     calls: dict = field(default_factory=dict)  # call control id -> the dial's JSON
     ended: set = field(default_factory=set)
@@ -154,6 +157,8 @@ class FakeTelnyx:
                             403, raw=b"<Error><Code>AccessDenied</Code></Error>", content_type="text/xml"
                         )
                     return self._reply(200, raw=AUDIO, content_type="audio/mpeg")
+                if fake.on_request is not None:
+                    fake.on_request(received)
                 if fake.delay_seconds:
                     time.sleep(fake.delay_seconds)
                 if received.headers.get("authorization") != f"Bearer {API_KEY}":

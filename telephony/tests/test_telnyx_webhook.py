@@ -596,3 +596,84 @@ def test_a_campaign_runs_on_telnyx_from_dial_to_settled_credits(user, run_jobs, 
     assert CampaignContact.objects.get(campaign=campaign).status == CampaignContact.Status.DONE
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
+
+
+# --- nothing held open while waiting for Telnyx or for the model ------------------------------------
+
+
+def _database_while_telnyx_is_asked(call) -> list[dict]:
+    """For each command the fake receives: whether the call row could be locked by someone else
+    at that moment, and whether the event that led to it was already committed."""
+    from django.db import OperationalError, connection, transaction
+
+    seen = []
+
+    def look(received):
+        if not received.action:
+            return
+        try:
+            with transaction.atomic():
+                Call.objects.select_for_update(nowait=True).get(pk=call.pk)
+            free = True
+        except OperationalError:
+            free = False
+        seen.append({"action": received.action, "call_row_free": free, "events": ProviderEvent.objects.count()})
+        connection.close()
+
+    return seen, look
+
+
+@pytest.mark.django_db(transaction=True)
+def test_commands_go_out_after_the_event_is_committed_with_the_call_row_free(user, fake_telnyx):  # noqa: F811
+    call, ccid = dial(user)
+    seen, fake_telnyx.on_request = _database_while_telnyx_is_asked(call)
+
+    fake_telnyx.send("call.answered", ccid)  # -> speak the opening
+    fake_telnyx.finish_speaking(ccid)  # -> start transcription
+    fake_telnyx.say(ccid, "Yes, that's me")  # a turn -> speak the next question
+    fake_telnyx.finish_speaking(ccid)
+    fake_telnyx.say(ccid, "No thanks, not interested")  # -> goodbye
+    fake_telnyx.finish_speaking(ccid)  # -> hang up
+
+    assert [s["action"] for s in seen] == ["speak", "transcription_start", "speak", "speak", "hangup"]
+    assert all(s["call_row_free"] for s in seen), seen
+    assert all(s["events"] > 0 for s in seen)  # each event that caused a command was committed before it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_model_thinks_outside_the_webhooks_transaction_on_telnyx(user, fake_telnyx, settings):  # noqa: F811
+    import threading
+
+    from campaigns.tests.fake_llm import FakeLLM
+
+    fake_llm = FakeLLM().start()
+    settings.LLM_BASE_URL, settings.LLM_API_KEY, settings.LLM_MODEL = fake_llm.base_url, "k", "fake-model"
+    settings.LLM_TIMEOUT_SECONDS = settings.TURN_DEADLINE_SECONDS = 10
+    try:
+        call, ccid = dial(user)
+        fake_telnyx.send("call.answered", ccid)
+        fake_telnyx.finish_speaking(ccid)
+        gate = threading.Event()
+        fake_llm.reply("Twelve people, lovely.", gate=gate)
+        seen, look = _database_while_telnyx_is_asked(call)
+        from django.db import connection
+
+        def callee_speaks():
+            try:
+                fake_telnyx.say(ccid, "We are twelve")
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=callee_speaks)
+        thread.start()
+        try:
+            assert fake_llm.arrived.wait(5)
+            look(type("R", (), {"action": "(model thinking)"})())
+        finally:
+            gate.set()
+            thread.join(10)
+        assert seen == [{"action": "(model thinking)", "call_row_free": True, "events": seen[0]["events"]}]
+        assert ProviderEvent.objects.filter(kind="call.transcription").exists()
+        assert fake_telnyx.said(ccid)[-1] == "Twelve people, lovely."
+    finally:
+        fake_llm.stop()
