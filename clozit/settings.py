@@ -230,6 +230,13 @@ CALL_MIN_CREDITS = env.int("CALL_MIN_CREDITS", default=10)
 # An unsettled hold (crashed worker, lost final event) is released after this long.
 CREDIT_HOLD_GRACE_SECONDS = env.int("CREDIT_HOLD_GRACE_SECONDS", default=900)
 
+# --- Contact files (CSV) ------------------------------------------------------------
+# A row (its line, or its lines when a quoted cell holds line breaks) longer than this many
+# characters, or using more columns than this, fails the file with the line to look at. They
+# bound what one uploaded file can cost a web worker: real contact lists are far inside both.
+CSV_MAX_ROW_LENGTH = env.int("CSV_MAX_ROW_LENGTH", default=100_000)
+CSV_MAX_COLUMNS = env.int("CSV_MAX_COLUMNS", default=500)
+
 # --- Paddle (merchant of record for credit purchases) -------------------------------
 PADDLE_API_KEY = env.str("PADDLE_API_KEY", default="")
 PADDLE_CLIENT_TOKEN = env.str("PADDLE_CLIENT_TOKEN", default="")
