@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # One-time codes are texted once the response is out (accounts/sms/delivery.py).
+    "accounts.sms.delivery.AfterResponseMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.AccountGateMiddleware",
 ]
@@ -81,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "clozit.context_processors.site",
+                "accounts.sms.delivery.delivery_context",
             ],
         },
     },
@@ -159,8 +162,12 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email", "phone"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "phone*", "password1*", "password2*"]
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
-# The login-code form asks for an email or a mobile instead of failing without either.
-ACCOUNT_FORMS = {"request_login_code": "accounts.allauth_forms.RequestLoginCodeForm"}
+# Sign-up answers as slowly for a taken email or mobile as for a new one; the login-code form
+# asks for an email or a mobile instead of failing without either (accounts/allauth_forms.py).
+ACCOUNT_FORMS = {
+    "signup": "accounts.allauth_forms.SignupForm",
+    "request_login_code": "accounts.allauth_forms.RequestLoginCodeForm",
+}
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
 ACCOUNT_UNIQUE_EMAIL = True
