@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.facebook",
     "django_htmx",
     "django_rq",
+    "csp",
     "clozit",
     "accounts",
     "billing",
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "clozit.csp.PaddleCheckoutPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -149,6 +153,40 @@ if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts and styles from our own static files only, none
+# inline, no eval. The outside hosts are Paddle's: Paddle.js and its stylesheet and images
+# (cdn.paddle.com, or sandbox-cdn in the sandbox) and the checkout it opens in a frame
+# (buy.paddle.com). Paddle.js also styles its overlay inline, so the buy page alone allows inline
+# styles while Paddle is configured (clozit/csp.py). Sign-in forms may lead on to Google or
+# Facebook when those are configured.
+PADDLE_HOSTS = ["https://cdn.paddle.com", "https://sandbox-cdn.paddle.com"]
+SOCIAL_LOGIN_HOSTS = [
+    host
+    for host, configured in (
+        ("https://accounts.google.com", env.str("GOOGLE_CLIENT_ID", default="")),
+        ("https://www.facebook.com", env.str("FACEBOOK_APP_ID", default="")),
+    )
+    if configured
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, *PADDLE_HOSTS],
+        "style-src": [SELF, *PADDLE_HOSTS],
+        # Pico CSS draws its icons (checkboxes, select arrows) as data: SVG images.
+        "img-src": [SELF, "data:", *PADDLE_HOSTS],
+        "font-src": [SELF],
+        "connect-src": [SELF, "https://*.paddle.com"],
+        "frame-src": ["https://buy.paddle.com", "https://sandbox-buy.paddle.com"],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, *SOCIAL_LOGIN_HOSTS],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+    # django-rq's admin pages (staff only) carry inline scripts of their own.
+    "EXCLUDE_URL_PREFIXES": ["/admin/rq/"],
+}
 
 # --- Email ------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
