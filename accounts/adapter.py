@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from . import services
 from .models import User
-from .sms import SmsError, get_sms_sender
+from .sms import get_sms_sender
+from .sms.delivery import text_after_response
 
 logger = logging.getLogger(__name__)
 
@@ -97,37 +98,45 @@ class AccountAdapter(DefaultAccountAdapter):
         return User.objects.filter(mobile_number=phone, mobile_verified_at__isnull=False).first()
 
     def send_verification_code_sms(self, user, phone: str, code: str, **kwargs) -> None:
+        # Every path that might text a code ends in text_after_response, with the code or with
+        # None, after the same lookup: nothing here may take longer for a number with an account
+        # (accounts/sms/delivery.py says why).
         request = context.request
-        if not user.is_active:
-            return  # closed or terminated: no codes, and nothing said (no enumeration)
         owner = self.get_user_by_phone(phone)
-        if owner is not None and owner.pk != user.pk:
+        if not user.is_active:
+            code = None  # closed or terminated: no codes, and nothing said (no enumeration)
+        elif owner is not None and owner.pk != user.pk:
             # Verified on another account (a change of mobile to someone else's number): its
             # code could never be accepted, so text nothing and say nothing (no enumeration).
             logger.info("code not sent: the number is verified on another account")
-            return
-        if not ratelimit.consume(request, action="sms_per_account", key=str(user.pk)):
+            code = None
+        elif not ratelimit.consume(request, action="sms_per_account", key=str(user.pk)):
             request._clozit_sms_not_sent = True
             self.add_message(request, 40, "account/messages/sms_limit.txt")
             return
-        try:
-            get_sms_sender().send_code(phone=phone, code=code)
-        except SmsError as exc:
-            logger.warning("SMS code to %s failed: %s", phone, exc.message)
-            request._clozit_sms_not_sent = True
-            self.add_message(request, 40, "account/messages/sms_failed.txt")
+        text_after_response(request, phone=phone, code=code)
 
-    def add_message(self, request, level, message_template=None, message_context=None, extra_tags="", message=None):
-        # allauth says "A code has been sent" after asking us to send it; when we said why it
-        # was not sent (limit, delivery failure), that would contradict us.
-        if message_template in CODE_SENT_MESSAGES and getattr(request, "_clozit_sms_not_sent", False):
-            return
-        super().add_message(request, level, message_template, message_context, extra_tags, message)
+    def _text_nothing(self, phone: str) -> None:
+        """What sending a code costs, without a code: the owner lookup and the delivery ticket."""
+        self.get_user_by_phone(phone)
+        text_after_response(context.request, phone=phone, code=None)
 
     def send_account_already_exists_sms(self, phone: str) -> None:
         # Someone tried to sign up with a number that is already an account's: say nothing to
         # them (no enumeration) and send no code.
         logger.info("sign-up attempted with an already verified number")
+        self._text_nothing(phone)
+
+    def send_unknown_account_sms(self, phone: str, **kwargs) -> None:
+        # A login code asked for a number without an account: nothing to send, and nothing said.
+        self._text_nothing(phone)
+
+    def add_message(self, request, level, message_template=None, message_context=None, extra_tags="", message=None):
+        # allauth says "A code has been sent" after asking us to send it; when we said why it
+        # was not sent (the limit), that would contradict us.
+        if message_template in CODE_SENT_MESSAGES and getattr(request, "_clozit_sms_not_sent", False):
+            return
+        super().add_message(request, level, message_template, message_context, extra_tags, message)
 
     def is_open_for_signup(self, request):
         return True

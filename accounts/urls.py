@@ -7,4 +7,5 @@ urlpatterns = [
     path("data.zip", views.account_data_export, name="account_data_export"),
     path("delete/", views.account_delete, name="account_delete"),
     path("suspended/", views.account_suspended, name="account_suspended"),
+    path("sms-delivery/", views.sms_delivery_status, name="sms_delivery_status"),
 ]

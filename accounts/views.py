@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from . import services
 from .export import account_export
 from .forms import AccountSettingsForm, DeleteAccountForm
+from .sms.delivery import delivery_status
 
 
 @login_required
@@ -51,3 +52,9 @@ def account_delete(request):
 @login_required
 def account_suspended(request):
     return render(request, "accounts/suspended.html")
+
+
+def sms_delivery_status(request):
+    """Whether the code this browser asked for was texted: polled by the code pages (htmx) while
+    the provider has not answered; the failure message once it refused."""
+    return render(request, "accounts/fragment_sms_delivery.html", {"sms_delivery": delivery_status(request)})

@@ -4,3 +4,6 @@ value from the environment, which the benchmark sets), plus bench/urls.py for a 
 from clozit.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
+
+# gunicorn answers plain HTTP on 127.0.0.1 here; production's HTTPS redirect would turn every request away.
+SECURE_SSL_REDIRECT = False

@@ -23,6 +23,10 @@ Reading files people actually have:
 - Quoted fields may hold separators and newlines; a row is reported at its first line, as a
   spreadsheet shows it. Blank lines and rows of empty cells are skipped, and keep later lines'
   numbers right. A quote left open swallows the lines after it: such a row is rejected by line.
+- Hostile or broken files cost little: no row is read past `CSV_MAX_ROW_LENGTH` characters (the
+  lines are read with a bounded `readline`, so a 10 MB line is never held whole), and no row may
+  use more than `CSV_MAX_COLUMNS` columns. Either fails the whole file with the line to look at:
+  the header at upload, the first rows on the mapping page, any later row in the import job.
 
 Duplicates: a number appears once per list (the database's unique constraint) and the background
 import also skips numbers already in the account's other lists and numbers on the do-not-call
@@ -44,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 import phonenumbers
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
@@ -291,14 +296,57 @@ def header_names(values: list[str]) -> list[str]:
     return names
 
 
+class _RowTooLong(Exception):
+    pass
+
+
+class _BoundedLines:
+    """The lines of `text` for csv.reader, never more than `limit` characters for one row.
+
+    csv.reader asks for one more line for as long as a quote is open, and reads a line whole
+    however long it is; `readline(size)` stops after the characters a row may still have, so a
+    giant line or a quote left open costs at most `limit` characters. `row_chars` counts the
+    row being read; the reader's consumer resets it after each row.
+    """
+
+    def __init__(self, text: io.TextIOBase, limit: int):
+        self._readline = text.readline
+        self.limit = limit
+        self.row_chars = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self._readline(self.limit - self.row_chars + 1)
+        if not line:
+            raise StopIteration
+        self.row_chars += len(line)
+        if self.row_chars > self.limit:
+            raise _RowTooLong
+        return line
+
+
+def _used_width(values: list[str]) -> int:
+    """Columns up to the last non-empty cell (spreadsheets pad rows with empty ones)."""
+    width = len(values)
+    while width and not values[width - 1]:
+        width -= 1
+    return width
+
+
 class CsvSource:
     """A CSV file read as a stream of (line, cells), with its header.
 
     `rows()` yields the first line of each non-blank row and its cells, or a str saying why the
     row cannot be used (a quote left open). `bytes_read` is how far into the file reading is.
+    A row longer than `max_row_length` characters or wider than `max_columns` columns (by default
+    the CSV_MAX_* settings) is a CampaignError naming its line, found before it is read whole.
     """
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, *, max_columns: int | None = None, max_row_length: int | None = None):
+        self.max_columns = max_columns or settings.CSV_MAX_COLUMNS
+        self.max_row_length = max_row_length or settings.CSV_MAX_ROW_LENGTH
         self.size = len(data)
         self.encoding = detect_encoding(data)
         sample = bytes(data[:16384]).decode(self.encoding.codec, errors="replace")
@@ -307,8 +355,9 @@ class CsvSource:
         self.delimiter = _delimiter(sample.lstrip("\ufeff"))
         self._raw = io.BytesIO(data)
         self._text = io.TextIOWrapper(self._raw, encoding=self.encoding.codec, errors="replace", newline="")
+        self._bounded = _BoundedLines(self._text, self.max_row_length)
         dialect = type("Dialect", (csv.excel,), {"delimiter": self.delimiter, "strict": False})
-        self._reader = csv.reader(self._text, dialect=dialect)
+        self._reader = csv.reader(self._bounded, dialect=dialect)
         self.header: list[str] = []
         self.header_line = 0
         for line, values in self._lines():
@@ -326,15 +375,31 @@ class CsvSource:
         return self._reader.line_num
 
     def _lines(self) -> Iterator[tuple[int, list[str] | str]]:
-        reader = self._reader
+        reader, bounded, max_columns = self._reader, self._bounded, self.max_columns
         previous_line = reader.line_num
         try:
             for values in reader:
+                bounded.row_chars = 0
                 line, previous_line = previous_line + 1, reader.line_num
+                if len(values) > max_columns and _used_width(values) > max_columns:
+                    raise CampaignError(
+                        f"Line {line} has {_used_width(values):,} columns; at most {max_columns:,} can be imported. "
+                        "Remove the columns you do not need and upload the file again."
+                    )
                 if previous_line - line >= MAX_LINES_PER_ROW:
                     yield line, f'a quote (") opened on this line is not closed until line {previous_line}'
                     continue
                 yield line, values
+        except _RowTooLong:
+            start, at = previous_line + 1, reader.line_num + 1
+            if at == start:
+                why = f"the line is longer than {self.max_row_length:,} characters. Check that this is your list."
+            else:
+                why = (
+                    f"the row is longer than {self.max_row_length:,} characters by line {at}. "
+                    'Often a quote (") that is never closed.'
+                )
+            raise CampaignError(f"The file could not be read as CSV from line {start}: {why}") from None
         except csv.Error as exc:
             hint = ' Often a quote (") that is never closed.' if "field limit" in str(exc) else ""
             raise CampaignError(

@@ -10,6 +10,7 @@ import csv
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -39,11 +40,14 @@ CONSENT_LABEL = (
 
 # --- Forms ----------------------------------------------------------------------------------
 class UploadForm(forms.Form):
-    file = forms.FileField(
-        label="CSV file",
-        help_text=f"Up to {contacts.MAX_BACKGROUND_UPLOAD_BYTES // 2**20} MB. "
-        "Comma, semicolon or tab separated; UTF-8 or an Excel export. You choose the columns next.",
-    )
+    file = forms.FileField(label="CSV file")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = (
+            f"Up to {contacts.MAX_BACKGROUND_UPLOAD_BYTES // 2**20} MB. At most {settings.CSV_MAX_COLUMNS:,} columns. "
+            "Comma, semicolon or tab separated; UTF-8 or an Excel export. You choose the columns next."
+        )
 
 
 class MappingForm(forms.Form):

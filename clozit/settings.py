@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.facebook",
     "django_htmx",
     "django_rq",
+    "csp",
     "clozit",
     "accounts",
     "billing",
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "clozit.csp.PaddleCheckoutPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # One-time codes are texted once the response is out (accounts/sms/delivery.py).
+    "accounts.sms.delivery.AfterResponseMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.AccountGateMiddleware",
 ]
@@ -81,6 +87,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "clozit.context_processors.site",
+                "accounts.sms.delivery.delivery_context",
             ],
         },
     },
@@ -127,17 +134,59 @@ STORAGES = {
 if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
-# --- Security (production values come from the environment) -----------------------
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+# --- Security ---------------------------------------------------------------------
+# With DEBUG off, production is secure with no setting at all (`check --deploy` passes with
+# SECRET_KEY and ALLOWED_HOSTS only); each part can be turned off from the environment.
+# Behind a proxy that ends TLS, USE_X_FORWARDED_PROTO is needed as well (docs/operations.md):
+# without it every request looks like plain HTTP, is redirected to itself, and gets no HSTS.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers check health over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Asking browsers to preload the domain is its owner's decision (hstspreload.org), not a default.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts and styles from our own static files only, none
+# inline, no eval. The outside hosts are Paddle's: Paddle.js and its stylesheet and images
+# (cdn.paddle.com, or sandbox-cdn in the sandbox) and the checkout it opens in a frame
+# (buy.paddle.com). Paddle.js also styles its overlay inline, so the buy page alone allows inline
+# styles while Paddle is configured (clozit/csp.py). Sign-in forms may lead on to Google or
+# Facebook when those are configured.
+PADDLE_HOSTS = ["https://cdn.paddle.com", "https://sandbox-cdn.paddle.com"]
+SOCIAL_LOGIN_HOSTS = [
+    host
+    for host, configured in (
+        ("https://accounts.google.com", env.str("GOOGLE_CLIENT_ID", default="")),
+        ("https://www.facebook.com", env.str("FACEBOOK_APP_ID", default="")),
+    )
+    if configured
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, *PADDLE_HOSTS],
+        "style-src": [SELF, *PADDLE_HOSTS],
+        # Pico CSS draws its icons (checkboxes, select arrows) as data: SVG images.
+        "img-src": [SELF, "data:", *PADDLE_HOSTS],
+        "font-src": [SELF],
+        "connect-src": [SELF, "https://*.paddle.com"],
+        "frame-src": ["https://buy.paddle.com", "https://sandbox-buy.paddle.com"],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, *SOCIAL_LOGIN_HOSTS],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+    # django-rq's admin pages (staff only) carry inline scripts of their own.
+    "EXCLUDE_URL_PREFIXES": ["/admin/rq/"],
+}
 
 # --- Email ------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -159,6 +208,12 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email", "phone"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "phone*", "password1*", "password2*"]
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
+# Sign-up answers as slowly for a taken email or mobile as for a new one; the login-code form
+# asks for an email or a mobile instead of failing without either (accounts/allauth_forms.py).
+ACCOUNT_FORMS = {
+    "signup": "accounts.allauth_forms.SignupForm",
+    "request_login_code": "accounts.allauth_forms.RequestLoginCodeForm",
+}
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
 ACCOUNT_UNIQUE_EMAIL = True
@@ -229,6 +284,13 @@ STARTER_CREDITS = env.int("STARTER_CREDITS", default=100)
 CALL_MIN_CREDITS = env.int("CALL_MIN_CREDITS", default=10)
 # An unsettled hold (crashed worker, lost final event) is released after this long.
 CREDIT_HOLD_GRACE_SECONDS = env.int("CREDIT_HOLD_GRACE_SECONDS", default=900)
+
+# --- Contact files (CSV) ------------------------------------------------------------
+# A row (its line, or its lines when a quoted cell holds line breaks) longer than this many
+# characters, or using more columns than this, fails the file with the line to look at. They
+# bound what one uploaded file can cost a web worker: real contact lists are far inside both.
+CSV_MAX_ROW_LENGTH = env.int("CSV_MAX_ROW_LENGTH", default=100_000)
+CSV_MAX_COLUMNS = env.int("CSV_MAX_COLUMNS", default=500)
 
 # --- Paddle (merchant of record for credit purchases) -------------------------------
 PADDLE_API_KEY = env.str("PADDLE_API_KEY", default="")

@@ -31,6 +31,10 @@ from .settings import *  # noqa: E402,F403
 
 DATABASES["default"]["TEST"] = {"NAME": f"test_clozit_{TEST_SLOT}"}  # noqa: F405
 DEBUG = False
+# The test server and the test client speak plain HTTP (production's HTTPS defaults need TLS).
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -381,7 +381,9 @@ def test_a_quote_left_open_over_a_huge_value_fails_the_import_naming_the_line(us
     contact_list = imported(user, data)
 
     assert contact_list.import_status == ContactList.ImportStatus.FAILED
-    assert contact_list.import_error.startswith("The file could not be read as CSV from line 3: field larger than")
+    assert contact_list.import_error.startswith(
+        "The file could not be read as CSV from line 3: the row is longer than 100,000 characters by line 23."
+    )
     assert contact_list.import_error.endswith('Often a quote (") that is never closed.')
     assert not contact_list.contacts.exists()
 
