@@ -26,12 +26,13 @@ TWILIO_STATUS = {
 
 
 # How the callee's speech is gathered. Twilio warns (13335, with 13327 and 13328) on every
-# <Gather> that sets a speechModel with speechTimeout="auto": "Use a positive integer for
-# speechTimeout whenever you set speechModel on <Gather>"
-# (https://www.twilio.com/docs/api/errors/13335, revised 2026-03-20). phone_call is Twilio's model
-# for telephone audio; the callee's turn ends after this many seconds of silence.
-SPEECH_MODEL = "phone_call"
-SPEECH_TIMEOUT_SECONDS = 2
+# <Gather> that sets a speechModel with speechTimeout="auto": "Set speechTimeout to a positive
+# integer, or use auto only when you are not selecting a speech model"
+# (https://www.twilio.com/docs/api/errors/13328; 13335 revised 2026-03-20). Of the two valid
+# combinations we take the one that answers sooner: no speechModel (Twilio picks the
+# speech-to-text model for the language) with "auto", which ends the callee's turn at their first
+# real pause instead of after a fixed number of silent seconds on every turn.
+SPEECH_TIMEOUT = "auto"
 
 
 # Answering-machine detection: wait for the end of a machine's greeting (DetectMessageEnd: the
@@ -145,9 +146,8 @@ class TwilioWireFormat:
                 input="speech",
                 action=step.next_turn_url,
                 method="POST",
-                speech_timeout=SPEECH_TIMEOUT_SECONDS,
+                speech_timeout=SPEECH_TIMEOUT,
                 language=step.language,
-                speech_model=SPEECH_MODEL,
                 action_on_empty_result=True,
             )
             if step.say:

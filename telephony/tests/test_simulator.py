@@ -396,10 +396,13 @@ def test_the_carrier_refuses_a_gather_twilio_would_warn_about(endpoint, attribut
         run(INTERESTED)
 
 
-def test_the_carrier_accepts_a_gather_twilio_documents(endpoint):
+@pytest.mark.parametrize(
+    "timing", ['speechTimeout="2" speechModel="phone_call"', 'speechTimeout="auto"'], ids=["seconds+model", "auto"]
+)
+def test_the_carrier_accepts_a_gather_twilio_documents(endpoint, timing):
     endpoint.reply = lambda url, data: (
-        f'<Response><Gather input="speech" action="{TURN_URL.format(n=1)}" speechTimeout="2" '
-        'speechModel="phone_call" language="en-US" actionOnEmptyResult="true"><Say>Hello?</Say></Gather>'
+        f'<Response><Gather input="speech" action="{TURN_URL.format(n=1)}" {timing} '
+        'language="en-US" actionOnEmptyResult="true"><Say>Hello?</Say></Gather>'
         "<Hangup/></Response>"
     )
     run(INTERESTED)
