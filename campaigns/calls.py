@@ -125,6 +125,16 @@ def _apply_reply(call: Call, reply: Reply, *, passages=()) -> AgentStep:
     return step
 
 
+def _locked_call(call_id: int) -> Call | None:
+    """The call with what a conversation step reads, its row locked until the transaction ends."""
+    return (
+        Call.objects.select_for_update(of=("self",))
+        .select_related("agent", "contact", "owner")
+        .filter(pk=call_id)
+        .first()
+    )
+
+
 def _replay_last_step(call: Call) -> AgentStep:
     """The step already given for this turn, again: a repeated webhook gets the same answer."""
     last = call.engine_state.get("last_step") or {"say": "", "then": "hangup", "next_turn_url": ""}
@@ -243,12 +253,7 @@ def call_enforce_time_limit(call_id: int) -> None:
 @transaction.atomic
 def call_answered(*, call_id: int, answered_by: str) -> AgentStep:
     """The callee (or a machine) picked up: the agent's first words."""
-    call = (
-        Call.objects.select_for_update(of=("self",))
-        .select_related("agent", "contact", "owner")
-        .filter(pk=call_id)
-        .first()
-    )
+    call = _locked_call(call_id)
     if call is None or not call.is_live or call.agent is None:
         return HANG_UP
     if "last_step" in call.engine_state:
@@ -279,12 +284,7 @@ def call_machine_detected(*, call_id: int, answered_by: str, greeting_ended: boo
     ends nothing is said (it would be lost under the greeting); the conversation waits. Returns
     None when there is nothing to do: a person, an unknown verdict, an ended call, a message
     already left. Never leaves the message twice."""
-    call = (
-        Call.objects.select_for_update(of=("self",))
-        .select_related("agent", "contact", "owner")
-        .filter(pk=call_id)
-        .first()
-    )
+    call = _locked_call(call_id)
     if call is None or not call.is_live or call.agent is None:
         return None
     if answered_by == "human":
@@ -367,12 +367,7 @@ def _turn_claim(turn: TurnInput):
     """An AgentStep when the turn is answered here and now, _Waiting when another request is
     thinking about it, else the _Claim to think about outside the transaction."""
     with transaction.atomic():
-        call = (
-            Call.objects.select_for_update(of=("self",))
-            .select_related("agent", "contact", "owner")
-            .filter(pk=turn.call_id)
-            .first()
-        )
+        call = _locked_call(turn.call_id)
         if call is None or call.agent is None:
             return HANG_UP
         state = call.engine_state
@@ -431,12 +426,7 @@ def _turn_wait(turn: TurnInput, deadline: float) -> AgentStep | None:
 def _turn_apply(turn: TurnInput, claim: _Claim, reply: Reply) -> AgentStep:
     """The engine's answer, applied if the turn is still this request's to answer."""
     with transaction.atomic():
-        call = (
-            Call.objects.select_for_update(of=("self",))
-            .select_related("agent", "contact", "owner")
-            .filter(pk=turn.call_id)
-            .first()
-        )
+        call = _locked_call(turn.call_id)
         if call is None or call.agent is None:
             return HANG_UP
         thinking = call.engine_state.get("thinking") or {}
