@@ -5,15 +5,21 @@ to the do-not-call list, no call is transferred. Turns answered by an AI model c
 `ledger.AI_QUERY_COST` each, reserved before the model is asked and charged only when the model
 produced the answer; scripted turns are free.
 
-A turn runs in two short transactions so that the owner's credit row is never locked while the
-model thinks: (1) lock the session, check the turn, reserve the credit; (2) lock the session
-again, ask the engine, record the reply, settle or release the credit. The turn number makes a
-repeated submission harmless: whichever copy arrives second finds the turn already taken.
+A turn runs in short transactions, none open while the model thinks, as a call's turn does:
+(1) lock the session, check the turn, reserve the credit; (2) record the callee's words and a
+`thinking` mark; then, with nothing locked, search the knowledge base and ask the engine within
+the turn's deadline (TURN_DEADLINE_SECONDS); (3) if the mark is still this submission's, record
+the reply and settle or release the credit. The turn number and the mark make a repeated
+submission harmless: whichever copy arrives second finds the turn taken. A turn that fails
+leaves nothing behind (its words, its mark and its reservation go) and can be sent again.
 """
 
+import copy
 import dataclasses
 import logging
 import re
+import time
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -210,26 +216,25 @@ def _turn(pk: int, text: str, turn: int | None, *, from_callee: bool) -> tuple[P
                     f"An AI turn costs {ledger.AI_QUERY_COST} credit; add credits to keep talking to this agent."
                 ) from None
     try:
+        claim = _claim(pk, current, text, from_callee=from_callee, paid=paid, reference=reference)
+        if claim is None:
+            # The same turn, submitted twice at once: the other copy answers it (and settles its credit).
+            return PlaygroundSession.objects.select_related("agent", "owner").get(pk=pk), False
+        ctx, token = claim
+        if text:
+            ctx.knowledge = passages_for(ctx.agent, text, within=ctx.deadline - time.monotonic())
+        reply = engine.respond(ctx, text)  # no transaction open, nothing locked: a model may take seconds
         with transaction.atomic():
             session = _locked(pk)
-            if session.engine_state.get("turn", 0) != current:
-                # The same turn, submitted twice at once: the other copy answered it (and settled its credit).
-                return session, False
-            if paid and not ledger.hold_is_active(reference=reference):
-                # The other copy failed and freed the credit: answering now would be unpaid.
+            if (session.engine_state.get("thinking") or {}).get("token") != token:
                 raise PlaygroundError("That message did not go through. Please send it again.")
-            if from_callee:
-                session.transcript.append({"speaker": "callee", "text": text or SILENCE, "passages": []})
-            passages = passages_for(session.agent, text) if text else []
-            ctx = ConversationContext(
-                agent=session.agent, variables=session.variables, state=session.engine_state, knowledge=passages
-            )
-            reply = engine.respond(ctx, text)
             used_model = getattr(reply, "used_model", None)  # an engine may say exactly when it asked the model
             if used_model is None:
                 used_model = reply.outcome != Call.Outcome.TECHNICAL_FAILURE and not reply.hold
             charged = paid and bool(used_model)
-            _apply(session, reply, passages=passages, charged=charged)
+            session.engine_state = ctx.state
+            session.engine_state.pop("thinking", None)
+            _apply(session, reply, passages=ctx.knowledge, charged=charged)
             session.save()
             if charged:
                 # Ledger entries can never be changed or erased: no agent's name (its owner's words) in the memo.
@@ -237,6 +242,7 @@ def _turn(pk: int, text: str, turn: int | None, *, from_callee: bool) -> tuple[P
             elif paid:
                 ledger.hold_release(reference=reference)
     except Exception:
+        _forget_claim(pk, current)
         if paid:
             try:
                 ledger.hold_release(reference=reference)  # the turn was rolled back: so is its price
@@ -244,6 +250,52 @@ def _turn(pk: int, text: str, turn: int | None, *, from_callee: bool) -> tuple[P
                 logger.exception("could not release playground hold %s", reference)
         raise
     return session, True
+
+
+def _claim(pk: int, turn: int, text: str, *, from_callee: bool, paid: bool, reference: str):
+    """The turn taken for this submission, in one short transaction: the callee's words recorded
+    and a `thinking` mark set. Returns (the engine's context, the mark's token), or None when
+    another submission of the turn is answering it."""
+    with transaction.atomic():
+        session = _locked(pk)
+        thinking = session.engine_state.get("thinking") or {}
+        if session.engine_state.get("turn", 0) != turn or thinking.get("until", 0) > time.time():
+            return None
+        if paid and not ledger.hold_is_active(reference=reference):
+            # The other copy failed and freed the credit: answering now would be unpaid.
+            raise PlaygroundError("That message did not go through. Please send it again.")
+        if thinking:  # left by a submission that died: its words are taken again from this one
+            del session.transcript[thinking.get("lines", len(session.transcript)) :]
+        token = uuid.uuid4().hex
+        session.engine_state["thinking"] = {
+            "token": token,
+            "until": time.time() + float(settings.TURN_DEADLINE_SECONDS) + calls.THINKING_GRACE_SECONDS,
+            "lines": len(session.transcript),
+        }
+        if from_callee:
+            session.transcript.append({"speaker": "callee", "text": text or SILENCE, "passages": []})
+        session.save(update_fields=["engine_state", "transcript"])
+        ctx = ConversationContext(
+            agent=session.agent,
+            variables=session.variables,
+            state=copy.deepcopy(session.engine_state),
+            deadline=time.monotonic() + float(settings.TURN_DEADLINE_SECONDS),
+        )
+    return ctx, token
+
+
+def _forget_claim(pk: int, turn: int) -> None:
+    """A turn that failed leaves nothing behind: the callee's words go, the mark goes, and the
+    same words can be sent again."""
+    with transaction.atomic():
+        session = PlaygroundSession.objects.select_for_update().filter(pk=pk).first()
+        if session is None or session.engine_state.get("turn", 0) != turn:
+            return
+        thinking = session.engine_state.pop("thinking", None)
+        if thinking is None:
+            return
+        del session.transcript[thinking.get("lines", len(session.transcript)) :]
+        session.save(update_fields=["engine_state", "transcript"])
 
 
 def playground_say(session: PlaygroundSession, text: str, *, turn: int | None = None) -> PlaygroundSession:

@@ -188,7 +188,7 @@ def test_silence_is_a_turn_and_twice_ends_the_call(user, agent):
 def test_the_passages_retrieved_for_a_turn_are_kept_on_the_agents_line(user, agent, monkeypatch):
     asked = []
 
-    def passages_for(agent_, query, *, limit=3):
+    def passages_for(agent_, query, *, limit=3, within=None):
         asked.append((agent_.pk, query))
         return [Passage(id=7, source="Pricing.pdf", text="Plans start at 49 dollars a month.")]
 
@@ -400,6 +400,46 @@ def test_the_same_turn_sent_twice_at_once_asks_the_model_once_and_charges_once(u
     assert errors == []
     session.refresh_from_db()
     assert fake_llm.calls == 1
+    assert [line["text"] for line in session.transcript[1:]] == ["Yes, that's me.", "Great, thanks."]
+    assert ai_charges(user) == [Decimal("-0.5")] and no_active_holds(user)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_is_locked_and_no_transaction_open_while_the_model_thinks(user, agent, fake_llm):
+    from django.db import OperationalError, transaction
+
+    session = playground_start(user, agent)
+    gate = threading.Event()
+    fake_llm.reply("Great, thanks.", gate=gate)
+    errors = []
+
+    def send():
+        try:
+            say_in_turn(PlaygroundSession.objects.get(pk=session.pk), "Yes, that's me.")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    try:
+        assert fake_llm.arrived.wait(5)
+        with transaction.atomic():
+            PlaygroundSession.objects.select_for_update(nowait=True).get(pk=session.pk)  # not locked
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] == 0
+    except OperationalError as exc:  # pragma: no cover - the failure this test is about
+        raise AssertionError(f"the session row was locked while the model thought: {exc}") from exc
+    finally:
+        gate.set()
+        thread.join(10)
+    assert errors == []
+    session.refresh_from_db()
     assert [line["text"] for line in session.transcript[1:]] == ["Yes, that's me.", "Great, thanks."]
     assert ai_charges(user) == [Decimal("-0.5")] and no_active_holds(user)
 
