@@ -829,7 +829,7 @@ def test_rename_and_tag_a_list(logged_in, user):
     assert (contact_list.name, contact_list.tags) == ("Spring 2026", ["a", "b"])
 
 
-def test_export_contacts_is_safe_in_a_spreadsheet_and_imports_again(logged_in, user):
+def test_export_contacts_is_safe_in_a_spreadsheet_and_exact_for_a_crm(logged_in, user):
     contact_list = imported(
         user,
         'phone,first_name,last_name,company,tags\n+12025550101,=cmd|" /C calc"!A0,Lee,@Acme,"vip, gold"\n'
@@ -841,8 +841,9 @@ def test_export_contacts_is_safe_in_a_spreadsheet_and_imports_again(logged_in, u
     data = b"".join(response.streaming_content)
     rows = list(csv.reader(io.StringIO(data.decode())))
     assert rows[0] == ["phone", "first_name", "last_name", "time_zone", "tags", "company"]
-    assert rows[1] == ["'+12025550101", '\'=cmd|" /C calc"!A0', "Lee", "", "vip, gold", "'@Acme"]
-    assert rows[2] == ["'+12025550102", "Bob", "'-Brown", "", "", "Beta"]
+    # Numbers exactly as stored (E.164 is no formula); formulas neutralised with an apostrophe.
+    assert rows[1] == ["+12025550101", '\'=cmd|" /C calc"!A0', "Lee", "", "vip, gold", "'@Acme"]
+    assert rows[2] == ["+12025550102", "Bob", "'-Brown", "", "", "Beta"]
     again = contacts.contacts_import(owner=user, name="Again", filename="export.csv", data=data)
     assert sorted(numbers_of(again.contact_list)) == ["+12025550101", "+12025550102"]
 
@@ -923,8 +924,8 @@ def test_dnc_page_search_remove_export_and_the_platform_count(logged_in, user):
     assert [e.phone_number for e in found.context["entries"]] == ["+12025550102"]
     assert exported[0] == ["phone", "reason", "added"]
     assert [r[:2] for r in exported[1:]] == [
-        ["'+12025550101", "'=HYPERLINK(1)"],
-        ["'+12025550102", "Asked during call 9"],
+        ["+12025550101", "'=HYPERLINK(1)"],  # numbers exactly, formulas neutralised
+        ["+12025550102", "Asked during call 9"],
     ]
     assert "+12025550102 removed from your do-not-call list. Campaigns may call it again." in messages_of(removed)
     assert list(DoNotCall.objects.filter(owner=user).values_list("phone_number", flat=True)) == ["+12025550101"]
