@@ -1180,6 +1180,28 @@ def contact_export_rows(*, contact_list: ContactList) -> Iterator[list]:
         yield safe_row([number, first, last, tz, ", ".join(tags or []), *(variables.get(k, "") for k in names)])
 
 
+def contact_lists_variable_names(*, contact_lists: Iterable[ContactList]) -> dict[int, set[str]]:
+    """The variables each list was imported with: its ticked columns, by the names chosen at mapping.
+    A list imported before mappings were kept is read from its first contact. At most one query."""
+    names: dict[int, set[str]] = {}
+    unmapped = []
+    for contact_list in contact_lists:
+        mapping = contact_list.column_mapping or {}
+        if "variables" in mapping:
+            fields = {mapping.get(f) for f in MAPPED_FIELDS if mapping.get(f)}
+            names[contact_list.pk] = {name for column, name in mapping_variables(mapping) if column not in fields}
+        else:
+            unmapped.append(contact_list.pk)
+    if unmapped:
+        first = Contact.objects.filter(contact_list=OuterRef("pk")).order_by("id").values("variables")[:1]
+        rows = ContactList.objects.filter(pk__in=unmapped).annotate(first=Subquery(first)).values_list("pk", "first")
+        for list_id, variables in rows:
+            if isinstance(variables, str):  # a backend that returns the JSON text of a subquery
+                variables = json.loads(variables)
+            names[list_id] = set(variables or {})
+    return names
+
+
 class CappedPaginator(Paginator):
     """Pages without counting a whole large result: the count stops at `cap` (shown as "10,000+")."""
 

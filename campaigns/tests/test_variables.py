@@ -3,6 +3,7 @@ when the contact has no value, and warnings (agent form, pre-flight) about varia
 not have, before a real call says "your home at - do you have…"."""
 
 import html
+import re
 
 import pytest
 from django.urls import reverse
@@ -10,7 +11,7 @@ from django.urls import reverse
 from campaigns.engine import ConversationContext
 from campaigns.engine.base import VARIABLE
 from campaigns.models import CallTurn
-from campaigns.tests.factories import make_agent
+from campaigns.tests.factories import make_agent, make_campaign, make_list
 from campaigns.tests.test_scripted_engine import make_agent as unsaved_agent
 from telephony.tests.test_webhooks import PUBLIC, answer, make_call
 
@@ -25,6 +26,11 @@ def public_url(settings):
 
 def text(response) -> str:
     return html.unescape(response.content.decode())
+
+
+def words(response) -> str:
+    """The page's text as a person reads it: tags removed, spaces collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", "", text(response)).split())
 
 
 def fill(line: str, **variables) -> str:
@@ -109,3 +115,125 @@ def test_the_agent_form_accepts_a_fallback(client, user):
     assert response.status_code == 302, text(response)
     agent.refresh_from_db()
     assert agent.opening_line == "Hi {{first_name|there}}, this is Sam from {{company|our company}}."
+
+
+# --- Warnings: the agent form ---------------------------------------------------------------------
+def test_the_agent_form_warns_about_a_variable_none_of_the_lists_has(client, user):
+    make_list(user, ["+12025550101"], name="Spring leads")  # columns: first_name, company
+    agent = make_agent(
+        user, opening_line="Hi {{first_name}} at {{company}}, about {{plan}}.", closing_line="Bye {{last_name}}."
+    )
+    client.force_login(user)
+
+    page = text(client.get(reverse("agent_edit", args=[agent.pk])))
+
+    assert (
+        "{{plan}} is not a column of any of your contact lists: on a call the agent would say nothing in its "
+        "place. Give it a fallback, such as {{plan|your plan}}, or import the list with a “plan” column."
+    ) in page
+    assert "{{company}} is not" not in page  # the list has it
+    assert "{{last_name}} is not" not in page  # the contact's own field
+
+
+def test_the_agent_form_names_the_campaign_list_that_lacks_a_variable(client, user):
+    campaign = make_campaign(user, ["+12025550101"], opening_line="Hi {{first_name}}, your {{product}} order.")
+    make_list(user, ["+12025550102"], name="Other list")
+    client.force_login(user)
+
+    page = text(client.get(reverse("agent_edit", args=[campaign.agent.pk])))
+
+    assert "{{product}} is not a column of “Leads”, the list this agent's campaigns call" in page
+    assert "Give it a fallback, such as {{product|your product}}" in page
+
+
+def test_a_variable_with_a_fallback_everywhere_is_not_warned_about(client, user):
+    campaign = make_campaign(
+        user, ["+12025550101"], opening_line="Hi, your {{product|order}}.", closing_line="Thanks for the {{product|x}}."
+    )
+    client.force_login(user)
+
+    page = client.get(reverse("agent_edit", args=[campaign.agent.pk]))
+
+    assert page.context["variable_warnings"] == []
+    assert 'data-testid="variable-warnings"' not in text(page)
+
+
+def test_saving_the_agent_tells_what_its_lists_lack_and_still_saves(client, user):
+    campaign = make_campaign(user, ["+12025550101"])
+    agent = campaign.agent
+    client.force_login(user)
+    form = client.get(reverse("agent_edit", args=[agent.pk])).context["form"]
+    data = {name: form[name].value() for name in form.fields if form[name].value() not in (None, False)}
+    data["opening_line"] = "Hi {{first_name}}, about your {{plan}}."
+
+    response = client.post(reverse("agent_edit", args=[agent.pk]), data, follow=True)
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert f"Agent “{agent.name}” saved." in messages
+    assert any(m.startswith("{{plan}} is not a column of “Leads”") for m in messages)
+    agent.refresh_from_db()
+    assert agent.opening_line == "Hi {{first_name}}, about your {{plan}}."
+
+
+def test_an_agent_form_sent_with_an_error_warns_about_the_lines_as_typed(client, user):
+    make_list(user, ["+12025550101"])
+    client.force_login(user)
+
+    response = client.post(reverse("agent_create"), {"name": "", "opening_line": "Hi {{nickname}}."})
+
+    assert response.status_code == 200
+    assert "{{nickname}} is not a column of any of your contact lists" in text(response)
+
+
+# --- Warnings: the pre-flight -----------------------------------------------------------------------
+def test_the_preflight_counts_contacts_without_a_value_for_each_variable(client, user, django_assert_num_queries):
+    from campaigns.preflight import campaign_variable_gaps
+
+    campaign = make_campaign(
+        user,
+        ["+12025550101", "+12025550102", "+12025550103"],
+        opening_line="Hi {{first_name}} from {{company}}, about {{plan}} at {{address|your address}}.",
+    )
+    first, second, _ = campaign.contact_list.contacts.order_by("id")
+    first.variables = {**first.variables, "company": "  "}  # blank counts as no value
+    first.save()
+    second.first_name = ""
+    second.save()
+
+    with django_assert_num_queries(1):
+        gaps = campaign_variable_gaps(campaign=campaign)
+
+    assert [(g.name, g.missing, g.total) for g in gaps] == [("first_name", 1, 3), ("company", 1, 3), ("plan", 3, 3)]
+    client.force_login(user)
+    response = client.get(reverse("campaign_preflight", args=[campaign.pk]))
+    page = words(response)
+    assert "Variables with no value" in page
+    assert "{{first_name}}: 1 of 3 contacts have no value." in page
+    assert "{{plan}}: none of the 3 contacts in Leads has a value." in page
+    assert "such as {{plan|your plan}}" in page and "such as {{first_name|there}}" in page
+    assert "{{address" not in page.split("Variables with no value")[1]  # it has a fallback
+    assert f'href="{reverse("agent_edit", args=[campaign.agent.pk])}"' in text(response)
+
+
+def test_the_preflight_says_nothing_when_every_contact_has_every_variable(client, user):
+    campaign = make_campaign(user, ["+12025550101"], opening_line="Hi {{first_name}} from {{company}}.")
+    client.force_login(user)
+
+    page = text(client.get(reverse("campaign_preflight", args=[campaign.pk])))
+
+    assert "Before you launch" in page and "Variables with no value" not in page
+
+
+def test_a_paused_campaign_counts_only_the_contacts_still_queued(client, user):
+    from campaigns.models import Campaign, CampaignContact
+
+    campaign = make_campaign(user, ["+12025550101", "+12025550102"], opening_line="About {{plan}}.")
+    first, second = campaign.contact_list.contacts.order_by("id")
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
+    CampaignContact.objects.create(campaign=campaign, contact=first, status=CampaignContact.Status.DONE)
+    CampaignContact.objects.create(campaign=campaign, contact=second, status=CampaignContact.Status.PENDING)
+    client.force_login(user)
+
+    page = words(client.get(reverse("campaign_preflight", args=[campaign.pk])))
+
+    assert "Still queued: 1." in page and "{{plan}} has no value for 1 of them" in page
