@@ -19,7 +19,8 @@ Reading files people actually have:
   that look wrong) is noticed; the advice is to save it as "CSV UTF-8".
 - Separator: `csv.Sniffer` on the first lines picks `,`, `;`, tab or `|`; when it cannot tell, the
   candidate that occurs most in the header line wins (a one-column file: `,`). The quote character
-  is always `"`: the sniffer would take the apostrophe our own exports put before "+1…" for one.
+  is always `"`: the sniffer would take the apostrophe our exports once put before "+1…" (and
+  spreadsheets users type before numbers) for one.
 - Quoted fields may hold separators and newlines; a row is reported at its first line, as a
   spreadsheet shows it. Blank lines and rows of empty cells are skipped, and keep later lines'
   numbers right. A quote left open swallows the lines after it: such a row is rejected by line.
@@ -217,7 +218,7 @@ def split_full_name(text: str) -> tuple[str, str]:
 
 def normalise_number(raw: str, *, default_country: str) -> str:
     """E.164 form of `raw`, or ValueError with a reason a person can act on."""
-    # A leading apostrophe is how our own exports (and spreadsheets) keep "+1…" as text.
+    # A leading apostrophe is how spreadsheets (and our exports before they wrote numbers exactly) keep "+1…" text.
     raw = (raw or "").strip().removeprefix("'")
     return _nanp_number(raw, default_country) or _parsed_number(raw, default_country)
 
