@@ -19,7 +19,8 @@ Reading files people actually have:
   that look wrong) is noticed; the advice is to save it as "CSV UTF-8".
 - Separator: `csv.Sniffer` on the first lines picks `,`, `;`, tab or `|`; when it cannot tell, the
   candidate that occurs most in the header line wins (a one-column file: `,`). The quote character
-  is always `"`: the sniffer would take the apostrophe our own exports put before "+1…" for one.
+  is always `"`: the sniffer would take the apostrophe our exports once put before "+1…" (and
+  spreadsheets users type before numbers) for one.
 - Quoted fields may hold separators and newlines; a row is reported at its first line, as a
   spreadsheet shows it. Blank lines and rows of empty cells are skipped, and keep later lines'
   numbers right. A quote left open swallows the lines after it: such a row is rejected by line.
@@ -28,10 +29,17 @@ Reading files people actually have:
   use more than `CSV_MAX_COLUMNS` columns. Either fails the whole file with the line to look at:
   the header at upload, the first rows on the mapping page, any later row in the import job.
 
-Duplicates: a number appears once per list (the database's unique constraint) and the background
-import also skips numbers already in the account's other lists and numbers on the do-not-call
-lists; each skipped row is reported with the line it repeats or the list it is in. The checks run
-once per batch of rows against the database (no query per row, no set of every number in memory).
+Duplicates: a number appears once per list (the database's unique constraint); the same number may
+be in several lists of an account (a segment, a follow-up list). The background import skips a
+row that repeats a number of the same list and numbers on the account's or the platform's
+do-not-call list, each reported with the line it repeats or the list it is on. The checks run once
+per batch of rows against the database (no query per row, no set of every number in memory).
+
+Variables: every column the user ticks becomes a variable the agent's lines use as {{name}}. The
+name is suggested from the header ("Company (Org)" → company), shown and editable at mapping, and
+must be a name the lines can use (`variable_name_problem`). Cells our own exports guarded against
+spreadsheet formulas are read back without the guard (`clozit.csvsafe.spreadsheet_text`), so a
+list's export imports again to the same contacts, variables and tags.
 """
 
 import codecs
@@ -41,6 +49,7 @@ import gc
 import io
 import json
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -55,7 +64,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from clozit.csvsafe import safe_row
+from clozit.csvsafe import safe_row, spreadsheet_text
 from clozit.queueing import enqueue
 
 from .errors import CampaignError
@@ -76,12 +85,37 @@ ALLOWED_EXTENSIONS = {".csv", ".txt", ".tsv"}
 SPREADSHEET_EXTENSIONS = {".xlsx", ".xlsm", ".xls", ".ods", ".numbers"}
 
 PHONE_HEADERS = {"phone", "phone_number", "phonenumber", "number", "mobile", "mobile_number", "telephone", "tel"}
-FIRST_NAME_HEADERS = {"first_name", "firstname", "first", "given_name", "name"}
+FIRST_NAME_HEADERS = {"first_name", "firstname", "first", "given_name"}
 LAST_NAME_HEADERS = {"last_name", "lastname", "last", "surname", "family_name"}
+# "Name" alone is usually "Ann Lee"; beside a last-name column it is the first name.
+FULL_NAME_HEADERS = {"full_name", "fullname", "name", "contact_name", "customer_name", "client_name", "display_name"}
 TIME_ZONE_HEADERS = {"time_zone", "timezone", "tz", "zone"}
 TAG_HEADERS = {"tags", "tag", "labels"}
 REASON_HEADERS = {"reason", "note", "notes", "comment"}
-MAPPED_FIELDS = ("phone", "first_name", "last_name", "time_zone", "tags")
+MAPPED_FIELDS = ("phone", "full_name", "first_name", "last_name", "time_zone", "tags")
+
+# Variable names: what {{name}} in an agent's line can use (campaigns.engine.base.VARIABLE), in lower case.
+VARIABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+MAX_VARIABLE_NAME_LENGTH = 40
+# Names a column cannot take: the contact's own fields (which a call fills in, whatever a column
+# says) and the columns of a list's export (so an export imports again to the same variables).
+RESERVED_VARIABLES = {
+    "first_name": "the contact's first name",
+    "last_name": "the contact's last name",
+    "phone_number": "the contact's phone number",
+    "phone": "the phone number column of exports",
+    "time_zone": "the contact's time zone",
+    "tags": "the contact's tags",
+}
+
+# Full names: titles dropped before the split, suffixes kept with the last name, and the particles
+# that start a last name ("Ludwig van Beethoven": Ludwig, van Beethoven).
+NAME_TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof"}
+NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"}
+NAME_PARTICLES = {
+    "van", "von", "de", "del", "della", "der", "den", "di", "da", "du", "la", "le", "dos", "das", "do", "ter", "ten",
+    "bin", "ibn", "al", "el", "st", "st.",
+}  # fmt: skip
 
 # Magic numbers of files people upload by mistake, with what to tell them.
 BINARY_SIGNATURES = [
@@ -108,9 +142,83 @@ def normalise_header(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", (name or "").strip().lower()).strip("_")
 
 
+def suggest_variable_name(header: str) -> str:
+    """A name for {{…}} from a column header: "Company (Org)" → company, "Société" → societe,
+    "2nd address" → column_2nd_address. Not checked for clashes (see `suggest_variable_names`)."""
+    ascii_header = unicodedata.normalize("NFKD", header or "").encode("ascii", "ignore").decode()
+    without_note = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", ascii_header)
+    name = normalise_header(without_note) or normalise_header(ascii_header)
+    if name and not name[0].isalpha():
+        name = f"column_{name}"
+    return name[:MAX_VARIABLE_NAME_LENGTH].rstrip("_")
+
+
+def suggest_variable_names(columns: list[str]) -> dict[str, str]:
+    """A distinct, usable name per column: a clash with a reserved name or another column gets the
+    header's bracketed part back ("Phone (work)" → phone_work), else a number ("company_2")."""
+    names: dict[str, str] = {}
+    taken = set(RESERVED_VARIABLES)
+    for position, column in enumerate(columns, start=1):
+        ascii_column = unicodedata.normalize("NFKD", column).encode("ascii", "ignore").decode()
+        base = suggest_variable_name(column) or f"column_{position}"  # "電話" has no letters to keep
+        candidates = [base, normalise_header(ascii_column)]
+        name = next((c for c in candidates if c and VARIABLE_NAME.fullmatch(c) and c not in taken), "")
+        number = 2
+        while not name:
+            candidate = f"{base[: MAX_VARIABLE_NAME_LENGTH - 4]}_{number}"
+            name = candidate if candidate not in taken else ""
+            number += 1
+        names[column] = name
+        taken.add(name)
+    return names
+
+
+def variable_name_problem(name: str, *, column: str = "", taken: dict[str, str] | None = None) -> str:
+    """Why `name` cannot be a variable ("" when it can); `taken` maps names already given to the
+    columns that have them."""
+    label = f"“{column}”" if column else "This column"
+    if not name:
+        return f"Give {label} a variable name, or untick it."
+    if len(name) > MAX_VARIABLE_NAME_LENGTH:
+        return f"Keep variable names to {MAX_VARIABLE_NAME_LENGTH} characters."
+    if not VARIABLE_NAME.fullmatch(name):
+        hint = suggest_variable_name(name) or "company"
+        return (
+            f"“{name}” cannot be a variable name: use lower-case letters, digits and _, starting with a letter "
+            f"(such as {hint})."
+        )
+    if name in RESERVED_VARIABLES:
+        return f"{{{{{name}}}}} is {RESERVED_VARIABLES[name]}: choose another name, such as {name}_2."
+    if taken and name in taken:
+        return f"{{{{{name}}}}} is already the name of “{taken[name]}”: give each column its own name."
+    return ""
+
+
+def split_full_name(text: str) -> tuple[str, str]:
+    """(first name, last name) from one cell: "Ann Lee", "Lee, Ann", "Dr. Mary Ann van der Berg Jr."
+    (→ "Mary Ann", "van der Berg Jr."). One word is a first name. Titles are dropped; nothing else is."""
+    text = " ".join((text or "").split())
+    if text.count(",") == 1:
+        last, first = (part.strip() for part in text.split(","))
+        if first and last and first.lower().rstrip(".") not in NAME_SUFFIXES:
+            return first[:100], last[:100]
+    words = text.replace(",", " ").split()
+    while len(words) > 1 and words[0].lower().rstrip(".") in NAME_TITLES:
+        words = words[1:]
+    suffixes = []
+    while len(words) > 2 and words[-1].lower().rstrip(".") in NAME_SUFFIXES:
+        suffixes.insert(0, words.pop())
+    if len(words) <= 1:
+        return " ".join(words + suffixes)[:100], ""
+    start = len(words) - 1
+    while start > 1 and words[start - 1].lower() in NAME_PARTICLES:
+        start -= 1
+    return " ".join(words[:start])[:100], " ".join(words[start:] + suffixes)[:100]
+
+
 def normalise_number(raw: str, *, default_country: str) -> str:
     """E.164 form of `raw`, or ValueError with a reason a person can act on."""
-    # A leading apostrophe is how our own exports (and spreadsheets) keep "+1…" as text.
+    # A leading apostrophe is how spreadsheets (and our exports before they wrote numbers exactly) keep "+1…" text.
     raw = (raw or "").strip().removeprefix("'")
     return _nanp_number(raw, default_country) or _parsed_number(raw, default_country)
 
@@ -428,8 +536,9 @@ class CsvSource:
 # --- Columns -------------------------------------------------------------------------------
 def guess_mapping(names: list[str], *, header: list[str] | None = None, extended: bool = True) -> dict:
     """Column names for each field, guessed from the header (the mapping page's starting point):
-    phone and names, with `extended` time zone and tags too; every other named column is a variable.
-    Columns whose header cell is blank (`header`) are left out."""
+    phone and names (a full name when the file has no first- or last-name column), with `extended`
+    time zone and tags too; every other named column is a variable, with a suggested name in
+    "variable_names". Columns whose header cell is blank (`header`) are left out."""
     unnamed = {name for name, raw in zip(names, header or names, strict=False) if not raw.strip()}
     by_key = {}
     for name in names:
@@ -438,16 +547,46 @@ def guess_mapping(names: list[str], *, header: list[str] | None = None, extended
     def find(aliases):
         return next((by_key[key] for key in by_key if key in aliases), "")
 
+    first_name, last_name = find(FIRST_NAME_HEADERS), find(LAST_NAME_HEADERS)
+    full_name = ""
+    if not first_name and not last_name:
+        full_name = find(FULL_NAME_HEADERS)
+    elif not first_name:
+        first_name = find({"name"})
     mapping = {
         "phone": find(PHONE_HEADERS),
-        "first_name": find(FIRST_NAME_HEADERS),
-        "last_name": find(LAST_NAME_HEADERS),
+        "full_name": full_name,
+        "first_name": first_name,
+        "last_name": last_name,
         "time_zone": find(TIME_ZONE_HEADERS) if extended else "",
         "tags": find(TAG_HEADERS) if extended else "",
     }
     used = set(mapping.values())
     mapping["variables"] = [name for name in names if name not in used and name not in unnamed]
+    mapping["variable_names"] = suggest_variable_names([name for name in names if name not in unnamed])
     return mapping
+
+
+def mapping_variables(mapping: dict) -> list[tuple[str, str]]:
+    """(column, variable name) for each ticked column. A mapping saved before names could be
+    chosen (no "variable_names") names variables as the import then did: the header normalised."""
+    names = mapping.get("variable_names")
+    columns = mapping.get("variables") or []
+    if not isinstance(names, dict):
+        return [(column, normalise_header(column)) for column in columns]
+    return [(column, str(names.get(column, suggest_variable_name(column))).strip()) for column in columns]
+
+
+def variables_check(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Problems with the chosen variable names, by column ({} when every name can be used)."""
+    problems, taken = {}, {}
+    for column, name in pairs:
+        problem = variable_name_problem(name, column=column, taken=taken)
+        if problem:
+            problems[column] = problem
+        else:
+            taken[name] = column
+    return problems
 
 
 @dataclass(frozen=True)
@@ -455,6 +594,7 @@ class Columns:
     """A mapping resolved against a header: column indexes, -1 for a field not taken from the file."""
 
     phone: int
+    full_name: int = -1
     first_name: int = -1
     last_name: int = -1
     time_zone: int = -1
@@ -470,12 +610,19 @@ class Columns:
                 raise CampaignError(f"The file has no column “{phone}” for the phone number. Map the columns again.")
             raise CampaignError("Choose the column that holds the phone numbers.")
         columns = {f: index.get(mapping.get(f) or "", -1) for f in MAPPED_FIELDS}
+        if columns["full_name"] >= 0 and (columns["first_name"] >= 0 or columns["last_name"] >= 0):
+            raise CampaignError(
+                "Choose a full-name column or first- and last-name columns, not both: "
+                "the full name is split into first and last name."
+            )
         taken = {i for i in columns.values() if i >= 0}
-        variables = tuple(
-            (index[name], normalise_header(name))
-            for name in mapping.get("variables") or []
-            if name in index and index[name] not in taken and normalise_header(name)
-        )
+        pairs = [(column, name) for column, name in mapping_variables(mapping) if column in index]
+        pairs = [(column, name) for column, name in pairs if index[column] not in taken]
+        if isinstance(mapping.get("variable_names"), dict):
+            problems = variables_check(pairs)
+            if problems:
+                raise CampaignError(next(iter(problems.values())))
+        variables = tuple((index[column], name) for column, name in pairs if name)
         return cls(variables=variables, **columns)
 
 
@@ -546,15 +693,27 @@ class RowProcessor:
                 time_zone = normalise_time_zone(values[c.time_zone])
             except ValueError as exc:
                 return RowProblem(line, str(exc), values[c.time_zone].strip()[:200])
+        if 0 <= c.full_name < n:
+            first_name, last_name = split_full_name(_cell(values[c.full_name]))
+        else:
+            first_name = _cell(values[c.first_name])[:100] if 0 <= c.first_name < n else ""
+            last_name = _cell(values[c.last_name])[:100] if 0 <= c.last_name < n else ""
         return (
             number,
-            values[c.first_name].strip()[:100] if 0 <= c.first_name < n else "",
-            values[c.last_name].strip()[:100] if 0 <= c.last_name < n else "",
+            first_name,
+            last_name,
             time_zone,
-            parse_tags(values[c.tags]) if 0 <= c.tags < n and values[c.tags] else [],
-            {key: (values[i].strip()[:MAX_VARIABLE_LENGTH] if i < n else "") for i, key in c.variables},
+            parse_tags(_cell(values[c.tags])) if 0 <= c.tags < n and values[c.tags] else [],
+            {key: (_cell(values[i])[:MAX_VARIABLE_LENGTH] if i < n else "") for i, key in c.variables},
             line,
         )
+
+
+def _cell(value: str) -> str:
+    """A cell's text, trimmed; a cell our exports guarded against spreadsheet formulas ("'=…") is
+    read as the value it stands for, so an export imports again to the same contacts."""
+    value = value.strip()
+    return spreadsheet_text(value).strip() if value.startswith("'") else value
 
 
 # --- Synchronous import (small files) ------------------------------------------------------------
@@ -628,6 +787,7 @@ def contacts_import(*, owner, name: str, filename: str, data: bytes, consent_by=
             },
             consent_confirmed_at=timezone.now() if consent_by is not None else None,
             consent_confirmed_by=consent_by,
+            column_mapping=mapping,
         )
         for contact in contacts:
             contact.contact_list = contact_list
@@ -703,11 +863,15 @@ def contact_list_import_start(
         if not awaiting_mapping(contact_list):
             return contact_list
         names = contact_upload_preview(contact_list=contact_list, rows=0).names
-        Columns.resolve(mapping, names)  # refuses a mapping without a usable phone column
-        contact_list.column_mapping = {
+        pairs = mapping_variables(mapping)
+        mapping = {
             **{f: mapping.get(f) or "" for f in MAPPED_FIELDS},
-            "variables": list(mapping.get("variables") or []),
+            "variables": [column for column, _ in pairs],
+            "variable_names": dict(pairs),
         }
+        # Refuses a mapping without a usable phone column, or with a variable name the lines cannot use.
+        Columns.resolve(mapping, names)
+        contact_list.column_mapping = mapping
         contact_list.default_country = default_country
         contact_list.name = name[:120]
         contact_list.tags = parse_tags(tags)
@@ -874,9 +1038,10 @@ def _import_rows(contact_list: ContactList, source: CsvSource) -> None:
 
 
 class _BatchWriter:
-    """Stores one batch of rows in one transaction: duplicates and do-not-call numbers found with
-    two queries, contacts written with COPY on PostgreSQL (bulk_create elsewhere), rejections, and
-    the list's progress counters."""
+    """Stores one batch of rows in one transaction: numbers already in this list (from an earlier
+    batch) and do-not-call numbers found with two queries, contacts written with COPY on PostgreSQL
+    (bulk_create elsewhere), rejections, and the list's progress counters. The account's other
+    lists are not looked at: a number may be in several lists."""
 
     COLUMNS = ("contact_list", "phone_number", "first_name", "last_name", "time_zone", "tags", "variables")
 
@@ -887,12 +1052,11 @@ class _BatchWriter:
         if connection.vendor == "postgresql":
             fields = [Contact._meta.get_field(name).column for name in (*self.COLUMNS, "source_line")]
             qn = connection.ops.quote_name
-            contacts, lists, dnc = (qn(m._meta.db_table) for m in (Contact, ContactList, DoNotCall))
+            contacts, dnc = (qn(m._meta.db_table) for m in (Contact, DoNotCall))
             self.copy_sql = f"COPY {contacts} ({', '.join(qn(f) for f in fields)}) FROM STDIN"
             self.known_sql = (
-                f"SELECT c.phone_number, c.contact_list_id, l.name, c.source_line FROM {contacts} c "
-                f"JOIN {lists} l ON l.id = c.contact_list_id "
-                "WHERE l.owner_id = %s AND c.phone_number = ANY(%s) ORDER BY c.contact_list_id"
+                f"SELECT phone_number, source_line FROM {contacts} "
+                "WHERE contact_list_id = %s AND phone_number = ANY(%s)"
             )
             self.blocked_sql = (
                 f"SELECT phone_number, owner_id FROM {dnc} "
@@ -900,29 +1064,22 @@ class _BatchWriter:
             )
 
     def _known(self, numbers: list[str]) -> dict[str, str]:
-        """Why each of `numbers` already known to the account may not be imported again."""
+        """Why each of `numbers` may not be imported: already in this list, or on a do-not-call list."""
         if self.copy_sql:
             # PostgreSQL: one array parameter, not 2,000 placeholders for the driver to splice in.
             with connection.cursor() as cursor:
-                cursor.execute(self.known_sql, [self.owner_id, numbers])
-                in_lists = cursor.fetchall()
+                cursor.execute(self.known_sql, [self.list_id, numbers])
+                in_list = cursor.fetchall()
                 cursor.execute(self.blocked_sql, [self.owner_id, numbers])
                 blocked = cursor.fetchall()
         else:
-            in_lists = (
-                Contact.objects.filter(contact_list__owner_id=self.owner_id, phone_number__in=numbers)
-                .order_by("contact_list_id")
-                .values_list("phone_number", "contact_list_id", "contact_list__name", "source_line")
+            in_list = Contact.objects.filter(contact_list_id=self.list_id, phone_number__in=numbers).values_list(
+                "phone_number", "source_line"
             )
             blocked = DoNotCall.objects.filter(
                 Q(owner_id=self.owner_id) | Q(owner__isnull=True), phone_number__in=numbers
             ).values_list("phone_number", "owner_id")
-        known = {}
-        for number, list_id, list_name, line in in_lists:
-            if list_id == self.list_id:
-                known[number] = f"{number} already appears on line {line}"
-            else:
-                known.setdefault(number, f"{number} is already in your list “{list_name}”")
+        known = {number: f"{number} already appears on line {line}" for number, line in in_list}
         for number, owner_id in blocked:
             where = "your do-not-call list" if owner_id else "the platform-wide do-not-call list"
             known.setdefault(number, f"{number} is on {where}")
@@ -1009,11 +1166,12 @@ def rejection_rows(*, contact_list: ContactList) -> Iterator[list]:
 
 def contact_export_rows(*, contact_list: ContactList) -> Iterator[list]:
     """The list as CSV rows that import again: phone, names, time zone, tags, then one column per
-    variable name any contact has (found in a first pass, so memory stays small)."""
-    keys: dict[str, None] = {}
+    variable name any contact has (found in a first pass, so memory stays small), in the order of
+    the file's columns."""
+    keys: dict[str, None] = dict.fromkeys(name for _, name in mapping_variables(contact_list.column_mapping or {}))
     for variables in contact_list.contacts.values_list("variables", flat=True).iterator(chunk_size=BATCH_ROWS):
         keys.update(dict.fromkeys(variables or {}))
-    names = [k for k in keys if k not in {"phone", "first_name", "last_name", "time_zone", "tags"}]
+    names = [k for k in keys if k not in RESERVED_VARIABLES]
     yield safe_row(["phone", "first_name", "last_name", "time_zone", "tags", *names])
     rows = contact_list.contacts.order_by("id").values_list(
         "phone_number", "first_name", "last_name", "time_zone", "tags", "variables"
@@ -1021,6 +1179,28 @@ def contact_export_rows(*, contact_list: ContactList) -> Iterator[list]:
     for number, first, last, tz, tags, variables in rows.iterator(chunk_size=BATCH_ROWS):
         variables = variables or {}
         yield safe_row([number, first, last, tz, ", ".join(tags or []), *(variables.get(k, "") for k in names)])
+
+
+def contact_lists_variable_names(*, contact_lists: Iterable[ContactList]) -> dict[int, set[str]]:
+    """The variables each list was imported with: its ticked columns, by the names chosen at mapping.
+    A list imported before mappings were kept is read from its first contact. At most one query."""
+    names: dict[int, set[str]] = {}
+    unmapped = []
+    for contact_list in contact_lists:
+        mapping = contact_list.column_mapping or {}
+        if "variables" in mapping:
+            fields = {mapping.get(f) for f in MAPPED_FIELDS if mapping.get(f)}
+            names[contact_list.pk] = {name for column, name in mapping_variables(mapping) if column not in fields}
+        else:
+            unmapped.append(contact_list.pk)
+    if unmapped:
+        first = Contact.objects.filter(contact_list=OuterRef("pk")).order_by("id").values("variables")[:1]
+        rows = ContactList.objects.filter(pk__in=unmapped).annotate(first=Subquery(first)).values_list("pk", "first")
+        for list_id, variables in rows:
+            if isinstance(variables, str):  # a backend that returns the JSON text of a subquery
+                variables = json.loads(variables)
+            names[list_id] = set(variables or {})
+    return names
 
 
 class CappedPaginator(Paginator):

@@ -53,6 +53,11 @@ class UploadForm(forms.Form):
 class MappingForm(forms.Form):
     name = forms.CharField(max_length=120, label="List name")
     phone = forms.ChoiceField(label="Phone number", help_text="Required.")
+    full_name = forms.ChoiceField(
+        label="Full name",
+        required=False,
+        help_text="Split into first and last name: “Ann Lee” and “Lee, Ann” both give Ann and Lee.",
+    )
     first_name = forms.ChoiceField(label="First name", required=False)
     last_name = forms.ChoiceField(label="Last name", required=False)
     time_zone = forms.ChoiceField(
@@ -65,7 +70,8 @@ class MappingForm(forms.Form):
         label="Variables your agent can use",
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Each ticked column becomes a variable such as {{company}} in the agent's lines.",
+        help_text="Each ticked column becomes the variable named beside it, used in the agent's lines as "
+        "{{company}}, or {{company|your company}} to say something when a contact has no value.",
     )
     default_country = forms.ChoiceField(
         label="Default country", help_text="Numbers written without a +country code are read as numbers of it."
@@ -80,14 +86,32 @@ class MappingForm(forms.Form):
 
     FIELDS = contacts.MAPPED_FIELDS
 
-    def __init__(self, *args, names: list[str], **kwargs):
+    def __init__(self, *args, names: list[str], variable_names: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.names = names
+        suggested = contacts.suggest_variable_names(names)
+        variable_names = {**suggested, **(variable_names or {})}
         columns = [(name, name) for name in names]
         self.fields["phone"].choices = [("", "Choose a column")] + columns
-        for name in ("first_name", "last_name", "time_zone", "tags"):
+        for name in ("full_name", "first_name", "last_name", "time_zone", "tags"):
             self.fields[name].choices = [("", "— not in the file")] + columns
+        for name in self.FIELDS:
+            self.fields[name].widget.attrs["data-column-field"] = name
         self.fields["variables"].choices = columns
         self.fields["default_country"].choices = country_choices()
+        # One name per column, by position: a header may hold any character.
+        for index, column in enumerate(names):
+            self.fields[self.name_field(index)] = forms.CharField(
+                label=f"Variable name for {column}",
+                required=False,
+                max_length=100,
+                initial=variable_names.get(column, suggested[column]),
+                widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "variable-name"}),
+            )
+
+    @staticmethod
+    def name_field(index: int) -> str:
+        return f"variable_name_{index}"
 
     def clean(self):
         cleaned = super().clean()
@@ -98,7 +122,26 @@ class MappingForm(forms.Form):
                 self.add_error(name, f"“{column}” is already the {self.fields[seen[column]].label.lower()} column.")
             elif column:
                 seen[column] = name
-        cleaned["variables"] = [c for c in cleaned.get("variables") or [] if c not in seen]
+        if cleaned.get("full_name") and (cleaned.get("first_name") or cleaned.get("last_name")):
+            self.add_error(
+                "full_name",
+                "Choose a full-name column or first- and last-name columns, not both: "
+                "the full name is split into first and last name.",
+            )
+        ticked = [c for c in cleaned.get("variables") or [] if c not in seen]
+        cleaned["variables"] = ticked
+        pairs = []
+        for column in ticked:
+            field = self.name_field(self.names.index(column))
+            if field in self.errors:
+                continue
+            # A client that sends no names (not this page) gets the suggested ones.
+            name = (cleaned.get(field, "") if field in self.data else self.fields[field].initial or "").strip()
+            # "Company" is taken as company; anything else is reported as the user typed it.
+            pairs.append((column, name.lower() if contacts.VARIABLE_NAME.fullmatch(name.lower()) else name))
+        for column, problem in contacts.variables_check(pairs).items():
+            self.add_error(self.name_field(self.names.index(column)), problem)
+        cleaned["variable_names"] = dict(pairs)
         return cleaned
 
     def column_fields(self) -> list:
@@ -107,8 +150,21 @@ class MappingForm(forms.Form):
     def list_fields(self) -> list:
         return [self["name"], self["default_country"], self["list_tags"]]
 
+    def variable_rows(self, preview_rows: list[list[str]]) -> list[dict]:
+        """Per column: its checkbox, its variable-name field and a value from the file's first rows."""
+        boxes = list(self["variables"])
+        rows = []
+        for index, column in enumerate(self.names):
+            sample = next((row[index] for row in preview_rows if index < len(row) and row[index].strip()), "")
+            rows.append({"column": column, "box": boxes[index], "name": self[self.name_field(index)], "sample": sample})
+        return rows
+
     def mapping(self) -> dict:
-        return {**{f: self.cleaned_data.get(f) or "" for f in self.FIELDS}, "variables": self.cleaned_data["variables"]}
+        return {
+            **{f: self.cleaned_data.get(f) or "" for f in self.FIELDS},
+            "variables": self.cleaned_data["variables"],
+            "variable_names": self.cleaned_data["variable_names"],
+        }
 
 
 class ContactListForm(forms.Form):
@@ -223,7 +279,9 @@ def contactlist_map(request, pk):
         "default_country": contact_list.default_country or request.user.default_country,
         "list_tags": ", ".join(contact_list.tags or []),
     }
-    form = MappingForm(request.POST or None, names=preview.names, initial=initial)
+    form = MappingForm(
+        request.POST or None, names=preview.names, variable_names=guessed.get("variable_names"), initial=initial
+    )
     if request.method == "POST" and form.is_valid():
         try:
             contacts.contact_list_import_start(
@@ -238,9 +296,13 @@ def contactlist_map(request, pk):
             form.add_error(None, str(exc))
         else:
             return redirect("contactlist_import", pk=pk)
-    return render(
-        request, "campaigns/contactlist_map.html", {"contact_list": contact_list, "form": form, "preview": preview}
-    )
+    context = {
+        "contact_list": contact_list,
+        "form": form,
+        "preview": preview,
+        "variable_rows": form.variable_rows(preview.rows),
+    }
+    return render(request, "campaigns/contactlist_map.html", context)
 
 
 @login_required

@@ -11,8 +11,8 @@ in a list. Two queries in all (three when the campaign is checked first, by the 
 2. The calls themselves, oldest first, as plain tuples (values_list: no model instances).
 
 Every cell, the header included, passes through `clozit.csvsafe.spreadsheet_safe`: contact names,
-campaign names and captured answers are typed by people we do not control. E.164 numbers start with
-"+" and get the apostrophe too (see clozit/csvsafe.py for why).
+campaign names and captured answers are typed by people we do not control. Only cells a spreadsheet
+would run get the apostrophe: E.164 numbers are written exactly (see clozit/csvsafe.py).
 
 A field captured more than once in the same call (the callee corrected themselves) keeps every
 answer, in the order given, joined with "; ".

@@ -10,6 +10,7 @@ from . import selectors, services
 from .errors import CampaignError
 from .forms import AgentForm, CampaignForm
 from .models import Agent, Call, Campaign
+from .variables import agent_variable_warnings
 
 
 # --- Agents -----------------------------------------------------------------------
@@ -25,8 +26,16 @@ def agent_edit(request, pk=None):
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, f"Agent “{agent.name}” saved.")
+        for warning in agent_variable_warnings(agent=agent):
+            messages.warning(request, warning)
         return redirect("agent_list")
-    return render(request, "campaigns/agent_form.html", {"form": form, "agent": agent})
+    # The lines as stored, or as just submitted (the form has put them on the agent).
+    variable_warnings = agent_variable_warnings(agent=form.instance) if (agent.pk or form.is_bound) else []
+    return render(
+        request,
+        "campaigns/agent_form.html",
+        {"form": form, "agent": agent, "variable_warnings": variable_warnings},
+    )
 
 
 @login_required
@@ -86,11 +95,13 @@ def campaign_detail(request, pk):
 def campaign_preflight(request, pk):
     """The pre-flight summary (loaded by htmx): in full for a draft, compact while paused."""
     from .preflight import campaign_preflight as preflight_of
+    from .preflight import campaign_variable_gaps
 
     campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
     if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
         return HttpResponse("")
     context = {"campaign": campaign, "preflight": preflight_of(campaign=campaign)}
+    context["variable_gaps"] = campaign_variable_gaps(campaign=campaign)
     return render(request, "campaigns/preflight_summary.html", context)
 
 

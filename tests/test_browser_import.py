@@ -65,13 +65,22 @@ def test_upload_map_consent_progress_and_rejected_rows(live, page: Page, user, r
         ["Mobile", "Vorname", "Nachname", "Firma", "Zeitzone"]
     )
     expect(field(page, "Phone number")).to_have_value("Mobile")  # guessed from the header
+    variables = page.get_by_test_id("variable-columns")
+    expect(variables.get_by_label("Vorname", exact=True)).to_be_enabled()
     field(page, "First name").select_option("Vorname")
     field(page, "Last name").select_option("Nachname")
     field(page, "Time zone").select_option("Zeitzone")
-    page.get_by_test_id("variable-columns").get_by_label("Vorname").uncheck()
-    page.get_by_test_id("variable-columns").get_by_label("Nachname").uncheck()
-    page.get_by_test_id("variable-columns").get_by_label("Zeitzone").uncheck()
-    expect(page.get_by_test_id("variable-columns").get_by_label("Firma")).to_be_checked()
+    # A column chosen as a field is no variable: its row says so and cannot be ticked.
+    for column in ("Mobile", "Vorname", "Nachname", "Zeitzone"):
+        row = variables.locator(f"[data-column='{column}']")
+        expect(row.get_by_label(column, exact=True)).to_be_disabled()
+        expect(row.get_by_text("Used as a field above, not a variable.")).to_be_visible()
+    # Each ticked column shows the variable it becomes, with a value from the file; the name can change.
+    expect(variables.get_by_label("Firma", exact=True)).to_be_checked()
+    firma = variables.get_by_label("Variable name for Firma")
+    expect(firma).to_have_value("firma")
+    expect(variables.locator("[data-column='Firma']")).to_contain_text("e.g. “Analytical Engines”")
+    firma.fill("Company Name")
     field(page, "List name").fill("Berlin leads")
     field(page, "List tags").fill("spring, berlin")
     consent = page.get_by_label(re.compile(r"I confirm I have consent to call these people"))
@@ -80,6 +89,15 @@ def test_upload_map_consent_progress_and_rejected_rows(live, page: Page, user, r
     expect(page).to_have_url(re.compile(r"/contacts/\d+/map/$"))
     assert page.evaluate("document.querySelector('#id_consent').validity.valueMissing") is True
     consent.check()
+    page.get_by_role("button", name="Import contacts").click()
+    # A name the agent's lines could not use is refused next to it, and the page keeps the choices.
+    expect(page.locator("#id_variable_name_3-errors")).to_contain_text(
+        "“Company Name” cannot be a variable name: use lower-case letters, digits and _, starting with a letter "
+        "(such as company_name)."
+    )
+    expect(field(page, "First name")).to_have_value("Vorname")
+    expect(page.get_by_test_id("variable-columns").get_by_label("Vorname", exact=True)).to_be_disabled()
+    page.get_by_test_id("variable-columns").get_by_label("Variable name for Firma").fill("company")
     page.get_by_role("button", name="Import contacts").click()
 
     # 3. Progress: waiting for a worker, then the worker runs and the poll brings the result in.
@@ -118,4 +136,38 @@ def test_upload_map_consent_progress_and_rejected_rows(live, page: Page, user, r
     expect(table.locator("tbody tr").nth(1)).to_contain_text("Europe/London")
     contact_list = ContactList.objects.get(owner=user)
     assert contact_list.consent_confirmed_by == user and contact_list.tags == ["spring", "berlin"]
-    assert contact_list.contacts.get(first_name="Grace").variables == {"firma": "Compilers\nInc"}
+    assert contact_list.contacts.get(first_name="Grace").variables == {"company": "Compilers\nInc"}
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_variable_names_fit_and_work_on_a_phone(live, browser, user):
+    """At 390×844 each column's variable row stacks: the column, its {{name}} field and a sample,
+    with nothing wider than the screen; the script that switches off field columns still runs."""
+    from campaigns.contacts import contact_upload_create
+
+    contact_list = contact_upload_create(
+        owner=user,
+        filename="leads.csv",
+        data=b"Phone,Full name,Company (Org),A rather long column header for notes\n+12025550101,Ann Lee,Acme,x\n",
+    )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US", timezone_id="UTC")
+    try:
+        page = context.new_page()
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        log_in(page, live.url, user)
+        page.goto(f"{live.url}/contacts/{contact_list.pk}/map/")
+
+        variables = page.get_by_test_id("variable-columns")
+        expect(page.locator("#id_full_name")).to_have_value("Full name")  # "Ann Lee" is split, not a variable
+        expect(variables.get_by_label("Full name", exact=True)).to_be_disabled()
+        name = variables.get_by_label("Variable name for Company (Org)")
+        expect(name).to_have_value("company")
+        name.scroll_into_view_if_needed()
+        box = name.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert errors == []
+    finally:
+        context.close()

@@ -1,7 +1,15 @@
 import re
 from dataclasses import dataclass, field
 
-VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# {{name}} or {{name|fallback}}: the fallback is said when the contact has no value for `name`.
+# One group (the name), so VARIABLE.findall lists names; FILL also captures the fallback.
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|[^{}]*)?\}\}")
+FILL = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|([^{}]*))?\}\}")
+# Where a variable became nothing: the space before it goes when punctuation, another space or the
+# end of the line follows.
+_NOTHING = "\x00"
+_NOTHING_BEFORE_PUNCTUATION = re.compile(r"[ \t]*\x00(?=[,.!?;:]|$)", re.MULTILINE)
+_NOTHING_BETWEEN_SPACES = re.compile(r" \x00(?= )")
 
 
 @dataclass(frozen=True)
@@ -27,8 +35,22 @@ class ConversationContext:
     deadline: float | None = None
 
     def fill(self, text: str) -> str:
-        """Replace {{name}} with the contact's value; an unknown variable becomes empty, never raw braces."""
-        return VARIABLE.sub(lambda m: str(self.variables.get(m.group(1), "")).strip(), text).replace("  ", " ")
+        """Replace {{name}} with the contact's value, and {{name|fallback}} with the fallback when
+        the contact has no value (none, or only spaces). Never raw braces: a variable with neither
+        becomes nothing, and the space before it goes ("Hi {{first_name}}, …" → "Hi, …")."""
+
+        def value(match: re.Match) -> str:
+            found = self.variables.get(match.group(1))
+            said = str(found).strip() if found is not None else ""
+            if not said and match.group(2) is not None:
+                said = match.group(2).strip()
+            return said or _NOTHING
+
+        filled = FILL.sub(value, text)
+        if _NOTHING in filled:
+            filled = _NOTHING_BEFORE_PUNCTUATION.sub("", filled)
+            filled = _NOTHING_BETWEEN_SPACES.sub("", filled).replace(_NOTHING, "")
+        return filled.replace("  ", " ")
 
 
 @dataclass

@@ -89,6 +89,7 @@ def mapping_post(contact_list, **overrides) -> dict:
     data = {
         "name": "Spring leads",
         "phone": guessed.get("phone", ""),
+        "full_name": guessed.get("full_name", ""),
         "first_name": guessed.get("first_name", ""),
         "last_name": guessed.get("last_name", ""),
         "time_zone": guessed.get("time_zone", ""),
@@ -450,14 +451,16 @@ def test_duplicates_within_the_file_across_batches(user, monkeypatch):
     ]
 
 
-def test_numbers_in_another_list_of_the_account_are_skipped_and_named(user, other):
+def test_a_number_may_be_in_several_lists_of_the_account(user, other):
+    """Segments and follow-up lists share numbers: only a repeat within the list is skipped."""
     make_list(user, ["+12025550101"], name="Autumn leads")
-    make_list(other, ["+12025550102"], name="Someone else's")  # another account's lists do not count
+    make_list(other, ["+12025550102"], name="Someone else's")
 
-    contact_list = imported(user, "phone\n+12025550101\n+12025550102\n+12025550103\n")
+    contact_list = imported(user, "phone\n+12025550101\n+12025550102\n+12025550103\n(202) 555-0101\n")
 
-    assert numbers_of(contact_list) == ["+12025550102", "+12025550103"]
-    assert rejected(contact_list) == [(2, "+12025550101 is already in your list “Autumn leads”")]
+    assert numbers_of(contact_list) == ["+12025550101", "+12025550102", "+12025550103"]
+    assert rejected(contact_list) == [(5, "+12025550101 already appears on line 2")]
+    assert Contact.objects.filter(contact_list__owner=user, phone_number="+12025550101").count() == 2
 
 
 def test_numbers_on_a_do_not_call_list_are_skipped(user, other):
@@ -829,7 +832,7 @@ def test_rename_and_tag_a_list(logged_in, user):
     assert (contact_list.name, contact_list.tags) == ("Spring 2026", ["a", "b"])
 
 
-def test_export_contacts_is_safe_in_a_spreadsheet_and_imports_again(logged_in, user):
+def test_export_contacts_is_safe_in_a_spreadsheet_and_exact_for_a_crm(logged_in, user):
     contact_list = imported(
         user,
         'phone,first_name,last_name,company,tags\n+12025550101,=cmd|" /C calc"!A0,Lee,@Acme,"vip, gold"\n'
@@ -838,13 +841,170 @@ def test_export_contacts_is_safe_in_a_spreadsheet_and_imports_again(logged_in, u
 
     response = logged_in.get(reverse("contactlist_export", args=[contact_list.pk]))
 
-    data = b"".join(response.streaming_content)
-    rows = list(csv.reader(io.StringIO(data.decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == ["phone", "first_name", "last_name", "time_zone", "tags", "company"]
-    assert rows[1] == ["'+12025550101", '\'=cmd|" /C calc"!A0', "Lee", "", "vip, gold", "'@Acme"]
-    assert rows[2] == ["'+12025550102", "Bob", "'-Brown", "", "", "Beta"]
-    again = contacts.contacts_import(owner=user, name="Again", filename="export.csv", data=data)
-    assert sorted(numbers_of(again.contact_list)) == ["+12025550101", "+12025550102"]
+    # Numbers exactly as stored (E.164 is no formula); formulas neutralised with an apostrophe.
+    assert rows[1] == ["+12025550101", '\'=cmd|" /C calc"!A0', "Lee", "", "vip, gold", "'@Acme"]
+    assert rows[2] == ["+12025550102", "Bob", "'-Brown", "", "", "Beta"]
+
+
+def contacts_as_data(contact_list) -> list[tuple]:
+    return [
+        (c.phone_number, c.first_name, c.last_name, c.time_zone, c.tags, c.variables)
+        for c in contact_list.contacts.order_by("phone_number")
+    ]
+
+
+def test_a_lists_export_imports_again_to_the_same_contacts_variables_and_tags(
+    logged_in, user, run_jobs, django_capture_on_commit_callbacks
+):
+    """The round trip a user makes to fix a list in a spreadsheet or a script: export, import the
+    file as it is into the same account, and get the same contacts back."""
+    source = (
+        "Mobile,First name,Last name,Time zone,Tags,Company (Org),Balance,Note,Callback number\n"
+        '(202) 555-0101,Ann,O\'Neil,America/New_York,"vip, gold",Acme,-12.50,"=HYPERLINK(""http://x"")",'
+        "+14155550132\n"
+        "+44 20 7946 0123,=cmd|' /C calc'!A0,-Brown,,spring,@Beta,+3,'Tis the season,\n"
+        '+1 202 555 0103,Zoë,,Europe/Paris,,"Gamma, Inc",42,"two\nlines",+1 (415) 555-0199\n'
+    )
+    upload_file(logged_in, source, "Spring.csv")
+    original = ContactList.objects.get(owner=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        logged_in.post(reverse("contactlist_map", args=[original.pk]), mapping_post(original))
+    run_jobs()
+    original.refresh_from_db()
+    assert original.rows_imported == 3 and original.rows_rejected == 0
+    assert original.contacts.get(phone_number="+12025550101").variables == {
+        "company": "Acme",
+        "balance": "-12.50",
+        "note": '=HYPERLINK("http://x")',
+        "callback_number": "+14155550132",
+    }
+
+    exported = b"".join(logged_in.get(reverse("contactlist_export", args=[original.pk])).streaming_content)
+    upload_file(logged_in, exported, "contacts-spring.csv")
+    again = ContactList.objects.filter(owner=user).exclude(pk=original.pk).get()
+    assert again.column_mapping["variables"] == ["company", "balance", "note", "callback_number"]
+    with django_capture_on_commit_callbacks(execute=True):
+        logged_in.post(reverse("contactlist_map", args=[again.pk]), mapping_post(again))
+    run_jobs()
+    again.refresh_from_db()
+
+    assert (again.rows_imported, again.rows_rejected) == (3, 0)  # the same numbers, in a second list
+    assert contacts_as_data(again) == contacts_as_data(original)
+
+
+def test_the_mapping_page_shows_each_variable_name_and_lets_the_user_change_it(
+    logged_in, user, run_jobs, django_capture_on_commit_callbacks
+):
+    upload_file(logged_in, "Phone,Company (Org),Renewal Date\n+12025550101,Acme,2026-12-01\n")
+    contact_list = ContactList.objects.get(owner=user)
+    url = reverse("contactlist_map", args=[contact_list.pk])
+
+    page = logged_in.get(url)
+
+    body = text(page)
+    assert 'name="variable_name_1" value="company"' in body  # "Company (Org)" is {{company}}, shown
+    assert 'name="variable_name_2" value="renewal_date"' in body
+    assert "e.g. “Acme”" in body
+    assert "{{company|your company}}" in body  # how to give a fallback
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in.post(url, mapping_post(contact_list, variable_name_1="org", variable_name_2="Renews_On"))
+    run_jobs()
+
+    assert response.status_code == 302
+    contact_list.refresh_from_db()
+    assert contact_list.column_mapping["variable_names"] == {"Company (Org)": "org", "Renewal Date": "renews_on"}
+    assert contact_list.contacts.get().variables == {"org": "Acme", "renews_on": "2026-12-01"}
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ({"variable_name_1": "company name"}, "“company name” cannot be a variable name: use lower-case letters"),
+        ({"variable_name_1": "first_name"}, "{{first_name}} is the contact's first name: choose another name"),
+        ({"variable_name_1": "phone_number"}, "{{phone_number}} is the contact's phone number"),
+        ({"variable_name_1": "plan", "variable_name_2": "plan"}, "{{plan}} is already the name of “Company (Org)”"),
+        ({"variable_name_1": ""}, "Give “Company (Org)” a variable name, or untick it."),
+        ({"variable_name_1": "2024"}, "(such as column_2024)"),
+    ],
+)
+def test_a_variable_name_the_lines_cannot_use_is_refused_and_nothing_is_imported(logged_in, user, names, message):
+    upload_file(logged_in, "Phone,Company (Org),Renewal Date\n+12025550101,Acme,2026-12-01\n")
+    contact_list = ContactList.objects.get(owner=user)
+
+    response = logged_in.post(reverse("contactlist_map", args=[contact_list.pk]), mapping_post(contact_list, **names))
+
+    assert response.status_code == 200
+    assert message in text(response)
+    contact_list.refresh_from_db()
+    assert contact_list.consent_confirmed_at is None and not Contact.objects.exists()
+    # What the user typed is kept on the page to correct.
+    for field, value in names.items():
+        assert f'name="{field}" value="{value}"' in text(response) or not value
+
+
+def test_an_unticked_column_needs_no_valid_name(logged_in, user, run_jobs, django_capture_on_commit_callbacks):
+    upload_file(logged_in, "Phone,Company (Org),Internal\n+12025550101,Acme,x\n")
+    contact_list = ContactList.objects.get(owner=user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in.post(
+            reverse("contactlist_map", args=[contact_list.pk]),
+            mapping_post(contact_list, variables=["Company (Org)"], variable_name_2="not a name!"),
+        )
+    run_jobs()
+
+    assert response.status_code == 302
+    assert Contact.objects.get().variables == {"company": "Acme"}
+
+
+def test_full_name_or_first_and_last_name_not_both(logged_in, user):
+    upload_file(logged_in, "Phone,Name,Surname\n+12025550101,Ann,Lee\n")
+    contact_list = ContactList.objects.get(owner=user)
+
+    response = logged_in.post(
+        reverse("contactlist_map", args=[contact_list.pk]), mapping_post(contact_list, full_name="Name")
+    )
+
+    assert "Choose a full-name column or first- and last-name columns, not both" in text(response)
+    with pytest.raises(CampaignError, match="not both"):
+        contact_list_import_start(
+            contact_list=contact_list,
+            mapping={"phone": "Phone", "full_name": "Name", "last_name": "Surname"},
+            default_country="US",
+            name="L",
+            tags=[],
+            by=user,
+        )
+
+
+def test_a_full_name_column_is_split_into_first_and_last_name(user):
+    contact_list = imported(user, 'Phone,Name\n+12025550101,Ann Lee\n+12025550102,"Lee, Bob"\n+12025550103,Dr. Cy\n')
+
+    assert contact_list.column_mapping["full_name"] == "Name"
+    assert list(contact_list.contacts.order_by("source_line").values_list("first_name", "last_name")) == [
+        ("Ann", "Lee"),
+        ("Bob", "Lee"),
+        ("Cy", ""),
+    ]
+
+
+def test_the_import_service_refuses_a_bad_variable_name_too(user):
+    contact_list = contact_upload_create(owner=user, filename="l.csv", data=b"Phone,Org\n+12025550101,Acme\n")
+
+    with pytest.raises(CampaignError, match="cannot be a variable name"):
+        contact_list_import_start(
+            contact_list=contact_list,
+            mapping={"phone": "Phone", "variables": ["Org"], "variable_names": {"Org": "Org Name"}},
+            default_country="US",
+            name="L",
+            tags=[],
+            by=user,
+        )
+    contact_list.refresh_from_db()
+    assert contact_list.consent_confirmed_at is None
 
 
 # --- Do-not-call ----------------------------------------------------------------------------------------
@@ -923,8 +1083,8 @@ def test_dnc_page_search_remove_export_and_the_platform_count(logged_in, user):
     assert [e.phone_number for e in found.context["entries"]] == ["+12025550102"]
     assert exported[0] == ["phone", "reason", "added"]
     assert [r[:2] for r in exported[1:]] == [
-        ["'+12025550101", "'=HYPERLINK(1)"],
-        ["'+12025550102", "Asked during call 9"],
+        ["+12025550101", "'=HYPERLINK(1)"],  # numbers exactly, formulas neutralised
+        ["+12025550102", "Asked during call 9"],
     ]
     assert "+12025550102 removed from your do-not-call list. Campaigns may call it again." in messages_of(removed)
     assert list(DoNotCall.objects.filter(owner=user).values_list("phone_number", flat=True)) == ["+12025550101"]

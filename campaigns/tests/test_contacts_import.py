@@ -149,7 +149,9 @@ def test_extra_columns_become_variables_with_normalised_keys(user):
 
     contact = report.contact_list.contacts.get()
     assert (contact.first_name, contact.last_name) == ("Ann", "Lee")
-    assert contact.variables == {"company_name": "Acme Inc", "renewal_date_utc": "2026-12-01", "plan_tier": "Gold"}
+    # A bracketed note is left out of the suggested name ("Renewal Date (UTC)" → renewal_date).
+    assert contact.variables == {"company_name": "Acme Inc", "renewal_date": "2026-12-01", "plan_tier": "Gold"}
+    assert report.contact_list.column_mapping["variable_names"]["Renewal Date (UTC)"] == "renewal_date"
 
 
 @pytest.mark.parametrize("header", ["Phone Number", "Mobile", "mobile_number", "TEL", "Telephone", " phone "])
@@ -370,12 +372,116 @@ def test_guess_mapping():
 
     assert contacts.guess_mapping(names, header=[*names[:6], ""]) == {
         "phone": "Mobile",
+        "full_name": "",
         "first_name": "Given Name",
         "last_name": "Surname",
         "time_zone": "TZ",
         "tags": "Tags",
         "variables": ["Company"],
+        "variable_names": {
+            "Mobile": "mobile",
+            "Given Name": "given_name",
+            "Surname": "surname",
+            "TZ": "tz",
+            "Tags": "tags_2",  # "tags" is the contact's own tags
+            "Company": "company",
+        },
     }
+
+
+@pytest.mark.parametrize(
+    ("headers", "full", "first", "last"),
+    [
+        (["Phone", "Name"], "Name", "", ""),  # "Ann Lee" in one column
+        (["Phone", "Full name"], "Full name", "", ""),
+        (["Phone", "Name", "Surname"], "", "Name", "Surname"),  # beside a last name, "Name" is the first name
+        (["Phone", "First name", "Last name", "Name"], "", "First name", "Last name"),
+    ],
+)
+def test_guess_mapping_full_name(headers, full, first, last):
+    mapping = contacts.guess_mapping(headers)
+
+    assert (mapping["full_name"], mapping["first_name"], mapping["last_name"]) == (full, first, last)
+
+
+def test_suggested_variable_names_are_usable_and_distinct():
+    columns = [
+        "Company (Org)",
+        "Phone (work)",
+        "Phone (home)",
+        "Société",
+        "2nd address",
+        "First Name",
+        "電話",
+        "Company",
+        "E-mail Address",
+    ]
+
+    assert contacts.suggest_variable_names(columns) == {
+        "Company (Org)": "company",
+        "Phone (work)": "phone_work",  # "phone" is the export's number column: the note is kept
+        "Phone (home)": "phone_home",
+        "Société": "societe",
+        "2nd address": "column_2nd_address",  # {{…}} names start with a letter
+        "First Name": "first_name_2",  # the contact's own first name keeps {{first_name}}
+        "電話": "column_7",
+        "Company": "company_2",  # "company" is taken by the first column
+        "E-mail Address": "e_mail_address",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("company", ""),
+        ("plan_2", ""),
+        ("_private", ""),
+        ("", "Give “Org” a variable name, or untick it."),
+        ("Company Name", "“Company Name” cannot be a variable name: use lower-case letters, digits and _, starting"),
+        ("2nd", "(such as column_2nd)"),
+        ("first_name", "{{first_name}} is the contact's first name: choose another name, such as first_name_2."),
+        ("phone_number", "{{phone_number}} is the contact's phone number"),
+        ("last_name", "{{last_name}} is the contact's last name"),
+        ("taken", "{{taken}} is already the name of “Other”: give each column its own name."),
+        ("x" * 41, "Keep variable names to 40 characters."),
+    ],
+)
+def test_variable_name_problem(name, problem):
+    found = contacts.variable_name_problem(name, column="Org", taken={"taken": "Other"})
+
+    assert (problem in found) if problem else found == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [
+        ("Ann Lee", "Ann", "Lee"),
+        ("  Ann   Lee ", "Ann", "Lee"),
+        ("Lee, Ann", "Ann", "Lee"),
+        ("Lee, Ann Marie", "Ann Marie", "Lee"),
+        ("Ann", "Ann", ""),
+        ("Mary Ann Smith", "Mary Ann", "Smith"),
+        ("Ludwig van Beethoven", "Ludwig", "van Beethoven"),
+        ("Mary Ann van der Berg", "Mary Ann", "van der Berg"),
+        ("Dr. Ann Lee", "Ann", "Lee"),
+        ("Mrs Ann Lee", "Ann", "Lee"),
+        ("Martin Luther King Jr.", "Martin Luther", "King Jr."),
+        ("John Smith, Jr.", "John", "Smith Jr."),
+        ("José García", "José", "García"),
+        ("", "", ""),
+        ("Dr.", "Dr.", ""),
+    ],
+)
+def test_split_full_name(text, first, last):
+    assert contacts.split_full_name(text) == (first, last)
+
+
+def test_a_full_name_column_gives_first_and_last_names(user):
+    report = run_import(user, 'Phone,Name\n+12025550101,Ann Lee\n+12025550102,"Lee, Bob"\n+12025550103,Cy\n')
+
+    names = list(report.contact_list.contacts.order_by("id").values_list("first_name", "last_name"))
+    assert names == [("Ann", "Lee"), ("Bob", "Lee"), ("Cy", "")]
+    assert report.contact_list.contacts.first().variables == {}  # the name is not also a variable
 
 
 def test_normalise_time_zone():

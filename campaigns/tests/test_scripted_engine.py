@@ -69,7 +69,7 @@ def test_unknown_variables_become_empty_never_raw_braces(engine):
     reply = engine.start(ctx)
 
     assert "{{" not in reply.say and "}}" not in reply.say
-    assert reply.say.startswith("Hello Ann from , about today.")
+    assert reply.say.startswith("Hello Ann from, about today.")  # no stray space before the comma
 
 
 def test_missing_first_name_leaves_no_braces(engine):
@@ -276,7 +276,7 @@ def test_voicemail_leaves_the_filled_in_message_and_ends(engine):
 
     assert reply.end_call
     assert reply.outcome == "voicemail"
-    assert reply.say == "Hi Ann, Sam from Acme here. Call us back at ."
+    assert reply.say == "Hi Ann, Sam from Acme here. Call us back at."
     assert "{" not in reply.say
 
 

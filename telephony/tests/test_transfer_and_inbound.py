@@ -165,7 +165,7 @@ def test_an_inbound_call_is_answered_by_the_numbers_agent_with_credits_held(clie
 
     [gather] = list(root)
     assert gather.tag == "Gather"
-    assert gather[0].text.startswith("Hi , this is Sam from Acme.")  # no contact: variables are empty
+    assert gather[0].text.startswith("Hi, this is Sam from Acme.")  # no contact: variables are empty
     call = Call.objects.get()
     assert call.direction == Call.Direction.INBOUND
     assert (call.from_number, call.to_number, call.provider_call_id) == (CALLER, OUR_NUMBER, "CAinbound0001")
