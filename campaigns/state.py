@@ -18,7 +18,7 @@ from django.utils import timezone
 from billing import ledger
 
 from .models import Call, Campaign, CampaignContact
-from .windows import WAITING_CLOSED, callee_time_zones
+from .windows import WAITING_CLOSED, WAITING_NEVER, WAITING_NO_DAYS, WAITING_NO_ZONE, callee_time_zones
 
 RESUMED_FOR_CREDITS = "Resumed by itself when credits became available."
 ACCOUNT_ACTIVE_AGAIN = (
@@ -139,6 +139,10 @@ class Activity:
     callee_zone: str = ""
 
 
+# Waits that are a later look, not a call: they end when the contact or the campaign changes.
+STUCK_WAITS = (WAITING_NO_ZONE, WAITING_NEVER, WAITING_NO_DAYS)
+
+
 def _waiting_words(reason: str) -> str:
     if not reason:
         return "the contacts left are waiting to be tried again"
@@ -158,11 +162,20 @@ def campaign_activity(*, campaign: Campaign, progress: dict, now: datetime | Non
     due = pending.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
     if live == 0:
         if not due.exists():
-            upcoming = (
-                pending.filter(next_attempt_at__gt=now).select_related("contact").order_by("next_attempt_at").first()
-            )
+            waiting = pending.filter(next_attempt_at__gt=now).select_related("contact").order_by("next_attempt_at")
+            # Contacts without a usable zone or window are looked at again later, but that is no call.
+            stuck = Q()
+            for prefix in STUCK_WAITS:
+                stuck |= Q(waiting_reason__startswith=prefix)
+            upcoming = waiting.exclude(stuck).first()
             if upcoming is None:
-                return None  # nobody left: it completes
+                blocked = waiting.first()
+                if blocked is None:
+                    return None  # nobody left: it completes
+                return Activity(
+                    message=f"Nobody is being called right now: {_waiting_words(blocked.waiting_reason)} "
+                    "(every contact left waits for this)."
+                )
             zones = callee_time_zones(upcoming.contact) if upcoming.contact_id else []
             return Activity(
                 message=f"Nobody is being called right now: {_waiting_words(upcoming.waiting_reason)}.",

@@ -163,3 +163,20 @@ def test_a_long_list_outside_its_hours_is_set_aside_slice_after_slice(clock, own
     dialer.campaign_advance(campaign.pk)
     assert not CampaignContact.objects.filter(next_attempt_at__isnull=True).exists()
     assert [job.func_name for job in queue.jobs] == []  # nothing left to look at
+
+
+def test_contacts_without_a_time_zone_are_not_given_a_next_call_time(clock, logged_in, owner):
+    from campaigns.models import Contact
+
+    campaign = make_campaign(owner, NEW_YORK)
+    Contact.objects.filter(contact_list=campaign.contact_list).update(time_zone="Mars/Olympus_Mons")
+    logged_in.post(launch_url(campaign), {"confirm": "launch-anyway"})
+    dialer.campaign_advance(campaign.pk)
+
+    page = page_text(logged_in.get(reverse("campaign_detail", args=[campaign.pk])))
+
+    assert (
+        "Nobody is being called right now: no time zone known for this number: set one on the contact "
+        "(every contact left waits for this)." in page
+    )
+    assert "Next call" not in page
