@@ -50,8 +50,9 @@ def call_reserve(campaign: Campaign) -> tuple[Decimal, str]:
 
     amount = ledger.call_cost(seconds=campaign.agent.max_call_seconds)
     why = f"the agent's longest call, {duration_words(campaign.agent.max_call_seconds)}"
-    if campaign.budget_credits is not None and campaign.status != Campaign.Status.DRAFT:
-        left = Decimal(int(max(campaign_budget_left(campaign), Decimal(0))))
+    if campaign.budget_credits is not None:
+        left = campaign.budget_credits if campaign.status == Campaign.Status.DRAFT else campaign_budget_left(campaign)
+        left = Decimal(int(max(left, Decimal(0))))
         if left < amount:
             amount, why = left, "what is left of the campaign's budget"
     return amount, why

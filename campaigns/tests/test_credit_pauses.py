@@ -235,3 +235,20 @@ def test_an_old_suspension_pause_reads_true_once_the_account_is_active(user, cli
 
     assert "the account is suspended" not in page
     assert "It is active again: resume the campaign to go on calling." in page
+
+
+# --- before launch ------------------------------------------------------------------------------
+
+
+def test_the_draft_summary_says_what_each_call_reserves(user, client):
+    campaign = make_campaign(user, NUMBERS[:2], max_call_seconds=240)
+    client.force_login(user)
+    url = reverse("campaign_preflight", args=[campaign.pk])
+
+    assert (
+        "Each call reserves up to 240 credits while it runs (the agent's longest call, 4 min) and returns what it "
+        "does not use at hang-up; a call needs at least 10 credits free to start." in page_text(client.get(url))
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(budget_credits=Decimal(50))
+    capped = page_text(client.get(url))
+    assert "Each call reserves up to 50 credits while it runs (what is left of the campaign's budget)" in capped
