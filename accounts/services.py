@@ -43,12 +43,13 @@ def account_set_status(*, user: User, status: str, reason: str, by: User | None,
     """Suspend, terminate or reactivate an account, recording who, when and why.
 
     Suspension and termination pause the account's running campaigns at once; termination
-    also blocks logging in. With `forfeit_credits` (termination only), the credits available
-    (not held by calls in progress) are forfeited through the ledger with `by` and `reason`;
-    the returned user's `forfeited_credits` says how many.
+    also blocks logging in. Reactivation resumes the campaigns they paused (see
+    campaigns.services.campaigns_account_reactivated). With `forfeit_credits` (termination only),
+    the credits available (not held by calls in progress) are forfeited through the ledger with
+    `by` and `reason`; the returned user's `forfeited_credits` says how many.
     """
     from campaigns.models import Campaign
-    from campaigns.services import campaign_pause
+    from campaigns.services import campaign_pause, campaigns_account_reactivated
 
     if status not in User.Status.values:
         raise AccountError(f"Unknown account status {status!r}.")
@@ -68,7 +69,13 @@ def account_set_status(*, user: User, status: str, reason: str, by: User | None,
     AccountStatusChange.objects.create(user=user, status=status, reason=reason.strip(), changed_by=by)
     if status != User.Status.ACTIVE:
         for campaign in Campaign.objects.filter(owner=user, status=Campaign.Status.RUNNING):
-            campaign_pause(campaign=campaign, reason=f"Paused: the account is {user.get_status_display().lower()}.")
+            campaign_pause(
+                campaign=campaign,
+                reason=f"Paused: the account is {user.get_status_display().lower()}.",
+                kind=Campaign.PauseKind.ACCOUNT,
+            )
+    else:
+        campaigns_account_reactivated(owner=user)
     # Last, after the campaign locks: the credit account's lock comes after them everywhere.
     user.forfeited_credits = ledger.credit_forfeit(user=user, reason=reason, by=by) if forfeit_credits else None
     return user

@@ -226,7 +226,17 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = [FlaggedFilter, "status"]
     search_fields = ["name", "owner__email"]
     list_select_related = ["owner", "agent", "contact_list"]
-    readonly_fields = ["status", "status_reason", "flagged_at", "flag_reason", "started_at", "finished_at"]
+    readonly_fields = [
+        "status",
+        "status_reason",
+        "pause_kind",
+        "launch_at",
+        "archived_at",
+        "flagged_at",
+        "flag_reason",
+        "started_at",
+        "finished_at",
+    ]
     actions = ["pause_campaigns", "clear_flag"]
 
     @admin.display(description="Flagged", boolean=True, ordering="flagged_at")

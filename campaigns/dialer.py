@@ -53,9 +53,14 @@ def campaign_advance(campaign_id: int) -> list[int]:
     # Abuse signals (opt-outs, hang-ups) pause the campaign before it places another call.
     if campaign_abuse_check(campaign_id):
         return []
-    call_ids = _claim_calls(campaign_id)
+    call_ids, more_to_examine = _claim(campaign_id)
     for call_id in call_ids:
         enqueue("dialing", call_place, call_id)
+    if more_to_examine:
+        # A whole slice waited for its calling window: look at the next one now, not at the next
+        # sweep, so the page soon knows when the first call will be (and a long list of contacts
+        # outside their hours is set aside in a minute, not in hours).
+        enqueue("dialing", campaign_advance, campaign_id)
     _complete_if_done(campaign_id)
     return call_ids
 
@@ -71,26 +76,39 @@ def _on_dnc(owner_id: int, number_ref):
     return Exists(DoNotCall.objects.filter(Q(owner=owner_id) | Q(owner__isnull=True), phone_number=number_ref))
 
 
-def campaign_budget_left(campaign: Campaign) -> Decimal | None:
-    """Credits the campaign may still commit: its cap less what its calls were charged and what
-    its live calls hold. None when the campaign has no cap."""
-    if campaign.budget_credits is None:
-        return None
+def campaign_credits_used(campaign: Campaign) -> Decimal:
+    """What the campaign has committed: what its calls were charged and what its live calls hold."""
     spent = campaign.calls.aggregate(total=Sum("credits_charged"))["total"] or Decimal(0)
     live_holds = Call.objects.filter(campaign=campaign, status__in=Call.LIVE_STATUSES).exclude(hold_reference="")
     held = CreditHold.objects.filter(
         status=CreditHold.Status.ACTIVE, reference__in=live_holds.values("hold_reference")
     ).aggregate(total=Sum("amount"))["total"] or Decimal(0)
-    return campaign.budget_credits - spent - held
+    return spent + held
+
+
+def campaign_budget_left(campaign: Campaign) -> Decimal | None:
+    """Credits the campaign may still commit: its cap less what its calls were charged and what
+    its live calls hold. None when the campaign has no cap."""
+    if campaign.budget_credits is None:
+        return None
+    return campaign.budget_credits - campaign_credits_used(campaign)
+
+
+def _claim_calls(campaign_id: int) -> list[int]:
+    """Claim calls for the campaign's free slots; the ids of the calls written."""
+    return _claim(campaign_id)[0]
 
 
 @transaction.atomic
-def _claim_calls(campaign_id: int) -> list[int]:
+def _claim(campaign_id: int) -> tuple[list[int], bool]:
+    """(call ids, more to examine): the second is True when the claim placed no call because the
+    whole slice it looked at must wait (and more contacts may be due)."""
+    from . import state
     from .services import campaign_pause, campaign_stop
 
     owner_id = Campaign.objects.filter(pk=campaign_id).values_list("owner_id", flat=True).first()
     if owner_id is None:
-        return []
+        return [], False
     # The account row first, then the campaign (the order account status changes lock them in):
     # two campaigns of one account claim one after the other, so together they never exceed
     # the account's limit of calls in progress. FOR NO KEY UPDATE, not FOR UPDATE: a finishing
@@ -104,25 +122,21 @@ def _claim_calls(campaign_id: int) -> list[int]:
         .first()
     )
     if campaign is None or campaign.status != Campaign.Status.RUNNING:
-        return []
+        return [], False
     campaign.owner = owner
     if not owner.can_dial:
-        campaign_pause(campaign=campaign, reason="Paused: the account is suspended.")
-        return []
+        campaign_pause(campaign=campaign, reason=state.account_pause_reason(owner), kind=Campaign.PauseKind.ACCOUNT)
+        return [], False
     if campaign.contact_list.consent_confirmed_at is None:
-        campaign_pause(
-            campaign=campaign,
-            reason="Paused: nobody has confirmed consent to call the people on the list "
-            f"“{campaign.contact_list.name}”. Confirm it on the list's page, then resume.",
-        )
-        return []
+        campaign_pause(campaign=campaign, reason=state.consent_pause_reason(campaign), kind=Campaign.PauseKind.CONSENT)
+        return [], False
     if not caller_number_usable(owner, campaign.caller_number):
         campaign_pause(
             campaign=campaign,
-            reason=f"Paused: the caller number {campaign.caller_number or '(none)'} is no longer yours to call "
-            "from. Choose another number for this campaign.",
+            reason=state.caller_number_pause_reason(campaign),
+            kind=Campaign.PauseKind.CALLER_NUMBER,
         )
-        return []
+        return [], False
 
     live = Call.objects.filter(campaign=campaign, status__in=Call.LIVE_STATUSES).count()
     # The budget is committed by reservation: what calls were charged plus what live calls hold
@@ -136,11 +150,11 @@ def _claim_calls(campaign_id: int) -> list[int]:
                 reason=f"Stopped: the campaign's budget of {campaign.budget_credits.normalize():f} credits is used.",
                 result="Not called: the campaign's budget was used",
             )
-        return []
+        return [], False
     account_live = Call.objects.filter(owner=owner, status__in=Call.LIVE_STATUSES).count()
     slots = min(campaign.max_concurrent_calls - live, owner.call_limit - account_live)
     if slots <= 0:
-        return []
+        return [], False
 
     now = timezone.now()
     windows = WindowCheck(campaign, now)
@@ -156,7 +170,7 @@ def _claim_calls(campaign_id: int) -> list[int]:
     call_ids: list[int] = []
     blocked: list[int] = []
     waiting: list[CampaignContact] = []
-    examined, after, out_of_credits = 0, 0, False
+    examined, after, out_of_credits, short_of_credits = 0, 0, False, False
     while len(call_ids) < slots and examined < CLAIM_SCAN_LIMIT and not out_of_credits:
         batch = list(candidates.filter(pk__gt=after)[: min(batch_size, CLAIM_SCAN_LIMIT - examined)])
         if not batch:
@@ -182,10 +196,9 @@ def _claim_calls(campaign_id: int) -> list[int]:
             try:
                 call, hold = _call_reserve(campaign, target, max_amount=max_amount)
             except ledger.InsufficientCredits:
-                campaign_pause(
-                    campaign=campaign, reason="Paused: your credits ran out. Add credits, then resume the campaign."
-                )
-                out_of_credits = True
+                # Not a pause while calls of this campaign are live: they return what they do
+                # not use when they end, and each end wakes the campaign to claim again.
+                out_of_credits = short_of_credits = True
                 break
             if budget_left is not None:
                 budget_left -= hold.amount
@@ -203,7 +216,15 @@ def _claim_calls(campaign_id: int) -> list[int]:
         )
     if waiting:
         CampaignContact.objects.bulk_update(waiting, ["next_attempt_at", "waiting_reason", "updated_at"])
-    return call_ids
+    if short_of_credits and not live and not call_ids:
+        balance = ledger.balance_of(user=owner)
+        campaign_pause(
+            campaign=campaign,
+            reason=state.credits_pause_reason(campaign=campaign, available=balance.available, held=balance.held),
+            kind=Campaign.PauseKind.CREDITS,
+        )
+    more_to_examine = not call_ids and examined >= CLAIM_SCAN_LIMIT and not out_of_credits
+    return call_ids, more_to_examine
 
 
 def _call_reserve(campaign: Campaign, target: CampaignContact, *, max_amount: Decimal) -> tuple[Call, CreditHold]:
@@ -371,9 +392,20 @@ def _provider_failed(campaign_id: int, reason: str) -> None:
 
 def sweep() -> dict:
     """Scheduled every 30 s: resend lost dial jobs, close calls whose end never arrived,
-    release orphaned credit holds, and nudge every running campaign."""
+    release orphaned credit holds, resume campaigns paused for credits that have arrived since,
+    and nudge every running campaign."""
+    from .services import campaign_resume_for_credits
+
     now = timezone.now()
-    report = {"resent": 0, "abandoned": 0, "stale": 0, "holds_released": 0, "campaigns": 0, "errors": 0}
+    report = {
+        "resent": 0,
+        "abandoned": 0,
+        "stale": 0,
+        "holds_released": 0,
+        "resumed": 0,
+        "campaigns": 0,
+        "errors": 0,
+    }
 
     def each(items, action, counter):
         # One bad row must not stop the repairs of every other call and campaign.
@@ -412,6 +444,15 @@ def sweep() -> dict:
     except Exception:
         report["errors"] += 1
         logger.exception("sweep: releasing expired holds failed")
+    # Credits arrive by many roads (a purchase, a plan's period, a staff adjustment, calls that
+    # ended): whichever it was, the campaigns it unblocks resume here, and are nudged just below.
+    each(
+        Campaign.objects.filter(status=Campaign.Status.PAUSED, pause_kind=Campaign.PauseKind.CREDITS).values_list(
+            "pk", flat=True
+        ),
+        campaign_resume_for_credits,
+        "resumed",
+    )
     each(
         Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True),
         campaign_advance,

@@ -345,14 +345,17 @@ class CampaignForm(forms.ModelForm):
             "calling_hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
 
-    def __init__(self, *args, owner, **kwargs):
+    def __init__(self, *args, owner, editable=None, **kwargs):
+        """`editable`: the settings that may change (campaigns.services.campaign_editable_settings);
+        the others are left off the form. None: a new campaign, every field."""
         super().__init__(*args, **kwargs)
         self.owner = owner
-        self.fields["agent"].queryset = Agent.objects.filter(owner=owner)
-        # Only lists whose import has finished: a half-imported list would be called half.
-        self.fields["contact_list"].queryset = ContactList.objects.filter(
-            owner=owner, import_status=ContactList.ImportStatus.DONE
-        )
+        if editable is not None:
+            for name in list(self.fields):
+                if name not in editable:
+                    del self.fields[name]
+        if "agent" in self.fields:
+            self._limit_agent_and_list(owner)
         self.fields["caller_number"].choices = caller_number_choices(owner)
         # Left out of a post altogether (a script, an older form), these keep the model's default.
         for name in ("calling_hours_start", "calling_hours_end", "max_attempts", "retry_delay_minutes"):
@@ -361,9 +364,24 @@ class CampaignForm(forms.ModelForm):
         self.fields["max_attempts"].widget.attrs.update({"min": "1", "max": "10"})
         self.fields["retry_delay_minutes"].widget.attrs.update({"min": "5"})
 
+    def _limit_agent_and_list(self, owner):
+        self.fields["agent"].queryset = Agent.objects.filter(owner=owner)
+        # Only lists whose import has finished: a half-imported list would be called half.
+        self.fields["contact_list"].queryset = ContactList.objects.filter(
+            owner=owner, import_status=ContactList.ImportStatus.DONE
+        )
+
     @property
     def fieldsets(self):
-        return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]
+        return [
+            (legend, [self[name] for name in names if name in self.fields])
+            for legend, names in self.FIELDSETS
+            if any(name in self.fields for name in names)
+        ]
+
+    def changes(self) -> dict:
+        """The cleaned values of the fields on the form: what campaigns.services.campaign_update takes."""
+        return {name: self.cleaned_data[name] for name in self.fields}
 
     def clean_max_concurrent_calls(self):
         value = self.cleaned_data["max_concurrent_calls"]
@@ -375,11 +393,14 @@ class CampaignForm(forms.ModelForm):
         return self.fields[name].widget.value_omitted_from_data(self.data, self.files, self.add_prefix(name))
 
     def _kept_default(self, name: str, missing: str):
-        """The cleaned value, or the model's default when the field was not posted at all."""
+        """The cleaned value, or the campaign's current one (a new campaign's: the model's default)
+        when the field was not posted at all."""
         value = self.cleaned_data.get(name)
         if value in (None, "", []):
             if self._omitted(name):
-                return Campaign._meta.get_field(name).get_default()
+                if self.instance.pk is None:
+                    return Campaign._meta.get_field(name).get_default()
+                return getattr(self.instance, name)
             if missing:
                 raise forms.ValidationError(missing)
         return value
@@ -423,3 +444,17 @@ class CampaignForm(forms.ModelForm):
         if start and end and start >= end:
             self.add_error("calling_hours_end", "End after the start time (calls within one day).")
         return cleaned
+
+
+class CampaignScheduleForm(forms.Form):
+    """When to launch a draft, in the account's time zone (the one the pages are shown in)."""
+
+    launch_at = forms.DateTimeField(
+        label="Launch on",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={
+            "required": "Choose the date and time to launch at.",
+            "invalid": "Enter a date and time, such as 2025-01-14 09:00.",
+        },
+    )

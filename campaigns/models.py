@@ -275,8 +275,27 @@ class Campaign(models.Model):
     retry_delay_minutes = models.PositiveIntegerField(default=60)
     # Stop the campaign once its calls have cost this many credits (empty: no cap).
     budget_credits = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+
+    class PauseKind(models.TextChoices):
+        """Why a paused campaign is paused, so its reason is told from the present state (the
+        balance now, the account's status now) and it resumes by itself when the cause is gone."""
+
+        NONE = "", "Not paused"
+        OTHER = "other", "Paused (reason as written)"
+        CREDITS = "credits", "Not enough credits"
+        ACCOUNT = "account", "Account suspended or terminated"
+        CONSENT = "consent", "No consent confirmed for the list"
+        CALLER_NUMBER = "caller_number", "Caller number unavailable"
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
-    status_reason = models.CharField(max_length=300, blank=True)
+    # Why it is paused or stopped, as written when it happened; on a draft, why its scheduled
+    # launch did not happen.
+    status_reason = models.CharField(max_length=500, blank=True)
+    pause_kind = models.CharField(max_length=16, choices=PauseKind.choices, default=PauseKind.NONE, blank=True)
+    # A draft with a launch time is launched then by the scheduler (campaigns.services.campaign_launches_due).
+    launch_at = models.DateTimeField(null=True, blank=True)
+    # Finished campaigns the owner put away: left out of the campaign list unless asked for.
+    archived_at = models.DateTimeField(null=True, blank=True)
     # When abuse signals last paused the campaign; kept after review (only calls after it count).
     flagged_at = models.DateTimeField(null=True, blank=True)
     # Why it was flagged; emptied by staff once reviewed.
@@ -295,9 +314,30 @@ class Campaign(models.Model):
                 name="campaign_concurrency_range",
             )
         ]
+        # The scheduler looks for due launches every 30 s.
+        indexes = [models.Index(fields=["launch_at"], condition=Q(launch_at__isnull=False), name="campaign_launch_at")]
 
     def __str__(self):
         return self.name
+
+    @property
+    def scheduled(self) -> bool:
+        return self.status == self.Status.DRAFT and self.launch_at is not None
+
+    @property
+    def status_label(self) -> str:
+        """The status for people: a draft waiting for its launch time is "Scheduled"."""
+        return "Scheduled" if self.scheduled else self.get_status_display()
+
+    @property
+    def calling_days_label(self) -> str:
+        """ "Mon, Tue, Wed, Thu, Fri"."""
+        names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        return ", ".join(names[day] for day in sorted(self.calling_days or []) if 0 <= day < 7) or "no day"
+
+    @property
+    def status_badge(self) -> str:
+        return "info" if self.scheduled else self.status
 
 
 class CampaignContact(models.Model):

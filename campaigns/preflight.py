@@ -11,7 +11,7 @@ import math
 import re
 import statistics
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -23,7 +23,8 @@ from billing import ledger
 from telephony.rate_limit import calls_per_second
 
 from .models import Call, Campaign, CampaignContact, Contact, DoNotCall
-from .windows import WindowCheck, number_facts_uncached, zone
+from .state import call_reserve
+from .windows import WAITING_CLOSED, WindowCheck, number_facts_uncached, zone
 
 # The account's history: its last calls that reached the carrier.
 HISTORY_CALLS = 500
@@ -59,6 +60,13 @@ class Preflight:
     calls_per_second: float = 0.0
     available_credits: Decimal = Decimal(0)
     budget_left: Decimal | None = None
+    # When the first call can be placed if nobody is callable now (None: someone is, or nobody
+    # ever will be with these hours), and the zone of a callee whose window opens then.
+    first_call_at: datetime | None = None
+    first_call_zone: str = ""
+    # The most one call reserves while it runs, and why (campaigns.state.call_reserve).
+    call_reserve: Decimal = Decimal(0)
+    call_reserve_why: str = ""
 
     @property
     def dnc(self) -> int:
@@ -179,11 +187,18 @@ def campaign_preflight(*, campaign: Campaign, now=None) -> Preflight:
         if not zones and report.windows_enforced:
             report.no_time_zone += 1
             continue
-        if windows.wait_for_zones(zones, country) is None:
+        wait = windows.wait_for_zones(zones, country)
+        if wait is None:
             report.callable_now += 1
-        else:
-            report.outside_window += 1
+            continue
+        report.outside_window += 1
+        opens = wait.until if wait.reason.startswith(WAITING_CLOSED) else None
+        if opens is not None and (report.first_call_at is None or opens < report.first_call_at):
+            report.first_call_at, report.first_call_zone = opens, zones[0]
+    if report.callable_now:
+        report.first_call_at, report.first_call_zone = None, ""
     _estimate(report, campaign=campaign, owner=owner)
+    report.call_reserve, report.call_reserve_why = call_reserve(campaign)
     if campaign.status != Campaign.Status.DRAFT:
         report.budget_left = campaign_budget_left(campaign)
     elif campaign.budget_credits is not None:

@@ -1,14 +1,16 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from telephony.numbers import default_caller_number
 
-from . import selectors, services
+from . import selectors, services, state
 from .errors import CampaignError
-from .forms import AgentForm, CampaignForm
+from .forms import AgentForm, CampaignForm, CampaignScheduleForm
 from .models import Agent, Call, Campaign
 from .variables import agent_variable_warnings
 
@@ -57,9 +59,14 @@ def agent_delete(request, pk):
 # --- Campaigns --------------------------------------------------------------------
 @login_required
 def campaign_list(request):
-    return render(
-        request, "campaigns/campaign_list.html", {"campaigns": selectors.campaigns_for_owner(owner=request.user)}
-    )
+    archived = request.GET.get("archived") == "1"
+    campaigns = selectors.campaigns_for_owner(owner=request.user)
+    context = {
+        "campaigns": campaigns.filter(archived_at__isnull=not archived),
+        "archived": archived,
+        "archived_count": 0 if archived else campaigns.filter(archived_at__isnull=False).count(),
+    }
+    return render(request, "campaigns/campaign_list.html", context)
 
 
 @login_required
@@ -77,13 +84,90 @@ def campaign_create(request):
 
 
 @login_required
+def campaign_edit(request, pk):
+    campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
+    editable = services.campaign_editable_settings(campaign)
+    if not editable and request.method != "POST":
+        messages.error(request, services.campaign_edit_refusal(campaign))
+        return redirect("campaign_detail", pk=pk)
+    # A post for a campaign that resumed meanwhile is shown again, as typed, with why it was not saved.
+    form = CampaignForm(
+        request.POST or None,
+        instance=campaign,
+        owner=request.user,
+        editable=editable or services.SETTINGS_WHILE_PAUSED,
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.campaign_update(campaign=campaign, changes=form.changes())
+        except CampaignError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Campaign settings saved.")
+            return redirect("campaign_detail", pk=pk)
+    elif not editable:
+        form.add_error(None, services.campaign_edit_refusal(campaign))
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign})
+
+
+@login_required
+@require_POST
+def campaign_duplicate(request, pk):
+    campaign = get_object_or_404(Campaign, pk=pk, owner=request.user)
+    copy = services.campaign_duplicate(campaign=campaign)
+    messages.success(request, f"“{campaign.name}” copied as a new draft. Check its settings, then launch it.")
+    return redirect("campaign_edit", pk=copy.pk)
+
+
+@login_required
+def campaign_delete(request, pk):
+    campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
+    if request.method == "POST":
+        try:
+            services.campaign_delete(campaign=campaign)
+        except CampaignError as exc:
+            messages.error(request, str(exc))
+            return redirect("campaign_detail", pk=pk)
+        messages.success(request, f"Campaign “{campaign.name}” deleted.")
+        return redirect("campaign_list")
+    return render(request, "campaigns/campaign_confirm_delete.html", {"campaign": campaign})
+
+
+@login_required
+@require_POST
+def campaign_schedule(request, pk):
+    campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
+    form = CampaignScheduleForm(request.POST)
+    if form.is_valid():
+        try:
+            services.campaign_schedule(campaign=campaign, launch_at=form.cleaned_data["launch_at"])
+        except CampaignError as exc:
+            form.add_error("launch_at", str(exc))
+        else:
+            launch_at = timezone.localtime(form.cleaned_data["launch_at"])
+            messages.success(request, f"Campaign scheduled: it launches on {launch_at:%a %d %b %Y at %H:%M}.")
+            return redirect("campaign_detail", pk=pk)
+    # The page again, with the time as typed and what is wrong with it.
+    return render(request, "campaigns/campaign_detail.html", _detail_context(request, campaign, schedule_form=form))
+
+
+def _detail_context(request, campaign: Campaign, *, schedule_form=None) -> dict:
+    progress = selectors.campaign_progress(campaign=campaign)
+    return {
+        "campaign": campaign,
+        "progress": progress,
+        "note": state.campaign_note(campaign=campaign),
+        "activity": state.campaign_activity(campaign=campaign, progress=progress),
+        "editable": bool(services.campaign_editable_settings(campaign)),
+        "calls": selectors.calls_for_owner(owner=request.user, campaign=campaign)[:50],
+        "schedule_form": schedule_form or CampaignScheduleForm(),
+    }
+
+
+@login_required
 def campaign_detail(request, pk):
     campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
-    context = {
-        "campaign": campaign,
-        "progress": selectors.campaign_progress(campaign=campaign),
-        "calls": selectors.calls_for_owner(owner=request.user, campaign=campaign)[:50],
-    }
+    context = _detail_context(request, campaign)
     if not request.htmx:
         return render(request, "campaigns/campaign_detail.html", context)
     # htmx stops polling on status 286: a finished campaign has nothing more to show.
@@ -100,16 +184,60 @@ def campaign_preflight(request, pk):
     campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
     if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
         return HttpResponse("")
-    context = {"campaign": campaign, "preflight": preflight_of(campaign=campaign)}
-    context["variable_gaps"] = campaign_variable_gaps(campaign=campaign)
+    context = {
+        "campaign": campaign,
+        "preflight": preflight_of(campaign=campaign),
+        "min_call_credits": settings.CALL_MIN_CREDITS,
+        "variable_gaps": campaign_variable_gaps(campaign=campaign),
+    }
     return render(request, "campaigns/preflight_summary.html", context)
 
 
+def _launch(request, campaign: Campaign):
+    """Launch a draft. When nobody on the list can be called now, the owner is told when the first
+    call can be placed and chooses: launch anyway (it waits), or schedule the launch for then."""
+    from .preflight import campaign_preflight as preflight_of
+
+    preflight = preflight_of(campaign=campaign) if campaign.status == Campaign.Status.DRAFT else None
+    nobody_now = preflight is not None and preflight.callable_now == 0
+    if nobody_now and request.POST.get("confirm") != "launch-anyway":
+        context = {"campaign": campaign, "preflight": preflight}
+        if preflight.first_call_at:
+            first = timezone.localtime(preflight.first_call_at)
+            context["schedule_form"] = CampaignScheduleForm(initial={"launch_at": first.strftime("%Y-%m-%dT%H:%M")})
+        return render(request, "campaigns/campaign_launch_confirm.html", context)
+    try:
+        services.campaign_launch(campaign=campaign, by=request.user)
+    except CampaignError as exc:
+        messages.error(request, str(exc))
+    else:
+        if not nobody_now:
+            messages.success(request, "Campaign launched: calls are starting.")
+        elif preflight.first_call_at:
+            first = timezone.localtime(preflight.first_call_at)
+            messages.success(
+                request,
+                "Campaign launched. Nobody can be called right now: the first call will be placed on "
+                f"{first:%a %d %b at %H:%M} your time, when calling hours open.",
+            )
+        else:
+            messages.warning(request, "Campaign launched, but nobody on the list can be called with these settings.")
+    return redirect("campaign_detail", pk=campaign.pk)
+
+
 CAMPAIGN_ACTIONS = {
-    "launch": (lambda c, user: services.campaign_launch(campaign=c, by=user), "Campaign launched: calls are starting."),
     "pause": (lambda c, user: services.campaign_pause(campaign=c), "Campaign paused."),
     "resume": (lambda c, user: services.campaign_resume(campaign=c), "Campaign resumed."),
     "stop": (lambda c, user: services.campaign_stop(campaign=c), "Campaign stopped."),
+    "unschedule": (
+        lambda c, user: services.campaign_unschedule(campaign=c),
+        "Scheduled launch canceled: the campaign is a draft again.",
+    ),
+    "archive": (
+        lambda c, user: services.campaign_archive(campaign=c),
+        "Campaign archived: it is listed under Archived campaigns.",
+    ),
+    "unarchive": (lambda c, user: services.campaign_archive(campaign=c, archived=False), "Campaign back in the list."),
 }
 
 
@@ -117,6 +245,8 @@ CAMPAIGN_ACTIONS = {
 @require_POST
 def campaign_action(request, pk, action):
     campaign = get_object_or_404(Campaign, pk=pk, owner=request.user)
+    if action == "launch":
+        return _launch(request, campaign)
     if action not in CAMPAIGN_ACTIONS:
         return redirect("campaign_detail", pk=pk)
     perform, done = CAMPAIGN_ACTIONS[action]

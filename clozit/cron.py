@@ -5,10 +5,13 @@ from rq import cron
 from accounts.services import accounts_purge_due
 from billing.expiry import credits_expire_due
 from campaigns.dialer import sweep
+from campaigns.services import campaign_launches_due
 from telephony.numbers import numbers_renew
 
 # Repairs what crashes leave behind and nudges running campaigns (see campaigns.dialer.sweep).
 cron.register(sweep, queue_name="dialing", interval=30)
+# Launches drafts whose scheduled launch time has come (a refused launch is recorded on the draft).
+cron.register(campaign_launches_due, queue_name="dialing", interval=30)
 # Erases the personal data of accounts closed ACCOUNT_PURGE_AFTER_DAYS ago.
 cron.register(accounts_purge_due, queue_name="default", cron="17 3 * * *")
 # Posts expiry entries for plan credits past their expiry (only plans that turned expiry on).

@@ -8,7 +8,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from billing import ledger
-from campaigns import selectors
+from campaigns import selectors, state
 from telephony.registry import provider_problem
 
 
@@ -25,7 +25,8 @@ def dashboard(request):
     user = request.user
     context = {
         "balance": ledger.balance_of(user=user),
-        "campaigns": selectors.campaigns_for_owner(owner=user)[:5],
+        "campaigns": selectors.campaigns_for_owner(owner=user).filter(archived_at__isnull=True)[:5],
+        "scheduled": state.campaigns_scheduled(owner=user),
         "calls": selectors.calls_for_owner(owner=user)[:8],
         "activity": selectors.activity_last_days(owner=user, days=7),
     }

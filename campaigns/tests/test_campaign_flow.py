@@ -4,10 +4,11 @@ webhooks over HTTP to a live server, the scripted engine, and the ledger."""
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 
 from billing import ledger
 from billing.models import CreditHold, LedgerEntry
-from campaigns import services
+from campaigns import dialer, services
 from campaigns.models import Call, Campaign, CampaignContact, DoNotCall
 from campaigns.tests.factories import make_campaign
 from telephony.models import ProviderEvent
@@ -96,28 +97,37 @@ def test_dnc_number_is_never_dialled(live, user, run_jobs):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_campaign_pauses_when_credits_run_out(live, user, run_jobs):
-    # 100 starter credits, 120 s max per call: the first call holds all 100 credits and
-    # the second cannot be covered, so the campaign pauses instead of failing contacts.
-    campaign = make_campaign(user, [INTERESTED, NOT_INTERESTED, CALL_LATER], concurrency=3)
+def test_the_welcome_credits_carry_a_campaign_as_far_as_they_go_then_it_waits_for_more(live, user, run_jobs):
+    # 100 starter credits, 120 s max per call: the first call holds all 100 credits and the other
+    # slots wait for it; each call that ends returns what it did not use, and the next call holds
+    # that. The campaign pauses only when less than a useful call is left and nothing is live.
+    numbers = [f"+120255501{n:02d}" for n in range(8)]  # all "interested"
+    campaign = make_campaign(user, numbers, concurrency=3)
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.PAUSED
-    assert "credits ran out" in campaign.status_reason
-    first = Call.objects.get(campaign=campaign)
-    assert first.to_number == INTERESTED and first.status == Call.Status.COMPLETED
-    assert first.time_limit_seconds == 100  # the call was limited to what the balance could pay
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100) - first.credits_charged, Decimal(0))
-    # Nobody was failed for lack of credits: they wait for the resume.
-    assert CampaignContact.objects.filter(status=CampaignContact.Status.PENDING).count() == 2
+    assert campaign.pause_kind == Campaign.PauseKind.CREDITS
+    assert "Each call reserves up to 120 credits" in campaign.status_reason
+    calls = list(Call.objects.filter(campaign=campaign).order_by("pk"))
+    assert len(calls) >= 2  # it went on after the first call
+    assert calls[0].time_limit_seconds == 100  # limited to what the balance could pay
+    assert all(call.status == Call.Status.COMPLETED for call in calls)
+    spent = sum(call.credits_charged for call in calls)
+    balance = ledger.balance_of(user=user)
+    assert balance == ledger.Balance(Decimal(100) - spent, Decimal(0))
+    assert balance.available < settings.CALL_MIN_CREDITS
+    assert f"needs at least {settings.CALL_MIN_CREDITS} to start" in campaign.status_reason
+    # Nobody was failed for lack of credits: they wait for credits.
+    assert CampaignContact.objects.filter(status=CampaignContact.Status.PENDING).count() == 8 - len(calls)
 
+    # Credits arrive (any way): the sweep resumes the campaign, which calls everyone left.
     ledger.credit_post(user=user, amount=Decimal("500"), kind="purchase", reference="test-pack")
-    services.campaign_resume(campaign=campaign)
+    dialer.sweep()
     run_jobs()
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
-    assert Call.objects.filter(campaign=campaign).count() == 3
+    assert Call.objects.filter(campaign=campaign).count() == 8
 
 
 @pytest.mark.django_db(transaction=True)
