@@ -567,3 +567,23 @@ def test_simulated_call_drives_the_real_webhooks(live, user):
     assert 0 < call.duration_seconds < 60
     assert call.credits_charged == Decimal(call.duration_seconds)
     assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100) - call.credits_charged, Decimal(0))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("time_scale", [0, 0.01])
+def test_a_simulated_calls_times_agree_with_the_seconds_billed(live, user, run_jobs, settings, time_scale):
+    """The simulator compresses time (SIMULATED_TIME_SCALE); the call's record must not: from
+    answered to ended is exactly the connected seconds billed, as on a real carrier's call."""
+    settings.SIMULATED_TIME_SCALE = time_scale
+    campaign = make_campaign(user, [INTERESTED, NOT_INTERESTED, VOICEMAIL], concurrency=3)
+    ledger.credit_post(user=user, amount=Decimal("500"), kind="staff_adjustment", reference="test-topup")
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    calls = list(Call.objects.filter(campaign=campaign))
+    assert len(calls) == 3 and all(c.status == Call.Status.COMPLETED for c in calls)
+    for call in calls:
+        assert call.duration_seconds > 5, call.to_number  # long enough for compression to show
+        assert call.ended_at - call.answered_at == timedelta(seconds=call.duration_seconds), call.to_number
+        assert call.credits_charged == ledger.call_cost(seconds=call.duration_seconds)
+        assert call.dialing_started_at <= call.answered_at <= call.ended_at
