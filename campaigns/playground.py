@@ -229,7 +229,7 @@ def _turn(pk: int, text: str, turn: int | None, *, from_callee: bool) -> tuple[P
             if used_model is None:
                 used_model = reply.outcome != Call.Outcome.TECHNICAL_FAILURE and not reply.hold
             charged = paid and bool(used_model)
-            _apply(session, reply, passages=passages, charged=charged)
+            _apply(session, reply, passages=ctx.knowledge, charged=charged)  # only those the reply used
             session.save()
             if charged:
                 # Ledger entries can never be changed or erased: no agent's name (its owner's words) in the memo.

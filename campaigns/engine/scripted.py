@@ -82,10 +82,15 @@ def looks_like_question(speech: str) -> bool:
 
 
 def knowledge_answer(ctx: ConversationContext, speech: str) -> str:
-    """The sentence(s) of the best knowledge passage that answer a question the FAQ did not."""
-    if not ctx.knowledge or not looks_like_question(speech):
+    """The sentence(s) of the best knowledge passage that answer a question the FAQ did not.
+    Leaves in `ctx.knowledge` only that passage when it answered, else none."""
+    retrieved, ctx.knowledge = ctx.knowledge, []
+    if not retrieved or not looks_like_question(speech):
         return ""
-    return knowledge.passage_answer(ctx.knowledge[0].text, speech, language=ctx.agent.language)
+    answer = knowledge.passage_answer(retrieved[0].text, speech, language=ctx.agent.language)
+    if answer:
+        ctx.knowledge = retrieved[:1]
+    return answer
 
 
 def capture_name(agent, index: int, question: str) -> str:
@@ -135,11 +140,12 @@ class ScriptedEngine(ConversationEngine):
         return Reply(say=f"{opening} {question}")
 
     def respond(self, ctx: ConversationContext, speech: str) -> Reply:
-        reply = self._respond(ctx, speech)
+        retrieved, ctx.knowledge = ctx.knowledge, []  # a reply keeps only the passage it says
+        reply = self._respond(ctx, speech, retrieved)
         reply.used_model = False
         return reply
 
-    def _respond(self, ctx: ConversationContext, speech: str) -> Reply:
+    def _respond(self, ctx: ConversationContext, speech: str, retrieved: list) -> Reply:
         agent = ctx.agent
 
         def text(key: str) -> str:
@@ -163,7 +169,10 @@ class ScriptedEngine(ConversationEngine):
             return Reply(say=text("later"), end_call=True, outcome="call_back")
         if intents.said_end_call_phrase(speech, getattr(agent, "end_call_phrases", "")):
             return Reply(say=text("goodbye"), end_call=True, outcome=end_call_outcome(ctx, speech))
-        answer = match_answer(agent, speech) or knowledge_answer(ctx, speech)
+        answer = match_answer(agent, speech)
+        if not answer:
+            ctx.knowledge = retrieved
+            answer = knowledge_answer(ctx, speech)
         if answer:
             question = self._question(ctx)
             if question:

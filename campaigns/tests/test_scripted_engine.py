@@ -356,6 +356,25 @@ def test_a_knowledge_answer_after_the_last_question_closes_the_call(engine):
     )
 
 
+def test_a_reply_keeps_only_the_passage_it_was_answered_from(engine):
+    """The platform stores `ctx.knowledge` with the reply: the call page says "Answered from N
+    knowledge passages" for exactly those."""
+    ctx = context()
+    engine.start(ctx)
+
+    engine.respond(knowing(ctx, HOURS_PASSAGE, PARKING_PASSAGE), "What time do you open on Saturday?")
+    assert [p.text for p in ctx.knowledge] == [HOURS_PASSAGE]
+
+    engine.respond(knowing(ctx, HOURS_PASSAGE), "How much does it cost?")  # the FAQ answers it
+    assert ctx.knowledge == []
+
+    engine.respond(knowing(ctx, HOURS_PASSAGE), "I do the scheduling on Saturdays")  # an answer to the script
+    assert ctx.knowledge == []
+
+    engine.respond(knowing(ctx, HOURS_PASSAGE), "")  # silence
+    assert ctx.knowledge == []
+
+
 @pytest.mark.parametrize(
     ("speech", "question"),
     [
