@@ -2,7 +2,8 @@
 
 Every function here costs a fixed number of queries however many calls exist: the database counts
 and sums (COUNT/SUM ... GROUP BY, date_trunc buckets) and Python only reshapes the few grouped rows
-(one per status and outcome, per campaign, or per time bucket; never one per call).
+(one per status, agent and outcome, per campaign, or per time bucket; never one per call), plus one
+query for what the agents' outcomes count as.
 
 The same definitions on every page:
 
@@ -12,8 +13,12 @@ The same definitions on every page:
 - **answer rate**: answered / finished calls (a final status: completed, busy, no answer, failed,
   canceled). Calls still live are left out until they end either way.
 - **average duration**: mean `duration_seconds` of answered calls.
-- **positive outcome**: "interested" or "transferred" (`POSITIVE_OUTCOMES`). An agent's own
-  outcomes are not counted: only the platform's outcomes have a meaning known here.
+- **positive / neutral / negative outcome**: what the call's outcome counts as for the agent that
+  made it (`engine/spec.py`): the kind the agent builder gave each of the agent's own outcomes, and
+  fixed kinds for the platform's ("interested" and "transferred" are always positive). Kinds are
+  read from the agents as they are now, so changing one recounts past calls. A call without an
+  outcome is none of the three.
+- **success rate**: answered calls with a positive outcome / answered calls.
 - **cost per positive outcome**: all credits spent in the period (every call, however it ended)
   / positive outcomes; None when there were none.
 - calls are placed in time by `created_at` (when the dialer queued them); "calls per minute" and
@@ -31,7 +36,8 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
-from .models import Call, Campaign, CampaignContact, outcome_label
+from .engine.spec import KIND_LABELS, NEGATIVE, NEUTRAL, POSITIVE, kind_of, outcome_kinds
+from .models import Agent, Call, Campaign, CampaignContact, outcome_label
 
 FINAL_STATUSES = (
     Call.Status.COMPLETED,
@@ -41,34 +47,78 @@ FINAL_STATUSES = (
     Call.Status.CANCELED,
 )
 ANSWERED = Q(status=Call.Status.COMPLETED) & ~Q(answered_by__startswith="machine")
-POSITIVE_OUTCOMES = (Call.Outcome.INTERESTED, Call.Outcome.TRANSFERRED)
 RECENT_MINUTES = 5
 # The chart's default resolution: at most this many points, in the finest unit that fits.
 CHART_BUCKETS = 120
 
 
+class OutcomeKinds:
+    """What each agent's outcomes count as: read once (one query) for a page, then looked up per
+    grouped row. A call whose agent is gone counts the platform's outcomes by their fixed kinds
+    and any other as neutral."""
+
+    def __init__(self, agents):
+        self._by_agent = {pk: outcome_kinds(outcomes) for pk, outcomes in agents}
+        self._platform = outcome_kinds([])
+
+    @classmethod
+    def of_owner(cls, owner) -> OutcomeKinds:
+        return cls(Agent.objects.filter(owner=owner).values_list("id", "outcomes"))
+
+    @classmethod
+    def of_agents(cls, agent_ids) -> OutcomeKinds:
+        ids = {pk for pk in agent_ids if pk is not None}
+        return cls(Agent.objects.filter(pk__in=ids).values_list("id", "outcomes") if ids else [])
+
+    def kind(self, agent_id: int | None, outcome: str) -> str:
+        """positive, neutral or negative; "" for a call without an outcome."""
+        if not outcome:
+            return ""
+        return kind_of(self._by_agent.get(agent_id, self._platform), outcome)
+
+
 @dataclass
 class Numbers:
-    """What a set of calls came to. Filled from grouped rows with `add`; everything else derives."""
+    """What a set of calls came to. Filled from grouped rows with `add` and `add_outcome`;
+    everything else derives."""
 
     calls: int = 0
     finished: int = 0
     answered: int = 0
     answered_seconds: int = 0
     positive: int = 0
+    neutral: int = 0
+    negative: int = 0
+    positive_answered: int = 0
     credits: Decimal = Decimal("0")
     outcomes: dict[str, int] = field(default_factory=dict)
+    kinds: dict[str, set[str]] = field(default_factory=dict)  # outcome -> kinds it has among the agents
 
     def add(self, row: dict) -> None:
         self.calls += row["calls"]
         self.finished += row["finished"]
         self.answered += row["answered"]
         self.answered_seconds += row["answered_seconds"] or 0
-        self.positive += row["positive"]
         self.credits += row["credits"] or Decimal("0")
 
-    def add_outcome(self, outcome: str, count: int) -> None:
+    def add_outcome(self, outcome: str, count: int, *, kind: str = "", answered: int = 0) -> None:
+        """`count` calls (`answered` of them answered) ended with `outcome`, which counts as `kind`."""
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
+        if kind:
+            self.kinds.setdefault(outcome, set()).add(kind)
+        if kind == POSITIVE:
+            self.positive += count
+            self.positive_answered += answered
+        elif kind == NEUTRAL:
+            self.neutral += count
+        elif kind == NEGATIVE:
+            self.negative += count
+
+    @property
+    def success_rate(self) -> float | None:
+        """Percent of answered calls that ended with a positive outcome, one decimal; None before
+        any call was answered."""
+        return round(100 * self.positive_answered / self.answered, 1) if self.answered else None
 
     @property
     def answer_rate(self) -> float | None:
@@ -86,17 +136,24 @@ class Numbers:
 
     @property
     def outcome_rows(self) -> list[dict]:
-        """Outcomes most common first; calls without one (yet) as "No outcome recorded"."""
+        """Outcomes most common first, each with what it counts as ("kind"; "" when agents count
+        it differently, or for calls without an outcome (yet), shown as "No outcome recorded")."""
         total = sum(self.outcomes.values())
-        return [
-            {
-                "outcome": outcome,
-                "label": outcome_label(outcome) if outcome else "No outcome recorded",
-                "count": count,
-                "percent": round(100 * count / total) if total else 0,
-            }
-            for outcome, count in sorted(self.outcomes.items(), key=lambda item: (-item[1], item[0]))
-        ]
+        rows = []
+        for outcome, count in sorted(self.outcomes.items(), key=lambda item: (-item[1], item[0])):
+            kinds = self.kinds.get(outcome, set())
+            kind = next(iter(kinds)) if len(kinds) == 1 else ""
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "label": outcome_label(outcome) if outcome else "No outcome recorded",
+                    "kind": kind,
+                    "kind_label": KIND_LABELS.get(kind, "Varies by agent" if kinds else ""),
+                    "count": count,
+                    "percent": round(100 * count / total) if total else 0,
+                }
+            )
+        return rows
 
 
 def _call_sums(**extra) -> dict:
@@ -106,7 +163,6 @@ def _call_sums(**extra) -> dict:
         "finished": Count("id", filter=Q(status__in=FINAL_STATUSES)),
         "answered": Count("id", filter=ANSWERED),
         "answered_seconds": Sum("duration_seconds", filter=ANSWERED),
-        "positive": Count("id", filter=Q(outcome__in=POSITIVE_OUTCOMES)),
         "credits": Sum("credits_charged"),
         **extra,
     }
@@ -123,19 +179,20 @@ class LiveStats:
     calls_per_minute: float
     first_call_at: datetime | None
     last_call_at: datetime | None
+    kinds: OutcomeKinds = field(default_factory=lambda: OutcomeKinds([]))
 
 
 def campaign_live_stats(*, campaign: Campaign, now: datetime | None = None) -> LiveStats:
     """Targets by state, calls by status and outcome, calls per minute over the last
-    RECENT_MINUTES minutes, credits spent, answer rate and average answered duration.
+    RECENT_MINUTES minutes, credits spent, answer rate, success rate and average answered duration.
 
-    Two queries: targets grouped by status, and calls grouped by (status, outcome) with every sum
-    computed in the same pass."""
+    Three queries: targets grouped by status, calls grouped by (status, agent, outcome) with every
+    sum computed in the same pass, and what those agents' outcomes count as (none without calls)."""
     now = now or timezone.now()
     target_counts = dict(campaign.targets.order_by().values_list("status").annotate(n=Count("id")))
-    rows = (
+    rows = list(
         campaign.calls.order_by()
-        .values("status", "outcome")
+        .values("status", "outcome", "agent_id")
         .annotate(
             **_call_sums(
                 recent=Count("id", filter=Q(created_at__gte=now - timedelta(minutes=RECENT_MINUTES))),
@@ -144,13 +201,15 @@ def campaign_live_stats(*, campaign: Campaign, now: datetime | None = None) -> L
             )
         )
     )
+    kinds = OutcomeKinds.of_agents(row["agent_id"] for row in rows)
     numbers = Numbers()
     by_status: dict[str, int] = {}
     recent = 0
     firsts, lasts = [], []
     for row in rows:
         numbers.add(row)
-        numbers.add_outcome(row["outcome"], row["calls"])
+        kind = kinds.kind(row["agent_id"], row["outcome"])
+        numbers.add_outcome(row["outcome"], row["calls"], kind=kind, answered=row["answered"])
         by_status[row["status"]] = by_status.get(row["status"], 0) + row["calls"]
         recent += row["recent"]
         firsts.append(row["first"])
@@ -171,6 +230,7 @@ def campaign_live_stats(*, campaign: Campaign, now: datetime | None = None) -> L
         calls_per_minute=round(recent / RECENT_MINUTES, 1),
         first_call_at=min(firsts) if firsts else None,
         last_call_at=max(lasts) if lasts else None,
+        kinds=kinds,
     )
 
 
@@ -220,16 +280,19 @@ def calls_over_time(
     campaign: Campaign,
     buckets: int = CHART_BUCKETS,
     span: tuple[datetime | None, datetime | None] | None = None,
+    kinds: OutcomeKinds | None = None,
     now: datetime | None = None,
 ) -> dict:
-    """Calls started and answered per bucket, oldest first, empty buckets included, for a chart.
+    """Calls started, answered and ended with a positive outcome per bucket, oldest first, empty
+    buckets included, for a chart.
 
     The bucket size follows the campaign's time span (first call to last call, or to now while it
     runs): per minute for a short campaign, then per hour, day, week or month, so the chart never
     has more than about `buckets` points. Buckets are in the active time zone (the account's).
 
-    Returns {"unit", "labels", "started", "answered"}. One query for the buckets, plus one for the
-    span unless the caller passes `span` (campaign_live_stats has it: first_call_at, last_call_at).
+    Returns {"unit", "labels", "started", "answered", "positive"}. One query for the buckets (by
+    agent and outcome within each), plus one for the span and one for what the agents' outcomes
+    count as unless the caller passes `span` and `kinds` (campaign_live_stats has them).
     """
     now = now or timezone.now()
     if span is None:
@@ -237,23 +300,31 @@ def calls_over_time(
         span = (found["first"], found["last"])
     first, last = span
     if first is None:
-        return {"unit": "minute", "labels": [], "started": [], "answered": []}
+        return {"unit": "minute", "labels": [], "started": [], "answered": [], "positive": []}
     if campaign.status == Campaign.Status.RUNNING:
         last = max(last, now)
     unit = bucket_unit(last - first, buckets)
     tz = timezone.get_current_timezone()
-    rows = (
+    rows = list(
         campaign.calls.order_by()
         .annotate(bucket=Trunc("created_at", unit, tzinfo=tz))
-        .values("bucket")
+        .values("bucket", "agent_id", "outcome")
         .annotate(started=Count("id"), answered=Count("id", filter=ANSWERED))
     )
+    if kinds is None:
+        kinds = OutcomeKinds.of_agents(row["agent_id"] for row in rows)
 
     def local(moment: datetime) -> datetime:
         # Naive local wall-clock time: the key buckets are matched on.
         return timezone.localtime(moment, tz).replace(tzinfo=None) if timezone.is_aware(moment) else moment
 
-    counts = {_floor(local(row["bucket"]), unit): (row["started"], row["answered"]) for row in rows}
+    counts: dict[datetime, list[int]] = {}
+    for row in rows:
+        bucket = counts.setdefault(_floor(local(row["bucket"]), unit), [0, 0, 0])
+        bucket[0] += row["started"]
+        bucket[1] += row["answered"]
+        if kinds.kind(row["agent_id"], row["outcome"]) == POSITIVE:
+            bucket[2] += row["started"]
     points = []
     moment, end = _floor(local(first), unit), _floor(local(last), unit)
     while moment <= end:
@@ -266,8 +337,9 @@ def calls_over_time(
     return {
         "unit": unit,
         "labels": [point.strftime(label) for point in points],
-        "started": [counts.get(point, (0, 0))[0] for point in points],
-        "answered": [counts.get(point, (0, 0))[1] for point in points],
+        "started": [counts.get(point, (0, 0, 0))[0] for point in points],
+        "answered": [counts.get(point, (0, 0, 0))[1] for point in points],
+        "positive": [counts.get(point, (0, 0, 0))[2] for point in points],
     }
 
 
@@ -287,18 +359,23 @@ class AccountAnalytics:
 
 
 def account_analytics(*, owner, since: datetime | None = None) -> AccountAnalytics:
-    """Per campaign and in total: calls, answered, answer rate, average answered duration, outcome
-    breakdown, credits spent and cost per positive outcome, for calls placed since `since` (all
-    time when None). Campaigns without a call in the period are left out; calls outside any
-    campaign are one row of their own.
+    """Per campaign and in total: calls, answered, answer rate, success rate, average answered
+    duration, outcome breakdown, credits spent and cost per positive outcome, for calls placed
+    since `since` (all time when None). Campaigns without a call in the period are left out; calls
+    outside any campaign are one row of their own.
 
-    Two queries, however many calls and campaigns: calls grouped by campaign, and by
-    (campaign, outcome)."""
+    Three queries, however many calls and campaigns: calls grouped by campaign, and by
+    (campaign, agent, outcome), and what the account's agents' outcomes count as."""
     calls = Call.objects.filter(owner=owner)
     if since is not None:
         calls = calls.filter(created_at__gte=since)
     per_campaign = calls.order_by().values("campaign_id", "campaign__name").annotate(**_call_sums())
-    per_outcome = calls.order_by().values_list("campaign_id", "outcome").annotate(n=Count("id"))
+    per_outcome = (
+        calls.order_by()
+        .values_list("campaign_id", "agent_id", "outcome")
+        .annotate(n=Count("id"), answered=Count("id", filter=ANSWERED))
+    )
+    kinds = OutcomeKinds.of_owner(owner)
 
     rows: dict[int | None, CampaignRow] = {}
     total = Numbers()
@@ -307,9 +384,10 @@ def account_analytics(*, owner, since: datetime | None = None) -> AccountAnalyti
         entry = rows.setdefault(row["campaign_id"], CampaignRow(row["campaign_id"], name, Numbers()))
         entry.numbers.add(row)
         total.add(row)
-    for campaign_id, outcome, count in per_outcome:
+    for campaign_id, agent_id, outcome, count, answered in per_outcome:
         if campaign_id in rows:  # always, unless a call was added between the two queries
-            rows[campaign_id].numbers.add_outcome(outcome, count)
-            total.add_outcome(outcome, count)
+            kind = kinds.kind(agent_id, outcome)
+            rows[campaign_id].numbers.add_outcome(outcome, count, kind=kind, answered=answered)
+            total.add_outcome(outcome, count, kind=kind, answered=answered)
     ordered = sorted(rows.values(), key=lambda r: (r.campaign_id is None, -r.numbers.calls, r.name.lower()))
     return AccountAnalytics(rows=ordered, total=total, since=since)

@@ -41,7 +41,7 @@ def campaign_stats(request, pk):
     """The live results panel: polled by the campaign page while the campaign can still change."""
     campaign = get_object_or_404(Campaign, pk=pk, owner=request.user)
     stats = campaign_live_stats(campaign=campaign)
-    chart = calls_over_time(campaign=campaign, span=(stats.first_call_at, stats.last_call_at))
+    chart = calls_over_time(campaign=campaign, span=(stats.first_call_at, stats.last_call_at), kinds=stats.kinds)
     context = {"campaign": campaign, "stats": stats, "numbers": stats.numbers, "chart": chart}
     # htmx stops polling on 286 (and still shows this last answer): a finished campaign is final.
     finished = campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.STOPPED)

@@ -514,6 +514,11 @@ def call_finish(
         if call.time_limit_seconds:
             connected = min(connected, call.time_limit_seconds)
         call.duration_seconds = connected
+        if status == Call.Status.COMPLETED and call.answered_at is not None:
+            # The carrier's count of connected seconds is the call's length: the record runs from
+            # the answer for exactly the seconds billed, whenever the final event reached us (a
+            # simulated carrier compresses time; a real one's events arrive a moment late).
+            call.ended_at = call.answered_at + timedelta(seconds=connected)
         if answered_by and not call.answered_by:
             call.answered_by = answered_by
         if not call.outcome:
@@ -529,7 +534,7 @@ def call_finish(
                 amount_used=ledger.call_cost(seconds=connected),
                 memo=f"Call {call.pk}, {connected} s connected",
             )
-        call.save(update_fields=["duration_seconds", "answered_by", "outcome", "credits_charged"])
+        call.save(update_fields=["duration_seconds", "ended_at", "answered_by", "outcome", "credits_charged"])
         if call.target is not None:
             _finish_target(
                 call.target,

@@ -2,13 +2,15 @@
 
 Memory and time stay flat however many calls there are: the rows come from a server-side cursor
 (`.iterator(chunk_size=2000)`) and go out as they are written (StreamingHttpResponse), never held
-in a list. Two queries in all (three when the campaign is checked first, by the view):
+in a list. Three queries in all (four when the campaign is checked first, by the view):
 
 1. The captured field names, to write the header. On PostgreSQL the database unnests the
    `captured` pairs (`jsonb_array_elements ... WITH ORDINALITY`) and returns only the distinct
    names, in the order they first appear; no call's JSON leaves the database. Elsewhere (SQLite in
    development) one streamed Python pass over `captured` does the same.
-2. The calls themselves, oldest first, as plain tuples (values_list: no model instances).
+2. What the account's agents' outcomes count as (`outcome_kind`: Positive, Neutral, Negative;
+   see campaigns/analytics.py).
+3. The calls themselves, oldest first, as plain tuples (values_list: no model instances).
 
 Every cell, the header included, passes through `clozit.csvsafe.spreadsheet_safe`: contact names,
 campaign names and captured answers are typed by people we do not control. Only cells a spreadsheet
@@ -31,6 +33,8 @@ from django.utils.text import slugify
 
 from clozit.csvsafe import safe_row
 
+from .analytics import OutcomeKinds
+from .engine.spec import KIND_LABELS
 from .models import Call, Campaign, outcome_label
 
 CHUNK_SIZE = 2000
@@ -41,6 +45,7 @@ FIXED_COLUMNS = [
     "phone",
     "status",
     "outcome",
+    "outcome_kind",
     "answered_by",
     "created",
     "started",
@@ -57,6 +62,7 @@ _FIELDS = (
     "contact__last_name",
     "to_number",
     "status",
+    "agent_id",
     "outcome",
     "answered_by",
     "created_at",
@@ -121,6 +127,7 @@ def call_rows(*, owner, campaign: Campaign | None = None) -> Iterator[list]:
     header = FIXED_COLUMNS + [f"{name} (captured)" if name in FIXED_COLUMNS else name for name in names]
     yield safe_row(header)
     status_labels = dict(Call.Status.choices)
+    kinds = OutcomeKinds.of_owner(owner)
 
     def when(moment):
         return timezone.localtime(moment, tz).isoformat() if moment else ""
@@ -133,6 +140,7 @@ def call_rows(*, owner, campaign: Campaign | None = None) -> Iterator[list]:
         last_name,
         phone,
         status,
+        agent_id,
         outcome,
         answered_by,
         created_at,
@@ -155,6 +163,7 @@ def call_rows(*, owner, campaign: Campaign | None = None) -> Iterator[list]:
                 phone,
                 status_labels.get(status, status),
                 outcome_label(outcome) if outcome else "",
+                KIND_LABELS.get(kinds.kind(agent_id, outcome), ""),
                 answered_by,
                 when(created_at),
                 when(started_at),

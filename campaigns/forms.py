@@ -3,14 +3,17 @@ import unicodedata
 
 from django import forms
 from django.conf import settings
+from django.template.loader import render_to_string
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from telephony.numbers import caller_number_choices
 
 from .contacts import normalise_number
 from .engine import llm_configured
 from .engine.base import VARIABLE
-from .models import Agent, Campaign, ContactList, default_outcomes, default_retry_on, weekdays
+from .engine.spec import KIND_LABELS, KINDS, PLATFORM_KINDS, agent_outcomes, outcome_kinds
+from .models import Agent, Campaign, ContactList, default_retry_on, outcome_label, weekdays
 
 MAX_NAMED_LINES = 20
 NAME_MAX_LENGTH = 40
@@ -56,6 +59,102 @@ def named_lines_text(entries) -> str:
     )
 
 
+# --- Outcomes, each with what it counts as -------------------------------------------------------
+# Row inputs read from a post: more than the page ever shows, far fewer than a flood.
+MAX_OUTCOME_ROWS = 40
+SPARE_OUTCOME_ROWS = 5
+
+
+def outcome_rows_clean(rows: list[dict]) -> list[dict]:
+    """Posted outcome rows -> [{"name", "description", "kind"}]. Blank rows are skipped; raises
+    ValidationError with every problem, each naming the row (as the page numbers them)."""
+    entries, seen, problems = [], {}, []
+    for number, row in enumerate(rows, start=1):
+        raw_name, description = row.get("name", "").strip(), " ".join(row.get("description", "").split())
+        kind = row.get("kind", "").strip()
+        if not raw_name and not description:
+            continue
+        slug = name_slug(raw_name)
+        if not slug:
+            problems.append(f"Outcome {number} needs a name, in letters or digits.")
+            continue
+        if slug in seen:
+            problems.append(f"Outcome {number} repeats “{slug}” (already outcome {seen[slug]}).")
+            continue
+        seen[slug] = number
+        fixed = PLATFORM_KINDS.get(slug)
+        if slug in PLATFORM_OUTCOME_NAMES:  # refused by name in clean_outcomes, whatever its kind
+            entries.append({"name": slug, "description": description[:300], "kind": fixed})
+            continue
+        if fixed and kind and kind != fixed:
+            problems.append(
+                f"“{outcome_label(slug)}” always counts as {fixed}: the platform counts it the same way for "
+                "every agent. Choose that, or give your outcome another name."
+            )
+        elif kind not in KINDS and not (fixed and not kind):
+            problems.append(f"Choose whether “{slug}” counts as positive, neutral or negative.")
+        entries.append({"name": slug, "description": description[:300], "kind": kind or fixed})
+    if len(entries) > MAX_NAMED_LINES:
+        problems.append(f"Keep to at most {MAX_NAMED_LINES} outcomes.")
+    if problems:
+        raise forms.ValidationError(problems)
+    return entries
+
+
+def _posted_rows(data, name: str) -> list[dict]:
+    rows = []
+    for index in range(MAX_OUTCOME_ROWS):
+        keys = {part: f"{name}-{index}-{part}" for part in ("name", "kind", "description")}
+        if any(key in data for key in keys.values()):
+            rows.append({part: str(data.get(key, ""))[:400] for part, key in keys.items()})
+    return rows
+
+
+class OutcomeRowsWidget(forms.Widget):
+    """One row per outcome: its name, what it counts as, what it means. Spare rows follow (the
+    page's script shows one at a time). A post of plain 'name | description' lines under the
+    field's own name (an older form, a script) is read as before."""
+
+    template_name = "campaigns/widget_outcome_rows.html"
+
+    def value_from_datadict(self, data, files, name):
+        return _posted_rows(data, name) or data.get(name)
+
+    def value_omitted_from_data(self, data, files, name):
+        return not _posted_rows(data, name) and name not in data
+
+    def render(self, name, value, attrs=None, renderer=None):
+        # The project's templates (the default form renderer reads only Django's own and the apps').
+        return mark_safe(render_to_string(self.template_name, self.get_context(name, value, attrs)))
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        if isinstance(value, str):  # typed lines, shown back as rows
+            value = [
+                {"name": n.strip(), "description": d.strip(), "kind": ""}
+                for n, _, d in (line.partition("|") for line in value.splitlines())
+                if n.strip() or d.strip()
+            ]
+        rows = [
+            {
+                "name": str(row.get("name") or ""),
+                "kind": str(row.get("kind") or ""),
+                "description": str(row.get("description") or ""),
+            }
+            for row in value or []
+            if isinstance(row, dict)
+        ]
+        spare = max(1, min(SPARE_OUTCOME_ROWS, MAX_NAMED_LINES - len(rows)))
+        rows += [{"name": "", "kind": "", "description": "", "spare": True} for _ in range(spare)]
+        context["widget"]["rows"] = [{**row, "index": i, "number": i + 1} for i, row in enumerate(rows)]
+        context["widget"]["kinds"] = [(kind, KIND_LABELS[kind]) for kind in KINDS]
+        # The field's help and errors describe the first input, as Django's own widgets do.
+        attrs = context["widget"]["attrs"]
+        context["widget"]["described_by"] = attrs.get("aria-describedby", "")
+        context["widget"]["invalid"] = attrs.get("aria-invalid") == "true"
+        return context
+
+
 def voices_by_language() -> dict[str, list[tuple[str, str]]]:
     """The voices the configured provider offers, per agent language."""
     from telephony.providers.base import VoiceProvider
@@ -69,13 +168,15 @@ def voices_by_language() -> dict[str, list[tuple[str, str]]]:
 
 
 class AgentForm(forms.ModelForm):
-    outcomes = forms.CharField(
+    outcomes = forms.Field(
         label="Outcomes",
         required=False,  # checked in clean_outcomes, with a message that says what to write
-        widget=forms.Textarea(attrs={"rows": 5}),
-        help_text="The outcomes a call can end with, one per line as 'name | what it means', e.g. "
-        "'booked | Agreed to a check-up date'. Names become lower_case_with_underscores. Every call can also "
-        "end as not interested, call back, wrong person or do not call.",
+        widget=OutcomeRowsWidget,
+        help_text="The outcomes a call can end with, and what each counts as. Positive outcomes are what the "
+        "call is for: they make the success rate. Negative ones fall short of it; neutral ones are neither. "
+        "Names become lower_case_with_underscores. Every call can also end as not interested, call back, "
+        "wrong person or do not call. Interested and transferred always count as positive; not interested, "
+        "wrong person, do not call and hung up as negative.",
     )
     capture_fields = forms.CharField(
         label="Fields to capture",
@@ -87,6 +188,7 @@ class AgentForm(forms.ModelForm):
     )
     voice = forms.ChoiceField(label="Voice")
 
+    OUTCOMES_LEGEND = "Outcomes & capture"
     # (legend, fields) in the order the page shows them.
     FIELDSETS = [
         ("Basics", ["name", "language", "voice", "engine"]),
@@ -94,7 +196,7 @@ class AgentForm(forms.ModelForm):
             "Conversation",
             ["persona", "goal", "opening_line", "questions", "answers", "closing_line", "end_call_phrases"],
         ),
-        ("Outcomes & capture", ["outcomes", "capture_fields"]),
+        (OUTCOMES_LEGEND, ["outcomes", "capture_fields"]),
         ("Transfer & voicemail", ["transfer_number", "transfer_when", "voicemail_action", "voicemail_message"]),
         ("Safety & limits", ["ai_disclosure", "record_calls", "max_call_seconds"]),
     ]
@@ -151,7 +253,7 @@ class AgentForm(forms.ModelForm):
         ]
         self.fields["voice"].help_text = "The voices your telephony provider offers; pick one for the agent's language."
         if not self.is_bound:
-            self.initial["outcomes"] = named_lines_text(self.instance.outcomes or default_outcomes())
+            self.initial["outcomes"] = agent_outcomes(self.instance)
             self.initial["capture_fields"] = named_lines_text(self.instance.capture_fields)
         engine_help = "Deployment default: the AI model when this server has one, else scripted."
         if not llm_configured():
@@ -163,7 +265,9 @@ class AgentForm(forms.ModelForm):
 
     @property
     def fieldsets(self):
-        return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]
+        """(legend, fields) in order; the outcome rows are laid out by the page itself, first in
+        their fieldset (OUTCOMES_LEGEND)."""
+        return [(legend, [self[name] for name in names if name != "outcomes"]) for legend, names in self.FIELDSETS]
 
     def clean_max_call_seconds(self):
         value = self.cleaned_data["max_call_seconds"]
@@ -189,9 +293,17 @@ class AgentForm(forms.ModelForm):
         return text
 
     def clean_outcomes(self):
-        outcomes = parse_named_lines(self.cleaned_data["outcomes"], what="outcome")
-        if not outcomes:
-            raise forms.ValidationError("List at least one outcome, e.g. 'interested | Wants to hear more'.")
+        value = self.cleaned_data["outcomes"]
+        if value is None or isinstance(value, list):
+            outcomes = outcome_rows_clean(value or [])
+            if not outcomes:
+                raise forms.ValidationError("Add at least one outcome, e.g. “interested”, counted as positive.")
+        else:  # 'name | description' lines: each outcome counts as it did before outcomes had kinds
+            outcomes = parse_named_lines(value or "", what="outcome")
+            if not outcomes:
+                raise forms.ValidationError("List at least one outcome, e.g. 'interested | Wants to hear more'.")
+            kinds = outcome_kinds(outcomes)
+            outcomes = [{**outcome, "kind": kinds[outcome["name"]]} for outcome in outcomes]
         reserved = [o["name"] for o in outcomes if o["name"] in PLATFORM_OUTCOME_NAMES]
         if reserved:
             raise forms.ValidationError(

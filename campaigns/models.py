@@ -8,12 +8,13 @@ from django.db.models import Q
 
 
 def default_outcomes() -> list[dict]:
+    # "kind": what the outcome counts as in analytics (campaigns/engine/spec.py).
     return [
-        {"name": "interested", "description": "Wants to hear more or agreed to the goal."},
-        {"name": "not_interested", "description": "Politely declined."},
-        {"name": "call_back", "description": "Asked to be called at another time."},
-        {"name": "wrong_person", "description": "Not the person we meant to reach."},
-        {"name": "do_not_call", "description": "Asked never to be called again."},
+        {"name": "interested", "description": "Wants to hear more or agreed to the goal.", "kind": "positive"},
+        {"name": "not_interested", "description": "Politely declined.", "kind": "negative"},
+        {"name": "call_back", "description": "Asked to be called at another time.", "kind": "neutral"},
+        {"name": "wrong_person", "description": "Not the person we meant to reach.", "kind": "negative"},
+        {"name": "do_not_call", "description": "Asked never to be called again.", "kind": "negative"},
     ]
 
 
@@ -67,7 +68,8 @@ class Agent(models.Model):
     goal = models.CharField(
         max_length=300, blank=True, help_text="What a successful call achieves, e.g. 'book a free check-up'."
     )
-    # [{"name": "interested", "description": "..."}]: the outcomes a call can end with.
+    # [{"name": "interested", "description": "...", "kind": "positive"}]: the outcomes a call can end
+    # with and what each counts as (positive, neutral, negative; rows without a kind: engine/spec.py).
     outcomes = models.JSONField(default=default_outcomes, blank=True)
     # [{"name": "preferred_time", "description": "..."}]: answers to record during the call.
     capture_fields = models.JSONField(default=list, blank=True)

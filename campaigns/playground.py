@@ -234,7 +234,7 @@ def _turn(pk: int, text: str, turn: int | None, *, from_callee: bool) -> tuple[P
             charged = paid and bool(used_model)
             session.engine_state = ctx.state
             session.engine_state.pop("thinking", None)
-            _apply(session, reply, passages=ctx.knowledge, charged=charged)
+            _apply(session, reply, passages=ctx.knowledge, charged=charged)  # only those the reply used
             session.save()
             if charged:
                 # Ledger entries can never be changed or erased: no agent's name (its owner's words) in the memo.

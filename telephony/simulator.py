@@ -19,9 +19,17 @@ Callee behaviour is chosen from `SIMULATED_ODDS` by a random draw seeded with th
 Fictional numbers of the form +1 NXX 555-01XX (reserved for fiction) behave predictably, by their
 last two digits, so demos and tests can ask for a given callee:
 
-    00-19 interested      20-29 not interested   30-39 asks to be called later
-    40-49 asks to stop    50-54 asks the price    55-59 asks for a person    60-69 voicemail
-    70-79 no answer       80-89 busy              90-94 silent   95-99 carrier failure
+    00-09 interested      10-14 interested, asks a question of their own before the 2nd answer
+    15-19 interested, keeps the 2nd answer to themselves ("I'd rather not say")
+    20-29 not interested  30-39 asks to be called later   40-49 asks to stop
+    50-54 asks the price, then answers                    55-59 asks for a person
+    60-69 voicemail       70-79 no answer   80-89 busy    90-94 silent   95-99 carrier failure
+
+Callees answer the question they last heard, the way a person would (`ANSWERS`: a few plausible
+answers per kind of question, picked by the question's words), in English whatever the agent's
+language. A callee drawn at random now and then asks a question of their own or declines one
+answer. The words, like the fate, are drawn from the call id's seed: a call always goes the same
+way for the same id and the same agent.
 """
 
 import logging
@@ -65,40 +73,142 @@ PERSONA_ODDS = {
     "wants_person": 2,
     "silent": 5,
 }
+# A callee drawn as "interested" (not a fictional number) now and then asks a question of their
+# own before an answer, or keeps an answer to themselves: at most once each per call.
+ASK_BACK_CHANCE = 0.12
+DECLINE_CHANCE = 0.08
 
-POSITIVE_ANSWERS = [
-    "Yes, that sounds good.",
-    "Sure, we have about twenty people on the team.",
-    "Tuesday afternoon works for me.",
-    "Our budget is around five hundred dollars a month.",
-    "Yes, I'm the one who decides that.",
-    "We use spreadsheets for it right now.",
+# What a person says to the agent's question, by the question's words: the first rule whose
+# pattern the question matches gives the answers one is picked from. Every answer is an answer
+# (no refusal or request the engines act on: see the tests).
+ANSWERS: list[tuple[re.Pattern, list[str]]] = [
+    (
+        re.compile(r"still there|can you hear|are you there"),
+        ["Yes, I'm here.", "Yes, sorry, go ahead.", "I'm still here."],
+    ),
+    (
+        re.compile(r"\b(mornings?|afternoons?|evenings?)\b"),
+        ["Mornings are better for me.", "Afternoons suit me best.", "Late afternoon, if possible."],
+    ),
+    (
+        re.compile(r"\b(when|what time|which day|what day|good time|best time|available|convenient)\b"),
+        ["Tuesday afternoon works for me.", "Weekdays after three work for me.", "Thursday morning would be best."],
+    ),
+    (
+        re.compile(r"\bhow many\b|\b(team|staff|employees|colleagues)\b"),
+        ["About twenty people.", "There are twelve of us.", "Just five at the moment."],
+    ),
+    (
+        re.compile(r"\b(bill|bills|budget|spend|spending|pay|paying|cost|costs|price|how much)\b"),
+        ["About 180 dollars a month.", "Around five hundred dollars a month.", "Maybe two hundred a month, roughly."],
+    ),
+    (
+        re.compile(r"\b(own|rent|renting)\b"),
+        ["Yes, we own it.", "Yes, I've owned it for ten years.", "We rent, actually."],
+    ),
+    (
+        re.compile(r"\b(decide|decides|decision|decisions|in charge|responsible|handles?|look after|the person)\b"),
+        ["Yes, that's me.", "Yes, I look after that.", "My partner and I decide together."],
+    ),
+    (
+        re.compile(r"\b(use|using|currently|at the moment|right now|system|software|tool)\b"),
+        ["We use spreadsheets right now.", "A paper diary, honestly.", "An old booking system we don't like much."],
+    ),
+    (
+        re.compile(r"\b(email|e-mail|address)\b"),
+        ["The one you have on file is fine.", "Use my work email, the one on your list."],
+    ),
+    (
+        re.compile(r"^(would|will|do|does|did|are|is|can|could|have|has|should|may)\b|\b(interested|like to)\b"),
+        ["Yes, please.", "Yes, that would be great.", "Sure, why not.", "Yes, I think so."],
+    ),
 ]
+OPEN_ANSWERS = ["Hmm, I'd say yes, mostly.", "Good question. Probably the first option.", "I'm not sure, honestly."]
+# Said to a line that asks nothing (an answer the agent gave, a statement).
+ACKNOWLEDGEMENTS = ["Okay.", "Alright, thanks.", "I see."]
+# A person's own questions: some an agent's FAQ or knowledge base answers, some nobody can.
+QUESTIONS_BACK = [
+    "Sorry, who am I speaking with?",
+    "Where are you based?",
+    "How did you get my number?",
+    "Is there a contract?",
+]
+DECLINES = ["I'd rather not say.", "I'd prefer to keep that to myself."]
+PRICE_QUESTION = "Before that, how much does it cost?"
 LINES = {
-    "not_interested": "No thanks, I'm not interested.",
-    "call_later": "I'm in a meeting right now, can you call me back later?",
-    "stop": "Please stop calling me and remove me from your list.",
-    "curious": "Before that, how much does it cost?",
-    "wants_person": "Can I speak to a real person, please?",
+    "not_interested": ["No thanks, I'm not interested.", "Sorry, I'm not interested.", "Thanks, but it's not for me."],
+    "call_later": [
+        "I'm in a meeting right now, can you call me back later?",
+        "This is a bad time, can you call me tomorrow?",
+        "I'm busy right now, please call me back later.",
+    ],
+    "stop": [
+        "Please stop calling me and remove me from your list.",
+        "Take me off your list, please.",
+        "Don't call this number again.",
+    ],
+    "wants_person": ["Can I speak to a real person, please?", "I'd like to talk to a human, please."],
 }
+_SENTENCE = re.compile(r"[^.!?]*[.!?]+|[^.!?]+$")
+
+
+def question_in(heard: str) -> str:
+    """The last question the callee heard (lower case), or "" when nothing was asked."""
+    questions = [part.strip() for part in _SENTENCE.findall(heard or "") if part.strip().endswith("?")]
+    return questions[-1].lower() if questions else ""
+
+
+def answer_to(question: str, rng: random.Random) -> str:
+    """A plausible answer to `question`, by its words (see ANSWERS)."""
+    for pattern, answers in ANSWERS:
+        if pattern.search(question):
+            return rng.choice(answers)
+    return rng.choice(OPEN_ANSWERS)
 
 
 @dataclass
 class Callee:
+    """Someone who picks up (or not). `persona` says how the conversation goes; the words are
+    drawn from `rng`, seeded with the call id, so one call always goes the same way."""
+
     fate: str  # answer, no_answer, busy, voicemail, failed
     persona: str = "interested"
     rng: random.Random = field(default_factory=random.Random)
     asked: bool = False
+    # Interested callees: "asks_back" asks a question of their own before the second answer,
+    # "declines" keeps the second answer to themselves; "random" may do either, by chance.
+    manner: str = "plain"
+    answers: int = 0
+    asked_back: bool = False
+    declined: bool = False
 
     def reply(self, heard: str) -> str:
         if self.persona == "silent":
             return ""
-        if self.persona in ("not_interested", "call_later", "stop", "wants_person"):
-            return LINES[self.persona]
+        if self.persona in LINES:
+            return self.rng.choice(LINES[self.persona])
         if self.persona == "curious" and not self.asked:
             self.asked = True
-            return LINES["curious"]
-        return self.rng.choice(POSITIVE_ANSWERS)
+            return PRICE_QUESTION
+        question = question_in(heard)
+        if not question:
+            return self.rng.choice(ACKNOWLEDGEMENTS)
+        if not self.asked_back and self._now("asks_back", ASK_BACK_CHANCE):
+            self.asked_back = True
+            return self.rng.choice(QUESTIONS_BACK)
+        declines = not self.declined and self._now("declines", DECLINE_CHANCE)
+        self.answers += 1
+        if declines:
+            self.declined = True
+            return self.rng.choice(DECLINES)
+        return answer_to(question, self.rng)
+
+    def _now(self, manner: str, chance: float) -> bool:
+        """Whether this callee does `manner` now: a fictional number's callee at its second
+        answer, a randomly drawn one by chance."""
+        if self.manner == manner:
+            return self.answers == 1
+        return self.manner == "random" and self.rng.random() < chance
 
 
 class TwimlRejected(Exception):
@@ -139,6 +249,7 @@ def callee_for(*, sid: str, to: str) -> Callee:
     match = FICTIONAL_NUMBER.match(to)
     if match:
         code = int(match.group(1)) - 100
+        manner = "asks_back" if 10 <= code <= 14 else "declines" if 15 <= code <= 19 else "plain"
         for upper, fate, persona in [
             (19, "answer", "interested"),
             (29, "answer", "not_interested"),
@@ -153,10 +264,10 @@ def callee_for(*, sid: str, to: str) -> Callee:
             (99, "failed", ""),
         ]:
             if code <= upper:
-                return Callee(fate=fate, persona=persona, rng=rng)
+                return Callee(fate=fate, persona=persona, rng=rng, manner=manner)
     fate = _weighted(rng, settings.SIMULATED_ODDS)
     persona = _weighted(rng, PERSONA_ODDS) if fate == "answer" else ""
-    return Callee(fate=fate, persona=persona, rng=rng)
+    return Callee(fate=fate, persona=persona, rng=rng, manner="random")
 
 
 def speaking_seconds(text: str) -> float:

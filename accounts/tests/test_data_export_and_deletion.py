@@ -88,7 +88,7 @@ RIVAL = {
     "campaign": "Rival autumn blitz",
     "list": "Rival cold leads",
     "captured": "dorotha@vaughanley.example",
-    "transcript": "Dorotha Vaughanley speaking, who is this?",
+    "transcript": "Dorotha Vaughanley speaking, we are nine at the depot.",
     "memo": "Rival goodwill 4417",
 }
 

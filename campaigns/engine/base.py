@@ -24,7 +24,11 @@ class Passage:
 @dataclass
 class ConversationContext:
     """Everything an engine may read; `state` is the engine's own and is saved between turns.
-    `knowledge` holds the agent's passages most relevant to what the callee just said."""
+
+    `knowledge` holds the agent's passages most relevant to what the callee just said. `respond`
+    leaves in it only the passages its reply was answered from (none for a reply that used none):
+    the platform stores those with the reply, and the call page says "Answered from N knowledge
+    passages" only for them."""
 
     agent: object
     variables: dict

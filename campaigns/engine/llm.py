@@ -12,7 +12,9 @@ Kept predictable where it matters:
   politely with the outcome "technical_failure". Neither the holding line nor the failure counts
   as AI work (`Reply.used_model` is False): only replies the model produced are paid for.
 - the model states only the facts it is given: the agent's instructions, its FAQ answers and the
-  knowledge-base passages retrieved for the turn.
+  knowledge-base passages retrieved for the turn. The reply keeps (in `ctx.knowledge`) only the
+  passages whose words it repeats (engine/grounding.py), so the transcript never says a reply
+  was answered from passages it did not use.
 
 With `settings.LLM_STREAM` the completion is streamed (`stream=True`) and assembled from the
 chunks (tool-call arguments arrive in pieces, by index).
@@ -43,6 +45,7 @@ from openai import OpenAI
 
 from . import intents, wording
 from .base import ConversationContext, ConversationEngine, Passage, Reply
+from .grounding import passages_drawn_on
 from .scripted import end_call_outcome, parse_answers, parse_questions
 from .spec import agent_capture_fields, agent_outcomes
 
@@ -391,6 +394,13 @@ class LLMEngine(ConversationEngine):
         return self._said(ctx, self._ask_model(ctx, retrying=False))
 
     def _said(self, ctx: ConversationContext, reply: Reply) -> Reply:
+        # The transcript shows the passages the model's words came from (engine/grounding.py);
+        # the platform's own lines (holding, goodbyes, technical failure) used none.
+        if reply.used_model:
+            heard = next((m["content"] for m in reversed(ctx.state.get("messages") or []) if m["role"] == "user"), "")
+            ctx.knowledge = passages_drawn_on(reply.say, ctx.knowledge, heard=heard, language=ctx.agent.language)
+        else:
+            ctx.knowledge = []
         if reply.say and not reply.hold:  # the retry answers the callee's words, not the holding line
             self._remember(ctx, "assistant", reply.say)
         if reply.outcome:

@@ -4,7 +4,15 @@ One of the agent's end-call phrases ends the call politely (see `end_call_outcom
 recorded under the question, or under the matching capture field when the agent defines exactly
 one per question.
 
-State kept between turns: `question` (index of the question awaiting an answer) and `silences`.
+An answer is only ever recorded against the question the callee was just asked, and a question of
+the callee's is never recorded as an answer: after an answered question (FAQ or knowledge) the
+open question is asked again; one nobody can answer gets an honest "I don't have the answer" and
+the open question again; a second one while the same question is open moves the script on,
+recording nothing for it, so a callee who only asks questions is never stuck in a loop. A
+proposal put as a question ("How about Tuesday?", "Would ten work?") is an answer.
+
+State kept between turns: `question` (index of the question awaiting an answer), `silences` and
+`unanswered` (the index of the question during which the callee asked one nobody could answer).
 """
 
 import re
@@ -81,11 +89,36 @@ def looks_like_question(speech: str) -> bool:
     return bool(words) and words[0] in QUESTION_WORDS
 
 
+# A suggestion put as a question answers the agent's question: "how about Tuesday?", "would ten
+# work?", "is Friday ok?".
+_PROPOSAL_STARTS = frozenset(["would", "could", "does", "will", "is"])
+_PROPOSAL_ENDS = frozenset(["work", "works", "suit", "suits", "do", "okay", "ok", "fine", "good", "alright"])
+
+
+def looks_like_proposal(speech: str) -> bool:
+    words = [w.lower().replace("’", "'") for w in SPOKEN_WORD.findall(speech)]
+    while words and words[0] in FILLERS and len(words) > 1:
+        words.pop(0)
+    if words[:2] == ["how", "about"] and len(words) > 2:
+        return True
+    return len(words) > 2 and words[0] in _PROPOSAL_STARTS and words[-1] in _PROPOSAL_ENDS
+
+
+def asks_something(speech: str) -> bool:
+    """The callee asks a question of their own (rather than answering the agent's)."""
+    return looks_like_question(speech) and not looks_like_proposal(speech)
+
+
 def knowledge_answer(ctx: ConversationContext, speech: str) -> str:
-    """The sentence(s) of the best knowledge passage that answer a question the FAQ did not."""
-    if not ctx.knowledge or not looks_like_question(speech):
+    """The sentence(s) of the best knowledge passage that answer a question the FAQ did not.
+    Leaves in `ctx.knowledge` only that passage when it answered, else none."""
+    retrieved, ctx.knowledge = ctx.knowledge, []
+    if not retrieved or not asks_something(speech):
         return ""
-    return knowledge.passage_answer(ctx.knowledge[0].text, speech, language=ctx.agent.language)
+    answer = knowledge.passage_answer(retrieved[0].text, speech, language=ctx.agent.language)
+    if answer:
+        ctx.knowledge = retrieved[:1]
+    return answer
 
 
 def capture_name(agent, index: int, question: str) -> str:
@@ -135,11 +168,12 @@ class ScriptedEngine(ConversationEngine):
         return Reply(say=f"{opening} {question}")
 
     def respond(self, ctx: ConversationContext, speech: str) -> Reply:
-        reply = self._respond(ctx, speech)
+        retrieved, ctx.knowledge = ctx.knowledge, []  # a reply keeps only the passage it says
+        reply = self._respond(ctx, speech, retrieved)
         reply.used_model = False
         return reply
 
-    def _respond(self, ctx: ConversationContext, speech: str) -> Reply:
+    def _respond(self, ctx: ConversationContext, speech: str, retrieved: list) -> Reply:
         agent = ctx.agent
 
         def text(key: str) -> str:
@@ -163,15 +197,30 @@ class ScriptedEngine(ConversationEngine):
             return Reply(say=text("later"), end_call=True, outcome="call_back")
         if intents.said_end_call_phrase(speech, getattr(agent, "end_call_phrases", "")):
             return Reply(say=text("goodbye"), end_call=True, outcome=end_call_outcome(ctx, speech))
-        answer = match_answer(agent, speech) or knowledge_answer(ctx, speech)
+        answer = match_answer(agent, speech)
+        if not answer:
+            ctx.knowledge = retrieved
+            answer = knowledge_answer(ctx, speech)
         if answer:
             question = self._question(ctx)
             if question:
                 return Reply(say=f"{answer} {question}")
             return self._close(ctx, prefix=answer)
-        # Anything else answers the question that was asked.
         questions = parse_questions(agent.questions)
         index = ctx.state.get("question", 0)
+        if asks_something(speech):
+            # Not an answer: the open question is asked again, or (the second time) skipped.
+            if index >= len(questions):
+                return self._close(ctx, prefix=text("cannot_answer"))
+            if ctx.state.get("unanswered") != index:
+                ctx.state["unanswered"] = index
+                return Reply(say=f"{text('cannot_answer')} {self._question(ctx)}")
+            ctx.state["question"] = index + 1
+            question = self._question(ctx)
+            if question:
+                return Reply(say=f"{text('cannot_answer')} {question}")
+            return self._close(ctx, prefix=text("cannot_answer"))
+        # Anything else answers the question that was asked.
         captured = {}
         if index < len(questions):
             captured = {capture_name(agent, index, questions[index]): speech}

@@ -45,6 +45,13 @@ LINES: dict[str, dict[str, str]] = {
         "de": "Sind Sie noch da?",
     },
     "thanks": {"en": "Thank you.", "es": "Gracias.", "fr": "Merci.", "de": "Danke."},
+    # A question of the callee's that neither the FAQ nor the knowledge base answers.
+    "cannot_answer": {
+        "en": "I'm sorry, I don't have the answer to that.",
+        "es": "Lo siento, no tengo la respuesta a eso.",
+        "fr": "Je suis désolé, je n'ai pas la réponse à cette question.",
+        "de": "Das kann ich Ihnen leider nicht beantworten.",
+    },
     "transferring": {
         "en": "Of course. I'm connecting you with a colleague now, please stay on the line.",
         "es": "Por supuesto. Le paso ahora con un compañero, no cuelgue, por favor.",

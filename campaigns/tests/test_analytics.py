@@ -184,7 +184,13 @@ def test_live_stats_of_an_empty_campaign(user):
     assert stats.numbers.credits == Decimal("0")
     assert stats.calls_per_minute == 0
     assert stats.first_call_at is None
-    assert calls_over_time(campaign=campaign) == {"unit": "minute", "labels": [], "started": [], "answered": []}
+    assert calls_over_time(campaign=campaign) == {
+        "unit": "minute",
+        "labels": [],
+        "started": [],
+        "answered": [],
+        "positive": [],
+    }
 
 
 def test_bucket_size_follows_the_campaign_span():
@@ -216,6 +222,7 @@ def test_calls_over_time_per_minute_with_empty_minutes_filled(user):
         "labels": ["14:10", "14:11", "14:12", "14:13"],
         "started": [2, 1, 0, 1],
         "answered": [1, 0, 0, 1],
+        "positive": [0, 0, 0, 0],
     }
 
 
@@ -325,21 +332,21 @@ def test_the_numbers_cost_the_same_queries_for_10_or_500_calls(user, count, djan
     campaign = make_campaign(user, NUMBERS)
     bulk_calls(campaign, count)
 
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         stats = campaign_live_stats(campaign=campaign)
     with django_assert_num_queries(1):
-        chart = calls_over_time(campaign=campaign, span=(stats.first_call_at, stats.last_call_at))
-    with django_assert_num_queries(2):
+        chart = calls_over_time(campaign=campaign, span=(stats.first_call_at, stats.last_call_at), kinds=stats.kinds)
+    with django_assert_num_queries(3):
         report = account_analytics(owner=user)
 
     assert stats.numbers.calls == count == sum(chart["started"]) == report.total.calls
 
 
 # Session, user and the campaign, then the numbers (see each test above).
-STATS_VIEW_QUERIES = 6
-ANALYTICS_VIEW_QUERIES = 4
-EXPORT_QUERIES = 4  # session, user, field names, calls
-CAMPAIGN_EXPORT_QUERIES = 5  # ... and the campaign
+STATS_VIEW_QUERIES = 7
+ANALYTICS_VIEW_QUERIES = 5
+EXPORT_QUERIES = 5  # session, user, field names, outcome kinds, calls
+CAMPAIGN_EXPORT_QUERIES = 6  # ... and the campaign
 
 
 @pytest.mark.parametrize("count", [10, 500])
@@ -476,7 +483,7 @@ def test_the_csv_has_every_call_with_outcome_and_captured_columns(logged_in, cra
     assert first["contact_name"] == "Person0"
     assert first["phone"] == "+12025550101"  # an E.164 number is data, not a formula: no apostrophe
     assert first["status"] == "Completed"
-    assert first["outcome"] == "Interested"
+    assert first["outcome"] == "Interested" and first["outcome_kind"] == "Positive"
     assert first["answered_by"] == "human"
     assert first["duration_seconds"] == "60"
     assert first["credits"] == "2.00"
@@ -485,10 +492,12 @@ def test_the_csv_has_every_call_with_outcome_and_captured_columns(logged_in, cra
     assert datetime.fromisoformat(first["created"]).tzinfo is not None
     failed = next(row for row in by_id.values() if row["status"] == "Failed")
     assert failed["failure_reason"] == "Carrier rejected the number"
-    assert failed["outcome"] == "Technical failure"
+    assert failed["outcome"] == "Technical failure" and failed["outcome_kind"] == "Neutral"
     assert failed["email"] == failed["budget"] == ""
     demo = next(row for row in by_id.values() if row["outcome"] == "Booked demo")
     assert demo["budget"] == "about 5k; make it 6k"
+    assert demo["outcome_kind"] == "Neutral"  # an outcome the agent does not list
+    assert {row["outcome_kind"] for row in by_id.values() if not row["outcome"]} == {""}
 
 
 @pytest.mark.parametrize(

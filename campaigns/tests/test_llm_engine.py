@@ -246,7 +246,9 @@ def test_the_retry_still_gets_the_turns_knowledge_passages(engine, ctx, fake_llm
     engine.respond(retry_ctx, "")
 
     assert "(Clinic) Opening hours: We open at nine on Saturdays." in fake_llm.requests[1]["messages"][0]["content"]
-    assert retry_ctx.knowledge == ctx.knowledge  # so the transcript shows the passages the answer used
+    # The holding line used no passage; the answer on the retry used the one it repeats.
+    assert ctx.knowledge == []
+    assert [p.id for p in retry_ctx.knowledge] == [7]
 
 
 def test_an_empty_answer_gets_a_holding_line(engine, ctx, fake_llm):
@@ -461,6 +463,42 @@ def test_knowledge_passages_are_the_facts_the_model_may_use(engine, ctx, fake_ll
     assert f"- {PRICE}" in facts
     assert "- (Clinic facts) Clinic > Opening hours: We open at nine on Saturdays. Closed on Sundays." in facts
     assert "- (Clinic facts) Parking is free behind the building." in facts
+
+
+OPENING_HOURS = Passage(id=1, source="Clinic", text="Opening hours\n\nWe are open at nine on Saturdays.")
+PARKING = Passage(id=2, source="Clinic", text="Parking\n\nParking is free behind the building.")
+
+
+@pytest.mark.parametrize(
+    ("said", "used"),
+    [
+        ("We open at nine on Saturdays.", [1]),
+        ("Yes, from nine. And parking is free out back.", [1, 2]),
+        ("I'm not sure about Saturdays, a colleague will follow up.", []),  # only the callee's own words
+        ("Thanks! Are you the person who handles scheduling?", []),
+    ],
+)
+def test_a_model_reply_keeps_only_the_passages_whose_words_it_repeats(engine, ctx, fake_llm, said, used):
+    fake_llm.reply(said)
+    started(engine, ctx)
+    ctx.knowledge = [OPENING_HOURS, PARKING]
+
+    engine.respond(ctx, "Are you open on Saturday?")
+
+    assert [p.id for p in ctx.knowledge] == used
+
+
+def test_the_platforms_own_lines_use_no_passage(engine, ctx, fake_llm):
+    fake_llm.fail(500)
+    started(engine, ctx)
+
+    ctx.knowledge = [OPENING_HOURS]
+    assert engine.respond(ctx, "Are you open at nine?").hold  # the holding line
+    assert ctx.knowledge == []
+
+    ctx.knowledge = [OPENING_HOURS]
+    assert engine.respond(ctx, "Stop calling me, I said nine on Saturdays.").do_not_call
+    assert ctx.knowledge == []
 
 
 def test_the_prompt_asks_for_the_agents_language(engine, fake_llm):

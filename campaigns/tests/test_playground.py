@@ -185,23 +185,26 @@ def test_silence_is_a_turn_and_twice_ends_the_call(user, agent):
 
 
 @pytest.mark.django_db
-def test_the_passages_retrieved_for_a_turn_are_kept_on_the_agents_line(user, agent, monkeypatch):
+def test_the_passage_a_reply_is_said_from_is_kept_on_the_agents_line(user, agent, monkeypatch):
     asked = []
 
     def passages_for(agent_, query, *, limit=3, within=None):
         asked.append((agent_.pk, query))
-        return [Passage(id=7, source="Pricing.pdf", text="Plans start at 49 dollars a month.")]
+        return [Passage(id=7, source="Plans.pdf", text="Plans come with a free onboarding call.")]
 
     monkeypatch.setattr(playground, "passages_for", passages_for)
     session = playground_start(user, agent)
 
-    session = say_in_turn(session, "What does it cost?")
+    session = say_in_turn(session, "Do plans include onboarding?")
 
-    assert asked == [(agent.pk, "What does it cost?")]
+    assert asked == [(agent.pk, "Do plans include onboarding?")]
     assert session.transcript[-1]["passages"] == [
-        {"id": 7, "source": "Pricing.pdf", "text": "Plans start at 49 dollars a month."}
+        {"id": 7, "source": "Plans.pdf", "text": "Plans come with a free onboarding call."}
     ]
     assert session.transcript[-2]["passages"] == []
+
+    session = say_in_turn(session, "What does it cost?")  # the FAQ's answer: no passage was used
+    assert session.transcript[-1]["passages"] == []
 
 
 @pytest.mark.django_db

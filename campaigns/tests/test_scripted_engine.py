@@ -332,13 +332,111 @@ def test_an_answer_that_is_not_a_question_still_answers_the_script(engine, speec
     assert reply.captured == {Q1: speech}
 
 
-def test_a_question_with_no_matching_passage_answers_the_script_as_before(engine):
+def test_a_question_nobody_can_answer_is_not_an_answer_the_question_is_asked_again(engine):
     ctx = context()
     engine.start(ctx)
 
     reply = engine.respond(ctx, "Who is this?")
 
-    assert reply.captured == {Q1: "Who is this?"}
+    assert reply.say == f"{line('cannot_answer')} {Q1}"
+    assert reply.captured == {} and not reply.end_call
+    assert ctx.state["question"] == 0
+
+
+# --- Answers belong to the question that was asked -------------------------------------------------
+OWN, BILL, VISIT = (
+    "Do you own your home?",
+    "About how much is your monthly electricity bill?",
+    "When would be a good time for a visit?",
+)
+ANSWERS = {OWN: "Yes, we own it.", BILL: "About 180 dollars a month.", VISIT: "Tuesday afternoon."}
+
+
+def solar_agent(**overrides) -> Agent:
+    fields = {
+        "questions": "\n".join([OWN, BILL, VISIT]),
+        "capture_fields": [{"name": "owns_home"}, {"name": "monthly_bill"}, {"name": "visit_time"}],
+        "closing_line": "Thanks, we'll be in touch.",
+    }
+    return make_agent(**(fields | overrides))
+
+
+def talk(engine, ctx, off_script: dict[int, list[str]]) -> tuple[dict, list[str]]:
+    """A callee who answers the question they last heard, but before their n-th answer first asks
+    the off-script questions `off_script[n]`. Returns what was captured and all the agent said."""
+    said = [engine.start(ctx).say]
+    captured, answered = {}, 0
+    pending = {n: list(questions) for n, questions in off_script.items()}
+    for _ in range(12):
+        if pending.get(answered + 1):
+            speech = pending[answered + 1].pop(0)
+        else:
+            speech = next(answer for question, answer in ANSWERS.items() if said[-1].endswith(question))
+            answered += 1
+        reply = engine.respond(ctx, speech)
+        captured.update(reply.captured)
+        said.append(reply.say)
+        if reply.end_call:
+            break
+    return captured, said
+
+
+@pytest.mark.parametrize(
+    "off_script",
+    [
+        {1: ["Sorry, who is this?"]},  # nobody can answer it
+        {1: ["How much does it cost?"]},  # the FAQ answers it
+        {2: ["Wait, is this about solar panels?"]},  # after the first answer
+        {1: ["How much does it cost?", "Who is this?"], 3: ["Where did you get my number?"]},
+    ],
+)
+def test_after_an_off_script_question_every_answer_belongs_to_the_question_asked(engine, off_script):
+    ctx = context(solar_agent())
+
+    captured, said = talk(engine, ctx, off_script)
+
+    assert captured == {
+        "owns_home": "Yes, we own it.",
+        "monthly_bill": "About 180 dollars a month.",
+        "visit_time": "Tuesday afternoon.",
+    }
+    assert said[-1] == "Thanks, we'll be in touch."
+
+
+def test_a_second_question_nobody_can_answer_moves_on_without_recording_one(engine):
+    ctx = context(solar_agent())
+    engine.start(ctx)
+
+    first = engine.respond(ctx, "Who is this?")
+    second = engine.respond(ctx, "How did you get my number?")
+
+    assert first.say == f"{line('cannot_answer')} {OWN}"
+    assert second.say == f"{line('cannot_answer')} {BILL}"  # the script goes on, no loop
+    assert first.captured == second.captured == {}
+    assert engine.respond(ctx, "About 180 dollars.").captured == {"monthly_bill": "About 180 dollars."}
+
+
+@pytest.mark.parametrize("speech", ["How about Tuesday afternoon?", "Um, would Thursday at ten work?", "Is Friday ok?"])
+def test_a_proposal_put_as_a_question_is_an_answer(engine, speech):
+    ctx = context(solar_agent())
+    engine.start(ctx)
+    engine.respond(ctx, "Yes.")
+    engine.respond(knowing(ctx, HOURS_PASSAGE), "200 dollars.")
+
+    reply = engine.respond(knowing(ctx, HOURS_PASSAGE), speech)
+
+    assert reply.captured == {"visit_time": speech}
+    assert reply.end_call
+
+
+def test_an_unanswerable_question_after_the_script_closes_the_call_honestly(engine):
+    ctx = context(make_agent(questions=""))
+    engine.start(ctx)
+
+    reply = engine.respond(ctx, "Who gave you my number?")
+
+    assert reply.end_call and reply.captured == {}
+    assert reply.say.startswith(line("cannot_answer"))
 
 
 def test_a_knowledge_answer_after_the_last_question_closes_the_call(engine):
@@ -354,6 +452,25 @@ def test_a_knowledge_answer_after_the_last_question_closes_the_call(engine):
         reply.say
         == "Parking is free behind the building at any time. Thanks Ann, we will send the details to Acme. Goodbye!"
     )
+
+
+def test_a_reply_keeps_only_the_passage_it_was_answered_from(engine):
+    """The platform stores `ctx.knowledge` with the reply: the call page says "Answered from N
+    knowledge passages" for exactly those."""
+    ctx = context()
+    engine.start(ctx)
+
+    engine.respond(knowing(ctx, HOURS_PASSAGE, PARKING_PASSAGE), "What time do you open on Saturday?")
+    assert [p.text for p in ctx.knowledge] == [HOURS_PASSAGE]
+
+    engine.respond(knowing(ctx, HOURS_PASSAGE), "How much does it cost?")  # the FAQ answers it
+    assert ctx.knowledge == []
+
+    engine.respond(knowing(ctx, HOURS_PASSAGE), "I do the scheduling on Saturdays")  # an answer to the script
+    assert ctx.knowledge == []
+
+    engine.respond(knowing(ctx, HOURS_PASSAGE), "")  # silence
+    assert ctx.knowledge == []
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 /* The campaign page's "calls over time" chart (Chart.js, vendored in static/vendor/chart.js/).
  *
  * The numbers arrive in the polled results fragment as <script type="application/json"
- * id="calls-chart-data"> ({"unit", "labels", "started", "answered"}). The <canvas> lives outside
+ * id="calls-chart-data"> ({"unit", "labels", "started", "answered", "positive"}: calls started, answered,
+ * and ended with an outcome the agent counts as positive, per bucket). The <canvas> lives outside
  * every element htmx swaps, so one Chart is made once and then only its data changes: no flicker,
  * no animation, no redraw when the numbers are the same as last time.
  */
@@ -32,10 +33,12 @@
       chart.data.labels = data.labels;
       chart.data.datasets[0].data = data.started;
       chart.data.datasets[1].data = data.answered;
+      chart.data.datasets[2].data = data.positive || [];
       chart.update("none");
       return;
     }
     var blue = colour("--c-blue", "#1d4ed8");
+    var grey = colour("--c-grey", "#4b5563");
     var green = colour("--c-green", "#1e7d3a");
     chart = new window.Chart(canvas, {
       type: "bar",
@@ -43,7 +46,8 @@
         labels: data.labels,
         datasets: [
           { label: "Started", data: data.started, backgroundColor: blue, borderRadius: 2 },
-          { label: "Answered", data: data.answered, backgroundColor: green, borderRadius: 2 },
+          { label: "Answered", data: data.answered, backgroundColor: grey, borderRadius: 2 },
+          { label: "Positive outcome", data: data.positive || [], backgroundColor: green, borderRadius: 2 },
         ],
       },
       options: {

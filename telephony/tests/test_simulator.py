@@ -15,6 +15,7 @@ from twilio.request_validator import RequestValidator
 from billing import ledger
 from billing.models import CreditHold, LedgerEntry
 from campaigns import services
+from campaigns.engine import intents
 from campaigns.models import Call, Campaign, CampaignContact
 from campaigns.tests.factories import make_agent, make_campaign, make_list
 from telephony import simulator
@@ -92,24 +93,118 @@ def test_the_draw_is_seeded_by_the_call_id(settings):
     assert fates == set(settings.SIMULATED_ODDS)  # different calls do get different callees
 
 
+def test_a_silent_callee_says_nothing():
+    callee = simulator.Callee(fate="answer", persona="silent", rng=random.Random(1))
+    assert [callee.reply("Hello?"), callee.reply("Are you there?")] == ["", ""]
+
+
 @pytest.mark.parametrize(
-    ("persona", "first", "second"),
+    ("persona", "understood"),
     [
-        ("silent", "", ""),
-        ("stop", simulator.LINES["stop"], simulator.LINES["stop"]),
-        ("not_interested", simulator.LINES["not_interested"], simulator.LINES["not_interested"]),
-        ("call_later", simulator.LINES["call_later"], simulator.LINES["call_later"]),
+        ("stop", intents.wants_no_more_calls),
+        ("not_interested", intents.is_not_interested),
+        ("call_later", intents.wants_call_later),
+        ("wants_person", intents.wants_a_person),
     ],
 )
-def test_fixed_personas_always_say_the_same(persona, first, second):
-    callee = simulator.Callee(fate="answer", persona=persona, rng=random.Random(1))
-    assert [callee.reply("Hello?"), callee.reply("Are you there?")] == [first, second]
+def test_a_callee_with_one_thing_to_say_says_it_in_words_every_engine_understands(persona, understood):
+    said = set()
+    for seed in range(30):
+        callee = simulator.Callee(fate="answer", persona=persona, rng=random.Random(seed))
+        said |= {callee.reply("Hello? Do you have a minute?"), callee.reply("Are you there?")}
+    assert said == set(simulator.LINES[persona])  # some variety ...
+    assert all(understood(line) for line in said)  # ... always understood the same way
 
 
-def test_curious_callee_asks_the_price_once_then_answers():
+def test_curious_callee_asks_the_price_once_then_answers_the_question_asked():
     callee = simulator.Callee(fate="answer", persona="curious", rng=random.Random(1))
-    assert callee.reply("Hello") == simulator.LINES["curious"]
-    assert callee.reply("It is 49 dollars.") in simulator.POSITIVE_ANSWERS
+    assert callee.reply("Hi, this is Sam. Do you own your home?") == simulator.PRICE_QUESTION
+    assert callee.reply("It is 49 dollars. Do you own your home?") in answers_for("own")
+
+
+def answers_for(word: str) -> list[str]:
+    """The canned answers of the first ANSWERS rule matching `word`."""
+    return next(answers for pattern, answers in simulator.ANSWERS if pattern.search(word))
+
+
+@pytest.mark.parametrize(
+    ("heard", "kind"),
+    [
+        ("Hi Ann, this is Sam from Sunny Solar. Do you own your home?", "own"),
+        ("Thank you. About how much is your monthly electricity bill?", "bill"),
+        ("Thank you. When would be a good time for a visit?", "when"),
+        ("Do mornings or afternoons suit you better?", "morning"),
+        ("Thank you. How many people are on your team?", "how many"),
+        ("Hi, Riley from Demo Dental. Are you the person who handles scheduling?", "handles"),
+        ("Would you like to book your yearly check-up this month?", "would"),
+        ("What do you use for invoicing today?", "use"),
+        ("Sorry, I didn't catch that. Are you still there?", "still there"),
+        ("A check-up costs 60 dollars. Would you like to book one this month?", "would"),
+    ],
+)
+def test_an_interested_callee_answers_the_question_asked(heard, kind):
+    for seed in range(5):
+        callee = simulator.Callee(fate="answer", persona="interested", rng=random.Random(seed))
+        assert callee.reply(heard) in answers_for(kind), heard
+
+
+def test_a_line_that_asks_nothing_is_acknowledged():
+    callee = simulator.Callee(fate="answer", persona="interested", rng=random.Random(3))
+    assert callee.reply("We are open from nine to five.") in simulator.ACKNOWLEDGEMENTS
+
+
+def test_answers_questions_and_refusals_mean_what_they_say_to_the_engines():
+    """Answers are answers (no intent, not a question), a callee's questions are questions, and
+    a declined answer declines only that answer, not the call."""
+    from campaigns.engine.scripted import asks_something
+
+    answers = [a for _, group in simulator.ANSWERS for a in group] + simulator.OPEN_ANSWERS + simulator.DECLINES
+    for line in answers + simulator.ACKNOWLEDGEMENTS + simulator.QUESTIONS_BACK + [simulator.PRICE_QUESTION]:
+        assert not intents.wants_no_more_calls(line), line
+        assert not intents.is_not_interested(line), line
+        assert not intents.wants_call_later(line), line
+        assert not intents.wants_a_person(line), line
+    assert not [line for line in answers if asks_something(line)]
+    assert all(asks_something(q) for q in simulator.QUESTIONS_BACK + [simulator.PRICE_QUESTION])
+
+
+SCRIPT = [
+    "Hi, this is Sam. Do you own your home?",
+    "Thank you. About how much is your monthly electricity bill?",
+    "Thank you. When would be a good time for a visit?",
+]
+
+
+def conversation(callee) -> list[str]:
+    return [callee.reply(line) for line in SCRIPT]
+
+
+@pytest.mark.parametrize("suffix", ["10", "14"])
+def test_some_interested_callees_ask_a_question_of_their_own_before_their_second_answer(suffix):
+    callee = simulator.callee_for(sid="SMback", to=f"+141555501{suffix}")
+    assert callee.reply(SCRIPT[0]) in answers_for("own")
+    assert callee.reply(SCRIPT[1]) in simulator.QUESTIONS_BACK
+    assert callee.reply("I'm sorry, I don't have the answer to that. " + SCRIPT[1]) in answers_for("bill")
+    assert callee.reply(SCRIPT[2]) in answers_for("when")  # once only
+
+
+@pytest.mark.parametrize("suffix", ["15", "19"])
+def test_some_interested_callees_keep_their_second_answer_to_themselves(suffix):
+    said = conversation(simulator.callee_for(sid="SMdecline", to=f"+141555501{suffix}"))
+    assert said[0] in answers_for("own") and said[1] in simulator.DECLINES and said[2] in answers_for("when")
+
+
+def test_a_callee_says_the_same_in_the_same_call_and_varies_between_calls(settings):
+    settings.SIMULATED_ODDS = {"answer": 1}
+    runs = {}
+    for sid in [f"SM{i}" for i in range(40)]:
+        first = conversation(simulator.callee_for(sid=sid, to="+15551234567"))
+        assert conversation(simulator.callee_for(sid=sid, to="+15551234567")) == first
+        runs[sid] = tuple(first)
+    assert len(set(runs.values())) > 10
+    said = [line for run in runs.values() for line in run]
+    assert set(said) & set(simulator.QUESTIONS_BACK)  # some ask a question back ...
+    assert set(said) & set(simulator.DECLINES)  # ... some keep an answer to themselves
 
 
 def test_speaking_takes_time_in_proportion_to_words():
@@ -567,3 +662,23 @@ def test_simulated_call_drives_the_real_webhooks(live, user):
     assert 0 < call.duration_seconds < 60
     assert call.credits_charged == Decimal(call.duration_seconds)
     assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100) - call.credits_charged, Decimal(0))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("time_scale", [0, 0.01])
+def test_a_simulated_calls_times_agree_with_the_seconds_billed(live, user, run_jobs, settings, time_scale):
+    """The simulator compresses time (SIMULATED_TIME_SCALE); the call's record must not: from
+    answered to ended is exactly the connected seconds billed, as on a real carrier's call."""
+    settings.SIMULATED_TIME_SCALE = time_scale
+    campaign = make_campaign(user, [INTERESTED, NOT_INTERESTED, VOICEMAIL], concurrency=3)
+    ledger.credit_post(user=user, amount=Decimal("500"), kind="staff_adjustment", reference="test-topup")
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    calls = list(Call.objects.filter(campaign=campaign))
+    assert len(calls) == 3 and all(c.status == Call.Status.COMPLETED for c in calls)
+    for call in calls:
+        assert call.duration_seconds > 5, call.to_number  # long enough for compression to show
+        assert call.ended_at - call.answered_at == timedelta(seconds=call.duration_seconds), call.to_number
+        assert call.credits_charged == ledger.call_cost(seconds=call.duration_seconds)
+        assert call.dialing_started_at <= call.answered_at <= call.ended_at
