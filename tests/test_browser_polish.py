@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+NAV_LINKS = ["dashboard", "agents", "contacts", "campaigns", "calls", "analytics", "numbers", "credits", "settings"]
 
 
 def logged_in_page(browser, url: str, user, viewport=DESKTOP) -> Page:
@@ -76,4 +77,125 @@ def test_the_record_calls_checkbox_is_labelled_once_and_its_help_sits_below_it(l
     expect(page).to_have_url(re.compile(r"/agents/$"))
     agent.refresh_from_db()
     assert agent.record_calls
+    assert page.problems == []
+
+
+def add_call(campaign, **fields):
+    from campaigns.models import Call
+
+    return Call.objects.create(
+        owner=campaign.owner,
+        campaign=campaign,
+        agent=campaign.agent,
+        to_number="+12025550101",
+        from_number=campaign.caller_number,
+        provider="simulated",
+        **fields,
+    )
+
+
+def in_view_horizontally(page: Page, locator) -> None:
+    """Visible and inside the page's width, so no sideways scroll is needed to see it."""
+    expect(locator).to_be_visible()
+    found = box(locator)
+    width = page.evaluate("document.documentElement.clientWidth")
+    assert found["x"] >= 0 and found["x"] + found["width"] <= width, f"{locator} is out of sight: {found}"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_on_a_phone_a_menu_button_opens_the_links_and_tables_keep_status_and_actions_in_view(live, browser, user):
+    from campaigns.models import Contact
+    from campaigns.tests.factories import make_campaign
+
+    campaign = make_campaign(user, ["+12025550101", "+12025550102"])
+    contact = Contact.objects.filter(contact_list=campaign.contact_list).first()
+    contact.variables = {"crm": "https://crm.example.com/records/contacts/0012345678/details", "notes": "x " * 40}
+    contact.time_zone = "America/Argentina/Buenos_Aires"
+    contact.save()
+    add_call(campaign, status="completed", answered_by="human", outcome="interested", duration_seconds=30)
+    add_call(campaign, status="busy", failure_reason="Busy")
+    url = live.url
+    page = logged_in_page(browser, url, user, PHONE)
+
+    # The links fold into a menu: one button, not four rows of links.
+    page.goto(url + "/dashboard/")
+    menu = page.get_by_role("button", name="Menu")
+    expect(menu).to_be_visible()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(page.get_by_test_id("nav-campaigns")).to_be_hidden()
+    assert box(page.locator("header.site-header"))["height"] < 80
+    menu.click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    for name in NAV_LINKS + ["logout"]:
+        in_view_horizontally(page, page.get_by_test_id(f"nav-{name}"))
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("nav-campaigns")).to_be_hidden()
+    menu.click()
+    page.get_by_test_id("nav-campaigns").click()
+    expect(page).to_have_url(url + "/campaigns/")
+    expect(page.get_by_test_id("nav-campaigns")).to_be_hidden()  # a new page starts with the menu closed
+
+    # Campaigns: each campaign's status is in view.
+    no_horizontal_overflow(page)
+    row = page.get_by_test_id("campaigns").get_by_role("row").filter(has_text=campaign.name)
+    in_view_horizontally(page, row.locator(".badge"))
+    in_view_horizontally(page, row.get_by_role("link", name=campaign.name))
+
+    # Calls: status (and why a call did not connect) in view.
+    page.goto(url + "/calls/")
+    no_horizontal_overflow(page)
+    calls = page.get_by_test_id("calls")
+    in_view_horizontally(page, calls.get_by_text("Completed"))
+    in_view_horizontally(page, calls.locator(".badge", has_text="Busy"))
+    in_view_horizontally(page, calls.get_by_test_id("call-reason"))
+
+    # Contact lists: status and the list's actions in view.
+    page.goto(url + "/contacts/")
+    no_horizontal_overflow(page)
+    lists = page.get_by_test_id("contact-lists")
+    in_view_horizontally(page, lists.get_by_text("Imported"))
+    in_view_horizontally(page, lists.get_by_role("link", name=f"Delete {campaign.contact_list.name}"))
+    lists.get_by_role("link", name=campaign.contact_list.name, exact=True).click()
+
+    # A list's contacts: each contact's Edit and Delete in view, long values wrapped.
+    expect(page.get_by_test_id("contacts")).to_be_visible()
+    no_horizontal_overflow(page)
+    in_view_horizontally(page, page.get_by_role("link", name=f"Edit {contact.phone_number}"))
+    in_view_horizontally(page, page.get_by_role("link", name=f"Delete {contact.phone_number}"))
+
+    # Agents: the actions of each agent in view.
+    page.goto(url + "/agents/")
+    no_horizontal_overflow(page)
+    in_view_horizontally(page, page.get_by_test_id("agent-playground"))
+    in_view_horizontally(page, page.get_by_role("link", name="Delete"))
+    assert page.problems == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_on_a_desktop_the_links_show_and_a_contacts_actions_stay_in_sight_beside_long_values(live, browser, user):
+    from campaigns.models import Contact
+    from campaigns.tests.factories import make_list
+
+    contact_list = make_list(user, ["+12025550101"])
+    contact = Contact.objects.get(contact_list=contact_list)
+    contact.time_zone = "America/Argentina/Buenos_Aires"
+    contact.tags = ["vip", "follow-up", "2026-q4"]
+    contact.variables = {
+        "email": "katherine.johnson@orbital-mathematics.example.com",
+        "crm": "https://crm.example.com/records/contacts/0012345678/details",
+        "notes": "Prefers afternoon calls; ask about the new insurance plan before booking anything",
+    }
+    contact.save()
+    page = logged_in_page(browser, live.url, user, DESKTOP)
+    page.goto(f"{live.url}/contacts/{contact_list.pk}/")
+
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+    expect(page.get_by_test_id("nav-campaigns")).to_be_visible()
+    assert box(page.locator("header.site-header"))["height"] < 80  # one row of links
+    in_view_horizontally(page, page.get_by_role("link", name=f"Edit {contact.phone_number}"))
+    in_view_horizontally(page, page.get_by_role("link", name=f"Delete {contact.phone_number}"))
+    table = page.get_by_test_id("contacts")
+    assert page.evaluate("(t) => t.parentElement.scrollWidth <= t.parentElement.clientWidth", table.element_handle())
     assert page.problems == []
