@@ -199,3 +199,71 @@ def test_on_a_desktop_the_links_show_and_a_contacts_actions_stay_in_sight_beside
     table = page.get_by_test_id("contacts")
     assert page.evaluate("(t) => t.parentElement.scrollWidth <= t.parentElement.clientWidth", table.element_handle())
     assert page.problems == []
+
+
+def one_line(locator) -> bool:
+    """The element's text sits on a single line (its height is one line's)."""
+    return locator.evaluate(
+        "(e) => e.getClientRects().length === 1 && e.getBoundingClientRect().height"
+        " < 1.5 * parseFloat(getComputedStyle(e).lineHeight)"
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_percentages_do_not_wrap_and_the_find_passages_button_keeps_to_its_field(live, browser, user, viewport):
+    from campaigns.tests.factories import make_agent, make_campaign
+
+    campaign = make_campaign(user, ["+12025550101"])
+    add_call(campaign, status="completed", answered_by="human", outcome="interested", duration_seconds=30)
+    page = logged_in_page(browser, live.url, user, viewport)
+
+    page.goto(f"{live.url}/campaigns/{campaign.pk}/")
+    rate = page.get_by_test_id("campaign-results").locator(".stat", has_text="Answer rate").locator(".value")
+    expect(rate).to_have_text("100.0%")
+    assert one_line(rate), "“100.0%” breaks over two lines"
+    page.goto(f"{live.url}/analytics/")
+    rate = page.locator(".stat", has_text="Answer rate").locator(".value")
+    expect(rate).to_have_text("100.0%")
+    assert one_line(rate)
+
+    agent = make_agent(user, name="Front desk")
+    page.goto(f"{live.url}/agents/{agent.pk}/knowledge/")
+    search = page.get_by_role("search")
+    field_box = box(search.get_by_role("searchbox"))
+    button_box = box(search.get_by_role("button", name="Find passages"))
+    assert button_box["height"] <= field_box["height"] + 1, "the button is taller than its field"
+    assert button_box["width"] < field_box["width"]
+    assert abs(button_box["y"] - field_box["y"]) <= 1  # side by side
+    assert page.problems == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_confirmation_can_be_dismissed_and_leaves_when_the_campaign_state_changes(live, browser, user):
+    from campaigns import services
+    from campaigns.models import Campaign
+    from campaigns.tests.factories import make_campaign
+
+    campaign = make_campaign(user, ["+12025550101", "+12025550102"])
+    page = logged_in_page(browser, live.url, user)
+    page.goto(f"{live.url}/campaigns/{campaign.pk}/")
+    page.get_by_role("button", name="Launch campaign").click()
+    notice = page.get_by_role("alert").filter(has_text="Campaign launched")
+    expect(notice).to_be_visible()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Running")
+
+    # The live status moves on (here: paused by the dialer for want of credits): the
+    # confirmation of the launch goes, it does not sit beside "Paused".
+    services.campaign_pause(campaign=Campaign.objects.get(pk=campaign.pk), reason="Paused: not enough credits.")
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Paused", timeout=6_000)
+    expect(notice).to_have_count(0)
+
+    # Any message can be dismissed.
+    page.get_by_role("button", name="Resume").click()
+    resumed = page.get_by_role("alert").filter(has_text="resumed")
+    expect(resumed).to_be_visible()
+    resumed.get_by_role("button", name="Dismiss this message").click()
+    expect(resumed).to_have_count(0)
+    assert page.problems == []
