@@ -211,11 +211,14 @@ ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
 # Sign-up answers as slowly for a taken email or mobile as for a new one; the login-code form
 # asks for an email or a mobile instead of failing without either (accounts/allauth_forms.py).
 ACCOUNT_FORMS = {
+    "login": "accounts.allauth_forms.LoginForm",
     "signup": "accounts.allauth_forms.SignupForm",
     "request_login_code": "accounts.allauth_forms.RequestLoginCodeForm",
 }
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+# "Send a new code" on the email code page too (at most 2 resends per code; rate limits apply).
+ACCOUNT_EMAIL_VERIFICATION_SUPPORTS_RESEND = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Clozit] "
 ACCOUNT_PREVENT_ENUMERATION = True
@@ -227,8 +230,9 @@ ACCOUNT_PHONE_VERIFICATION_TIMEOUT = 600
 ACCOUNT_PHONE_VERIFICATION_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}
 # "Request new code" on the code pages (at most 2 resends per code; rate limits still apply).
 ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND = True
-# No "change number" on the sign-up code page: allauth shows it only to fresh sign-ups, which
-# would tell whether a number already has an account.
+# "Use a different number" on the sign-up code page (twice at most), offered on every sign-up
+# alike (accounts.views.SignupMobileView), whether or not an account stands behind it.
+ACCOUNT_PHONE_VERIFICATION_SUPPORTS_CHANGE = True
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
 # The second step: after a password or a social login, a code to the verified mobile.
 ACCOUNT_LOGIN_BY_CODE_REQUIRED = {"password", "socialaccount"}
