@@ -7,6 +7,7 @@ from allauth.account.stages import PhoneVerificationStage
 from allauth.account.views import ConfirmEmailVerificationCodeView, _VerifyPhoneChangeView, _VerifyPhoneSignupView
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.core.ratelimit import RateLimited
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -29,9 +30,11 @@ def account_settings(request):
         form.save()
         messages.success(request, "Settings saved.")
         return redirect("account_settings")
-    return render(
-        request, "accounts/settings.html", {"form": form, "delete_form": DeleteAccountForm(user=request.user)}
-    )
+    return render(request, "accounts/settings.html", _settings_context(form, DeleteAccountForm(user=request.user)))
+
+
+def _settings_context(form, delete_form) -> dict:
+    return {"form": form, "delete_form": delete_form, "purge_after_days": settings.ACCOUNT_PURGE_AFTER_DAYS}
 
 
 @login_required
@@ -47,12 +50,8 @@ def account_data_export(request):
 def account_delete(request):
     form = DeleteAccountForm(request.POST, user=request.user)
     if not form.is_valid():
-        return render(
-            request,
-            "accounts/settings.html",
-            {"form": AccountSettingsForm(instance=request.user), "delete_form": form},
-            status=400,
-        )
+        context = _settings_context(AccountSettingsForm(instance=request.user), form)
+        return render(request, "accounts/settings.html", context, status=400)
     services.account_delete(user=request.user)
     allauth_logout(request)
     messages.success(request, "Your account is closed. We have emailed you a confirmation.")

@@ -191,8 +191,19 @@ CONTENT_SECURITY_POLICY = {
 # --- Email ------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clozit <no-reply@localhost>")
-# Shown on the policy pages and in messages that tell users to contact support.
-SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="")
+
+
+def default_support_email(from_email: str) -> str:
+    """support@ the domain the site's emails come from: an address a person can write to even
+    when SUPPORT_EMAIL is not set ("Clozit <no-reply@calls.example.com>" → support@calls.example.com)."""
+    from email.utils import parseaddr
+
+    return "support@" + (parseaddr(from_email)[1].rpartition("@")[2] or "localhost")
+
+
+# Shown on the policy pages and wherever users are told to contact support (a suspended or
+# closed account).
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="") or default_support_email(DEFAULT_FROM_EMAIL)
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 

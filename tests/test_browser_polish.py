@@ -267,3 +267,21 @@ def test_a_confirmation_can_be_dismissed_and_leaves_when_the_campaign_state_chan
     resumed.get_by_role("button", name="Dismiss this message").click()
     expect(resumed).to_have_count(0)
     assert page.problems == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_refused_account_closing_shows_its_error_at_the_field_in_view(live, browser, user, viewport):
+    page = logged_in_page(browser, live.url, user, viewport)
+    page.goto(f"{live.url}/settings/")
+    field = page.get_by_label("Type your email address to confirm")
+    field.fill("someone.else@example.com")
+    page.get_by_role("button", name="Close my account").click()
+
+    error = page.get_by_text("That is not your account's email address.")
+    expect(error).to_be_in_viewport()
+    expect(field).to_be_in_viewport()
+    assert box(error)["y"] - (box(field)["y"] + box(field)["height"]) < 60  # right under the field
+    user.refresh_from_db()
+    assert user.is_active
