@@ -6,11 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format bench bench-webhook bench-dialer bench-engine bench-import services clean
 
+# Says what it does: on a first run, installing takes a few quiet minutes that look like a hang.
 $(STAMP): requirements.txt requirements-dev.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "==> Creating the virtual environment in $(VENV)..."; $(PYTHON) -m venv $(VENV); }
+	@echo "==> Installing the pinned requirements into $(VENV) (a few minutes the first time)..."
+	@$(BIN)/pip install --quiet --upgrade pip
+	@$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+	@echo "    done"
 
 ## Run web + workers + scheduler with demo data (SQLite and embedded Redis unless DATABASE_URL/REDIS_URL are set).
 run: $(STAMP)

@@ -141,6 +141,12 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request):
         return True
 
+    def respond_user_inactive(self, request, user):
+        # The right password for an account that cannot log in: say why (closed, and until when
+        # it can be restored; or terminated), not allauth's bare "This account is inactive".
+        request.session["clozit_inactive"] = services.account_inactive_notice(user=user)
+        return super().respond_user_inactive(request, user)
+
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     """Google and Facebook sign-ups go through allauth's social sign-up form (the mobile number,

@@ -2,9 +2,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
 
-from . import services
+from clozit.admin import count_of
+
+from . import selectors, services
 from .models import AccountStatusChange, User
 
 
@@ -22,6 +27,63 @@ class TerminationForm(StatusReasonForm):
         help_text="The credits available now are removed with a ledger entry giving your name and this reason. "
         "Credits held by calls in progress are charged or released when those calls end.",
     )
+
+
+class RestoreForm(StatusReasonForm):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept in the account's history, e.g. how the holder asked.",
+    )
+
+
+# The user page's buttons: label, the form asking why, what it does (through accounts.services).
+STATUS_ACTIONS = {
+    "suspend": (
+        "Suspend",
+        StatusReasonForm,
+        lambda user, data, by: services.account_set_status(
+            user=user, status=User.Status.SUSPENDED, reason=data["reason"], by=by
+        ),
+    ),
+    "reactivate": (
+        "Reactivate",
+        StatusReasonForm,
+        lambda user, data, by: services.account_set_status(
+            user=user, status=User.Status.ACTIVE, reason=data["reason"], by=by
+        ),
+    ),
+    "terminate": (
+        "Terminate",
+        TerminationForm,
+        lambda user, data, by: services.account_set_status(
+            user=user,
+            status=User.Status.TERMINATED,
+            reason=data["reason"],
+            by=by,
+            forfeit_credits=data.get("forfeit_credits", False),
+        ),
+    ),
+    "restore": (
+        "Restore",
+        RestoreForm,
+        lambda user, data, by: services.account_restore(user=user, by=by, reason=data["reason"]),
+    ),
+}
+DONE = {"suspend": "Suspended", "reactivate": "Reactivated", "terminate": "Terminated", "restore": "Restored"}
+
+
+def status_actions_for(user: User) -> list[str]:
+    """The buttons that make sense for the account as it is now."""
+    actions = []
+    if user.status == User.Status.ACTIVE:
+        actions.append("suspend")
+    else:
+        actions.append("reactivate")
+    if user.status != User.Status.TERMINATED:
+        actions.append("terminate")
+    if user.deletion_requested_at is not None and user.purged_at is None:
+        actions.append("restore")
+    return actions
 
 
 class StatusChangeInline(admin.TabularInline):
@@ -81,6 +143,64 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
     inlines = [StatusChangeInline]
     actions = ["suspend", "terminate", "reactivate"]
+    change_form_template = "admin/accounts/user/change_form.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/status/<str:action>/",
+                self.admin_site.admin_view(self.status_view),
+                name="accounts_user_status",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        user = self.get_object(request, object_id)
+        if user is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "overview": selectors.account_overview(user=user),
+                "status_actions": [
+                    (STATUS_ACTIONS[action][0], reverse("admin:accounts_user_status", args=[user.pk, action]))
+                    for action in status_actions_for(user)
+                ],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def status_view(self, request, object_id, action):
+        """One account's suspend, reactivate, terminate or restore: asks why, then calls the
+        account service (which refuses what it must, with a message shown here)."""
+        if action not in STATUS_ACTIONS:
+            raise Http404("No such action.")
+        user = get_object_or_404(User, pk=object_id)
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        label, form_class, apply = STATUS_ACTIONS[action]
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                changed = apply(user, form.cleaned_data, request.user)
+            except services.AccountError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"{DONE[action]} {changed.email}.")
+                if getattr(changed, "forfeited_credits", None) is not None:
+                    messages.info(request, f"Credits forfeited: {changed.forfeited_credits.normalize():f}.")
+                return redirect("admin:accounts_user_change", user.pk)
+        return render(
+            request,
+            "admin/accounts/user/status.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{label} {user.email}",
+                "form": form,
+                "account": user,
+                "label": label,
+                "opts": self.model._meta,
+                "original": user,
+            },
+        )
 
     def _set_status(self, request, queryset, status: str, verb: str, form_class=StatusReasonForm):
         """An action that first asks for the reason, then calls the account service."""
@@ -97,7 +217,7 @@ class UserAdmin(BaseUserAdmin):
                 )
                 if changed.forfeited_credits is not None:
                     forfeited.append(f"{changed.email} {changed.forfeited_credits.normalize():f}")
-            messages.success(request, f"{verb} {queryset.count()} account(s).")
+            messages.success(request, f"{verb} {count_of(queryset.count(), 'account')}.")
             if forfeited:
                 messages.info(request, f"Credits forfeited: {', '.join(forfeited)}.")
             return None

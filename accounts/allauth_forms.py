@@ -19,8 +19,9 @@ class _Rehearsal(Exception):
 
 
 class SignupForm(allauth_forms.SignupForm):
-    """allauth's sign-up form, whose answer takes as long for an email or a mobile that already
-    has an account as for a new one.
+    """allauth's sign-up form, whose answer takes as long for an email that already has an
+    account as for a new one (a mobile verified by another account does not stop a sign-up at
+    all: see `_clean_phone`).
 
     With enumeration prevention, allauth answers a taken email or number with the same page as a
     new sign-up, but skipped the work: no password hashing (the slowest step by far), no account
@@ -30,6 +31,13 @@ class SignupForm(allauth_forms.SignupForm):
     stays equal as sign-up changes, because it is the same code. The codes that follow are texted
     after the response on both paths (accounts/sms/delivery.py).
     """
+
+    def _clean_phone(self) -> None:
+        """A mobile verified by another account does not stop the sign-up (allauth would drop
+        it silently, as for a taken email): the account is made with the number unverified, no
+        code is texted to it (AccountAdapter.send_verification_code_sms), and the code page says
+        what to do: log in, or change the number there (accounts.views.SignupMobileView). The
+        database still lets only one account verify a number."""
 
     def try_save(self, request):
         if self.account_already_exists:
@@ -55,6 +63,17 @@ class SignupForm(allauth_forms.SignupForm):
             self.account_already_exists = True
 
 
+class LoginForm(allauth_forms.LoginForm):
+    """allauth's login form with labels that say what to type and what the box does."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Email or mobile number"
+        self.fields["login"].widget.attrs["placeholder"] = "you@company.com or +1 415 555 0123"
+        if "remember" in self.fields:
+            self.fields["remember"].label = "Stay logged in after closing the browser"
+
+
 class RequestLoginCodeForm(allauth_forms.RequestLoginCodeForm):
     """allauth's "send me a login code" form, which accepts neither an email nor a mobile (both
     are optional when both log in) and then fails with a server error: it asks for one."""
@@ -62,6 +81,8 @@ class RequestLoginCodeForm(allauth_forms.RequestLoginCodeForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._user = None
+        if "phone" in self.fields:
+            self.fields["phone"].help_text = "With its country code. One of the two is enough."
 
     def clean(self):
         cleaned_data = super().clean()

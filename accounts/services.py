@@ -93,11 +93,68 @@ def account_delete(*, user: User) -> User:
     user.is_active = False
     user.save(update_fields=["deletion_requested_at", "is_active"])
     email = user.email
-    purge_on = user.deletion_requested_at + timedelta(days=settings.ACCOUNT_PURGE_AFTER_DAYS)
+    purge_on = account_restore_deadline(user=user)
     running = list(Campaign.objects.filter(owner=user, status__in=[Campaign.Status.RUNNING, Campaign.Status.PAUSED]))
     user_id = user.pk
     transaction.on_commit(lambda: _after_delete(user_id=user_id, email=email, purge_on=purge_on, campaigns=running))
     return user
+
+
+def account_restore_deadline(*, user: User):
+    """Until when a closed account can be restored: its personal data is purged then."""
+    if user.deletion_requested_at is None:
+        return None
+    return user.deletion_requested_at + timedelta(days=settings.ACCOUNT_PURGE_AFTER_DAYS)
+
+
+@transaction.atomic
+def account_restore(*, user: User, by: User | None, reason: str) -> User:
+    """Reopen an account its holder closed, before its personal data is purged (support does
+    this, in admin, when the holder asks). What closing stopped stays stopped: campaigns, and
+    phone numbers already released. A terminated account stays terminated and cannot log in."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.deletion_requested_at is None:
+        raise AccountError("This account was not closed: there is nothing to restore.")
+    if user.purged_at is not None or timezone.now() >= account_restore_deadline(user=user):
+        raise AccountError("This account can no longer be restored: its personal data is erased (or being erased).")
+    user.deletion_requested_at = None
+    user.is_active = user.status != User.Status.TERMINATED
+    user.save(update_fields=["deletion_requested_at", "is_active"])
+    AccountStatusChange.objects.create(
+        user=user, status=user.status, reason=f"Restored after closing: {reason.strip()}".strip(": "), changed_by=by
+    )
+    return user
+
+
+def account_inactive_notice(*, user: User) -> dict:
+    """Why an account that gave the right password cannot log in, for the page that says so:
+    closed by its holder (and until when support can restore it), or terminated by staff (and
+    why). Plain strings, kept in the session until that page shows them."""
+    if user.deletion_requested_at is not None:
+        restore_until = account_restore_deadline(user=user)
+        return {
+            "kind": "closed",
+            "closed_on": _date(user.deletion_requested_at, user),
+            "restore_until": _date(restore_until, user),
+            "restorable": user.purged_at is None and timezone.now() < restore_until,
+        }
+    if user.status == User.Status.TERMINATED:
+        when = user.status_changed_at
+        return {"kind": "terminated", "on": _date(when, user) if when else "", "reason": user.status_reason}
+    return {"kind": "inactive"}
+
+
+def _date(moment, user: User) -> str:
+    """ "7 December 2026", in the account's own time zone."""
+    import zoneinfo
+
+    from django.utils.dateformat import format as format_date
+
+    try:
+        zone = zoneinfo.ZoneInfo(user.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = timezone.get_default_timezone()
+    return format_date(timezone.localtime(moment, zone), "j F Y")
 
 
 def _after_delete(*, user_id: int, email: str, purge_on, campaigns) -> None:

@@ -52,7 +52,7 @@ class MobileVerificationStage(PhoneVerificationStage):
         except RateLimited:
             # Too many codes to this number or from this address just now (a second sign-up
             # with the number, a quick retry after a dead code): nothing was sent. Show the
-            # code page with the reason; "Request new code" works once the limit allows.
+            # code page with the reason; "Send a new code" works once the limit allows.
             adapter = get_adapter()
             adapter.add_message(self.request, messages.ERROR, message=adapter.error_messages["rate_limited"])
             return headed_redirect_response("account_verify_phone"), True

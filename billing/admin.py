@@ -7,6 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from clozit.admin import count_of
+
 from . import ledger, refunds
 from .forms import CreditAdjustmentForm
 from .models import (
@@ -336,7 +338,7 @@ class PlanAdmin(admin.ModelAdmin):
                 except ExpiryError as exc:
                     messages.error(request, f"{plan}: {exc}")
                 else:
-                    messages.success(request, f"{plan}: expiry on; {told} subscriber(s) emailed.")
+                    messages.success(request, f"{plan}: expiry on; {count_of(told, 'subscriber')} emailed.")
             return None
         return render(
             request,

@@ -8,6 +8,8 @@ from django.template import engines
 from django.urls import path, reverse_lazy
 from django.utils.text import format_lazy
 
+from clozit.admin import count_of
+
 from . import abuse, services
 from .contacts import normalise_number
 from .errors import CampaignError
@@ -120,6 +122,13 @@ class DoNotCallAdmin(admin.ModelAdmin):
     def scope(self, obj):
         return obj.owner.email if obj.owner_id else "Platform-wide"
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:  # not "Delete selected do-not-call list"
+            function, name, _ = actions["delete_selected"]
+            actions["delete_selected"] = (function, name, "Delete selected do-not-call entries")
+        return actions
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.staff_country = getattr(request.user, "default_country", "") or "US"
@@ -162,11 +171,11 @@ class DoNotCallAdmin(admin.ModelAdmin):
                 by=request.user,
                 default_country=country,
             )
-            messages.success(request, f"Added {added} number(s) to the platform-wide do-not-call list.")
+            messages.success(request, f"Added {count_of(added, 'number')} to the platform-wide do-not-call list.")
             if rejected:
                 shown = "; ".join(f"line {line}: {why}" for line, why in rejected[:10])
                 more = f" (and {len(rejected) - 10} more)" if len(rejected) > 10 else ""
-                messages.warning(request, f"{len(rejected)} line(s) skipped: {shown}{more}")
+                messages.warning(request, f"{count_of(len(rejected), 'line')} skipped: {shown}{more}")
             return redirect("admin:campaigns_donotcall_changelist")
         context = {
             **self.admin_site.each_context(request),
@@ -258,7 +267,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     paused += 1
                     self.log_change(request, campaign, reason)
             if paused:
-                messages.success(request, f"Paused {paused} campaign(s).")
+                messages.success(request, f"Paused {count_of(paused, 'campaign')}.")
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -280,7 +289,8 @@ class CampaignAdmin(admin.ModelAdmin):
                 self.log_change(request, campaign, "Abuse flag cleared after review")
         messages.success(
             request,
-            f"Cleared the flag of {cleared} campaign(s). Paused campaigns stay paused until their owner resumes them.",
+            f"Cleared the flag of {count_of(cleared, 'campaign')}. "
+            "Paused campaigns stay paused until their owner resumes them.",
         )
 
 

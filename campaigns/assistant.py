@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 1000
 # Questions waiting for an answer per owner: each holds credits, so a stuck queue cannot pile them up.
 MAX_PENDING_PER_OWNER = 5
-NO_LLM_MESSAGE = "Free-text questions need an AI model (LLM) configured; the built-in reports below work without one."
+NO_LLM_MESSAGE = "Ask AI answers free-text questions with an AI model, and this server has none configured (LLM_MODEL)."
 CALL_SUGGESTIONS = ("Summarise this call", "What objections were raised?")
 CAMPAIGN_SUGGESTIONS = (
     "What objections came up most?",

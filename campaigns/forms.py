@@ -242,6 +242,10 @@ class AgentForm(forms.ModelForm):
             "ai_disclosure": "AI disclosure",
             "max_call_seconds": "Maximum call length (seconds)",
         }
+        help_texts = {
+            "record_calls": "Callees hear “This call is recorded.” when they answer; the recording then plays "
+            "on the call's page.",
+        }
 
     def __init__(self, *args, owner=None, **kwargs):
         super().__init__(*args, **kwargs)

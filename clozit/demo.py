@@ -25,6 +25,9 @@ ADMIN_PASSWORD = "clozit-admin"
 DEMO_CREDITS = Decimal("3000")
 DEMO_SHARED_NUMBER = "+12025550100"  # the demo campaign calls from it
 DEMO_OWN_NUMBER = "+12025550150"  # the demo account's own; its agent answers calls to it
+# The demo's patients have Washington, DC numbers (+1 202).
+DEMO_PATIENTS_TIME = "the demo's patients are in Washington, DC, on US Eastern time"
+DAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 # Fictional numbers (555-01XX); the simulated carrier gives each a predictable callee.
 DEMO_CSV = """phone,first_name,last_name,company,city
@@ -121,3 +124,33 @@ def load_demo() -> User:
             max_concurrent_calls=3,
         )
     return user
+
+
+def calling_days_text(days: list[int]) -> str:
+    """[0, 1, 2, 3, 4] → "Monday to Friday"; [0, 2] → "Monday and Wednesday"."""
+    days = sorted(set(days))
+    if not days:
+        return "no day"
+    if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
+        return f"{DAY_NAMES[days[0]]} to {DAY_NAMES[days[-1]]}"
+    names = [DAY_NAMES[day] for day in days]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def describe(user: User) -> str:
+    """What the demo holds and when its campaign calls, read from the data as it is (printed by
+    `manage.py demo_data`, so by `make run`)."""
+    import textwrap
+
+    balance = ledger.balance_of(user=user).balance
+    campaign = Campaign.objects.filter(owner=user).order_by("created_at").first()
+    paragraphs = [f"Demo account {user.email}: {balance:,.0f} credits, an agent, ten patients to call."]
+    if campaign is not None:
+        paragraphs.append(
+            f"Its campaign “{campaign.name}” ({campaign.get_status_display().lower()}) calls only from "
+            f"{campaign.calling_hours_start:%H:%M} to {campaign.calling_hours_end:%H:%M}, "
+            f"{calling_days_text(campaign.calling_days)}, in each patient's own time ({DEMO_PATIENTS_TIME}). "
+            "Launched outside those hours, it waits: its page says when calls start. To watch calls at once, "
+            "create a campaign whose calling hours and days include the present moment."
+        )
+    return "\n".join(textwrap.fill(paragraph, width=100) for paragraph in paragraphs)

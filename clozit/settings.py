@@ -31,7 +31,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "clozit.admin.ClozitAdminConfig",  # django.contrib.admin with Clozit's site (clozit/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -191,8 +191,19 @@ CONTENT_SECURITY_POLICY = {
 # --- Email ------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clozit <no-reply@localhost>")
-# Shown on the policy pages and in messages that tell users to contact support.
-SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="")
+
+
+def default_support_email(from_email: str) -> str:
+    """support@ the domain the site's emails come from: an address a person can write to even
+    when SUPPORT_EMAIL is not set ("Clozit <no-reply@calls.example.com>" → support@calls.example.com)."""
+    from email.utils import parseaddr
+
+    return "support@" + (parseaddr(from_email)[1].rpartition("@")[2] or "localhost")
+
+
+# Shown on the policy pages and wherever users are told to contact support (a suspended or
+# closed account).
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="") or default_support_email(DEFAULT_FROM_EMAIL)
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 
@@ -211,11 +222,14 @@ ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
 # Sign-up answers as slowly for a taken email or mobile as for a new one; the login-code form
 # asks for an email or a mobile instead of failing without either (accounts/allauth_forms.py).
 ACCOUNT_FORMS = {
+    "login": "accounts.allauth_forms.LoginForm",
     "signup": "accounts.allauth_forms.SignupForm",
     "request_login_code": "accounts.allauth_forms.RequestLoginCodeForm",
 }
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+# "Send a new code" on the email code page too (at most 2 resends per code; rate limits apply).
+ACCOUNT_EMAIL_VERIFICATION_SUPPORTS_RESEND = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Clozit] "
 ACCOUNT_PREVENT_ENUMERATION = True
@@ -227,8 +241,9 @@ ACCOUNT_PHONE_VERIFICATION_TIMEOUT = 600
 ACCOUNT_PHONE_VERIFICATION_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}
 # "Request new code" on the code pages (at most 2 resends per code; rate limits still apply).
 ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND = True
-# No "change number" on the sign-up code page: allauth shows it only to fresh sign-ups, which
-# would tell whether a number already has an account.
+# "Use a different number" on the sign-up code page (twice at most), offered on every sign-up
+# alike (accounts.views.SignupMobileView), whether or not an account stands behind it.
+ACCOUNT_PHONE_VERIFICATION_SUPPORTS_CHANGE = True
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
 # The second step: after a password or a social login, a code to the verified mobile.
 ACCOUNT_LOGIN_BY_CODE_REQUIRED = {"password", "socialaccount"}

@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path, reverse
 
+from accounts import views as account_views
 from billing.paddle.webhooks import paddle_webhook
 
 from . import views
@@ -15,13 +18,25 @@ def admin_login(request, extra_context=None):
 
 admin.site.login = admin_login
 
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on their own (for pages without an icon link, files, the
+    admin's job pages): the site's icon."""
+    return redirect(static("favicon.svg"))
+
+
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("terms/", views.policy, {"page": "terms"}, name="terms"),
     path("privacy/", views.policy, {"page": "privacy"}, name="privacy"),
     path("refunds/", views.policy, {"page": "refunds"}, name="refunds"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", favicon),
     path("dashboard/", views.dashboard, name="dashboard"),
+    # allauth's mobile and email code pages, adapted (accounts/views.py): the sign-up's number can
+    # be changed, and a new email code asked for too soon is a message, not an error page.
+    path("accounts/phone/verify/", account_views.verify_mobile, name="account_verify_phone"),
+    path("accounts/confirm-email/", account_views.email_code, name="account_email_verification_sent"),
     path("accounts/", include("allauth.urls")),
     path("settings/", include("accounts.urls")),
     path("credits/", include("billing.urls")),

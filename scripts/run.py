@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,26 @@ def manage(*args: str, env: dict) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
+@contextmanager
+def step(message: str):
+    """Say what is being done, then that it is done: a minute of silence looks like a hang."""
+    print(f"==> {message}...", flush=True)
+    started = time.monotonic()
+    yield
+    print(f"    done in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def prepare(env: dict) -> None:
+    """Before anything starts: the database's tables, then the demo logins (on a development
+    database, or when DEMO_DATA=true)."""
+    fresh = not env.get("DATABASE_URL") and not (ROOT / "db.sqlite3").exists()
+    with step("Migrating the database" + (" (first run: creating every table, about a minute)" if fresh else "")):
+        manage("migrate", "--noinput", "-v", "0", env=env)
+    if env.get("DEMO_DATA", "true" if not env.get("DATABASE_URL") else "false").lower() == "true":
+        with step("Loading the demo account, its agent, patients and campaign"):
+            manage("demo_data", env=env)
+
+
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     env = dict(os.environ)
@@ -62,16 +83,17 @@ def main() -> int:
     if not env.get("REDIS_URL"):
         env["REDIS_URL"], redis_process = start_embedded_redis()
         processes.append(redis_process)
-        print(f"REDIS_URL not set: started an embedded redis-server at {env['REDIS_URL']}")
+        print(f"REDIS_URL not set: started an embedded redis-server at {env['REDIS_URL']}", flush=True)
     if not env.get("DATABASE_URL"):
-        print("DATABASE_URL not set: using SQLite (db.sqlite3)")
+        print("DATABASE_URL not set: using SQLite (db.sqlite3)", flush=True)
 
-    manage("migrate", "--noinput", "-v", "0", env=env)
-    # Demo logins only on a development database, unless asked for (DEMO_DATA=true).
-    if env.get("DEMO_DATA", "true" if not env.get("DATABASE_URL") else "false").lower() == "true":
-        manage("demo_data", env=env)
+    prepare(env)
 
     workers = int(env.get("SIMULATOR_WORKERS", "3"))
+    print(
+        f"==> Starting the web server, the dialer worker, {workers} simulated-carrier workers and the scheduler...",
+        flush=True,
+    )
     commands = [
         [
             "gunicorn",

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 
 from campaigns.contacts import normalise_number
+from clozit.admin import count_of
 
 from . import numbers
 from .models import PhoneNumber, ProviderEvent
@@ -125,6 +126,6 @@ class PhoneNumberAdmin(admin.ModelAdmin):
             else:
                 released += 1
         if released:
-            self.message_user(request, f"Released {released} number(s).", messages.SUCCESS)
+            self.message_user(request, f"Released {count_of(released, 'number')}.", messages.SUCCESS)
         for problem in problems:
             self.message_user(request, problem, messages.ERROR)

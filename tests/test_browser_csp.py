@@ -74,8 +74,6 @@ class Watched:
 
     def _on_console(self, message):
         text = message.text
-        if message.location.get("url", "").endswith("/favicon.ico"):
-            return  # Chromium asks for it on its own; the site's icon is favicon.svg
         if message.type == "error" or "Content Security Policy" in text or "Content-Security-Policy" in text:
             self.console.append(f"{message.type}: {text}")
 

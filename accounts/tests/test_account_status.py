@@ -121,7 +121,7 @@ def test_status_reason_who_and_when_are_recorded_and_shown_on_the_user_page(staf
     before = timezone.now()
     response = set_status(staff_client, "suspend", user, reason="Complaints about call content")
 
-    assert [str(m) for m in response.context["messages"]] == ["Suspended 1 account(s)."]
+    assert [str(m) for m in response.context["messages"]] == ["Suspended 1 account."]
     change = AccountStatusChange.objects.get()
     assert change.user == user and change.changed_by == staff
     assert change.status == User.Status.SUSPENDED
@@ -244,7 +244,7 @@ def test_reactivation_restores_the_account(staff_client, client, user):
 
     response = set_status(staff_client, "reactivate", user, reason="Invoice paid")
 
-    assert [str(m) for m in response.context["messages"]] == ["Reactivated 1 account(s)."]
+    assert [str(m) for m in response.context["messages"]] == ["Reactivated 1 account."]
     user.refresh_from_db()
     assert user.status == User.Status.ACTIVE and user.can_dial and user.is_active
     assert user.status_reason == "Invoice paid"
@@ -265,7 +265,7 @@ def test_terminated_account_cannot_log_in_and_is_signed_out(staff_client, client
 
     response = set_status(staff_client, "terminate", user, reason="Fraudulent payments")
 
-    assert [str(m) for m in response.context["messages"]] == ["Terminated 1 account(s)."]
+    assert [str(m) for m in response.context["messages"]] == ["Terminated 1 account."]
     user.refresh_from_db()
     assert user.status == User.Status.TERMINATED and not user.is_active
     campaign.refresh_from_db()

@@ -140,8 +140,15 @@ def test_signing_up_costs_the_same_for_a_new_a_taken_email_and_a_taken_mobile(ow
     # Once the response is out, only the new account's mobile gets its code.
     assert (new.texts_after_response, taken_email.texts_after_response, taken_mobile.texts_after_response) == (1, 0, 0)
     assert OUTBOX[-1].phone == "+14155550171"
-    # The taken paths created nothing and changed nothing.
-    assert set(User.objects.values_list("email", flat=True)) == {owner.email, "brand.new@example.com"}
+    # The taken email created nothing; the taken mobile made its account with the number
+    # unverified (no code can reach it; the code page lets it change the number). Nothing of
+    # the owner's changed.
+    assert set(User.objects.values_list("email", flat=True)) == {
+        owner.email,
+        "brand.new@example.com",
+        "someone.else@example.com",
+    }
+    assert not User.objects.get(email="someone.else@example.com").has_verified_mobile
     owner.refresh_from_db()
     assert owner.mobile_number == OWNER_MOBILE and owner.has_verified_mobile
 

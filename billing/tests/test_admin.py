@@ -229,7 +229,7 @@ def test_suspend_action_records_status_reason_and_who(admin_client, staff, user)
     response = user_action(admin_client, "suspend", user, reason="Complaints about call content")
 
     assert response.status_code == 200
-    assert any(str(m) == "Suspended 1 account(s)." for m in response.context["messages"])
+    assert any(str(m) == "Suspended 1 account." for m in response.context["messages"])
     user.refresh_from_db()
     assert user.status == User.Status.SUSPENDED
     assert user.status_reason == "Complaints about call content"
@@ -288,7 +288,7 @@ def test_reactivate_action_lets_the_account_call_again(admin_client, user):
 
     response = user_action(admin_client, "reactivate", user, reason="Invoices paid")
 
-    assert any(str(m) == "Reactivated 1 account(s)." for m in response.context["messages"])
+    assert any(str(m) == "Reactivated 1 account." for m in response.context["messages"])
     user.refresh_from_db()
     assert user.status == User.Status.ACTIVE
     assert user.status_reason == "Invoices paid"
@@ -302,7 +302,7 @@ def test_suspend_action_on_several_accounts(admin_client, user):
 
     response = user_action(admin_client, "suspend", user, second)
 
-    assert any(str(m) == "Suspended 2 account(s)." for m in response.context["messages"])
+    assert any(str(m) == "Suspended 2 accounts." for m in response.context["messages"])
     assert set(User.objects.filter(status=User.Status.SUSPENDED).values_list("email", flat=True)) == {
         "owner@example.com",
         "second@example.com",

@@ -100,7 +100,7 @@ def test_terminating_can_forfeit_the_available_credits_while_a_call_settles(staf
 
     page = text(terminate_in_admin(staff_client, user, reason="Spam campaigns reported", forfeit=True))
 
-    assert "Terminated 1 account(s)." in page and "Credits forfeited: owner@example.com 480." in page
+    assert "Terminated 1 account." in page and "Credits forfeited: owner@example.com 480." in page
     user.refresh_from_db()
     assert user.status == User.Status.TERMINATED and not user.is_active
     entry = LedgerEntry.objects.get(kind=LedgerEntry.Kind.FORFEIT)
@@ -117,7 +117,7 @@ def test_terminating_can_forfeit_the_available_credits_while_a_call_settles(staf
 def test_terminating_without_forfeit_keeps_the_credits(staff_client, user):
     page = text(terminate_in_admin(staff_client, user, reason="Fraudulent payments", forfeit=False))
 
-    assert "Terminated 1 account(s)." in page and "forfeited" not in page
+    assert "Terminated 1 account." in page and "forfeited" not in page
     assert balance(user).balance == 100
     assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.FORFEIT).exists()
 

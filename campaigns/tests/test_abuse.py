@@ -239,7 +239,7 @@ def test_staff_clear_a_flag_after_review(campaign, staff_client):
 
     response = staff_client.post(url, {"action": "clear_flag", "_selected_action": [campaign.pk]}, follow=True)
 
-    assert "Cleared the flag of 1 campaign(s)" in page_text(response)
+    assert "Cleared the flag of 1 campaign." in page_text(response)
     campaign.refresh_from_db()
     assert campaign.flag_reason == "" and campaign.flagged_at is not None  # kept: counting restarts there
     assert campaign.status == Campaign.Status.PAUSED  # the owner resumes it, not staff
@@ -307,8 +307,8 @@ def test_staff_import_platform_numbers_from_csv(staff_client):
         follow=True,
     )
     body = page_text(response)
-    assert "Added 2 number(s) to the platform-wide do-not-call list." in body
-    assert "1 line(s) skipped: line 5" in body
+    assert "Added 2 numbers to the platform-wide do-not-call list." in body
+    assert "1 line skipped: line 5" in body
     platform = DoNotCall.objects.filter(owner__isnull=True)
     assert sorted(platform.values_list("phone_number", flat=True)) == ["+12025550101", "+12025550102", "+12025550103"]
     assert platform.get(phone_number="+12025550103").added_by == staff_client.staff

@@ -183,7 +183,7 @@ def test_without_an_llm_free_text_questions_are_refused_and_nothing_is_held(user
     settings.LLM_MODEL = ""
     call = make_call(user, turns=[("callee", "Hello?")])
 
-    with pytest.raises(AssistantError, match=r"need an AI model \(LLM\) configured; the built-in reports"):
+    with pytest.raises(AssistantError, match=r"with an AI model, and this server has none configured \(LLM_MODEL\)"):
         assistant_ask(user, call=call, question="Summarise this call")
 
     assert not AssistantQuestion.objects.exists()

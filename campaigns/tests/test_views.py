@@ -383,7 +383,7 @@ def test_contact_lists_page_counts_contacts(logged_in, user):
     page = text(logged_in.get(reverse("contactlist_list")))
 
     assert "Three people" in page
-    assert "<td>3</td>" in page
+    assert '<td data-label="Contacts">3</td>' in page
 
 
 # --- Do-not-call --------------------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""Reads for pages about an account (the admin's user page), with a fixed number of queries."""
+
+from dataclasses import dataclass
+
+from billing import ledger
+from billing.models import CreditAccount
+
+from .models import User
+
+RECENT = 10
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    balance: ledger.Balance
+    credit_account_id: int | None
+    campaigns: list
+    campaign_count: int
+    recent_calls: list
+    call_count: int
+
+
+def account_overview(*, user: User, recent: int = RECENT) -> AccountOverview:
+    """The account at a glance: its credits, its latest campaigns and its latest calls."""
+    from campaigns.models import Call, Campaign
+
+    credit_account = CreditAccount.objects.filter(user=user).only("pk").first()
+    campaigns = Campaign.objects.filter(owner=user).order_by("-created_at", "-id")
+    calls = Call.objects.filter(owner=user).select_related("campaign", "contact").order_by("-created_at", "-id")
+    return AccountOverview(
+        balance=ledger.balance_of(user=user),
+        credit_account_id=credit_account.pk if credit_account else None,
+        campaigns=list(campaigns[:recent]),
+        campaign_count=campaigns.count(),
+        recent_calls=list(calls[:recent]),
+        call_count=calls.count(),
+    )

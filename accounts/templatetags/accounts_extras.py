@@ -1,0 +1,12 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def days_after(later, earlier) -> str:
+    """The whole days from `earlier` to `later`, "30 days" (Django's timeuntil says "4 weeks, 2 days")."""
+    if not later or not earlier:
+        return ""
+    days = round((later - earlier).total_seconds() / 86400)
+    return f"{days} day{'' if days == 1 else 's'}"
