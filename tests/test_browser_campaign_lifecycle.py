@@ -156,7 +156,7 @@ def test_campaigns_are_edited_copied_deleted_and_archived(live, browser, user, s
         page.get_by_label("Call until").fill("18:30")
         fits_the_screen(page)
         page.get_by_role("button", name="Save settings").click()
-        expect(page.locator(".message-success")).to_have_text("Campaign settings saved.")
+        expect(page.locator(".message-success .message-text")).to_have_text("Campaign settings saved.")
         campaign.refresh_from_db()
         assert (campaign.max_concurrent_calls, campaign.calling_hours_end) == (4, dt.time(18, 30))
 
@@ -167,7 +167,9 @@ def test_campaigns_are_edited_copied_deleted_and_archived(live, browser, user, s
         expect(page.get_by_test_id("campaign-status")).to_have_text("Draft")
         page.get_by_test_id("campaign-delete").click()
         page.get_by_role("button", name="Delete campaign").click()
-        expect(page.locator(".message-success")).to_have_text("Campaign “Copy of Spring outreach” deleted.")
+        expect(page.locator(".message-success .message-text")).to_have_text(
+            "Campaign “Copy of Spring outreach” deleted."
+        )
         assert Campaign.objects.count() == 1
 
         # Stop and archive the original; find it under Archived campaigns.
