@@ -28,7 +28,7 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 ADA = "+12025550101"  # interested
-GRACE = "+12025550102"  # interested
+GRACE = "+12025550110"  # interested, and asks a question of her own before her second answer
 EDSGER = "+12025550121"  # not interested
 ALAN = "+12025550171"  # no answer
 STARTER_CREDITS = 100
@@ -41,7 +41,7 @@ Q_TEAM = "How many people are on your team?"
 MESSY_CSV = (
     "\ufeffFull name;Mobile;Company (Org);Notes\n"
     '"Lovelace, Ada";(202) 555-0101;Analytical Engines;likes tea\n'
-    "Grace Hopper;+1 202 555 0102;Compilers Inc;\n"
+    "Grace Hopper;+1 202 555 0110;Compilers Inc;\n"
     "Edsger Dijkstra;202-555-0121;Structured Ltd;\n"
     "Alan Turing;+1 (202) 555-0171;Bletchley;\n"
     "Broken Row;12ab;Nowhere;\n"
@@ -202,6 +202,10 @@ def test_a_new_customers_first_hour_ends_with_a_finished_campaign_whose_every_nu
     answers = page.locator("dl.captured")
     expect(answers.locator("dt")).to_have_text([Q_WHO, Q_TEAM])
     expect(answers.locator("dd")).to_have_text([captured[Q_WHO], captured[Q_TEAM]])
+    # A callee who asks something off the script still has each answer under its own question.
+    grace = dict(calls[GRACE].captured)
+    assert re.search(r"\b(me|look after|decide)\b", grace[Q_WHO]), grace
+    assert re.search(r"\b(people|of us|five)\b", grace[Q_TEAM]), grace
     expect(page.get_by_test_id("no-recording")).to_contain_text("No recording")
     expect(page.locator("audio")).to_have_count(0)
     no_false_message(page)
