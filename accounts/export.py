@@ -201,6 +201,9 @@ def _campaigns(archive: zipfile.ZipFile, user: User) -> None:
                     c.budget_credits,
                     c.flagged_at,
                     c.flag_reason,
+                    c.pause_kind,
+                    c.launch_at,
+                    c.archived_at,
                 ]
                 for c in campaigns
             ],
@@ -225,6 +228,9 @@ def _campaigns(archive: zipfile.ZipFile, user: User) -> None:
                 "budget_credits",
                 "flagged_at",
                 "flag_reason",
+                "pause_kind",
+                "launch_at",
+                "archived_at",
             ],
         ),
     )
