@@ -71,3 +71,43 @@ def books_balance(request):
 
     problems = ledger_problems()
     assert not problems, f"verify_ledger after the test: {problems}"
+
+
+@pytest.fixture
+def asgi_server(settings):
+    """The whole ASGI application (Django and the relay sockets) served by uvicorn on a free
+    port in this process, as gunicorn's uvicorn workers serve it. PUBLIC_BASE_URL points at it,
+    so URLs given to a carrier (webhooks, relay sockets) come back here. Yields the base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from django.db import connections
+
+    from clozit.asgi import application
+
+    # Each request closes its own connection when it ends (as with CONN_MAX_AGE=0): the server's
+    # threads must not hold the test database open after the test.
+    persistent = connections.settings["default"].get("CONN_MAX_AGE", 0)
+    connections.settings["default"]["CONN_MAX_AGE"] = 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio"
+        )
+    )
+    thread = threading.Thread(target=server.run, name="asgi-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    url = f"http://127.0.0.1:{port}"
+    settings.PUBLIC_BASE_URL = url
+    yield url
+    server.should_exit = True
+    thread.join(10)
+    connections.settings["default"]["CONN_MAX_AGE"] = persistent

@@ -29,6 +29,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The address telephony providers call back on (webhooks). Also used to rebuild the
 # exact signed URL when the app runs behind a proxy.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# How long the token in a ConversationRelay socket URL stays good: the carrier opens the socket
+# right after fetching the TwiML that names it.
+RELAY_TOKEN_MAX_AGE_SECONDS = env.int("RELAY_TOKEN_MAX_AGE_SECONDS", default=300)
 
 INSTALLED_APPS = [
     "clozit.admin.ClozitAdminConfig",  # django.contrib.admin with Clozit's site (clozit/admin.py)

@@ -79,6 +79,8 @@ def main() -> int:
     env.setdefault("DEBUG", "true")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Sync views run in asgiref's thread pool; a Gather-path turn may wait seconds for a model.
+    env.setdefault("ASGI_THREADS", "16")
     processes = []
     if not env.get("REDIS_URL"):
         env["REDIS_URL"], redis_process = start_embedded_redis()
@@ -97,13 +99,13 @@ def main() -> int:
     commands = [
         [
             "gunicorn",
-            "clozit.wsgi:application",
+            "clozit.asgi:application",
+            "--worker-class",
+            "clozit.workers.UvicornWorker",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             "2",
-            "--threads",
-            "4",
             "--access-logfile",
             "-",
             "--graceful-timeout",

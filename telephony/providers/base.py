@@ -225,6 +225,12 @@ class VoiceProvider:
         """Give a bought number back (an already-released one is not an error)."""
         raise NotImplementedError
 
+    def verify_relay_handshake(self, handshake) -> bool:
+        """Whether a ConversationRelay socket's opening request carries this carrier's signature
+        (`telephony.relay.Handshake`). Carriers that sign nothing there return True: the socket's
+        own token, bound to the call, is then the check."""
+        raise NotImplementedError
+
     def verify_webhook(self, request: HttpRequest) -> bool:
         """True only when the request carries the provider's valid signature."""
         raise NotImplementedError

@@ -71,6 +71,14 @@ class TwilioWireFormat:
             return False
         return RequestValidator(self.signing_secret()).validate(public_url(request), request.POST, signature)
 
+    def verify_relay_handshake(self, handshake) -> bool:
+        """Twilio signs a ConversationRelay socket's handshake like a webhook: the wss:// URL
+        without its query, the query parameters as the parameters."""
+        signature = handshake.headers.get("x-twilio-signature", "")
+        if not signature:
+            return False
+        return RequestValidator(self.signing_secret()).validate(handshake.url, handshake.params, signature)
+
     def parse_status(self, request: HttpRequest, *, call_id: int) -> CallEvent | None:
         post = request.POST
         status = TWILIO_STATUS.get(post.get("CallStatus", ""))

@@ -1,0 +1,37 @@
+"""The ASGI entry point: ConversationRelay sockets to the relay, everything else to Django.
+
+Django's ASGIHandler serves HTTP only, so WebSocket scopes are routed here, before it; a plain
+router is all that is needed (no Channels). Served by gunicorn with uvicorn workers
+(`uvicorn_worker.UvicornWorker`; see docs/operations.md). Sync views run in asgiref's thread pool:
+ASGI_THREADS sets its size (a Gather-path turn may wait seconds for a model in one of them).
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozit.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402 - after the settings module is named
+
+django_application = get_asgi_application()  # sets Django up before the apps' modules are imported
+
+from telephony.relay import relay_app  # noqa: E402 - needs Django set up
+
+
+async def lifespan(receive, send) -> None:
+    """Startup and shutdown need nothing: database and Redis connections are opened on use."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def application(scope, receive, send):
+    if scope["type"] == "websocket":
+        await relay_app(scope, receive, send)
+    elif scope["type"] == "lifespan":
+        await lifespan(receive, send)
+    else:
+        await django_application(scope, receive, send)
