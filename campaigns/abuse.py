@@ -29,7 +29,8 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from .contacts import normalise_number
+from clozit.phones import normalise_number
+
 from .errors import CampaignError
 from .models import Call, Campaign, DoNotCall
 

@@ -9,9 +9,9 @@ from django.urls import path, reverse_lazy
 from django.utils.text import format_lazy
 
 from clozit.admin import count_of
+from clozit.phones import normalise_number
 
 from . import abuse, services
-from .contacts import normalise_number
 from .errors import CampaignError
 from .models import Agent, Call, CallTurn, Campaign, CampaignContact, Contact, ContactList, DoNotCall
 

@@ -22,6 +22,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
 from accounts.forms import country_choices
+from clozit.phones import normalise_number
 
 from . import contacts
 from .errors import CampaignError
@@ -490,7 +491,7 @@ def dnc_list(request):
     """The account's do-not-call list; a POST adds one number."""
     if request.method == "POST":
         try:
-            number = contacts.normalise_number(
+            number = normalise_number(
                 request.POST.get("phone_number", ""), default_country=request.user.default_country
             )
         except ValueError as exc:

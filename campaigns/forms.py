@@ -7,9 +7,9 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from clozit.phones import normalise_number
 from telephony.numbers import caller_number_choices
 
-from .contacts import normalise_number
 from .engine import llm_configured
 from .engine.base import VARIABLE
 from .engine.spec import KIND_LABELS, KINDS, PLATFORM_KINDS, agent_outcomes, outcome_kinds

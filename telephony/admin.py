@@ -2,8 +2,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 
-from campaigns.contacts import normalise_number
 from clozit.admin import count_of
+from clozit.phones import normalise_number
 
 from . import numbers
 from .models import PhoneNumber, ProviderEvent

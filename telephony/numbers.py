@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import ledger
+from clozit.phones import normalise_number
 
 from .models import PhoneNumber
 from .providers.base import AvailableNumber, ProviderError, VoiceProvider
@@ -364,8 +365,6 @@ def _hold_free(reference: str, fee: Decimal) -> None:
 
 
 def _e164(number: str) -> str:
-    from campaigns.contacts import normalise_number
-
     try:
         return normalise_number(number, default_country="US")
     except ValueError as exc:
