@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from billing import ledger
 from billing.models import CreditAccount
+from campaigns.models import Call, Campaign
 
 from .models import User
 
@@ -22,8 +23,6 @@ class AccountOverview:
 
 def account_overview(*, user: User, recent: int = RECENT) -> AccountOverview:
     """The account at a glance: its credits, its latest campaigns and its latest calls."""
-    from campaigns.models import Call, Campaign
-
     credit_account = CreditAccount.objects.filter(user=user).only("pk").first()
     campaigns = Campaign.objects.filter(owner=user).order_by("-created_at", "-id")
     calls = Call.objects.filter(owner=user).select_related("campaign", "contact").order_by("-created_at", "-id")

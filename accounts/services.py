@@ -1,15 +1,46 @@
 """Account rules: creation, mobile verification, status changes, deletion and purge."""
 
 import logging
+import zoneinfo
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.sessions.models import Session
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q, TextField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.dateformat import format as format_date
 
 from billing import ledger
+from billing.models import CreditAccount, CreditHold, LedgerEntry, PaddleEvent, Purchase, RefundRequest, Subscription
+from billing.paddle.events import account_token
+from campaigns import models as c
+from campaigns.lifecycle.services import campaign_pause, campaign_stop, campaigns_account_reactivated
+from campaigns.models import (
+    Agent,
+    AssistantQuestion,
+    Call,
+    CallTurn,
+    Campaign,
+    ContactList,
+    ContactUpload,
+    DoNotCall,
+    ImportRejection,
+    KnowledgeSource,
+    PlaygroundSession,
+)
+from telephony.models import PhoneNumber, ProviderEvent
+from telephony.numbers import NumberError, numbers_release_all
+from telephony.recordings import recordings_delete_at_carrier
 
 from .models import AccountStatusChange, User
 
@@ -44,13 +75,10 @@ def account_set_status(*, user: User, status: str, reason: str, by: User | None,
 
     Suspension and termination pause the account's running campaigns at once; termination
     also blocks logging in. Reactivation resumes the campaigns they paused (see
-    campaigns.services.campaigns_account_reactivated). With `forfeit_credits` (termination only),
+    campaigns.lifecycle.services.campaigns_account_reactivated). With `forfeit_credits` (termination only),
     the credits available (not held by calls in progress) are forfeited through the ledger with
     `by` and `reason`; the returned user's `forfeited_credits` says how many.
     """
-    from campaigns.models import Campaign
-    from campaigns.services import campaign_pause, campaigns_account_reactivated
-
     if status not in User.Status.values:
         raise AccountError(f"Unknown account status {status!r}.")
     if not reason.strip():
@@ -84,8 +112,6 @@ def account_set_status(*, user: User, status: str, reason: str, by: User | None,
 @transaction.atomic
 def account_delete(*, user: User) -> User:
     """Close the account now; its personal data is purged ACCOUNT_PURGE_AFTER_DAYS later."""
-    from campaigns.models import Campaign
-
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.deletion_requested_at is not None:
         return user
@@ -146,9 +172,6 @@ def account_inactive_notice(*, user: User) -> dict:
 
 def _date(moment, user: User) -> str:
     """ "7 December 2026", in the account's own time zone."""
-    import zoneinfo
-
-    from django.utils.dateformat import format as format_date
 
     try:
         zone = zoneinfo.ZoneInfo(user.time_zone)
@@ -158,9 +181,6 @@ def _date(moment, user: User) -> str:
 
 
 def _after_delete(*, user_id: int, email: str, purge_on, campaigns) -> None:
-    from campaigns.services import campaign_stop
-    from telephony.numbers import NumberError, numbers_release_all
-
     for campaign in campaigns:
         try:
             campaign_stop(campaign=campaign)
@@ -223,13 +243,6 @@ def account_purge(*, user_id: int) -> None:
 
 def _account_rows(user: User) -> list:
     """A query for each kind of row the account owns (the admin's history names them)."""
-    from allauth.account.models import EmailAddress
-    from allauth.mfa.models import Authenticator
-    from allauth.socialaccount.models import SocialAccount, SocialToken
-
-    from billing.models import CreditAccount, CreditHold, LedgerEntry, Purchase, RefundRequest, Subscription
-    from campaigns import models as c
-    from telephony.models import PhoneNumber
 
     return [
         User.objects.filter(pk=user.pk),
@@ -265,11 +278,6 @@ def _account_rows(user: User) -> list:
 def _purge_admin_history(user: User) -> None:
     """The admin's log of staff changes stays, but not the names it showed for the account's
     rows (an email address, an agent's name): only which fields were changed, when and by whom."""
-    from django.contrib.admin.models import LogEntry
-    from django.contrib.contenttypes.models import ContentType
-    from django.db.models import TextField
-    from django.db.models.functions import Cast
-
     for rows in _account_rows(user):
         entries = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(rows.model))
         if entries.exists():  # most kinds of row are never changed by staff
@@ -279,11 +287,6 @@ def _purge_admin_history(user: User) -> None:
 
 
 def _purge_sign_in(user: User) -> None:
-    from allauth.account.models import EmailAddress
-    from allauth.mfa.models import Authenticator
-    from allauth.socialaccount.models import SocialAccount
-    from django.contrib.sessions.models import Session
-
     EmailAddress.objects.filter(user=user).delete()
     SocialAccount.objects.filter(user=user).delete()  # with its tokens
     Authenticator.objects.filter(user=user).delete()
@@ -297,10 +300,6 @@ def _purge_sign_in(user: User) -> None:
 
 
 def _purge_calls(user: User) -> None:
-    from campaigns.models import Call, CallTurn
-    from telephony.models import ProviderEvent
-    from telephony.recordings import recordings_delete_at_carrier
-
     calls = Call.objects.filter(owner=user)
     CallTurn.objects.filter(call__owner=user).delete()
     recordings_delete_at_carrier(list(calls.exclude(recording_id="").values_list("provider", "recording_id")))
@@ -322,8 +321,6 @@ def _purge_calls(user: User) -> None:
 
 
 def _purge_contacts(user: User) -> None:
-    from campaigns.models import ContactList, ContactUpload, DoNotCall, ImportRejection
-
     ContactList.objects.filter(owner=user, campaigns__isnull=True).delete()
     # Rejected rows and stored uploads hold the same personal data as contacts.
     ImportRejection.objects.filter(contact_list__owner=user).delete()
@@ -341,9 +338,6 @@ def _purge_contacts(user: User) -> None:
 
 
 def _purge_agents_and_campaigns(user: User) -> None:
-    from campaigns.models import Agent, AssistantQuestion, KnowledgeSource, PlaygroundSession
-    from telephony.models import PhoneNumber
-
     KnowledgeSource.objects.filter(agent__owner=user).delete()  # with their passages
     PlaygroundSession.objects.filter(owner=user).delete()
     AssistantQuestion.objects.filter(owner=user).delete()  # what they cost stays in the ledger
@@ -372,11 +366,6 @@ def _purge_agents_and_campaigns(user: User) -> None:
 def paddle_events_of(user: User):
     """Paddle's webhooks about the account's payments and subscriptions, as received: found by
     the payment or subscription they are about, or by the account token in their custom data."""
-    from django.db.models import Q
-    from django.db.models.fields.json import KT
-
-    from billing.models import PaddleEvent, Purchase, Subscription
-    from billing.purchases import account_token
 
     payments = Purchase.objects.filter(user=user).values("paddle_transaction_id")
     subscriptions = Subscription.objects.filter(user=user).values("paddle_subscription_id")
@@ -395,8 +384,6 @@ def paddle_events_of(user: User):
 
 
 def _purge_billing(user: User) -> None:
-    from billing.models import RefundRequest
-
     RefundRequest.objects.filter(user=user).update(reason="(purged)", staff_note="")
     # Paddle's webhooks name the buyer (the cardholder's name, custom data).
     events = paddle_events_of(user)

@@ -1,6 +1,7 @@
 """Login stages where Clozit differs from allauth's defaults."""
 
 from allauth.account.adapter import get_adapter
+from allauth.account.internal.flows.login_by_code import LoginCodeVerificationProcess
 from allauth.account.stages import LoginByCodeStage, PhoneVerificationStage
 from allauth.core.exceptions import RateLimited
 from allauth.core.internal.httpkit import headed_redirect_response
@@ -16,8 +17,6 @@ class MobileLoginCodeStage(LoginByCodeStage):
     """
 
     def handle(self):
-        from allauth.account.internal.flows.login_by_code import LoginCodeVerificationProcess
-
         did_initiate = bool(self.state)
         required = get_adapter().is_login_by_code_required(self.login)
         if not did_initiate and not required:

@@ -146,7 +146,7 @@ def bench_dispatch(contacts: int) -> list[str]:
     from django.urls import get_resolver
     from rq import SimpleWorker
 
-    from campaigns import dialer
+    from campaigns.dialing import dialer
     from campaigns.models import Agent, Call, Campaign
     from clozit.queueing import enqueue
     from telephony.models import PhoneNumber
@@ -293,7 +293,7 @@ def page(client, url: str, headers: dict):
 
 
 def abuse_check(campaign_id: int):
-    from campaigns.abuse import campaign_abuse_check
+    from campaigns.dialing.abuse import campaign_abuse_check
 
     def check():
         assert campaign_abuse_check(campaign_id) == ""

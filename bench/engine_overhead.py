@@ -5,7 +5,7 @@
 
 Needs PostgreSQL and Redis on 127.0.0.1 (`scripts/ensure-services`). Creates a throwaway database
 (the test settings, as bench/run.py does) and takes turns in this process, one after another, by
-calling `campaigns.calls.call_turn` directly (no HTTP, no telephony webhook): the row lock, the
+calling `campaigns.calls.services.call_turn` directly (no HTTP, no telephony webhook): the row lock, the
 transcript rows, the knowledge retrieval, the engine and the step. Each configuration plays
 calls of an agent with eight questions, taking a fresh answered call whenever one ends, and the
 configurations take turns in rounds (--rounds), so that whatever else runs on the machine weighs
@@ -156,8 +156,8 @@ def instrumented(probe: Probe):
     from openai import _base_client
     from openai.resources.chat.completions import Completions
 
-    from campaigns import calls
-    from campaigns.engine.llm import LLMEngine
+    from campaigns.calls import services as calls
+    from campaigns.conversation.engine.llm import LLMEngine
 
     connection = connections["default"]
     original_create = Completions.create
@@ -299,8 +299,8 @@ class CallPool:
 
 def answered_calls(owner, agent, count: int, *, first: int) -> list[int]:
     """`count` live calls, greeted by `agent` (call_answered): their ids."""
-    from campaigns.calls import call_answered
-    from campaigns.contacts import contacts_import
+    from campaigns.calls.services import call_answered
+    from campaigns.contacts.importing import contacts_import
     from campaigns.models import Call, Campaign
 
     # A block of numbers of its own: +1 303, then seven digits of which the first is 2 to 9.
@@ -362,7 +362,7 @@ def fill_knowledge_base(agent, passages: int) -> int:
     """About `passages` passages of product-handbook vocabulary (bench/turn_webhook.py's), one per
     section of ~150 words: most of them share words with most questions, the heavy case."""
     from bench.turn_webhook import HANDBOOK_WORDS
-    from campaigns.knowledge import knowledge_add_text
+    from campaigns.conversation.knowledge import knowledge_add_text
 
     rng = random.Random(0)
 
@@ -394,7 +394,7 @@ class Player:
         self.played = self.calls_finished = self.model_requests = 0
 
     def play(self, count: int, *, measure: bool = True) -> None:
-        from campaigns.calls import call_turn
+        from campaigns.calls.services import call_turn
         from telephony.providers.base import TurnInput
 
         for _ in range(count):
@@ -427,8 +427,8 @@ class Player:
 
 def scripted_alone(agent, turns: int, warmup: int, *, with_knowledge: bool) -> list[float]:
     """`ScriptedEngine().respond` alone over the same conversation: seconds per turn."""
-    from campaigns.engine import ConversationContext, ScriptedEngine
-    from campaigns.knowledge import passages_for
+    from campaigns.conversation.engine import ConversationContext, ScriptedEngine
+    from campaigns.conversation.knowledge import passages_for
 
     # Retrieved once per line beforehand: retrieval is not the engine's logic here.
     knowledge = {speech: passages_for(agent, speech) if with_knowledge else [] for speech in SPEECH}

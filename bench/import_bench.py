@@ -71,7 +71,7 @@ def messy_file(rows: int) -> bytes:
 
 
 def run_import(owner, data: bytes, name: str, *, mapping: dict | None = None, trace: bool = False):
-    from campaigns.contacts import contact_list_import, contact_list_import_start, contact_upload_create
+    from campaigns.contacts.importing import contact_list_import, contact_list_import_start, contact_upload_create
     from campaigns.models import ContactList
 
     contact_list = contact_upload_create(owner=owner, filename=f"{name}.csv", data=data)

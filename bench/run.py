@@ -42,7 +42,7 @@ from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
 
 def bench_csv_import(owner) -> str:
-    from campaigns.contacts import contacts_import
+    from campaigns.contacts.importing import contacts_import
 
     rows = 50_000
     data = "phone,first_name,company\n" + "".join(f"+1202{2000000 + i:07d},Name{i},Co{i}\n" for i in range(rows))
@@ -71,7 +71,7 @@ def bench_ledger(owner) -> str:
 
 def bench_claims(owner) -> str:
     from billing import ledger
-    from campaigns import dialer
+    from campaigns.dialing import dialer
     from campaigns.models import Agent, Campaign, CampaignContact, ContactList
 
     ledger.credit_post(user=owner, amount=Decimal(10_000_000), kind="staff_adjustment", reference="bench:claims")
@@ -173,11 +173,9 @@ def bench_ledger_concurrent(owner) -> list[str]:
 def _signed_completed(owner, txn: str, price_id: str) -> tuple[bytes, str]:
     from django.conf import settings
 
-    from billing import purchases
+    from billing.paddle import events
 
-    custom = {"clozit_account": owner.pk}
-    if hasattr(purchases, "account_token"):  # the signed form, where the app issues one
-        custom["clozit_account_token"] = purchases.account_token(owner.pk)
+    custom = {"clozit_account": owner.pk, "clozit_account_token": events.account_token(owner.pk)}
     body = json.dumps(
         {
             "event_id": f"evt_{txn}",

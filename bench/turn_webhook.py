@@ -192,8 +192,8 @@ def stop_gunicorn(proc: subprocess.Popen) -> None:
 
 def answered_calls(owner, agent, count: int, *, first_number: int) -> deque:
     """`count` live calls `agent` has greeted: (CallSid, callee's number, the first turn's URL) each."""
-    from campaigns.calls import call_answered
-    from campaigns.contacts import contacts_import
+    from campaigns.calls.services import call_answered
+    from campaigns.contacts.importing import contacts_import
     from campaigns.models import Call, Campaign
 
     rows = "phone,first_name,company\n" + "".join(f"+1202{first_number + i:07d},Name{i},Co{i}\n" for i in range(count))
@@ -238,7 +238,7 @@ def fill_knowledge_base(agent) -> int:
     import random
 
     try:
-        from campaigns.knowledge import KnowledgeError, knowledge_add_text
+        from campaigns.conversation.knowledge import KnowledgeError, knowledge_add_text
     except ImportError:
         return 0
     rng = random.Random(0)

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from clozit.admin import count_of
 
 from . import ledger, refunds
+from .expiry import ExpiryError, plan_expiry_announce
 from .forms import CreditAdjustmentForm
 from .models import (
     CreditAccount,
@@ -326,8 +327,6 @@ class PlanAdmin(admin.ModelAdmin):
 
     @admin.action(description="Turn on credit expiry (emails subscribers, 30 days' notice)…")
     def turn_on_expiry(self, request, queryset):
-        from .expiry import ExpiryError, plan_expiry_announce
-
         form = ExpiryForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             for plan in queryset:

@@ -12,22 +12,23 @@ import uuid
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
-from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import User
+from accounts.services import account_set_status
+
 from . import ledger
 from .models import CreditPackage, LedgerEntry, PaddleEvent, Purchase
+from .paddle.events import EventNotReady, account_from_custom_data, minor_to_amount
 from .paddle.validation import data_problem, envelope_problem
+from .refunds import paddle_refund_declined
+from .subscriptions import subscription_event, subscription_period_paid
 
 logger = logging.getLogger(__name__)
 
 TEST_PRICE_PREFIX = "pri_test_"
-
-
-class EventNotReady(Exception):
-    """The event depends on one not received yet (e.g. a refund before its payment)."""
 
 
 class EventRejected(Exception):
@@ -44,34 +45,11 @@ def test_checkout_enabled() -> bool:
     return settings.PADDLE_TEST_CHECKOUT and not settings.PADDLE_API_KEY
 
 
-def account_token(user_id: int) -> str:
-    """Signs the account id put in Paddle's custom data, which the browser could change: a
-    payment names the account to credit only with a token our server issued for it."""
-    return signing.Signer(salt="clozit.paddle.account").sign(str(user_id))
-
-
-def account_from_custom_data(custom: dict):
-    from accounts.models import User
-
-    try:
-        user_id = signing.Signer(salt="clozit.paddle.account").unsign(str(custom.get("clozit_account_token", "")))
-        return User.objects.filter(pk=int(user_id)).first()
-    except (signing.BadSignature, ValueError):
-        return None
-
-
 def _package_for_price(price_id: str) -> CreditPackage | None:
     package = CreditPackage.objects.filter(paddle_price_id=price_id).exclude(paddle_price_id="").first()
     if package is None and test_checkout_enabled() and price_id.startswith(TEST_PRICE_PREFIX):
         package = CreditPackage.objects.filter(pk=price_id.removeprefix(TEST_PRICE_PREFIX)).first()
     return package
-
-
-def minor_to_amount(value) -> Decimal | None:
-    try:
-        return (Decimal(str(value)) / 100).quantize(Decimal("0.01"))
-    except (ArithmeticError, ValueError, TypeError):
-        return None
 
 
 def purchase_start_test_checkout(*, user, package: CreditPackage) -> Purchase:
@@ -92,8 +70,6 @@ def purchase_start_test_checkout(*, user, package: CreditPackage) -> Purchase:
 
 
 def _transaction_completed(data: dict, **_) -> None:
-    from .subscriptions import subscription_period_paid
-
     txn_id = data["id"]
     if subscription_period_paid(data):
         return
@@ -131,13 +107,8 @@ def _transaction_completed(data: dict, **_) -> None:
 
 
 def _adjustment(data: dict, **_) -> None:
-    from accounts.models import User
-    from accounts.services import account_set_status
-
     action, status = data.get("action"), data.get("status")
     if action == "refund" and status == "rejected":
-        from .refunds import paddle_refund_declined
-
         paddle_refund_declined(adjustment_id=data.get("id"))
         return
     if action not in ("refund", "chargeback") or (action == "refund" and status != "approved"):
@@ -183,8 +154,6 @@ def _adjustment(data: dict, **_) -> None:
 
 
 def _subscription(data: dict, *, occurred_at=None) -> None:
-    from .subscriptions import subscription_event
-
     subscription_event(data, occurred_at=occurred_at)
 
 

@@ -20,6 +20,8 @@ from paddle_billing.Entities.Shared import Action, AdjustmentType
 from paddle_billing.Exceptions.ApiError import ApiError
 from paddle_billing.Resources.Adjustments.Operations import CreateAdjustment, CreateAdjustmentItem
 
+from accounts.models import User
+
 from . import ledger
 from .models import CreditAccount, LedgerEntry, Purchase, RefundRequest
 from .paddle.client import paddle_client, paddle_configured
@@ -37,8 +39,6 @@ class RefundError(Exception):
 def _terminated(user) -> bool:
     """Terminated by staff for a violation (closing one's own account is not a termination): the
     refund policy gives such accounts no refunds."""
-    from accounts.models import User
-
     return user.status == User.Status.TERMINATED
 
 

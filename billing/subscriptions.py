@@ -13,9 +13,13 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from paddle_billing.Entities.Subscriptions import SubscriptionEffectiveFrom
+from paddle_billing.Resources.Subscriptions.Operations import CancelSubscription
 
 from . import ledger
 from .models import LedgerEntry, Plan, Purchase, Subscription
+from .paddle.client import paddle_client, paddle_configured
+from .paddle.events import EventNotReady, account_from_custom_data, minor_to_amount
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +46,6 @@ def _plan_for(data: dict) -> Plan | None:
 
 def subscription_event(data: dict, *, occurred_at=None) -> None:
     """subscription.created / .updated / .canceled / ...: record the newest state."""
-    from .purchases import account_from_custom_data
-
     sub_id = data.get("id", "")
     existing = Subscription.objects.select_for_update().filter(paddle_subscription_id=sub_id).first()
     if existing is not None and existing.state_as_of and occurred_at and occurred_at < existing.state_as_of:
@@ -85,8 +87,6 @@ def subscription_period_paid(data: dict) -> bool:
     Raises EventNotReady when the account is not known yet (no account token in the custom data and
     no subscription.created seen): the event stays unapplied and Paddle's redelivery grants it.
     """
-    from .purchases import EventNotReady, account_from_custom_data, minor_to_amount
-
     line = _plan_line(data)
     if not data.get("subscription_id") or line is None:
         return False
@@ -132,10 +132,6 @@ def subscription_period_paid(data: dict) -> bool:
 @transaction.atomic
 def subscription_cancel(*, subscription: Subscription) -> Subscription:
     """Cancel at the end of the paid period."""
-    from paddle_billing.Entities.Subscriptions import SubscriptionEffectiveFrom
-    from paddle_billing.Resources.Subscriptions.Operations import CancelSubscription
-
-    from .paddle.client import paddle_client, paddle_configured
 
     subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if not subscription.is_live or subscription.cancel_at:

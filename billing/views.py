@@ -15,9 +15,10 @@ from clozit.queueing import enqueue
 from . import ledger
 from .models import CreditPackage, LedgerEntry, Plan, Purchase, Subscription
 from .paddle.client import paddle_client, paddle_configured
+from .paddle.events import account_token
 from .paddle.pricing import estimate_for
 from .paddle.test_checkout import deliver_test_payment, deliver_test_subscription
-from .purchases import PurchaseError, account_token, purchase_start_test_checkout, test_checkout_enabled
+from .purchases import PurchaseError, purchase_start_test_checkout, test_checkout_enabled
 from .refunds import RefundError, refund_refusal, refund_request_create
 from .subscriptions import SubscriptionError, subscription_cancel
 

@@ -11,8 +11,10 @@ from django.utils.text import format_lazy
 from clozit.admin import count_of
 from clozit.phones import normalise_number
 
-from . import abuse, services
+from .contacts import donotcall
+from .dialing import abuse
 from .errors import CampaignError
+from .lifecycle import services
 from .models import Agent, Call, CallTurn, Campaign, CampaignContact, Contact, ContactList, DoNotCall
 
 
@@ -165,7 +167,7 @@ class DoNotCallAdmin(admin.ModelAdmin):
         country = getattr(request.user, "default_country", "") or "US"
         form = DoNotCallImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            added, rejected = abuse.dnc_platform_import(
+            added, rejected = donotcall.dnc_platform_import(
                 data=form.cleaned_data["file"].read(),
                 reason=form.cleaned_data["reason"],
                 by=request.user,

@@ -4,11 +4,11 @@ from rq import cron
 
 from accounts.services import accounts_purge_due
 from billing.expiry import credits_expire_due
-from campaigns.dialer import sweep
-from campaigns.services import campaign_launches_due
+from campaigns.dialing.dialer import sweep
+from campaigns.lifecycle.services import campaign_launches_due
 from telephony.numbers import numbers_renew
 
-# Repairs what crashes leave behind and nudges running campaigns (see campaigns.dialer.sweep).
+# Repairs what crashes leave behind and nudges running campaigns (see campaigns.dialing.dialer.sweep).
 cron.register(sweep, queue_name="dialing", interval=30)
 # Launches drafts whose scheduled launch time has come (a refused launch is recorded on the draft).
 cron.register(campaign_launches_due, queue_name="dialing", interval=30)

@@ -1,6 +1,7 @@
 """Demo data for `make run`: an account with credits, an agent, a contact list, a campaign, a
 shared caller number and a number of the account's own that its agent answers."""
 
+import textwrap
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
@@ -12,7 +13,7 @@ from accounts.models import User
 from accounts.services import account_created
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, Plan
-from campaigns.contacts import contact_list_confirm_consent, contacts_import
+from campaigns.contacts.importing import contact_list_confirm_consent, contacts_import
 from campaigns.models import Agent, Campaign
 from telephony import numbers
 from telephony.models import PhoneNumber
@@ -140,8 +141,6 @@ def calling_days_text(days: list[int]) -> str:
 def describe(user: User) -> str:
     """What the demo holds and when its campaign calls, read from the data as it is (printed by
     `manage.py demo_data`, so by `make run`)."""
-    import textwrap
-
     balance = ledger.balance_of(user=user).balance
     campaign = Campaign.objects.filter(owner=user).order_by("created_at").first()
     paragraphs = [f"Demo account {user.email}: {balance:,.0f} credits, an agent, ten patients to call."]

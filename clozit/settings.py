@@ -6,6 +6,7 @@ the scripted conversation engine, so `make run` needs nothing external.
 
 from datetime import timedelta
 from decimal import Decimal
+from email.utils import parseaddr
 from pathlib import Path
 
 import environ
@@ -199,8 +200,6 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clozit <no-reply@loc
 def default_support_email(from_email: str) -> str:
     """support@ the domain the site's emails come from: an address a person can write to even
     when SUPPORT_EMAIL is not set ("Clozit <no-reply@calls.example.com>" → support@calls.example.com)."""
-    from email.utils import parseaddr
-
     return "support@" + (parseaddr(from_email)[1].rpartition("@")[2] or "localhost")
 
 

@@ -8,7 +8,9 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from billing import ledger
-from campaigns import selectors, state
+from campaigns.analytics.selectors import activity_last_days
+from campaigns.calls.selectors import calls_for_owner
+from campaigns.lifecycle import selectors, state
 from telephony.registry import provider_problem
 
 
@@ -27,8 +29,8 @@ def dashboard(request):
         "balance": ledger.balance_of(user=user),
         "campaigns": selectors.campaigns_for_owner(owner=user).filter(archived_at__isnull=True)[:5],
         "scheduled": state.campaigns_scheduled(owner=user),
-        "calls": selectors.calls_for_owner(owner=user)[:8],
-        "activity": selectors.activity_last_days(owner=user, days=7),
+        "calls": calls_for_owner(owner=user)[:8],
+        "activity": activity_last_days(owner=user, days=7),
     }
     context["week_calls"] = sum(d["calls"] for d in context["activity"])
     context["week_credits"] = sum(d["credits"] for d in context["activity"])

@@ -328,7 +328,7 @@ def _verify(provider: str, handshake: Handshake) -> bool:
 
 async def _open_call_session(provider: str, call_id: int, handshake: Handshake) -> RelaySession | None:
     # Imported on first use: the call conversation lives in campaigns, which imports telephony.
-    from campaigns.relay import relay_session_open
+    from campaigns.calls.relay import relay_session_open
 
     return await relay_session_open(provider=provider, call_id=call_id, handshake=handshake)
 

@@ -30,6 +30,9 @@ answers per kind of question, picked by the question's words), in English whatev
 language. A callee drawn at random now and then asks a question of their own or declines one
 answer. The words, like the fate, are drawn from the call id's seed: a call always goes the same
 way for the same id and the same agent.
+
+Why one module of about 600 lines: it is one fake carrier, and the call it plays is one script
+from the first ring to the last status callback; split, the carrier's timing would be scattered.
 """
 
 import logging

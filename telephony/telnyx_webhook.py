@@ -9,7 +9,7 @@ A Telnyx call is driven by commands, not by our answers to its webhooks. Each ev
 4. after that transaction has committed, with nothing locked, the next command goes out (speak,
    start transcription, hang up or transfer) and a callee's words are answered: the engine may
    ask a model, which must never keep a transaction open or the call row locked
-   (`campaigns.calls.call_turn` thinks outside its own short transactions).
+   (`campaigns.calls.services.call_turn` thinks outside its own short transactions).
 
 Commands carry a `command_id` made of the call and its turn, so one sent again is ignored by
 Telnyx. A failed command is logged and the event still acknowledged: the call ends at its time
@@ -29,12 +29,13 @@ hang-up; or just the hang-up.
 import logging
 from datetime import timedelta
 
+import django_rq
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from campaigns.calls import (
+from campaigns.calls.services import (
     NOBODY_AVAILABLE,
     call_answered,
     call_apply_event,
@@ -252,8 +253,6 @@ def _listen(out: Outbox, *, call_id: int, call_control_id: str, language: str) -
 
 
 def _schedule_silence_check(call_id: int, turn: int) -> None:
-    import django_rq
-
     django_rq.get_queue("dialing").enqueue_in(timedelta(seconds=SILENCE_SECONDS), telnyx_silence_check, call_id, turn)
 
 

@@ -13,7 +13,7 @@ from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFoun
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from campaigns.calls import (
+from campaigns.calls.services import (
     NOBODY_AVAILABLE,
     call_answered,
     call_apply_event,

@@ -39,8 +39,9 @@ def open_as(browser, live, user, size) -> Watched:
 @pytest.mark.parametrize("size", list(VIEWPORTS))
 def test_a_pause_for_credits_says_what_is_true_and_lifts_when_credits_arrive(live, browser, user, size):
     from billing import ledger
-    from campaigns import dialer, services
-    from campaigns.calls import call_finish
+    from campaigns.calls.services import call_finish
+    from campaigns.dialing import dialer
+    from campaigns.lifecycle import services
     from campaigns.models import Call
     from campaigns.tests.factories import make_campaign
 
@@ -80,10 +81,10 @@ def test_a_pause_for_credits_says_what_is_true_and_lifts_when_credits_arrive(liv
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("size", list(VIEWPORTS))
 def test_launching_outside_calling_hours_warns_schedules_and_then_says_when(live, browser, user, settings, size):
-    from campaigns import dialer
+    from campaigns.contacts.windows import zone
+    from campaigns.dialing import dialer
     from campaigns.models import Campaign
     from campaigns.tests.factories import make_campaign
-    from campaigns.windows import zone
 
     settings.CALLING_WINDOWS_ENFORCED = True
     user.time_zone = "Europe/Paris"
@@ -138,7 +139,7 @@ def test_launching_outside_calling_hours_warns_schedules_and_then_says_when(live
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("size", list(VIEWPORTS))
 def test_campaigns_are_edited_copied_deleted_and_archived(live, browser, user, size):
-    from campaigns import services
+    from campaigns.lifecycle import services
     from campaigns.models import Campaign
     from campaigns.tests.factories import make_campaign
 

@@ -144,7 +144,7 @@ def test_upload_map_consent_progress_and_rejected_rows(live, page: Page, user, r
 def test_the_variable_names_fit_and_work_on_a_phone(live, browser, user):
     """At 390×844 each column's variable row stacks: the column, its {{name}} field and a sample,
     with nothing wider than the screen; the script that switches off field columns still runs."""
-    from campaigns.contacts import contact_upload_create
+    from campaigns.contacts.importing import contact_upload_create
 
     contact_list = contact_upload_create(
         owner=user,

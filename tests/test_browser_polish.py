@@ -242,7 +242,7 @@ def test_percentages_do_not_wrap_and_the_find_passages_button_keeps_to_its_field
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_confirmation_can_be_dismissed_and_leaves_when_the_campaign_state_changes(live, browser, user):
-    from campaigns import services
+    from campaigns.lifecycle import services
     from campaigns.models import Campaign
     from campaigns.tests.factories import make_campaign
 

@@ -37,8 +37,9 @@ from django.utils import timezone
 
 from billing import ledger
 from billing.models import CreditHold
-from campaigns import calls as call_rules
-from campaigns import dialer, services
+from campaigns.calls import services as call_rules
+from campaigns.dialing import dialer
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, CampaignContact
 from campaigns.tests.factories import make_campaign
 from telephony.models import ProviderEvent
@@ -98,7 +99,7 @@ class ServerErrors(logging.Handler):
 @pytest.fixture
 def server_errors():
     handler = ServerErrors()
-    loggers = [logging.getLogger(name) for name in ("django.request", "campaigns.dialer")]
+    loggers = [logging.getLogger(name) for name in ("django.request", "campaigns.dialing.dialer")]
     for logger in loggers:
         logger.addHandler(handler)
     yield handler

@@ -18,7 +18,7 @@ __all__ = ["OUTBOX", "ConsoleSmsSender", "SmsError", "SmsSender", "get_sms_sende
 
 @cache
 def _twilio_sender(account_sid: str, auth_token: str, service_sid: str, base_url: str) -> SmsSender:
-    from .twilio_verify import TwilioVerifySender
+    from .twilio_verify import TwilioVerifySender  # loaded only when configured, like the other optional senders
 
     return TwilioVerifySender(
         account_sid=account_sid, auth_token=auth_token, service_sid=service_sid, base_url=base_url

@@ -13,8 +13,8 @@ from django.utils import timezone
 from accounts import services
 from accounts.models import AccountStatusChange, User
 from accounts.sms import OUTBOX
-from campaigns import services as campaigns
 from campaigns.errors import CampaignError
+from campaigns.lifecycle import services as campaigns
 from campaigns.models import Campaign
 from campaigns.tests.factories import make_campaign
 

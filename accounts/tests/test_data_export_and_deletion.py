@@ -27,8 +27,9 @@ from accounts import services
 from accounts.models import AccountStatusChange, User
 from billing import ledger
 from billing.models import CreditAccount, LedgerEntry
-from campaigns import services as campaigns
-from campaigns.contacts import contacts_import
+from campaigns.contacts import donotcall
+from campaigns.contacts.importing import contacts_import
+from campaigns.lifecycle import services as campaigns
 from campaigns.models import Agent, Call, CallTurn, Campaign, Contact, ContactList, DoNotCall
 from telephony.models import ProviderEvent
 
@@ -129,7 +130,7 @@ def populate(user, data: dict) -> dict:
         contacts_import(
             owner=user, name=data["list"] + " (spare)", filename="spare.csv", data=contacts_csv([data["spare_contact"]])
         )
-    campaigns.dnc_add(owner=user, phone_number=data["dnc"], reason="Asked not to be called")
+    donotcall.dnc_add(owner=user, phone_number=data["dnc"], reason="Asked not to be called")
     agent = Agent.objects.create(
         owner=user,
         name=f"{data['first_name']}'s agent",

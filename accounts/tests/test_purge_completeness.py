@@ -24,9 +24,9 @@ from accounts.tests.account_rows import (
     unclassified_models,
 )
 from billing.models import LedgerEntry
-from campaigns.assistant import assistant_ask
+from campaigns.agents.playground import playground_say, playground_start
+from campaigns.calls.assistant import assistant_ask
 from campaigns.models import Call, CallTurn
-from campaigns.playground import playground_say, playground_start
 from campaigns.tests.factories import make_agent
 from campaigns.tests.fake_llm import fake_llm_fixture  # noqa: F401 - the `fake_llm` fixture
 

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from campaigns.contacts import contacts_import
+from campaigns.contacts.importing import contacts_import
 
 
 @pytest.mark.django_db

@@ -4,6 +4,7 @@ posts the webhook Paddle would send, signed the way Paddle signs, to our own end
 import json
 import time
 import uuid
+from datetime import timedelta
 
 import requests
 from django.conf import settings
@@ -11,8 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 from paddle_billing.Notifications.PaddleSignature import PaddleSignature
 
-from billing.models import Purchase
-from billing.purchases import TEST_PRICE_PREFIX, account_token
+from billing.models import Plan, Purchase
+from billing.paddle.events import account_token
+from billing.purchases import TEST_PRICE_PREFIX
+from billing.subscriptions import TEST_SUBSCRIPTION_PREFIX
 
 
 def signed_body(payload: dict, *, secret: str, timestamp: int | None = None) -> tuple[bytes, str]:
@@ -68,10 +71,6 @@ def deliver_test_payment(*, purchase_id: int) -> int:
 
 def deliver_test_subscription(*, user_id: int, plan_id: int) -> int:
     """RQ job: report a new subscription and its first paid period, as Paddle would."""
-    from datetime import timedelta
-
-    from billing.models import Plan
-    from billing.subscriptions import TEST_SUBSCRIPTION_PREFIX
 
     plan = Plan.objects.get(pk=plan_id)
     now = timezone.now()

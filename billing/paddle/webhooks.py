@@ -11,7 +11,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from paddle_billing.Notifications import Secret, Verifier
 
-from billing.purchases import EventNotReady, EventRejected, paddle_event_receive
+from billing.paddle.events import EventNotReady
+from billing.purchases import EventRejected, paddle_event_receive
 
 logger = logging.getLogger(__name__)
 

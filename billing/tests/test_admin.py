@@ -9,8 +9,8 @@ from django.urls import reverse
 from accounts.models import User
 from billing import ledger
 from billing.models import CreditAccount, LedgerEntry
-from campaigns import services
 from campaigns.errors import CampaignError
+from campaigns.lifecycle import services
 from campaigns.models import Campaign
 from campaigns.tests.factories import make_campaign
 

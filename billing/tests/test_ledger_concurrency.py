@@ -23,8 +23,9 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from billing import ledger, purchases
+from billing import ledger
 from billing.models import CreditAccount, CreditHold, CreditPackage, LedgerEntry, PaddleEvent, Purchase
+from billing.paddle import events
 from billing.verification import ledger_problems
 
 SECRET = "pdl_ntfset_concurrency_secret"
@@ -49,10 +50,7 @@ def package(transactional_db):
 
 def custom_data(user_pk: int) -> dict:
     """What our checkout puts in Paddle's custom data to name the account to credit."""
-    data = {"clozit_account": user_pk}
-    if hasattr(purchases, "account_token"):  # the signed form, where the app issues one
-        data["clozit_account_token"] = purchases.account_token(user_pk)
-    return data
+    return {"clozit_account": user_pk, "clozit_account_token": events.account_token(user_pk)}
 
 
 def completed_event(user_pk: int, txn: str, event_id: str) -> dict:

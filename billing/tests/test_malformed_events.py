@@ -14,7 +14,7 @@ from django.urls import reverse
 from accounts.models import User
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, PaddleEvent, Purchase
-from billing.purchases import account_token
+from billing.paddle.events import account_token
 from billing.tests.fake_paddle import DEFAULT_WEBHOOK_SECRET, sign, signed_webhook
 from billing.tests.paddle_payloads import entity, notification
 

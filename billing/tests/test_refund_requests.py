@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, Purchase, RefundRequest
-from billing.purchases import account_token
+from billing.paddle.events import account_token
 from billing.refunds import RefundError, refund_request_approve, refund_request_create, refund_request_reject
 from billing.tests.fake_paddle import DEFAULT_WEBHOOK_SECRET, FakePaddle, event, signed_webhook, transaction
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 from accounts.models import User
 from billing import ledger
 from billing.models import LedgerEntry, PaddleEvent, Plan, Purchase, Subscription
-from billing.purchases import account_token
+from billing.paddle.events import account_token
 from billing.tests.fake_paddle import DEFAULT_WEBHOOK_SECRET, signed_webhook
 from billing.tests.paddle_payloads import (
     FIXTURE_PLAN_PRICE_ID,

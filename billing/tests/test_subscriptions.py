@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from billing import ledger
 from billing.models import LedgerEntry, Plan, Subscription
-from billing.purchases import account_token
+from billing.paddle.events import account_token
 from billing.subscriptions import SubscriptionError, subscription_cancel
 from billing.tests.fake_paddle import event, fake_paddle, paddle_settings, signed_webhook  # noqa: F401 - fixtures
 from billing.tests.fake_paddle import subscription as subscription_entity

@@ -16,7 +16,7 @@ from accounts.models import User
 from accounts.services import AccountError, account_set_status
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, Purchase, RefundRequest
-from billing.purchases import account_token
+from billing.paddle.events import account_token
 from billing.refunds import RefundError, refund_request_create
 from billing.tests.fake_paddle import DEFAULT_WEBHOOK_SECRET, FakePaddle, adjustment, event, signed_webhook, transaction
 from billing.verification import ledger_problems

@@ -18,7 +18,7 @@ def make_agent(owner, **overrides) -> Agent:
 
 
 def make_list(owner, numbers, name="Leads") -> ContactList:
-    from campaigns.contacts import contacts_import
+    from campaigns.contacts.importing import contacts_import
 
     rows = "phone,first_name,company\n" + "".join(f"{n},Person{i},Co{i}\n" for i, n in enumerate(numbers))
     return contacts_import(

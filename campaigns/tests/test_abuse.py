@@ -12,8 +12,10 @@ from django.urls import reverse
 
 from accounts.models import User
 from billing import ledger
-from campaigns import abuse, dialer, services
-from campaigns.abuse import campaign_abuse_check
+from campaigns.contacts import donotcall
+from campaigns.dialing import abuse, dialer
+from campaigns.dialing.abuse import campaign_abuse_check
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, DoNotCall
 from campaigns.tests.factories import make_campaign
 
@@ -285,7 +287,7 @@ def test_staff_add_a_platform_wide_do_not_call_number(staff_client, user):
     again = staff_client.post(url, {"owner": "", "phone_number": "+1 202 555 0199", "reason": "again"})
     assert again.status_code == 200 and DoNotCall.objects.count() == 1
 
-    services.dnc_add(owner=user, phone_number="+12025550101", reason="asked")
+    donotcall.dnc_add(owner=user, phone_number="+12025550101", reason="asked")
     changelist = reverse("admin:campaigns_donotcall_changelist")
     platform = staff_client.get(changelist, {"scope": "platform"})
     assert [e.phone_number for e in platform.context["cl"].result_list] == ["+12025550199"]

@@ -260,7 +260,7 @@ def test_outcomes_typed_as_lines_are_still_read(logged_in, user):
 
 
 def test_outcome_names_are_cut_to_forty_characters():
-    from campaigns.forms import name_slug
+    from campaigns.agents.forms import name_slug
 
     assert name_slug("Très intéressé — wants a demo!") == "tres_interesse_wants_a_demo"
     assert len(name_slug("a very long outcome name " * 5)) <= 40

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import account_created
-from campaigns.analytics import account_analytics, bucket_unit, calls_over_time, campaign_live_stats
-from campaigns.exports import FIXED_COLUMNS
+from campaigns.analytics.exports import FIXED_COLUMNS
+from campaigns.analytics.selectors import account_analytics, bucket_unit, calls_over_time, campaign_live_stats
 from campaigns.models import Call, Campaign, CampaignContact
 from campaigns.tests.factories import make_campaign
 from clozit.csvsafe import is_formula, spreadsheet_safe
@@ -580,7 +580,7 @@ def test_field_names_read_in_python_match_the_databases(user, monkeypatch):
     """SQLite (development) reads the names with one streamed pass in Python; same answer."""
     from django.db import connection
 
-    from campaigns.exports import calls_for_export, captured_field_names
+    from campaigns.analytics.exports import calls_for_export, captured_field_names
 
     campaign = make_campaign(user, NUMBERS)
     add_call(campaign, captured=[["email", "a"], ["budget", "b"]])

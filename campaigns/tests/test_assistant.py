@@ -14,8 +14,8 @@ from accounts.models import User
 from accounts.services import account_created
 from billing import ledger
 from billing.models import CreditHold, LedgerEntry
-from campaigns import assistant, reports
-from campaigns.assistant import AssistantError, assistant_answer, assistant_ask
+from campaigns.calls import assistant, reports
+from campaigns.calls.assistant import AssistantError, assistant_answer, assistant_ask
 from campaigns.models import AssistantQuestion, Call, CallTurn
 from campaigns.tests.factories import make_campaign
 from campaigns.tests.fake_llm import fake_llm_fixture  # noqa: F401 - the `fake_llm` fixture

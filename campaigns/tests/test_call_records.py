@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import ledger
-from campaigns.calls import call_finish
+from campaigns.calls.services import call_finish
 from campaigns.models import Call
 from campaigns.tests.factories import make_agent
 
@@ -80,7 +80,7 @@ Parking is free behind the building at any time of day. The number 12 bus stops 
 
 
 def test_the_call_page_names_passages_only_under_the_reply_that_was_answered_from_them(client, user, settings):
-    from campaigns.knowledge import knowledge_add_text
+    from campaigns.conversation.knowledge import knowledge_add_text
     from telephony.tests.test_webhooks import PUBLIC, answer, make_call, say_turn
 
     settings.PUBLIC_BASE_URL = PUBLIC
@@ -106,8 +106,8 @@ def test_the_call_page_names_passages_only_under_the_reply_that_was_answered_fro
 
 
 def test_the_playground_names_passages_only_under_a_reply_answered_from_them(user):
-    from campaigns.knowledge import knowledge_add_text
-    from campaigns.playground import playground_say, playground_start
+    from campaigns.agents.playground import playground_say, playground_start
+    from campaigns.conversation.knowledge import knowledge_add_text
 
     agent = make_agent(user)
     knowledge_add_text(agent, "Demo Dental", CLINIC)

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
 
-from campaigns import dialer, services
-from campaigns.calls import call_finish
+from campaigns.calls.services import call_finish
+from campaigns.dialing import dialer
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, CampaignContact
 from campaigns.tests.factories import SHARED_CALLER, make_agent, make_campaign, make_list
 from telephony.models import PhoneNumber

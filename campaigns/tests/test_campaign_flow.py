@@ -8,7 +8,9 @@ from django.conf import settings
 
 from billing import ledger
 from billing.models import CreditHold, LedgerEntry
-from campaigns import dialer, services
+from campaigns.contacts import donotcall
+from campaigns.dialing import dialer
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, CampaignContact, DoNotCall
 from campaigns.tests.factories import make_campaign
 from telephony.models import ProviderEvent
@@ -87,7 +89,7 @@ def test_campaign_calls_everyone_and_bills_connected_seconds(live, user, run_job
 
 @pytest.mark.django_db(transaction=True)
 def test_dnc_number_is_never_dialled(live, user, run_jobs):
-    services.dnc_add(owner=user, phone_number=INTERESTED, reason="asked before")
+    donotcall.dnc_add(owner=user, phone_number=INTERESTED, reason="asked before")
     campaign = make_campaign(user, [INTERESTED, NOT_INTERESTED])
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()
@@ -158,7 +160,7 @@ def test_unanswered_and_busy_contacts_are_called_again_after_the_campaigns_delay
 
     from django.utils import timezone
 
-    from campaigns import dialer
+    from campaigns.dialing import dialer
 
     campaign = make_campaign(user, [INTERESTED, NO_ANSWER, BUSY], concurrency=3, retry_on=["no_answer", "busy"])
     Campaign.objects.filter(pk=campaign.pk).update(max_attempts=2, retry_delay_minutes=60)

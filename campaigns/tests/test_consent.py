@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import dialer, services
+from campaigns.dialing import dialer
 from campaigns.errors import CampaignError
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, ContactList
 from campaigns.tests.factories import make_campaign
 

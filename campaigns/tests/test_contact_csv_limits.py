@@ -13,7 +13,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from campaigns.contacts import contact_list_import, contact_list_import_start, contact_upload_create
+from campaigns.contacts.importing import contact_list_import, contact_list_import_start, contact_upload_create
 from campaigns.models import Contact, ContactList, ContactUpload, ImportRejection
 
 pytestmark = pytest.mark.django_db

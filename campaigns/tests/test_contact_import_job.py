@@ -13,12 +13,9 @@ from django.urls import reverse
 
 from accounts.models import User
 from accounts.services import account_created
-from campaigns import contacts
-from campaigns.contacts import (
-    contact_list_import,
-    contact_list_import_start,
-    contact_upload_create,
-)
+from campaigns.contacts import csv_files, donotcall, lists
+from campaigns.contacts import importing as contacts
+from campaigns.contacts.importing import contact_list_import, contact_list_import_start, contact_upload_create
 from campaigns.errors import CampaignError
 from campaigns.models import Contact, ContactList, ContactUpload, DoNotCall, ImportRejection
 from campaigns.tests.factories import make_campaign, make_list
@@ -620,7 +617,7 @@ def test_a_problem_with_the_file_fails_the_import_with_the_reason_and_retry_queu
 
 def test_the_import_holds_no_text_of_the_whole_file(user, monkeypatch):
     """Streamed: the encoding check decodes chunks, and the rows come through a TextIOWrapper."""
-    monkeypatch.setattr(contacts, "DECODE_CHUNK", 4096)
+    monkeypatch.setattr(csv_files, "DECODE_CHUNK", 4096)
     data = ("phone\n" + "".join(f"+1202555{1000 + i:04d}\n" for i in range(3000))).encode()
     contact_list = contact_upload_create(owner=user, filename="leads.csv", data=data)
     contact_list_import_start(
@@ -737,8 +734,8 @@ def test_contacts_are_paged_and_searched_by_name_number_and_tag(logged_in, user)
 
 def test_a_large_result_is_counted_only_up_to_the_cap(logged_in, user, monkeypatch):
     contact_list = imported(user, "phone\n" + "".join(f"+1202555{1000 + i:04d}\n" for i in range(60)))
-    real = contacts.CappedPaginator.__init__
-    monkeypatch.setattr(contacts.CappedPaginator, "__init__", lambda self, *a, **k: real(self, *a, cap=55, **k))
+    real = lists.CappedPaginator.__init__
+    monkeypatch.setattr(lists.CappedPaginator, "__init__", lambda self, *a, **k: real(self, *a, cap=55, **k))
 
     page = logged_in.get(reverse("contactlist_detail", args=[contact_list.pk]) + "?q=202")
 
@@ -798,9 +795,9 @@ def test_contacts_cannot_be_changed_while_their_list_is_importing(user):
     contact = Contact.objects.get(contact_list=contact_list)
 
     with pytest.raises(CampaignError, match="being imported"):
-        contacts.contact_update(contact=contact, phone_number="+12025550102")
+        lists.contact_update(contact=contact, phone_number="+12025550102")
     with pytest.raises(CampaignError, match="being imported"):
-        contacts.contact_delete(contact=contact)
+        lists.contact_delete(contact=contact)
 
 
 def test_a_list_used_by_a_campaign_cannot_be_deleted_and_the_campaign_is_named(logged_in, user):
@@ -1057,12 +1054,12 @@ def test_dnc_csv_import_refuses_non_csv_and_too_many_lines(logged_in, user, monk
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     png = logged_in.post(reverse("dnc_import"), {"file": SimpleUploadedFile("x.png", PNG)}, follow=True)
-    monkeypatch.setattr(contacts, "MAX_DNC_IMPORT_LINES", 3)
+    monkeypatch.setattr(donotcall, "MAX_DNC_IMPORT_LINES", 3)
     many = logged_in.post(
         reverse("dnc_import"), {"file": SimpleUploadedFile("n.csv", b"phone\n" + b"+12025550101\n" * 5)}, follow=True
     )
 
-    assert messages_of(png) == ["Nothing imported: “x.png” is a PNG image, not a CSV file. " + contacts.SAVE_AS_CSV]
+    assert messages_of(png) == ["Nothing imported: “x.png” is a PNG image, not a CSV file. " + csv_files.SAVE_AS_CSV]
     assert messages_of(many) == ["Nothing imported: The file has more than 3 lines. Split it into smaller files."]
     assert not DoNotCall.objects.exists()
 

@@ -4,8 +4,9 @@ import codecs
 
 import pytest
 
-from campaigns import contacts
-from campaigns.contacts import contacts_import, normalise_header
+from campaigns.contacts import contact_rows, csv_files
+from campaigns.contacts.contact_rows import normalise_header
+from campaigns.contacts.importing import contacts_import
 from campaigns.errors import CampaignError
 from campaigns.models import Contact, ContactList
 
@@ -314,24 +315,24 @@ def test_a_column_without_a_header_is_not_a_variable(user):
 
 
 def test_detect_encoding():
-    from campaigns.contacts import detect_encoding
+    from campaigns.contacts.csv_files import detect_encoding
 
-    assert detect_encoding("phone\nJosé\n".encode()) == contacts.TextEncoding("utf-8", "UTF-8")
-    assert detect_encoding(codecs.BOM_UTF8 + b"phone\n") == contacts.TextEncoding("utf-8-sig", "UTF-8")
+    assert detect_encoding("phone\nJosé\n".encode()) == csv_files.TextEncoding("utf-8", "UTF-8")
+    assert detect_encoding(codecs.BOM_UTF8 + b"phone\n") == csv_files.TextEncoding("utf-8-sig", "UTF-8")
     assert detect_encoding(codecs.BOM_UTF16_LE + "phone".encode("utf-16-le")).label == "UTF-16"
-    assert detect_encoding("phone\nJosé\n".encode("cp1252")) == contacts.TextEncoding("cp1252", "Windows-1252")
+    assert detect_encoding("phone\nJosé\n".encode("cp1252")) == csv_files.TextEncoding("cp1252", "Windows-1252")
     many_accents = ("é" * 50 + "\n").encode()
-    assert detect_encoding(many_accents + b"\xe9\n") == contacts.TextEncoding("utf-8", "UTF-8", has_errors=True)
+    assert detect_encoding(many_accents + b"\xe9\n") == csv_files.TextEncoding("utf-8", "UTF-8", has_errors=True)
     with pytest.raises(CampaignError, match="binary data"):
         detect_encoding(b"phone\x00\n")
 
 
 def test_a_utf8_file_is_checked_in_chunks_whatever_its_size(monkeypatch):
-    from campaigns.contacts import detect_encoding
+    from campaigns.contacts.csv_files import detect_encoding
 
-    monkeypatch.setattr(contacts, "DECODE_CHUNK", 7)
+    monkeypatch.setattr(csv_files, "DECODE_CHUNK", 7)
     # A multi-byte character split across chunks is still one valid character.
-    assert detect_encoding("ab,cdeé,fghijklmnÿ\n".encode() * 5) == contacts.TextEncoding("utf-8", "UTF-8")
+    assert detect_encoding("ab,cdeé,fghijklmnÿ\n".encode() * 5) == csv_files.TextEncoding("utf-8", "UTF-8")
 
 
 @pytest.mark.parametrize(
@@ -346,11 +347,11 @@ def test_a_utf8_file_is_checked_in_chunks_whatever_its_size(monkeypatch):
     ],
 )
 def test_delimiter_detection(sample, delimiter):
-    assert contacts._delimiter(sample) == delimiter
+    assert csv_files._delimiter(sample) == delimiter
 
 
 def test_header_names_are_unique_and_never_blank():
-    assert contacts.header_names(["Name", " ", "Name", "  Phone  number "]) == [
+    assert csv_files.header_names(["Name", " ", "Name", "  Phone  number "]) == [
         "Name",
         "Column 2",
         "Name (2)",
@@ -361,7 +362,7 @@ def test_header_names_are_unique_and_never_blank():
 def test_guess_mapping():
     names = ["Mobile", "Given Name", "Surname", "TZ", "Tags", "Company", "Column 7"]
 
-    assert contacts.guess_mapping(names, header=[*names[:6], ""]) == {
+    assert contact_rows.guess_mapping(names, header=[*names[:6], ""]) == {
         "phone": "Mobile",
         "full_name": "",
         "first_name": "Given Name",
@@ -390,7 +391,7 @@ def test_guess_mapping():
     ],
 )
 def test_guess_mapping_full_name(headers, full, first, last):
-    mapping = contacts.guess_mapping(headers)
+    mapping = contact_rows.guess_mapping(headers)
 
     assert (mapping["full_name"], mapping["first_name"], mapping["last_name"]) == (full, first, last)
 
@@ -408,7 +409,7 @@ def test_suggested_variable_names_are_usable_and_distinct():
         "E-mail Address",
     ]
 
-    assert contacts.suggest_variable_names(columns) == {
+    assert contact_rows.suggest_variable_names(columns) == {
         "Company (Org)": "company",
         "Phone (work)": "phone_work",  # "phone" is the export's number column: the note is kept
         "Phone (home)": "phone_home",
@@ -438,7 +439,7 @@ def test_suggested_variable_names_are_usable_and_distinct():
     ],
 )
 def test_variable_name_problem(name, problem):
-    found = contacts.variable_name_problem(name, column="Org", taken={"taken": "Other"})
+    found = contact_rows.variable_name_problem(name, column="Org", taken={"taken": "Other"})
 
     assert (problem in found) if problem else found == ""
 
@@ -464,7 +465,7 @@ def test_variable_name_problem(name, problem):
     ],
 )
 def test_split_full_name(text, first, last):
-    assert contacts.split_full_name(text) == (first, last)
+    assert contact_rows.split_full_name(text) == (first, last)
 
 
 def test_a_full_name_column_gives_first_and_last_names(user):
@@ -476,25 +477,25 @@ def test_a_full_name_column_gives_first_and_last_names(user):
 
 
 def test_normalise_time_zone():
-    assert contacts.normalise_time_zone(" america/NEW_york ") == "America/New_York"
-    assert contacts.normalise_time_zone("") == ""
-    assert contacts.normalise_time_zone("UTC") == "UTC"
+    assert contact_rows.normalise_time_zone(" america/NEW_york ") == "America/New_York"
+    assert contact_rows.normalise_time_zone("") == ""
+    assert contact_rows.normalise_time_zone("UTC") == "UTC"
     with pytest.raises(ValueError, match="'EST5EDT-ish' is not a time zone"):
-        contacts.normalise_time_zone("EST5EDT-ish")
+        contact_rows.normalise_time_zone("EST5EDT-ish")
 
 
 def test_parse_tags_and_variables():
-    assert contacts.parse_tags(" vip ; Gold, VIP |  spring  2026 ,, ") == ["vip", "Gold", "spring 2026"]
-    assert contacts.parse_tags(["a"] * 3 + [f"t{i}" for i in range(30)]) == ["a"] + [f"t{i}" for i in range(19)]
-    assert contacts.parse_variables("Company Name: Acme: Inc\n\nplan = gold\nurl: http://x") == {
+    assert contact_rows.parse_tags(" vip ; Gold, VIP |  spring  2026 ,, ") == ["vip", "Gold", "spring 2026"]
+    assert contact_rows.parse_tags(["a"] * 3 + [f"t{i}" for i in range(30)]) == ["a"] + [f"t{i}" for i in range(19)]
+    assert contact_rows.parse_variables("Company Name: Acme: Inc\n\nplan = gold\nurl: http://x") == {
         "company_name": "Acme: Inc",
         "plan": "gold",
         "url": "http://x",
     }
     with pytest.raises(ValueError, match="line 2"):
-        contacts.parse_variables("a: 1\nno separator")
+        contact_rows.parse_variables("a: 1\nno separator")
 
 
 def test_refuse_if_not_csv_accepts_text_files_with_csv_names():
     for name in ("leads.csv", "LEADS.CSV", "leads.txt", "leads.tsv"):
-        contacts.refuse_if_not_csv(filename=name, data=b"phone\n+12025550101\n")
+        csv_files.refuse_if_not_csv(filename=name, data=b"phone\n+12025550101\n")

@@ -13,8 +13,9 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import account_set_status
 from billing import ledger
-from campaigns import dialer, services
-from campaigns.calls import call_finish
+from campaigns.calls.services import call_finish
+from campaigns.dialing import dialer
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, CampaignContact
 from campaigns.tests.factories import make_campaign
 

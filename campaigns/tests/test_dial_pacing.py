@@ -10,7 +10,8 @@ import pytest
 from django.db import connection
 
 from billing import ledger
-from campaigns import dialer, services
+from campaigns.dialing import dialer
+from campaigns.lifecycle import services
 from campaigns.models import Call
 from campaigns.tests.factories import make_campaign
 from telephony.rate_limit import KEY, dial_slot_reserve

@@ -13,7 +13,9 @@ from accounts.models import User
 from accounts.services import account_set_status
 from billing import ledger
 from billing.models import CreditHold
-from campaigns import dialer, services
+from campaigns.contacts import donotcall
+from campaigns.dialing import dialer
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, CampaignContact
 from campaigns.tests.factories import make_campaign
 from telephony import simulator
@@ -89,7 +91,9 @@ def test_sweep_resends_lost_dial_jobs_and_closes_abandoned_calls(user):
 
     assert report["resent"] == 1 and report["abandoned"] == 1 and report["stale"] == 1
     # The lost call is dialled again (never twice); the others end without a charge.
-    assert [job.func_name for job in django_rq.get_queue("dialing").jobs].count("campaigns.dialer.call_place") == 1
+    assert [job.func_name for job in django_rq.get_queue("dialing").jobs].count(
+        "campaigns.dialing.dialer.call_place"
+    ) == 1
     for call_id in (unconfirmed, silent):
         call = Call.objects.get(pk=call_id)
         assert call.status == Call.Status.FAILED and call.credits_charged == 0
@@ -157,7 +161,7 @@ def test_a_queued_call_is_checked_again_just_before_dialling(user):
     campaign = make_campaign(user, NUMBERS[:3], concurrency=3)
     services.campaign_launch(campaign=campaign, by=user)
     stopped_asking, expired, fine = dialer._claim_calls(campaign.pk)
-    services.dnc_add(owner=user, phone_number=Call.objects.get(pk=stopped_asking).to_number, reason="asked by email")
+    donotcall.dnc_add(owner=user, phone_number=Call.objects.get(pk=stopped_asking).to_number, reason="asked by email")
     CreditHold.objects.filter(reference=f"call:{expired}").update(expires_at=timezone.now() - timedelta(seconds=1))
     ledger.holds_release_expired()
     django_rq.get_queue("simulator").empty()
@@ -205,7 +209,7 @@ def test_numbers_listed_mid_campaign_on_either_list_are_never_claimed(user):
     campaign = make_campaign(user, NUMBERS[:4], concurrency=1)
     services.campaign_launch(campaign=campaign, by=user)
     # The account's list, through the service: the contact is skipped at once.
-    services.dnc_add(owner=user, phone_number=NUMBERS[0], reason="asked by email")
+    donotcall.dnc_add(owner=user, phone_number=NUMBERS[0], reason="asked by email")
     assert CampaignContact.objects.get(contact__phone_number=NUMBERS[0]).status == CampaignContact.Status.SKIPPED
     # The platform's list, written straight to the table (as a staff import does): caught at the claim.
     DoNotCall.objects.create(owner=None, phone_number=NUMBERS[1])
@@ -217,7 +221,7 @@ def test_numbers_listed_mid_campaign_on_either_list_are_never_claimed(user):
     assert statuses == {NUMBERS[0]: "skipped", NUMBERS[1]: "skipped", NUMBERS[2]: "claimed", NUMBERS[3]: "pending"}
     # Another account's list is not this account's.
     other = User.objects.create_user(email="other@example.com", password="x")
-    services.dnc_add(owner=other, phone_number=NUMBERS[3])
+    donotcall.dnc_add(owner=other, phone_number=NUMBERS[3])
     assert CampaignContact.objects.get(contact__phone_number=NUMBERS[3]).status == "pending"
 
 

@@ -14,18 +14,15 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import account_created
-from campaigns import knowledge
-from campaigns.knowledge import (
+from campaigns.conversation import knowledge, knowledge_text
+from campaigns.conversation.knowledge import (
     KnowledgeError,
     knowledge_add_file,
     knowledge_add_text,
     knowledge_delete,
-    passage_answer,
     passages_for,
-    rank_by_overlap,
-    split_passages,
-    word_count,
 )
+from campaigns.conversation.knowledge_text import passage_answer, rank_by_overlap, split_passages, word_count
 from campaigns.models import CallTurn, KnowledgePassage, KnowledgeSource
 from campaigns.tests.factories import make_agent
 from telephony.tests.test_webhooks import answer, make_call, say_turn
@@ -130,9 +127,9 @@ def test_short_paragraphs_merge_up_to_the_passage_size_and_never_across_headings
 
     *overview, last = passages
     assert last == f"Next topic\n\n{sentences(1, 900)}"
-    bodies = [knowledge.passage_body(p) for p in overview]
+    bodies = [knowledge_text.passage_body(p) for p in overview]
     assert all(p.startswith("Overview\n\n") for p in overview)
-    assert all(knowledge.MIN_WORDS <= word_count(b) <= knowledge.MAX_WORDS for b in bodies)
+    assert all(knowledge_text.MIN_WORDS <= word_count(b) <= knowledge_text.MAX_WORDS for b in bodies)
     # Nothing is lost or repeated: the paragraphs follow one another, one per line.
     assert "\n".join(bodies) == "\n".join([sentences(2, 500), *paragraphs.split("\n\n")])
 
@@ -150,7 +147,7 @@ def test_a_sentence_longer_than_a_passage_is_cut_between_words():
 
     passages = split_passages(endless)
 
-    assert all(word_count(p) <= knowledge.MAX_WORDS for p in passages)
+    assert all(word_count(p) <= knowledge_text.MAX_WORDS for p in passages)
     assert " ".join(passages) == endless
 
 
@@ -179,6 +176,12 @@ def test_markdown_decoration_that_nobody_says_aloud_is_dropped():
 
 
 # --- Adding sources -----------------------------------------------------------------------
+@pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
 @pytest.mark.django_db
 def test_text_source_is_stored_with_its_passages_in_order(agent):
     source = knowledge_add_text(agent, "  Clinic facts ", CLINIC)
@@ -424,7 +427,7 @@ def test_answers_are_at_most_forty_words():
 
     said = passage_answer(long_sentence, "when does the clinic open")
 
-    assert len(said.split()) <= knowledge.ANSWER_MAX_WORDS
+    assert len(said.split()) <= knowledge_text.ANSWER_MAX_WORDS
     assert said.startswith("Our clinic opens at 9,") and said.endswith("…")
 
 
@@ -435,12 +438,6 @@ def test_list_items_are_said_without_their_bullets():
 
 
 # --- Pages -------------------------------------------------------------------------------------
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.django_db
 def test_agent_list_links_to_each_agents_knowledge(logged_in, agent):
     response = logged_in.get(reverse("agent_list"))
@@ -619,7 +616,7 @@ def test_retrieval_can_use_the_full_text_index(user):
     """The search expression is exactly the indexed one (else every turn parses every passage)."""
     from django.db import connection
 
-    from campaigns.knowledge import _search_postgres
+    from campaigns.conversation.knowledge import _search_postgres
 
     agent = make_agent(user)
     knowledge_add_text(agent, "Hours", "We open at nine on Saturdays and close at one.")

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 
 from billing import ledger
-from campaigns import dialer
+from campaigns.dialing import dialer
 from campaigns.models import Campaign, CampaignContact
 from campaigns.tests.factories import make_campaign
 
@@ -157,7 +157,7 @@ def test_a_long_list_outside_its_hours_is_set_aside_slice_after_slice(clock, own
 
     dialer.campaign_advance(campaign.pk)
 
-    assert [job.func_name for job in queue.jobs] == ["campaigns.dialer.campaign_advance"]
+    assert [job.func_name for job in queue.jobs] == ["campaigns.dialing.dialer.campaign_advance"]
     assert CampaignContact.objects.filter(next_attempt_at__isnull=True).count() == 1
     queue.empty()
     dialer.campaign_advance(campaign.pk)

@@ -5,11 +5,19 @@ import time
 
 import pytest
 
-from campaigns.engine import ConversationContext, engine_for
-from campaigns.engine.base import Passage
-from campaigns.engine.llm import GOODBYE_TECHNICAL, HOLDING, MAX_HISTORY, WAIT, LLMEngine, limit_words, tools
-from campaigns.engine.scripted import GOODBYE_DNC, GOODBYE_END, GOODBYE_SILENT, ScriptedEngine
-from campaigns.engine.wording import line
+from campaigns.conversation.engine import ConversationContext, engine_for
+from campaigns.conversation.engine.base import Passage
+from campaigns.conversation.engine.llm import (
+    GOODBYE_TECHNICAL,
+    HOLDING,
+    MAX_HISTORY,
+    WAIT,
+    LLMEngine,
+    limit_words,
+    tools,
+)
+from campaigns.conversation.engine.scripted import GOODBYE_DNC, GOODBYE_END, GOODBYE_SILENT, ScriptedEngine
+from campaigns.conversation.engine.wording import line
 from campaigns.models import Agent
 from campaigns.tests.fake_llm import fake_llm_fixture  # noqa: F401 - the `fake_llm` fixture
 
@@ -671,7 +679,7 @@ def test_tools_without_an_agent_still_describe_every_function():
 # --- End to end ------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_simulated_campaign_with_the_llm_engine(live_server, settings, user, run_jobs, fake_llm):
-    from campaigns import services
+    from campaigns.lifecycle import services
     from campaigns.models import Call, Campaign
     from campaigns.tests.factories import make_campaign
 
@@ -705,7 +713,7 @@ def test_a_slow_model_on_a_call_says_the_holding_line_and_redirects_then_answers
     client, settings, user, fake_llm
 ):
     """Through the carrier's webhooks (the simulated carrier speaks Twilio's wire format)."""
-    from campaigns.knowledge import knowledge_add_text
+    from campaigns.conversation.knowledge import knowledge_add_text
     from campaigns.models import CallTurn
     from telephony.tests.test_webhooks import PUBLIC, answer, make_call, params, post, say_turn, turn_path, twiml
 

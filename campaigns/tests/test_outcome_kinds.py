@@ -10,9 +10,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.analytics import account_analytics, calls_over_time, campaign_live_stats
-from campaigns.engine.scripted import ScriptedEngine
-from campaigns.engine.spec import agent_outcomes, outcome_kinds, success_outcome
+from campaigns.analytics.selectors import account_analytics, calls_over_time, campaign_live_stats
+from campaigns.conversation.engine.scripted import ScriptedEngine
+from campaigns.conversation.engine.spec import agent_outcomes, outcome_kinds, success_outcome
 from campaigns.models import Agent, Call
 from campaigns.tests.factories import make_campaign
 
@@ -71,7 +71,7 @@ def test_the_scripted_engine_ends_a_finished_script_with_the_first_positive_outc
 
 
 def _started(engine, agent):
-    from campaigns.engine import ConversationContext
+    from campaigns.conversation.engine import ConversationContext
 
     ctx = ConversationContext(agent=agent, variables={})
     engine.start(ctx)
@@ -103,6 +103,12 @@ def survey(user):
     add_call(campaign, status=S.COMPLETED, answered_by="machine", outcome="voicemail", credits_charged=Decimal(1))
     add_call(campaign, status=S.BUSY)
     return campaign
+
+
+@pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
 
 
 @pytest.mark.django_db
@@ -162,12 +168,6 @@ def test_the_chart_shows_positive_outcomes_over_time(survey):
 
 
 # --- What the person sees -------------------------------------------------------------------------
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.django_db
 def test_the_campaign_panel_shows_the_success_rate_and_what_each_outcome_counts_as(logged_in, survey):
     body = logged_in.get(reverse("campaign_stats", args=[survey.pk])).content.decode()

@@ -18,12 +18,12 @@ from accounts.models import User
 from accounts.services import account_created
 from billing import ledger
 from billing.models import CreditHold, LedgerEntry
-from campaigns import playground
-from campaigns.engine.base import Passage, Reply
-from campaigns.engine.llm import GOODBYE_TECHNICAL
-from campaigns.engine.scripted import GOODBYE_DNC, TRANSFERRING, ScriptedEngine
+from campaigns.agents import playground
+from campaigns.agents.playground import PlaygroundError, playground_say, playground_start
+from campaigns.conversation.engine.base import Passage, Reply
+from campaigns.conversation.engine.llm import GOODBYE_TECHNICAL
+from campaigns.conversation.engine.scripted import GOODBYE_DNC, TRANSFERRING, ScriptedEngine
 from campaigns.models import Call, DoNotCall, PlaygroundSession
-from campaigns.playground import PlaygroundError, playground_say, playground_start
 from campaigns.tests.factories import make_agent, make_list
 from campaigns.tests.fake_llm import fake_llm_fixture  # noqa: F401 - the `fake_llm` fixture
 
@@ -57,6 +57,12 @@ def say_in_turn(session, words: str) -> PlaygroundSession:
 
 
 @pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def other(db):
     other = User.objects.create_user(
         email="rival@example.com",
@@ -66,12 +72,6 @@ def other(db):
     )
     account_created(user=other)
     return other
-
-
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -209,7 +209,7 @@ def test_the_passage_a_reply_is_said_from_is_kept_on_the_agents_line(user, agent
 
 @pytest.mark.django_db
 def test_the_agents_knowledge_base_is_searched_with_what_the_callee_typed(user, agent):
-    from campaigns.knowledge import knowledge_add_text
+    from campaigns.conversation.knowledge import knowledge_add_text
 
     knowledge_add_text(agent, "Opening hours", "We are open from nine to five, Monday to Friday.")
     session = playground_start(user, agent)

@@ -10,9 +10,10 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 
 from billing import ledger
-from campaigns import services
+from campaigns.contacts import donotcall
+from campaigns.lifecycle import services
+from campaigns.lifecycle.preflight import campaign_preflight
 from campaigns.models import Call, Campaign, Contact, DoNotCall
-from campaigns.preflight import campaign_preflight
 from campaigns.tests.factories import make_campaign
 
 NEW_YORK = ["+12125550101", "+12125550102", "+12125550103"]
@@ -44,7 +45,7 @@ def crafted(user, tuesday_morning_in_new_york) -> Campaign:
     Contact.objects.filter(phone_number=TOKYO_RESIDENT).update(time_zone="Asia/Tokyo")
     # Not importable, but lists made before the import checked numbers may hold such rows.
     Contact.objects.create(contact_list=campaign.contact_list, phone_number="+1202")
-    services.dnc_add(owner=user, phone_number=ON_MY_LIST)
+    donotcall.dnc_add(owner=user, phone_number=ON_MY_LIST)
     DoNotCall.objects.create(owner=None, phone_number=ON_PLATFORM_LIST)
     DoNotCall.objects.create(owner=None, phone_number=ON_MY_LIST)  # on both: counted once, as yours
     return campaign

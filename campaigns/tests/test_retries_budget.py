@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from billing import ledger
-from campaigns import dialer, services
-from campaigns.calls import call_finish
+from campaigns.calls.services import call_finish
+from campaigns.dialing import dialer
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, CampaignContact
 from campaigns.tests.factories import make_campaign
 
@@ -65,6 +66,12 @@ def answered(call_id, *, seconds=30, outcome="", captured=None, answered_by="hum
         provider_call_id=f"SM{call_id}",
     )
     call_finish(call_id=call_id, status=Call.Status.COMPLETED, duration_seconds=seconds)
+
+
+@pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
 
 
 @pytest.mark.django_db
@@ -235,12 +242,6 @@ def form_data(user, **overrides) -> dict:
     }
     data.update(overrides)
     return data
-
-
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.django_db

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 
 from billing import ledger
-from campaigns import services
+from campaigns.lifecycle import services
 from campaigns.models import Campaign, ContactList
 from campaigns.tests.factories import make_campaign
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from campaigns.engine import ConversationContext, engine_for
-from campaigns.engine.scripted import (
+from campaigns.conversation.engine import ConversationContext, engine_for
+from campaigns.conversation.engine.scripted import (
     GOODBYE_DNC,
     GOODBYE_END,
     GOODBYE_LATER,
@@ -13,7 +13,7 @@ from campaigns.engine.scripted import (
     parse_answers,
     parse_questions,
 )
-from campaigns.engine.wording import line
+from campaigns.conversation.engine.wording import line
 from campaigns.models import Agent
 
 Q1 = "Are you the person who handles scheduling?"
@@ -295,7 +295,7 @@ PARKING_PASSAGE = "Parking\n\nParking is free behind the building at any time."
 
 def knowing(ctx: ConversationContext, *texts: str) -> ConversationContext:
     """`ctx` as the platform builds it for a turn: the passages retrieved for it, best first."""
-    from campaigns.engine.base import Passage
+    from campaigns.conversation.engine.base import Passage
 
     ctx.knowledge = [Passage(id=i, source="Clinic", text=text) for i, text in enumerate(texts, start=1)]
     return ctx
@@ -490,7 +490,7 @@ def test_a_reply_keeps_only_the_passage_it_was_answered_from(engine):
     ],
 )
 def test_what_counts_as_a_question(speech, question):
-    from campaigns.engine.scripted import looks_like_question
+    from campaigns.conversation.engine.scripted import looks_like_question
 
     assert looks_like_question(speech) is question
 

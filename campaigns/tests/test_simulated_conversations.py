@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from billing import ledger
-from campaigns import services
-from campaigns.engine.wording import line
+from campaigns.conversation.engine.wording import line
+from campaigns.lifecycle import services
 from campaigns.models import Call
 from campaigns.tests.factories import make_campaign
 

@@ -18,9 +18,9 @@ import pytest
 from django.db import connection, transaction
 from django.db.utils import OperationalError
 
-from campaigns.calls import call_turn
-from campaigns.engine import ConversationContext
-from campaigns.engine.llm import GOODBYE_TECHNICAL, WAIT, LLMEngine
+from campaigns.calls.services import call_turn
+from campaigns.conversation.engine import ConversationContext
+from campaigns.conversation.engine.llm import GOODBYE_TECHNICAL, WAIT, LLMEngine
 from campaigns.models import Call, CallTurn, DoNotCall
 from campaigns.tests.fake_llm import fake_llm_fixture  # noqa: F401 - the `fake_llm` fixture
 from campaigns.tests.test_llm_engine import make_agent
@@ -219,7 +219,7 @@ def test_a_repeated_turn_webhook_waits_for_the_answer_and_the_model_is_asked_onc
 
 @pytest.mark.django_db(transaction=True)
 def test_a_machine_verdict_while_the_model_thinks_wins_and_the_late_reply_is_dropped(client, user, fake_llm, settings):
-    from campaigns.calls import call_machine_detected
+    from campaigns.calls.services import call_machine_detected
 
     settings.TURN_DEADLINE_SECONDS = 10
     settings.LLM_TIMEOUT_SECONDS = 10

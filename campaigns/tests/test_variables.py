@@ -8,8 +8,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from campaigns.engine import ConversationContext
-from campaigns.engine.base import VARIABLE
+from campaigns.conversation.engine import ConversationContext
+from campaigns.conversation.engine.base import VARIABLE
 from campaigns.models import CallTurn
 from campaigns.tests.factories import make_agent, make_campaign, make_list
 from campaigns.tests.test_scripted_engine import make_agent as unsaved_agent
@@ -71,7 +71,7 @@ def test_variable_names_are_found_with_or_without_a_fallback():
 
 
 def test_every_line_of_the_scripted_engine_uses_the_fallback():
-    from campaigns.engine.scripted import ScriptedEngine
+    from campaigns.conversation.engine.scripted import ScriptedEngine
 
     agent = unsaved_agent(
         opening_line="Hi {{first_name|there}}, this is Sam from Acme.",
@@ -187,7 +187,7 @@ def test_an_agent_form_sent_with_an_error_warns_about_the_lines_as_typed(client,
 
 # --- Warnings: the pre-flight -----------------------------------------------------------------------
 def test_the_preflight_counts_contacts_without_a_value_for_each_variable(client, user, django_assert_num_queries):
-    from campaigns.preflight import campaign_variable_gaps
+    from campaigns.lifecycle.preflight import campaign_variable_gaps
 
     campaign = make_campaign(
         user,

@@ -9,10 +9,8 @@ import pytest
 from django.utils import timezone
 
 from billing import ledger
-from campaigns import dialer, services
-from campaigns.models import Call, Campaign, CampaignContact, Contact
-from campaigns.tests.factories import make_campaign
-from campaigns.windows import (
+from campaigns.contacts import lists
+from campaigns.contacts.windows import (
     WAITING_NEVER,
     WAITING_NO_ZONE,
     callee_time_zones,
@@ -20,6 +18,10 @@ from campaigns.windows import (
     next_window_opening,
     window_open,
 )
+from campaigns.dialing import dialer
+from campaigns.lifecycle import services
+from campaigns.models import Call, Campaign, CampaignContact, Contact
+from campaigns.tests.factories import make_campaign
 
 NEW_YORK = "+12125550101"
 LOS_ANGELES = "+14155550102"
@@ -245,7 +247,7 @@ def test_an_unknown_zone_waits_until_the_user_sets_one(clock, user):
     contact = target.contact
     contact.time_zone = "Europe/London"  # 14:30 there
     contact.save(update_fields=["time_zone"])
-    assert services.campaign_targets_recheck(contact=contact) == 1
+    assert lists.campaign_targets_recheck(contact=contact) == 1
 
     assert dialled(dialer._claim_calls(campaign.pk)) == {INMARSAT}
 
@@ -258,7 +260,7 @@ def test_a_recheck_keeps_a_retrys_spacing(clock, user):
         next_attempt_at=later, waiting_reason="Retrying after busy"
     )
     contact = Contact.objects.get(phone_number=NEW_YORK)
-    assert services.campaign_targets_recheck(contact=contact) == 0
+    assert lists.campaign_targets_recheck(contact=contact) == 0
     assert waiting(campaign)[NEW_YORK].next_attempt_at == later
 
 

@@ -4,13 +4,18 @@ Placing a call enqueues `telephony.simulator.run_call`, which plays the callee a
 own webhook endpoints over HTTP, signed with Twilio's algorithm and a local secret.
 """
 
+import io
+import math
+import struct
 import uuid
+import wave
 
 import phonenumbers
 from django.conf import settings
 from twilio.twiml.voice_response import VoiceResponse
 
 from clozit.queueing import enqueue
+from telephony import simulator
 
 from .base import AgentStep, AvailableNumber, OutboundCall, ProviderError, VoiceProvider
 from .twiml import MACHINE_DETECTION, TwilioWireFormat, machine_detection_url
@@ -23,8 +28,6 @@ class SimulatedProvider(TwilioWireFormat, VoiceProvider):
         return settings.SIMULATED_SIGNING_SECRET
 
     def place_call(self, request: OutboundCall) -> str:
-        from telephony import simulator
-
         sid = "SM" + uuid.uuid4().hex
         try:
             enqueue(
@@ -55,8 +58,6 @@ class SimulatedProvider(TwilioWireFormat, VoiceProvider):
         return _tone_wav(seconds), "audio/wav"
 
     def hang_up(self, provider_call_id: str) -> None:
-        from telephony import simulator
-
         simulator.request_hangup(provider_call_id)
 
     def transfer(self, provider_call_id: str, to: str) -> None:
@@ -69,8 +70,6 @@ class SimulatedProvider(TwilioWireFormat, VoiceProvider):
 
     def _redirect(self, provider_call_id: str, twiml: str, *, doing: str) -> None:
         """New instructions for a live call, refused as Twilio refuses them (20404, 21220)."""
-        from telephony import simulator
-
         state = simulator.call_state(provider_call_id)
         if not state:
             raise ProviderError(f"The simulated carrier could not {doing}: no such call.", permanent=True)
@@ -106,11 +105,6 @@ class SimulatedProvider(TwilioWireFormat, VoiceProvider):
 
 def _tone_wav(seconds: int) -> bytes:
     """A quiet tone standing in for a simulated call's audio (at most 30 s, 8 kHz mono)."""
-    import io
-    import math
-    import struct
-    import wave
-
     rate, length = 8000, max(1, min(seconds, 30))
     frames = b"".join(
         struct.pack("<h", int(2000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(rate * length)

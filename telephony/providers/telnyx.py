@@ -8,6 +8,9 @@ in `client_state` (Base64 JSON), which Telnyx repeats on every later event of th
 The webhook-shaped methods of VoiceProvider (parse_status, parse_turn, respond, ...) belong to
 Twilio's wire format and are not implemented here; the Telnyx webhook uses `verify_and_parse`,
 `call_event`, `recording_event` and the command helpers instead.
+
+Why one module of about 550 lines: it is one carrier's whole interface, as twilio.py and
+twiml.py are Twilio's.
 """
 
 import base64

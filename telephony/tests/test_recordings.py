@@ -9,7 +9,7 @@ from twilio.request_validator import RequestValidator
 
 from accounts.models import User
 from billing import ledger
-from campaigns import services
+from campaigns.lifecycle import services
 from campaigns.models import Call
 from campaigns.tests.factories import make_campaign
 from telephony.providers.base import OutboundCall

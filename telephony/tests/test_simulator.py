@@ -14,8 +14,8 @@ from twilio.request_validator import RequestValidator
 
 from billing import ledger
 from billing.models import CreditHold, LedgerEntry
-from campaigns import services
-from campaigns.engine import intents
+from campaigns.conversation.engine import intents
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, CampaignContact
 from campaigns.tests.factories import make_agent, make_campaign, make_list
 from telephony import simulator
@@ -156,7 +156,7 @@ def test_a_line_that_asks_nothing_is_acknowledged():
 def test_answers_questions_and_refusals_mean_what_they_say_to_the_engines():
     """Answers are answers (no intent, not a question), a callee's questions are questions, and
     a declined answer declines only that answer, not the call."""
-    from campaigns.engine.scripted import asks_something
+    from campaigns.conversation.engine.scripted import asks_something
 
     answers = [a for _, group in simulator.ANSWERS for a in group] + simulator.OPEN_ANSWERS + simulator.DECLINES
     for line in answers + simulator.ACKNOWLEDGEMENTS + simulator.QUESTIONS_BACK + [simulator.PRICE_QUESTION]:

@@ -9,7 +9,7 @@ import requests
 from django.urls import reverse
 
 from billing import ledger
-from campaigns import services
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, CampaignContact
 from campaigns.tests.factories import make_campaign
 from telephony.providers import telnyx as telnyx_provider

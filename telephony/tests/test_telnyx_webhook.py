@@ -12,9 +12,9 @@ from nacl.signing import SigningKey
 from rq.job import Job
 
 from billing import ledger
-from campaigns import services
-from campaigns.calls import NOBODY_AVAILABLE
-from campaigns.engine.scripted import GOODBYE_SILENT, REPEAT, TRANSFERRING
+from campaigns.calls.services import NOBODY_AVAILABLE
+from campaigns.conversation.engine.scripted import GOODBYE_SILENT, REPEAT, TRANSFERRING
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign, CampaignContact
 from campaigns.tests.factories import make_agent, make_campaign
 from telephony import telnyx_webhook

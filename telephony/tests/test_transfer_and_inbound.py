@@ -9,9 +9,9 @@ import pytest
 from django.urls import reverse
 
 from billing import ledger
-from campaigns import services
-from campaigns.calls import NOBODY_AVAILABLE, call_enforce_time_limit
-from campaigns.engine.scripted import NO_TRANSFER, TRANSFERRING
+from campaigns.calls.services import NOBODY_AVAILABLE, call_enforce_time_limit
+from campaigns.conversation.engine.scripted import NO_TRANSFER, TRANSFERRING
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign
 from campaigns.tests.factories import make_agent, make_campaign
 from telephony import simulator

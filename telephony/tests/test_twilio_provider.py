@@ -10,7 +10,7 @@ from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
 from billing import ledger
-from campaigns import services
+from campaigns.lifecycle import services
 from campaigns.models import Call, Campaign
 from campaigns.tests.factories import make_campaign
 from telephony.providers.base import OutboundCall, ProviderError
@@ -158,7 +158,7 @@ def test_a_call_in_progress_can_be_transferred(fake_twilio):  # noqa: F811
 
 @pytest.mark.django_db
 def test_the_time_limit_job_does_not_complain_about_a_call_that_ended_meanwhile(user, fake_twilio, caplog):  # noqa: F811
-    from campaigns.calls import call_enforce_time_limit
+    from campaigns.calls.services import call_enforce_time_limit
     from telephony.tests.test_webhooks import make_call
 
     fake_twilio.place_calls = False

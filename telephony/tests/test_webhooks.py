@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from billing import ledger
 from billing.models import CreditHold, LedgerEntry
-from campaigns.engine.scripted import GOODBYE_DNC
+from campaigns.conversation.engine.scripted import GOODBYE_DNC
 from campaigns.models import Call, CallTurn, DoNotCall
 from campaigns.tests.factories import make_agent, make_list
 from telephony import simulator

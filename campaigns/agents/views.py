@@ -1,0 +1,47 @@
+"""The agent builder's pages: the list, the form (with its variable warnings) and deletion."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+
+from ..models import Agent
+from .forms import AgentForm
+from .variables import agent_variable_warnings
+
+
+# --- Agents -----------------------------------------------------------------------
+@login_required
+def agent_list(request):
+    return render(request, "campaigns/agents/agent_list.html", {"agents": Agent.objects.filter(owner=request.user)})
+
+
+@login_required
+def agent_edit(request, pk=None):
+    agent = get_object_or_404(Agent, pk=pk, owner=request.user) if pk else Agent(owner=request.user)
+    form = AgentForm(request.POST or None, instance=agent, owner=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Agent “{agent.name}” saved.")
+        for warning in agent_variable_warnings(agent=agent):
+            messages.warning(request, warning)
+        return redirect("agent_list")
+    # The lines as stored, or as just submitted (the form has put them on the agent).
+    variable_warnings = agent_variable_warnings(agent=form.instance) if (agent.pk or form.is_bound) else []
+    return render(
+        request,
+        "campaigns/agents/agent_form.html",
+        {"form": form, "agent": agent, "variable_warnings": variable_warnings},
+    )
+
+
+@login_required
+def agent_delete(request, pk):
+    agent = get_object_or_404(Agent, pk=pk, owner=request.user)
+    if request.method == "POST":
+        if agent.campaigns.exists():
+            messages.error(request, "This agent is used by a campaign, so it cannot be deleted.")
+            return redirect("agent_list")
+        agent.delete()
+        messages.success(request, f"Agent “{agent.name}” deleted.")
+        return redirect("agent_list")
+    return render(request, "campaigns/agents/agent_confirm_delete.html", {"agent": agent})

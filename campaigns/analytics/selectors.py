@@ -1,0 +1,417 @@
+"""Numbers about calls: the live panel on a campaign's page and the analytics page.
+
+Every function here costs a fixed number of queries however many calls exist: the database counts
+and sums (COUNT/SUM ... GROUP BY, date_trunc buckets) and Python only reshapes the few grouped rows
+(one per status, agent and outcome, per campaign, or per time bucket; never one per call), plus one
+query for what the agents' outcomes count as.
+
+The same definitions on every page:
+
+- **answered**: the call completed and was not picked up by an answering machine: status
+  "completed" and `answered_by` not "machine…". "human" and "" (unknown: answering-machine
+  detection off or undecided) both count, since the carrier connected the call.
+- **answer rate**: answered / finished calls (a final status: completed, busy, no answer, failed,
+  canceled). Calls still live are left out until they end either way.
+- **average duration**: mean `duration_seconds` of answered calls.
+- **positive / neutral / negative outcome**: what the call's outcome counts as for the agent that
+  made it (`engine/spec.py`): the kind the agent builder gave each of the agent's own outcomes, and
+  fixed kinds for the platform's ("interested" and "transferred" are always positive). Kinds are
+  read from the agents as they are now, so changing one recounts past calls. A call without an
+  outcome is none of the three.
+- **success rate**: answered calls with a positive outcome / answered calls.
+- **cost per positive outcome**: all credits spent in the period (every call, however it ended)
+  / positive outcomes; None when there were none.
+- calls are placed in time by `created_at` (when the dialer queued them); "calls per minute" and
+  the chart count calls by that time, answered ones included in their starting bucket.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import Trunc, TruncDate
+from django.utils import timezone
+
+from ..conversation.engine.spec import KIND_LABELS, NEGATIVE, NEUTRAL, POSITIVE, kind_of, outcome_kinds
+from ..models import Agent, Call, Campaign, CampaignContact, outcome_label
+
+FINAL_STATUSES = (
+    Call.Status.COMPLETED,
+    Call.Status.BUSY,
+    Call.Status.NO_ANSWER,
+    Call.Status.FAILED,
+    Call.Status.CANCELED,
+)
+ANSWERED = Q(status=Call.Status.COMPLETED) & ~Q(answered_by__startswith="machine")
+RECENT_MINUTES = 5
+# The chart's default resolution: at most this many points, in the finest unit that fits.
+CHART_BUCKETS = 120
+
+
+class OutcomeKinds:
+    """What each agent's outcomes count as: read once (one query) for a page, then looked up per
+    grouped row. A call whose agent is gone counts the platform's outcomes by their fixed kinds
+    and any other as neutral."""
+
+    def __init__(self, agents):
+        self._by_agent = {pk: outcome_kinds(outcomes) for pk, outcomes in agents}
+        self._platform = outcome_kinds([])
+
+    @classmethod
+    def of_owner(cls, owner) -> OutcomeKinds:
+        return cls(Agent.objects.filter(owner=owner).values_list("id", "outcomes"))
+
+    @classmethod
+    def of_agents(cls, agent_ids) -> OutcomeKinds:
+        ids = {pk for pk in agent_ids if pk is not None}
+        return cls(Agent.objects.filter(pk__in=ids).values_list("id", "outcomes") if ids else [])
+
+    def kind(self, agent_id: int | None, outcome: str) -> str:
+        """positive, neutral or negative; "" for a call without an outcome."""
+        if not outcome:
+            return ""
+        return kind_of(self._by_agent.get(agent_id, self._platform), outcome)
+
+
+@dataclass
+class Numbers:
+    """What a set of calls came to. Filled from grouped rows with `add` and `add_outcome`;
+    everything else derives."""
+
+    calls: int = 0
+    finished: int = 0
+    answered: int = 0
+    answered_seconds: int = 0
+    positive: int = 0
+    neutral: int = 0
+    negative: int = 0
+    positive_answered: int = 0
+    credits: Decimal = Decimal("0")
+    outcomes: dict[str, int] = field(default_factory=dict)
+    kinds: dict[str, set[str]] = field(default_factory=dict)  # outcome -> kinds it has among the agents
+
+    def add(self, row: dict) -> None:
+        self.calls += row["calls"]
+        self.finished += row["finished"]
+        self.answered += row["answered"]
+        self.answered_seconds += row["answered_seconds"] or 0
+        self.credits += row["credits"] or Decimal("0")
+
+    def add_outcome(self, outcome: str, count: int, *, kind: str = "", answered: int = 0) -> None:
+        """`count` calls (`answered` of them answered) ended with `outcome`, which counts as `kind`."""
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
+        if kind:
+            self.kinds.setdefault(outcome, set()).add(kind)
+        if kind == POSITIVE:
+            self.positive += count
+            self.positive_answered += answered
+        elif kind == NEUTRAL:
+            self.neutral += count
+        elif kind == NEGATIVE:
+            self.negative += count
+
+    @property
+    def success_rate(self) -> float | None:
+        """Percent of answered calls that ended with a positive outcome, one decimal; None before
+        any call was answered."""
+        return round(100 * self.positive_answered / self.answered, 1) if self.answered else None
+
+    @property
+    def answer_rate(self) -> float | None:
+        """Percent of finished calls that were answered, one decimal; None before any call ended."""
+        return round(100 * self.answered / self.finished, 1) if self.finished else None
+
+    @property
+    def average_duration(self) -> int | None:
+        """Seconds, rounded; None when no call was answered."""
+        return round(self.answered_seconds / self.answered) if self.answered else None
+
+    @property
+    def cost_per_positive(self) -> Decimal | None:
+        return (self.credits / self.positive).quantize(Decimal("0.01")) if self.positive else None
+
+    @property
+    def outcome_rows(self) -> list[dict]:
+        """Outcomes most common first, each with what it counts as ("kind"; "" when agents count
+        it differently, or for calls without an outcome (yet), shown as "No outcome recorded")."""
+        total = sum(self.outcomes.values())
+        rows = []
+        for outcome, count in sorted(self.outcomes.items(), key=lambda item: (-item[1], item[0])):
+            kinds = self.kinds.get(outcome, set())
+            kind = next(iter(kinds)) if len(kinds) == 1 else ""
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "label": outcome_label(outcome) if outcome else "No outcome recorded",
+                    "kind": kind,
+                    "kind_label": KIND_LABELS.get(kind, "Varies by agent" if kinds else ""),
+                    "count": count,
+                    "percent": round(100 * count / total) if total else 0,
+                }
+            )
+        return rows
+
+
+def _call_sums(**extra) -> dict:
+    """The aggregates a `Numbers` is built from, for .annotate() or .aggregate()."""
+    return {
+        "calls": Count("id"),
+        "finished": Count("id", filter=Q(status__in=FINAL_STATUSES)),
+        "answered": Count("id", filter=ANSWERED),
+        "answered_seconds": Sum("duration_seconds", filter=ANSWERED),
+        "credits": Sum("credits_charged"),
+        **extra,
+    }
+
+
+# --- A campaign, live ---------------------------------------------------------------
+@dataclass
+class LiveStats:
+    numbers: Numbers
+    targets_total: int
+    targets: list[dict]  # every CampaignContact status in order: {"status", "label", "count"}
+    calls_by_status: list[dict]  # statuses with at least one call, in Call.Status order
+    live_calls: int
+    calls_per_minute: float
+    first_call_at: datetime | None
+    last_call_at: datetime | None
+    kinds: OutcomeKinds = field(default_factory=lambda: OutcomeKinds([]))
+
+
+def campaign_live_stats(*, campaign: Campaign, now: datetime | None = None) -> LiveStats:
+    """Targets by state, calls by status and outcome, calls per minute over the last
+    RECENT_MINUTES minutes, credits spent, answer rate, success rate and average answered duration.
+
+    Three queries: targets grouped by status, calls grouped by (status, agent, outcome) with every
+    sum computed in the same pass, and what those agents' outcomes count as (none without calls)."""
+    now = now or timezone.now()
+    target_counts = dict(campaign.targets.order_by().values_list("status").annotate(n=Count("id")))
+    rows = list(
+        campaign.calls.order_by()
+        .values("status", "outcome", "agent_id")
+        .annotate(
+            **_call_sums(
+                recent=Count("id", filter=Q(created_at__gte=now - timedelta(minutes=RECENT_MINUTES))),
+                first=Min("created_at"),
+                last=Max("created_at"),
+            )
+        )
+    )
+    kinds = OutcomeKinds.of_agents(row["agent_id"] for row in rows)
+    numbers = Numbers()
+    by_status: dict[str, int] = {}
+    recent = 0
+    firsts, lasts = [], []
+    for row in rows:
+        numbers.add(row)
+        kind = kinds.kind(row["agent_id"], row["outcome"])
+        numbers.add_outcome(row["outcome"], row["calls"], kind=kind, answered=row["answered"])
+        by_status[row["status"]] = by_status.get(row["status"], 0) + row["calls"]
+        recent += row["recent"]
+        firsts.append(row["first"])
+        lasts.append(row["last"])
+    return LiveStats(
+        numbers=numbers,
+        targets_total=sum(target_counts.values()),
+        targets=[
+            {"status": value, "label": label, "count": target_counts.get(value, 0)}
+            for value, label in CampaignContact.Status.choices
+        ],
+        calls_by_status=[
+            {"status": value, "label": label, "count": by_status[value]}
+            for value, label in Call.Status.choices
+            if by_status.get(value)
+        ],
+        live_calls=sum(by_status.get(status, 0) for status in Call.LIVE_STATUSES),
+        calls_per_minute=round(recent / RECENT_MINUTES, 1),
+        first_call_at=min(firsts) if firsts else None,
+        last_call_at=max(lasts) if lasts else None,
+        kinds=kinds,
+    )
+
+
+# --- Calls over time ----------------------------------------------------------------
+UNITS = (
+    ("minute", timedelta(minutes=1)),
+    ("hour", timedelta(hours=1)),
+    ("day", timedelta(days=1)),
+    ("week", timedelta(weeks=1)),
+    ("month", timedelta(days=31)),
+)
+LABEL_FORMATS = {"minute": "%H:%M", "hour": "%b %d %H:00", "day": "%b %d", "week": "%b %d", "month": "%b %Y"}
+
+
+def bucket_unit(span: timedelta, buckets: int = CHART_BUCKETS) -> str:
+    """The finest unit that shows `span` in at most `buckets` points (months when nothing does)."""
+    for unit, size in UNITS:
+        if span <= size * (buckets - 1):
+            return unit
+    return "month"
+
+
+def _floor(moment: datetime, unit: str) -> datetime:
+    moment = moment.replace(second=0, microsecond=0)
+    if unit == "minute":
+        return moment
+    moment = moment.replace(minute=0)
+    if unit == "hour":
+        return moment
+    moment = moment.replace(hour=0)
+    if unit == "week":  # date_trunc('week') starts on Monday
+        return moment - timedelta(days=moment.weekday())
+    if unit == "month":
+        return moment.replace(day=1)
+    return moment
+
+
+def _next(moment: datetime, unit: str) -> datetime:
+    if unit == "month":
+        year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+        return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+    return moment + dict(UNITS)[unit]
+
+
+def calls_over_time(
+    *,
+    campaign: Campaign,
+    buckets: int = CHART_BUCKETS,
+    span: tuple[datetime | None, datetime | None] | None = None,
+    kinds: OutcomeKinds | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Calls started, answered and ended with a positive outcome per bucket, oldest first, empty
+    buckets included, for a chart.
+
+    The bucket size follows the campaign's time span (first call to last call, or to now while it
+    runs): per minute for a short campaign, then per hour, day, week or month, so the chart never
+    has more than about `buckets` points. Buckets are in the active time zone (the account's).
+
+    Returns {"unit", "labels", "started", "answered", "positive"}. One query for the buckets (by
+    agent and outcome within each), plus one for the span and one for what the agents' outcomes
+    count as unless the caller passes `span` and `kinds` (campaign_live_stats has them).
+    """
+    now = now or timezone.now()
+    if span is None:
+        found = campaign.calls.aggregate(first=Min("created_at"), last=Max("created_at"))
+        span = (found["first"], found["last"])
+    first, last = span
+    if first is None:
+        return {"unit": "minute", "labels": [], "started": [], "answered": [], "positive": []}
+    if campaign.status == Campaign.Status.RUNNING:
+        last = max(last, now)
+    unit = bucket_unit(last - first, buckets)
+    tz = timezone.get_current_timezone()
+    rows = list(
+        campaign.calls.order_by()
+        .annotate(bucket=Trunc("created_at", unit, tzinfo=tz))
+        .values("bucket", "agent_id", "outcome")
+        .annotate(started=Count("id"), answered=Count("id", filter=ANSWERED))
+    )
+    if kinds is None:
+        kinds = OutcomeKinds.of_agents(row["agent_id"] for row in rows)
+
+    def local(moment: datetime) -> datetime:
+        # Naive local wall-clock time: the key buckets are matched on.
+        return timezone.localtime(moment, tz).replace(tzinfo=None) if timezone.is_aware(moment) else moment
+
+    counts: dict[datetime, list[int]] = {}
+    for row in rows:
+        bucket = counts.setdefault(_floor(local(row["bucket"]), unit), [0, 0, 0])
+        bucket[0] += row["started"]
+        bucket[1] += row["answered"]
+        if kinds.kind(row["agent_id"], row["outcome"]) == POSITIVE:
+            bucket[2] += row["started"]
+    points = []
+    moment, end = _floor(local(first), unit), _floor(local(last), unit)
+    while moment <= end:
+        points.append(moment)
+        moment = _next(moment, unit)
+    points = points[-buckets:]
+    label = LABEL_FORMATS[unit]
+    if unit == "hour" and points and points[0].date() == points[-1].date():
+        label = "%H:00"
+    return {
+        "unit": unit,
+        "labels": [point.strftime(label) for point in points],
+        "started": [counts.get(point, (0, 0, 0))[0] for point in points],
+        "answered": [counts.get(point, (0, 0, 0))[1] for point in points],
+        "positive": [counts.get(point, (0, 0, 0))[2] for point in points],
+    }
+
+
+# --- Across campaigns ---------------------------------------------------------------
+@dataclass
+class CampaignRow:
+    campaign_id: int | None  # None: calls outside any campaign
+    name: str
+    numbers: Numbers
+
+
+@dataclass
+class AccountAnalytics:
+    rows: list[CampaignRow]
+    total: Numbers
+    since: datetime | None
+
+
+def account_analytics(*, owner, since: datetime | None = None) -> AccountAnalytics:
+    """Per campaign and in total: calls, answered, answer rate, success rate, average answered
+    duration, outcome breakdown, credits spent and cost per positive outcome, for calls placed
+    since `since` (all time when None). Campaigns without a call in the period are left out; calls
+    outside any campaign are one row of their own.
+
+    Three queries, however many calls and campaigns: calls grouped by campaign, and by
+    (campaign, agent, outcome), and what the account's agents' outcomes count as."""
+    calls = Call.objects.filter(owner=owner)
+    if since is not None:
+        calls = calls.filter(created_at__gte=since)
+    per_campaign = calls.order_by().values("campaign_id", "campaign__name").annotate(**_call_sums())
+    per_outcome = (
+        calls.order_by()
+        .values_list("campaign_id", "agent_id", "outcome")
+        .annotate(n=Count("id"), answered=Count("id", filter=ANSWERED))
+    )
+    kinds = OutcomeKinds.of_owner(owner)
+
+    rows: dict[int | None, CampaignRow] = {}
+    total = Numbers()
+    for row in per_campaign:
+        name = row["campaign__name"] if row["campaign_id"] is not None else "Calls outside campaigns"
+        entry = rows.setdefault(row["campaign_id"], CampaignRow(row["campaign_id"], name, Numbers()))
+        entry.numbers.add(row)
+        total.add(row)
+    for campaign_id, agent_id, outcome, count, answered in per_outcome:
+        if campaign_id in rows:  # always, unless a call was added between the two queries
+            kind = kinds.kind(agent_id, outcome)
+            rows[campaign_id].numbers.add_outcome(outcome, count, kind=kind, answered=answered)
+            total.add_outcome(outcome, count, kind=kind, answered=answered)
+    ordered = sorted(rows.values(), key=lambda r: (r.campaign_id is None, -r.numbers.calls, r.name.lower()))
+    return AccountAnalytics(rows=ordered, total=total, since=since)
+
+
+def activity_last_days(*, owner, days: int = 7) -> list[dict]:
+    """Calls placed and credits spent per day, oldest first, days without calls included."""
+    today = timezone.localdate()
+    start = today - timedelta(days=days - 1)
+    rows = (
+        Call.objects.filter(owner=owner, created_at__date__gte=start)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(calls=Count("id"), credits=Sum("credits_charged"))
+    )
+    by_day = {row["day"]: row for row in rows}
+    series = []
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        row = by_day.get(day, {})
+        series.append({"day": day, "calls": row.get("calls", 0), "credits": row.get("credits") or Decimal("0")})
+    peak_calls = max((d["calls"] for d in series), default=0) or 1
+    peak_credits = max((d["credits"] for d in series), default=0) or 1
+    for d in series:
+        d["calls_pct"] = round(100 * d["calls"] / peak_calls)
+        d["credits_pct"] = round(100 * float(d["credits"]) / float(peak_credits))
+    return series

@@ -1,0 +1,439 @@
+"""RQ jobs that pace campaigns and place calls.
+
+PostgreSQL is the source of truth; Redis only wakes workers up. Every job takes ids, may run
+twice, and re-reads what it needs under a row lock:
+
+- `campaign_advance` fills free call slots: claims pending contacts (skip-locked, so two workers
+  never take the same one), reserves credits, and writes each call row before anything is dialled.
+- `call_place` dials a queued call once; a call that may have been dialled is never redialled.
+- `sweep` (every 30 s, from the scheduler) repairs what crashes leave behind.
+"""
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from accounts.models import User
+from billing import ledger
+from billing.models import CreditHold
+from clozit.queueing import enqueue
+from telephony.numbers import caller_number_usable
+from telephony.providers.base import OutboundCall, ProviderError
+from telephony.rate_limit import dial_slot_reserve
+from telephony.registry import get_provider
+
+from ..calls.services import call_finish, calls_stale, webhook_url
+from ..contacts.donotcall import DNC_RESULT
+from ..contacts.windows import WindowCheck
+from ..lifecycle import state
+from ..lifecycle.budget import campaign_budget_left
+from ..lifecycle.services import campaign_pause, campaign_resume_for_credits, campaign_stop
+from ..models import Call, Campaign, CampaignContact, DoNotCall
+from .abuse import campaign_abuse_check
+
+logger = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(minutes=5)
+# A campaign pauses itself after this many calls in a row the provider failed to place.
+PROVIDER_FAILURES_BEFORE_PAUSE = 5
+# A call stuck before the carrier accepted it: re-sent if never dialled, failed if it may have been.
+QUEUED_RESEND_AFTER = timedelta(minutes=2)
+DIALING_GIVE_UP_AFTER = timedelta(minutes=5)
+RING_ALLOWANCE_SECONDS = 120
+
+
+def campaign_advance(campaign_id: int) -> list[int]:
+    """Fill the campaign's free call slots and dial. Returns the ids of the calls placed."""
+    # Abuse signals (opt-outs, hang-ups) pause the campaign before it places another call.
+    if campaign_abuse_check(campaign_id):
+        return []
+    call_ids, more_to_examine = _claim(campaign_id)
+    for call_id in call_ids:
+        enqueue("dialing", call_place, call_id)
+    if more_to_examine:
+        # A whole slice waited for its calling window: look at the next one now, not at the next
+        # sweep, so the page soon knows when the first call will be (and a long list of contacts
+        # outside their hours is set aside in a minute, not in hours).
+        enqueue("dialing", campaign_advance, campaign_id)
+    _complete_if_done(campaign_id)
+    return call_ids
+
+
+# A claim looks at no more than this many candidates: a long list of contacts whose window is
+# closed is set aside (next_attempt_at) a bounded slice at a time, never all in one transaction.
+CLAIM_SCAN_LIMIT = 500
+CLAIM_BATCH_MAX = 100
+
+
+def _on_dnc(owner_id: int, number_ref):
+    """The account's own do-not-call list or the platform-wide one (entries without an owner)."""
+    return Exists(DoNotCall.objects.filter(Q(owner=owner_id) | Q(owner__isnull=True), phone_number=number_ref))
+
+
+def _claim_calls(campaign_id: int) -> list[int]:
+    """Claim calls for the campaign's free slots; the ids of the calls written."""
+    return _claim(campaign_id)[0]
+
+
+@transaction.atomic
+def _claim(campaign_id: int) -> tuple[list[int], bool]:
+    """(call ids, more to examine): the second is True when the claim placed no call because the
+    whole slice it looked at must wait (and more contacts may be due)."""
+    owner_id = Campaign.objects.filter(pk=campaign_id).values_list("owner_id", flat=True).first()
+    if owner_id is None:
+        return [], False
+    # The account row first, then the campaign (the order account status changes lock them in):
+    # two campaigns of one account claim one after the other, so together they never exceed
+    # the account's limit of calls in progress. FOR NO KEY UPDATE, not FOR UPDATE: a finishing
+    # call holds the credit account and, at commit, checks its foreign keys to these rows (FOR
+    # KEY SHARE); a FOR UPDATE here, waiting for that credit account in hold_place, deadlocks.
+    owner = User.objects.select_for_update(no_key=True).get(pk=owner_id)
+    campaign = (
+        Campaign.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("agent", "contact_list")
+        .filter(pk=campaign_id)
+        .first()
+    )
+    if campaign is None or campaign.status != Campaign.Status.RUNNING:
+        return [], False
+    campaign.owner = owner
+    if not owner.can_dial:
+        campaign_pause(campaign=campaign, reason=state.account_pause_reason(owner), kind=Campaign.PauseKind.ACCOUNT)
+        return [], False
+    if campaign.contact_list.consent_confirmed_at is None:
+        campaign_pause(campaign=campaign, reason=state.consent_pause_reason(campaign), kind=Campaign.PauseKind.CONSENT)
+        return [], False
+    if not caller_number_usable(owner, campaign.caller_number):
+        campaign_pause(
+            campaign=campaign,
+            reason=state.caller_number_pause_reason(campaign),
+            kind=Campaign.PauseKind.CALLER_NUMBER,
+        )
+        return [], False
+
+    live = Call.objects.filter(campaign=campaign, status__in=Call.LIVE_STATUSES).count()
+    # The budget is committed by reservation: what calls were charged plus what live calls hold
+    # never exceeds it, because each new hold is capped at what is left.
+    budget_left = campaign_budget_left(campaign)
+    smallest_call = max(Decimal(settings.CALL_MIN_CREDITS), Decimal(1))
+    if budget_left is not None and budget_left < smallest_call:
+        if not live:
+            campaign_stop(
+                campaign=campaign,
+                reason=f"Stopped: the campaign's budget of {campaign.budget_credits.normalize():f} credits is used.",
+                result="Not called: the campaign's budget was used",
+            )
+        return [], False
+    account_live = Call.objects.filter(owner=owner, status__in=Call.LIVE_STATUSES).count()
+    slots = min(campaign.max_concurrent_calls - live, owner.call_limit - account_live)
+    if slots <= 0:
+        return [], False
+
+    now = timezone.now()
+    windows = WindowCheck(campaign, now)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    candidates = (
+        CampaignContact.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("contact")
+        .annotate(blocked=_on_dnc(owner.pk, OuterRef("contact__phone_number")))
+        .filter(due, campaign=campaign, status=CampaignContact.Status.PENDING)
+        .order_by("id")
+    )
+    batch_size = min(max(4 * slots, 20), CLAIM_BATCH_MAX)
+    call_ids: list[int] = []
+    blocked: list[int] = []
+    waiting: list[CampaignContact] = []
+    examined, after, out_of_credits, short_of_credits = 0, 0, False, False
+    while len(call_ids) < slots and examined < CLAIM_SCAN_LIMIT and not out_of_credits:
+        batch = list(candidates.filter(pk__gt=after)[: min(batch_size, CLAIM_SCAN_LIMIT - examined)])
+        if not batch:
+            break
+        for target in batch:
+            after = target.pk
+            examined += 1
+            # Numbers put on either do-not-call list since launch are never dialled.
+            if target.blocked:
+                blocked.append(target.pk)
+                continue
+            wait = windows.wait_for(target.contact)
+            if wait is not None:
+                target.next_attempt_at, target.waiting_reason, target.updated_at = wait.until, wait.reason[:200], now
+                waiting.append(target)
+                continue
+            max_amount = ledger.call_cost(seconds=campaign.agent.max_call_seconds)
+            if budget_left is not None:
+                if budget_left < smallest_call:
+                    out_of_credits = True  # of the budget: the campaign stops once its live calls end
+                    break
+                max_amount = min(max_amount, Decimal(math.floor(budget_left)))
+            try:
+                call, hold = _call_reserve(campaign, target, max_amount=max_amount)
+            except ledger.InsufficientCredits:
+                # Not a pause while calls of this campaign are live: they return what they do
+                # not use when they end, and each end wakes the campaign to claim again.
+                out_of_credits = short_of_credits = True
+                break
+            if budget_left is not None:
+                budget_left -= hold.amount
+            target.status = CampaignContact.Status.CLAIMED
+            target.attempts += 1
+            target.claim_expires_at = now + CLAIM_LEASE
+            target.waiting_reason = ""
+            target.save(update_fields=["status", "attempts", "claim_expires_at", "waiting_reason", "updated_at"])
+            call_ids.append(call.pk)
+            if len(call_ids) >= slots:
+                break
+    if blocked:
+        CampaignContact.objects.filter(pk__in=blocked).update(
+            status=CampaignContact.Status.SKIPPED, result=DNC_RESULT, waiting_reason="", updated_at=now
+        )
+    if waiting:
+        CampaignContact.objects.bulk_update(waiting, ["next_attempt_at", "waiting_reason", "updated_at"])
+    if short_of_credits and not live and not call_ids:
+        balance = ledger.balance_of(user=owner)
+        campaign_pause(
+            campaign=campaign,
+            reason=state.credits_pause_reason(campaign=campaign, available=balance.available, held=balance.held),
+            kind=Campaign.PauseKind.CREDITS,
+        )
+    more_to_examine = not call_ids and examined >= CLAIM_SCAN_LIMIT and not out_of_credits
+    return call_ids, more_to_examine
+
+
+def _call_reserve(campaign: Campaign, target: CampaignContact, *, max_amount: Decimal) -> tuple[Call, CreditHold]:
+    """The call row, then its credit hold, before anything is dialled. Raises InsufficientCredits
+    (and leaves nothing behind) when the account cannot cover the shortest call."""
+    agent = campaign.agent
+    with transaction.atomic():
+        call = Call.objects.create(
+            owner=campaign.owner,
+            campaign=campaign,
+            target=target,
+            contact=target.contact,
+            agent=agent,
+            to_number=target.contact.phone_number,
+            from_number=campaign.caller_number,
+            provider=settings.TELEPHONY_PROVIDER,
+        )
+        hold = ledger.hold_place(
+            user=campaign.owner,
+            reference=f"call:{call.pk}",
+            max_amount=max_amount,
+            min_amount=settings.CALL_MIN_CREDITS,
+            lifetime=timedelta(seconds=agent.max_call_seconds + RING_ALLOWANCE_SECONDS),
+        )
+        # The carrier ends the call when the reserved credits are used up.
+        call.hold_reference = hold.reference
+        call.time_limit_seconds = int(hold.amount / ledger.CREDITS_PER_CALL_SECOND)
+        call.save(update_fields=["hold_reference", "time_limit_seconds"])
+    return call, hold
+
+
+def _complete_if_done(campaign_id: int) -> bool:
+    """A running campaign with nobody left to call and no call in progress is complete."""
+    busy_targets = CampaignContact.objects.filter(
+        campaign=OuterRef("pk"), status__in=[CampaignContact.Status.PENDING, CampaignContact.Status.CLAIMED]
+    )
+    live_calls = Call.objects.filter(campaign=OuterRef("pk"), status__in=Call.LIVE_STATUSES)
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING)
+        .filter(~Exists(busy_targets), ~Exists(live_calls))
+        .update(status=Campaign.Status.COMPLETED, finished_at=timezone.now(), status_reason="")
+    )
+
+
+# A wait for a dial slot shorter than this is slept through; a longer one re-queues the job.
+SLOT_SLEEP_LIMIT_SECONDS = 0.5
+
+
+def call_place(call_id: int, *, slot_reserved: bool = False) -> None:
+    """Dial a queued call. Marks it dialling first, so a re-run never dials it again. Waits
+    for a slot under the provider's calls-per-second limit first."""
+    if not slot_reserved:
+        provider = Call.objects.filter(pk=call_id, status=Call.Status.QUEUED).values_list("provider", flat=True).first()
+        if provider is None:
+            return
+        wait = dial_slot_reserve(provider)
+        if wait > SLOT_SLEEP_LIMIT_SECONDS:
+            django_rq.get_queue("dialing").enqueue_in(timedelta(seconds=wait), call_place, call_id, slot_reserved=True)
+            return
+        if wait > 0:
+            time.sleep(wait)
+    with transaction.atomic():
+        call = (
+            Call.objects.select_for_update(of=("self",))
+            .select_related("agent", "owner", "campaign", "contact")
+            .filter(pk=call_id)
+            .first()
+        )
+        if call is None or call.status != Call.Status.QUEUED:
+            return
+        # Checked again at the last moment: the world may have changed since the claim. (A pause
+        # only stops new claims; calls already reserved still go out, within seconds.)
+        refusal = _reason_not_to_dial(call)
+        if refusal is not None:
+            call_finish(
+                call_id=call.pk,
+                status=Call.Status.CANCELED,
+                reason=refusal.reason,
+                requeue_at=refusal.retry_at,
+                waiting_reason=refusal.waiting_reason,
+            )
+            return
+        call.status = Call.Status.DIALING
+        call.dialing_started_at = timezone.now()
+        call.save(update_fields=["status", "dialing_started_at"])
+    request = OutboundCall(
+        call_id=call.pk,
+        to=call.to_number,
+        from_=call.from_number,
+        time_limit_seconds=call.time_limit_seconds,
+        answer_url=webhook_url("telephony_answer", call=call),
+        status_url=webhook_url("telephony_status", call=call),
+        record=bool(call.agent and call.agent.record_calls),
+        recording_url=webhook_url("telephony_recording", call=call),
+    )
+    try:
+        provider_call_id = get_provider(call.provider).place_call(request)
+    except ProviderError as exc:
+        logger.warning("placing call %s failed: %s", call.pk, exc.message)
+        call_finish(
+            call_id=call.pk,
+            status=Call.Status.FAILED,
+            reason=exc.message,
+            retryable=not exc.permanent,
+            permanent=exc.permanent,
+        )
+        if call.campaign_id:
+            _provider_failed(call.campaign_id, exc.message)
+        return
+    Call.objects.filter(pk=call.pk, provider_call_id="").update(provider_call_id=provider_call_id)
+    if call.campaign_id:
+        Campaign.objects.filter(pk=call.campaign_id, provider_failures_in_row__gt=0).update(provider_failures_in_row=0)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a queued call is not dialled after all. The call never went out, so its attempt does
+    not count: with `retry_at` the contact goes back in the queue then; without, the contact is
+    not called in this campaign (do-not-call, campaign stopped)."""
+
+    reason: str
+    retry_at: datetime | None = None
+    waiting_reason: str = ""
+
+
+def _reason_not_to_dial(call: Call) -> Refusal | None:
+    now = timezone.now()
+    campaign = call.campaign
+    if campaign is not None:
+        campaign.refresh_from_db(fields=["status"])
+        if campaign.status == Campaign.Status.STOPPED:
+            return Refusal("Campaign stopped")
+    if not call.owner.can_dial:
+        return Refusal("The account cannot place calls", retry_at=now)
+    if DoNotCall.objects.filter(Q(owner=call.owner_id) | Q(owner__isnull=True), phone_number=call.to_number).exists():
+        return Refusal("On the do-not-call list")
+    if not caller_number_usable(call.owner_id, call.from_number):
+        return Refusal("The caller number is no longer available", retry_at=now)
+    if call.hold_reference and not ledger.hold_is_active(reference=call.hold_reference):
+        return Refusal("Its credit reservation had expired", retry_at=now)
+    if campaign is not None and call.contact is not None:
+        wait = WindowCheck(campaign, now).wait_for(call.contact)
+        if wait is not None:
+            return Refusal(wait.reason, retry_at=wait.until, waiting_reason=wait.reason)
+    return None
+
+
+def _provider_failed(campaign_id: int, reason: str) -> None:
+    """Count a provider failure; enough in a row pause the campaign with the provider's reason."""
+    with transaction.atomic():
+        Campaign.objects.filter(pk=campaign_id).update(provider_failures_in_row=F("provider_failures_in_row") + 1)
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        if (
+            campaign.status == Campaign.Status.RUNNING
+            and campaign.provider_failures_in_row >= PROVIDER_FAILURES_BEFORE_PAUSE
+        ):
+            campaign_pause(
+                campaign=campaign,
+                reason=f"Paused: the phone provider failed {campaign.provider_failures_in_row} calls in a row "
+                f"({reason[:150]}). Check the provider settings, then resume.",
+            )
+
+
+def sweep() -> dict:
+    """Scheduled every 30 s: resend lost dial jobs, close calls whose end never arrived,
+    release orphaned credit holds, resume campaigns paused for credits that have arrived since,
+    and nudge every running campaign."""
+    now = timezone.now()
+    report = {
+        "resent": 0,
+        "abandoned": 0,
+        "stale": 0,
+        "holds_released": 0,
+        "resumed": 0,
+        "campaigns": 0,
+        "errors": 0,
+    }
+
+    def each(items, action, counter):
+        # One bad row must not stop the repairs of every other call and campaign.
+        for item in items:
+            try:
+                if action(item) is not False:
+                    report[counter] += 1
+            except Exception:
+                report["errors"] += 1
+                logger.exception("sweep: %s failed for %s", counter, item)
+
+    each(
+        Call.objects.filter(status=Call.Status.QUEUED, created_at__lt=now - QUEUED_RESEND_AFTER).values_list(
+            "pk", flat=True
+        ),
+        lambda call_id: enqueue("dialing", call_place, call_id),
+        "resent",
+    )
+    # It may or may not have been dialled: never redial blindly, give up without charge.
+    each(
+        Call.objects.filter(
+            status=Call.Status.DIALING, provider_call_id="", dialing_started_at__lt=now - DIALING_GIVE_UP_AFTER
+        ).values_list("pk", flat=True),
+        lambda call_id: call_finish(
+            call_id=call_id, status=Call.Status.FAILED, reason="The carrier never confirmed the call"
+        ),
+        "abandoned",
+    )
+    each(
+        calls_stale(now=now),
+        lambda call: call_finish(call_id=call.pk, status=Call.Status.FAILED, reason="No final status from the carrier"),
+        "stale",
+    )
+    try:
+        report["holds_released"] = ledger.holds_release_expired(now=now)
+    except Exception:
+        report["errors"] += 1
+        logger.exception("sweep: releasing expired holds failed")
+    # Credits arrive by many roads (a purchase, a plan's period, a staff adjustment, calls that
+    # ended): whichever it was, the campaigns it unblocks resume here, and are nudged just below.
+    each(
+        Campaign.objects.filter(status=Campaign.Status.PAUSED, pause_kind=Campaign.PauseKind.CREDITS).values_list(
+            "pk", flat=True
+        ),
+        campaign_resume_for_credits,
+        "resumed",
+    )
+    each(
+        Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True),
+        campaign_advance,
+        "campaigns",
+    )
+    return report
