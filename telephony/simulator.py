@@ -584,14 +584,16 @@ def run_call(
     from_,
     answer_url,
     status_url,
-    time_limit,
+    time_limit=3600,
+    inbound=False,
     machine_detection="",
     async_amd=False,
     amd_status_url="",
     recording_url="",
 ) -> None:
-    """RQ job: play one simulated call from ringing to hang-up."""
-    SimulatedCall(
+    """RQ job: play one simulated call from ringing to hang-up: one we placed, or with `inbound`
+    one a fake caller places to one of our numbers (`to`)."""
+    call = SimulatedCall(
         recording_url=recording_url,
         sid=sid,
         to=to,
@@ -602,16 +604,8 @@ def run_call(
         machine_detection=machine_detection,
         async_amd=async_amd,
         amd_status_url=amd_status_url,
-    ).run()
-
-
-def run_inbound_call(*, sid, to, from_, answer_url, status_url, time_limit=3600) -> None:
-    """RQ job: play one simulated inbound call to one of our numbers."""
-    SimulatedCall(
-        sid=sid,
-        to=to,
-        from_=from_,
-        answer_url=answer_url,
-        status_url=status_url,
-        time_limit=time_limit,
-    ).run_inbound()
+    )
+    if inbound:
+        call.run_inbound()
+    else:
+        call.run()

@@ -256,7 +256,8 @@ def test_a_simulated_inbound_call_converses_and_is_billed_to_the_second(live_ser
     own_number(user)
     sid = "SM" + uuid.uuid4().hex
     django_rq.get_queue("simulator").enqueue(
-        simulator.run_inbound_call,
+        simulator.run_call,
+        inbound=True,
         sid=sid,
         to=OUR_NUMBER,
         from_="+12025550105",  # an interested caller
