@@ -23,24 +23,12 @@ database (the test settings, as bench/run.py does) and appends to docs/benchmark
 
 import argparse
 import os
-import platform
 import statistics
-import sys
 import time
 import warnings
-from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozit.settings_test")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from common import machine_heading, results_append, throwaway_database  # importing it sets Django up
 
 CAMPAIGN_SIZE = 50  # the most calls a campaign may have in progress at once
 CALLER = "+12025550100"
@@ -408,19 +396,15 @@ def main() -> None:
     logging.getLogger("rq.worker").setLevel(logging.WARNING)  # one line per job otherwise
     warnings.filterwarnings("ignore", message="No directory at")  # no collected static files here
     load_before = os.getloadavg()[0]
-    old_config = setup_databases(verbosity=0, interactive=False)
-    try:
+    with throwaway_database():
         print("dispatch...", flush=True)
         dispatch = bench_dispatch(args.contacts)
         print("\n".join(dispatch), flush=True)
         print(f"pages with {args.calls:,} calls...", flush=True)
         pages, plans, summary = bench_pages(args.calls, args.runs)
-    finally:
-        teardown_databases(old_config, verbosity=0)
     header = (
-        f"\n## {date.today().isoformat()} — {platform.node()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}\n\n"
-        "Dialer dispatch and pages at scale (bench/dialer_bench.py, `make bench-dialer`): test settings "
+        machine_heading()
+        + "Dialer dispatch and pages at scale (bench/dialer_bench.py, `make bench-dialer`): test settings "
         "(no calls-per-second pacing), PostgreSQL, Redis; pages through the Django test client, logged in, "
         f"median of {args.runs} requests after a warm-up; load average {load_before:.2f} before the run "
         "(other work on the machine slows every figure alike).\n\n"
@@ -433,8 +417,7 @@ def main() -> None:
         out += "\n".join(plans)
     print(out)
     if not args.no_write:
-        with (ROOT / "docs" / "benchmarks.md").open("a") as f:
-            f.write(out)
+        results_append(out)
 
 
 if __name__ == "__main__":

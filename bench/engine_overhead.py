@@ -32,24 +32,12 @@ import argparse
 import contextlib
 import itertools
 import os
-import platform
 import random
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import date
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozit.settings_test")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from common import machine_heading, results_append, throwaway_database  # importing it sets Django up
 
 QUESTIONS = [
     "Are you the person who handles scheduling for your team?",
@@ -601,25 +589,18 @@ def main() -> None:
 
     import logging
 
-    from django.db import connections
-
     logging.getLogger("paddle_billing").setLevel(logging.WARNING)
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per model request (inside the SDK's time)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="No directory at")  # no collected static files here
     load_before = os.getloadavg()[0]
-    old_config = setup_databases(verbosity=0, interactive=False)
-    try:
+    with throwaway_database():
         rows, breakdown, notes = measure(args)
         check_database(notes["turns_played"])
-    finally:
-        connections.close_all()
-        teardown_databases(old_config, verbosity=0)
 
     header = (
-        f"\n## {date.today().isoformat()} — {platform.node()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}\n\n"
-        "Conversation engines' own time per turn (bench/engine_overhead.py): `call_turn` called in-process "
+        machine_heading()
+        + "Conversation engines' own time per turn (bench/engine_overhead.py): `call_turn` called in-process "
         "(no HTTP), one turn after another on one thread, PostgreSQL on 127.0.0.1; "
         f"{args.turns:,} turns per configuration after {args.warmup} unmeasured, the configurations taking turns "
         f"in {args.rounds} rounds, on calls of an agent with "
@@ -650,8 +631,7 @@ def main() -> None:
     out = header + "\n".join(rows) + "\n" + table + "\n".join(breakdown) + "\n"
     print(out)
     if not args.no_write:
-        with (ROOT / "docs" / "benchmarks.md").open("a") as f:
-            f.write(out)
+        results_append(out)
 
 
 if __name__ == "__main__":

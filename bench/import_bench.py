@@ -15,25 +15,14 @@ Three files:
 """
 
 import os
-import platform
 import random
 import resource
 import sys
 import time
 import tracemalloc
 import warnings
-from datetime import date
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozit.settings_test")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from common import machine_heading, results_append, throwaway_database  # importing it sets Django up
 
 ROWS = 100_000
 
@@ -134,62 +123,60 @@ def main() -> None:
     from accounts.models import User
 
     warnings.filterwarnings("ignore", message="No directory at")
-    old_config = setup_databases(verbosity=0, interactive=False)
-    lines = []
-    summary = ""
-    load = os.getloadavg()[0]
-    try:
-        assert connection.vendor == "postgresql", "the benchmark measures PostgreSQL"
-        owner = User.objects.create_user(email="bench-import@example.com", password="x", default_country="US")
-        simple = simple_file(ROWS)
-        contact_list, elapsed, _ = run_import(owner, simple, "simple")
-        assert contact_list.rows_imported == ROWS, contact_list.rows_imported
-        copied, copy_elapsed = copy_limit(contact_list)
-        # Again on a fresh account, traced, for the peak Python memory (tracing slows it down).
-        other = User.objects.create_user(email="bench-import-2@example.com", password="x", default_country="US")
-        _, _, peak = run_import(other, simple, "simple traced", trace=True)
-        lines.append(
-            f"| Background CSV import (contact_list_import), simple file, {ROWS:,} rows, "
-            f"{len(simple) / 2**20:.1f} MiB | {ROWS / elapsed:,.0f} rows/s ({elapsed:.1f} s) "
-            f"| peak {peak / 2**20:.0f} MiB |"
-        )
-        lines.append(
-            f"| PostgreSQL COPY of the same {copied:,} prepared rows (scratch table, same indexes) "
-            f"| {copied / copy_elapsed:,.0f} rows/s ({copy_elapsed:.2f} s) | |"
-        )
-        summary = (
-            f"The import reaches {copy_elapsed / elapsed:.2f}× the speed of COPY alone "
-            f"({elapsed / copy_elapsed:.0f}× its time): the rest is reading the CSV and parsing and "
-            "validating each number (phonenumbers; North American numbers written plainly skip its parse step), "
-            "checking duplicates and the do-not-call lists per batch."
-        )
+    with throwaway_database():
+        lines = []
+        summary = ""
+        load = os.getloadavg()[0]
+        try:
+            assert connection.vendor == "postgresql", "the benchmark measures PostgreSQL"
+            owner = User.objects.create_user(email="bench-import@example.com", password="x", default_country="US")
+            simple = simple_file(ROWS)
+            contact_list, elapsed, _ = run_import(owner, simple, "simple")
+            assert contact_list.rows_imported == ROWS, contact_list.rows_imported
+            copied, copy_elapsed = copy_limit(contact_list)
+            # Again on a fresh account, traced, for the peak Python memory (tracing slows it down).
+            other = User.objects.create_user(email="bench-import-2@example.com", password="x", default_country="US")
+            _, _, peak = run_import(other, simple, "simple traced", trace=True)
+            lines.append(
+                f"| Background CSV import (contact_list_import), simple file, {ROWS:,} rows, "
+                f"{len(simple) / 2**20:.1f} MiB | {ROWS / elapsed:,.0f} rows/s ({elapsed:.1f} s) "
+                f"| peak {peak / 2**20:.0f} MiB |"
+            )
+            lines.append(
+                f"| PostgreSQL COPY of the same {copied:,} prepared rows (scratch table, same indexes) "
+                f"| {copied / copy_elapsed:,.0f} rows/s ({copy_elapsed:.2f} s) | |"
+            )
+            summary = (
+                f"The import reaches {copy_elapsed / elapsed:.2f}× the speed of COPY alone "
+                f"({elapsed / copy_elapsed:.0f}× its time): the rest is reading the CSV and parsing and "
+                "validating each number (phonenumbers; North American numbers written plainly skip its parse step), "
+                "checking duplicates and the do-not-call lists per batch."
+            )
 
-        international = international_file(ROWS)
-        fourth = User.objects.create_user(email="bench-import-4@example.com", password="x", default_country="US")
-        contact_list, elapsed, _ = run_import(fourth, international, "international")
-        assert contact_list.rows_imported == ROWS, (contact_list.rows_imported, contact_list.rejections.first())
-        lines.append(
-            f"| Background CSV import, international numbers (+49…, no North American shortcut), {ROWS:,} rows, "
-            f"{len(international) / 2**20:.1f} MiB | {ROWS / elapsed:,.0f} rows/s ({elapsed:.1f} s) | |"
-        )
+            international = international_file(ROWS)
+            fourth = User.objects.create_user(email="bench-import-4@example.com", password="x", default_country="US")
+            contact_list, elapsed, _ = run_import(fourth, international, "international")
+            assert contact_list.rows_imported == ROWS, (contact_list.rows_imported, contact_list.rejections.first())
+            lines.append(
+                f"| Background CSV import, international numbers (+49…, no North American shortcut), {ROWS:,} rows, "
+                f"{len(international) / 2**20:.1f} MiB | {ROWS / elapsed:,.0f} rows/s ({elapsed:.1f} s) | |"
+            )
 
-        messy = messy_file(ROWS)
-        third = User.objects.create_user(email="bench-import-3@example.com", password="x", default_country="US")
-        contact_list, elapsed, _ = run_import(third, messy, "messy")
-        lines.append(
-            f"| Background CSV import, messy file (semicolons, national numbers, quoted line breaks, time zones), "
-            f"{ROWS:,} rows, {len(messy) / 2**20:.1f} MiB: {contact_list.rows_imported:,} imported, "
-            f"{contact_list.rows_rejected:,} rejected | {ROWS / elapsed:,.0f} rows/s ({elapsed:.1f} s) | |"
-        )
-    finally:
-        django_rq.get_queue("default").empty()  # the imports were run inline; their queued jobs are not needed
-        teardown_databases(old_config, verbosity=0)
+            messy = messy_file(ROWS)
+            third = User.objects.create_user(email="bench-import-3@example.com", password="x", default_country="US")
+            contact_list, elapsed, _ = run_import(third, messy, "messy")
+            lines.append(
+                f"| Background CSV import, messy file (semicolons, national numbers, quoted line breaks, time zones), "
+                f"{ROWS:,} rows, {len(messy) / 2**20:.1f} MiB: {contact_list.rows_imported:,} imported, "
+                f"{contact_list.rows_rejected:,} rejected | {ROWS / elapsed:,.0f} rows/s ({elapsed:.1f} s) | |"
+            )
+        finally:
+            django_rq.get_queue("default").empty()  # the imports were run inline; their queued jobs are not needed
 
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     header = (
-        f"\n## {date.today().isoformat()} — {platform.node()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}\n\n"
-        "Contact import (bench/import_bench.py): the background import job run inline on PostgreSQL, "
+        machine_heading()
+        + "Contact import (bench/import_bench.py): the background import job run inline on PostgreSQL, "
         "next to COPY of the rows it prepared (the limit for getting them into the table). "
         f"Peak RSS of the whole benchmark process: {maxrss:.0f} MiB; load average {load:.2f} before the run "
         "(other work on the machine slows both columns alike).\n\n"
@@ -199,9 +186,7 @@ def main() -> None:
     print(out)
     if "--no-write" in sys.argv:
         return
-    path = ROOT / "docs" / "benchmarks.md"
-    with path.open("a") as f:
-        f.write(out)
+    results_append(out)
 
 
 if __name__ == "__main__":

@@ -19,26 +19,14 @@ The conversation engines' own time per turn, the model's time excluded: bench/en
 import hashlib
 import hmac
 import json
-import os
-import platform
-import sys
 import threading
 import time
 import tracemalloc
 import warnings
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozit.settings_test")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from common import machine_heading, results_append, throwaway_database  # importing it sets Django up
 
 
 def bench_csv_import(owner) -> str:
@@ -287,27 +275,17 @@ def main() -> None:
 
     logging.getLogger("paddle_billing").setLevel(logging.WARNING)  # it logs every verification at INFO
     warnings.filterwarnings("ignore", message="No directory at")  # no collected static files here
-    old_config = setup_databases(verbosity=0, interactive=False)
-    try:
+    with throwaway_database():
         owner = User.objects.create_user(email="bench@example.com", password="x")
         lines = [bench_csv_import(owner), bench_ledger(owner), bench_claims(owner)]
         lines += bench_ledger_concurrent(owner)
         lines += bench_webhooks(owner)
         problems = ledger_problems()
         assert not problems, problems
-    finally:
-        teardown_databases(old_config, verbosity=0)
-    header = (
-        f"\n## {date.today().isoformat()} — {platform.node()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}\n\n| benchmark | speed | memory |\n|---|---|---|\n"
-    )
+    header = machine_heading() + "| benchmark | speed | memory |\n|---|---|---|\n"
     out = header + "\n".join(lines) + "\n"
     print(out)
-    path = ROOT / "docs" / "benchmarks.md"
-    if not path.exists():
-        path.write_text("# Benchmarks\n\nProduced by `make bench` (bench/run.py); newest last.\n")
-    with path.open("a") as f:
-        f.write(out)
+    results_append(out)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import html
 import http.client
 import itertools
 import os
-import platform
 import re
 import signal
 import socket
@@ -42,19 +41,10 @@ import threading
 import time
 import warnings
 from collections import deque
-from datetime import date
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozit.settings_test")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from common import ROOT, machine_heading, results_append, throwaway_database  # importing it sets Django up
 
 GATHER_ACTION = re.compile(r'<Gather[^>]*\baction="([^"]+)"')
 SPEECH = [
@@ -456,7 +446,6 @@ def main() -> None:
     import logging
 
     from django.conf import settings
-    from django.db import connections
 
     logging.getLogger("paddle_billing").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="No directory at")  # no collected static files here
@@ -464,12 +453,8 @@ def main() -> None:
     port = free_port()
     # Both processes must build the same URLs: the one the carrier signs is PUBLIC_BASE_URL + path.
     settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{port}"
-    old_config = setup_databases(verbosity=0, interactive=False)
-    try:
+    with throwaway_database():
         results, counters, queries = measure(args, port)
-    finally:
-        connections.close_all()
-        teardown_databases(old_config, verbosity=0)
 
     base = results[NOOP]
     turn = results[NEW_TURN]
@@ -479,9 +464,8 @@ def main() -> None:
         for label, r in results.items()
     ]
     header = (
-        f"\n## {date.today().isoformat()} — {platform.node()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}\n\n"
-        f"Turn webhook under load (bench/turn_webhook.py): gunicorn with {args.workers} {workers} workers, "
+        machine_heading()
+        + f"Turn webhook under load (bench/turn_webhook.py): gunicorn with {args.workers} {workers} workers, "
         f"production settings, PostgreSQL; {args.clients} client threads on the same machine, "
         f"{args.seconds:g} s per target in {args.rounds} interleaved rounds, after {args.warmup:g} s of warm-up; "
         f"load average {load_before:.2f} before the run.\n\n"
@@ -506,8 +490,7 @@ def main() -> None:
     out = header + "\n".join(lines) + "\n" + footer
     print(out)
     if not args.no_write:
-        with (ROOT / "docs" / "benchmarks.md").open("a") as f:
-            f.write(out)
+        results_append(out)
 
 
 def measure(args, port: int) -> tuple[dict, dict, tuple[int, int]]:
