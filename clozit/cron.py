@@ -4,6 +4,7 @@ from rq import cron
 
 from accounts.services import accounts_purge_due
 from billing.expiry import credits_expire_due
+from campaigns.contacts.lists import contact_uploads_abandoned_delete
 from campaigns.dialing.dialer import sweep
 from campaigns.lifecycle.services import campaign_launches_due
 from telephony.numbers import numbers_renew
@@ -16,5 +17,7 @@ cron.register(campaign_launches_due, queue_name="dialing", interval=30)
 cron.register(accounts_purge_due, queue_name="default", cron="17 3 * * *")
 # Posts expiry entries for plan credits past their expiry (only plans that turned expiry on).
 cron.register(credits_expire_due, queue_name="default", cron="37 2 * * *")
+# Deletes contact lists uploaded a day ago whose columns were never mapped, with their files.
+cron.register(contact_uploads_abandoned_delete, queue_name="default", cron="27 3 * * *")
 # Charges the next month of bought phone numbers; releases those whose account cannot pay.
 cron.register(numbers_renew, queue_name="default", cron="47 1 * * *")

@@ -4,10 +4,11 @@ again, the variables each list has, and changing or deleting lists and contacts.
 import json
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 
 from django.core.paginator import Paginator
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -187,6 +188,32 @@ def contact_list_delete(*, contact_list: ContactList) -> None:
     if contact_list.import_status == ContactList.ImportStatus.RUNNING:
         raise CampaignError("This list is being imported. Wait until the import has finished.")
     contact_list.delete()
+
+
+# Days an upload waits for its columns to be mapped before it is deleted with its file.
+ABANDONED_UPLOAD_AFTER = timedelta(days=1)
+
+
+def contact_uploads_abandoned_delete(*, now: datetime | None = None) -> int:
+    """Daily: lists uploaded more than a day ago whose columns were never mapped (nor consent
+    confirmed) are deleted with their file. They hold no contacts, and nobody's file should wait on
+    our disk for a step that is not coming. A list a campaign already names is kept, and one being
+    mapped right now is left for the next day. Returns how many lists were deleted."""
+    now = now or timezone.now()
+    named = Campaign.objects.filter(contact_list=OuterRef("pk"))
+    with transaction.atomic():
+        abandoned = list(
+            ContactList.objects.select_for_update(skip_locked=True)
+            .filter(
+                ~Exists(named),
+                import_status=ContactList.ImportStatus.QUEUED,
+                consent_confirmed_at__isnull=True,
+                created_at__lt=now - ABANDONED_UPLOAD_AFTER,
+            )
+            .values_list("pk", flat=True)
+        )
+        ContactList.objects.filter(pk__in=abandoned).delete()
+    return len(abandoned)
 
 
 # --- A contact changed: its places in campaigns --------------------------------------------------
