@@ -23,8 +23,12 @@ formula. Only text is guarded. `spreadsheet_text` undoes the guard when a file w
 back (the contact import), so an export imports again to the same values.
 """
 
+import csv
 import re
 from collections.abc import Iterable
+
+from django.http import StreamingHttpResponse
+from django.utils import timezone
 
 # Always a formula (or a formula hidden behind whitespace a spreadsheet skips).
 FORMULA_STARTS = ("=", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
@@ -59,3 +63,20 @@ def spreadsheet_text(cell: str) -> str:
 def safe_row(row: Iterable) -> list:
     """A row for csv.writer with every cell guarded."""
     return [spreadsheet_safe(value) for value in row]
+
+
+class _Echo:
+    """A file-like object whose write() returns the line, for csv.writer in a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_download(rows: Iterable[list], name: str) -> StreamingHttpResponse:
+    """A CSV file download, `<name>-<today>.csv`, written as `rows` are read (never held whole)
+    and kept out of shared caches. The rows must be safe already (`safe_row`)."""
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.localdate():%Y-%m-%d}.csv"'
+    response["Cache-Control"] = "private, no-store"
+    return response

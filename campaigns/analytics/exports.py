@@ -22,7 +22,6 @@ answer, in the order given, joined with "; ".
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
 from django.db import connection
@@ -31,7 +30,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from clozit.csvsafe import safe_row
+from clozit.csvsafe import csv_download, safe_row
 
 from ..conversation.engine.spec import KIND_LABELS
 from ..models import Call, Campaign, outcome_label
@@ -177,21 +176,9 @@ def call_rows(*, owner, campaign: Campaign | None = None) -> Iterator[list]:
         )
 
 
-class _Echo:
-    """A file-like object whose write() returns the line, for csv.writer in a generator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def calls_csv(*, owner, campaign: Campaign | None = None) -> StreamingHttpResponse:
     """A download of every call of `owner` (or of one campaign), streamed as it is read.
 
     The caller must have checked that `campaign` belongs to `owner`."""
-    writer = csv.writer(_Echo())
-    lines = (writer.writerow(row) for row in call_rows(owner=owner, campaign=campaign))
     name = f"clozit-calls-{slugify(campaign.name) or campaign.pk}" if campaign else "clozit-calls"
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.localdate():%Y-%m-%d}.csv"'
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return csv_download(call_rows(owner=owner, campaign=campaign), name)

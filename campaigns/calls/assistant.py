@@ -38,6 +38,7 @@ from rq.timeouts import JobTimeoutException
 from billing import ledger
 from clozit.queueing import enqueue
 
+from ..conversation.engine import llm_configured
 from ..errors import CampaignError
 from ..models import AssistantQuestion, Call, CallTurn, Campaign, outcome_label
 
@@ -123,10 +124,6 @@ class ModelFailure(Exception):
 
 
 # --- The model --------------------------------------------------------------------------
-def llm_configured() -> bool:
-    return bool(settings.LLM_MODEL)
-
-
 def llm_client(*, timeout: float | None = None) -> OpenAI:
     """The OpenAI SDK client for the configured model, built as the LLM engine builds it.
 

@@ -6,19 +6,17 @@ country, list name and tags, and the consent the user must confirm), then the pr
 polled by htmx while the background job runs, with the summary and the rejected-rows report.
 """
 
-import csv
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
+from clozit.csvsafe import csv_download
 from clozit.phones import normalise_number
 
 from ..errors import CampaignError
@@ -34,21 +32,6 @@ ERROR_FIELDS = {"Phone number": "phone_number", "Time zone": "time_zone"}
 
 
 # --- Helpers -----------------------------------------------------------------------------------
-class _Echo:
-    """A file-like object whose write() returns the line, for csv.writer in a generator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_download(rows, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}-{timezone.localdate():%Y-%m-%d}.csv"'
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 def _own_list(request, pk) -> ContactList:
     return get_object_or_404(ContactList, pk=pk, owner=request.user)
 
@@ -175,7 +158,7 @@ def contactlist_import_retry(request, pk):
 def contactlist_rejections(request, pk):
     contact_list = _own_list(request, pk)
     name = f"rejected-rows-{slugify(contact_list.name) or contact_list.pk}"
-    return _csv_download(importing.rejection_rows(contact_list=contact_list), name)
+    return csv_download(importing.rejection_rows(contact_list=contact_list), name)
 
 
 @login_required
@@ -258,7 +241,7 @@ def contactlist_delete(request, pk):
 def contactlist_export(request, pk):
     contact_list = _own_list(request, pk)
     name = f"contacts-{slugify(contact_list.name) or contact_list.pk}"
-    return _csv_download(lists.contact_export_rows(contact_list=contact_list), name)
+    return csv_download(lists.contact_export_rows(contact_list=contact_list), name)
 
 
 # --- Contacts -----------------------------------------------------------------------------------
@@ -389,4 +372,4 @@ def dnc_remove(request, pk):
 
 @login_required
 def dnc_export(request):
-    return _csv_download(donotcall.dnc_export_rows(owner=request.user), "do-not-call")
+    return csv_download(donotcall.dnc_export_rows(owner=request.user), "do-not-call")
