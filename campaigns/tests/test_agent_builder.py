@@ -12,12 +12,6 @@ from campaigns.tests.factories import make_agent
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def text(response) -> str:
     return html.unescape(response.content.decode())
 

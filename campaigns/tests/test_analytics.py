@@ -31,12 +31,6 @@ def other(db):
     return other
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def add_call(campaign, *, ago=timedelta(0), contact=None, **fields) -> Call:
     """A call of `campaign`, placed `ago` before now (created_at is auto_now_add, so set after)."""
     call = Call.objects.create(

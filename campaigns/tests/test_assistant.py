@@ -456,12 +456,6 @@ def test_common_phrases_count_calls_and_skip_stop_words(reported):
 
 
 # --- Pages ------------------------------------------------------------------------------------
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 HX = {"HTTP_HX_REQUEST": "true"}
 
 

@@ -14,12 +14,6 @@ pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def make_call(user, *, agent=None, campaign=None, provider="twilio", **fields) -> Call:
     fields = {"status": "completed", "answered_by": "human", "duration_seconds": 29, **fields}
     return Call.objects.create(

@@ -31,12 +31,6 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def settings_data(campaign, **overrides) -> dict:
     data = {
         "name": campaign.name,

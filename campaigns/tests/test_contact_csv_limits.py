@@ -43,12 +43,11 @@ def cost():
 
 
 @pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
+def logged_in(logged_in):
     # The first request of a process imports every URL module (the Telnyx SDK takes seconds):
     # that is start-up, not the cost of a file.
-    client.get(reverse("contactlist_upload"))
-    return client
+    logged_in.get(reverse("contactlist_upload"))
+    return logged_in
 
 
 def page_text(response) -> str:

@@ -33,12 +33,6 @@ def other(db):
     return other
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def text(response) -> str:
     import html
 

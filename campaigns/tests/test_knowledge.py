@@ -176,12 +176,6 @@ def test_markdown_decoration_that_nobody_says_aloud_is_dropped():
 
 
 # --- Adding sources -----------------------------------------------------------------------
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.django_db
 def test_text_source_is_stored_with_its_passages_in_order(agent):
     source = knowledge_add_text(agent, "  Clinic facts ", CLINIC)

@@ -58,12 +58,6 @@ def owner(user):
     return user
 
 
-@pytest.fixture
-def logged_in(client, owner):
-    client.force_login(owner)
-    return client
-
-
 def launch_url(campaign, action="launch"):
     return reverse("campaign_action", args=[campaign.pk, action])
 

@@ -105,12 +105,6 @@ def survey(user):
     return campaign
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.django_db
 def test_an_agents_own_positive_outcome_counts_as_success(survey):
     n = campaign_live_stats(campaign=survey).numbers

@@ -57,12 +57,6 @@ def say_in_turn(session, words: str) -> PlaygroundSession:
 
 
 @pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def other(db):
     other = User.objects.create_user(
         email="rival@example.com",

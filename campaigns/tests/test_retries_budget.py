@@ -68,12 +68,6 @@ def answered(call_id, *, seconds=30, outcome="", captured=None, answered_by="hum
     call_finish(call_id=call_id, status=Call.Status.COMPLETED, duration_seconds=seconds)
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.django_db
 def test_each_ending_the_campaign_retries_is_called_again_after_its_delay(clock, user):
     no_answer, busy, failed, voicemail, person = NUMBERS[:5]

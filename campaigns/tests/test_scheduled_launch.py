@@ -53,12 +53,6 @@ def owner(user):
     return user
 
 
-@pytest.fixture
-def logged_in(client, owner):
-    client.force_login(owner)
-    return client
-
-
 def schedule(client, campaign, when: str):
     return client.post(reverse("campaign_schedule", args=[campaign.pk]), {"launch_at": when}, follow=True)
 

@@ -37,12 +37,6 @@ def other(db):
     return other
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def agent_data(**overrides) -> dict:
     data = {
         "name": "Renewals bot",
