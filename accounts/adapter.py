@@ -11,6 +11,7 @@ import phonenumbers
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context, ratelimit
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialApp
 from django import forms
 from django.http import Http404
 from django.utils import timezone
@@ -157,8 +158,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         # Every installed provider has its URLs; one that is not configured is not found (allauth
         # does this for OpenID Connect and SAML, but lets Google's and Facebook's views fail with
         # a server error).
-        from allauth.socialaccount.models import SocialApp
-
         try:
             return super().get_provider(request, provider, client_id=client_id)
         except SocialApp.DoesNotExist:
