@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from billing import ledger
 from clozit.queueing import enqueue
-from telephony.providers.base import AgentStep, CallEvent, TurnInput
+from telephony.providers.base import AgentStep, CallEvent, RelayEnded, TurnInput
 
 from .engine import ConversationContext, Reply, engine_for, wording
 from .knowledge import passages_for
@@ -690,3 +690,14 @@ def calls_stale(*, now=None) -> list[Call]:
         provider_call_id=""
     )
     return [c for c in candidates if c.created_at + STALE_AFTER + timedelta(seconds=c.time_limit_seconds) < now]
+
+
+def call_relay_ended(ended: RelayEnded) -> AgentStep:
+    """What the call does once its ConversationRelay session is over: the words and the next step
+    the session left in its `end` (say goodbye and hang up, or transfer); hang up otherwise."""
+    if not ended.call_live:
+        return HANG_UP
+    handoff = ended.handoff
+    if handoff.get("then") == "transfer" and handoff.get("transfer_to"):
+        return AgentStep(say=str(handoff.get("say") or ""), then="transfer", transfer_to=str(handoff["transfer_to"]))
+    return AgentStep(say=str(handoff.get("say") or ""), then="hangup")

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.core import signing
+from django.urls import reverse
 
 from .registry import UnknownProvider, get_provider
 
@@ -107,6 +108,12 @@ def relay_url(*, provider: str, call_id: int) -> str:
     """The socket URL to give the carrier for a call (with its token)."""
     token = relay_token(provider=provider, call_id=call_id)
     return f"{relay_ws_base()}/telephony/{provider}/relay/{call_id}/?{urlencode({'token': token})}"
+
+
+def relay_ended_url(*, provider: str, call_id: int) -> str:
+    """Where the carrier asks what the call does once its relay session is over (signed POST)."""
+    path = reverse("telephony_relay_ended", kwargs={"provider": provider, "call_id": call_id})
+    return settings.PUBLIC_BASE_URL + path
 
 
 @dataclass(frozen=True)
