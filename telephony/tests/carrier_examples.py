@@ -140,3 +140,34 @@ TWILIO_INVALID_PARAMETER = {
     "more_info": "https://www.twilio.com/docs/errors/20001",
     "status": 400,
 }
+
+# --- ConversationRelay frames, carrier -> us ----------------------------------------------------
+
+# Twilio, "Getting and sending WebSocket messages" (setup message; our outbound calls say
+# "outbound-api" and "IN-PROGRESS" where the example, an inbound call, says "inbound", "RINGING").
+TWILIO_RELAY_SETUP = {
+    "type": "setup",
+    "sessionId": "VX00000000000000000000000000000000",
+    "accountSid": "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    "parentCallSid": "",
+    "callSid": "CA00000000000000000000000000000000",
+    "from": "+18005550100",
+    "to": "+18005550101",
+    "forwardedFrom": "+18005550102",
+    "callType": "PSTN",
+    "callerName": "",
+    "direction": "inbound",
+    "callStatus": "RINGING",
+    "customParameters": {"callReference": "bar"},
+}
+# Telnyx, "ConversationRelay WebSocket channel" (the same vocabulary as Twilio's): the frames that
+# follow setup. Twilio's partial prompts (last: false) come only with partialPrompts on, which we
+# do not ask for; its language codes are BCP 47 ("en-US").
+RELAY_PROMPT = {"type": "prompt", "voicePrompt": "hello there", "lang": "en", "last": False}
+RELAY_DTMF = {"type": "dtmf", "digit": "1"}
+RELAY_INTERRUPT = {
+    "type": "interrupt",
+    "utteranceUntilInterrupt": "Welcome to Telnyx, how can I help",
+    "durationUntilInterruptMs": 1820,
+}
+RELAY_ERROR = {"type": "error", "description": "Invalid message: unknown type: foo"}
