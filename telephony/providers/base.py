@@ -196,6 +196,33 @@ POLLY_VOICES = [
 ]
 
 
+# ConversationRelay names voices by provider, not with <Say>'s "Polly." prefix: ttsProvider="Amazon"
+# with the Polly voice id and its engine, e.g. voice="Joanna-Neural" (Twilio, "ConversationRelay:
+# Picking a voice", https://www.twilio.com/docs/voice/conversationrelay/voice-configuration).
+# Relay speech is neural; our Polly voices that exist only as standard voices take the neural
+# voice of the same language and sex (Polly's neural list: Sergio es-ES, Rémi fr-FR, Daniel de-DE).
+RELAY_POLLY_VOICES = {
+    "Enrique": "Sergio",
+    "Mathieu": "Remi",
+    "Hans": "Daniel",
+}
+# <Say>'s generic voices, as <Say> renders them in English.
+RELAY_GENERIC_VOICES = {"man": "Matthew", "woman": "Joanna"}
+
+
+def relay_voice(voice: str) -> dict:
+    """<ConversationRelay>'s ttsProvider and voice for an agent's voice id ("Polly.Joanna",
+    "Google.en-US-Neural2-F", "man"); {} leaves Twilio's default voice for the language."""
+    if voice.startswith("Polly."):
+        name = voice.removeprefix("Polly.").removesuffix("-Neural")
+        return {"tts_provider": "Amazon", "voice": RELAY_POLLY_VOICES.get(name, name) + "-Neural"}
+    if voice in RELAY_GENERIC_VOICES:
+        return {"tts_provider": "Amazon", "voice": RELAY_GENERIC_VOICES[voice] + "-Neural"}
+    if voice.startswith("Google."):
+        return {"tts_provider": "Google", "voice": voice.removeprefix("Google.")}
+    return {}
+
+
 class VoiceProvider:
     """Places and controls calls for one carrier. Implementations must never raise anything
     but ProviderError from network calls, and must be safe to construct at import time."""

@@ -21,6 +21,7 @@ from .base import (
     RelayEnded,
     TurnInput,
     end_reason,
+    relay_voice,
 )
 
 # Twilio CallStatus -> our status. "queued" and "initiated" say nothing new.
@@ -68,33 +69,6 @@ def answered_by_kind(value: str) -> str:
     if not value:
         return ""
     return "human" if value == "human" else ("machine" if value.startswith("machine") or value == "fax" else "")
-
-
-# ConversationRelay names voices by provider, not with <Say>'s "Polly." prefix: ttsProvider="Amazon"
-# with the Polly voice id and its engine, e.g. voice="Joanna-Neural" (Twilio, "ConversationRelay:
-# Picking a voice", https://www.twilio.com/docs/voice/conversationrelay/voice-configuration).
-# Relay speech is neural; our Polly voices that exist only as standard voices take the neural
-# voice of the same language and sex (Polly's neural list: Sergio es-ES, Rémi fr-FR, Daniel de-DE).
-RELAY_POLLY_VOICES = {
-    "Enrique": "Sergio",
-    "Mathieu": "Remi",
-    "Hans": "Daniel",
-}
-# <Say>'s generic voices, as <Say> renders them in English.
-RELAY_GENERIC_VOICES = {"man": "Matthew", "woman": "Joanna"}
-
-
-def relay_voice(voice: str) -> dict:
-    """<ConversationRelay>'s ttsProvider and voice for an agent's voice id ("Polly.Joanna",
-    "Google.en-US-Neural2-F", "man"); {} leaves Twilio's default voice for the language."""
-    if voice.startswith("Polly."):
-        name = voice.removeprefix("Polly.").removesuffix("-Neural")
-        return {"tts_provider": "Amazon", "voice": RELAY_POLLY_VOICES.get(name, name) + "-Neural"}
-    if voice in RELAY_GENERIC_VOICES:
-        return {"tts_provider": "Amazon", "voice": RELAY_GENERIC_VOICES[voice] + "-Neural"}
-    if voice.startswith("Google."):
-        return {"tts_provider": "Google", "voice": voice.removeprefix("Google.")}
-    return {}
 
 
 class TwilioWireFormat:

@@ -14,9 +14,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from telephony import relay, simulator, simulator_relay
-from telephony.providers.base import AgentStep
+from telephony.providers.base import AgentStep, relay_voice
 from telephony.providers.simulated import SimulatedProvider
-from telephony.providers.twiml import relay_voice
 from telephony.tests.carrier_examples import (
     RELAY_DTMF,
     RELAY_ERROR,
