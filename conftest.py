@@ -83,6 +83,7 @@ def asgi_server(settings):
     import time
 
     import uvicorn
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
     from django.db import connections
 
     from clozit.asgi import application
@@ -96,7 +97,13 @@ def asgi_server(settings):
         port = probe.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            application, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio"
+            # Static files from the apps' folders, as Django's own live server serves them.
+            ASGIStaticFilesHandler(application),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            ws="websockets-sansio",
         )
     )
     thread = threading.Thread(target=server.run, name="asgi-server", daemon=True)

@@ -360,6 +360,20 @@ def playground_say(session: PlaygroundSession, text: str, *, turn: int | None = 
     return session
 
 
+def playground_interrupted(pk: int, *, heard: str) -> None:
+    """The person talked over the agent (Talk mode): its last line keeps only what was heard, as
+    a call's transcript does, so the conversation goes on from there."""
+    with transaction.atomic():
+        session = PlaygroundSession.objects.select_for_update().filter(pk=pk).first()
+        if session is None or not session.transcript or session.transcript[-1].get("speaker") != "agent":
+            return
+        line = session.transcript[-1]
+        heard = " ".join(heard.split())
+        if len(heard) < len(line.get("text", "")):
+            line["text"], line["interrupted"] = heard, True
+            session.save(update_fields=["transcript"])
+
+
 def playground_credits(session: PlaygroundSession) -> Decimal:
     """Credits this session has cost."""
     return session.llm_turns_charged * ledger.AI_QUERY_COST
