@@ -80,9 +80,12 @@ def asgi_server(settings):
     """The whole ASGI application (Django and the relay sockets) served by uvicorn on a free
     port in this process, as gunicorn's uvicorn workers serve it. PUBLIC_BASE_URL points at it,
     so URLs given to a carrier (webhooks, relay sockets) come back here. Yields the base URL."""
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
     from clozit.asgi import application
 
-    with _served(application, settings) as url:
+    # Static files from the apps' folders too, as Django's own live server serves them.
+    with _served(ASGIStaticFilesHandler(application), settings) as url:
         yield url
 
 
