@@ -182,4 +182,3 @@ def playground_talk_token(request, pk, session_pk):
     if session.ended:
         return JsonResponse({"error": "This conversation has ended."}, status=409)
     return JsonResponse({"path": playground_talk.talk_path(session), "session": session.pk})
-
