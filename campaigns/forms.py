@@ -191,7 +191,7 @@ class AgentForm(forms.ModelForm):
     OUTCOMES_LEGEND = "Outcomes & capture"
     # (legend, fields) in the order the page shows them.
     FIELDSETS = [
-        ("Basics", ["name", "language", "voice", "engine"]),
+        ("Basics", ["name", "language", "voice", "engine", "transport"]),
         (
             "Conversation",
             ["persona", "goal", "opening_line", "questions", "answers", "closing_line", "end_call_phrases"],
@@ -208,6 +208,7 @@ class AgentForm(forms.ModelForm):
             "language",
             "voice",
             "engine",
+            "transport",
             "persona",
             "goal",
             "opening_line",
@@ -237,6 +238,7 @@ class AgentForm(forms.ModelForm):
         labels = {
             "persona": "Persona and instructions",
             "engine": "Conversation engine",
+            "transport": "Conversation style",
             "transfer_when": "When to transfer",
             "end_call_phrases": "End-call phrases",
             "ai_disclosure": "AI disclosure",
