@@ -268,6 +268,11 @@ class AgentForm(forms.ModelForm):
                 "scripted engine, including agents set to “AI model”."
             )
         self.fields["engine"].help_text = engine_help
+        # A form posted without it (an older page, a script) keeps the agent's style.
+        self.fields["transport"].required = False
+
+    def clean_transport(self):
+        return self.cleaned_data.get("transport") or self.instance.transport or Agent.Transport.RELAY
 
     @property
     def fieldsets(self):

@@ -432,12 +432,15 @@ class LLMEngine(ConversationEngine):
     def interrupted(self, state: dict, heard: str) -> None:
         """The callee cut the last reply short: the history keeps only what they heard of it."""
         messages = list(state.get("messages") or [])
+        heard = heard.strip()
         if messages and messages[-1]["role"] == "assistant":
-            if heard.strip():
-                messages[-1] = {"role": "assistant", "content": heard.strip()}
+            if heard:
+                messages[-1] = {"role": "assistant", "content": heard}
             else:
                 messages.pop()
-            state["messages"] = messages
+        elif heard:  # cut short before the reply was kept: what went out of it
+            messages.append({"role": "assistant", "content": heard})
+        state["messages"] = messages[-MAX_HISTORY:]
 
     # --- streamed turns (real-time conversations) --------------------------------------
     async def respond_stream(self, ctx: ConversationContext, speech: str):
