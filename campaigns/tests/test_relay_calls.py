@@ -370,3 +370,27 @@ def test_sockets_for_calls_that_cannot_talk_in_real_time_are_refused(server, use
     unanswered = relay_call(user, max_call_seconds=30)
     with pytest.raises(InvalidStatus):
         open_socket(relay.relay_url(provider="simulated", call_id=unanswered.pk))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_machine_reported_late_takes_the_call_from_the_session_which_ends_and_bills_nothing(server, user, model):
+    call = relay_call(user)
+    relay_url, _, _ = connected(answer(server, call))  # unknown yet: a person would hear the opening
+
+    with open_socket(relay_url) as ws:
+        ws.send(json.dumps(examples.TWILIO_SETUP))
+        amd = reverse("telephony_amd", kwargs={"provider": "simulated", "call_id": call.pk})
+        status, _ = post(server, amd, params(AnsweredBy="machine_end_beep", MachineDetectionDuration="4100"))
+        assert status == 204
+        # The machine's words over the socket get no answer: the voicemail message has the call.
+        ws.send(json.dumps(examples.twilio_prompt("Please leave a message after the tone.")))
+        assert frames(ws) == [{"type": "text", "token": "", "last": True}]
+    assert model.calls == 0
+
+    call.refresh_from_db()
+    assert call.status == Call.Status.IN_PROGRESS and call.credits_charged == 0  # closing ended nothing
+    assert call.engine_state["last_step"]["then"] == "hangup"
+    assert call_status(server, call, "completed", CallDuration="35") == 204
+    call.refresh_from_db()
+    assert call.outcome == Call.Outcome.VOICEMAIL and call.credits_charged == Decimal(35)
+    assert "thinking" not in call.engine_state
