@@ -11,7 +11,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from .analytics import account_analytics, calls_over_time, campaign_live_stats
+from .analytics import account_analytics, calls_over_time, campaign_live_stats, reply_latency
 from .exports import calls_csv
 from .models import Campaign
 
@@ -29,6 +29,7 @@ def analytics_page(request):
     since = timezone.now() - timedelta(days=days) if days else None
     context = {
         "report": account_analytics(owner=request.user, since=since),
+        "latency": reply_latency(owner=request.user, since=since),
         "period": period,
         "period_label": label,
         "periods": [(key, name) for key, (name, _) in PERIODS.items()],

@@ -90,6 +90,19 @@ class Agent(models.Model):
         help_text="Which conversation engine runs this agent's calls.",
     )
 
+    class Transport(models.TextChoices):
+        RELAY = "relay", "Real-time (streamed, the callee can interrupt)"
+        GATHER = "gather", "Turn at a time"
+
+    transport = models.CharField(
+        max_length=10,
+        choices=Transport.choices,
+        default=Transport.RELAY,
+        help_text="Real-time: the agent starts answering as its words come and stops when the callee speaks "
+        "over it. Turn at a time: each answer is said whole once ready (a fallback for carriers without "
+        "real-time conversations).",
+    )
+
     class VoicemailAction(models.TextChoices):
         LEAVE_MESSAGE = "message", "Leave the voicemail message"
         HANG_UP = "hangup", "Hang up without a message"
@@ -491,6 +504,14 @@ class CallTurn(models.Model):
     text = models.TextField()
     # Knowledge-base passages the agent was given for this reply: [{"id", "source", "text"}].
     passages = models.JSONField(default=list, blank=True)
+    # The callee spoke over this line: `text` is only what they heard of it.
+    interrupted = models.BooleanField(default=False)
+    # Real-time replies (ConversationRelay), in milliseconds from the callee's words: to the first
+    # text sent to the carrier (Clozit's own time, the model's included), to the model's first
+    # token (the model's own part), and to the last text sent.
+    first_frame_ms = models.PositiveIntegerField(null=True, blank=True)
+    model_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
