@@ -364,14 +364,15 @@ def playground_interrupted(pk: int, *, heard: str) -> None:
     """The person talked over the agent (Talk mode): its last line keeps only what was heard, as
     a call's transcript does, so the conversation goes on from there."""
     with transaction.atomic():
-        session = PlaygroundSession.objects.select_for_update().filter(pk=pk).first()
+        session = PlaygroundSession.objects.select_for_update().select_related("agent").filter(pk=pk).first()
         if session is None or not session.transcript or session.transcript[-1].get("speaker") != "agent":
             return
         line = session.transcript[-1]
         heard = " ".join(heard.split())
         if len(heard) < len(line.get("text", "")):
             line["text"], line["interrupted"] = heard, True
-            session.save(update_fields=["transcript"])
+            engine_for(session.agent).interrupted(session.engine_state, heard)  # its history too
+            session.save(update_fields=["transcript", "engine_state"])
 
 
 def playground_credits(session: PlaygroundSession) -> Decimal:

@@ -108,13 +108,19 @@ class PlaygroundTalk:
                 if text:
                     within = claim.ctx.deadline - time.monotonic()
                     claim.ctx.knowledge = await _in_thread(passages_for)(claim.ctx.agent, text, within=within)
-                async for piece in _streamed(claim.engine, claim.ctx, text):
+                async for piece in claim.engine.respond_stream(claim.ctx, text):
                     if isinstance(piece, Reply):
                         reply = piece
                     elif piece:
                         said.append(piece)
                         yield piece
-                session = await _in_thread(playground.turn_finish)(claim, reply or Reply(say="".join(said)))
+                reply = reply or Reply(say="".join(said))
+                # A reply that ends the call is not streamed (a carrier says it after the hand-back):
+                # the browser is the carrier here, so it gets the words now.
+                unsaid = reply.say[len("".join(said)) :] if reply.say.startswith("".join(said)) else ""
+                if unsaid.strip():
+                    yield unsaid
+                session = await _in_thread(playground.turn_finish)(claim, reply)
             except asyncio.CancelledError:
                 # Talked over: what was said so far is the agent's line (`interrupted` trims it to
                 # what was heard). The model was asked, so a paid turn is charged.
@@ -145,18 +151,6 @@ class PlaygroundTalk:
 
     async def closed(self) -> None:
         return None
-
-
-async def _streamed(engine, ctx, text: str):
-    """The engine's reply as it is produced: text pieces, then the Reply itself."""
-    stream = getattr(engine, "respond_stream", None)
-    if stream is not None:
-        async for piece in stream(ctx, text):
-            yield piece
-        return
-    reply = await _in_thread(engine.respond)(ctx, text)
-    yield reply.say
-    yield reply
 
 
 def _finish_or_forget(claim, reply: Reply) -> None:
