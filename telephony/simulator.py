@@ -20,7 +20,7 @@ Fictional numbers of the form +1 NXX 555-01XX (reserved for fiction) behave pred
 last two digits, so demos and tests can ask for a given callee:
 
     00-09 interested      10-14 interested, asks a question of their own before the 2nd answer
-          (on a relay call: 05-07 speak over the agent's 2nd reply, 08-09 press a key at their 2nd turn)
+          (on a relay call: 05-07 speak over its first reply after the greeting, 08-09 press a key at turn 2)
     15-19 interested, keeps the 2nd answer to themselves ("I'd rather not say")
     20-29 not interested  30-39 asks to be called later   40-49 asks to stop
     50-54 asks the price, then answers                    55-59 asks for a person

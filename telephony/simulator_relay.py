@@ -341,7 +341,7 @@ class RelaySession:
         """Whether the callee speaks over the reply about to come."""
         manner = getattr(self.callee, "relay_manner", "plain")
         if manner == "interrupts":
-            return self.replies == 1  # the agent's second reply
+            return self.replies == 0  # the agent's second words: its first reply after the greeting
         return manner == "random" and self.rng.random() < INTERRUPT_CHANCE
 
     def _presses_key(self) -> bool:
