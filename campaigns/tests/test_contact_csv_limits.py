@@ -176,11 +176,11 @@ def test_the_mapping_page_of_the_widest_allowed_file_is_quick(logged_in, user):
     rows = "".join("+1202555010" + str(i) + ",x" * 499 + "\n" for i in range(5))
     contact_list = contact_upload_create(owner=user, filename="wide.csv", data=f"{header}\n{rows}".encode())
 
-    with cost() as spent:
-        response = logged_in.get(reverse("contactlist_map", args=[contact_list.pk]))
+    started = time.thread_time()  # processor time (no tracemalloc here: it slows rendering several times)
+    response = logged_in.get(reverse("contactlist_map", args=[contact_list.pk]))
 
     assert response.status_code == 200 and "500 columns" in page_text(response)
-    assert spent.seconds < 3
+    assert time.thread_time() - started < 3
 
 
 # --- The background import ----------------------------------------------------------------------------
