@@ -9,7 +9,7 @@ passages (500, the most an agent may hold) of a help centre's text: articles abo
 product's plans, billing, calendars, bookings, reminders, integrations, security, offices and
 support, written from sentence templates with varied details, added through `knowledge_add_text`
 as a user would. A second agent with the same text stands beside it, so the search has other
-agents' passages to pass over.
+agents' passages to pass over. Then the tables are analysed, as autovacuum soon would.
 
 Then it searches the way a call's turn does, `passages_for(agent, words, within=...)`, for
 --searches things a callee says, drawn from templates: questions the help centre answers,
@@ -320,12 +320,16 @@ def rows_for(label: str, results) -> list[str]:
 
 
 def measure(args) -> tuple[list[str], dict]:
+    from django.db import connection
+
     from accounts.models import User
-    from campaigns.models import KnowledgePassage
+    from campaigns.models import KnowledgePassage, KnowledgeSource
 
     owner = User.objects.create_user(email="bench@example.com", password="x")
     agent = make_agent_with_knowledge(owner, args.passages, "Help centre")
     make_agent_with_knowledge(owner, args.passages, "Help centre, twin")
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {KnowledgePassage._meta.db_table}, {KnowledgeSource._meta.db_table}")
     held = KnowledgePassage.objects.filter(agent=agent).count()
     words = [len(p.split()) for p in KnowledgePassage.objects.filter(agent=agent).values_list("text", flat=True)]
     lines = callee_lines(args.searches, random.Random(1))
@@ -366,8 +370,9 @@ def main() -> None:
         f"Knowledge search{label} (bench/knowledge_search.py): `passages_for(agent, words, within={WITHIN})` as a "
         f"call's turn calls it, in-process, PostgreSQL on 127.0.0.1; an English agent with {notes['passages']} "
         f"passages (~{notes['words']:.0f} words each) of a help centre's text, a second agent with as many beside "
-        f"it; {args.searches:,} lines a callee says, a fifth of them acknowledgements, the same lines on one thread "
-        f"and then on each of {args.threads} threads at once. Load average {load_before:.2f} before the run, "
+        f"it, the tables analysed; {args.searches:,} lines a callee says, a fifth of them acknowledgements, the "
+        f"same lines on one thread and then on each of {args.threads} threads at once. Load average "
+        f"{load_before:.2f} before the run, "
         f"{load_after:.2f} after.\n\n"
         "| searches | p50 | p99 | mean | SQL statements per search |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )

@@ -22,6 +22,7 @@ import re
 import unicodedata
 
 from django.db import OperationalError, connections, transaction
+from django.db.models import Value
 
 from .engine.base import Passage
 from .errors import CampaignError
@@ -109,18 +110,26 @@ def _add(agent: Agent, *, title: str, kind: str, filename: str, text: str) -> Kn
             )
         source = KnowledgeSource.objects.create(agent=agent, title=title[:200], kind=kind, filename=filename, text=text)
         KnowledgePassage.objects.bulk_create(
-            KnowledgePassage(source=source, agent=agent, position=position, text=passage)
-            for position, passage in enumerate(passages)
+            KnowledgePassage(source=source, agent=agent, position=i, text=passage, search=_vector(passage, agent))
+            for i, passage in enumerate(passages)
         )
-        if _full_text_search_available():
-            _store_vectors(KnowledgePassage.objects.filter(source=source), search_config(agent.language))
         agent.knowledge_passage_count = existing + len(passages)
         Agent.objects.filter(pk=agent.pk).update(knowledge_passage_count=agent.knowledge_passage_count)
     return source
 
 
+def _vector(text: str, agent: Agent):
+    """A new passage's tsvector in the agent's language, computed by the INSERT itself: parsed
+    once here rather than on every search (and not written twice, as an UPDATE after it would)."""
+    from django.contrib.postgres.search import SearchVector
+
+    if not _full_text_search_available():
+        return None
+    return SearchVector(Value(text), config=search_config(agent.language))
+
+
 def _store_vectors(passages, config: str) -> None:
-    """One UPDATE: each passage's tsvector, parsed once here rather than on every search."""
+    """One UPDATE: the passages' tsvectors, from their text."""
     from django.contrib.postgres.search import SearchVector
 
     passages.update(search=SearchVector("text", config=config))
