@@ -13,6 +13,7 @@ from clozit.admin import count_of
 from . import abuse, services
 from .contacts import normalise_number
 from .errors import CampaignError
+from .knowledge import knowledge_reindex
 from .models import Agent, Call, CallTurn, Campaign, CampaignContact, Contact, ContactList, DoNotCall
 
 
@@ -22,6 +23,11 @@ class AgentAdmin(admin.ModelAdmin):
     search_fields = ["name", "owner__email"]
     list_filter = ["language"]
     list_select_related = ["owner"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "language" in form.changed_data:
+            knowledge_reindex(obj)  # its passages' search vectors follow the language
 
 
 class ContactInline(admin.TabularInline):

@@ -3,6 +3,8 @@
 import datetime
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 
@@ -132,6 +134,9 @@ class Agent(models.Model):
     record_calls = models.BooleanField(
         default=False, help_text="Record calls. Callees are told at the start of every recorded call."
     )
+    # How many knowledge passages the agent holds, kept by campaigns.knowledge (never lower than
+    # the truth), so that a turn of an agent without a knowledge base asks the database nothing.
+    knowledge_passage_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -546,10 +551,17 @@ class KnowledgePassage(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="knowledge_passages")
     position = models.PositiveIntegerField()
     text = models.TextField()
+    # `text` as PostgreSQL's tsvector in the agent's language, written by campaigns.knowledge
+    # when passages are added or the agent's language changes (NULL on SQLite, which does not search it).
+    search = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["source_id", "position"]
-        indexes = [models.Index(fields=["agent", "source"])]
+        indexes = [
+            models.Index(fields=["agent", "source"]),
+            # Created on PostgreSQL only (migration 0014): SQLite has no GIN.
+            GinIndex(fields=["search"], name="knowledge_passage_search"),
+        ]
 
     def __str__(self):
         return f"{self.source.title} #{self.position}"

@@ -11,6 +11,7 @@ from telephony.numbers import default_caller_number
 from . import selectors, services, state
 from .errors import CampaignError
 from .forms import AgentForm, CampaignForm, CampaignScheduleForm
+from .knowledge import knowledge_reindex
 from .models import Agent, Call, Campaign
 from .variables import agent_variable_warnings
 
@@ -27,6 +28,8 @@ def agent_edit(request, pk=None):
     form = AgentForm(request.POST or None, instance=agent, owner=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
+        if "language" in form.changed_data:
+            knowledge_reindex(agent)  # its passages' search vectors follow the language
         messages.success(request, f"Agent “{agent.name}” saved.")
         for warning in agent_variable_warnings(agent=agent):
             messages.warning(request, warning)
