@@ -52,7 +52,7 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("campaigns", "0013_campaign_lifecycle")]
+    dependencies = [("campaigns", "0014_relay_transport_turn_latency")]
 
     operations = [
         migrations.AddField(
