@@ -1,5 +1,7 @@
 """Fixtures shared by every app's tests: real Redis queues and an in-process RQ worker."""
 
+import contextlib
+
 import django_rq
 import pytest
 from django.utils import timezone
@@ -78,14 +80,32 @@ def asgi_server(settings):
     """The whole ASGI application (Django and the relay sockets) served by uvicorn on a free
     port in this process, as gunicorn's uvicorn workers serve it. PUBLIC_BASE_URL points at it,
     so URLs given to a carrier (webhooks, relay sockets) come back here. Yields the base URL."""
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from clozit.asgi import application
+
+    # Static files from the apps' folders too, as Django's own live server serves them.
+    with _served(ASGIStaticFilesHandler(application), settings) as url:
+        yield url
+
+
+@pytest.fixture
+def serve_asgi(settings):
+    """Serve another ASGI app the way `asgi_server` serves ours (e.g. a relay socket with a test
+    conversation behind it): `serve_asgi(app)` returns its base URL, and PUBLIC_BASE_URL points
+    at it. Every app served stops when the test ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda app: stack.enter_context(_served(app, settings))
+
+
+@contextlib.contextmanager
+def _served(app, settings):
     import socket
     import threading
     import time
 
     import uvicorn
     from django.db import connections
-
-    from clozit.asgi import application
 
     # Each request closes its own connection when it ends (as with CONN_MAX_AGE=0): the server's
     # threads must not hold the test database open after the test.
@@ -95,9 +115,7 @@ def asgi_server(settings):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(
-            application, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio"
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio")
     )
     thread = threading.Thread(target=server.run, name="asgi-server", daemon=True)
     thread.start()
@@ -107,7 +125,9 @@ def asgi_server(settings):
     assert server.started, "uvicorn did not start"
     url = f"http://127.0.0.1:{port}"
     settings.PUBLIC_BASE_URL = url
-    yield url
-    server.should_exit = True
-    thread.join(10)
-    connections.settings["default"]["CONN_MAX_AGE"] = persistent
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        connections.settings["default"]["CONN_MAX_AGE"] = persistent

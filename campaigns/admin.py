@@ -12,6 +12,7 @@ from clozit.admin import count_of
 from clozit.phones import normalise_number
 
 from .contacts import donotcall
+from .conversation.knowledge import knowledge_reindex
 from .dialing import abuse
 from .errors import CampaignError
 from .lifecycle import services
@@ -24,6 +25,11 @@ class AgentAdmin(admin.ModelAdmin):
     search_fields = ["name", "owner__email"]
     list_filter = ["language"]
     list_select_related = ["owner"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "language" in form.changed_data:
+            knowledge_reindex(obj)  # its passages' search vectors follow the language
 
 
 class ContactInline(admin.TabularInline):

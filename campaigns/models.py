@@ -9,6 +9,8 @@ from its `__init__`, once it grows much further.
 import datetime
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 
@@ -96,6 +98,19 @@ class Agent(models.Model):
         help_text="Which conversation engine runs this agent's calls.",
     )
 
+    class Transport(models.TextChoices):
+        RELAY = "relay", "Real-time (streamed, the callee can interrupt)"
+        GATHER = "gather", "Turn at a time"
+
+    transport = models.CharField(
+        max_length=10,
+        choices=Transport.choices,
+        default=Transport.RELAY,
+        help_text="Real-time: the agent starts answering as its words come and stops when the callee speaks "
+        "over it. Turn at a time: each answer is said whole once ready (a fallback for carriers without "
+        "real-time conversations).",
+    )
+
     class VoicemailAction(models.TextChoices):
         LEAVE_MESSAGE = "message", "Leave the voicemail message"
         HANG_UP = "hangup", "Hang up without a message"
@@ -125,6 +140,9 @@ class Agent(models.Model):
     record_calls = models.BooleanField(
         default=False, help_text="Record calls. Callees are told at the start of every recorded call."
     )
+    # How many knowledge passages the agent holds, kept by campaigns.knowledge (never lower than
+    # the truth), so that a turn of an agent without a knowledge base asks the database nothing.
+    knowledge_passage_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -497,6 +515,14 @@ class CallTurn(models.Model):
     text = models.TextField()
     # Knowledge-base passages the agent was given for this reply: [{"id", "source", "text"}].
     passages = models.JSONField(default=list, blank=True)
+    # The callee spoke over this line: `text` is only what they heard of it.
+    interrupted = models.BooleanField(default=False)
+    # Real-time replies (ConversationRelay), in milliseconds from the callee's words: to the first
+    # text sent to the carrier (Clozit's own time, the model's included), to the model's first
+    # token (the model's own part), and to the last text sent.
+    first_frame_ms = models.PositiveIntegerField(null=True, blank=True)
+    model_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -531,10 +557,17 @@ class KnowledgePassage(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="knowledge_passages")
     position = models.PositiveIntegerField()
     text = models.TextField()
+    # `text` as PostgreSQL's tsvector in the agent's language, written by campaigns.knowledge
+    # when passages are added or the agent's language changes (NULL on SQLite, which does not search it).
+    search = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["source_id", "position"]
-        indexes = [models.Index(fields=["agent", "source"])]
+        indexes = [
+            models.Index(fields=["agent", "source"]),
+            # Created on PostgreSQL only (migration 0014): SQLite has no GIN.
+            GinIndex(fields=["search"], name="knowledge_passage_search"),
+        ]
 
     def __str__(self):
         return f"{self.source.title} #{self.position}"

@@ -90,6 +90,7 @@ def load_demo() -> User:
         closing_line="Thank you {{first_name}}, we'll text you a confirmation. Have a lovely day!",
         voicemail_message="Hi {{first_name}}, Riley from Demo Dental Clinic here. Please call us back to book.",
         max_call_seconds=120,
+        transport=Agent.Transport.RELAY,
     )
     contact_list = user.contact_lists.first()
     if contact_list is None:

@@ -33,8 +33,10 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.core import signing
+from django.urls import reverse
 
 from .registry import UnknownProvider, get_provider
+from .relay_frames import outgoing_problem  # noqa: F401 - the check, as the relay's own
 
 logger = logging.getLogger(__name__)
 
@@ -43,42 +45,6 @@ TOKEN_SALT = "clozit.relay"
 # Close codes: 1008 policy violation (refused before or after accepting), 1011 our own failure.
 REFUSED = 1008
 BROKEN = 1011
-
-# What the carriers accept from us, field by field (Twilio's "Getting and sending WebSocket
-# messages"; Telnyx's ConversationRelay channel has the same vocabulary). Anything else is the
-# carrier's error 64107 ("invalid message") on a real call.
-OUTGOING = {
-    "text": {
-        "required": {"token": str},
-        "optional": {"last": bool, "lang": str, "interruptible": bool, "preemptible": bool},
-    },
-    "play": {"required": {"source": str}, "optional": {"loop": int, "preemptible": bool, "interruptible": bool}},
-    "sendDigits": {"required": {"digits": str}, "optional": {}},
-    "language": {"required": {}, "optional": {"ttsLanguage": str, "transcriptionLanguage": str}},
-    "end": {"required": {}, "optional": {"handoffData": str}},
-}
-
-
-def outgoing_problem(frame) -> str | None:
-    """Why a carrier would refuse this frame of ours, or None."""
-    if not isinstance(frame, dict):
-        return "a frame must be a JSON object"
-    spec = OUTGOING.get(frame.get("type"))
-    if spec is None:
-        return f"unknown type: {frame.get('type')!r}"
-    for name, kind in spec["required"].items():
-        if not isinstance(frame.get(name), kind) or (kind is int and isinstance(frame.get(name), bool)):
-            return f"{frame['type']}.{name} must be a {kind.__name__}"
-    for name, value in frame.items():
-        if name == "type" or name in spec["required"]:
-            continue
-        kind = spec["optional"].get(name)
-        if kind is None:
-            return f"{frame['type']} has no field {name!r}"
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            return f"{frame['type']}.{name} must be a {kind.__name__}"
-    return None
-
 
 # --- where the socket lives and how it is authenticated -------------------------------------------
 
@@ -107,6 +73,12 @@ def relay_url(*, provider: str, call_id: int) -> str:
     """The socket URL to give the carrier for a call (with its token)."""
     token = relay_token(provider=provider, call_id=call_id)
     return f"{relay_ws_base()}/telephony/{provider}/relay/{call_id}/?{urlencode({'token': token})}"
+
+
+def relay_ended_url(*, provider: str, call_id: int) -> str:
+    """Where the carrier asks what the call does once its relay session is over (signed POST)."""
+    path = reverse("telephony_relay_ended", kwargs={"provider": provider, "call_id": call_id})
+    return settings.PUBLIC_BASE_URL + path
 
 
 @dataclass(frozen=True)
@@ -158,7 +130,8 @@ class RelaySession(Protocol):
     async def closed(self) -> None: ...
 
 
-OpenSession = Callable[[str, int, Handshake], Awaitable[RelaySession | None]]
+# Called with keywords: open_session(provider=…, call_id=…, handshake=…).
+OpenSession = Callable[..., Awaitable[RelaySession | None]]
 VerifyHandshake = Callable[[str, Handshake], bool]
 
 
@@ -190,7 +163,7 @@ class RelayApp:
             logger.warning("refused a relay socket for %s call %s: bad token or signature", provider, call_id)
             await send({"type": "websocket.close", "code": REFUSED})
             return
-        session = await self.open_session(provider, call_id, handshake)
+        session = await self.open_session(provider=provider, call_id=call_id, handshake=handshake)
         if session is None:
             logger.info("refused a relay socket for %s call %s: no live call", provider, call_id)
             await send({"type": "websocket.close", "code": REFUSED})
@@ -316,21 +289,14 @@ def _frame(message) -> dict | None:
     return frame if isinstance(frame, dict) else None
 
 
-# --- the app the ASGI router serves ------------------------------------------------------------
+# --- the carrier's own check ---------------------------------------------------------------------
 
 
-def _verify(provider: str, handshake: Handshake) -> bool:
+def carrier_signed(provider: str, handshake: Handshake) -> bool:
+    """Whether the socket's opening request carries the carrier's signature (for carriers that sign
+    one). The app the ASGI router serves (clozit/asgi.py) puts this check and the call's
+    conversation (campaigns) together: telephony never imports campaigns."""
     try:
         return get_provider(provider).verify_relay_handshake(handshake)
     except UnknownProvider:
         return False
-
-
-async def _open_call_session(provider: str, call_id: int, handshake: Handshake) -> RelaySession | None:
-    # Imported on first use: the call conversation lives in campaigns, which imports telephony.
-    from campaigns.calls.relay import relay_session_open
-
-    return await relay_session_open(provider=provider, call_id=call_id, handshake=handshake)
-
-
-relay_app = RelayApp(open_session=_open_call_session, verify=_verify)

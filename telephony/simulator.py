@@ -20,6 +20,7 @@ Fictional numbers of the form +1 NXX 555-01XX (reserved for fiction) behave pred
 last two digits, so demos and tests can ask for a given callee:
 
     00-09 interested      10-14 interested, asks a question of their own before the 2nd answer
+          (on a relay call: 05-07 speak over its first reply after the greeting, 08-09 press a key at turn 2)
     15-19 interested, keeps the 2nd answer to themselves ("I'd rather not say")
     20-29 not interested  30-39 asks to be called later   40-49 asks to stop
     50-54 asks the price, then answers                    55-59 asks for a person
@@ -28,7 +29,8 @@ last two digits, so demos and tests can ask for a given callee:
 Callees answer the question they last heard, the way a person would (`ANSWERS`: a few plausible
 answers per kind of question, picked by the question's words), in English whatever the agent's
 language. A callee drawn at random now and then asks a question of their own or declines one
-answer. The words, like the fate, are drawn from the call id's seed: a call always goes the same
+answer, and on a relay call (simulator_relay.py) speaks over the agent or presses a key. The
+words, like the fate, are drawn from the call id's seed: a call always goes the same
 way for the same id and the same agent.
 
 Why one module of about 600 lines: it is one fake carrier, and the call it plays is one script
@@ -43,20 +45,30 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-import django_rq
 import requests
 from django.conf import settings
 from twilio.request_validator import RequestValidator
 
+from .simulator_line import (  # noqa: F401 - request_hangup, request_update, call_state: the carrier's controls
+    GREETING,
+    HANGUP_KEY,
+    STATE_KEY,
+    UPDATE_KEY,
+    Redirected,
+    _connection,
+    call_state,
+    request_hangup,
+    request_update,
+    speaking_seconds,
+)
+from .simulator_relay import RelayRejected, RelaySession, check_connect
+
 logger = logging.getLogger(__name__)
 
 FICTIONAL_NUMBER = re.compile(r"^\+1\d{3}5550(1\d\d)$")
-WORDS_PER_SECOND = 2.5
 MAX_TURNS = 30
-HANGUP_KEY = "clozit:simulator:hangup:{sid}"
-UPDATE_KEY = "clozit:simulator:update:{sid}"  # new TwiML for a live call
-STATE_KEY = "clozit:simulator:state:{sid}"  # the call's CallStatus, as Twilio would report it
 REDIRECT = "redirect:"
+CONNECT = "connect:"  # a <Connect><ConversationRelay>: the session is played by simulator_relay
 # How long the simulated colleague talks with a transferred callee.
 TRANSFERRED_TALK_SECONDS = 30
 # Answering-machine detection, in seconds after the answer: a person's short "hello?" followed by
@@ -65,7 +77,6 @@ HUMAN_DETECTED_AFTER = 2.5
 MACHINE_DETECTED_AFTER = 4.0
 GREETING_SECONDS = 12.0
 MACHINE_DETECTION_MODES = ("", "Enable", "DetectMessageEnd")
-GREETING = "Hi, you have reached the voicemail of this number. Please leave a message after the tone."
 
 PERSONA_ODDS = {
     "interested": 40,
@@ -184,6 +195,9 @@ class Callee:
     answers: int = 0
     asked_back: bool = False
     declined: bool = False
+    # On a relay call: "interrupts" speaks over the agent's second reply, "presses" presses a key
+    # at the second turn, "random" may do either now and then (simulator_relay.py).
+    relay_manner: str = "plain"
 
     def reply(self, heard: str) -> str:
         if self.persona == "silent":
@@ -225,7 +239,14 @@ def _positive_int(value: str) -> bool:
 
 def check_twiml(verb: ET.Element) -> None:
     """Refuse a verb's attributes the way Twilio's warnings do (https://www.twilio.com/docs/api/
-    errors/<code>). Only <Gather>'s timing attributes are checked: the ones the platform sets."""
+    errors/<code>). <Gather>'s timing attributes are checked (the ones the platform sets), and a
+    <Connect> to ConversationRelay whole (simulator_relay.check_connect)."""
+    if verb.tag == "Connect":
+        try:
+            check_connect(verb)
+        except RelayRejected as exc:
+            raise TwimlRejected(str(exc)) from exc
+        return
     if verb.tag != "Gather":
         return
     speech_timeout = verb.get("speechTimeout")
@@ -253,6 +274,7 @@ def callee_for(*, sid: str, to: str) -> Callee:
     if match:
         code = int(match.group(1)) - 100
         manner = "asks_back" if 10 <= code <= 14 else "declines" if 15 <= code <= 19 else "plain"
+        relay_manner = "interrupts" if 5 <= code <= 7 else "presses" if 8 <= code <= 9 else "plain"
         for upper, fate, persona in [
             (19, "answer", "interested"),
             (29, "answer", "not_interested"),
@@ -267,42 +289,10 @@ def callee_for(*, sid: str, to: str) -> Callee:
             (99, "failed", ""),
         ]:
             if code <= upper:
-                return Callee(fate=fate, persona=persona, rng=rng, manner=manner)
+                return Callee(fate=fate, persona=persona, rng=rng, manner=manner, relay_manner=relay_manner)
     fate = _weighted(rng, settings.SIMULATED_ODDS)
     persona = _weighted(rng, PERSONA_ODDS) if fate == "answer" else ""
-    return Callee(fate=fate, persona=persona, rng=rng, manner="random")
-
-
-def speaking_seconds(text: str) -> float:
-    return max(1.0, len(text.split()) / WORDS_PER_SECOND) if text else 0.0
-
-
-def _connection():
-    return django_rq.get_connection("simulator")
-
-
-def request_hangup(sid: str) -> None:
-    _connection().set(HANGUP_KEY.format(sid=sid), 1, ex=3600)
-
-
-def request_update(sid: str, twiml: str) -> None:
-    """Give a live call new instructions (Twilio: calls(sid).update(twiml=...)); the carrier
-    drops what it is doing and follows them."""
-    _connection().set(UPDATE_KEY.format(sid=sid), twiml, ex=3600)
-
-
-def call_state(sid: str) -> str:
-    """The call's CallStatus as the carrier knows it; "" for a call it never placed."""
-    state = _connection().get(STATE_KEY.format(sid=sid))
-    return state.decode() if state else ""
-
-
-class Redirected(Exception):
-    """The platform gave the live call new TwiML: it replaces whatever was playing."""
-
-    def __init__(self, twiml: str):
-        super().__init__("redirected")
-        self.twiml = twiml
+    return Callee(fate=fate, persona=persona, rng=rng, manner="random", relay_manner="random")
 
 
 class SimulatedCall:
@@ -342,6 +332,8 @@ class SimulatedCall:
         self.verdict = ""  # the detection's AnsweredBy, once known
         self.pending_verdict: tuple[float, str] | None = None  # asynchronous: (when, AnsweredBy)
         self.heard: list[tuple[float, str]] = []  # (second of the call, what the callee heard)
+        self.connect_verb: ET.Element | None = None  # the <Connect> being played
+        self.relay_session = None  # the last ConversationRelay session (simulator_relay.RelaySession)
         self.recorded_words: list[str] = []
         # The secret a real carrier would sign with: ours, or a fake Twilio's auth token in tests.
         self.validator = RequestValidator(signing_secret or settings.SIMULATED_SIGNING_SECRET)
@@ -519,6 +511,9 @@ class SimulatedCall:
         action, heard = self.follow(twiml)
         if action is None or self.over_time() or self.hung_up_by_platform():
             return None
+        if action == CONNECT:  # the conversation moves to a relay socket until the session ends
+            self.relay_session = RelaySession(self, callee, self.connect_verb, human=human, heard=heard)
+            return self.relay_session.run()
         if action.startswith(REDIRECT):  # Twilio fetches a <Redirect> at once, with no speech
             return self._twiml_of(self._post(action[len(REDIRECT) :], {"CallStatus": "in-progress"}))
         if human:
@@ -572,6 +567,10 @@ class SimulatedCall:
             elif verb.tag == "Dial":
                 self.talk_with_colleague()
                 return None, " ".join(heard)
+            elif verb.tag == "Connect":
+                check_twiml(verb)
+                self.connect_verb = verb
+                return CONNECT, " ".join(heard)
             if self.over_time():
                 return None, ""
         return None, " ".join(heard)

@@ -24,6 +24,13 @@ wait for the detection). call.machine.detection.ended records who it was; for a 
 conversation then holds (no listening, no questions) until call.machine.greeting.ended, when the
 agent's voicemail choice replaces it: the message, spoken over anything still playing, then a
 hang-up; or just the hang-up.
+
+Real-time conversations: a step whose `then` is "relay" starts Conversation Relay (Telnyx says
+the greeting, then talks with our relay socket, telephony/relay.py). When the session is over,
+call.conversation.ended asks `campaigns.calls.call_relay_ended` what the call does next (its
+goodbye then a hang-up, a transfer, or back to listening), carried out by commands. A machine
+detected during a session stops it: the voicemail step takes the call, and the session's end
+asks nothing.
 """
 
 import logging
@@ -43,12 +50,13 @@ from campaigns.calls.services import (
     call_inbound_start,
     call_machine_detected,
     call_recording_saved,
+    call_relay_ended,
     call_turn,
 )
 from campaigns.models import Call
 
 from .models import ProviderEvent
-from .providers.base import AgentStep, CallEvent, ProviderError, TurnInput
+from .providers.base import AgentStep, CallEvent, ProviderError, RelayEnded, TurnInput
 from .providers.telnyx import TelnyxEvent, TelnyxProvider, parse_time
 from .registry import get_provider
 
@@ -57,6 +65,9 @@ logger = logging.getLogger(__name__)
 PROVIDER = "telnyx"
 # How long the callee may stay silent after the agent's question before the engine hears "".
 SILENCE_SECONDS = 8
+# call.conversation.ended's `reason` when our relay socket went away (telnyx SDK 4.189.0,
+# types/call_conversation_ended.py): the session failed, whatever the call does now.
+RELAY_SOCKET_GONE = "customer_disconnect"
 
 
 def _voice() -> TelnyxProvider:
@@ -183,7 +194,9 @@ def _act(out: Outbox, step: AgentStep, *, call_id: int, call_control_id: str, in
     if call is None:
         return  # ended meanwhile: nothing to say to a closed line
     turn = call["engine_state"].get("turn", 0)
-    if step.say:
+    if step.then == "relay":  # the greeting is the session's own: no speak first
+        _relay(out, step, call_id=call_id, call_control_id=call_control_id, turn=turn)
+    elif step.say:
         out.command(
             "speak",
             call_control_id,
@@ -206,7 +219,36 @@ def _act(out: Outbox, step: AgentStep, *, call_id: int, call_control_id: str, in
         )
 
 
+def _relay(out: Outbox, step: AgentStep, *, call_id: int, call_control_id: str, turn: int) -> None:
+    """Start the call's Conversation Relay session. A marker, stored like an event, says a session
+    was started on the call (a machine detected later stops it)."""
+    marker = f"{call_control_id}:relay_start:{turn}"
+    try:
+        with transaction.atomic():
+            ProviderEvent.objects.create(
+                provider=PROVIDER, dedupe_key=marker, call_id=call_id, kind="command:relay_start"
+            )
+    except IntegrityError:
+        return  # already started for this step
+    out.command(
+        "start_relay",
+        call_control_id,
+        url=step.relay_url,
+        greeting=step.say,
+        voice=step.voice,
+        language=step.language,
+        client_state={"call_id": call_id, "turn": turn, "then": "relay"},
+        command_id=f"relay-{call_id}-{turn}",
+    )
+
+
+def _relay_started(call_id: int) -> bool:
+    return ProviderEvent.objects.filter(provider=PROVIDER, call_id=call_id, kind="command:relay_start").exists()
+
+
 def _then(out: Outbox, *, call_id: int, call_control_id: str, turn: int, then: str, transfer_to: str, language: str):
+    if then == "relay":
+        return  # a relay step starts its session itself (_act); its end is call.conversation.ended
     if then == "listen":
         _listen(out, call_id=call_id, call_control_id=call_control_id, language=language)
         transaction.on_commit(lambda: _schedule_silence_check(call_id, turn))
@@ -335,6 +377,7 @@ def _machine_detected(out: Outbox, event: TelnyxEvent, call_id: int) -> None:
     answered_by, greeting_ended = DETECTED.get(event.payload.get("result"), ("", False))
     step = call_machine_detected(call_id=call_id, answered_by=answered_by, greeting_ended=greeting_ended)
     if step is not None:
+        _stop_relay(out, call_id=call_id, call_control_id=_control_id(event, call_id))
         _act(out, step, call_id=call_id, call_control_id=_control_id(event, call_id), interrupt=True)
 
 
@@ -343,12 +386,26 @@ def _greeting_ended(out: Outbox, event: TelnyxEvent, call_id: int) -> None:
     no_beep_detected, prompt_ended): leave the agent's message now, over whatever still plays."""
     step = call_machine_detected(call_id=call_id, answered_by="machine", greeting_ended=True)
     if step is not None:
+        _stop_relay(out, call_id=call_id, call_control_id=_control_id(event, call_id))
         _act(out, step, call_id=call_id, call_control_id=_control_id(event, call_id), interrupt=True)
+
+
+def _stop_relay(out: Outbox, *, call_id: int, call_control_id: str) -> None:
+    """A machine's verdict replaces the conversation: a relay session on the call gives way first
+    (Telnyx runs one session or one speech at a time)."""
+    if _relay_started(call_id):
+        out.command("stop_relay", call_control_id, command_id=f"relay-stop-{call_id}")
 
 
 def _speak_ended(out: Outbox, event: TelnyxEvent, call_id: int | None) -> None:
     if event.state.get("nobody"):
         out.command("hang_up", event.call_control_id, command_id="hangup")
+        return
+    if event.state.get("after_relay"):
+        # The goodbye (or the words before a transfer) that follow a relay session: its `then`
+        # travels in client_state, as the step was never a turn of the conversation.
+        if event.payload.get("status", "completed") == "completed" and _live(call_id) is not None:
+            _after_relay_then(out, call_id=call_id, call_control_id=event.call_control_id, state=event.state)
         return
     if event.payload.get("status", "completed") != "completed":
         return  # cut short by a hang-up or by machine detection
@@ -380,6 +437,56 @@ def _transcribed(out: Outbox, event: TelnyxEvent, call_id: int) -> None:
     speech = str(event.payload["transcription_data"]["transcript"]).strip()
     turn = engine_state.get("turn", 0)
     _answer_later(out, call_id=call_id, turn=turn, speech=speech, call_control_id=event.call_control_id)
+
+
+def _conversation_ended(out: Outbox, event: TelnyxEvent, call_id: int) -> None:
+    """The call's Conversation Relay session is over: our `end` (the handoff is stored on the
+    call by the conversation, Telnyx echoes none), our socket gone (`customer_disconnect`: the
+    session failed), or the call ending. The conversation says what the call does next."""
+    call = _live(call_id)
+    if call is not None and call["answered_by"] == "machine":
+        return  # stopped for a machine: the voicemail step already has the call
+    reason = str(event.payload.get("reason") or "")
+    step = call_relay_ended(
+        RelayEnded(
+            call_id=call_id,
+            handoff={},
+            status="failed" if reason == RELAY_SOCKET_GONE else "completed",
+            error=reason,
+            call_live=call is not None,
+        )
+    )
+    _after_relay(out, step, call_id=call_id, call_control_id=_control_id(event, call_id))
+
+
+def _after_relay(out: Outbox, step: AgentStep, *, call_id: int, call_control_id: str) -> None:
+    """Carry out what follows a relay session: back to listening (a turn of the conversation, as
+    any step), or the last words then a hang-up or a transfer."""
+    if step.replayed or _live(call_id) is None:
+        return  # the same answer again, or the line is closed
+    if step.then in ("listen", "redirect", "relay"):
+        _act(out, step, call_id=call_id, call_control_id=call_control_id)
+        return
+    state = {"call_id": call_id, "after_relay": 1, "then": step.then, "transfer_to": step.transfer_to}
+    if step.say:
+        out.command(
+            "speak",
+            call_control_id,
+            step.say,
+            voice=step.voice,
+            language=step.language,
+            client_state=state,
+            command_id=f"relay-ended-speak-{call_id}",
+        )
+    else:
+        _after_relay_then(out, call_id=call_id, call_control_id=call_control_id, state=state)
+
+
+def _after_relay_then(out: Outbox, *, call_id: int, call_control_id: str, state: dict) -> None:
+    if state.get("then") == "transfer" and state.get("transfer_to"):
+        out.command("transfer", call_control_id, state["transfer_to"], command_id=f"transfer-{call_id}")
+    else:
+        out.command("hang_up", call_control_id, command_id=f"hangup-{call_id}")
 
 
 def _hung_up(out: Outbox, event: TelnyxEvent, call_id: int | None) -> None:
@@ -417,6 +524,7 @@ HANDLERS = {
     "call.machine.premium.greeting.ended": _greeting_ended,
     "call.speak.ended": _speak_ended,
     "call.transcription": _transcribed,
+    "call.conversation.ended": _conversation_ended,
     "call.hangup": _hung_up,
     "call.recording.saved": _recording_saved,
 }

@@ -22,6 +22,7 @@ from campaigns.calls.services import (
     call_inbound_start,
     call_machine_detected,
     call_recording_saved,
+    call_relay_ended,
     call_turn,
 )
 
@@ -64,6 +65,16 @@ def turn(request, provider: str, call_id: int, turn: int):
     if refusal:
         return refusal
     return voice.respond(call_turn(turn=voice.parse_turn(request, call_id=call_id, turn=turn)))
+
+
+@csrf_exempt
+@require_POST
+def relay_ended(request, provider: str, call_id: int):
+    """The carrier asks what the call does now that its relay session is over."""
+    voice, refusal = _verified_provider(request, provider, call_id)
+    if refusal:
+        return refusal
+    return voice.respond(call_relay_ended(voice.parse_relay_ended(request, call_id=call_id)))
 
 
 def _apply_once(request, voice, *, provider: str, call_id: int, dedupe_key: str, kind: str, apply):

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -94,10 +95,12 @@ def page(new_page):
 
 
 @pytest.fixture
-def live(live_server, settings):
-    """The app served on a real port; the simulated carrier's webhooks go back to it."""
-    settings.PUBLIC_BASE_URL = live_server.url
-    return live_server
+def live(transactional_db, asgi_server):
+    """The whole application served on a real port, as in production: Django and the relay sockets
+    (uvicorn, the root conftest's `asgi_server`). The simulated carrier's webhooks and its
+    ConversationRelay sockets come back to it, so agents built in the browser (real-time by
+    default) talk over the relay."""
+    return SimpleNamespace(url=asgi_server)
 
 
 @pytest.fixture

@@ -187,7 +187,7 @@ class AgentForm(forms.ModelForm):
     OUTCOMES_LEGEND = "Outcomes & capture"
     # (legend, fields) in the order the page shows them.
     FIELDSETS = [
-        ("Basics", ["name", "language", "voice", "engine"]),
+        ("Basics", ["name", "language", "voice", "engine", "transport"]),
         (
             "Conversation",
             ["persona", "goal", "opening_line", "questions", "answers", "closing_line", "end_call_phrases"],
@@ -204,6 +204,7 @@ class AgentForm(forms.ModelForm):
             "language",
             "voice",
             "engine",
+            "transport",
             "persona",
             "goal",
             "opening_line",
@@ -233,6 +234,7 @@ class AgentForm(forms.ModelForm):
         labels = {
             "persona": "Persona and instructions",
             "engine": "Conversation engine",
+            "transport": "Conversation style",
             "transfer_when": "When to transfer",
             "end_call_phrases": "End-call phrases",
             "ai_disclosure": "AI disclosure",
@@ -262,6 +264,11 @@ class AgentForm(forms.ModelForm):
                 "scripted engine, including agents set to “AI model”."
             )
         self.fields["engine"].help_text = engine_help
+        # A form posted without it (an older page, a script) keeps the agent's style.
+        self.fields["transport"].required = False
+
+    def clean_transport(self):
+        return self.cleaned_data.get("transport") or self.instance.transport or Agent.Transport.RELAY
 
     @property
     def fieldsets(self):

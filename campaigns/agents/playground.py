@@ -194,14 +194,31 @@ def _locked(pk: int) -> PlaygroundSession:
     return PlaygroundSession.objects.select_for_update(of=("self",)).select_related("agent", "owner").get(pk=pk)
 
 
-def _turn(pk: int, text: str, turn: int | None, *, from_callee: bool) -> tuple[PlaygroundSession, bool]:
-    """One exchange. Returns the session and whether this call did it (False: another
-    submission of the same turn did, or will; nothing changed)."""
+@dataclasses.dataclass
+class TurnClaim:
+    """A turn taken for one submission, to be answered with nothing locked: the engine, its
+    context, the `thinking` mark's token, and the credit reserved for it (when it is paid)."""
+
+    pk: int
+    turn: int
+    engine: object
+    ctx: ConversationContext
+    token: str
+    paid: bool
+    reference: str
+
+
+def turn_begin(
+    pk: int, text: str, turn: int | None, *, from_callee: bool
+) -> tuple[PlaygroundSession, TurnClaim | None]:
+    """Check the turn, reserve its credit, record the callee's words and mark the turn as being
+    thought about. No claim (None): the turn was answered or is being answered by another
+    submission of it; nothing changed."""
     with transaction.atomic():
         session = _locked(pk)
         current = session.engine_state.get("turn", 0)
         if turn is not None and turn != current:
-            return session, False
+            return session, None
         if session.ended:
             raise PlaygroundError("This conversation has ended. Start a new one to keep trying the agent.")
         engine = engine_for(session.agent)
@@ -216,38 +233,69 @@ def _turn(pk: int, text: str, turn: int | None, *, from_callee: bool) -> tuple[P
                     f"An AI turn costs {ledger.AI_QUERY_COST} credit; add credits to keep talking to this agent."
                 ) from None
     try:
-        claim = _claim(pk, current, text, from_callee=from_callee, paid=paid, reference=reference)
-        if claim is None:
-            # The same turn, submitted twice at once: the other copy answers it (and settles its credit).
-            return PlaygroundSession.objects.select_related("agent", "owner").get(pk=pk), False
-        ctx, token = claim
-        if text:
-            ctx.knowledge = passages_for(ctx.agent, text, within=ctx.deadline - time.monotonic())
-        reply = engine.respond(ctx, text)  # no transaction open, nothing locked: a model may take seconds
-        with transaction.atomic():
-            session = _locked(pk)
-            if (session.engine_state.get("thinking") or {}).get("token") != token:
-                raise PlaygroundError("That message did not go through. Please send it again.")
-            used_model = getattr(reply, "used_model", None)  # an engine may say exactly when it asked the model
-            if used_model is None:
-                used_model = reply.outcome != Call.Outcome.TECHNICAL_FAILURE and not reply.hold
-            charged = paid and bool(used_model)
-            session.engine_state = ctx.state
-            session.engine_state.pop("thinking", None)
-            _apply(session, reply, passages=ctx.knowledge, charged=charged)  # only those the reply used
-            session.save()
-            if charged:
-                # Ledger entries can never be changed or erased: no agent's name (its owner's words) in the memo.
-                ledger.ai_query_settle(reference=reference, memo=f"Playground turn with agent {session.agent_id}")
-            elif paid:
-                ledger.hold_release(reference=reference)
+        claimed = _claim(pk, current, text, from_callee=from_callee, paid=paid, reference=reference)
     except Exception:
-        _forget_claim(pk, current)
-        if paid:
-            try:
-                ledger.hold_release(reference=reference)  # the turn was rolled back: so is its price
-            except Exception:  # the hold expires on its own (holds_release_expired); keep the first error
-                logger.exception("could not release playground hold %s", reference)
+        _release(paid, reference)
+        raise
+    if claimed is None:
+        # The same turn, submitted twice at once: the other copy answers it (and settles its credit).
+        return PlaygroundSession.objects.select_related("agent", "owner").get(pk=pk), None
+    ctx, token = claimed
+    claim = TurnClaim(pk=pk, turn=current, engine=engine, ctx=ctx, token=token, paid=paid, reference=reference)
+    return session, claim
+
+
+def turn_finish(claim: TurnClaim, reply: Reply) -> PlaygroundSession:
+    """Record the engine's reply and settle (or release) the turn's credit, if the turn is still
+    this submission's."""
+    with transaction.atomic():
+        session = _locked(claim.pk)
+        if (session.engine_state.get("thinking") or {}).get("token") != claim.token:
+            raise PlaygroundError("That message did not go through. Please send it again.")
+        used_model = getattr(reply, "used_model", None)  # an engine may say exactly when it asked the model
+        if used_model is None:
+            used_model = reply.outcome != Call.Outcome.TECHNICAL_FAILURE and not reply.hold
+        charged = claim.paid and bool(used_model)
+        session.engine_state = claim.ctx.state
+        session.engine_state.pop("thinking", None)
+        _apply(session, reply, passages=claim.ctx.knowledge, charged=charged)  # only those the reply used
+        session.save()
+        if charged:
+            # Ledger entries can never be changed or erased: no agent's name (its owner's words) in the memo.
+            ledger.ai_query_settle(reference=claim.reference, memo=f"Playground turn with agent {session.agent_id}")
+        elif claim.paid:
+            ledger.hold_release(reference=claim.reference)
+    return session
+
+
+def turn_failed(claim: TurnClaim) -> None:
+    """A turn that failed leaves nothing behind: its words, its mark and its reservation go."""
+    _forget_claim(claim.pk, claim.turn)
+    _release(claim.paid, claim.reference)
+
+
+def _release(paid: bool, reference: str) -> None:
+    if not paid:
+        return
+    try:
+        ledger.hold_release(reference=reference)  # the turn was rolled back: so is its price
+    except Exception:  # the hold expires on its own (holds_release_expired); keep the first error
+        logger.exception("could not release playground hold %s", reference)
+
+
+def _turn(pk: int, text: str, turn: int | None, *, from_callee: bool) -> tuple[PlaygroundSession, bool]:
+    """One exchange. Returns the session and whether this call did it (False: another
+    submission of the same turn did, or will; nothing changed)."""
+    session, claim = turn_begin(pk, text, turn, from_callee=from_callee)
+    if claim is None:
+        return session, False
+    try:
+        if text:
+            claim.ctx.knowledge = passages_for(claim.ctx.agent, text, within=claim.ctx.deadline - time.monotonic())
+        reply = claim.engine.respond(claim.ctx, text)  # no transaction open, nothing locked: a model may take seconds
+        session = turn_finish(claim, reply)
+    except Exception:
+        turn_failed(claim)
         raise
     return session, True
 
@@ -310,6 +358,21 @@ def playground_say(session: PlaygroundSession, text: str, *, turn: int | None = 
         retries += 1
         session, acted = _turn(session.pk, "", session.engine_state.get("turn", 0), from_callee=False)
     return session
+
+
+def playground_interrupted(pk: int, *, heard: str) -> None:
+    """The person talked over the agent (Talk mode): its last line keeps only what was heard, as
+    a call's transcript does, so the conversation goes on from there."""
+    with transaction.atomic():
+        session = PlaygroundSession.objects.select_for_update().select_related("agent").filter(pk=pk).first()
+        if session is None or not session.transcript or session.transcript[-1].get("speaker") != "agent":
+            return
+        line = session.transcript[-1]
+        heard = " ".join(heard.split())
+        if len(heard) < len(line.get("text", "")):
+            line["text"], line["interrupted"] = heard, True
+            engine_for(session.agent).interrupted(session.engine_state, heard)  # its history too
+            session.save(update_fields=["transcript", "engine_state"])
 
 
 def playground_credits(session: PlaygroundSession) -> Decimal:

@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -10,7 +11,7 @@ from billing import ledger
 
 from ..conversation.engine import engine_for
 from ..models import Agent, PlaygroundSession, outcome_label
-from . import playground
+from . import playground, playground_talk
 
 OWN_FIELDS = ("first_name", "last_name", "phone_number")
 
@@ -173,3 +174,13 @@ def playground_say(request, pk, session_pk):
         **_panel_context(request, session, uses_model),
     }
     return render(request, "campaigns/agents/playground_fragment_say.html", context)
+
+
+@login_required
+@require_POST
+def playground_talk_token(request, pk, session_pk):
+    """A fresh, short-lived address for Talk mode's socket, for this conversation's owner."""
+    agent, session = _owned(request, pk, session_pk)
+    if session.ended:
+        return JsonResponse({"error": "This conversation has ended."}, status=409)
+    return JsonResponse({"path": playground_talk.talk_path(session), "session": session.pk})

@@ -23,6 +23,11 @@ urlpatterns = [
     path("agents/<int:pk>/playground/start/", playground_views.playground_start, name="playground_start"),
     path("agents/<int:pk>/playground/<int:session_pk>/say/", playground_views.playground_say, name="playground_say"),
     path(
+        "agents/<int:pk>/playground/<int:session_pk>/talk/",
+        playground_views.playground_talk_token,
+        name="playground_talk_token",
+    ),
+    path(
         "agents/<int:pk>/playground/<int:session_pk>/restart/",
         playground_views.playground_restart,
         name="playground_restart",

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 
+from ..conversation.knowledge import knowledge_reindex
 from ..models import Agent
 from .forms import AgentForm
 from .variables import agent_variable_warnings
@@ -21,6 +22,8 @@ def agent_edit(request, pk=None):
     form = AgentForm(request.POST or None, instance=agent, owner=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
+        if "language" in form.changed_data:
+            knowledge_reindex(agent)  # its passages' search vectors follow the language
         messages.success(request, f"Agent “{agent.name}” saved.")
         for warning in agent_variable_warnings(agent=agent):
             messages.warning(request, warning)

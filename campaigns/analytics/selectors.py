@@ -28,16 +28,17 @@ The same definitions on every page:
 from __future__ import annotations
 
 import calendar
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import Trunc, TruncDate
 from django.utils import timezone
 
 from ..conversation.engine.spec import KIND_LABELS, NEGATIVE, NEUTRAL, POSITIVE, kind_of, outcome_kinds
-from ..models import Agent, Call, Campaign, CampaignContact, outcome_label
+from ..models import Agent, Call, CallTurn, Campaign, CampaignContact, outcome_label
 
 FINAL_STATUSES = (
     Call.Status.COMPLETED,
@@ -415,3 +416,46 @@ def activity_last_days(*, owner, days: int = 7) -> list[dict]:
         d["calls_pct"] = round(100 * d["calls"] / peak_calls)
         d["credits_pct"] = round(100 * float(d["credits"]) / float(peak_credits))
     return series
+
+
+@dataclass
+class ReplyLatency:
+    """How fast real-time replies began, in milliseconds (nearest-rank percentiles): the callee's
+    words to the first text sent to the carrier (`first_frame`), and the part of it that was
+    Clozit's own, the model's time to its first token left out (`overhead`). None: no such reply."""
+
+    replies: int = 0
+    first_frame_p50: int | None = None
+    first_frame_p95: int | None = None
+    overhead_p50: int | None = None
+    overhead_p95: int | None = None
+
+
+def _nearest_rank(values, count: int, percent: int) -> int | None:
+    """The `percent`th percentile of `values` (a queryset of one ordered column): one query."""
+    if not count:
+        return None
+    index = max(math.ceil(percent / 100 * count) - 1, 0)
+    return values[index : index + 1].first()
+
+
+def reply_latency(*, owner, since: datetime | None = None) -> ReplyLatency:
+    """Percentiles of the account's real-time replies in calls placed since `since` (all time when
+    None). Five queries however many replies: the counts, then one row per percentile (an ordered
+    OFFSET, which PostgreSQL and SQLite both run)."""
+    turns = CallTurn.objects.filter(call__owner=owner, speaker=CallTurn.Speaker.AGENT, first_frame_ms__isnull=False)
+    if since is not None:
+        turns = turns.filter(call__created_at__gte=since)
+    with_model = turns.filter(model_first_token_ms__isnull=False).annotate(
+        overhead=F("first_frame_ms") - F("model_first_token_ms")
+    )
+    counts = turns.aggregate(replies=Count("id"), with_model=Count("id", filter=Q(model_first_token_ms__isnull=False)))
+    frames = turns.order_by("first_frame_ms").values_list("first_frame_ms", flat=True)
+    overheads = with_model.order_by("overhead").values_list("overhead", flat=True)
+    return ReplyLatency(
+        replies=counts["replies"],
+        first_frame_p50=_nearest_rank(frames, counts["replies"], 50),
+        first_frame_p95=_nearest_rank(frames, counts["replies"], 95),
+        overhead_p50=_nearest_rank(overheads, counts["with_model"], 50),
+        overhead_p95=_nearest_rank(overheads, counts["with_model"], 95),
+    )

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ..models import Campaign
 from .exports import calls_csv
-from .selectors import account_analytics, calls_over_time, campaign_live_stats
+from .selectors import account_analytics, calls_over_time, campaign_live_stats, reply_latency
 
 # ?days= on the analytics page: the label shown, and how far back (None: all time).
 PERIODS = {"7": ("Last 7 days", 7), "30": ("Last 30 days", 30), "90": ("Last 90 days", 90), "all": ("All time", None)}
@@ -29,6 +29,7 @@ def analytics_page(request):
     since = timezone.now() - timedelta(days=days) if days else None
     context = {
         "report": account_analytics(owner=request.user, since=since),
+        "latency": reply_latency(owner=request.user, since=since),
         "period": period,
         "period_label": label,
         "periods": [(key, name) for key, (name, _) in PERIODS.items()],

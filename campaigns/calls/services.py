@@ -23,8 +23,9 @@ from django.utils import timezone
 
 from billing import ledger
 from telephony.models import PhoneNumber
-from telephony.providers.base import AgentStep, CallEvent, ProviderError, TurnInput
+from telephony.providers.base import AgentStep, CallEvent, ProviderError, RelayEnded, TurnInput
 from telephony.registry import get_provider
+from telephony.relay import relay_ended_url, relay_url
 
 from ..contacts.donotcall import dnc_add
 from ..contacts.windows import callee_time_zones, zone
@@ -79,9 +80,19 @@ def _add_turn(call: Call, speaker: str, text: str, passages=()) -> None:
     )
 
 
-def _step(call: Call, reply: Reply) -> AgentStep:
+def _step(call: Call, reply: Reply, *, relay: bool = False) -> AgentStep:
     turn = call.engine_state.get("turn", 0)
     transfer_to = call.agent.transfer_number if (reply.transfer and call.agent) else ""
+    if relay and not reply.end_call:
+        # The carrier greets with `say`, then the conversation goes on over the relay socket.
+        return AgentStep(
+            say=reply.say,
+            then="relay",
+            language=call.agent.language,
+            voice=call.agent.voice,
+            relay_url=relay_url(provider=call.provider, call_id=call.pk),
+            relay_action_url=relay_ended_url(provider=call.provider, call_id=call.pk),
+        )
     if reply.hold and not reply.end_call:
         then = "redirect"  # a holding line, then straight back to the engine for its retry
     elif transfer_to:
@@ -113,7 +124,7 @@ def reply_record(reply: Reply, *, agent, captured: list, outcome: str) -> tuple[
     return captured, outcome
 
 
-def _apply_reply(call: Call, reply: Reply, *, passages=()) -> AgentStep:
+def _apply_reply(call: Call, reply: Reply, *, passages=(), relay: bool = False) -> AgentStep:
     if reply.say:
         _add_turn(call, CallTurn.Speaker.AGENT, reply.say, passages)
     call.engine_state["holding"] = reply.hold and not reply.end_call
@@ -121,13 +132,15 @@ def _apply_reply(call: Call, reply: Reply, *, passages=()) -> AgentStep:
     if reply.do_not_call:
         dnc_add(owner=call.owner, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
     call.engine_state["turn"] = call.engine_state.get("turn", 0) + 1
-    step = _step(call, reply)
+    step = _step(call, reply, relay=relay)
     call.engine_state["last_step"] = {
         "say": step.say,
         "then": step.then,
         "next_turn_url": step.next_turn_url,
         "transfer_to": step.transfer_to,
     }
+    if step.then == "relay":
+        call.engine_state["last_step"].update(relay_url=step.relay_url, relay_action_url=step.relay_action_url)
     call.save(update_fields=["engine_state", "captured", "outcome"])
     return step
 
@@ -270,7 +283,10 @@ def call_answered(*, call_id: int, answered_by: str) -> AgentStep:
     reply = engine.voicemail(ctx) if answered_by == "machine" else engine.start(ctx)
     if answered_by != "machine":
         reply.say = opening_words(call.agent, reply.say)
-    return _apply_reply(call, reply)
+    # A person (or an answer not yet known: a machine reported later is redirected to voicemail)
+    # talks with a real-time agent over the relay socket.
+    relay = answered_by != "machine" and call.agent.transport == call.agent.Transport.RELAY
+    return _apply_reply(call, reply, relay=relay)
 
 
 @transaction.atomic
@@ -352,6 +368,7 @@ class _Claim:
     token: str
     engine: object
     ctx: ConversationContext
+    turn: int = 0
 
 
 class _Waiting:
@@ -363,22 +380,31 @@ THINKING_GRACE_SECONDS = 5
 WAIT_POLL_SECONDS = 0.1
 
 
-def _turn_claim(turn: TurnInput):
+def _turn_claim(turn: TurnInput, *, relay: bool = False):
     """An AgentStep when the turn is answered here and now, _Waiting when another request is
-    thinking about it, else the _Claim to think about outside the transaction."""
+    thinking about it, else the _Claim to think about outside the transaction.
+
+    `relay`: the callee's words came over the relay socket, which has no turn numbers and runs one
+    reply at a time: the turn is the call's current one, and a mark left by a reply the callee cut
+    short is this socket's own (taken over, not waited for). Only engines that ask a model are
+    claimed: others answer here."""
     with transaction.atomic():
         call = _locked_call(turn.call_id)
         if call is None or call.agent is None:
             return HANG_UP
         state = call.engine_state
+        if relay:
+            turn = dataclasses.replace(turn, turn=state.get("turn", 0))
         if turn.turn != state.get("turn"):
             return _replay_last_step(call)  # a repeated or stale turn: say the same again, advance nothing
         if not call.is_live:
             return HANG_UP
-        if (state.get("last_step") or {}).get("then") not in ("listen", "redirect"):
+        if (state.get("last_step") or {}).get("then") not in ("listen", "redirect", "relay"):
             return _replay_last_step(call)  # speech over a goodbye or a transfer asks nothing new
         thinking = state.get("thinking") or {}
-        if thinking.get("turn") == turn.turn and thinking.get("until", 0) > time.time():
+        if relay:
+            thinking = {}
+        elif thinking.get("turn") == turn.turn and thinking.get("until", 0) > time.time():
             return _Waiting()
         if not state.get("holding") and not thinking:  # after a holding line nobody was asked anything
             _add_turn(call, CallTurn.Speaker.CALLEE, turn.speech or "(silence)")
@@ -397,7 +423,7 @@ def _turn_claim(turn: TurnInput):
         call.save(update_fields=["engine_state"])
         ctx = _context(call)
         ctx.state = copy.deepcopy(state)  # the engine's working copy, applied only if the turn is still ours
-        return _Claim(token=token, engine=engine, ctx=ctx)
+        return _Claim(token=token, engine=engine, ctx=ctx, turn=turn.turn)
 
 
 def _turn_wait(turn: TurnInput, deadline: float) -> AgentStep | None:
@@ -430,7 +456,7 @@ def _turn_apply(turn: TurnInput, claim: _Claim, reply: Reply) -> AgentStep:
         if call is None or call.agent is None:
             return HANG_UP
         thinking = call.engine_state.get("thinking") or {}
-        if thinking.get("token") != claim.token or call.engine_state.get("turn") != turn.turn:
+        if thinking.get("token") != claim.token or call.engine_state.get("turn") != claim.turn:
             # Too slow: the turn was claimed again and answered, or the call moved on without it
             # (a machine's greeting ended and the voicemail message took over).
             return _replay_last_step(call)
@@ -688,3 +714,48 @@ def calls_stale(*, now=None) -> list[Call]:
         provider_call_id=""
     )
     return [c for c in candidates if c.created_at + STALE_AFTER + timedelta(seconds=c.time_limit_seconds) < now]
+
+
+def call_relay_ended(ended: RelayEnded) -> AgentStep:
+    """What the call does once its ConversationRelay session is over (the carrier's `<Connect
+    action>` callback).
+
+    The ending the conversation stored on the call before it sent `end` comes first (the
+    carrier's echo of our handoff data only stands in when none was stored): its last words, then
+    hang up or transfer. A session that failed on a live call without any ending goes on turn at a
+    time (a short "could you say that again", then the Gather path's next turn), so a broken
+    socket never leaves the callee in silence. A call that is over is hung up. The answer is kept:
+    a repeated callback gets the same step and changes nothing twice."""
+    with transaction.atomic():
+        call = _locked_call(ended.call_id)
+        if call is None or call.agent is None or not call.is_live or not ended.call_live:
+            return HANG_UP
+        state = call.engine_state
+        if "relay_ended" in state:
+            return AgentStep(
+                language=call.agent.language, voice=call.agent.voice, replayed=True, **state["relay_ended"]
+            )
+        handoff = state.get("handoff") or ended.handoff or {}
+        state.pop("thinking", None)  # nothing is being said any more
+        if handoff.get("then") in ("hangup", "transfer"):
+            transfer_to = str(handoff.get("transfer_to") or "") if handoff.get("then") == "transfer" else ""
+            step = {"say": str(handoff.get("say") or ""), "then": "transfer" if transfer_to else "hangup"}
+            step["transfer_to"] = transfer_to
+            if transfer_to and not call.outcome:
+                call.outcome = Call.Outcome.TRANSFERRED
+            step["next_turn_url"] = ""
+        elif ended.status == "failed" and not state.get("voicemail"):
+            logger.warning("relay session of call %s failed (%s): going on turn at a time", call.pk, ended.error)
+            # The Gather path's turn webhook answers the callee's next words from here.
+            step = {
+                "say": wording.line_for("say_again", call.agent),
+                "then": "listen",
+                "next_turn_url": webhook_url("telephony_turn", call=call, turn=state.get("turn", 0)),
+                "transfer_to": "",
+            }
+        else:
+            step = {"say": "", "then": "hangup", "next_turn_url": "", "transfer_to": ""}
+        state["last_step"] = step
+        state["relay_ended"] = step
+        call.save(update_fields=["engine_state", "outcome"])
+    return AgentStep(language=call.agent.language, voice=call.agent.voice, **step)

@@ -1,36 +1,38 @@
 """An agent's knowledge base: sources split into passages, and retrieval of the passages most
-relevant to what the callee said.
+relevant to what the callee said (the passages' text itself is knowledge_text.py's).
 
-A passage's text is its section heading (when it has one), a blank line, then its body; body
-paragraphs and list items are separated by single newlines. Engines may rely on that shape
-(`passage_body` strips the heading).
-
-Retrieval is PostgreSQL full-text search in the agent's language; on other databases (SQLite
-for `make run`) a word-overlap score stands in, so a demo works without PostgreSQL.
+Retrieval is PostgreSQL full-text search in the agent's language, against each passage's tsvector
+stored when it was added (one statement per search, at most); on other databases (SQLite for
+`make run`) a word-overlap score stands in, so a demo works without PostgreSQL. Nothing is asked of
+the database when the agent has no passages or the callee said nothing to search for ("yes",
+"okay", "uh huh").
 """
 
-import functools
+import contextlib
 import io
 import logging
-import operator
 import os
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
+from django.contrib.postgres.search import SearchVector
 from django.db import OperationalError, connections, transaction
-from django.db.models import F, Func, Value
+from django.db.models import Value
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from ..errors import CampaignError
 from ..models import Agent, KnowledgePassage, KnowledgeSource
 from .engine.base import Passage
-from .knowledge_text import WORD, normalise_text, rank_by_overlap, split_passages
+from .knowledge_text import WORD, content_terms, normalise_text, rank_by_overlap, split_passages
 
 logger = logging.getLogger(__name__)
+
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_TEXT_CHARS = 500_000
 MAX_PASSAGES_PER_AGENT = 500
+# Passages of about this many words: long enough to carry an answer with its context, short
+# enough that three of them fit a model's prompt and a phone answer can be picked from one.
+MIN_WORDS, MAX_WORDS = 80, 200
 FILE_KINDS = {".txt": "text", ".md": "text", ".pdf": "pdf"}
 # More query words than this add nothing but cost (a callee rambling for a minute).
 MAX_QUERY_TERMS = 32
@@ -73,7 +75,18 @@ def knowledge_add_file(agent: Agent, uploaded_file, title: str = "") -> Knowledg
 
 def knowledge_delete(source: KnowledgeSource) -> None:
     """Remove a source and its passages; calls stop being given them at once."""
-    source.delete()
+    with transaction.atomic():
+        Agent.objects.select_for_update().filter(pk=source.agent_id).first()
+        source.delete()
+        remaining = KnowledgePassage.objects.filter(agent_id=source.agent_id).count()
+        Agent.objects.filter(pk=source.agent_id).update(knowledge_passage_count=remaining)
+
+
+def knowledge_reindex(agent: Agent) -> None:
+    """Write the agent's passages' search vectors again, in its language as it is now: call it
+    when the language changes, or the callee's words are stemmed one way and the passages another."""
+    if _full_text_search_available():
+        _store_vectors(KnowledgePassage.objects.filter(agent=agent), search_config(agent.language))
 
 
 def _add(agent: Agent, *, title: str, kind: str, filename: str, text: str) -> KnowledgeSource:
@@ -93,10 +106,25 @@ def _add(agent: Agent, *, title: str, kind: str, filename: str, text: str) -> Kn
             )
         source = KnowledgeSource.objects.create(agent=agent, title=title[:200], kind=kind, filename=filename, text=text)
         KnowledgePassage.objects.bulk_create(
-            KnowledgePassage(source=source, agent=agent, position=position, text=passage)
-            for position, passage in enumerate(passages)
+            KnowledgePassage(source=source, agent=agent, position=i, text=passage, search=_vector(passage, agent))
+            for i, passage in enumerate(passages)
         )
+        agent.knowledge_passage_count = existing + len(passages)
+        Agent.objects.filter(pk=agent.pk).update(knowledge_passage_count=agent.knowledge_passage_count)
     return source
+
+
+def _vector(text: str, agent: Agent):
+    """A new passage's tsvector in the agent's language, computed by the INSERT itself: parsed
+    once here rather than on every search (and not written twice, as an UPDATE after it would)."""
+    if not _full_text_search_available():
+        return None
+    return SearchVector(Value(text), config=search_config(agent.language))
+
+
+def _store_vectors(passages, config: str) -> None:
+    """One UPDATE: the passages' tsvectors, from their text."""
+    passages.update(search=SearchVector("text", config=config))
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -146,53 +174,72 @@ def passages_for(agent, query: str, *, limit: int = 3, within: float | None = No
     """The agent's passages that best match `query`, best first; only passages sharing at
     least one meaningful word with it (an empty list when none does). `within`: seconds the
     search may take (on PostgreSQL a statement timeout); a search that takes longer finds nothing,
-    so a call's turn is never late for its knowledge."""
+    so a call's turn is never late for its knowledge.
+
+    Costs no query at all when the agent holds no passages (`Agent.knowledge_passage_count`) or
+    `query` has no word worth searching for in the agent's language ("yes", "okay", "uh huh", "what
+    is the"), and one statement otherwise (its time limit included)."""
     if agent is None or getattr(agent, "pk", None) is None or limit <= 0:
         return []
-    terms = list(dict.fromkeys(word.lower() for word in WORD.findall(query or "")))[:MAX_QUERY_TERMS]
-    if not terms or not KnowledgePassage.objects.filter(agent=agent).exists():
-        return []  # most agents have no knowledge base: skip building the search
+    if not agent.knowledge_passage_count or not content_terms(query, language=agent.language):
+        return []
     if not _full_text_search_available():
-        rows = _search_overlap(agent, " ".join(terms), limit)
-    elif within is None:
-        rows = _search_postgres(agent, terms, limit)
-    elif within <= 0:
+        rows = _search_overlap(agent, query, limit)
+    elif within is not None and within <= 0:
         return []
     else:
-        try:
-            with transaction.atomic(), connections[KnowledgePassage.objects.db].cursor() as cursor:
-                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{max(1, int(within * 1000))}ms"])
-                rows = _search_postgres(agent, terms, limit)
-        except OperationalError as exc:  # cancelled at the statement timeout
-            logger.warning("knowledge search for agent %s gave up: %s", agent.pk, exc)
-            return []
-    return [Passage(id=row.pk, source=row.source.title, text=row.text) for row in rows]
+        # The callee's own words, not `content_terms`' crude stems: PostgreSQL stems them in the
+        # agent's language and drops its stop words itself. "or" would read as websearch's operator.
+        terms = [w for w in dict.fromkeys(word.lower() for word in WORD.findall(query)) if w != "or"]
+        terms = terms[:MAX_QUERY_TERMS]
+        if within is None:
+            rows = _search_postgres(agent, terms, limit)
+        else:
+            try:
+                rows = _search_postgres(agent, terms, limit, within=within)
+            except OperationalError as exc:  # cancelled at the statement timeout
+                logger.warning("knowledge search for agent %s gave up: %s", agent.pk, exc)
+                return []
+    return [Passage(id=pk, source=title, text=text) for pk, title, text in rows]
 
 
 def _full_text_search_available() -> bool:
     return connections[KnowledgePassage.objects.db].vendor == "postgresql"
 
 
-def _search_postgres(agent, terms: list[str], limit: int) -> list[KnowledgePassage]:
-    config = search_config(agent.language)
-    # One query per word, OR-ed: plain and websearch queries AND their words, and a caller
-    # asking "what time do you open on saturday" must find "Open Saturdays 9 to 1" all the same.
-    # Stop words become empty queries, which PostgreSQL drops from the OR.
-    query = functools.reduce(operator.or_, (SearchQuery(term, config=config, search_type="plain") for term in terms))
-    # Exactly the expression of the GIN indexes (migration 0011), so `@@` finds matches through
-    # the index instead of parsing every passage on every turn.
-    vector = Func(Value(config), F("text"), function="to_tsvector", output_field=SearchVectorField())
-    return list(
-        KnowledgePassage.objects.filter(agent=agent)
-        .annotate(vector=vector)
-        .filter(vector=query)
-        .annotate(rank=SearchRank(F("vector"), query))
-        .select_related("source")
-        .order_by("-rank", "source_id", "position")[:limit]
+def _search_postgres(agent, terms: list[str], limit: int, *, within: float | None = None) -> list[tuple]:
+    """(id, source title, text) of the best `limit` passages, in one statement: the stored vectors
+    matched through their GIN index and ranked as they are (no passage's text is parsed here)."""
+    passage, source = KnowledgePassage._meta.db_table, KnowledgeSource._meta.db_table
+    # Any word is enough: a caller asking "what time do you open on saturday" must find "Open
+    # Saturdays 9 to 1" all the same (plain and websearch queries AND their words).
+    search = (
+        f"SELECT p.id, s.title, p.text FROM {passage} p JOIN {source} s ON s.id = p.source_id, "
+        "websearch_to_tsquery(%s::regconfig, %s) q "
+        "WHERE p.agent_id = %s AND p.search @@ q "
+        "ORDER BY ts_rank(p.search, q) DESC, p.source_id, p.position LIMIT %s"
     )
+    params = [search_config(agent.language), " or ".join(terms), agent.pk, limit]
+    connection = connections[KnowledgePassage.objects.db]
+    if within is None:
+        with connection.cursor() as cursor:
+            cursor.execute(search, params)
+            return cursor.fetchall()
+    # The time limit travels in the same round trip, as a first statement: the statements of one
+    # message run in one transaction (an implicit one, outside a caller's), which `set_config(...,
+    # true)` lasts for; inside a caller's transaction the last statement puts the limit back, and a
+    # savepoint keeps a search cancelled there from aborting the caller's work. (Django's psycopg
+    # cursors bind parameters client-side, which lets one execute carry several statements.)
+    timeout = f"{max(1, int(within * 1000))}ms"
+    statements = f"SELECT set_config('statement_timeout', %s, true); {search}; SET LOCAL statement_timeout TO DEFAULT"
+    savepoint = transaction.atomic(using=connection.alias) if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(statements, [timeout, *params])
+        cursor.nextset()  # past set_config's row, to the search's
+        return cursor.fetchall()
 
 
-def _search_overlap(agent, query: str, limit: int) -> list[KnowledgePassage]:
-    passages = list(KnowledgePassage.objects.filter(agent=agent).select_related("source"))
-    ranked = rank_by_overlap(query, [p.text for p in passages], language=agent.language)
+def _search_overlap(agent, query: str, limit: int) -> list[tuple]:
+    passages = list(KnowledgePassage.objects.filter(agent=agent).values_list("pk", "source__title", "text"))
+    ranked = rank_by_overlap(query, [text for *_, text in passages], language=agent.language)
     return [passages[index] for index, _ in ranked[:limit]]

@@ -213,7 +213,8 @@ def passage_body(text: str) -> str:
 
 
 # --- Word overlap: the fallback ranking, and picking the sentence that answers ---------------
-# Space-separated, per language: words too common to say what a question is about.
+# Space-separated, per language: words too common to say what a question is about, and the
+# fillers of an acknowledgement ("uh huh", "okay, thanks"), which `passages_for` does not search for.
 STOP_WORDS = {
     "en": (
         "a about above after again all also am an and any are as at be because been before being below between "
@@ -222,23 +223,26 @@ STOP_WORDS = {
         "not now of off on once only or other our ours out over own please same she should so some such than that "
         "that's the their theirs them then there there's these they this those through to too under until up us "
         "very was we we're were what what's when where which while who whom why will with would you you're your "
-        "yours tell know like want need hi hello okay ok yes yeah um uh"
+        "yours tell know like want need hi hello okay ok yes yeah um uh huh hmm mhm mm oh ah sure thanks thank alright"
     ),
     "es": (
         "a al algo ante antes como con contra cual cuando de del desde donde durante el ella ellos en entre era es "
         "esa ese eso esta este esto estoy está están fue ha hay hasta la las le les lo los me mi mis muy más nada "
         "ni no nos o os para pero por porque que qué quien se sea ser si sin sobre son su sus también te tengo "
-        "tiene tienen tu tus un una uno unos usted ustedes y ya yo cómo cuándo dónde cuál hola vale bueno sí"
+        "tiene tienen tu tus un una uno unos usted ustedes y ya yo cómo cuándo dónde cuál hola vale bueno sí "
+        "claro gracias ajá eh mmm okay ok"
     ),
     "fr": (
         "a au aux avec avez ce ces c'est comme comment dans de des du elle en est et etes êtes il ils je la le les "
         "leur lui ma mais me mes moi mon ne nos notre nous on ou où par pas pour qu'est que quel quelle qui sa se "
-        "ses son sont sur ta te tes toi ton tu un une vos votre vous y bonjour oui est-ce"
+        "ses son sont sur ta te tes toi ton tu un une vos votre vous y bonjour oui est-ce ouais d'accord merci "
+        "non euh ah bon okay ok"
     ),
     "de": (
         "aber als am an auch auf aus bei bin bis bitte da das dass dem den der des die dir du ein eine einem einen "
         "einer er es für gibt habe haben hat ich ihr ihre im in ist ja kann können man mich mir mit nach nicht noch "
-        "nur oder sie sind so um und uns von vor war was wann warum welche wer wie wir wo zu zum zur hallo"
+        "nur oder sie sind so um und uns von vor war was wann warum welche wer wie wir wo zu zum zur hallo "
+        "nein genau danke äh ähm hm mhm okay ok"
     ),
 }
 

@@ -12,6 +12,8 @@ def make_agent(owner, **overrides) -> Agent:
         "max_call_seconds": 120,
         # Most tests read the agent's own lines; tests of the disclosure set it explicitly.
         "ai_disclosure": "",
+        # The turn-at-a-time path, as the suite always exercised it; relay tests ask for "relay".
+        "transport": "gather",
     }
     fields.update(overrides)
     return Agent.objects.create(owner=owner, **fields)

@@ -16,7 +16,12 @@
 A request with `"stream": true` is answered the way OpenAI streams: server-sent events, one
 `chat.completion.chunk` per `data:` line, the text in a few pieces, each tool call announced
 (index, id, name) and then its arguments split over several chunks, a last chunk with the
-finish reason, and `data: [DONE]`.
+finish reason, and `data: [DONE]` (shapes: `llm_examples.py`, from the openai-python SDK's own
+tests). `fake_llm.reply(chunks=[...])` streams the given chunks exactly as they are.
+
+As strict as the real API: a request parameter Chat Completions does not have, a missing model or
+messages, or `stream_options` without streaming, is refused with 400 `invalid_request_error` in
+OpenAI's words, and nothing is queued for it.
 
 Import the fixture into a test module with `from campaigns.tests.fake_llm import fake_llm_fixture`.
 """
@@ -32,11 +37,70 @@ import pytest
 
 DEFAULT_CONTENT = "Okay."
 
+# The request body parameters of POST /v1/chat/completions (OpenAI's API reference, and
+# `openai.types.chat.CompletionCreateParams` in the SDK); anything else is refused.
+KNOWN_PARAMETERS = frozenset(
+    [
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "messages",
+        "metadata",
+        "modalities",
+        "model",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    ]
+)
+
+
+def request_problem(body: dict) -> str | None:
+    """Why the real API would refuse this request body (its own message), or None."""
+    for name in body:
+        if name not in KNOWN_PARAMETERS:
+            return f"Unrecognized request argument supplied: {name}"
+    if not body.get("model"):
+        return "you must provide a model parameter"
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        return "Missing required parameter: 'messages'."
+    if "stream_options" in body and not body.get("stream"):
+        return "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+    if "tool_choice" in body and not body.get("tools"):
+        return "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified."
+    return None
+
 
 class FakeLLM:
     def __init__(self):
         self.queue: deque[dict] = deque()
         self.requests: list[dict] = []
+        # Why each refused request was refused (the API's own message).
+        self.refused: list[str] = []
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -62,6 +126,7 @@ class FakeLLM:
         interleave: bool = False,
         stall: float = 0,
         gate: threading.Event | None = None,
+        chunks: list[dict] | None = None,
     ):
         """Queue one completion: text and/or tool calls given as (name, arguments dict). When
         streamed: `chunk_delay` pauses before each chunk, `stream_error` breaks off with an error
@@ -80,6 +145,7 @@ class FakeLLM:
                 "interleave": interleave,
                 "stall": stall,
                 "gate": gate,
+                "chunks": chunks,
             }
         )
         return self
@@ -198,7 +264,7 @@ class FakeLLM:
                     pass  # the client gave up (timeout) before the answer
 
             def _stream(self, body: dict, spec: dict):
-                chunks = fake._chunks(body, spec)
+                chunks = spec.get("chunks") or fake._chunks(body, spec)
                 if spec.get("stream_error"):
                     chunks = chunks[:2] + [{"error": {"message": "the model broke off", "type": "server_error"}}]
                 try:
@@ -224,6 +290,15 @@ class FakeLLM:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+                    return
+                problem = request_problem(body)
+                if problem:
+                    with fake.lock:
+                        fake.refused.append(problem)
+                    self._send(
+                        400,
+                        {"error": {"message": problem, "type": "invalid_request_error", "param": None, "code": None}},
+                    )
                     return
                 spec = fake._next(body)
                 if spec.get("gate") is not None:

@@ -179,6 +179,7 @@ def test_every_setting_is_saved(logged_in, user):
         language="es-ES",
         voice="Polly.Lucia",
         engine="scripted",
+        transport="gather",
         capture_fields="Preferred time | When they would like to come\nbudget",
         transfer_number="(415) 555-0199",
         transfer_when="the callee wants to book today",
@@ -200,6 +201,7 @@ def test_every_setting_is_saved(logged_in, user):
     ]
     assert agent.end_call_phrases == "Adiós\nTengo que irme"
     assert (agent.language, agent.voice, agent.engine) == ("es-ES", "Polly.Lucia", "scripted")
+    assert agent.transport == "gather"
     assert agent.persona.startswith("You are Riley") and agent.goal == "book a free check-up"
     assert agent.transfer_number == "+14155550199" and agent.transfer_when == "the callee wants to book today"
     assert agent.max_call_seconds == 240
@@ -353,3 +355,12 @@ def test_broken_variables_in_the_persona_are_refused(logged_in):
 def test_an_overlong_end_call_phrase_is_refused(logged_in):
     page = text(post(logged_in, end_call_phrases="goodbye\n" + "blah " * 30))
     assert 'id="id_end_call_phrases-errors"' in page and "keep each phrase under 100 characters" in page
+
+
+def test_new_agents_talk_in_real_time_and_the_page_says_what_that_means(logged_in, user):
+    page = text(logged_in.get(reverse("agent_create")))
+    assert "Conversation style" in page
+    assert "stops when the callee speaks over it" in page
+
+    assert post(logged_in).status_code == 302
+    assert Agent.objects.get(owner=user).transport == Agent.Transport.RELAY

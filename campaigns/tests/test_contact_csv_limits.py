@@ -30,14 +30,15 @@ class Cost:
 
 @contextmanager
 def cost():
-    """Wall time and the peak of Python memory allocated inside the block."""
+    """Processor time and the peak of Python memory allocated inside the block. Processor time of
+    this thread, not wall time: other work on a busy machine slows the clock, not this code."""
     measured = Cost()
     tracemalloc.start()
-    started = time.monotonic()
+    started = time.thread_time()
     try:
         yield measured
     finally:
-        measured.seconds = time.monotonic() - started
+        measured.seconds = time.thread_time() - started
         measured.peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
 
@@ -174,11 +175,11 @@ def test_the_mapping_page_of_the_widest_allowed_file_is_quick(logged_in, user):
     rows = "".join("+1202555010" + str(i) + ",x" * 499 + "\n" for i in range(5))
     contact_list = contact_upload_create(owner=user, filename="wide.csv", data=f"{header}\n{rows}".encode())
 
-    started = time.monotonic()
+    started = time.thread_time()  # processor time (no tracemalloc here: it slows rendering several times)
     response = logged_in.get(reverse("contactlist_map", args=[contact_list.pk]))
 
     assert response.status_code == 200 and "500 columns" in page_text(response)
-    assert time.monotonic() - started < 3
+    assert time.thread_time() - started < 3
 
 
 # --- The background import ----------------------------------------------------------------------------

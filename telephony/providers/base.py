@@ -128,18 +128,38 @@ class TurnInput:
 @dataclass(frozen=True)
 class AgentStep:
     """The next thing the platform tells the provider to do on a live call: say `say`, then
-    listen for the callee's reply, hang up, or transfer the call to `transfer_to`."""
+    listen for the callee's reply, hang up, or transfer the call to `transfer_to`; or hand the
+    conversation to a ConversationRelay socket ("relay")."""
 
     say: str
     # "redirect": say a holding line, then come straight back to `next_turn_url` with no speech.
-    then: Literal["listen", "hangup", "transfer", "redirect"]
+    # "relay": the carrier greets with `say`, then talks with the socket at `relay_url` (speech
+    # recognition, turn-taking and voice at the carrier, replies streamed from us); when the
+    # session ends it asks `relay_action_url` what the call does next.
+    then: Literal["listen", "hangup", "transfer", "redirect", "relay"]
     language: str = "en-US"
     voice: str = ""
     next_turn_url: str = ""
     transfer_to: str = ""
+    relay_url: str = ""
+    relay_action_url: str = ""
     # The same step given again for a repeated webhook: command-driven providers must not
     # issue its commands a second time.
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RelayEnded:
+    """A ConversationRelay session of our call is over: we sent `end` (`handoff` is what we put
+    in it), the socket failed or was dropped, or the callee hung up. `status` is the carrier's
+    word for how it ended ("completed", "ended", "failed", ...)."""
+
+    call_id: int
+    handoff: dict
+    status: str = ""
+    error: str = ""
+    # False when the callee is gone: nothing can be said or dialled any more.
+    call_live: bool = True
 
 
 @dataclass(frozen=True)
@@ -174,6 +194,33 @@ POLLY_VOICES = [
     ("Polly.Vicki", "Vicki (female, German)", ("de-DE",)),
     ("Polly.Hans", "Hans (male, German)", ("de-DE",)),
 ]
+
+
+# ConversationRelay names voices by provider, not with <Say>'s "Polly." prefix: ttsProvider="Amazon"
+# with the Polly voice id and its engine, e.g. voice="Joanna-Neural" (Twilio, "ConversationRelay:
+# Picking a voice", https://www.twilio.com/docs/voice/conversationrelay/voice-configuration).
+# Relay speech is neural; our Polly voices that exist only as standard voices take the neural
+# voice of the same language and sex (Polly's neural list: Sergio es-ES, Rémi fr-FR, Daniel de-DE).
+RELAY_POLLY_VOICES = {
+    "Enrique": "Sergio",
+    "Mathieu": "Remi",
+    "Hans": "Daniel",
+}
+# <Say>'s generic voices, as <Say> renders them in English.
+RELAY_GENERIC_VOICES = {"man": "Matthew", "woman": "Joanna"}
+
+
+def relay_voice(voice: str) -> dict:
+    """<ConversationRelay>'s ttsProvider and voice for an agent's voice id ("Polly.Joanna",
+    "Google.en-US-Neural2-F", "man"); {} leaves Twilio's default voice for the language."""
+    if voice.startswith("Polly."):
+        name = voice.removeprefix("Polly.").removesuffix("-Neural")
+        return {"tts_provider": "Amazon", "voice": RELAY_POLLY_VOICES.get(name, name) + "-Neural"}
+    if voice in RELAY_GENERIC_VOICES:
+        return {"tts_provider": "Amazon", "voice": RELAY_GENERIC_VOICES[voice] + "-Neural"}
+    if voice.startswith("Google."):
+        return {"tts_provider": "Google", "voice": voice.removeprefix("Google.")}
+    return {}
 
 
 class VoiceProvider:
@@ -246,6 +293,11 @@ class VoiceProvider:
         raise NotImplementedError
 
     def parse_inbound(self, request: HttpRequest) -> InboundCall:
+        raise NotImplementedError
+
+    def parse_relay_ended(self, request: HttpRequest, *, call_id: int) -> RelayEnded:
+        """The `<Connect action>` callback that follows a relay session (carriers that report the
+        end by event instead parse it there)."""
         raise NotImplementedError
 
     def parse_recording(self, request: HttpRequest, *, call_id: int) -> RecordingEvent | None:

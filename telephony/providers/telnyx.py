@@ -42,6 +42,7 @@ from .base import (
     RecordingEvent,
     VoiceProvider,
     end_reason,
+    relay_voice,
 )
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,17 @@ def telnyx_voice(voice: str) -> str:
     if voice.split(".", 1)[0] in ("AWS", "Azure", "ElevenLabs", "Telnyx"):
         return voice
     return DEFAULT_VOICE  # Twilio-only voices (Google.*) do not exist at Telnyx
+
+
+def telnyx_relay_voice(voice: str) -> str:
+    """A relay session's voice: Polly's neural voices ("AWS.Polly.Joanna-Neural", as the SDK
+    documents them), the same ones the Twilio relay speaks with (base.relay_voice)."""
+    named = relay_voice(voice)
+    if named.get("tts_provider") == "Amazon":
+        return "AWS.Polly." + named["voice"]
+    if voice.split(".", 1)[0] in ("AWS", "Azure", "ElevenLabs", "Telnyx"):
+        return voice
+    return DEFAULT_VOICE + "-Neural"
 
 
 def parse_time(value) -> datetime | None:
@@ -333,6 +345,50 @@ class TelnyxProvider(VoiceProvider):
                 transcription_tracks="inbound",
                 **extra,
             ),
+        )
+
+    def start_relay(
+        self,
+        call_control_id: str,
+        *,
+        url: str,
+        greeting: str,
+        voice: str,
+        language: str,
+        client_state: dict,
+        command_id: str = "",
+    ) -> None:
+        """Hand the conversation to a Conversation Relay socket at `url` (telephony.relay): Telnyx
+        says `greeting`, then does speech recognition, turn-taking and speech, and sends
+        call.conversation.ended when the session is over."""
+        extra = {"command_id": command_id} if command_id else {}
+        if greeting:
+            extra["greeting"] = greeting
+        self._request(
+            "start the conversation",
+            lambda c: c.calls.actions.start_conversation_relay(
+                call_control_id,
+                url=url,
+                voice=telnyx_relay_voice(voice),
+                # Telnyx's examples name languages by their primary subtag ("en", "fr", "es").
+                language=language.split("-", 1)[0].lower(),
+                # The callee may speak or press a key over the agent (`interrupt`), and key
+                # presses reach the socket as `dtmf` frames: as on Twilio (twiml.py).
+                interruptible="any",
+                dtmf_detection=True,
+                client_state=encode_state(client_state),
+                **extra,
+            ),
+        )
+
+    def stop_relay(self, call_control_id: str, *, command_id: str = "") -> None:
+        """End the call's Conversation Relay session (a machine answered: its message follows).
+        A call that has already ended needs no stopping."""
+        extra = {"command_id": command_id} if command_id else {}
+        self._request(
+            "stop the conversation",
+            lambda c: c.calls.actions.stop_conversation_relay(call_control_id, **extra),
+            ended_ok=True,
         )
 
     # --- recordings ----------------------------------------------------------------------

@@ -4,13 +4,25 @@ Shared by the Twilio provider and the simulated carrier, which speaks the same f
 simulated campaign runs through exactly the code a real Twilio call does.
 """
 
+import json
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from .base import AgentStep, CallEvent, InboundCall, MachineDetection, RecordingEvent, TurnInput, end_reason
+from .base import (
+    AgentStep,
+    CallEvent,
+    InboundCall,
+    MachineDetection,
+    RecordingEvent,
+    RelayEnded,
+    TurnInput,
+    end_reason,
+    relay_voice,
+)
 
 # Twilio CallStatus -> our status. "queued" and "initiated" say nothing new.
 TWILIO_STATUS = {
@@ -141,6 +153,22 @@ class TwilioWireFormat:
         post = request.POST
         return InboundCall(provider_call_id=post.get("CallSid", ""), from_=post.get("From", ""), to=post.get("To", ""))
 
+    def parse_relay_ended(self, request: HttpRequest, *, call_id: int) -> RelayEnded:
+        """The <Connect action> callback: CallStatus, SessionStatus ("completed" after our `end`,
+        "ended" when the call hung up, "failed"), HandoffData (the JSON string of our `end`)."""
+        post = request.POST
+        try:
+            handoff = json.loads(post.get("HandoffData") or "{}")
+        except ValueError:
+            handoff = {}
+        return RelayEnded(
+            call_id=call_id,
+            handoff=handoff if isinstance(handoff, dict) else {},
+            status=post.get("SessionStatus", ""),
+            error=" ".join(filter(None, (post.get("ErrorCode", ""), post.get("ErrorMessage", "")))),
+            call_live=post.get("CallStatus", "in-progress") == "in-progress",
+        )
+
     def respond(self, step: AgentStep) -> HttpResponse:
         return HttpResponse(self.twiml(step), content_type="text/xml")
 
@@ -149,7 +177,20 @@ class TwilioWireFormat:
         say_args = {"language": step.language}
         if step.voice:
             say_args["voice"] = step.voice
-        if step.then == "listen":
+        if step.then == "relay":
+            connect = response.connect(action=step.relay_action_url, method="POST")
+            connect.conversation_relay(
+                url=step.relay_url,
+                welcome_greeting=step.say or None,
+                # One language for speech recognition and speech (the agent's).
+                language=step.language,
+                **relay_voice(step.voice),
+                # The callee may speak or press a key over the agent: the reply in progress stops
+                # (Twilio sends `interrupt`), and key presses reach the socket as `dtmf` frames.
+                interruptible="any",
+                dtmf_detection=True,
+            )
+        elif step.then == "listen":
             gather = Gather(
                 input="speech",
                 action=step.next_turn_url,

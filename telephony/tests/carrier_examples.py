@@ -140,3 +140,59 @@ TWILIO_INVALID_PARAMETER = {
     "more_info": "https://www.twilio.com/docs/errors/20001",
     "status": 400,
 }
+
+# --- ConversationRelay frames, carrier -> us ----------------------------------------------------
+
+# Twilio, "Getting and sending WebSocket messages" (setup message; our outbound calls say
+# "outbound-api" and "IN-PROGRESS" where the example, an inbound call, says "inbound", "RINGING").
+TWILIO_RELAY_SETUP = {
+    "type": "setup",
+    "sessionId": "VX00000000000000000000000000000000",
+    "accountSid": "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    "parentCallSid": "",
+    "callSid": "CA00000000000000000000000000000000",
+    "from": "+18005550100",
+    "to": "+18005550101",
+    "forwardedFrom": "+18005550102",
+    "callType": "PSTN",
+    "callerName": "",
+    "direction": "inbound",
+    "callStatus": "RINGING",
+    "customParameters": {"callReference": "bar"},
+}
+# Telnyx, "ConversationRelay WebSocket channel" (the same vocabulary as Twilio's): the frames that
+# follow setup. Twilio's partial prompts (last: false) come only with partialPrompts on, which we
+# do not ask for; its language codes are BCP 47 ("en-US").
+RELAY_PROMPT = {"type": "prompt", "voicePrompt": "hello there", "lang": "en", "last": False}
+RELAY_DTMF = {"type": "dtmf", "digit": "1"}
+RELAY_INTERRUPT = {
+    "type": "interrupt",
+    "utteranceUntilInterrupt": "Welcome to Telnyx, how can I help",
+    "durationUntilInterruptMs": 1820,
+}
+RELAY_ERROR = {"type": "error", "description": "Invalid message: unknown type: foo"}
+
+# Telnyx call.conversation.ended after a Conversation Relay session. Telnyx publishes no example
+# for a relay session: the fields are the SDK's (telnyx 4.189.0, types/call_conversation_ended.py),
+# the values in the shape of Telnyx's other call events; `reason` "customer_disconnect" is the one
+# the SDK names ("the customer WebSocket disconnected"). The assistant fields (assistant_id,
+# llm_model, messages, ...) belong to Telnyx's own AI assistant and are left out.
+TELNYX_CONVERSATION_ENDED = {
+    "record_type": "event",
+    "event_type": "call.conversation.ended",
+    "id": "4b9e4a05-0a1e-4bb6-9a2e-4d8c7e1b9f21",
+    "occurred_at": "2026-05-04T15:21:02.000000Z",
+    "payload": {
+        "call_control_id": "v3:T02llQxIyaRkhfRKxgAP8nY511EhFLizdvdUKJiSw8d6A9BborherQ",
+        "call_leg_id": "428c31b6-7af4-4b6f-92e7-7a7e6a4f1d44",
+        "call_session_id": "ff55a038-6f5d-11ef-9692-02420aeffb1f",
+        "calling_party_type": "pstn",
+        "client_state": "aGF2ZSBhIG5pY2UgZGF5ID1d",
+        "connection_id": "7267xxxxxxxxxxxxxx",
+        "conversation_id": "b1c2d3e4-0000-4000-8000-000000000001",
+        "duration_sec": 42,
+        "from": "+13122010094",
+        "to": "+13122123456",
+        "reason": "customer_disconnect",
+    },
+}

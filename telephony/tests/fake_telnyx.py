@@ -31,7 +31,9 @@ from telnyx.types.call_dial_params import CallDialParams
 from telnyx.types.calls.action_answer_params import ActionAnswerParams
 from telnyx.types.calls.action_hangup_params import ActionHangupParams
 from telnyx.types.calls.action_speak_params import ActionSpeakParams
+from telnyx.types.calls.action_start_conversation_relay_params import ActionStartConversationRelayParams
 from telnyx.types.calls.action_start_transcription_params import ActionStartTranscriptionParams
+from telnyx.types.calls.action_stop_conversation_relay_params import ActionStopConversationRelayParams
 from telnyx.types.calls.action_transfer_params import ActionTransferParams
 
 from telephony.tests.carrier_examples import TELNYX_CALL_ENDED, TELNYX_INVALID_CALL_CONTROL_ID
@@ -66,7 +68,11 @@ ACTIONS = {
     "speak": _fields(ActionSpeakParams),
     "transcription_start": _fields(ActionStartTranscriptionParams),
     "transfer": _fields(ActionTransferParams),
+    "conversation_relay_start": _fields(ActionStartConversationRelayParams),
+    "conversation_relay_stop": _fields(ActionStopConversationRelayParams),
 }
+# Fields whose value must be a WebSocket URL ("Must start with ws:// or wss://", the SDK's docs).
+SOCKET_URL_FIELDS = ("url", "conversation_relay_url")
 
 
 def _refusal(body: dict, fields: dict) -> dict | None:
@@ -81,6 +87,18 @@ def _refusal(body: dict, fields: dict) -> dict | None:
         return {
             "errors": [{"code": "10015", "title": "Bad Request", "detail": detail, "source": {"pointer": f"/{name}"}}]
         }
+    return None
+
+
+def _socket_url_refusal(body: dict) -> dict | None:
+    for name in SOCKET_URL_FIELDS:
+        if name in body and not str(body[name]).startswith(("ws://", "wss://")):
+            detail = f"The '{name}' parameter must start with ws:// or wss://."
+            return {
+                "errors": [
+                    {"code": "10015", "title": "Bad Request", "detail": detail, "source": {"pointer": f"/{name}"}}
+                ]
+            }
     return None
 
 
@@ -195,7 +213,7 @@ class FakeTelnyx:
             return (422, refused) if (refused := _refusal(r.json, DIAL)) else self._dial(r.json)
         if r.method == "POST" and r.action in ACTIONS:
             ccid = r.call_control_id
-            if refused := _refusal(r.json, ACTIONS[r.action]):
+            if refused := _refusal(r.json, ACTIONS[r.action]) or _socket_url_refusal(r.json):
                 return 422, refused
             if ccid not in self.calls and ccid not in self.incoming_calls:
                 return 422, TELNYX_INVALID_CALL_CONTROL_ID
@@ -205,6 +223,10 @@ class FakeTelnyx:
                 self.client_state[ccid] = r.json["client_state"]
             if r.action == "hangup":
                 self.ended.add(ccid)
+            if r.action == "conversation_relay_start":
+                if not (r.json.get("url") or r.json.get("conversation_relay_url")):
+                    return 422, error("10015", "Bad Request", "A Conversation Relay url is required.")
+                return 200, {"data": {"result": "ok", "conversation_relay_id": str(uuid.uuid4())}}
             return 200, {"data": {"result": "ok"}}
         if (r.method, r.path) == ("GET", "/v2/available_phone_numbers"):
             return 200, self._available(r.query)

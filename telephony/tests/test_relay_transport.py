@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from clozit import asgi
 from telephony import relay
 
 SECRET = "simulated-test-secret"
@@ -94,7 +95,7 @@ def session(monkeypatch, settings):
         opened.append((provider, call_id))
         return standin if call_id == CALL_ID else None
 
-    monkeypatch.setattr(relay.relay_app, "open_session", open_session)
+    monkeypatch.setattr(asgi.relay_app, "open_session", open_session)
     standin.opened = opened
     return standin
 

@@ -1,5 +1,8 @@
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
 
 # {{name}} or {{name|fallback}}: the fallback is said when the contact has no value for `name`.
 # One group (the name), so VARIABLE.findall lists names; FILL also captures the fallback.
@@ -72,6 +75,8 @@ class Reply:
     # Whether an AI model produced this reply (None: the engine does not say). AI turns that
     # are paid for per use (the playground) are charged only when this is True.
     used_model: bool | None = None
+    # Streamed replies: milliseconds from the request to the model's first token (its own TTFT).
+    model_first_token_ms: float | None = None
 
 
 class ConversationEngine:
@@ -85,6 +90,25 @@ class ConversationEngine:
     def respond(self, ctx: ConversationContext, speech: str) -> Reply:
         """The agent's answer to what the callee just said ('' for silence)."""
         raise NotImplementedError
+
+    async def respond_stream(self, ctx: ConversationContext, speech: str) -> AsyncIterator[str | Reply]:
+        """`respond`, as it comes: text pieces to say at once, in order, then the `Reply` (last).
+
+        The Reply's `say` is everything the agent says this turn: the pieces, then any words not
+        streamed. A reply that ends the call (or transfers it) before any piece went out is not
+        streamed at all: its words are said by the carrier once the conversation hands the call
+        back. Never holds a database connection or lock while it waits.
+
+        This default runs `respond` in a worker thread (it may block on a model) and yields its
+        words whole, so every engine streams."""
+        reply = await sync_to_async(self.respond, thread_sensitive=False)(ctx, speech)
+        if reply.say and not reply.end_call:
+            yield reply.say
+        yield reply
+
+    def interrupted(self, state: dict, heard: str) -> None:
+        """The callee spoke over the last reply and heard only `heard` of it: an engine that keeps
+        the conversation's history in `state` keeps only that. Nothing to do by default."""
 
     def voicemail(self, ctx: ConversationContext) -> Reply:
         message = ""

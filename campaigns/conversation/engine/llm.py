@@ -33,18 +33,21 @@ Why one module of about 600 lines: it is one engine; its prompt, tools, retries 
 are read together to see what a callee can hear.
 """
 
+import asyncio
+import contextlib
 import functools
 import json
 import logging
 import re
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import openai
 from django.conf import settings
-from openai import OpenAI
+from openai import AsyncOpenAI, OpenAI
 
 from . import intents, wording
 from .base import ConversationContext, ConversationEngine, Passage, Reply
@@ -123,6 +126,8 @@ class ToolCall:
 class Completion:
     content: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
+    # Streamed: milliseconds from the request to the first token (text or tool call).
+    first_token_ms: float | None = None
 
 
 def allowed_outcomes(agent=None) -> list[str]:
@@ -323,11 +328,25 @@ def _shared_client(base_url: str | None, api_key: str, timeout: float) -> OpenAI
     return OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)  # retries are ours
 
 
+# One asynchronous client per event loop and configuration: its connections belong to the loop
+# that opened them (a test server, or a uvicorn worker, runs its own).
+_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _shared_async_client(base_url: str | None, api_key: str, timeout: float) -> AsyncOpenAI:
+    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    key = (base_url, api_key, timeout)
+    if key not in clients:
+        clients[key] = AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+    return clients[key]
+
+
 class LLMEngine(ConversationEngine):
     uses_model = True
 
-    def __init__(self, client: OpenAI | None = None):
+    def __init__(self, client: OpenAI | None = None, async_client: AsyncOpenAI | None = None):
         self._client = client
+        self._async_client = async_client
 
     @property
     def client(self) -> OpenAI:
@@ -336,6 +355,14 @@ class LLMEngine(ConversationEngine):
                 settings.LLM_BASE_URL or None, settings.LLM_API_KEY or "none", float(settings.LLM_TIMEOUT_SECONDS)
             )
         return self._client
+
+    @property
+    def async_client(self) -> AsyncOpenAI:
+        if self._async_client is None:
+            return _shared_async_client(
+                settings.LLM_BASE_URL or None, settings.LLM_API_KEY or "none", float(settings.LLM_TIMEOUT_SECONDS)
+            )
+        return self._async_client
 
     # --- history -----------------------------------------------------------------------
     def _remember(self, ctx: ConversationContext, role: str, content: str) -> None:
@@ -353,6 +380,15 @@ class LLMEngine(ConversationEngine):
         return Reply(say=opening)
 
     def respond(self, ctx: ConversationContext, speech: str) -> Reply:
+        asked = self._turn_start(ctx, speech)
+        if isinstance(asked, Reply):
+            return asked
+        return self._said(ctx, self._ask_model(ctx, retrying=asked))
+
+    def _turn_start(self, ctx: ConversationContext, speech: str) -> Reply | bool:
+        """What a turn settles before any model is asked: a Reply when the model is not needed
+        (stop calling, silence twice, an end-call phrase), else whether the model is asked again
+        after a holding line (True) or for the callee's new words (False, which are remembered)."""
         if ctx.deadline is None:
             ctx.deadline = time.monotonic() + float(settings.TURN_DEADLINE_SECONDS)
         speech = (speech or "").strip()
@@ -362,7 +398,7 @@ class LLMEngine(ConversationEngine):
             # The holding line has been said: the callee's words are already in the history.
             if not ctx.knowledge:
                 ctx.knowledge = [Passage(**p) for p in retry.get("knowledge", [])]
-            return self._said(ctx, self._ask_model(ctx, retrying=True))
+            return True
         if intents.wants_no_more_calls(speech):
             self._remember(ctx, "user", speech)
             return self._said(
@@ -394,7 +430,192 @@ class LLMEngine(ConversationEngine):
                     ctx, Reply(say=wording.line_for("goodbye", agent), end_call=True, outcome=outcome, used_model=False)
                 )
         self._remember(ctx, "user", speech or SILENCE)
-        return self._said(ctx, self._ask_model(ctx, retrying=False))
+        return False
+
+    def interrupted(self, state: dict, heard: str) -> None:
+        """The callee cut the last reply short: the history keeps only what they heard of it."""
+        messages = list(state.get("messages") or [])
+        heard = heard.strip()
+        if messages and messages[-1]["role"] == "assistant":
+            if heard:
+                messages[-1] = {"role": "assistant", "content": heard}
+            else:
+                messages.pop()
+        elif heard:  # cut short before the reply was kept: what went out of it
+            messages.append({"role": "assistant", "content": heard})
+        state["messages"] = messages[-MAX_HISTORY:]
+
+    # --- streamed turns (real-time conversations) --------------------------------------
+    async def respond_stream(self, ctx: ConversationContext, speech: str):
+        """`respond`, streamed: each piece of the model's text is yielded as it arrives, the tools
+        work as in `respond` (their arguments assembled from their pieces), and the Reply comes
+        last. Stop-calling and end-call phrases are settled before any model is asked.
+
+        A model that has said nothing when its attempt's time is up (LLM_TIMEOUT_SECONDS, within
+        the turn's deadline), or fails, gets the holding line streamed and one more attempt,
+        with a deadline of its own as a Gather turn's retry has; a second failure ends the call
+        politely ("technical_failure"). A stream that breaks off after some words keeps them:
+        the reply is what was said."""
+        asked = self._turn_start(ctx, speech)
+        if isinstance(asked, Reply):
+            if asked.say and not asked.end_call:
+                yield asked.say
+            yield asked
+            return
+        retrying = asked
+        while True:
+            result: dict = {}
+            async for piece in self._stream_reply(ctx, retrying=retrying, result=result):
+                yield piece
+            if result.get("hold"):
+                yield wording.line_for("wait", ctx.agent)
+                retrying = True
+                ctx.deadline = time.monotonic() + float(settings.TURN_DEADLINE_SECONDS)
+                continue
+            yield self._said(ctx, result["reply"])
+            return
+
+    async def _stream_reply(self, ctx: ConversationContext, *, retrying: bool, result: dict):
+        """One attempt at the turn: yields its text pieces; leaves {"reply": Reply} in `result`,
+        or {"hold": True} when nothing was said and one more attempt is worth it."""
+        messages = [{"role": "system", "content": system_prompt(ctx)}, *ctx.state["messages"]]
+        reply = Reply(say="")
+        streamed: list[str] = []
+        try:
+            completion = Completion()
+            async for piece in self._astream(messages, deadline=ctx.deadline, agent=ctx.agent, done=completion):
+                streamed.append(piece)
+                yield piece
+            reply.model_first_token_ms = completion.first_token_ms
+            acted = self._apply_tools(ctx, completion.tool_calls, reply)
+            said = "".join(streamed).strip()
+            if reply.end_call:
+                # The tool's words are still to be said, unless the model streamed them already.
+                final = reply.say.strip()
+                reply.say = " ".join(p for p in (said, "" if final == said else final) if p)
+            elif said:
+                reply.say = said
+            elif acted:
+                # The model only recorded something: ask once more for what to say, streamed.
+                follow_up = [
+                    *messages,
+                    {
+                        "role": "assistant",
+                        "content": completion.content,
+                        "tool_calls": [
+                            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                            for c in completion.tool_calls
+                        ],
+                    },
+                    *({"role": "tool", "tool_call_id": c.id, "content": "ok"} for c in completion.tool_calls),
+                ]
+                more = Completion()
+                async for piece in self._astream(
+                    follow_up, deadline=ctx.deadline, agent=ctx.agent, with_tools=False, done=more
+                ):
+                    streamed.append(piece)
+                    yield piece
+                reply.say = "".join(streamed).strip()
+            if not reply.say:
+                reply.say = wording.line_for("say_again", ctx.agent)
+                yield reply.say
+        except (openai.OpenAIError, ModelTooSlow, IndexError, AttributeError, TypeError) as exc:
+            said = "".join(streamed).strip()
+            if said:
+                # Words already went out: the reply is what was said (the callee answers it).
+                logger.warning("LLM stream broke off after some words (%s): keeping them", type(exc).__name__)
+                reply.say, reply.used_model = said, True
+                result["reply"] = reply
+                return
+            if is_transient(exc) and not retrying:
+                logger.warning("LLM stream failed (%s), holding and retrying once", type(exc).__name__)
+                result["hold"] = True
+                return
+            if isinstance(exc, openai.OpenAIError | ModelTooSlow):
+                logger.warning("LLM unavailable, ending the call: %s: %s", type(exc).__name__, exc)
+            else:
+                logger.exception("LLM answer unusable, ending the call")
+            result["reply"] = Reply(
+                say=wording.line_for("technical", ctx.agent),
+                end_call=True,
+                outcome=TECHNICAL_FAILURE_OUTCOME,
+                captured=reply.captured,
+                used_model=False,
+            )
+            return
+        reply.used_model = True
+        result["reply"] = reply
+
+    async def _astream(self, messages: list[dict], *, deadline: float, agent=None, with_tools=True, done: Completion):
+        """One streamed completion: yields each text delta as it arrives; fills `done` with the
+        whole text, the tool calls (assembled by index) and the time to the first token. Given up
+        (ModelTooSlow) at `deadline` or after LLM_TIMEOUT_SECONDS, whichever comes first; the
+        stream is read by a task of its own, so a read that hangs is simply abandoned."""
+        kwargs = {"model": settings.LLM_MODEL, "messages": messages, "tools": tools(agent), "stream": True}
+        if not with_tools:
+            kwargs["tool_choice"] = "none"
+        started = time.monotonic()
+        until = min(started + float(settings.LLM_TIMEOUT_SECONDS), deadline)
+        if until <= started:
+            raise ModelTooSlow("no time left in this turn")
+        kwargs["timeout"] = until - started
+        queue: asyncio.Queue = asyncio.Queue()
+        calls: dict[int, dict] = {}
+        content: list[str] = []
+
+        async def read():
+            try:
+                stream = await self.async_client.chat.completions.create(**kwargs)
+                async with stream:
+                    async for chunk in stream:
+                        for choice in chunk.choices or []:
+                            delta = choice.delta
+                            if delta is None:
+                                continue
+                            if done.first_token_ms is None and (delta.content or delta.tool_calls):
+                                done.first_token_ms = (time.monotonic() - started) * 1000
+                            for piece in delta.tool_calls or []:
+                                slot = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+                                slot["id"] = piece.id or slot["id"]
+                                if piece.function is not None:
+                                    name = piece.function.name or ""
+                                    if name and not slot["name"].endswith(name):  # some servers repeat it
+                                        slot["name"] += name
+                                    slot["arguments"] += piece.function.arguments or ""
+                            if delta.content:
+                                await queue.put(delta.content)
+                await queue.put(None)
+            except BaseException as exc:  # handed to the reading side
+                await queue.put(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                left = until - time.monotonic()
+                if left <= 0:
+                    raise ModelTooSlow("no complete answer in time")
+                try:
+                    item = await asyncio.wait_for(queue.get(), left)
+                except TimeoutError:
+                    raise ModelTooSlow(f"no complete answer within {until - started:.1f} s") from None
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                content.append(item)
+                yield item
+        finally:
+            if not reader.done():
+                reader.cancel()
+                with contextlib.suppress(BaseException):
+                    await reader
+        done.content = "".join(content)
+        done.tool_calls = [
+            ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"])
+            for index, slot in sorted(calls.items())
+        ]
 
     def _said(self, ctx: ConversationContext, reply: Reply) -> Reply:
         # The transcript shows the passages the model's words came from (engine/grounding.py);

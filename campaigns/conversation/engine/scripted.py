@@ -173,6 +173,13 @@ class ScriptedEngine(ConversationEngine):
         reply.used_model = False
         return reply
 
+    async def respond_stream(self, ctx: ConversationContext, speech: str):
+        """The script's line, at once (nothing here waits: no thread is needed)."""
+        reply = self.respond(ctx, speech)
+        if reply.say and not reply.end_call:
+            yield reply.say
+        yield reply
+
     def _respond(self, ctx: ConversationContext, speech: str, retrieved: list) -> Reply:
         agent = ctx.agent
 

@@ -66,6 +66,13 @@ LINES: dict[str, dict[str, str]] = {
         "de": "Ich kann Sie gerade nicht mit einem Kollegen verbinden, "
         "aber ich bitte jemanden, Sie zurückzurufen. Auf Wiederhören.",
     },
+    # Key 0 on a real-time call with no transfer number: the conversation goes on.
+    "nobody_free": {
+        "en": "Sorry, there's nobody I can connect you with right now, but I'm happy to help.",
+        "es": "Lo siento, ahora mismo no puedo pasarle con nadie, pero con gusto le ayudo.",
+        "fr": "Désolé, je ne peux vous mettre en relation avec personne pour le moment, mais je peux vous aider.",
+        "de": "Leider kann ich Sie gerade mit niemandem verbinden, aber ich helfe Ihnen gern weiter.",
+    },
     "goodbye": {
         "en": "Thank you for your time. Goodbye.",
         "es": "Gracias por su tiempo. Adiós.",
