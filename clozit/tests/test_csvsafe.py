@@ -81,3 +81,34 @@ def test_spreadsheet_text_reads_back_exactly_what_was_guarded(value):
     """Importing our own export gives back the value that was exported: the guard's apostrophe goes,
     an apostrophe the value itself starts with stays."""
     assert spreadsheet_text(spreadsheet_safe(value)) == value
+
+
+def test_a_download_streams_in_batches_under_asgi_as_it_does_under_wsgi():
+    """Served by uvicorn (ASGI), Django would read a plain iterator whole before sending a byte:
+    the download is read a batch at a time instead, and says the same either way."""
+    import asyncio
+    import warnings
+
+    from clozit.csvsafe import StreamedResponse, csv_download
+
+    read = []
+
+    def rows():
+        for n in range(2_000):
+            read.append(n)
+            yield [f"+1202555{n:04d}", "Ada"]
+
+    async def first_chunk(response):
+        iterator = response.__aiter__()
+        chunk = await iterator.__anext__()
+        await iterator.aclose()
+        return chunk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Django warns when it must consume an iterator whole
+        chunk = asyncio.run(first_chunk(csv_download(rows(), "contacts")))
+    assert chunk.startswith(b"+12025550000,Ada\r\n")
+    assert len(read) == StreamedResponse.batch  # one batch read, not the whole file
+
+    whole = b"".join(csv_download(([f"+1202555{n:04d}", "Ada"] for n in range(2_000)), "contacts"))
+    assert whole.count(b"\r\n") == 2_000
