@@ -11,6 +11,10 @@ A Telnyx call is driven by commands, not by our answers to its webhooks. Each ev
    ask a model, which must never keep a transaction open or the call row locked
    (`campaigns.calls.services.call_turn` thinks outside its own short transactions).
 
+One module, about 500 lines: every Telnyx event goes through one dispatcher and one outbox of
+commands, and a call's turns, detection and relay sessions share its client state; split, the
+order of a call's commands would be scattered across files.
+
 Commands carry a `command_id` made of the call and its turn, so one sent again is ignored by
 Telnyx. A failed command is logged and the event still acknowledged: the call ends at its time
 limit or when the callee hangs up.
@@ -27,7 +31,7 @@ hang-up; or just the hang-up.
 
 Real-time conversations: a step whose `then` is "relay" starts Conversation Relay (Telnyx says
 the greeting, then talks with our relay socket, telephony/relay.py). When the session is over,
-call.conversation.ended asks `campaigns.calls.call_relay_ended` what the call does next (its
+call.conversation.ended asks `campaigns.calls.services.call_relay_ended` what the call does next (its
 goodbye then a hang-up, a transfer, or back to listening), carried out by commands. A machine
 detected during a session stops it: the voicemail step takes the call, and the session's end
 asks nothing.

@@ -10,7 +10,7 @@ call still live. Every database step of a session runs, in order, on the session
 
 A reply that ends the call stores its ending on the call (`engine_state["handoff"]`:
 {"then": "hangup"|"transfer", "say": ..., "transfer_to": ...}) before the socket's `end` is sent;
-the carrier's action callback (calls.call_relay_ended) then says the last words and hangs up or
+the carrier's action callback (services.call_relay_ended) then says the last words and hangs up or
 transfers. Words known before anything was streamed (a stop phrase, the script's goodbye, key 9)
 are left for that callback to say; words already streamed are given time to be heard first.
 
