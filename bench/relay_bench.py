@@ -622,7 +622,43 @@ def server_connections() -> int:
         return cursor.fetchone()[0]
 
 
-def run_step(*, path: str, calls: list[dict], period: float, prompts: int, server: Server) -> dict:
+class ConnectionWatch:
+    """The server's connections to the benchmark's database, read twice a second during a load:
+    the peak, and the load stopped (`tripped`) past `cap`, before PostgreSQL's max_connections
+    (100 by default) turns away everyone else's connections on the machine."""
+
+    def __init__(self, cap: int, on_trip):
+        import threading
+
+        from django.db import connection
+
+        self.cap, self.on_trip = cap, on_trip
+        self.peak, self.tripped = 0, False
+        self.url = database_url(connection.settings_dict)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.done.wait(0.5):
+                count = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                ).fetchone()[0]
+                self.peak = max(self.peak, count)
+                if count > self.cap and not self.tripped:
+                    self.tripped = True
+                    self.on_trip()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def run_step(*, path: str, calls: list[dict], period: float, prompts: int, server: Server, cap: int) -> dict:
     """One load: the load generator plays every call; RSS and database connections are read while
     all of them are still open."""
     from django.db import connections
@@ -639,8 +675,20 @@ def run_step(*, path: str, calls: list[dict], period: float, prompts: int, serve
         cwd=ROOT,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings_bench"},
     )
+    connections.close_all()  # the benchmark's own connection is not counted
+    watch = ConnectionWatch(cap, proc.kill)
     try:
         stats = json.loads(proc.stdout.readline() or "null")
+        if stats is None and watch.tripped:
+            watch.stop()
+            return {
+                "latencies": [],
+                "errors": [f"stopped: the server held more than {cap} database connections"],
+                "late": 0,
+                "rss_kib": server.rss_kib(),
+                "db_connections": watch.peak,
+                "db_peak": watch.peak,
+            }
         if stats is None:
             raise RuntimeError(f"the load generator failed ({proc.wait()})")
         assert proc.stdout.readline().strip() == "holding"
@@ -651,9 +699,11 @@ def run_step(*, path: str, calls: list[dict], period: float, prompts: int, serve
         proc.stdin.flush()
         proc.wait(timeout=60)
     finally:
+        watch.stop()
         if proc.poll() is None:
             proc.kill()
         os.unlink(f.name)
+    stats["db_peak"] = watch.peak
     stats["started"] = started
     return stats
 
@@ -707,6 +757,9 @@ def main() -> None:
     parser.add_argument("--light-period", type=float, default=1.0, help="seconds between their prompts")
     parser.add_argument("--light-seconds", type=float, default=40.0, help="measured seconds per configuration")
     parser.add_argument("--passages", type=int, default=500, help="passages of the knowledge-base agent")
+    parser.add_argument(
+        "--db-cap", type=int, default=70, help="stop a load whose server holds more database connections than this"
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, for 2 cores)")
     parser.add_argument("--paths", default="relay,gather", help="which paths to step through")
     parser.add_argument("--no-write", action="store_true", help="print the results, leave docs/benchmarks.md alone")
@@ -771,7 +824,9 @@ def measure(args, load_before) -> str:
                 label = f"{path}, " + (f"a knowledge base of {passages} passages" if knowledge else "no knowledge base")
                 print(f"Per-turn latency: {label}...", flush=True)
                 answered = calls.answered(agents[(path, knowledge)], args.light_calls)
-                stats = run_step(path=path, calls=answered, period=args.light_period, prompts=prompts, server=server)
+                stats = run_step(
+                    path=path, calls=answered, period=args.light_period, prompts=prompts, server=server, cap=args.db_cap
+                )
                 _check(stats, server)
                 light[(path, knowledge)] = {
                     "client": own(stats["latencies"], ttft_ms),
@@ -788,7 +843,9 @@ def measure(args, load_before) -> str:
                 print(f"{path}: preparing {n} answered calls...", flush=True)
                 answered = calls.answered(agents[(path, False)], n)
                 print(f"{path}: {n} live calls, a prompt every {args.period:g} s each...", flush=True)
-                stats = run_step(path=path, calls=answered, period=args.period, prompts=prompts, server=server)
+                stats = run_step(
+                    path=path, calls=answered, period=args.period, prompts=prompts, server=server, cap=args.db_cap
+                )
                 row = {
                     "n": n,
                     "client": own(stats["latencies"], ttft_ms),
@@ -798,13 +855,14 @@ def measure(args, load_before) -> str:
                     "rss_mib": stats["rss_kib"] / 1024,
                     "per_call_kib": (stats["rss_kib"] - rss_zero) / n,
                     "db_connections": stats["db_connections"],
+                    "db_peak": stats["db_peak"],
                 }
                 rows.append(row)
                 c = row["client"]
                 print(
                     f"    own p50 {c['p50']:.1f} ms, p99 {c['p99']:.1f} ms over {c['n']} turns; "
                     f"{len(row['errors'])} errors, {row['late']} late; RSS {row['rss_mib']:.0f} MiB, "
-                    f"{row['db_connections']} database connections",
+                    f"{row['db_connections']} database connections ({row['db_peak']} at the peak)",
                     flush=True,
                 )
                 for error in row["errors"][:5]:
@@ -883,7 +941,7 @@ def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_
         f"error). Memory per call: (RSS of the server's processes with N calls open - {rss_zero / 1024:.0f} MiB "
         "before the first step) / N.\n\n"
         "| path | N | turns | own p50 | own p99 | stored own p99 | errors | late prompts | server RSS | per call "
-        "| DB connections |\n"
+        "| DB connections at the end (peak) |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     best = {}
@@ -897,7 +955,8 @@ def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_
             lines.append(
                 f"| {path} | {row['n']} | {c['n']} | {c['p50']:.1f} ms | {c['p99']:.1f} ms | "
                 f"{stored} | {len(row['errors'])} | {row['late']} | "
-                f"{row['rss_mib']:.0f} MiB | {row['per_call_kib']:.0f} KiB | {row['db_connections']} |\n"
+                f"{row['rss_mib']:.0f} MiB | {row['per_call_kib']:.0f} KiB | "
+                f"{row['db_connections']} ({row['db_peak']}) |\n"
             )
     lines.append("\n")
     for path in stepping:
