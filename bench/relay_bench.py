@@ -393,7 +393,7 @@ async def _gather_caller(session, call: dict, first_at: float, period: float, pr
 class Server:
     """gunicorn + uvicorn workers on the throwaway database, as scripts/run.py runs them."""
 
-    def __init__(self, *, port: int, model_url: str, workers: int):
+    def __init__(self, *, port: int, model_url: str, workers: int, extra_env: dict):
         from django.conf import settings
         from django.db import connection
 
@@ -417,6 +417,7 @@ class Server:
             "ASGI_THREADS": "16",  # as scripts/run.py
             "LOG_LEVEL": "WARNING",
             "PYTHONWARNINGS": "ignore:No directory at",
+            **extra_env,
         }
         command = [
             sys.executable,
@@ -760,6 +761,12 @@ def main() -> None:
     parser.add_argument(
         "--db-cap", type=int, default=70, help="stop a load whose server holds more database connections than this"
     )
+    parser.add_argument(
+        "--gather-conn-max-age",
+        type=int,
+        default=0,
+        help="DB_CONN_MAX_AGE of the Gather path's server (default 0; the product's default, 60, piles up connections)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, for 2 cores)")
     parser.add_argument("--paths", default="relay,gather", help="which paths to step through")
     parser.add_argument("--no-write", action="store_true", help="print the results, leave docs/benchmarks.md alone")
@@ -796,7 +803,6 @@ def measure(args, load_before) -> str:
         [sys.executable, str(Path(__file__).resolve()), "model", str(model_port), str(args.ttft), str(args.chunk_gap)],
         cwd=ROOT,
     )
-    server = None
     try:
         _wait_for_port(model_port)
         owner = User.objects.create_user(email="bench-relay@example.com", password="x")
@@ -813,85 +819,93 @@ def measure(args, load_before) -> str:
         print(f"Filling two knowledge bases with {args.passages} passages...", flush=True)
         passages = fill_knowledge_base(agents[("relay", True)], args.passages)
         fill_knowledge_base(agents[("gather", True)], args.passages)
-        server = Server(port=port, model_url=f"http://127.0.0.1:{model_port}/v1", workers=args.workers)
         calls = Calls(owner, port)
-        rss_zero = server.rss_kib()
-
-        light = {}
-        prompts = max(1, int(args.light_seconds / args.light_period))
-        for knowledge in (False, True):
-            for path in ("relay", "gather"):
-                label = f"{path}, " + (f"a knowledge base of {passages} passages" if knowledge else "no knowledge base")
-                print(f"Per-turn latency: {label}...", flush=True)
-                answered = calls.answered(agents[(path, knowledge)], args.light_calls)
-                stats = run_step(
-                    path=path, calls=answered, period=args.light_period, prompts=prompts, server=server, cap=args.db_cap
-                )
-                _check(stats, server)
-                light[(path, knowledge)] = {
-                    "client": own(stats["latencies"], ttft_ms),
-                    "server": server_side([c["id"] for c in answered]) if path == "relay" else None,
-                }
-                print(f"    {light[(path, knowledge)]}", flush=True)
-
-        rss_zero = server.rss_kib()
-        stepping = {}
-        prompts = max(1, int(args.seconds / args.period))
+        light, stepping, rss_zero, logs = {}, {}, {}, []
         for path in args.paths.split(","):
-            rows = []
-            for n in [int(x) for x in args.steps.split(",")]:
-                print(f"{path}: preparing {n} answered calls...", flush=True)
-                answered = calls.answered(agents[(path, False)], n)
-                print(f"{path}: {n} live calls, a prompt every {args.period:g} s each...", flush=True)
-                stats = run_step(
-                    path=path, calls=answered, period=args.period, prompts=prompts, server=server, cap=args.db_cap
-                )
-                row = {
-                    "n": n,
-                    "client": own(stats["latencies"], ttft_ms),
-                    "server": server_side([c["id"] for c in answered]) if path == "relay" else None,
-                    "errors": stats["errors"],
-                    "late": stats["late"],
-                    "rss_mib": stats["rss_kib"] / 1024,
-                    "per_call_kib": (stats["rss_kib"] - rss_zero) / n,
-                    "db_connections": stats["db_connections"],
-                    "db_peak": stats["db_peak"],
-                }
-                rows.append(row)
-                c = row["client"]
-                print(
-                    f"    own p50 {c['p50']:.1f} ms, p99 {c['p99']:.1f} ms over {c['n']} turns; "
-                    f"{len(row['errors'])} errors, {row['late']} late; RSS {row['rss_mib']:.0f} MiB, "
-                    f"{row['db_connections']} database connections ({row['db_peak']} at the peak)",
-                    flush=True,
-                )
-                for error in row["errors"][:5]:
-                    print(f"    error: {error}", flush=True)
-                if row["errors"] or c["p99"] > args.limit_ms:
-                    break
-            stepping[path] = rows
+            # The Gather path's server closes its connections after each request: Django serves
+            # each request of an ASGI server on a thread of its own, so a connection kept for reuse
+            # (DB_CONN_MAX_AGE) is never reused and lingers until garbage collection.
+            extra_env = {"DB_CONN_MAX_AGE": str(args.gather_conn_max_age)} if path == "gather" else {}
+            server = Server(
+                port=port, model_url=f"http://127.0.0.1:{model_port}/v1", workers=args.workers, extra_env=extra_env
+            )
+            try:
+                light_prompts = max(1, int(args.light_seconds / args.light_period))
+                for knowledge in (False, True):
+                    label = f"{path}, " + (
+                        f"a knowledge base of {passages} passages" if knowledge else "no knowledge base"
+                    )
+                    print(f"Per-turn latency: {label}...", flush=True)
+                    answered = calls.answered(agents[(path, knowledge)], args.light_calls)
+                    stats = run_step(
+                        path=path,
+                        calls=answered,
+                        period=args.light_period,
+                        prompts=light_prompts,
+                        server=server,
+                        cap=args.db_cap,
+                    )
+                    light[(path, knowledge)] = {
+                        "client": own(stats["latencies"], ttft_ms),
+                        "server": server_side([c["id"] for c in answered]) if path == "relay" else None,
+                        "errors": stats["errors"],
+                        "db_peak": stats["db_peak"],
+                    }
+                    print(f"    {light[(path, knowledge)]}", flush=True)
+                rss_zero[path] = server.rss_kib()
+                stepping[path] = step_up(args, path, agents[(path, False)], calls, server, rss_zero[path], ttft_ms)
+            finally:
+                server.stop()
+                logs.append(server.text())
+                if not os.environ.get("RELAY_TIMING"):
+                    os.unlink(server.log.name)
+                else:
+                    print(f"The server's log: {server.log.name}", flush=True)
     finally:
-        if server is not None:
-            server.stop()
         model.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             model.wait(timeout=10)
         if model.poll() is None:
             model.kill()
-    log = server.text() if server else ""
-    if server is not None and not os.environ.get("RELAY_TIMING"):
-        os.unlink(server.log.name)
-    elif server is not None:
-        print(f"The server's log: {server.log.name}", flush=True)
-    if "Traceback" in log:
+    failed = [log for log in logs if "Traceback" in log]
+    for log in failed:
         print(log[-6000:], file=sys.stderr)
-    return report(args, load_before, light, stepping, rss_zero, passages, traceback_in_log="Traceback" in log)
+    return report(args, load_before, light, stepping, rss_zero, passages, traceback_in_log=bool(failed))
 
 
-def _check(stats: dict, server: Server) -> None:
-    if stats["errors"]:
-        print(server.text()[-4000:], file=sys.stderr)
-        raise SystemExit(f"errors at light load: {stats['errors'][:5]}")
+def step_up(args, path: str, agent, calls, server, rss_zero: int, ttft_ms: float) -> list[dict]:
+    """N live calls, N stepped up until Clozit's own p99 passes the limit or an error appears."""
+    rows = []
+    prompts = max(1, int(args.seconds / args.period))
+    for n in [int(x) for x in args.steps.split(",")]:
+        print(f"{path}: preparing {n} answered calls...", flush=True)
+        answered = calls.answered(agent, n)
+        print(f"{path}: {n} live calls, a prompt every {args.period:g} s each...", flush=True)
+        stats = run_step(path=path, calls=answered, period=args.period, prompts=prompts, server=server, cap=args.db_cap)
+        row = {
+            "n": n,
+            "client": own(stats["latencies"], ttft_ms),
+            "server": server_side([c["id"] for c in answered]) if path == "relay" else None,
+            "errors": stats["errors"],
+            "late": stats["late"],
+            "rss_mib": stats["rss_kib"] / 1024,
+            "per_call_kib": (stats["rss_kib"] - rss_zero) / n,
+            "db_connections": stats["db_connections"],
+            "db_peak": stats["db_peak"],
+        }
+        rows.append(row)
+        c = row["client"]
+        print(
+            f"    own p50 {c['p50']:.1f} ms, p99 {c['p99']:.1f} ms over {c['n']} turns; "
+            f"{len(row['errors'])} errors, {row['late']} late; RSS {row['rss_mib']:.0f} MiB, "
+            f"{row['db_connections']} database connections ({row['db_peak']} at the peak)",
+            flush=True,
+        )
+        for error in row["errors"][:5]:
+            print(f"    error: {error}", flush=True)
+        if row["errors"] or c["p99"] > args.limit_ms:
+            break
+    return rows
 
 
 def _wait_for_port(port: int, timeout: float = 30) -> None:
@@ -912,7 +926,8 @@ def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_
         f"gunicorn with {args.workers} `clozit.workers.UvicornWorker` workers, production settings, PostgreSQL, "
         f"Redis; the fake model answers after {args.ttft * 1000:.0f} ms (time to first token), then "
         f"{len(MODEL_REPLY.split()) // 3 + 1} chunks {args.chunk_gap * 1000:.0f} ms apart; the load generator "
-        "is a process of its own on the same cores.\n"
+        "is a process of its own on the same cores. A server per path: the relay's with the product's "
+        f"DB_CONN_MAX_AGE (60), the Gather path's with DB_CONN_MAX_AGE={args.gather_conn_max_age}.\n"
     )
     lines.append(
         f"\n**Own latency per turn** ({args.light_calls} conversations, a prompt every {args.light_period:g} s each, "
@@ -921,8 +936,8 @@ def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_
         "model_first_token_ms. Gather: the turn webhook's response time minus the model's "
         f"{args.ttft * 1000:.0f} ms (the whole completion).\n\n"
         "| path | knowledge base | turns | own p50 | own p99 | stored own p50 | stored own p99 "
-        "| stored first frame p50 | stored model p50 |\n"
-        "|---|---|---|---|---|---|---|---|---|\n"
+        "| stored first frame p50 | stored model p50 | DB connections (peak) | errors |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     for (path, knowledge), row in light.items():
         c, s = row["client"], row["server"]
@@ -933,13 +948,14 @@ def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_
         )
         lines.append(
             f"| {path} | {f'{passages} passages' if knowledge else 'none'} | {c['n']} | {c['p50']:.1f} ms | "
-            f"{c['p99']:.1f} ms | {stored} |\n"
+            f"{c['p99']:.1f} ms | {stored} | {row['db_peak']} | {'; '.join(row['errors'][:2]) or 0} |\n"
         )
     lines.append(
         f"\n**Live conversations** (N calls, a prompt every {args.period:g} s each, staggered; {args.seconds:g} s "
         f"measured after one unmeasured prompt per call; stepped until own p99 > {args.limit_ms:.0f} ms or an "
-        f"error). Memory per call: (RSS of the server's processes with N calls open - {rss_zero / 1024:.0f} MiB "
-        "before the first step) / N.\n\n"
+        "error). Memory per call: (RSS of the server's processes with N calls open - RSS before the first step: "
+        + ", ".join(f"{kib / 1024:.0f} MiB for {path}" for path, kib in rss_zero.items())
+        + ") / N.\n\n"
         "| path | N | turns | own p50 | own p99 | stored own p99 | errors | late prompts | server RSS | per call "
         "| DB connections at the end (peak) |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
@@ -960,6 +976,8 @@ def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_
             )
     lines.append("\n")
     for path in stepping:
+        for error in stepping[path][-1]["errors"][:3]:
+            lines.append(f"An error of the last {path} step: {error}\n\n")
         lines.append(
             f"Largest N with own p99 ≤ {args.limit_ms:.0f} ms, {path}: "
             f"{best.get(path, 'none of the steps')}"
