@@ -138,21 +138,37 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of `pid` and all its descendants, KiB."""
     total = 0
-    stack = [pid]
-    while stack:
-        current = stack.pop()
+    for current in process_tree(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{current}/task").iterdir():
-                children = (task / "children").read_text().split()
-                stack.extend(int(c) for c in children)
     return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """Processor time (user + system) used so far by `pid` and its living descendants."""
+    ticks = 0
+    for current in process_tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --- the fake model (its own process) ---------------------------------------------------------------
@@ -678,6 +694,7 @@ def run_step(*, path: str, calls: list[dict], period: float, prompts: int, serve
     )
     connections.close_all()  # the benchmark's own connection is not counted
     watch = ConnectionWatch(cap, proc.kill)
+    cpu_before = cpu_seconds(server.proc.pid)
     try:
         stats = json.loads(proc.stdout.readline() or "null")
         if stats is None and watch.tripped:
@@ -693,6 +710,7 @@ def run_step(*, path: str, calls: list[dict], period: float, prompts: int, serve
         if stats is None:
             raise RuntimeError(f"the load generator failed ({proc.wait()})")
         assert proc.stdout.readline().strip() == "holding"
+        stats["server_cpu_s"] = cpu_seconds(server.proc.pid) - cpu_before
         stats["rss_kib"] = server.rss_kib()
         stats["db_connections"] = server_connections()
         connections.close_all()
@@ -754,6 +772,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per step (after a warm-up)")
     parser.add_argument("--steps", default="25,50,100,200,300,500,750,1000", help="the N to step through")
     parser.add_argument("--limit-ms", type=float, default=100.0, help="Clozit's own p99 a step must keep to")
+    parser.add_argument("--keep-going", action="store_true", help="step on past the limit (until an error)")
     parser.add_argument("--light-calls", type=int, default=10, help="conversations for the per-turn latency")
     parser.add_argument("--light-period", type=float, default=1.0, help="seconds between their prompts")
     parser.add_argument("--light-seconds", type=float, default=40.0, help="measured seconds per configuration")
@@ -892,18 +911,21 @@ def step_up(args, path: str, agent, calls, server, rss_zero: int, ttft_ms: float
             "per_call_kib": (stats["rss_kib"] - rss_zero) / n,
             "db_connections": stats["db_connections"],
             "db_peak": stats["db_peak"],
+            # the server's processor time per measured turn (the warm-up turns' share taken out)
+            "cpu_ms": stats.get("server_cpu_s", 0) * 1000 / max(1, n * (prompts + 1)),
         }
         rows.append(row)
         c = row["client"]
         print(
             f"    own p50 {c['p50']:.1f} ms, p99 {c['p99']:.1f} ms over {c['n']} turns; "
             f"{len(row['errors'])} errors, {row['late']} late; RSS {row['rss_mib']:.0f} MiB, "
-            f"{row['db_connections']} database connections ({row['db_peak']} at the peak)",
+            f"{row['db_connections']} database connections ({row['db_peak']} at the peak); "
+            f"server CPU {row['cpu_ms']:.1f} ms a turn",
             flush=True,
         )
         for error in row["errors"][:5]:
             print(f"    error: {error}", flush=True)
-        if row["errors"] or c["p99"] > args.limit_ms:
+        if row["errors"] or (c["p99"] > args.limit_ms and not args.keep_going):
             break
     return rows
 
@@ -957,8 +979,8 @@ def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_
         + ", ".join(f"{kib / 1024:.0f} MiB for {path}" for path, kib in rss_zero.items())
         + ") / N.\n\n"
         "| path | N | turns | own p50 | own p99 | stored own p99 | errors | late prompts | server RSS | per call "
-        "| DB connections at the end (peak) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| DB connections at the end (peak) | server CPU a turn |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     best = {}
     for path, rows in stepping.items():
@@ -972,7 +994,7 @@ def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_
                 f"| {path} | {row['n']} | {c['n']} | {c['p50']:.1f} ms | {c['p99']:.1f} ms | "
                 f"{stored} | {len(row['errors'])} | {row['late']} | "
                 f"{row['rss_mib']:.0f} MiB | {row['per_call_kib']:.0f} KiB | "
-                f"{row['db_connections']} ({row['db_peak']}) |\n"
+                f"{row['db_connections']} ({row['db_peak']}) | {row['cpu_ms']:.1f} ms |\n"
             )
     lines.append("\n")
     for path in stepping:
