@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-webhook bench-dialer bench-engine bench-import services clean
+.PHONY: run test lint format bench bench-webhook bench-dialer bench-engine bench-import bench-relay services clean
 
 # Says what it does: on a first run, installing takes a few quiet minutes that look like a hang.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -57,6 +57,11 @@ bench-engine: $(STAMP)
 bench-import: $(STAMP)
 	scripts/ensure-services
 	$(BIN)/python bench/import_bench.py
+
+## Real-time conversations (ConversationRelay) next to the Gather path: own latency per turn, live calls per machine.
+bench-relay: $(STAMP)
+	scripts/ensure-services
+	$(BIN)/python bench/relay_bench.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

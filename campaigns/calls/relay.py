@@ -5,8 +5,9 @@ answers each prompt by streaming the engine's reply as it comes. It keeps the Ga
 (campaigns.calls): a turn is claimed in one short transaction (the callee's words recorded, a
 `thinking` mark with a token), the engine runs with no transaction open and no row locked, and its
 answer is applied in a second short transaction only if the mark is still this reply's and the
-call still live. Every database step of a session runs, in order, on the session's own thread
-(its own connection): what the callee heard of an interrupted line is applied after that line.
+call still live. Every database step of a session runs in order (what the callee heard of an
+interrupted line is applied after that line), on a few threads all the sessions of a process
+share: database connections grow with those threads, not with the calls.
 
 A reply that ends the call stores its ending on the call (`engine_state["handoff"]`:
 {"then": "hangup"|"transfer", "say": ..., "transfer_to": ...}) before the socket's `end` is sent;
@@ -20,10 +21,11 @@ Nothing here ends or bills a call: the carrier's status callback does, through c
 import asyncio
 import contextlib
 import copy
-import functools
 import logging
+import queue
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
@@ -49,6 +51,84 @@ logger = logging.getLogger(__name__)
 # session ends; never waited longer than SPEAKING_CAP_SECONDS.
 SPEAKING_WORDS_PER_SECOND = 2.5
 SPEAKING_CAP_SECONDS = 15.0
+# Threads (each with its database connection) for the database steps of all the relay sessions
+# of a process. A step is a short transaction (a few milliseconds); with one thread and one
+# connection per call, 100 live calls took 100 connections, PostgreSQL's default limit.
+DATABASE_THREADS = 8
+
+
+class _Threads:
+    """Threads taking jobs from one queue, started as work comes (up to DATABASE_THREADS), each
+    closing its database connections when it stops."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads = 0
+        self.idle = 0
+
+    def put(self, job) -> None:
+        with self.lock:
+            self.jobs.put(job)
+            if self.idle == 0 and self.threads < DATABASE_THREADS:
+                self.threads += 1
+                threading.Thread(target=self._work, name="relay-db", daemon=True).start()
+
+    def stop(self) -> None:
+        """Each thread stops once the work queued before now is done."""
+        with self.lock:
+            for _ in range(self.threads):
+                self.jobs.put(None)
+
+    def _work(self) -> None:
+        try:
+            while True:
+                with self.lock:
+                    self.idle += 1
+                job = self.jobs.get()
+                with self.lock:
+                    self.idle -= 1
+                if job is None:
+                    return
+                job()
+        finally:
+            connections.close_all()
+
+
+class _DatabaseThreads(Executor):
+    """The executor of every relay session's steps in this process: threads made when sessions
+    open, let go (with their connections) when the last one closes. Used from the event loop."""
+
+    def __init__(self):
+        self.current: _Threads | None = None
+        self.sessions = 0
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+
+        def job():
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+        if self.current is None:
+            self.current = _Threads()
+        self.current.put(job)
+        return future
+
+    def opened(self) -> None:
+        self.sessions += 1
+
+    def closed(self) -> None:
+        self.sessions -= 1
+        if self.sessions == 0 and self.current is not None:
+            self.current.stop()
+            self.current = None
+
+
+_threads = _DatabaseThreads()  # touched only from the event loop's thread
 
 
 def speaking_seconds(text: str) -> float:
@@ -69,7 +149,9 @@ class CallRelaySession:
     def __init__(self, *, provider: str, call_id: int):
         self.provider = provider
         self.call_id = call_id
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-call-{call_id}")
+        self.last_step: asyncio.Future | None = None
+        self.open = True
+        _threads.opened()
         self.has_knowledge = False
         self.language = "en-US"
         self.claim: _Claim | None = None  # the reply being thought about, if any
@@ -78,9 +160,10 @@ class CallRelaySession:
         self.last_piece_at: float | None = None
         self.model_first_token_ms: float | None = None
 
-    # --- the session's own thread ---------------------------------------------------------------
+    # --- the session's database steps -----------------------------------------------------------
     async def run(self, function, *args, **kwargs):
-        """`function` on the session's thread, with a database connection as a request has one.
+        """`function` on a database thread, with a connection as a request has one, once the
+        session's previous step is over (a session's steps run one at a time, in order).
 
         Once asked for, it runs to the end even if the reply awaiting it is cancelled (the callee
         spoke again): a write is never half-wanted."""
@@ -92,12 +175,24 @@ class CallRelaySession:
             finally:
                 close_old_connections()
 
-        future = asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(call))
-        return await asyncio.shield(future)
+        loop = asyncio.get_running_loop()
+        previous = self.last_step
+
+        async def in_turn():
+            if previous is not None:
+                await asyncio.wait([previous])
+            return await loop.run_in_executor(_threads, call)
+
+        self.last_step = step = asyncio.ensure_future(in_turn())
+        return await asyncio.shield(step)
 
     async def shut(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.executor, connections.close_all)
-        self.executor.shutdown(wait=False)
+        if not self.open:
+            return
+        self.open = False
+        if self.last_step is not None:
+            await asyncio.wait([self.last_step])
+        _threads.closed()
 
     def _open(self) -> bool:
         call = Call.objects.select_related("agent").filter(pk=self.call_id, provider=self.provider).first()
