@@ -46,7 +46,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -55,7 +54,6 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -85,33 +83,30 @@ HANDBOOK = (
 PERSONA = "You are Sam from Acme Scheduling. Be brief and friendly; ask one question at a time."
 
 
-# --- the database and the heading (to be swapped for bench/common.py's) ----------------------------
+# --- the database and the heading: bench/common.py's ------------------------------------------------
 
 
 @contextlib.contextmanager
 def bench_database():
-    """A throwaway PostgreSQL database (the test settings' runner), dropped on the way out."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozit.settings_test")
-    import django
-
-    django.setup()
+    """bench/common.py's throwaway database (imported here: importing it sets Django up, which the
+    load generator's process does not need)."""
+    from common import throwaway_database
     from django.db import connections
-    from django.test.utils import setup_databases, teardown_databases
 
-    old_config = setup_databases(verbosity=0, interactive=False)
-    try:
-        yield
-    finally:
-        connections.close_all()
-        teardown_databases(old_config, verbosity=0)
+    with throwaway_database():
+        try:
+            yield
+        finally:
+            connections.close_all()
 
 
 def machine_heading(title: str, load_before: tuple[float, float, float]) -> str:
+    from common import machine_heading as heading
+
     one, five, fifteen = load_before
     return (
-        f"\n## {date.today().isoformat()} — {title}: {platform.node()}, {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}\n\n"
-        f"Load average before the run (1, 5, 15 min): {one:.2f}, {five:.2f}, {fifteen:.2f}.\n"
+        heading().rstrip("\n").replace(" — ", f" — {title}: ", 1)
+        + f"\n\nLoad average before the run (1, 5, 15 min): {one:.2f}, {five:.2f}, {fifteen:.2f}.\n"
     )
 
 
@@ -525,7 +520,7 @@ class Calls:
         from django.urls import reverse
 
         from billing import ledger
-        from campaigns.contacts import contacts_import
+        from campaigns.contacts.importing import contacts_import
         from campaigns.models import Call, Campaign
 
         first = next(self.numbers)
@@ -607,7 +602,7 @@ def fill_knowledge_base(agent, passages: int) -> int:
     """`passages` passages of product-handbook vocabulary, added as a user adds text."""
     import random
 
-    from campaigns.knowledge import knowledge_add_text
+    from campaigns.conversation.knowledge import knowledge_add_text
 
     rng = random.Random(0)
     words = HANDBOOK.split()

@@ -21,8 +21,8 @@ WRITTEN = [0.0]
 
 
 def post_worker_init(worker):
-    from campaigns.engine.llm import LLMEngine
-    from campaigns.relay import CallRelaySession
+    from campaigns.calls.relay import CallRelaySession
+    from campaigns.conversation.engine.llm import LLMEngine
 
     original_run = CallRelaySession.run
     original_finished = CallRelaySession.reply_finished
