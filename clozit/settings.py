@@ -105,7 +105,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    # 0: the web is served under ASGI, where a sync view runs on a fresh thread per request and a
+    # kept connection would outlive its thread (they pile up until PostgreSQL refuses everyone).
+    # Django's advice for ASGI: no persistent connections; pool outside (PgBouncer) if needed.
+    # The RQ workers keep theirs anyway (no request ends in a job), and the relay sessions share
+    # a few threads whose connections they close themselves.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
