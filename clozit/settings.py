@@ -33,6 +33,9 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rs
 # How long the token in a ConversationRelay socket URL stays good: the carrier opens the socket
 # right after fetching the TwiML that names it.
 RELAY_TOKEN_MAX_AGE_SECONDS = env.int("RELAY_TOKEN_MAX_AGE_SECONDS", default=300)
+# On a real-time call, how long the callee may stay silent after the agent's words (their speaking
+# time comes first) before the agent asks again; a second silence ends the call, as on a Gather call.
+RELAY_SILENCE_SECONDS = env.float("RELAY_SILENCE_SECONDS", default=6.0)
 
 INSTALLED_APPS = [
     "clozit.admin.ClozitAdminConfig",  # django.contrib.admin with Clozit's site (clozit/admin.py)

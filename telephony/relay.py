@@ -129,6 +129,9 @@ class RelaySession(Protocol):
 
     async def closed(self) -> None: ...
 
+    # Optional: `silence_after() -> float | None`, seconds from now after which silence is answered
+    # by `reply("")` (None: wait for the callee however long). See RelayConnection._arm_silence.
+
 
 # Called with keywords: open_session(provider=…, call_id=…, handshake=…).
 OpenSession = Callable[..., Awaitable[RelaySession | None]]
@@ -188,6 +191,7 @@ class RelayConnection:
         self._send = send
         self.send_lock = asyncio.Lock()
         self.reply_task: asyncio.Task | None = None
+        self.silence_task: asyncio.Task | None = None
         self.open = True
 
     async def send(self, frame: dict) -> None:
@@ -211,13 +215,17 @@ class RelayConnection:
                 await self.handle(frame)
         finally:
             self.open = False
+            self._disarm_silence()
             await self._cancel_reply()
             await self.session.closed()
 
     async def handle(self, frame: dict) -> None:
         kind = frame.get("type")
+        if kind in ("prompt", "interrupt", "dtmf"):
+            self._disarm_silence()  # the callee is there
         if kind == "setup":
             await self.session.setup(frame)
+            self._arm_silence()  # from the greeting on
         elif kind == "prompt":
             if frame.get("last") is False:
                 return  # a partial prompt: only final ones are answered
@@ -233,6 +241,7 @@ class RelayConnection:
                 heard=str(frame.get("utteranceUntilInterrupt") or ""),
                 after_ms=after if isinstance(after, int) else None,
             )
+            self._arm_silence()  # a cough is not an answer: the callee's words may never come
         elif kind == "dtmf":
             digit = str(frame.get("digit") or "")
             if digit:
@@ -242,6 +251,30 @@ class RelayConnection:
             logger.warning("the carrier reported a relay error: %s", frame.get("description"))
         else:
             logger.info("ignored a relay frame of type %r", kind)
+
+    # --- silence -------------------------------------------------------------------------------
+    # The carrier sends nothing while the callee is silent (it only reports speech), so the wait is
+    # ours: a session that says how long to wait (`silence_after()`, seconds from now: its last
+    # words' speaking time plus the pause it allows) is asked for a reply to silence, `reply("")`,
+    # when nothing came by then, as a turn-at-a-time call's empty answer is. Without this a callee
+    # who put the phone down would keep the call (and its cost) open to its time limit.
+    def _arm_silence(self) -> None:
+        self._disarm_silence()
+        wait = getattr(self.session, "silence_after", None)
+        delay = wait() if (wait is not None and self.open) else None
+        if delay is not None:
+            self.silence_task = asyncio.create_task(self._on_silence(delay))
+
+    def _disarm_silence(self) -> None:
+        task, self.silence_task = self.silence_task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _on_silence(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.silence_task = None
+        if self.open and (self.reply_task is None or self.reply_task.done()):
+            self.reply_task = asyncio.create_task(self._stream(self.session.reply(""), time.monotonic()))
 
     async def _cancel_reply(self) -> None:
         task, self.reply_task = self.reply_task, None
@@ -278,6 +311,8 @@ class RelayConnection:
                 await self.session.reply_finished(first_frame_ms=first_frame_ms, completed=completed)
         if end is not None:
             await self.send({"type": "end", "handoffData": json.dumps(end.handoff)})
+        else:
+            self._arm_silence()  # the reply is out: the callee's turn
 
 
 def _frame(message) -> dict | None:

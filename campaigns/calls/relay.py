@@ -154,6 +154,7 @@ class CallRelaySession:
         _threads.opened()
         self.has_knowledge = False
         self.language = "en-US"
+        self.last_said = ""
         self.claim: _Claim | None = None  # the reply being thought about, if any
         self.latency_turn: int | None = None  # the sequence of the agent line the last reply said
         self.started = 0.0
@@ -204,6 +205,9 @@ class CallRelaySession:
         if (state.get("last_step") or {}).get("then") not in ("relay", "listen"):
             return False
         self.language = call.agent.language
+        # The words the callee last heard from the agent (first its opening, as the greeting).
+        agent_lines = call.turns.filter(speaker=CallTurn.Speaker.AGENT).order_by("-sequence")
+        self.last_said = agent_lines.values_list("text", flat=True).first() or ""
         self.has_knowledge = KnowledgePassage.objects.filter(agent=call.agent).exists()
         return True
 
@@ -217,13 +221,33 @@ class CallRelaySession:
         # is cancelled before it starts (they spoke again at once).
         self.started = time.monotonic()
         turn = TurnInput(call_id=self.call_id, turn=0, speech=prompt.strip())
-        return self._reply(turn, asyncio.ensure_future(self.run(_turn_claim, turn, relay=True)))
+        return self._said(self._reply(turn, asyncio.ensure_future(self.run(_turn_claim, turn, relay=True))))
+
+    def silence_after(self) -> float:
+        """Seconds until the callee's silence is answered (by `reply("")`, the engine's reply to
+        silence, as on a turn-at-a-time call): the agent's last words' speaking time, then the
+        pause a person is given to answer."""
+        return len(self.last_said.split()) / SPEAKING_WORDS_PER_SECOND + float(settings.RELAY_SILENCE_SECONDS)
+
+    async def _said(self, pieces):
+        """`pieces`, passed on; what they said is kept as the agent's last words."""
+        said: list[str] = []
+        try:
+            async for piece in pieces:
+                if isinstance(piece, str):
+                    said.append(piece)
+                yield piece
+        finally:
+            await pieces.aclose()
+            if said:
+                self.last_said = "".join(said)
 
     def dtmf(self, digit: str):
         self.started = time.monotonic()
         return self._key(asyncio.ensure_future(self.run(self._key_apply, digit)))
 
     async def interrupted(self, *, heard: str, after_ms: int | None) -> None:
+        self.last_said = heard
         await self.run(self._interrupted, heard)
 
     async def reply_finished(self, *, first_frame_ms: float | None, completed: bool) -> None:

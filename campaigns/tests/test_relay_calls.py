@@ -394,3 +394,24 @@ def test_a_machine_reported_late_takes_the_call_from_the_session_which_ends_and_
     call.refresh_from_db()
     assert call.outcome == Call.Outcome.VOICEMAIL and call.credits_charged == Decimal(35)
     assert "thinking" not in call.engine_state
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_silent_callee_is_asked_again_then_the_call_ends_as_a_turn_at_a_time_call_would(server, user, settings):
+    """The carrier reports speech only: after the agent's words (their speaking time) and
+    RELAY_SILENCE_SECONDS of nothing, the engine answers silence; a second silence ends the call."""
+    settings.RELAY_SILENCE_SECONDS = 0.2
+    call = make_call(user, transport="relay", opening_line="Hi.", questions="Ready?")
+    url, _, greeting = connected(answer(server, call))
+    assert greeting == "Hi. Ready?"
+
+    with open_socket(url) as ws:
+        ws.send(json.dumps(examples.TWILIO_SETUP))
+        asked_again = spoken(frames(ws))  # nobody spoke: the engine's line for silence
+        assert asked_again
+        ended = frames(ws, until_end=True)  # silence again: the call ends
+        assert ended[-1]["type"] == "end"
+        assert json.loads(ended[-1]["handoffData"])["then"] == "hangup"
+
+    callee_lines = list(call.turns.filter(speaker=CallTurn.Speaker.CALLEE).values_list("text", flat=True))
+    assert callee_lines == ["(silence)", "(silence)"]

@@ -2,6 +2,7 @@
 max_connections counts server threads, not calls (one connection per call ran out at 100 calls).
 """
 
+import contextlib
 import json
 from decimal import Decimal
 
@@ -48,16 +49,13 @@ def test_live_calls_share_a_few_database_connections_and_let_them_go(server, use
     ledger.credit_adjust(user=user, amount=Decimal(100_000), memo="credits for many calls", by=user)
     urls = [connected(answer(server, relay_call(user)))[0] for _ in range(CALLS)]
     request.getfixturevalue("persistent_connections")  # for the sockets' sessions
-    sockets = [open_socket(url) for url in urls]
-    try:
+    with contextlib.ExitStack() as open_sockets:
+        sockets = [open_sockets.enter_context(open_socket(url)) for url in urls]
         for ws in sockets:
             ws.send(json.dumps(examples.TWILIO_SETUP))
             ws.send(json.dumps(examples.twilio_prompt("Yes, that's me.")))
         for ws in sockets:
             assert spoken(frames(ws)) == "Okay."  # every call answered, all of them still open
         assert others_connected() < CALLS
-    finally:
-        for ws in sockets:
-            ws.close()
     # The last call gone, the server holds no connection for them.
     assert wait_for(lambda: others_connected() == 0, timeout=10)
