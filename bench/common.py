@@ -45,3 +45,40 @@ def results_append(text: str) -> None:
         BENCHMARKS.write_text("# Benchmarks\n\nProduced by `make bench` (bench/run.py); newest last.\n")
     with BENCHMARKS.open("a") as f:
         f.write(text)
+
+
+def running_campaign_calls(owner, agent, count: int, *, first_number: int, status: str, call_sid, **fields) -> list:
+    """`count` calls of a new running campaign of `agent`, one to each of `count` new contacts
+    (+1202…, from `first_number` on, consent recorded), in `status`; `call_sid(contact)` is each
+    call's id at the carrier, `fields` any other column of the calls."""
+    from campaigns.contacts.importing import contacts_import
+    from campaigns.models import Call, Campaign
+
+    rows = "phone,first_name,company\n" + "".join(f"+1202{first_number + i:07d},Name{i},Co{i}\n" for i in range(count))
+    name = f"bench {agent.name} {first_number}"
+    contact_list = contacts_import(
+        owner=owner, name=name, filename="b.csv", data=rows.encode(), consent_by=owner
+    ).contact_list
+    campaign = Campaign.objects.create(
+        owner=owner,
+        name=name,
+        agent=agent,
+        contact_list=contact_list,
+        caller_number="+12025550100",
+        status=Campaign.Status.RUNNING,
+    )
+    return Call.objects.bulk_create(
+        Call(
+            owner=owner,
+            campaign=campaign,
+            contact=contact,
+            agent=agent,
+            to_number=contact.phone_number,
+            from_number=campaign.caller_number,
+            provider="simulated",
+            provider_call_id=call_sid(contact),
+            status=status,
+            **fields,
+        )
+        for contact in contact_list.contacts.all()
+    )

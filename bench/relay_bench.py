@@ -516,42 +516,23 @@ class Calls:
         from datetime import timedelta
         from decimal import Decimal
 
+        from common import running_campaign_calls
         from django.conf import settings
         from django.urls import reverse
 
         from billing import ledger
-        from campaigns.contacts.importing import contacts_import
-        from campaigns.models import Call, Campaign
+        from campaigns.models import Call
 
         first = next(self.numbers)
         for _ in range(count - 1):
             next(self.numbers)
-        rows = "phone,first_name,company\n" + "".join(f"+1202{first + i:07d},Name{i},Co{i}\n" for i in range(count))
-        name = f"bench {agent.name} {first}"
-        contact_list = contacts_import(
-            owner=self.owner, name=name, filename="b.csv", data=rows.encode(), consent_by=self.owner
-        ).contact_list
-        campaign = Campaign.objects.create(
-            owner=self.owner,
-            name=name,
-            agent=agent,
-            contact_list=contact_list,
-            caller_number="+12025550100",
-            status=Campaign.Status.RUNNING,
-        )
-        calls = Call.objects.bulk_create(
-            Call(
-                owner=self.owner,
-                campaign=campaign,
-                contact=contact,
-                agent=agent,
-                to_number=contact.phone_number,
-                from_number=campaign.caller_number,
-                provider="simulated",
-                provider_call_id=f"CA{contact.pk:032x}",
-                status=Call.Status.DIALING,
-            )
-            for contact in contact_list.contacts.all()
+        calls = running_campaign_calls(
+            self.owner,
+            agent,
+            count,
+            first_number=first,
+            status=Call.Status.DIALING,
+            call_sid=lambda contact: f"CA{contact.pk:032x}",
         )
         for call in calls:  # as the dialer does before dialling
             hold = ledger.hold_place(

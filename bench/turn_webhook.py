@@ -44,7 +44,13 @@ from collections import deque
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
-from common import ROOT, machine_heading, results_append, throwaway_database  # importing it sets Django up
+from common import (  # importing it sets Django up
+    ROOT,
+    machine_heading,
+    results_append,
+    running_campaign_calls,
+    throwaway_database,
+)
 
 GATHER_ACTION = re.compile(r'<Gather[^>]*\baction="([^"]+)"')
 SPEECH = [
@@ -183,36 +189,16 @@ def stop_gunicorn(proc: subprocess.Popen) -> None:
 def answered_calls(owner, agent, count: int, *, first_number: int) -> deque:
     """`count` live calls `agent` has greeted: (CallSid, callee's number, the first turn's URL) each."""
     from campaigns.calls.services import call_answered
-    from campaigns.contacts.importing import contacts_import
-    from campaigns.models import Call, Campaign
+    from campaigns.models import Call
 
-    rows = "phone,first_name,company\n" + "".join(f"+1202{first_number + i:07d},Name{i},Co{i}\n" for i in range(count))
-    name = f"bench {agent.name}"
-    contact_list = contacts_import(
-        owner=owner, name=name, filename="b.csv", data=rows.encode(), consent_by=owner
-    ).contact_list
-    campaign = Campaign.objects.create(
-        owner=owner,
-        name=name,
-        agent=agent,
-        contact_list=contact_list,
-        caller_number="+12025550100",
-        status=Campaign.Status.RUNNING,
-    )
-    calls = Call.objects.bulk_create(
-        Call(
-            owner=owner,
-            campaign=campaign,
-            contact=contact,
-            agent=agent,
-            to_number=contact.phone_number,
-            from_number=campaign.caller_number,
-            provider="simulated",
-            provider_call_id=f"SMbench{contact.pk:026d}",
-            status=Call.Status.RINGING,
-            time_limit_seconds=agent.max_call_seconds,
-        )
-        for contact in contact_list.contacts.all()
+    calls = running_campaign_calls(
+        owner,
+        agent,
+        count,
+        first_number=first_number,
+        status=Call.Status.RINGING,
+        call_sid=lambda contact: f"SMbench{contact.pk:026d}",
+        time_limit_seconds=agent.max_call_seconds,
     )
     pool = deque()
     for call in calls:
