@@ -50,29 +50,53 @@ def user(db):
     return user
 
 
+def _database_checked_after(request, opt_out: str) -> bool:
+    """Whether the test touches the database and did not opt out with `opt_out`; if so, its
+    database is requested here so that it outlives the check after the test."""
+    marker = request.node.get_closest_marker("django_db")
+    uses_db = marker is not None or {"db", "transactional_db", "live_server"} & set(request.fixturenames)
+    if not uses_db or request.node.get_closest_marker(opt_out):
+        return False
+    transactional = (
+        (marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+        or "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    return True
+
+
 @pytest.fixture(autouse=True)
 def books_balance(request):
     """After every test that touched the database, `verify_ledger` must find nothing wrong.
 
     Opt out with @pytest.mark.ledger_corrupted for tests that break the books on purpose.
     """
-    marker = request.node.get_closest_marker("django_db")
-    uses_db = marker is not None or {"db", "transactional_db", "live_server"} & set(request.fixturenames)
-    if not uses_db or request.node.get_closest_marker("ledger_corrupted"):
+    if not _database_checked_after(request, "ledger_corrupted"):
         yield
         return
-    transactional = (
-        (marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
-        or "transactional_db" in request.fixturenames
-        or "live_server" in request.fixturenames
-    )
-    # Requested here so the database outlives this check.
-    request.getfixturevalue("transactional_db" if transactional else "db")
     yield
     from billing.verification import ledger_problems
 
     problems = ledger_problems()
     assert not problems, f"verify_ledger after the test: {problems}"
+
+
+@pytest.fixture(autouse=True)
+def counters_match(request):
+    """After every test that touched the database, `verify_counters` must find no drift: the call
+    and contact counters the pages read equal what the rows say, whatever the test wrote.
+
+    Opt out with @pytest.mark.counters_corrupted for tests that break the counters on purpose.
+    """
+    if not _database_checked_after(request, "counters_corrupted"):
+        yield
+        return
+    yield
+    from campaigns.calls.counters import counter_problems
+
+    problems = counter_problems()
+    assert not problems, f"verify_counters after the test: {problems}"
 
 
 @pytest.fixture

@@ -481,7 +481,18 @@ class Call(models.Model):
                 name="call_one_live_per_target",
             )
         ]
-        indexes = [models.Index(fields=["campaign", "status"]), models.Index(fields=["owner", "created_at"])]
+        indexes = [
+            models.Index(fields=["campaign", "status"]),
+            models.Index(fields=["owner", "created_at"]),
+            # A campaign's first, last and latest calls, and its calls in one hour (the counters' edges).
+            models.Index(fields=["campaign", "created_at"], name="call_campaign_created"),
+            # The few live calls, which the counters leave out (campaigns/models.py: CallCount).
+            models.Index(
+                fields=["owner", "campaign"],
+                condition=Q(status__in=["queued", "dialing", "ringing", "in_progress"]),
+                name="call_live",
+            ),
+        ]
 
     def __str__(self):
         return f"Call {self.pk} to {self.to_number}"
@@ -619,3 +630,69 @@ class AssistantQuestion(models.Model):
                 condition=Q(call__isnull=False) | Q(campaign__isnull=False), name="assistant_question_has_subject"
             )
         ]
+
+
+# --- Counters ------------------------------------------------------------------------------
+# What the pages that poll a campaign (and the analytics pages) read instead of its calls and
+# contacts. The database keeps them exact: triggers created by migration 0016 (PostgreSQL and
+# SQLite) add every inserted, changed or deleted row's part in the same statement, so no writer
+# (a bulk update, a cascaded delete, the admin, raw SQL) can miss them. `campaigns.calls.counters`
+# recomputes them from the rows (`manage.py verify_counters`). Ids are plain integers, 0 for
+# none, without foreign keys: a counter must never lock, nor be cascaded from, the rows it counts
+# for. A row whose count drops to 0 is deleted by the trigger that emptied it.
+class CallCount(models.Model):
+    """Calls in a final state, per (owner, campaign, agent, status, outcome, answered)."""
+
+    owner_id = models.BigIntegerField()
+    campaign_id = models.BigIntegerField(default=0)  # 0: outside any campaign
+    agent_id = models.BigIntegerField(default=0)  # 0: no agent (deleted)
+    status = models.CharField(max_length=16)
+    outcome = models.CharField(max_length=40, blank=True, default="")
+    # campaigns.analytics.selectors.ANSWERED: completed and not answered by a machine.
+    answered = models.BooleanField()
+    calls = models.BigIntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)  # duration_seconds
+    credits = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_id", "campaign_id", "agent_id", "status", "outcome", "answered"],
+                name="call_count_key",
+            )
+        ]
+        indexes = [models.Index(fields=["campaign_id"], name="call_count_campaign")]
+
+
+class CallHourCount(models.Model):
+    """Calls in a final state, per hour of their `created_at` (UTC) and (owner, campaign, agent,
+    outcome): the chart's and the periods' buckets."""
+
+    owner_id = models.BigIntegerField()
+    campaign_id = models.BigIntegerField(default=0)
+    agent_id = models.BigIntegerField(default=0)
+    hour = models.DateTimeField()
+    outcome = models.CharField(max_length=40, blank=True, default="")
+    calls = models.BigIntegerField(default=0)
+    answered = models.BigIntegerField(default=0)
+    answered_seconds = models.BigIntegerField(default=0)
+    credits = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_id", "hour", "campaign_id", "agent_id", "outcome"], name="call_hour_count_key"
+            )
+        ]
+        indexes = [models.Index(fields=["campaign_id", "hour"], name="call_hour_count_campaign")]
+
+
+class TargetCount(models.Model):
+    """A campaign's contacts (CampaignContact) by status."""
+
+    campaign_id = models.BigIntegerField(primary_key=True)
+    pending = models.BigIntegerField(default=0)
+    claimed = models.BigIntegerField(default=0)
+    done = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    skipped = models.BigIntegerField(default=0)

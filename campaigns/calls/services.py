@@ -554,13 +554,16 @@ def call_finish(
                 call.outcome = Call.Outcome.TIME_LIMIT
             elif call.answered_at is not None and status == Call.Status.COMPLETED:
                 call.outcome = Call.Outcome.HUNG_UP  # every answered call ends with an outcome
+        # Saved before the ledger settles: the call counters' rows (kept by triggers, migration
+        # 0016) are locked before the credit account, never after it, so finishes never deadlock.
+        call.save(update_fields=["duration_seconds", "ended_at", "answered_by", "outcome"])
         if call.hold_reference:
             call.credits_charged = ledger.hold_settle(
                 reference=call.hold_reference,
                 amount_used=ledger.call_cost(seconds=connected),
                 memo=f"Call {call.pk}, {connected} s connected",
             )
-        call.save(update_fields=["duration_seconds", "ended_at", "answered_by", "outcome", "credits_charged"])
+            call.save(update_fields=["credits_charged"])
         if call.target is not None:
             _finish_target(
                 call.target,
