@@ -1,8 +1,11 @@
 """Numbers about calls: the live panel on a campaign's page and the analytics page.
 
-Every function here costs a fixed number of queries however many calls exist: the database counts
-and sums (COUNT/SUM ... GROUP BY, date_trunc buckets) and Python only reshapes the few grouped rows
-(one per status, agent and outcome, per campaign, or per time bucket; never one per call), plus one
+Every function here costs a fixed number of queries, and none reads all of a campaign's or an
+account's calls: they read the counters the database keeps exact as calls finish
+(campaigns/calls/counters.py: calls in a final state per campaign, agent, status, outcome and
+answered-or-not, and per hour of `created_at`), plus the few live calls (index `call_live`) and, at
+the edges of a period or of a chart's bucket that fall inside an hour, that hour's calls (index
+`call_campaign_created` or (owner, created_at)). Python only reshapes the grouped rows, plus one
 query for what the agents' outcomes count as.
 
 The same definitions on every page:
@@ -30,24 +33,30 @@ from __future__ import annotations
 import calendar
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Subquery, Sum
 from django.db.models.functions import Trunc, TruncDate
 from django.utils import timezone
 
+from ..calls.counters import ANSWERED, FINAL_STATUSES
 from ..conversation.engine.spec import KIND_LABELS, NEGATIVE, NEUTRAL, POSITIVE, kind_of, outcome_kinds
-from ..models import Agent, Call, CallTurn, Campaign, CampaignContact, outcome_label
-
-FINAL_STATUSES = (
-    Call.Status.COMPLETED,
-    Call.Status.BUSY,
-    Call.Status.NO_ANSWER,
-    Call.Status.FAILED,
-    Call.Status.CANCELED,
+from ..models import (
+    Agent,
+    Call,
+    CallCount,
+    CallHourCount,
+    CallTurn,
+    Campaign,
+    CampaignContact,
+    TargetCount,
+    outcome_label,
 )
-ANSWERED = Q(status=Call.Status.COMPLETED) & ~Q(answered_by__startswith="machine")
+
+__all__ = ["ANSWERED", "FINAL_STATUSES"]  # defined with the counters, which count the same
+LIVE = Q(status__in=Call.LIVE_STATUSES)
+HOUR = timedelta(hours=1)
 RECENT_MINUTES = 5
 # The chart's default resolution: at most this many points, in the finest unit that fits.
 CHART_BUCKETS = 120
@@ -158,7 +167,7 @@ class Numbers:
 
 
 def _call_sums(**extra) -> dict:
-    """The aggregates a `Numbers` is built from, for .annotate() or .aggregate()."""
+    """The aggregates a `Numbers` is built from, for .annotate() or .aggregate() over calls."""
     return {
         "calls": Count("id"),
         "finished": Count("id", filter=Q(status__in=FINAL_STATUSES)),
@@ -167,6 +176,63 @@ def _call_sums(**extra) -> dict:
         "credits": Sum("credits_charged"),
         **extra,
     }
+
+
+def _hour_sums(hours) -> list[dict]:
+    """CallHourCount rows (a .values() queryset) summed into the sums a `Numbers` adds; every
+    counted call is finished."""
+    rows = hours.annotate(
+        total_calls=Sum("calls"),
+        total_answered=Sum("answered"),
+        total_answered_seconds=Sum("answered_seconds"),
+        total_credits=Sum("credits"),
+    )
+    return [
+        {
+            **row,
+            "calls": row["total_calls"],
+            "finished": row["total_calls"],
+            "answered": row["total_answered"],
+            "answered_seconds": row["total_answered_seconds"],
+            "credits": row["total_credits"],
+        }
+        for row in rows
+    ]
+
+
+def _counted(count) -> dict:
+    """A CallCount row as the sums a `Numbers` adds."""
+    answered = count.calls if count.answered else 0
+    return {
+        "calls": count.calls,
+        "finished": count.calls,
+        "answered": answered,
+        "answered_seconds": count.seconds if count.answered else 0,
+        "credits": count.credits,
+    }
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(moment: datetime) -> datetime:
+    floor = _hour_floor(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+def _partial_hours(edges) -> list[datetime]:
+    """The hours (UTC) that bucket edges cut in two: zones whose offset is not whole hours. The
+    hour counters cannot be split, so these hours' calls are read instead."""
+    return sorted({_hour_floor(edge) for edge in edges if _hour_floor(edge) != edge})
+
+
+def _in_hours(hours) -> Q:
+    """Calls created within any of `hours`; an index range each."""
+    condition = Q(pk__in=[])
+    for hour in hours:
+        condition |= Q(created_at__gte=hour, created_at__lt=hour + HOUR)
+    return condition
 
 
 # --- A campaign, live ---------------------------------------------------------------
@@ -187,39 +253,42 @@ def campaign_live_stats(*, campaign: Campaign, now: datetime | None = None) -> L
     """Targets by state, calls by status and outcome, calls per minute over the last
     RECENT_MINUTES minutes, credits spent, answer rate, success rate and average answered duration.
 
-    Three queries: targets grouped by status, calls grouped by (status, agent, outcome) with every
-    sum computed in the same pass, and what those agents' outcomes count as (none without calls)."""
+    Five queries, none reading more than the campaign's live calls or its last RECENT_MINUTES
+    minutes of calls: its contact counter, its call counters (one row per status, agent, outcome
+    and answered-or-not), its live calls grouped the same way, its first, last and recent calls
+    (the ends of an index), and what those agents' outcomes count as."""
     now = now or timezone.now()
-    target_counts = dict(campaign.targets.order_by().values_list("status").annotate(n=Count("id")))
-    rows = list(
-        campaign.calls.order_by()
-        .values("status", "outcome", "agent_id")
-        .annotate(
-            **_call_sums(
-                recent=Count("id", filter=Q(created_at__gte=now - timedelta(minutes=RECENT_MINUTES))),
-                first=Min("created_at"),
-                last=Max("created_at"),
-            )
+    target_counts = TargetCount.objects.filter(campaign_id=campaign.pk).first()
+    counted = list(CallCount.objects.filter(owner_id=campaign.owner_id, campaign_id=campaign.pk))
+    live = list(campaign.calls.filter(LIVE).order_by().values("status", "outcome", "agent_id").annotate(**_call_sums()))
+    # The first and last calls and the recent ones, through the (campaign, created_at) index.
+    calls = Call.objects.filter(campaign=campaign.pk).order_by()
+    recent_calls = calls.filter(created_at__gte=now - timedelta(minutes=RECENT_MINUTES)).values("campaign")
+    ends = (
+        Campaign.objects.filter(pk=campaign.pk)
+        .values(
+            first=Subquery(calls.order_by("created_at").values("created_at")[:1]),
+            last=Subquery(calls.order_by("-created_at").values("created_at")[:1]),
+            recent=Subquery(recent_calls.annotate(n=Count("id")).values("n")),
         )
+        .first()
     )
-    kinds = OutcomeKinds.of_agents(row["agent_id"] for row in rows)
+    recent = ends["recent"] or 0
+    kinds = OutcomeKinds.of_agents([count.agent_id or None for count in counted] + [row["agent_id"] for row in live])
     numbers = Numbers()
     by_status: dict[str, int] = {}
-    recent = 0
-    firsts, lasts = [], []
-    for row in rows:
-        numbers.add(row)
-        kind = kinds.kind(row["agent_id"], row["outcome"])
-        numbers.add_outcome(row["outcome"], row["calls"], kind=kind, answered=row["answered"])
-        by_status[row["status"]] = by_status.get(row["status"], 0) + row["calls"]
-        recent += row["recent"]
-        firsts.append(row["first"])
-        lasts.append(row["last"])
+    groups = [(count.status, count.outcome, count.agent_id or None, _counted(count)) for count in counted]
+    groups += [(row["status"], row["outcome"], row["agent_id"], row) for row in live]
+    for status, outcome, agent_id, sums in groups:
+        numbers.add(sums)
+        kind = kinds.kind(agent_id, outcome)
+        numbers.add_outcome(outcome, sums["calls"], kind=kind, answered=sums["answered"])
+        by_status[status] = by_status.get(status, 0) + sums["calls"]
     return LiveStats(
         numbers=numbers,
-        targets_total=sum(target_counts.values()),
+        targets_total=sum(getattr(target_counts, value, 0) for value in CampaignContact.Status.values),
         targets=[
-            {"status": value, "label": label, "count": target_counts.get(value, 0)}
+            {"status": value, "label": label, "count": getattr(target_counts, value, 0)}
             for value, label in CampaignContact.Status.choices
         ],
         calls_by_status=[
@@ -229,8 +298,8 @@ def campaign_live_stats(*, campaign: Campaign, now: datetime | None = None) -> L
         ],
         live_calls=sum(by_status.get(status, 0) for status in Call.LIVE_STATUSES),
         calls_per_minute=round(recent / RECENT_MINUTES, 1),
-        first_call_at=min(firsts) if firsts else None,
-        last_call_at=max(lasts) if lasts else None,
+        first_call_at=ends["first"],
+        last_call_at=ends["last"],
         kinds=kinds,
     )
 
@@ -291,9 +360,12 @@ def calls_over_time(
     runs): per minute for a short campaign, then per hour, day, week or month, so the chart never
     has more than about `buckets` points. Buckets are in the active time zone (the account's).
 
-    Returns {"unit", "labels", "started", "answered", "positive"}. One query for the buckets (by
-    agent and outcome within each), plus one for the span and one for what the agents' outcomes
-    count as unless the caller passes `span` and `kinds` (campaign_live_stats has them).
+    Returns {"unit", "labels", "started", "answered", "positive"}. Per-minute charts (a span of
+    at most `buckets` minutes) count the campaign's calls in that span; longer ones add up its
+    hour counters, plus its live calls and the calls of any hour a bucket's edge cuts in two (a
+    zone whose offset is not whole hours). Two queries, plus one for the span and one for what the
+    agents' outcomes count as unless the caller passes `span` and `kinds` (campaign_live_stats
+    has them).
     """
     now = now or timezone.now()
     if span is None:
@@ -306,31 +378,47 @@ def calls_over_time(
         last = max(last, now)
     unit = bucket_unit(last - first, buckets)
     tz = timezone.get_current_timezone()
-    rows = list(
-        campaign.calls.order_by()
-        .annotate(bucket=Trunc("created_at", unit, tzinfo=tz))
-        .values("bucket", "agent_id", "outcome")
-        .annotate(started=Count("id"), answered=Count("id", filter=ANSWERED))
-    )
-    if kinds is None:
-        kinds = OutcomeKinds.of_agents(row["agent_id"] for row in rows)
 
     def local(moment: datetime) -> datetime:
         # Naive local wall-clock time: the key buckets are matched on.
         return timezone.localtime(moment, tz).replace(tzinfo=None) if timezone.is_aware(moment) else moment
+
+    points = []
+    moment, end = _floor(local(first), unit), _floor(local(last), unit)
+    while moment <= end:
+        points.append(moment)
+        moment = _next(moment, unit)
+    calls = campaign.calls.order_by()
+    counted: list[dict] = []
+    if unit != "minute":  # a minute chart spans at most `buckets` minutes: their calls are read
+        edges = [point.replace(tzinfo=tz) for point in points] + [moment.replace(tzinfo=tz)]
+        partial = _partial_hours(edges)
+        hours = CallHourCount.objects.filter(owner_id=campaign.owner_id, campaign_id=campaign.pk)
+        if partial:
+            hours = hours.exclude(hour__in=partial)
+        counted = list(
+            hours.annotate(bucket=Trunc("hour", unit, tzinfo=tz))
+            .values("bucket", "agent_id", "outcome")
+            .annotate(started=Sum("calls"), answered_calls=Sum("answered"))
+        )
+        for row in counted:
+            row["answered"] = row.pop("answered_calls")
+        calls = calls.filter(LIVE | _in_hours(partial))
+    rows = counted + list(
+        calls.annotate(bucket=Trunc("created_at", unit, tzinfo=tz))
+        .values("bucket", "agent_id", "outcome")
+        .annotate(started=Count("id"), answered=Count("id", filter=ANSWERED))
+    )
+    if kinds is None:
+        kinds = OutcomeKinds.of_agents(row["agent_id"] or None for row in rows)
 
     counts: dict[datetime, list[int]] = {}
     for row in rows:
         bucket = counts.setdefault(_floor(local(row["bucket"]), unit), [0, 0, 0])
         bucket[0] += row["started"]
         bucket[1] += row["answered"]
-        if kinds.kind(row["agent_id"], row["outcome"]) == POSITIVE:
+        if kinds.kind(row["agent_id"] or None, row["outcome"]) == POSITIVE:
             bucket[2] += row["started"]
-    points = []
-    moment, end = _floor(local(first), unit), _floor(local(last), unit)
-    while moment <= end:
-        points.append(moment)
-        moment = _next(moment, unit)
     points = points[-buckets:]
     label = LABEL_FORMATS[unit]
     if unit == "hour" and points and points[0].date() == points[-1].date():
@@ -365,46 +453,75 @@ def account_analytics(*, owner, since: datetime | None = None) -> AccountAnalyti
     since `since` (all time when None). Campaigns without a call in the period are left out; calls
     outside any campaign are one row of their own.
 
-    Three queries, however many calls and campaigns: calls grouped by campaign, and by
-    (campaign, agent, outcome), and what the account's agents' outcomes count as."""
-    calls = Call.objects.filter(owner=owner)
-    if since is not None:
-        calls = calls.filter(created_at__gte=since)
-    per_campaign = calls.order_by().values("campaign_id", "campaign__name").annotate(**_call_sums())
-    per_outcome = (
-        calls.order_by()
-        .values_list("campaign_id", "agent_id", "outcome")
-        .annotate(n=Count("id"), answered=Count("id", filter=ANSWERED))
+    Five queries, none reading the account's calls: its call counters (all time: one row per
+    campaign, agent, status, outcome and answered-or-not; a period: its hour counters from the
+    first whole hour on, summed by campaign, agent and outcome), its live calls together with the
+    calls of the period's first, partial hour, the campaigns' names, and what the account's
+    agents' outcomes count as."""
+    groups: list[tuple[int | None, int | None, str, dict]] = []  # (campaign, agent, outcome, sums)
+    calls = Call.objects.filter(owner=owner).order_by()
+    if since is None:
+        for count in CallCount.objects.filter(owner_id=owner.pk):
+            groups.append((count.campaign_id or None, count.agent_id or None, count.outcome, _counted(count)))
+        calls = calls.filter(LIVE)
+    else:
+        whole_hours = _hour_ceil(since)
+        hours = CallHourCount.objects.filter(owner_id=owner.pk, hour__gte=whole_hours)
+        for row in _hour_sums(hours.values("campaign_id", "agent_id", "outcome")):
+            groups.append((row["campaign_id"] or None, row["agent_id"] or None, row["outcome"], row))
+        calls = calls.filter(LIVE | Q(created_at__lt=whole_hours), created_at__gte=since)
+    for row in calls.values("campaign_id", "agent_id", "outcome").annotate(**_call_sums()):
+        groups.append((row["campaign_id"], row["agent_id"], row["outcome"], row))
+    names = dict(
+        Campaign.objects.filter(owner=owner, pk__in={group[0] for group in groups if group[0]}).values_list(
+            "pk", "name"
+        )
     )
     kinds = OutcomeKinds.of_owner(owner)
 
     rows: dict[int | None, CampaignRow] = {}
     total = Numbers()
-    for row in per_campaign:
-        name = row["campaign__name"] if row["campaign_id"] is not None else "Calls outside campaigns"
-        entry = rows.setdefault(row["campaign_id"], CampaignRow(row["campaign_id"], name, Numbers()))
-        entry.numbers.add(row)
-        total.add(row)
-    for campaign_id, agent_id, outcome, count, answered in per_outcome:
-        if campaign_id in rows:  # always, unless a call was added between the two queries
-            kind = kinds.kind(agent_id, outcome)
-            rows[campaign_id].numbers.add_outcome(outcome, count, kind=kind, answered=answered)
-            total.add_outcome(outcome, count, kind=kind, answered=answered)
+    for campaign_id, agent_id, outcome, sums in groups:
+        name = names.get(campaign_id, "") if campaign_id is not None else "Calls outside campaigns"
+        entry = rows.setdefault(campaign_id, CampaignRow(campaign_id, name, Numbers()))
+        kind = kinds.kind(agent_id, outcome)
+        for numbers in (entry.numbers, total):
+            numbers.add(sums)
+            numbers.add_outcome(outcome, sums["calls"], kind=kind, answered=sums["answered"])
     ordered = sorted(rows.values(), key=lambda r: (r.campaign_id is None, -r.numbers.calls, r.name.lower()))
     return AccountAnalytics(rows=ordered, total=total, since=since)
 
 
 def activity_last_days(*, owner, days: int = 7) -> list[dict]:
-    """Calls placed and credits spent per day, oldest first, days without calls included."""
+    """Calls placed and credits spent per day, oldest first, days without calls included.
+
+    Two queries: the account's hour counters from the first day's start, summed per local day,
+    and its live calls with the calls of any hour a day's edge cuts in two (a zone whose offset
+    is not whole hours)."""
+    tz = timezone.get_current_timezone()
     today = timezone.localdate()
     start = today - timedelta(days=days - 1)
-    rows = (
-        Call.objects.filter(owner=owner, created_at__date__gte=start)
-        .annotate(day=TruncDate("created_at"))
+    edges = [datetime.combine(start + timedelta(days=n), datetime.min.time(), tzinfo=tz) for n in range(days + 1)]
+    partial = _partial_hours(edges)
+    hours = CallHourCount.objects.filter(owner_id=owner.pk, hour__gte=edges[0])
+    if partial:
+        hours = hours.exclude(hour__in=partial)
+    per_day = hours.annotate(day=TruncDate("hour", tzinfo=tz)).values("day")
+    rows = [
+        {"day": row["day"], "calls": row["n"], "credits": row["spent"]}
+        for row in per_day.annotate(n=Sum("calls"), spent=Sum("credits"))
+    ]
+    rows += list(
+        Call.objects.filter(LIVE | _in_hours(partial), owner=owner, created_at__gte=edges[0])
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
         .values("day")
         .annotate(calls=Count("id"), credits=Sum("credits_charged"))
     )
-    by_day = {row["day"]: row for row in rows}
+    by_day: dict = {}
+    for row in rows:
+        day = by_day.setdefault(row["day"], {"calls": 0, "credits": Decimal("0")})
+        day["calls"] += row["calls"]
+        day["credits"] += row["credits"] or Decimal("0")
     series = []
     for offset in range(days):
         day = start + timedelta(days=offset)
@@ -431,31 +548,37 @@ class ReplyLatency:
     overhead_p95: int | None = None
 
 
-def _nearest_rank(values, count: int, percent: int) -> int | None:
-    """The `percent`th percentile of `values` (a queryset of one ordered column): one query."""
-    if not count:
+# reply_latency reads the replies of at most this many of the account's latest calls.
+LATENCY_CALLS = 1000
+
+
+def _nearest_rank(values: list[int], percent: int) -> int | None:
+    """The `percent`th percentile of sorted `values` (nearest rank); None when empty."""
+    if not values:
         return None
-    index = max(math.ceil(percent / 100 * count) - 1, 0)
-    return values[index : index + 1].first()
+    return values[max(math.ceil(percent / 100 * len(values)) - 1, 0)]
 
 
 def reply_latency(*, owner, since: datetime | None = None) -> ReplyLatency:
-    """Percentiles of the account's real-time replies in calls placed since `since` (all time when
-    None). Five queries however many replies: the counts, then one row per percentile (an ordered
-    OFFSET, which PostgreSQL and SQLite both run)."""
-    turns = CallTurn.objects.filter(call__owner=owner, speaker=CallTurn.Speaker.AGENT, first_frame_ms__isnull=False)
+    """Percentiles of the account's real-time replies in its latest LATENCY_CALLS calls placed
+    since `since` (all time when None): recent enough to tell how replies go now, and bounded
+    however many calls the account has. One query (the latest calls through the (owner,
+    created_at) index, then their replies)."""
+    calls = Call.objects.filter(owner=owner)
     if since is not None:
-        turns = turns.filter(call__created_at__gte=since)
-    with_model = turns.filter(model_first_token_ms__isnull=False).annotate(
-        overhead=F("first_frame_ms") - F("model_first_token_ms")
+        calls = calls.filter(created_at__gte=since)
+    latest = calls.order_by("-created_at").values("pk")[:LATENCY_CALLS]
+    timings = list(
+        CallTurn.objects.filter(call__in=latest, speaker=CallTurn.Speaker.AGENT, first_frame_ms__isnull=False)
+        .order_by()
+        .values_list("first_frame_ms", "model_first_token_ms")
     )
-    counts = turns.aggregate(replies=Count("id"), with_model=Count("id", filter=Q(model_first_token_ms__isnull=False)))
-    frames = turns.order_by("first_frame_ms").values_list("first_frame_ms", flat=True)
-    overheads = with_model.order_by("overhead").values_list("overhead", flat=True)
+    frames = sorted(frame for frame, _ in timings)
+    overheads = sorted(frame - model for frame, model in timings if model is not None)
     return ReplyLatency(
-        replies=counts["replies"],
-        first_frame_p50=_nearest_rank(frames, counts["replies"], 50),
-        first_frame_p95=_nearest_rank(frames, counts["replies"], 95),
-        overhead_p50=_nearest_rank(overheads, counts["with_model"], 50),
-        overhead_p95=_nearest_rank(overheads, counts["with_model"], 95),
+        replies=len(frames),
+        first_frame_p50=_nearest_rank(frames, 50),
+        first_frame_p95=_nearest_rank(frames, 95),
+        overhead_p50=_nearest_rank(overheads, 50),
+        overhead_p95=_nearest_rank(overheads, 95),
     )
