@@ -661,7 +661,6 @@ class CallCount(models.Model):
                 name="call_count_key",
             )
         ]
-        indexes = [models.Index(fields=["campaign_id"], name="call_count_campaign")]
 
 
 class CallHourCount(models.Model):

@@ -8,13 +8,17 @@ from django.db.models import Sum
 
 from billing.models import CreditHold
 
-from ..models import Call, Campaign
+from ..models import Call, CallCount, Campaign
 
 
 def campaign_credits_used(campaign: Campaign) -> Decimal:
-    """What the campaign has committed: what its calls were charged and what its live calls hold."""
-    spent = campaign.calls.aggregate(total=Sum("credits_charged"))["total"] or Decimal(0)
-    live_holds = Call.objects.filter(campaign=campaign, status__in=Call.LIVE_STATUSES).exclude(hold_reference="")
+    """What the campaign has committed: what its calls were charged and what its live calls hold.
+    Reads the finished calls' counter (campaigns/calls/counters.py), never the calls themselves."""
+    finished = CallCount.objects.filter(owner_id=campaign.owner_id, campaign_id=campaign.pk)
+    spent = finished.aggregate(total=Sum("credits"))["total"] or Decimal(0)
+    live = Call.objects.filter(campaign=campaign, status__in=Call.LIVE_STATUSES)
+    spent += live.aggregate(total=Sum("credits_charged"))["total"] or Decimal(0)  # 0 until they end
+    live_holds = live.exclude(hold_reference="")
     held = CreditHold.objects.filter(
         status=CreditHold.Status.ACTIVE, reference__in=live_holds.values("hold_reference")
     ).aggregate(total=Sum("amount"))["total"] or Decimal(0)

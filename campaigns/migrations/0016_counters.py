@@ -358,10 +358,6 @@ class Migration(migrations.Migration):
                 name="call_live",
             ),
         ),
-        migrations.AddIndex(
-            model_name="callcount",
-            index=models.Index(fields=["campaign_id"], name="call_count_campaign"),
-        ),
         migrations.AddConstraint(
             model_name="callcount",
             constraint=models.UniqueConstraint(
