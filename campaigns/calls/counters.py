@@ -5,6 +5,15 @@ triggers (migration 0016) add every inserted, changed or deleted call or campaig
 statement that wrote it, so no code has to remember them. Only calls in a final state are counted:
 live calls are few, and the pages read them from the calls table (index `call_live`).
 
+Lock order. A counter row is locked by the statement that changes what it counts, until the
+transaction ends; many calls of one campaign share rows. Every transaction takes them in this
+order: a call's counter rows, then the credit account (billing/ledger.py), then the campaign's
+contact counter. call_finish saves a call's counted fields before the ledger settles it; the
+dialer's claim places a call's credit hold before it marks the contact claimed. A writer that took
+them the other way round could deadlock with call_finish
+(test_counters.py: test_calls_of_one_campaign_finishing_at_once_stay_exact_without_deadlock
+fails within a run or two when call_finish settles first).
+
 `counter_problems()` recomputes every counter from the rows, for `manage.py verify_counters` and
 the test suite (after every database test, like the ledger's check).
 """
