@@ -648,7 +648,7 @@ class CallCount(models.Model):
     agent_id = models.BigIntegerField(default=0)  # 0: no agent (deleted)
     status = models.CharField(max_length=16)
     outcome = models.CharField(max_length=40, blank=True, default="")
-    # campaigns.analytics.selectors.ANSWERED: completed and not answered by a machine.
+    # campaigns.calls.counters.ANSWERED: completed and not answered by a machine.
     answered = models.BooleanField()
     calls = models.BigIntegerField(default=0)
     seconds = models.BigIntegerField(default=0)  # duration_seconds

@@ -40,6 +40,7 @@ from django.db.models import Count, Max, Min, Q, Subquery, Sum
 from django.db.models.functions import Trunc, TruncDate
 from django.utils import timezone
 
+# "answered" and the final statuses are defined with the counters, which count the same.
 from ..calls.counters import ANSWERED, FINAL_STATUSES
 from ..conversation.engine.spec import KIND_LABELS, NEGATIVE, NEUTRAL, POSITIVE, kind_of, outcome_kinds
 from ..models import (
@@ -54,7 +55,6 @@ from ..models import (
     outcome_label,
 )
 
-__all__ = ["ANSWERED", "FINAL_STATUSES"]  # defined with the counters, which count the same
 LIVE = Q(status__in=Call.LIVE_STATUSES)
 HOUR = timedelta(hours=1)
 RECENT_MINUTES = 5
