@@ -546,6 +546,7 @@ class ReplyLatency:
     first_frame_p95: int | None = None
     overhead_p50: int | None = None
     overhead_p95: int | None = None
+    latest_calls: int = 0  # how many of the latest calls the replies were read from, at most
 
 
 # reply_latency reads the replies of at most this many of the account's latest calls.
@@ -581,4 +582,5 @@ def reply_latency(*, owner, since: datetime | None = None) -> ReplyLatency:
         first_frame_p95=_nearest_rank(frames, 95),
         overhead_p50=_nearest_rank(overheads, 50),
         overhead_p95=_nearest_rank(overheads, 95),
+        latest_calls=LATENCY_CALLS,
     )
