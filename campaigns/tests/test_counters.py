@@ -329,3 +329,17 @@ def test_a_long_campaign_is_charted_per_day_from_its_hour_counters(user):
         label: per_day.get(label, 0) for label in chart["labels"]
     }
     assert sum(chart["answered"]) == sum(chart["positive"]) == 40
+
+
+@pytest.mark.django_db
+def test_verify_counters_rebuild_refills_drifted_counters(running, capsys):
+    add_call(running, status=Call.Status.COMPLETED, duration_seconds=30)
+    CallCount.objects.update(calls=F("calls") + 5)
+    TargetCount.objects.all().delete()
+    CallHourCount.objects.all().delete()
+
+    call_command("verify_counters", "--rebuild")
+
+    assert "rebuilt" in capsys.readouterr().out
+    assert counter_problems() == []
+    assert CallCount.objects.aggregate(n=Sum("calls"))["n"] == 1
