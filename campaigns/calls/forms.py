@@ -3,6 +3,8 @@
 import re
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
 
 from ..models import Call, Campaign, outcome_label
 
@@ -11,14 +13,32 @@ ANSWERED_CHOICES = [("", "Answered or not"), ("yes", "Answered"), ("no", "Not an
 PHONE_MIN_DIGITS = 3
 
 
+class QuickSelect(forms.Select):
+    """A <select> written in Python. Django renders each option through a template (about 0.1 ms
+    an option): with a hundred campaigns to choose from, that was a third of the page's time."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        selected = set(self.format_value(value))
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((choice, " selected" if str(choice) in selected else "", label) for choice, label in self.choices),
+        )
+        return format_html(
+            "<select{}>{}</select>", flatatt(self.build_attrs(self.attrs, {**(attrs or {}), "name": name})), options
+        )
+
+
 class CallFilterForm(forms.Form):
     """Every field optional; an empty form lists every call. Read from the query string (GET), so a
     filtered list is a link that can be kept and shared."""
 
-    campaign = forms.ModelChoiceField(queryset=Campaign.objects.none(), required=False, empty_label="All campaigns")
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Call.Status.choices])
-    outcome = forms.ChoiceField(required=False)
-    answered = forms.ChoiceField(required=False, choices=ANSWERED_CHOICES, label="Answered")
+    campaign = forms.ModelChoiceField(
+        queryset=Campaign.objects.none(), required=False, empty_label="All campaigns", widget=QuickSelect
+    )
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Call.Status.choices], widget=QuickSelect)
+    outcome = forms.ChoiceField(required=False, widget=QuickSelect)
+    answered = forms.ChoiceField(required=False, choices=ANSWERED_CHOICES, label="Answered", widget=QuickSelect)
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     phone = forms.CharField(
