@@ -87,34 +87,46 @@ _FIELDS = (
 CAPTURED_NAMES = (
     "jsonb_path_query_array(captured, 'strict $[*] ? (@.type() == \"array\" && @.size() == 2)[0]', '{}', true)"
 )
-# Each distinct list of names of one account, per campaign, with the first call that has it: a
-# loose index scan, each step one probe of the index for the next (campaign, names) after the last.
-# Calls without a campaign (inbound) sort after the others and are walked the same way.
-_NAME_LISTS_SQL = f"""
-    WITH RECURSIVE in_campaigns(campaign_id, names, first_id) AS (
-        (SELECT campaign_id, {CAPTURED_NAMES}, id FROM campaigns_call
-         WHERE owner_id = %(owner)s AND campaign_id IS NOT NULL AND {{campaign}}
-         ORDER BY campaign_id, {CAPTURED_NAMES}, id LIMIT 1)
-        UNION ALL
-        SELECT next.* FROM in_campaigns, LATERAL (
-            SELECT campaign_id, {CAPTURED_NAMES}, id FROM campaigns_call
-            WHERE owner_id = %(owner)s AND {{campaign}}
-              AND (campaign_id, {CAPTURED_NAMES}) > (in_campaigns.campaign_id, in_campaigns.names)
-            ORDER BY campaign_id, {CAPTURED_NAMES}, id LIMIT 1
-        ) AS next
-    ), without_campaign(names, first_id) AS (
-        (SELECT {CAPTURED_NAMES}, id FROM campaigns_call
-         WHERE owner_id = %(owner)s AND campaign_id IS NULL AND %(all_campaigns)s
+# Each distinct list of names, with the first call that has it: a loose index scan, each step one
+# probe of the index for the next list after the last one. Within one campaign (or among calls
+# without one: inbound calls) the probe is "names > the last"; across an account's campaigns it is
+# "(campaign, names) > the last pair". (Both in one probe would not do: given campaign = x as
+# well, PostgreSQL starts the scan at the campaign's first entry and reads every call of it.)
+_LISTS_WITHIN = f"""
+    {{cte}}(names, first_id) AS (
+        (SELECT {CAPTURED_NAMES}, id FROM campaigns_call WHERE {{within}}
          ORDER BY {CAPTURED_NAMES}, id LIMIT 1)
         UNION ALL
-        SELECT next.* FROM without_campaign, LATERAL (
+        SELECT next.* FROM {{cte}}, LATERAL (
             SELECT {CAPTURED_NAMES}, id FROM campaigns_call
-            WHERE owner_id = %(owner)s AND campaign_id IS NULL AND {CAPTURED_NAMES} > without_campaign.names
+            WHERE {{within}} AND {CAPTURED_NAMES} > {{cte}}.names
             ORDER BY {CAPTURED_NAMES}, id LIMIT 1
         ) AS next
-    )
-    SELECT names, first_id FROM in_campaigns UNION ALL SELECT names, first_id FROM without_campaign
-"""
+    )"""
+_LISTS_ACROSS_CAMPAIGNS = f"""
+    across(campaign_id, names, first_id) AS (
+        (SELECT campaign_id, {CAPTURED_NAMES}, id FROM campaigns_call
+         WHERE owner_id = %(owner)s AND campaign_id IS NOT NULL
+         ORDER BY campaign_id, {CAPTURED_NAMES}, id LIMIT 1)
+        UNION ALL
+        SELECT next.* FROM across, LATERAL (
+            SELECT campaign_id, {CAPTURED_NAMES}, id FROM campaigns_call
+            WHERE owner_id = %(owner)s AND (campaign_id, {CAPTURED_NAMES}) > (across.campaign_id, across.names)
+            ORDER BY campaign_id, {CAPTURED_NAMES}, id LIMIT 1
+        ) AS next
+    )"""
+_ACCOUNT_NAME_LISTS_SQL = (
+    "WITH RECURSIVE"
+    + _LISTS_ACROSS_CAMPAIGNS
+    + ","
+    + _LISTS_WITHIN.replace("{cte}", "inbound").replace("{within}", "owner_id = %(owner)s AND campaign_id IS NULL")
+    + "\nSELECT names, first_id FROM across UNION ALL SELECT names, first_id FROM inbound"
+)
+_CAMPAIGN_NAME_LISTS_SQL = (
+    "WITH RECURSIVE"
+    + _LISTS_WITHIN.replace("{cte}", "lists").replace("{within}", "owner_id = %(owner)s AND campaign_id = %(campaign)s")
+    + "\nSELECT names, first_id FROM lists"
+)
 
 
 def calls_for_export(*, owner, campaign: Campaign | None = None) -> QuerySet:
@@ -128,10 +140,9 @@ def captured_field_names(*, owner, campaign: Campaign | None = None) -> list[str
     """The distinct captured field names across the calls of `owner` (or of one campaign), in
     order of first appearance (the first call that has it, then its place in that call). One query."""
     if connection.vendor == "postgresql":
-        sql = _NAME_LISTS_SQL.replace("{campaign}", "campaign_id = %(campaign)s" if campaign else "true")
-        params = {"owner": owner.pk, "campaign": campaign.pk if campaign else None, "all_campaigns": campaign is None}
+        sql = _CAMPAIGN_NAME_LISTS_SQL if campaign else _ACCOUNT_NAME_LISTS_SQL
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, {"owner": owner.pk, "campaign": campaign.pk if campaign else None})
             name_lists = cursor.fetchall()
         first_seen: dict[str, tuple[int, int]] = {}
         for names, first_id in name_lists:
