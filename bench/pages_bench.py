@@ -20,7 +20,8 @@ answers (on interested, call-back and not-interested calls) and, for 1 in 50 ans
 transcript of six turns. Then VACUUM ANALYZE.
 
 Every page through the Django test client, logged in: p50 and p95 over --runs requests after one
-warm-up, and the queries of one request. The calls CSV export is timed to its first chunk (the
+warm-up, and the queries of one request; /healthz first, as the machine's cost of any request at
+the time of the run (a loaded machine slows every row alike). The calls CSV export is timed to its first chunk (the
 header: what a browser waits for before the download starts) and to its first 500 rows (the first
 batch an ASGI server sends, clozit.csvsafe.StreamedResponse). --explain prints the plan (EXPLAIN
 ANALYZE) of each page's slowest query. --keep keeps the database (clozit_bench_pages, and its data) for the next run;
@@ -364,7 +365,8 @@ def bench(args) -> tuple[str, list[str]]:
         for name, times, queries in results
     ]
     table = (
-        "| page (many: 1 account, 100 campaigns; one: 1 campaign) | p50 ms | p95 ms | queries | slowest query ms |\n"
+        f"| page (many: 1 account, {args.campaigns} campaigns; one: 1 campaign) | p50 ms | p95 ms | queries "
+        "| slowest query ms |\n"
         "|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
     )
     plans = []
