@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-webhook bench-dialer bench-engine bench-import bench-relay services clean
+.PHONY: run test lint format bench bench-webhook bench-dialer bench-pages bench-engine bench-import bench-relay services clean
 
 # Says what it does: on a first run, installing takes a few quiet minutes that look like a hang.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -47,6 +47,11 @@ bench-webhook: $(STAMP)
 bench-dialer: $(STAMP)
 	scripts/ensure-services
 	$(BIN)/python bench/dialer_bench.py
+
+## An account's pages with 1,000,000 calls: dashboard, calls list and its filters, analytics, campaign pages, CSV export start.
+bench-pages: $(STAMP)
+	scripts/ensure-services
+	$(BIN)/python bench/pages_bench.py
 
 ## The conversation engines' own time per turn (model time excluded).
 bench-engine: $(STAMP)

@@ -4,8 +4,10 @@ throwaway test database, the heading of a run's results, and appending them to d
 import os
 import platform
 import sys
+import time
 from contextlib import contextmanager
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,3 +84,98 @@ def running_campaign_calls(owner, agent, count: int, *, first_number: int, statu
         )
         for contact in contact_list.contacts.all()
     )
+
+
+# --- Timing pages and their queries (shared by the page benchmarks) ------------------------------
+
+
+class Queries:
+    """Every query run on this thread's connection while installed, with its time. (Django's
+    CaptureQueriesContext keeps the last 9,000 only.)"""
+
+    def __init__(self):
+        self.log: list[tuple[float, str, object]] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.log.append((time.perf_counter() - started, sql, params))
+
+    def __len__(self) -> int:
+        return len(self.log)
+
+    def slowest(self) -> tuple[float, str, object]:
+        return max(self.log, key=lambda q: q[0])
+
+
+def counting(queries: Queries):
+    """Install `queries` on this thread's connection (a context manager)."""
+    from django.db import connection
+
+    return connection.execute_wrapper(queries)
+
+
+def explain(sql: str, params) -> list[str]:
+    """The plan of one query as run (EXPLAIN ANALYZE, BUFFERS), one line per row."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def make_owner(email: str):
+    """An account that may use every page (verified mobile) with credits to spare."""
+    from django.utils import timezone
+
+    from accounts.models import User
+    from billing import ledger
+
+    owner = User.objects.create_user(
+        email=email,
+        password="bench password 1234",
+        mobile_number=f"+1415555{User.objects.count():04d}",
+        mobile_verified_at=timezone.now(),  # the pages are closed to accounts without one
+    )
+    ledger.credit_post(user=owner, amount=Decimal(100_000_000), kind="staff_adjustment", reference=f"bench:{email}")
+    owner.max_concurrent_calls = 30_000  # measure the product, not the account's limit
+    owner.save(update_fields=["max_concurrent_calls"])
+    return owner
+
+
+def insert_select(model, *, prototype, varying: dict[str, str], first: int, last: int, params=None) -> None:
+    """Rows first..last of `model` in one INSERT ... SELECT over generate_series (`i` is the row
+    number): every column from the unsaved `prototype`, except those in `varying` (field name or
+    attname: an SQL expression of `i` and the %(name)s `params`). Thousands of times faster than
+    saving models, and every column the model has is filled as Django would."""
+    from django.db import connection
+
+    columns, expressions, values = [], [], dict(params or {})
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(connection.ops.quote_name(field.column))
+        expression = varying.get(field.name) or varying.get(field.attname)
+        if expression is not None:
+            expressions.append(expression)
+        else:
+            key = f"p_{field.attname}"
+            values[key] = field.get_db_prep_save(field.pre_save(prototype, add=True), connection)
+            expressions.append(f"%({key})s")
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(expressions)} FROM generate_series(%(first)s, %(last)s) AS i"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**values, "first": first, "last": last})
+
+
+def analyze(*models) -> None:
+    """Fresh planner statistics and visibility maps, as autovacuum would leave them after a while."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")

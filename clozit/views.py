@@ -9,7 +9,7 @@ from django.shortcuts import render
 
 from billing import ledger
 from campaigns.analytics.selectors import activity_last_days
-from campaigns.calls.selectors import calls_for_owner
+from campaigns.calls.selectors import calls_filtered
 from campaigns.lifecycle import selectors, state
 from telephony.registry import provider_problem
 
@@ -29,7 +29,7 @@ def dashboard(request):
         "balance": ledger.balance_of(user=user),
         "campaigns": selectors.campaigns_for_owner(owner=user).filter(archived_at__isnull=True)[:5],
         "scheduled": state.campaigns_scheduled(owner=user),
-        "calls": calls_for_owner(owner=user)[:8],
+        "calls": calls_filtered(owner=user).order_by("-created_at", "-pk")[:8],
         "activity": activity_last_days(owner=user, days=7),
     }
     context["week_calls"] = sum(d["calls"] for d in context["activity"])

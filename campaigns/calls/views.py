@@ -9,14 +9,36 @@ from telephony.registry import get_provider
 
 from ..models import Call
 from . import selectors
+from .forms import CallFilterForm
 
 
 # --- Calls ------------------------------------------------------------------------
 @login_required
 def call_list(request):
-    return render(
-        request, "campaigns/calls/call_list.html", {"calls": selectors.calls_for_owner(owner=request.user)[:200]}
-    )
+    """The account's calls, newest first, filtered by the form in the query string and paged by
+    keyset links (?before= / ?after=, see selectors.calls_page)."""
+    user = request.user
+    form = CallFilterForm(request.GET or None, owner=user, outcomes=selectors.outcome_names(owner=user))
+    filters = form.cleaned_data if form.is_valid() else {}
+    if form.is_bound and not form.is_valid():
+        calls_page = selectors.CallPage([], older=None, newer=None)  # the errors say why nothing is listed
+    else:
+        calls_page = selectors.calls_page(
+            selectors.calls_filtered(owner=user, **filters),
+            before=selectors.Cursor.parse(request.GET.get("before")),
+            after=selectors.Cursor.parse(request.GET.get("after")),
+        )
+    query = request.GET.copy()
+    for key in ("before", "after"):
+        query.pop(key, None)
+    context = {
+        "form": form,
+        "calls": calls_page.calls,
+        "page": calls_page,
+        "filtered": any(filters.values()),
+        "query": query.urlencode(),
+    }
+    return render(request, "campaigns/calls/call_list.html", context)
 
 
 @login_required
