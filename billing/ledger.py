@@ -123,13 +123,15 @@ SELECT {ENTRY_COLUMNS} FROM entry
 
 # Holds for `references`, in order, each up to %(max)s whole credits of what is available (and of
 # %(cap)s in all, when given): the first ones get the most, then one the remainder, and none once
-# the remainder is below %(min)s. A reference already held is left alone.
+# the remainder is below %(min)s. A reference already held is left alone and takes no share.
 HOLDS_PLACE = f"""
 WITH account AS (
     SELECT id, floor(LEAST(balance - held, COALESCE(%(cap)s::numeric, balance - held))) AS room
     FROM billing_creditaccount WHERE user_id = %(user)s FOR NO KEY UPDATE
 ), wanted AS (
-    SELECT reference, position FROM unnest(%(references)s::varchar[]) WITH ORDINALITY AS w(reference, position)
+    SELECT reference, row_number() OVER (ORDER BY ordinality) AS position
+    FROM unnest(%(references)s::varchar[]) WITH ORDINALITY AS w(reference, ordinality)
+    WHERE NOT EXISTS (SELECT FROM billing_credithold WHERE billing_credithold.reference = w.reference)
 ), placed AS (
     INSERT INTO billing_credithold (account_id, reference, amount, charged, status, created_at, expires_at)
     SELECT account.id, wanted.reference, amount, 0, 'active', %(now)s, %(expires)s
