@@ -58,10 +58,8 @@ def campaign_advance(campaign_id: int) -> list[int]:
     if campaign_abuse_check(campaign_id):
         return []
     call_ids, more_to_examine = _claim(campaign_id)
-    # The provider rides along, so the dial job reserves its calls-per-second slot without
-    # reading the call first.
-    for call_id in call_ids:
-        enqueue("dialing", call_place, call_id, provider=settings.TELEPHONY_PROVIDER)
+    if call_ids:
+        _dial_jobs_enqueue(call_ids)
     if more_to_examine:
         # A whole slice waited for its calling window: look at the next one now, not at the next
         # sweep, so the page soon knows when the first call will be (and a long list of contacts
@@ -69,6 +67,18 @@ def campaign_advance(campaign_id: int) -> list[int]:
         enqueue("dialing", campaign_advance, campaign_id)
     _complete_if_done(campaign_id)
     return call_ids
+
+
+def _dial_jobs_enqueue(call_ids: list[int]) -> None:
+    """One dial job per call, sent to Redis together (one round trip) once the claim is
+    committed. The provider rides along, so a dial job reserves its calls-per-second slot
+    without reading its call first."""
+    queue = django_rq.get_queue("dialing")  # one connection for the batch
+    jobs = [
+        queue.prepare_data(call_place, args=(call_id,), kwargs={"provider": settings.TELEPHONY_PROVIDER})
+        for call_id in call_ids
+    ]
+    transaction.on_commit(lambda: queue.enqueue_many(jobs))
 
 
 # A claim looks at no more than this many candidates: a long list of contacts whose window is
@@ -319,7 +329,8 @@ def call_place(call_id: int, *, slot_reserved: bool = False, provider: str | Non
                 waiting_reason=refusal.waiting_reason,
             )
             return
-        Call.objects.filter(pk=call.pk).update(status=Call.Status.DIALING, dialing_started_at=timezone.now())
+        if not call.marked:
+            Call.objects.filter(pk=call.pk).update(status=Call.Status.DIALING, dialing_started_at=timezone.now())
     request = OutboundCall(
         call_id=call.pk,
         to=call.to_number,
@@ -382,6 +393,7 @@ class CallToDial:
     on_dnc: bool
     caller_number_ours: bool  # an active number of the account's own, or a shared one
     hold_active: bool
+    marked: bool  # marked dialling by the statement that read it
 
     @property
     def owner_can_dial(self) -> bool:
@@ -393,33 +405,61 @@ class CallToDial:
         return Call(pk=self.pk, provider=self.provider)
 
 
-# The call row locked (only it: FOR UPDATE OF), joined to what the checks read, and each rule
-# that is a lookup answered by an EXISTS in the same statement.
+# The call row locked (only it: FOR UPDATE OF), joined to what the last-moment checks read, each
+# rule that is a lookup answered by an EXISTS. When every check passes in SQL too (and no calling
+# window needs Python), the same statement marks the call dialling; `_reason_not_to_dial` still
+# judges, and a call it refuses is canceled in this transaction whatever the statement did.
 CALL_TO_DIAL = f"""
-SELECT c.id, c.status, c.provider, c.to_number, c.from_number, c.time_limit_seconds, c.hold_reference,
-    c.owner_id, c.campaign_id, c.contact_id, COALESCE(a.record_calls, false),
-    cp.status, COALESCE(cp.provider_failures_in_row, 0), o.is_active, o.status,
-    EXISTS (
-        SELECT FROM {DoNotCall._meta.db_table} d
-        WHERE (d.owner_id = c.owner_id OR d.owner_id IS NULL) AND d.phone_number = c.to_number
-    ),
-    EXISTS (
-        SELECT FROM {PhoneNumber._meta.db_table} n
-        WHERE n.number = c.from_number AND n.status = %(active)s AND (n.owner_id = c.owner_id OR n.owner_id IS NULL)
-    ),
-    EXISTS (SELECT FROM {CreditHold._meta.db_table} h WHERE h.reference = c.hold_reference AND h.status = %(held)s)
-FROM {Call._meta.db_table} c
-JOIN {User._meta.db_table} o ON o.id = c.owner_id
-LEFT JOIN {Campaign._meta.db_table} cp ON cp.id = c.campaign_id
-LEFT JOIN {Agent._meta.db_table} a ON a.id = c.agent_id
-WHERE c.id = %(call)s
-FOR UPDATE OF c
+WITH c AS (
+    SELECT c.id, c.status, c.provider, c.to_number, c.from_number, c.time_limit_seconds, c.hold_reference,
+        c.owner_id, c.campaign_id, c.contact_id, COALESCE(a.record_calls, false) AS record,
+        cp.status AS campaign_status, COALESCE(cp.provider_failures_in_row, 0) AS provider_failures_in_row,
+        o.is_active AS owner_is_active, o.status AS owner_status,
+        EXISTS (
+            SELECT FROM {DoNotCall._meta.db_table} d
+            WHERE (d.owner_id = c.owner_id OR d.owner_id IS NULL) AND d.phone_number = c.to_number
+        ) AS on_dnc,
+        EXISTS (
+            SELECT FROM {PhoneNumber._meta.db_table} n
+            WHERE n.number = c.from_number AND n.status = %(number_active)s
+            AND (n.owner_id = c.owner_id OR n.owner_id IS NULL)
+        ) AS caller_number_ours,
+        EXISTS (
+            SELECT FROM {CreditHold._meta.db_table} h WHERE h.reference = c.hold_reference AND h.status = %(held)s
+        ) AS hold_active
+    FROM {Call._meta.db_table} c
+    JOIN {User._meta.db_table} o ON o.id = c.owner_id
+    LEFT JOIN {Campaign._meta.db_table} cp ON cp.id = c.campaign_id
+    LEFT JOIN {Agent._meta.db_table} a ON a.id = c.agent_id
+    WHERE c.id = %(call)s
+    FOR UPDATE OF c
+), marked AS (
+    UPDATE {Call._meta.db_table} SET status = %(dialing)s, dialing_started_at = %(now)s
+    FROM c
+    WHERE {Call._meta.db_table}.id = c.id AND c.status = %(queued)s AND %(may_mark)s
+        AND c.campaign_status IS DISTINCT FROM %(stopped)s AND c.owner_is_active AND c.owner_status = %(can_dial)s
+        AND NOT c.on_dnc AND c.caller_number_ours AND (c.hold_reference = '' OR c.hold_active)
+    RETURNING {Call._meta.db_table}.id
+)
+SELECT c.*, EXISTS (SELECT FROM marked) FROM c
 """
 
 
 def _call_to_dial(call_id: int) -> CallToDial | None:
-    """The call, locked for the rest of the transaction, with its checks' facts; None if gone."""
-    params = {"call": call_id, "active": PhoneNumber.Status.ACTIVE, "held": CreditHold.Status.ACTIVE}
+    """The call, locked for the rest of the transaction, with its checks' facts (and marked
+    dialling if they all pass in SQL); None if gone."""
+    params = {
+        "call": call_id,
+        "number_active": PhoneNumber.Status.ACTIVE,
+        "held": CreditHold.Status.ACTIVE,
+        "dialing": Call.Status.DIALING,
+        "queued": Call.Status.QUEUED,
+        "stopped": Campaign.Status.STOPPED,
+        "can_dial": User.Status.ACTIVE,
+        "now": timezone.now(),
+        # Calling windows are Python's (the callee's zones): then Python decides, and marks.
+        "may_mark": not settings.CALLING_WINDOWS_ENFORCED,
+    }
     with connection.cursor() as cursor:
         cursor.execute(CALL_TO_DIAL, params)
         row = cursor.fetchone()
