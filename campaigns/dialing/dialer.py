@@ -34,11 +34,11 @@ from telephony.registry import get_provider
 
 from ..calls.services import call_finish, calls_stale, webhook_url
 from ..contacts.donotcall import DNC_RESULT
-from ..contacts.windows import WindowCheck
+from ..contacts.windows import Wait, WindowCheck
 from ..lifecycle import state
 from ..lifecycle.budget import campaign_budget_left
 from ..lifecycle.services import campaign_pause, campaign_resume_for_credits, campaign_stop
-from ..models import Agent, Call, Campaign, CampaignContact, Contact, DoNotCall
+from ..models import Agent, Call, Campaign, CampaignContact, DoNotCall
 from .abuse import campaign_abuse_check
 
 logger = logging.getLogger(__name__)
@@ -313,23 +313,22 @@ def call_place(call_id: int, *, slot_reserved: bool = False, provider: str | Non
             return
         if wait > 0:
             time.sleep(wait)
-    with transaction.atomic():
-        call = _call_to_dial(call_id)
-        if call is None or call.status != Call.Status.QUEUED:
+    # A callee's calling window, read before the lock (its hours do not change in a moment, and
+    # its rows were never locked); then usually one statement, its own transaction: the call
+    # locked, its checks' facts read and the call marked dialling, all passing. When one fails,
+    # the call is read again under a lock kept while Python decides.
+    window = _window_wait(call_id)
+    call = _call_to_dial(call_id, may_mark=window is None)
+    if call is None or call.status != Call.Status.QUEUED:
+        return
+    if call.marked:
+        if _refused(call, window=window):
             return
-        # Checked again at the last moment: the world may have changed since the claim. (A pause
-        # only stops new claims; calls already reserved still go out, within seconds.)
-        refusal = _reason_not_to_dial(call)
-        if refusal is not None:
-            call_finish(
-                call_id=call.pk,
-                status=Call.Status.CANCELED,
-                reason=refusal.reason,
-                requeue_at=refusal.retry_at,
-                waiting_reason=refusal.waiting_reason,
-            )
-            return
-        if not call.marked:
+    else:
+        with transaction.atomic():
+            call = _call_to_dial(call_id, may_mark=False)
+            if call is None or call.status != Call.Status.QUEUED or _refused(call, window=window):
+                return
             Call.objects.filter(pk=call.pk).update(status=Call.Status.DIALING, dialing_started_at=timezone.now())
     request = OutboundCall(
         call_id=call.pk,
@@ -355,9 +354,22 @@ def call_place(call_id: int, *, slot_reserved: bool = False, provider: str | Non
         if call.campaign_id:
             _provider_failed(call.campaign_id, exc.message)
         return
-    Call.objects.filter(pk=call.pk, provider_call_id="").update(provider_call_id=provider_call_id)
+    with connection.cursor() as cursor:
+        cursor.execute(CARRIER_ID_RECORD, {"call": call.pk, "carrier_id": provider_call_id})
     if call.campaign_id and call.provider_failures_in_row:
         Campaign.objects.filter(pk=call.campaign_id, provider_failures_in_row__gt=0).update(provider_failures_in_row=0)
+
+
+# The carrier's id for a call just dialled, committed without waiting for the WAL flush
+# (synchronous_commit off for this one transaction: a dial's second flush was a third of its
+# time). Lost in a database crash, it leaves a call dialling without it, which the carrier's
+# first event fills in (call_apply_event) or the sweep settles: the state a worker killed just
+# after the dial leaves anyway. Every write that decides whether to dial is flushed as usual.
+CARRIER_ID_RECORD = f"""
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+UPDATE {Call._meta.db_table} SET provider_call_id = %(carrier_id)s
+FROM relaxed WHERE id = %(call)s AND provider_call_id = ''
+"""
 
 
 @dataclass(frozen=True)
@@ -406,9 +418,9 @@ class CallToDial:
 
 
 # The call row locked (only it: FOR UPDATE OF), joined to what the last-moment checks read, each
-# rule that is a lookup answered by an EXISTS. When every check passes in SQL too (and no calling
-# window needs Python), the same statement marks the call dialling; `_reason_not_to_dial` still
-# judges, and a call it refuses is canceled in this transaction whatever the statement did.
+# rule that is a lookup answered by an EXISTS. When every check passes in SQL too (and the caller
+# allows it: the calling window, Python's, is open), the same statement marks the call dialling;
+# `_reason_not_to_dial` still judges, and a call it refuses is canceled whatever SQL did.
 CALL_TO_DIAL = f"""
 WITH c AS (
     SELECT c.id, c.status, c.provider, c.to_number, c.from_number, c.time_limit_seconds, c.hold_reference,
@@ -445,9 +457,9 @@ SELECT c.*, EXISTS (SELECT FROM marked) FROM c
 """
 
 
-def _call_to_dial(call_id: int) -> CallToDial | None:
-    """The call, locked for the rest of the transaction, with its checks' facts (and marked
-    dialling if they all pass in SQL); None if gone."""
+def _call_to_dial(call_id: int, *, may_mark: bool) -> CallToDial | None:
+    """The call, locked for the rest of the transaction, with its checks' facts, and marked
+    dialling when `may_mark` and they all pass in SQL; None if gone."""
     params = {
         "call": call_id,
         "number_active": PhoneNumber.Status.ACTIVE,
@@ -457,8 +469,7 @@ def _call_to_dial(call_id: int) -> CallToDial | None:
         "stopped": Campaign.Status.STOPPED,
         "can_dial": User.Status.ACTIVE,
         "now": timezone.now(),
-        # Calling windows are Python's (the callee's zones): then Python decides, and marks.
-        "may_mark": not settings.CALLING_WINDOWS_ENFORCED,
+        "may_mark": may_mark,
     }
     with connection.cursor() as cursor:
         cursor.execute(CALL_TO_DIAL, params)
@@ -466,7 +477,35 @@ def _call_to_dial(call_id: int) -> CallToDial | None:
     return None if row is None else CallToDial(*row)
 
 
-def _reason_not_to_dial(call: CallToDial) -> Refusal | None:
+def _window_wait(call_id: int) -> Wait | None:
+    """How long the call's callee must wait for the campaign's calling window; None when it is
+    open now, or windows are not enforced."""
+    if not settings.CALLING_WINDOWS_ENFORCED:
+        return None
+    call = Call.objects.select_related("campaign", "contact").filter(pk=call_id).first()
+    if call is None or call.campaign is None or call.contact is None:
+        return None
+    return WindowCheck(call.campaign, timezone.now()).wait_for(call.contact)
+
+
+def _refused(call: CallToDial, *, window: Wait | None) -> bool:
+    """Checked again at the last moment: the world may have changed since the claim. (A pause
+    only stops new claims; calls already reserved still go out, within seconds.) A refused call
+    is canceled, never dialled."""
+    refusal = _reason_not_to_dial(call, window=window)
+    if refusal is None:
+        return False
+    call_finish(
+        call_id=call.pk,
+        status=Call.Status.CANCELED,
+        reason=refusal.reason,
+        requeue_at=refusal.retry_at,
+        waiting_reason=refusal.waiting_reason,
+    )
+    return True
+
+
+def _reason_not_to_dial(call: CallToDial, *, window: Wait | None) -> Refusal | None:
     now = timezone.now()
     if call.campaign_status == Campaign.Status.STOPPED:
         return Refusal("Campaign stopped")
@@ -479,11 +518,8 @@ def _reason_not_to_dial(call: CallToDial) -> Refusal | None:
         return Refusal("The caller number is no longer available", retry_at=now)
     if call.hold_reference and not call.hold_active:
         return Refusal("Its credit reservation had expired", retry_at=now)
-    if settings.CALLING_WINDOWS_ENFORCED and call.campaign_id is not None and call.contact_id is not None:
-        campaign = Campaign.objects.get(pk=call.campaign_id)
-        wait = WindowCheck(campaign, now).wait_for(Contact.objects.get(pk=call.contact_id))
-        if wait is not None:
-            return Refusal(wait.reason, retry_at=wait.until, waiting_reason=wait.reason)
+    if window is not None:
+        return Refusal(window.reason, retry_at=window.until, waiting_reason=window.reason)
     return None
 
 
