@@ -1,12 +1,15 @@
 #!/usr/bin/env python
 """Benchmarks: `make bench`. Results are appended to docs/benchmarks.md with machine and date.
 
+    .venv/bin/python bench/run.py [--only csv ledger claims concurrent webhooks] [--no-write]
+
 Runs against real PostgreSQL and Redis (the test settings, on a throwaway database):
 - CSV import: rows per second and peak Python memory for a 50,000-row contact list;
 - ledger: credit postings per second, sequential;
 - dialer: contacts claimed (call row + credit hold) per second by `campaign_advance`;
-- ledger under concurrency: hold_place + hold_settle pairs per second from several threads,
-  all on one account (they queue on its row lock) and each on its own account;
+- ledger under concurrency: hold_place + hold_settle pairs per second from 1, 8 and 16 threads
+  all on one account (they queue on its row lock) and from 16 each on its own account, with
+  verify_ledger after each;
 - Paddle webhooks: signed `transaction.completed` events per second through
   /billing/paddle/webhook/, in-process (Django test Client, one and several threads) and over
   HTTP to a live server (several client threads, a new database connection per request).
