@@ -354,8 +354,11 @@ def call_place(call_id: int, *, slot_reserved: bool = False, provider: str | Non
         if call.campaign_id:
             _provider_failed(call.campaign_id, exc.message)
         return
-    with connection.cursor() as cursor:
-        cursor.execute(CARRIER_ID_RECORD, {"call": call.pk, "carrier_id": provider_call_id})
+    if connection.in_atomic_block:  # a caller's transaction keeps its own durability
+        Call.objects.filter(pk=call.pk, provider_call_id="").update(provider_call_id=provider_call_id)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(CARRIER_ID_RECORD, {"call": call.pk, "carrier_id": provider_call_id})
     if call.campaign_id and call.provider_failures_in_row:
         Campaign.objects.filter(pk=call.campaign_id, provider_failures_in_row__gt=0).update(provider_failures_in_row=0)
 
