@@ -4,16 +4,25 @@ Every change locks the account's balance row, writes one append-only entry with 
 reference, and updates the balance in the same transaction; the database refuses a
 negative balance. Calling any function twice with the same reference changes nothing
 the second time, so replayed webhooks and re-run jobs are harmless.
+
+The postings every call makes (a credit post, a hold, its settlement) are each one SQL statement:
+the account row is locked inside the statement, the entry or hold is inserted only if its
+reference is new (ON CONFLICT DO NOTHING, so a racing replay waits for the lock and then finds the
+first one), and the balance moves by what was inserted. Called outside a transaction, that
+statement is its own transaction, so the row lock lasts only until its commit; inside one, it runs
+in a savepoint, so a refusal leaves the caller's transaction usable. The database's CHECKs stay
+the last word: a posting they refuse is InsufficientCredits.
 """
 
-import math
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .models import CreditAccount, CreditHold, LedgerEntry
@@ -62,6 +71,116 @@ def _post(*, account: CreditAccount, kind: str, amount: Decimal, reference: str,
     )
 
 
+CHECK_VIOLATION = "23514"  # PostgreSQL's SQLSTATE for a CHECK constraint that refused a row
+
+
+@contextmanager
+def _one_statement() -> Iterator:
+    """A cursor for one posting statement. Inside the caller's transaction it runs in a savepoint,
+    so a refusal undoes the statement alone; outside, the statement is its own transaction.
+    A CHECK that refuses it (a balance below what is held) is InsufficientCredits."""
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic(), connection.cursor() as cursor:
+                yield cursor
+        else:
+            with connection.cursor() as cursor:
+                yield cursor
+    except IntegrityError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == CHECK_VIOLATION:
+            raise InsufficientCredits("Not enough credits for this change.") from exc
+        raise
+
+
+def _columns(model) -> tuple[str, list[str]]:
+    """A table's columns for RETURNING, and the attribute names `Model.from_db` takes them as."""
+    fields = model._meta.concrete_fields
+    return ", ".join(f.column for f in fields), [f.attname for f in fields]
+
+
+ENTRY_COLUMNS, ENTRY_ATTNAMES = _columns(LedgerEntry)
+HOLD_COLUMNS, HOLD_ATTNAMES = _columns(CreditHold)
+
+# The account row locked (FOR NO KEY UPDATE: its key never changes, so inserts that reference it
+# are not held up) and read at its newest version; the entry inserted unless its reference is
+# taken; the balance moved by what was inserted. A balance below what is held fails the CHECK.
+POST = f"""
+WITH account AS (
+    SELECT id, balance + %(amount)s AS after FROM billing_creditaccount
+    WHERE user_id = %(user)s FOR NO KEY UPDATE
+), entry AS (
+    INSERT INTO billing_ledgerentry
+        (account_id, kind, amount, balance_after, reference, memo, created_by_id, created_at)
+    SELECT id, %(kind)s, %(amount)s, after, %(reference)s, %(memo)s, %(by)s::bigint, %(now)s FROM account
+    ON CONFLICT (reference) DO NOTHING
+    RETURNING {ENTRY_COLUMNS}
+), moved AS (
+    UPDATE billing_creditaccount SET balance = balance + entry.amount, updated_at = %(now)s
+    FROM entry WHERE billing_creditaccount.id = entry.account_id
+)
+SELECT {ENTRY_COLUMNS} FROM entry
+"""
+
+# Holds for `references`, in order, each up to %(max)s whole credits of what is available (and of
+# %(cap)s in all, when given): the first ones get the most, then one the remainder, and none once
+# the remainder is below %(min)s. A reference already held is left alone and takes no share.
+HOLDS_PLACE = f"""
+WITH account AS (
+    SELECT id, floor(LEAST(balance - held, COALESCE(%(cap)s::numeric, balance - held))) AS room
+    FROM billing_creditaccount WHERE user_id = %(user)s FOR NO KEY UPDATE
+), wanted AS (
+    SELECT reference, row_number() OVER (ORDER BY ordinality) AS position
+    FROM unnest(%(references)s::varchar[]) WITH ORDINALITY AS w(reference, ordinality)
+    WHERE NOT EXISTS (SELECT FROM billing_credithold WHERE billing_credithold.reference = w.reference)
+), placed AS (
+    INSERT INTO billing_credithold (account_id, reference, amount, charged, status, created_at, expires_at)
+    SELECT account.id, wanted.reference, amount, 0, 'active', %(now)s, %(expires)s
+    FROM account CROSS JOIN wanted
+    CROSS JOIN LATERAL (SELECT LEAST(%(max)s::numeric, account.room - (wanted.position - 1) * %(max)s) AS amount) sized
+    WHERE amount >= %(min)s AND amount > 0
+    ORDER BY wanted.position
+    ON CONFLICT (reference) DO NOTHING
+    RETURNING {HOLD_COLUMNS}
+), moved AS (
+    UPDATE billing_creditaccount SET held = held + total.amount, updated_at = %(now)s
+    FROM (SELECT account_id, sum(amount) AS amount FROM placed GROUP BY account_id) total
+    WHERE billing_creditaccount.id = total.account_id
+)
+SELECT {HOLD_COLUMNS} FROM placed
+"""
+
+# The account row first (the order every posting locks in), then the hold, closed only if still
+# active (a settle that waited for the lock finds it closed and changes nothing); the balance pays
+# the charge and stops holding the amount; a usage entry records a charge above zero.
+HOLD_SETTLE = """
+WITH account AS (
+    SELECT billing_creditaccount.id FROM billing_creditaccount
+    JOIN billing_credithold hold ON hold.account_id = billing_creditaccount.id
+    WHERE hold.reference = %(reference)s
+    FOR NO KEY UPDATE OF billing_creditaccount
+), closed AS (
+    UPDATE billing_credithold SET
+        charged = LEAST(%(used)s::numeric, amount),
+        status = CASE WHEN LEAST(%(used)s::numeric, amount) > 0 THEN 'settled' ELSE 'released' END,
+        closed_at = %(now)s
+    FROM account
+    WHERE billing_credithold.account_id = account.id AND reference = %(reference)s AND status = 'active'
+    RETURNING billing_credithold.account_id, amount, charged
+), moved AS (
+    UPDATE billing_creditaccount
+    SET held = held - closed.amount, balance = balance - closed.charged, updated_at = %(now)s
+    FROM closed WHERE billing_creditaccount.id = closed.account_id
+    RETURNING billing_creditaccount.id, balance
+), usage AS (
+    INSERT INTO billing_ledgerentry
+        (account_id, kind, amount, balance_after, reference, memo, created_by_id, created_at)
+    SELECT moved.id, %(kind)s, -closed.charged, moved.balance, %(usage_reference)s, %(memo)s, NULL::bigint, %(now)s
+    FROM moved CROSS JOIN closed WHERE closed.charged > 0
+)
+SELECT charged FROM closed
+"""
+
+
 def balance_of(*, user) -> Balance:
     account = CreditAccount.objects.filter(user=user).first()
     if account is None:
@@ -74,22 +193,40 @@ def call_cost(*, seconds: int) -> Decimal:
     return (Decimal(max(seconds, 0)) * CREDITS_PER_CALL_SECOND).quantize(Decimal("1"), rounding=ROUND_CEILING)
 
 
-@transaction.atomic
 def credit_post(*, user, amount: Decimal, kind: str, reference: str, memo: str = "", by=None) -> LedgerEntry:
     """Add (positive) or take (negative) credits once per `reference`.
 
-    Returns the existing entry when the reference has already been posted.
+    Returns the existing entry when the reference has already been posted. Raises
+    InsufficientCredits when the balance would fall below what calls in progress hold.
     """
     amount = Decimal(amount)
     if amount == 0:
         raise LedgerError("A ledger entry must change the balance.")
     if amount != amount.quantize(CENT):
         raise LedgerError("Credit amounts have at most two decimals.")
-    account = _account_for_update(user)
+    params = {
+        "user": user.pk,
+        "amount": amount,
+        "kind": kind,
+        "reference": reference,
+        "memo": memo[:500],
+        "by": by.pk if by is not None else None,
+        "now": timezone.now(),
+    }
+    with _one_statement() as cursor:
+        cursor.execute(POST, params)
+        row = cursor.fetchone()
+    if row is not None:
+        return LedgerEntry.from_db("default", ENTRY_ATTNAMES, row)
+    # Nothing inserted: the reference was posted before (perhaps by a replay that held the lock
+    # first), or the account has no balance row yet.
     existing = LedgerEntry.objects.filter(reference=reference).first()
     if existing is not None:
         return existing
-    return _post(account=account, kind=kind, amount=amount, reference=reference, memo=memo, by=by)
+    _, created = CreditAccount.objects.get_or_create(user=user)
+    if not created:  # pragma: no cover - the row exists, so the statement inserted or found one
+        raise LedgerError("The posting could not be recorded; try again.")
+    return credit_post(user=user, amount=amount, kind=kind, reference=reference, memo=memo, by=by)
 
 
 @transaction.atomic
@@ -206,58 +343,87 @@ def starter_grant(*, user) -> LedgerEntry | None:
     )
 
 
-@transaction.atomic
 def hold_place(*, user, reference: str, max_amount: Decimal, min_amount: Decimal, lifetime: timedelta) -> CreditHold:
     """Reserve up to `max_amount` (whole credits) of the available balance.
 
     Raises InsufficientCredits when less than `min_amount` is available. A second call
     with the same reference returns the first hold.
     """
-    account = _account_for_update(user)
-    existing = CreditHold.objects.filter(reference=reference).first()
-    if existing is not None:
-        return existing
-    amount = min(Decimal(max_amount), Decimal(math.floor(account.available)))
-    if amount < min_amount or amount <= 0:
-        raise InsufficientCredits("Not enough credits to place a call.")
-    account.held += amount
-    account.save(update_fields=["held", "updated_at"])
-    grace = timedelta(seconds=settings.CREDIT_HOLD_GRACE_SECONDS)
-    return CreditHold.objects.create(
-        account=account, reference=reference, amount=amount, expires_at=timezone.now() + lifetime + grace
+    placed = holds_place(
+        user=user, references=[reference], max_amount=max_amount, min_amount=min_amount, lifetime=lifetime
     )
+    if not placed:
+        raise InsufficientCredits("Not enough credits to place a call.")
+    return placed[0]
 
 
-@transaction.atomic
+def holds_place(
+    *,
+    user,
+    references: list[str],
+    max_amount: Decimal,
+    min_amount: Decimal,
+    lifetime: timedelta,
+    total_at_most: Decimal | None = None,
+) -> list[CreditHold]:
+    """Reserve, in one statement, up to `max_amount` for each reference in order, from the
+    available balance and, when given, from `total_at_most` in all: a batch of calls' holds.
+
+    Returns the holds of the first references (the ones that could get `min_amount` or more);
+    the rest got nothing, and nothing was changed for them. A reference already held returns its
+    first hold and reserves nothing more.
+    """
+    if not references:
+        return []
+    now = timezone.now()
+    params = {
+        "user": user.pk,
+        "references": list(references),
+        "max": Decimal(max_amount),
+        "min": Decimal(min_amount),
+        "cap": None if total_at_most is None else Decimal(total_at_most),
+        "now": now,
+        "expires": now + lifetime + timedelta(seconds=settings.CREDIT_HOLD_GRACE_SECONDS),
+    }
+    with _one_statement() as cursor:
+        cursor.execute(HOLDS_PLACE, params)
+        rows = cursor.fetchall()
+    placed = {hold.reference: hold for hold in (CreditHold.from_db("default", HOLD_ATTNAMES, row) for row in rows)}
+    if len(placed) < len(references):
+        # Replays: references held before (or by a replay that held the lock first).
+        missing = [reference for reference in references if reference not in placed]
+        placed.update((hold.reference, hold) for hold in CreditHold.objects.filter(reference__in=missing))
+    holds = []
+    for reference in references:
+        if reference not in placed:
+            break
+        holds.append(placed[reference])
+    return holds
+
+
 def hold_settle(
     *, reference: str, amount_used: Decimal, memo: str = "", kind: str = LedgerEntry.Kind.CALL_USAGE
 ) -> Decimal:
     """Charge what was used (never more than was held) and free the rest. Returns the charge.
 
     Settling an already settled or released hold returns its charge and changes nothing.
+    Raises CreditHold.DoesNotExist for an unknown reference.
     """
-    hold = CreditHold.objects.select_related("account").get(reference=reference)
-    account = CreditAccount.objects.select_for_update().get(pk=hold.account_id)
-    hold = CreditHold.objects.select_for_update().get(pk=hold.pk)
-    if hold.status != CreditHold.Status.ACTIVE:
-        return hold.charged
-    charge = min(Decimal(amount_used).quantize(CENT, rounding=ROUND_CEILING), hold.amount)
-    account.held -= hold.amount
-    account.save(update_fields=["held", "updated_at"])
-    if charge > 0:
-        _post(
-            account=account,
-            kind=kind,
-            amount=-charge,
-            reference=f"{reference}:usage",
-            memo=memo,
-            by=None,
-        )
-    hold.charged = charge
-    hold.status = CreditHold.Status.SETTLED if charge > 0 else CreditHold.Status.RELEASED
-    hold.closed_at = timezone.now()
-    hold.save(update_fields=["charged", "status", "closed_at"])
-    return charge
+    params = {
+        "reference": reference,
+        "used": Decimal(amount_used).quantize(CENT, rounding=ROUND_CEILING),
+        "now": timezone.now(),
+        "kind": kind,
+        "usage_reference": f"{reference}:usage",
+        "memo": memo[:500],
+    }
+    with _one_statement() as cursor:
+        cursor.execute(HOLD_SETTLE, params)
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0]
+    # Closed before (or by a settle that held the lock first): its charge, unchanged.
+    return CreditHold.objects.values_list("charged", flat=True).get(reference=reference)
 
 
 def hold_is_active(*, reference: str) -> bool:

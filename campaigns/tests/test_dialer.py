@@ -240,3 +240,91 @@ def test_a_queued_call_whose_reservation_expired_goes_back_in_the_queue(user):
     assert (target.status, target.attempts) == (CampaignContact.Status.PENDING, 0)  # never dialled: not an attempt
     (again,) = dialer._claim_calls(campaign.pk)
     assert again != call_id and CampaignContact.objects.get(pk=target.pk).attempts == 1
+
+
+# --- batched claims and the one-statement dial --------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_claim_costs_the_same_queries_for_three_calls_as_for_eight(user, settings):
+    from django.test.utils import CaptureQueriesContext
+
+    topup(user, "50000")
+    user.max_concurrent_calls = 20
+    user.save(update_fields=["max_concurrent_calls"])
+    queries = {}
+    for size in (3, 8):
+        campaign = make_campaign(user, [f"+1202555{size}{n:03d}" for n in range(size)], concurrency=size)
+        services.campaign_launch(campaign=campaign, by=user)
+        with CaptureQueriesContext(connection) as captured:
+            assert len(dialer._claim_calls(campaign.pk)) == size
+        queries[size] = len(captured)
+    assert queries[3] == queries[8], queries
+
+    # Each dial: the locked call with its checks' facts (marked dialling in the same statement),
+    # then the carrier's id once it answered.
+    call_id = Call.objects.filter(status=Call.Status.QUEUED).values_list("pk", flat=True).first()
+    with CaptureQueriesContext(connection) as captured:
+        dialer.call_place(call_id, provider="simulated")
+    assert len([q for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]) == 2, (
+        captured.captured_queries
+    )
+    call = Call.objects.get(pk=call_id)
+    assert call.status == Call.Status.DIALING and call.dialing_started_at and call.provider_call_id
+
+
+@pytest.mark.django_db
+def test_a_claim_the_credits_cover_in_part_places_what_they_cover_and_waits(user):
+    topup(user, "200")  # 300 credits: calls hold up to 120 each (the agent's 2 minutes)
+    campaign = make_campaign(user, NUMBERS[:5], concurrency=5)
+    services.campaign_launch(campaign=campaign, by=user)
+
+    call_ids = dialer._claim_calls(campaign.pk)
+
+    calls = Call.objects.filter(pk__in=call_ids).order_by("pk")
+    assert [c.time_limit_seconds for c in calls] == [120, 120, 60]
+    assert [c.hold_reference for c in calls] == [f"call:{c.pk}" for c in calls]
+    assert ledger.balance_of(user=user) == ledger.Balance(Decimal("300"), Decimal("300"))
+    targets = CampaignContact.objects.filter(campaign=campaign)
+    assert sorted(targets.values_list("status", flat=True)) == ["claimed"] * 3 + ["pending"] * 2
+    assert set(targets.filter(status="claimed").values_list("attempts", flat=True)) == {1}
+    # Calls are live: the others wait for what they return, no pause.
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_from_the_default_caller_id_is_checked_in_full_then_dialled(user, settings):
+    from telephony.models import PhoneNumber
+
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:1])
+    services.campaign_launch(campaign=campaign, by=user)
+    (call_id,) = dialer._claim_calls(campaign.pk)
+    # No shared number left: the default caller id is the account's, which only the full rule knows.
+    PhoneNumber.objects.update(status="released")
+    Call.objects.filter(pk=call_id).update(from_number=settings.DEFAULT_CALLER_ID)
+
+    dialer.call_place(call_id)
+
+    call = Call.objects.get(pk=call_id)
+    assert call.status == Call.Status.DIALING and call.dialing_started_at is not None
+    assert simulator_jobs() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_from_a_released_number_is_not_dialled(user):
+    from telephony.models import PhoneNumber
+
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:1])
+    services.campaign_launch(campaign=campaign, by=user)
+    (call_id,) = dialer._claim_calls(campaign.pk)
+    PhoneNumber.objects.update(status="released")
+
+    dialer.call_place(call_id)
+
+    call = Call.objects.get(pk=call_id)
+    assert call.status == Call.Status.CANCELED and "caller number" in call.failure_reason
+    assert call.dialing_started_at is None
+    assert simulator_jobs() == 0
