@@ -313,6 +313,15 @@ def pages_to_time(*, one_campaign, many_owner, many_campaign, filters_campaign) 
     return rows, exports
 
 
+def abuse_check(campaign_id: int):
+    from campaigns.dialing.abuse import campaign_abuse_check
+
+    def check():
+        assert campaign_abuse_check(campaign_id) == ""
+
+    return check
+
+
 def bench(args) -> tuple[str, list[str]]:
     from django.conf import settings
     from django.test import Client
@@ -353,6 +362,9 @@ def bench(args) -> tuple[str, list[str]]:
         times, queries = timed(page(clients[owner.pk], url, headers), args.runs)
         results.append((name, times, queries))
         print(f"  {name}: {statistics.median(times) * 1000:,.1f} ms, {len(queries)} queries", flush=True)
+    # Not a page: what the dialer runs before every claim of the running campaign.
+    times, queries = timed(abuse_check(one_campaign.pk), args.runs)
+    results.append(("one: abuse check before each claim (campaign_abuse_check)", times, queries))
     for name, url, owner in exports:
         for rows, label in ((1, "first chunk (header)"), (FIRST_BATCH, f"first {FIRST_BATCH} rows")):
             times, queries = timed(export_start(clients[owner.pk], url, rows), args.runs)
