@@ -433,8 +433,17 @@ def call_turn(*, turn: TurnInput, provider: str = "") -> AgentStep:
     claim.ctx.deadline = deadline
     if turn.speech:
         claim.ctx.knowledge = passages_for(claim.ctx.agent, turn.speech, within=deadline - time.monotonic())
+    _connection_release()
     reply = claim.engine.respond(claim.ctx, turn.speech)
     return _turn_apply(turn, claim, reply)
+
+
+def _connection_release() -> None:
+    """While the model thinks (seconds), the request's database connection goes back to the
+    pool (DB_POOL_SIZE) for other requests; applying the answer takes one again. Without a pool,
+    or inside a transaction the caller holds, the connection stays."""
+    if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
+        connection.close()
 
 
 @dataclasses.dataclass

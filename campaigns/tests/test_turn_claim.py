@@ -7,14 +7,19 @@ during a call does not break it. What an operator notices: a turn costs a fixed,
 round trips to PostgreSQL (see docs/benchmarks.md for what each costs).
 """
 
+import threading
+import time
+
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from campaigns.calls.services import call_answered, call_turn
 from campaigns.conversation.knowledge import knowledge_add_text
 from campaigns.models import Agent, Call, CallTurn
+from campaigns.tests.fake_llm import fake_llm_fixture  # noqa: F401 - the `fake_llm` fixture
 from telephony.providers.base import TurnInput
+from telephony.tests.test_webhook_connections import pooled_fixture  # noqa: F401 - the `pooled` fixture
 from telephony.tests.test_webhooks import make_call
 
 Q1 = "Are you the person who handles scheduling?"
@@ -75,3 +80,45 @@ def test_a_call_whose_contact_was_removed_goes_on(call):
     step = say(call, 1, "Yes, that's me.")
     assert step.then == "listen" and step.say.endswith(Q2)
     assert Call.objects.get(pk=call.pk).engine_state["turn"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_while_the_model_thinks_the_turn_holds_no_database_connection(pooled, user, fake_llm, settings):
+    """With a pool of one connection, another request is served while a turn waits for the
+    model: the turn gave its connection back for the thinking and takes one again to answer."""
+    settings.LLM_TIMEOUT_SECONDS = 5.0
+    connections.settings["default"]["OPTIONS"]["pool"].update(min_size=1, max_size=1, timeout=3)
+    connection.close_pool()  # made again with those sizes
+    call = make_call(user)
+    assert call_answered(call_id=call.pk, answered_by="human").then == "listen"
+    thinking = threading.Event()
+    fake_llm.reply("Twenty people, lovely. Do mornings suit you?", gate=thinking)
+    connection.close()  # the test's own connection back in the pool
+    box = {}
+
+    def turn():
+        try:
+            box["step"] = say(call, 1, "About twenty people.")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=turn)
+    thread.start()
+    try:
+        assert fake_llm.arrived.wait(5) and wait_until(lambda: fake_llm.calls == 1)
+        # The pool's one connection serves this thread while the model thinks.
+        assert Call.objects.get(pk=call.pk).engine_state["thinking"]["turn"] == 1
+        connection.close()
+    finally:
+        thinking.set()
+        thread.join(10)
+    assert box["step"].say == "Twenty people, lovely. Do mornings suit you?"
+
+
+def wait_until(condition, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

@@ -24,8 +24,8 @@ SECRET = "simulated-test-secret"
 TURNS = 6
 
 
-@pytest.fixture
-def pooled():
+@pytest.fixture(name="pooled")
+def pooled_fixture():
     """The product's connection pool (clozit/settings.py, DB_POOL_SIZE), small; closed afterwards."""
     connection.close()  # the test's own connection, opened before the pool existed
     options = connections.settings["default"].setdefault("OPTIONS", {})
