@@ -411,7 +411,8 @@ class Server:
         self.port = port
         self.log = tempfile.NamedTemporaryFile("w+", prefix="bench-relay-", suffix=".log", delete=False)  # noqa: SIM115
         env = {
-            **os.environ,
+            # The product's database settings, not the test settings' (which turn the pool off).
+            **{name: value for name, value in os.environ.items() if name != "DB_POOL_SIZE"},
             "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
             "DATABASE_URL": database_url(connection.settings_dict),
             "REDIS_URL": settings.REDIS_URL,
@@ -763,6 +764,9 @@ def main() -> None:
         help="DB_CONN_MAX_AGE of the Gather path's server (default 0; the product's default, 60, piles up connections)",
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, for 2 cores)")
+    parser.add_argument(
+        "--db-pool-size", type=int, default=None, help="the servers' DB_POOL_SIZE (default: the product's; 0: no pool)"
+    )
     parser.add_argument("--paths", default="relay,gather", help="which paths to step through")
     parser.add_argument("--no-write", action="store_true", help="print the results, leave docs/benchmarks.md alone")
     args = parser.parse_args()
@@ -821,6 +825,8 @@ def measure(args, load_before) -> str:
             # each request of an ASGI server on a thread of its own, so a connection kept for reuse
             # (DB_CONN_MAX_AGE) is never reused and lingers until garbage collection.
             extra_env = {"DB_CONN_MAX_AGE": str(args.gather_conn_max_age)} if path == "gather" else {}
+            if args.db_pool_size is not None:
+                extra_env["DB_POOL_SIZE"] = str(args.db_pool_size)
             server = Server(
                 port=port, model_url=f"http://127.0.0.1:{model_port}/v1", workers=args.workers, extra_env=extra_env
             )
