@@ -115,17 +115,18 @@ else:
     # a few threads whose connections they close themselves.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-    # A pool of connections per process (psycopg_pool, Django's own "pool" option): a request's
-    # thread takes one when it first queries and gives it back when the request ends (the
-    # relay's threads after each step), so a webhook no longer pays for a new PostgreSQL
-    # connection (~5-30 ms, more under load) and the connections stay few however many threads
-    # serve. At most DB_POOL_SIZE per process: a request that finds them all taken waits (at
-    # most DB_POOL_TIMEOUT seconds) instead of opening one more. 0 turns the pool off (a
-    # connection per request). Opened on first use, so a forked process (an RQ job) makes its
-    # own. Not with persistent connections (DB_CONN_MAX_AGE > 0), which Django does not pool.
+    # The web server's processes (clozit/asgi.py) pool their connections (psycopg_pool, Django's
+    # own "pool" option): a request's thread takes one when it first queries and gives it back
+    # when the request ends (the relay's threads after each step, a Gather turn while the model
+    # thinks), so a webhook no longer pays for a new PostgreSQL connection (~5-30 ms, more under
+    # load) and the connections stay few however many threads serve. At most DB_POOL_SIZE per
+    # process: a request that finds them all taken waits for one (DB_POOL_TIMEOUT seconds at
+    # most) instead of opening one more. 0: no pool (a connection per request). The RQ workers
+    # do not pool: each job runs in a process forked for it, which keeps its one connection. Not
+    # with persistent connections (DB_CONN_MAX_AGE > 0), which Django does not pool.
     DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=20)
     if DB_POOL_SIZE > 0 and DATABASES["default"]["CONN_MAX_AGE"] == 0:
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        DB_POOL = {
             "min_size": min(2, DB_POOL_SIZE),
             "max_size": DB_POOL_SIZE,
             "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
