@@ -923,6 +923,11 @@ def _wait_for_port(port: int, timeout: float = 30) -> None:
 
 def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_in_log: bool) -> str:
     load_after = os.getloadavg()
+    pool = (
+        "DB_CONN_MAX_AGE 0, no connection pool"
+        if args.db_pool_size == 0
+        else f"DB_CONN_MAX_AGE 0, a connection pool of DB_POOL_SIZE={args.db_pool_size or 'default'} per process"
+    )
     lines = [machine_heading("ConversationRelay next to the Gather path (bench/relay_bench.py)", load_before)]
     lines.append(
         f"Load average after it: {load_after[0]:.2f}, {load_after[1]:.2f}, {load_after[2]:.2f}. Command: "
@@ -931,7 +936,7 @@ def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_
         f"Redis; the fake model answers after {args.ttft * 1000:.0f} ms (time to first token), then "
         f"{len(MODEL_REPLY.split()) // 3 + 1} chunks {args.chunk_gap * 1000:.0f} ms apart; the load generator "
         "is a process of its own on the same cores. A server per path: the relay's with the product's "
-        f"DB_CONN_MAX_AGE (60), the Gather path's with DB_CONN_MAX_AGE={args.gather_conn_max_age}.\n"
+        f"database settings ({pool}), the Gather path's with DB_CONN_MAX_AGE={args.gather_conn_max_age}.\n"
     )
     lines.append(
         f"\n**Own latency per turn** ({args.light_calls} conversations, a prompt every {args.light_period:g} s each, "
