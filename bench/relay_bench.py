@@ -411,7 +411,8 @@ class Server:
         self.port = port
         self.log = tempfile.NamedTemporaryFile("w+", prefix="bench-relay-", suffix=".log", delete=False)  # noqa: SIM115
         env = {
-            **os.environ,
+            # The product's database settings, not the test settings' (which turn the pool off).
+            **{name: value for name, value in os.environ.items() if name != "DB_POOL_SIZE"},
             "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
             "DATABASE_URL": database_url(connection.settings_dict),
             "REDIS_URL": settings.REDIS_URL,
@@ -763,6 +764,9 @@ def main() -> None:
         help="DB_CONN_MAX_AGE of the Gather path's server (default 0; the product's default, 60, piles up connections)",
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, for 2 cores)")
+    parser.add_argument(
+        "--db-pool-size", type=int, default=None, help="the servers' DB_POOL_SIZE (default: the product's; 0: no pool)"
+    )
     parser.add_argument("--paths", default="relay,gather", help="which paths to step through")
     parser.add_argument("--no-write", action="store_true", help="print the results, leave docs/benchmarks.md alone")
     args = parser.parse_args()
@@ -821,6 +825,8 @@ def measure(args, load_before) -> str:
             # each request of an ASGI server on a thread of its own, so a connection kept for reuse
             # (DB_CONN_MAX_AGE) is never reused and lingers until garbage collection.
             extra_env = {"DB_CONN_MAX_AGE": str(args.gather_conn_max_age)} if path == "gather" else {}
+            if args.db_pool_size is not None:
+                extra_env["DB_POOL_SIZE"] = str(args.db_pool_size)
             server = Server(
                 port=port, model_url=f"http://127.0.0.1:{model_port}/v1", workers=args.workers, extra_env=extra_env
             )
@@ -917,6 +923,11 @@ def _wait_for_port(port: int, timeout: float = 30) -> None:
 
 def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_in_log: bool) -> str:
     load_after = os.getloadavg()
+    pool = (
+        "DB_CONN_MAX_AGE 0, no connection pool"
+        if args.db_pool_size == 0
+        else f"DB_CONN_MAX_AGE 0, a connection pool of DB_POOL_SIZE={args.db_pool_size or 'default'} per process"
+    )
     lines = [machine_heading("ConversationRelay next to the Gather path (bench/relay_bench.py)", load_before)]
     lines.append(
         f"Load average after it: {load_after[0]:.2f}, {load_after[1]:.2f}, {load_after[2]:.2f}. Command: "
@@ -925,7 +936,7 @@ def report(args, load_before, light, stepping, rss_zero, passages, *, traceback_
         f"Redis; the fake model answers after {args.ttft * 1000:.0f} ms (time to first token), then "
         f"{len(MODEL_REPLY.split()) // 3 + 1} chunks {args.chunk_gap * 1000:.0f} ms apart; the load generator "
         "is a process of its own on the same cores. A server per path: the relay's with the product's "
-        f"DB_CONN_MAX_AGE (60), the Gather path's with DB_CONN_MAX_AGE={args.gather_conn_max_age}.\n"
+        f"database settings ({pool}), the Gather path's with DB_CONN_MAX_AGE={args.gather_conn_max_age}.\n"
     )
     lines.append(
         f"\n**Own latency per turn** ({args.light_calls} conversations, a prompt every {args.light_period:g} s each, "

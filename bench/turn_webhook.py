@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Benchmark: the telephony turn webhook under concurrent load, next to a trivial view on the same server.
 
-    .venv/bin/python bench/turn_webhook.py [--clients 8] [--seconds 15] [--workers 4] [--threads 1] [--no-write]
+    .venv/bin/python bench/turn_webhook.py [--clients 8] [--seconds 15] [--workers 4] [--threads 1]
+        [--worker-class sync|uvicorn] [--no-knowledge] [--no-write]
 
 Needs PostgreSQL and Redis on 127.0.0.1 (`scripts/ensure-services`). Creates a throwaway database
 (the test settings, as bench/run.py does), starts gunicorn on it with the production settings
-(bench/settings_bench.py: DEBUG off, persistent database connections, the simulated provider and
-the scripted engine), and loads it from client threads in this process, each with its own HTTP
-connection, for a fixed time per target:
+(bench/settings_bench.py: DEBUG off, the product's database connections, the simulated provider and
+the scripted engine) with sync workers, or with the product's uvicorn workers serving clozit.asgi
+(`--worker-class uvicorn`, as docs/operations.md runs it), and loads it from client threads in this
+process, each with its own HTTP connection, for a fixed time per target:
 
 - GET /bench/noop/: a view that returns a constant through the full middleware stack (bench/urls.py),
   the baseline;
@@ -110,12 +112,18 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
-def start_gunicorn(*, port: int, workers: int, threads: int, log) -> subprocess.Popen:
+def start_gunicorn(
+    *, port: int, workers: int, threads: int, worker_class: str, db_pool_size: int | None, log
+) -> subprocess.Popen:
     from django.conf import settings
     from django.db import connection
 
+    # The product's database settings, not the test settings' (which turn the pool off).
+    base = {name: value for name, value in os.environ.items() if name != "DB_POOL_SIZE"}
+    if db_pool_size is not None:
+        base["DB_POOL_SIZE"] = str(db_pool_size)
     env = {
-        **os.environ,
+        **base,
         "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
         "DATABASE_URL": database_url(connection.settings_dict),  # the database setup_databases made
         "REDIS_URL": settings.REDIS_URL,
@@ -133,7 +141,7 @@ def start_gunicorn(*, port: int, workers: int, threads: int, log) -> subprocess.
         sys.executable,
         "-m",
         "gunicorn",
-        "clozit.wsgi:application",
+        "clozit.asgi:application" if worker_class == "uvicorn" else "clozit.wsgi:application",
         "--chdir",
         str(ROOT),
         "--bind",
@@ -145,7 +153,9 @@ def start_gunicorn(*, port: int, workers: int, threads: int, log) -> subprocess.
         "--backlog",
         "2048",
     ]
-    if threads > 1:
+    if worker_class == "uvicorn":
+        command += ["--worker-class", "clozit.workers.UvicornWorker"]
+    elif threads > 1:
         command += ["--worker-class", "gthread", "--threads", str(threads)]
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
@@ -422,6 +432,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="unmeasured seconds per target first (default 3)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker; >1 uses gthread (default 1)")
+    parser.add_argument(
+        "--worker-class",
+        choices=["sync", "uvicorn"],
+        default="sync",
+        help="gunicorn's sync workers (clozit.wsgi), or the product's uvicorn workers (clozit.asgi)",
+    )
+    parser.add_argument("--no-knowledge", action="store_true", help="leave out the knowledge-base target")
+    parser.add_argument(
+        "--db-pool-size", type=int, default=None, help="the server's DB_POOL_SIZE (default: the product's; 0: no pool)"
+    )
     parser.add_argument("--calls", type=int, default=1500, help="answered calls prepared for the turn webhook")
     parser.add_argument(
         "--knowledge-calls", type=int, default=300, help="answered calls prepared for the knowledge-base agent"
@@ -444,7 +464,11 @@ def main() -> None:
 
     base = results[NOOP]
     turn = results[NEW_TURN]
-    workers = "sync" if args.threads == 1 else f"gthread ({args.threads} threads)"
+    if args.worker_class == "uvicorn":
+        workers = "`clozit.workers.UvicornWorker` (clozit.asgi)"
+    else:
+        workers = "sync" if args.threads == 1 else f"gthread ({args.threads} threads)"
+    pool = "no connection pool" if args.db_pool_size == 0 else f"DB_POOL_SIZE={args.db_pool_size or 'default'}"
     lines = [
         f"| {label}, {r['n']:,} requests | {r['rps']:,.0f} req/s | {r['p50']:.1f} ms | {r['p99']:.1f} ms |"
         for label, r in results.items()
@@ -452,7 +476,7 @@ def main() -> None:
     header = (
         machine_heading()
         + f"Turn webhook under load (bench/turn_webhook.py): gunicorn with {args.workers} {workers} workers, "
-        f"production settings, PostgreSQL; {args.clients} client threads on the same machine, "
+        f"production settings, PostgreSQL ({pool}); {args.clients} client threads on the same machine, "
         f"{args.seconds:g} s per target in {args.rounds} interleaved rounds, after {args.warmup:g} s of warm-up; "
         f"load average {load_before:.2f} before the run.\n\n"
         "| benchmark | speed | p50 | p99 |\n|---|---|---|---|\n"
@@ -493,7 +517,7 @@ def measure(args, port: int) -> tuple[dict, dict, tuple[int, int]]:
     probe = pool.pop()
     queries = queries_per_request(probe[2], probe[0], probe[1])
     knowledge_agent = make_agent(owner, name="Knowledgeable", **script)
-    passages = fill_knowledge_base(knowledge_agent)
+    passages = 0 if args.no_knowledge else fill_knowledge_base(knowledge_agent)
     if passages:
         print(f"Preparing {args.knowledge_calls:,} answered calls of an agent with {passages} passages...", flush=True)
         knowledge_pool = answered_calls(owner, knowledge_agent, args.knowledge_calls, first_number=5_000_000)
@@ -512,7 +536,14 @@ def measure(args, port: int) -> tuple[dict, dict, tuple[int, int]]:
     log = tempfile.NamedTemporaryFile("w+", prefix="bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
     proc = None
     try:
-        proc = start_gunicorn(port=port, workers=args.workers, threads=args.threads, log=log)
+        proc = start_gunicorn(
+            port=port,
+            workers=args.workers,
+            threads=args.threads,
+            worker_class=args.worker_class,
+            db_pool_size=args.db_pool_size,
+            log=log,
+        )
         wait_until_up(proc, port, log.name)
         for label, make_step in targets:
             if args.warmup > 0:

@@ -11,7 +11,13 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozit.settings")
 
+from django.conf import settings  # noqa: E402 - after the settings module is named
 from django.core.asgi import get_asgi_application  # noqa: E402 - after the settings module is named
+
+if getattr(settings, "DB_POOL", None):
+    # This process serves requests, each on a thread of its own: their connections come from a
+    # pool (DB_POOL_SIZE, clozit/settings.py), set before the first connection is made.
+    settings.DATABASES["default"].setdefault("OPTIONS", {})["pool"] = settings.DB_POOL
 
 django_application = get_asgi_application()  # sets Django up before the apps' modules are imported
 

@@ -115,6 +115,24 @@ else:
     # a few threads whose connections they close themselves.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # The web server's processes (clozit/asgi.py) pool their connections (psycopg_pool, Django's
+    # own "pool" option): a request's thread takes one when it first queries and gives it back
+    # when the request ends (the relay's threads after each step, a Gather turn while the model
+    # thinks), so a webhook no longer pays for a new PostgreSQL connection (~5-30 ms, more under
+    # load) and the connections stay few however many threads serve. At most DB_POOL_SIZE per
+    # process: a request that finds them all taken waits for one (DB_POOL_TIMEOUT seconds at
+    # most) instead of opening one more. 0: no pool (a connection per request). The RQ workers
+    # do not pool: each job runs in a process forked for it, which keeps its one connection. Not
+    # with persistent connections (DB_CONN_MAX_AGE > 0), which Django does not pool.
+    DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=20)
+    if DB_POOL_SIZE > 0 and DATABASES["default"]["CONN_MAX_AGE"] == 0:
+        DB_POOL = {
+            "min_size": min(2, DB_POOL_SIZE),
+            "max_size": DB_POOL_SIZE,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+            # Idle connections beyond min_size are closed after this long.
+            "max_idle": 120.0,
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -196,8 +214,9 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": [NONE],
         "object-src": [NONE],
     },
-    # django-rq's admin pages (staff only) carry inline scripts of their own.
-    "EXCLUDE_URL_PREFIXES": ["/admin/rq/"],
+    # django-rq's admin pages (staff only) carry inline scripts of their own. The carriers'
+    # webhooks answer TwiML or JSON to a machine that renders nothing: no policy to build there.
+    "EXCLUDE_URL_PREFIXES": ["/admin/rq/", "/telephony/"],
 }
 
 # --- Email ------------------------------------------------------------------------

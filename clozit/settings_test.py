@@ -26,6 +26,10 @@ os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ["TELEPHONY_PROVIDER"] = "simulated"
 os.environ["LLM_MODEL"] = ""
+# No connection pool: serving clozit.asgi in a test would turn the product's on in the middle of
+# the session (tests count and close connections themselves). telephony/tests/
+# test_webhook_connections.py turns one on for the tests of it.
+os.environ["DB_POOL_SIZE"] = "0"
 
 from .settings import *  # noqa: E402,F403
 

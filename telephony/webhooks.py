@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns.calls.services import (
     NOBODY_AVAILABLE,
+    UnknownCall,
     call_answered,
     call_apply_event,
     call_exists,
@@ -61,10 +62,16 @@ def answer(request, provider: str, call_id: int):
 @csrf_exempt
 @require_POST
 def turn(request, provider: str, call_id: int, turn: int):
-    voice, refusal = _verified_provider(request, provider, call_id)
+    # The call is looked for by the turn itself, in the row lock it takes anyway: an unknown call
+    # (or another provider's) is refused as on every webhook, without a query of its own.
+    voice, refusal = _verified_provider(request, provider, None)
     if refusal:
         return refusal
-    return voice.respond(call_turn(turn=voice.parse_turn(request, call_id=call_id, turn=turn)))
+    try:
+        step = call_turn(turn=voice.parse_turn(request, call_id=call_id, turn=turn), provider=provider)
+    except UnknownCall:
+        return HttpResponseNotFound("Unknown call")
+    return voice.respond(step)
 
 
 @csrf_exempt

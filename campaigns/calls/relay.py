@@ -337,17 +337,20 @@ class CallRelaySession:
         with transaction.atomic():
             step = _turn_apply(turn, claim, reply)
             if not step.replayed:
-                self._remember_ending(step, unsaid)
+                self._remember_ending(step, unsaid, claim)
         return step
 
-    def _remember_ending(self, step: AgentStep, unsaid: str) -> None:
+    def _remember_ending(self, step: AgentStep, unsaid: str, claim: _Claim) -> None:
         """Inside the transaction that applied the reply: the agent line it said gets its
         latency later; an ending is stored before the socket's `end` goes out."""
+        if step.then not in ("hangup", "transfer"):
+            # The state _turn_apply just saved is the claim's: its last line is the reply's.
+            self.latency_turn = claim.ctx.state.get("seq")
+            return
         call = _locked_call(self.call_id)
         self.latency_turn = call.engine_state.get("seq")
-        if step.then in ("hangup", "transfer"):
-            call.engine_state["handoff"] = self._handoff(step, unsaid)
-            call.save(update_fields=["engine_state"])
+        call.engine_state["handoff"] = self._handoff(step, unsaid)
+        call.save(update_fields=["engine_state"])
 
     @staticmethod
     def _handoff(step: AgentStep, say: str) -> dict:

@@ -10,6 +10,7 @@ reading it in one place.
 
 import copy
 import dataclasses
+import functools
 import logging
 import time
 import uuid
@@ -17,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,7 +34,7 @@ from ..contacts.windows import callee_time_zones, zone
 from ..conversation.engine import ConversationContext, Reply, engine_for, wording
 from ..conversation.knowledge import passages_for
 from ..jobs import campaign_wake
-from ..models import Call, CallTurn, Campaign, CampaignContact
+from ..models import Agent, Call, CallTurn, Campaign, CampaignContact, Contact
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +70,21 @@ def _context(call: Call, *, heard: str = "") -> ConversationContext:
     return ConversationContext(agent=call.agent, variables=variables, state=call.engine_state, knowledge=knowledge)
 
 
-def _add_turn(call: Call, speaker: str, text: str, passages=()) -> None:
+def _new_line(call: Call, speaker: str, text: str, passages=()) -> CallTurn:
+    """The call's next transcript line, numbered now and not yet saved."""
     sequence = call.engine_state.get("seq", 0) + 1
     call.engine_state["seq"] = sequence
-    CallTurn.objects.create(
+    return CallTurn(
         call=call,
         sequence=sequence,
         speaker=speaker,
         text=text,
         passages=[dataclasses.asdict(p) for p in passages],
     )
+
+
+def _add_turn(call: Call, speaker: str, text: str, passages=()) -> None:
+    _new_line(call, speaker, text, passages).save(force_insert=True)
 
 
 def _step(call: Call, reply: Reply, *, relay: bool = False) -> AgentStep:
@@ -124,9 +131,14 @@ def reply_record(reply: Reply, *, agent, captured: list, outcome: str) -> tuple[
     return captured, outcome
 
 
-def _apply_reply(call: Call, reply: Reply, *, passages=(), relay: bool = False) -> AgentStep:
+def _apply_reply(call: Call, reply: Reply, *, passages=(), relay: bool = False, lines=()) -> AgentStep:
+    """`reply` on the call: its line, its record, the step it leads to, saved in one UPDATE.
+    `lines`: unsaved lines that come before the reply's (the callee's words), inserted with it."""
+    lines = list(lines)
     if reply.say:
-        _add_turn(call, CallTurn.Speaker.AGENT, reply.say, passages)
+        lines.append(_new_line(call, CallTurn.Speaker.AGENT, reply.say, passages))
+    if lines:
+        CallTurn.objects.bulk_create(lines)
     call.engine_state["holding"] = reply.hold and not reply.end_call
     call.captured, call.outcome = reply_record(reply, agent=call.agent, captured=call.captured, outcome=call.outcome)
     if reply.do_not_call:
@@ -145,14 +157,71 @@ def _apply_reply(call: Call, reply: Reply, *, passages=(), relay: bool = False) 
     return step
 
 
+# The columns of a call a conversation step reads or writes (others load when touched), and of
+# its contact those the lines' {{variables}} read.
+STEP_FIELDS = (
+    "id",
+    "owner_id",
+    "agent_id",
+    "contact_id",
+    "provider",
+    "to_number",
+    "status",
+    "answered_by",
+    "answered_at",
+    "outcome",
+    "engine_state",
+    "captured",
+)
+CONTACT_FIELDS = ("phone_number", "first_name", "last_name", "variables")  # in the model's order (`from_db`)
+
+
 def _locked_call(call_id: int) -> Call | None:
-    """The call with what a conversation step reads, its row locked until the transaction ends."""
-    return (
+    """The call with what a conversation step reads, its row locked until the transaction ends.
+
+    Every turn takes this lock, so it costs one short statement: a profile of a turn found two
+    thirds of its claim in Django compiling and running a lock over four joined tables of every
+    column. It reads the call's step columns, its contact's words for the lines, and its agent's
+    version; the agent, read by every step and changed by nobody during a call, comes from a
+    cache of this process kept fresh by that version (`_agent_at`). The statement is compiled by
+    Django once per process (`_step_sql`): only the id changes."""
+    call = next(iter(Call.objects.raw(_step_sql(connection.vendor), [call_id])), None)
+    if call is None:
+        return None
+    if call.contact_id is not None:
+        values = [getattr(call, f"contact_{name}") for name in CONTACT_FIELDS]
+        values[-1] = Contact._meta.get_field("variables").from_db_value(values[-1], None, connection)
+        call.contact = Contact.from_db(connection.alias, ("id", *CONTACT_FIELDS), (call.contact_id, *values))
+    if call.agent_id is not None:
+        call.agent = _agent_at(call.agent_id, call.agent_updated_at, call.agent_passages)
+    return call
+
+
+@functools.cache
+def _step_sql(vendor: str) -> str:
+    """The SQL of `_locked_call`'s statement (FOR UPDATE OF the call only), with one parameter, the id."""
+    rows = (
         Call.objects.select_for_update(of=("self",))
-        .select_related("agent", "contact", "owner")
-        .filter(pk=call_id)
-        .first()
+        .only(*STEP_FIELDS)
+        .annotate(
+            **{f"contact_{name}": F(f"contact__{name}") for name in CONTACT_FIELDS},
+            agent_updated_at=F("agent__updated_at"),
+            agent_passages=F("agent__knowledge_passage_count"),
+        )
+        .filter(pk=0)
+        .order_by()  # one row at most: no ORDER BY
     )
+    sql, params = rows.query.sql_with_params()
+    assert list(params) == [0], params
+    return sql
+
+
+@functools.lru_cache(maxsize=512)
+def _agent_at(agent_id: int, updated_at: datetime, passages: int) -> Agent:
+    """The agent as it was at `updated_at` with `passages` knowledge passages (its version: every
+    save moves `updated_at`, and `knowledge_passage_count` is the one column written without a
+    save). Shared by the steps of this process, which only read it."""
+    return Agent.objects.get(pk=agent_id)
 
 
 def _replay_last_step(call: Call) -> AgentStep:
@@ -334,8 +403,15 @@ def call_recording_saved(*, event) -> None:
     )
 
 
-def call_turn(*, turn: TurnInput) -> AgentStep:
+class UnknownCall(Exception):
+    """No call of this provider has that id."""
+
+
+def call_turn(*, turn: TurnInput, provider: str = "") -> AgentStep:
     """The callee said something (or nothing): record it and answer through the engine.
+
+    `provider`: the carrier whose webhook this is; a call of another carrier, or none, raises
+    UnknownCall (found by the row lock the turn takes anyway: no query of its own).
 
     An engine that asks an AI model thinks with nothing locked and no transaction open: the
     turn is claimed (the callee's words recorded, a "thinking" mark set) in one short
@@ -345,7 +421,7 @@ def call_turn(*, turn: TurnInput) -> AgentStep:
     model requests, well inside the carrier's patience (Twilio waits 15 s)."""
     deadline = time.monotonic() + float(settings.TURN_DEADLINE_SECONDS)
     while True:
-        claimed = _turn_claim(turn)
+        claimed = _turn_claim(turn, provider=provider)
         if not isinstance(claimed, _Waiting):
             break
         step = _turn_wait(turn, deadline)
@@ -357,8 +433,17 @@ def call_turn(*, turn: TurnInput) -> AgentStep:
     claim.ctx.deadline = deadline
     if turn.speech:
         claim.ctx.knowledge = passages_for(claim.ctx.agent, turn.speech, within=deadline - time.monotonic())
+    _connection_release()
     reply = claim.engine.respond(claim.ctx, turn.speech)
     return _turn_apply(turn, claim, reply)
+
+
+def _connection_release() -> None:
+    """While the model thinks (seconds), the request's database connection goes back to the
+    pool (DB_POOL_SIZE) for other requests; applying the answer takes one again. Without a pool,
+    or inside a transaction the caller holds, the connection stays."""
+    if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
+        connection.close()
 
 
 @dataclasses.dataclass
@@ -380,7 +465,7 @@ THINKING_GRACE_SECONDS = 5
 WAIT_POLL_SECONDS = 0.1
 
 
-def _turn_claim(turn: TurnInput, *, relay: bool = False):
+def _turn_claim(turn: TurnInput, *, relay: bool = False, provider: str = ""):
     """An AgentStep when the turn is answered here and now, _Waiting when another request is
     thinking about it, else the _Claim to think about outside the transaction.
 
@@ -390,6 +475,8 @@ def _turn_claim(turn: TurnInput, *, relay: bool = False):
     claimed: others answer here."""
     with transaction.atomic():
         call = _locked_call(turn.call_id)
+        if provider and (call is None or call.provider != provider):
+            raise UnknownCall(turn.call_id)
         if call is None or call.agent is None:
             return HANG_UP
         state = call.engine_state
@@ -406,14 +493,17 @@ def _turn_claim(turn: TurnInput, *, relay: bool = False):
             thinking = {}
         elif thinking.get("turn") == turn.turn and thinking.get("until", 0) > time.time():
             return _Waiting()
+        heard = []
         if not state.get("holding") and not thinking:  # after a holding line nobody was asked anything
-            _add_turn(call, CallTurn.Speaker.CALLEE, turn.speech or "(silence)")
+            heard.append(_new_line(call, CallTurn.Speaker.CALLEE, turn.speech or "(silence)"))
         engine = engine_for(call.agent)
         if not engine.uses_model:
-            # Nothing slow to wait for: answered in this one transaction.
+            # Nothing slow to wait for: answered in this one transaction (both lines in one INSERT).
             ctx = _context(call, heard=turn.speech)
             state.pop("thinking", None)
-            return _apply_reply(call, engine.respond(ctx, turn.speech), passages=ctx.knowledge)
+            return _apply_reply(call, engine.respond(ctx, turn.speech), passages=ctx.knowledge, lines=heard)
+        if heard:
+            CallTurn.objects.bulk_create(heard)
         token = uuid.uuid4().hex
         state["thinking"] = {
             "turn": turn.turn,
