@@ -1,14 +1,14 @@
 #!/usr/bin/env python
 """Benchmark: the telephony turn webhook under concurrent load, next to a trivial view on the same server.
 
-    .venv/bin/python bench/turn_webhook.py [--clients 8] [--seconds 15] [--workers 4] [--threads 1]
-        [--worker-class sync|uvicorn] [--no-knowledge] [--no-write]
+    .venv/bin/python bench/turn_webhook.py [--clients 8] [--seconds 15] [--workers 2] [--threads 1]
+        [--worker-class uvicorn|sync] [--no-knowledge] [--no-write]
 
 Needs PostgreSQL and Redis on 127.0.0.1 (`scripts/ensure-services`). Creates a throwaway database
 (the test settings, as bench/run.py does), starts gunicorn on it with the production settings
 (bench/settings_bench.py: DEBUG off, the product's database connections, the simulated provider and
-the scripted engine) with sync workers, or with the product's uvicorn workers serving clozit.asgi
-(`--worker-class uvicorn`, as docs/operations.md runs it), and loads it from client threads in this
+the scripted engine) with the product's uvicorn workers serving clozit.asgi (as docs/operations.md
+runs it), or with sync workers (`--worker-class sync`), and loads it from client threads in this
 process, each with its own HTTP connection, for a fixed time per target:
 
 - GET /bench/noop/: a view that returns a constant through the full middleware stack (bench/urls.py),
@@ -430,13 +430,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per target (default 15)")
     parser.add_argument("--rounds", type=int, default=5, help="the targets take turns, in this many rounds (default 5)")
     parser.add_argument("--warmup", type=float, default=3, help="unmeasured seconds per target first (default 3)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker; >1 uses gthread (default 1)")
     parser.add_argument(
         "--worker-class",
         choices=["sync", "uvicorn"],
-        default="sync",
-        help="gunicorn's sync workers (clozit.wsgi), or the product's uvicorn workers (clozit.asgi)",
+        default="uvicorn",
+        help="the product's uvicorn workers (clozit.asgi, the default), or gunicorn's sync workers (clozit.wsgi)",
     )
     parser.add_argument("--no-knowledge", action="store_true", help="leave out the knowledge-base target")
     parser.add_argument(
