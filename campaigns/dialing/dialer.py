@@ -12,7 +12,7 @@ twice, and re-reads what it needs under a row lock:
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -233,9 +233,7 @@ def _calls_reserve(
     names its call and each call row is written once, already carrying its hold and time limit.
     Runs inside the claim's transaction: the rows and holds exist together or not at all."""
     agent = campaign.agent
-    with connection.cursor() as cursor:
-        cursor.execute(CALL_IDS_DRAW, [len(targets)])
-        ids = [row[0] for row in cursor.fetchall()]
+    ids = _call_ids_draw(len(targets))
     holds = ledger.holds_place(
         user=campaign.owner,
         references=[f"call:{call_id}" for call_id in ids],
@@ -277,6 +275,24 @@ def _calls_reserve(
 # Ids for a batch of calls, drawn from the table's own sequence (so rows written later with
 # them never collide with rows written elsewhere); ids a refused hold leaves unused are a gap.
 CALL_IDS_DRAW = f"SELECT nextval(pg_get_serial_sequence('{Call._meta.db_table}', 'id')) FROM generate_series(1, %s)"
+
+
+def _call_ids_draw(count: int) -> list[int]:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(CALL_IDS_DRAW, [count])
+            return [row[0] for row in cursor.fetchall()]
+        # SQLite (`make run` without DATABASE_URL): the table's AUTOINCREMENT counter, moved on by
+        # a write, so under SQLite's one writer lock (a first call ever has no counter row yet).
+        table = Call._meta.db_table
+        cursor.execute(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT %s, 0 "
+            "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = %s)",
+            [table, table],
+        )
+        cursor.execute("UPDATE sqlite_sequence SET seq = seq + %s WHERE name = %s RETURNING seq", [count, table])
+        last = cursor.fetchone()[0]
+    return list(range(last - count + 1, last + 1))
 
 
 def _complete_if_done(campaign_id: int) -> bool:
@@ -337,7 +353,7 @@ def call_place(call_id: int, *, slot_reserved: bool = False, provider: str | Non
         time_limit_seconds=call.time_limit_seconds,
         answer_url=webhook_url("telephony_answer", call=call.row),
         status_url=webhook_url("telephony_status", call=call.row),
-        record=call.record,
+        record=bool(call.record),
         recording_url=webhook_url("telephony_recording", call=call.row),
     )
     try:
@@ -354,7 +370,7 @@ def call_place(call_id: int, *, slot_reserved: bool = False, provider: str | Non
         if call.campaign_id:
             _provider_failed(call.campaign_id, exc.message)
         return
-    if connection.in_atomic_block:  # a caller's transaction keeps its own durability
+    if connection.in_atomic_block or connection.vendor != "postgresql":  # durable as the caller's transaction is
         Call.objects.filter(pk=call.pk, provider_call_id="").update(provider_call_id=provider_call_id)
     else:
         with connection.cursor() as cursor:
@@ -474,10 +490,41 @@ def _call_to_dial(call_id: int, *, may_mark: bool) -> CallToDial | None:
         "now": timezone.now(),
         "may_mark": may_mark,
     }
+    if connection.vendor != "postgresql":
+        return _call_to_dial_sqlite(params)
     with connection.cursor() as cursor:
         cursor.execute(CALL_TO_DIAL, params)
         row = cursor.fetchone()
     return None if row is None else CallToDial(*row)
+
+
+def _call_to_dial_sqlite(params: dict) -> CallToDial | None:
+    """`_call_to_dial` on SQLite (`make run` without DATABASE_URL), which has no row locks nor
+    writes inside a WITH: the facts read with the same SELECT, then the call marked by a
+    conditional UPDATE, which only one of two racing dials can win."""
+    facts = CALL_TO_DIAL.split("WITH c AS (", 1)[1].split("    FOR UPDATE OF c", 1)[0]
+    with connection.cursor() as cursor:
+        cursor.execute(facts.replace("SELECT FROM", "SELECT 1 FROM"), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    call = CallToDial(*row, marked=False)
+    passes = (
+        params["may_mark"]
+        and call.status == Call.Status.QUEUED
+        and call.campaign_status != Campaign.Status.STOPPED
+        and call.owner_is_active
+        and call.owner_status == User.Status.ACTIVE
+        and not call.on_dnc
+        and call.caller_number_ours
+        and (call.hold_reference == "" or call.hold_active)
+    )
+    if not passes:
+        return call
+    marked = Call.objects.filter(pk=call.pk, status=Call.Status.QUEUED).update(
+        status=Call.Status.DIALING, dialing_started_at=params["now"]
+    )
+    return replace(call, marked=bool(marked))
 
 
 def _window_wait(call_id: int) -> Wait | None:
