@@ -346,15 +346,16 @@ def call_place(call_id: int, *, slot_reserved: bool = False, provider: str | Non
             if call is None or call.status != Call.Status.QUEUED or _refused(call, window=window):
                 return
             Call.objects.filter(pk=call.pk).update(status=Call.Status.DIALING, dialing_started_at=timezone.now())
+    row = call.row
     request = OutboundCall(
         call_id=call.pk,
         to=call.to_number,
         from_=call.from_number,
         time_limit_seconds=call.time_limit_seconds,
-        answer_url=webhook_url("telephony_answer", call=call.row),
-        status_url=webhook_url("telephony_status", call=call.row),
+        answer_url=webhook_url("telephony_answer", call=row),
+        status_url=webhook_url("telephony_status", call=row),
         record=bool(call.record),
-        recording_url=webhook_url("telephony_recording", call=call.row),
+        recording_url=webhook_url("telephony_recording", call=row),
     )
     try:
         provider_call_id = get_provider(call.provider).place_call(request)
