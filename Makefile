@@ -43,7 +43,7 @@ bench-webhook: $(STAMP)
 	scripts/ensure-services
 	$(BIN)/python bench/turn_webhook.py
 
-## Dialer dispatch rate (simulated provider) next to a no-op RQ job; campaign pages with 1,000,000 calls.
+## Dialer dispatch rate (simulated provider) next to a no-op RQ job.
 bench-dialer: $(STAMP)
 	scripts/ensure-services
 	$(BIN)/python bench/dialer_bench.py
