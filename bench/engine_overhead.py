@@ -37,7 +37,12 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-from common import machine_heading, results_append, throwaway_database  # importing it sets Django up
+from common import (  # importing it sets Django up
+    machine_heading,
+    results_append,
+    running_campaign_calls,
+    throwaway_database,
+)
 
 QUESTIONS = [
     "Are you the person who handles scheduling for your team?",
@@ -276,51 +281,29 @@ class CallPool:
     def __init__(self, owner, agent, *, batch: int = 100):
         self.owner, self.agent, self.batch = owner, agent, batch
         self.ready: list[int] = []
-        self.made = 0
 
     def take(self) -> int:
         if not self.ready:
-            self.ready = answered_calls(self.owner, self.agent, self.batch, first=self.made)
-            self.made += self.batch
+            self.ready = answered_calls(self.owner, self.agent, self.batch)
         return self.ready.pop()
 
 
-def answered_calls(owner, agent, count: int, *, first: int) -> list[int]:
+def answered_calls(owner, agent, count: int) -> list[int]:
     """`count` live calls, greeted by `agent` (call_answered): their ids."""
     from campaigns.calls.services import call_answered
-    from campaigns.contacts.importing import contacts_import
-    from campaigns.models import Call, Campaign
+    from campaigns.models import Call
 
-    # A block of numbers of its own: +1 303, then seven digits of which the first is 2 to 9.
+    # A block of numbers of its own: seven digits after the area code, the first 2 to 9.
     start = 2_000_000 + next(NUMBERS) * 1000
     assert count <= 1000 and start < 9_999_000
-    rows = "phone,first_name,company\n" + "".join(f"+1303{start + i:07d},Name{i},Co{i}\n" for i in range(count))
-    name = f"bench {agent.pk} {first}"
-    contact_list = contacts_import(
-        owner=owner, name=name, filename="b.csv", data=rows.encode(), consent_by=owner
-    ).contact_list
-    campaign = Campaign.objects.create(
-        owner=owner,
-        name=name,
-        agent=agent,
-        contact_list=contact_list,
-        caller_number="+12025550100",
-        status=Campaign.Status.RUNNING,
-    )
-    calls = Call.objects.bulk_create(
-        Call(
-            owner=owner,
-            campaign=campaign,
-            contact=contact,
-            agent=agent,
-            to_number=contact.phone_number,
-            from_number=campaign.caller_number,
-            provider="simulated",
-            provider_call_id=f"SMengine{contact.pk:026d}",
-            status=Call.Status.RINGING,
-            time_limit_seconds=agent.max_call_seconds,
-        )
-        for contact in contact_list.contacts.all()
+    calls = running_campaign_calls(
+        owner,
+        agent,
+        count,
+        first_number=start,
+        status=Call.Status.RINGING,
+        call_sid=lambda contact: f"SMengine{contact.pk:026d}",
+        time_limit_seconds=agent.max_call_seconds,
     )
     for call in calls:
         step = call_answered(call_id=call.pk, answered_by="human")
