@@ -6,41 +6,18 @@ refusal by the database's CHECK is InsufficientCredits and leaves the caller's t
 and a batch of holds takes what is there in order and nothing more.
 """
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from accounts.models import User
 from billing import ledger
 from billing.models import CreditAccount, CreditHold, LedgerEntry
+from billing.tests.test_ledger import run_at_once
 
 MINUTE = timedelta(minutes=1)
-
-
-def run_at_once(count: int, work) -> list:
-    """Run `work(i)` in `count` threads released together; each result or exception."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def target(i):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = work(i)
-        except Exception as exc:  # the test inspects what each thread got
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert not any(t.is_alive() for t in threads), "a thread hung (deadlock?)"
-    return results
 
 
 def holds(user, references, max_amount=30, min_amount=10, total_at_most=None) -> list[CreditHold]:

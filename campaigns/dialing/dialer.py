@@ -477,6 +477,12 @@ SELECT c.*, EXISTS (SELECT FROM marked) FROM c
 """
 
 
+# The same facts for SQLite: CALL_TO_DIAL's first part, without the row lock SQLite lacks.
+CALL_FACTS_SQLITE = (
+    CALL_TO_DIAL.split("WITH c AS (", 1)[1].split("    FOR UPDATE OF c", 1)[0].replace("SELECT FROM", "SELECT 1 FROM")
+)
+
+
 def _call_to_dial(call_id: int, *, may_mark: bool) -> CallToDial | None:
     """The call, locked for the rest of the transaction, with its checks' facts, and marked
     dialling when `may_mark` and they all pass in SQL; None if gone."""
@@ -503,9 +509,8 @@ def _call_to_dial_sqlite(params: dict) -> CallToDial | None:
     """`_call_to_dial` on SQLite (`make run` without DATABASE_URL), which has no row locks nor
     writes inside a WITH: the facts read with the same SELECT, then the call marked by a
     conditional UPDATE, which only one of two racing dials can win."""
-    facts = CALL_TO_DIAL.split("WITH c AS (", 1)[1].split("    FOR UPDATE OF c", 1)[0]
     with connection.cursor() as cursor:
-        cursor.execute(facts.replace("SELECT FROM", "SELECT 1 FROM"), params)
+        cursor.execute(CALL_FACTS_SQLITE, params)
         row = cursor.fetchone()
     if row is None:
         return None

@@ -46,10 +46,9 @@ def test_the_readme_says_how_to_trust_the_browser():
     assert 'tick "trust this browser"' not in README
 
 
-def test_the_run_script_says_what_it_does_while_it_migrates_and_loads_the_demo(tmp_path):
-    """The steps before the servers start, on a fresh SQLite database: each says what it does
-    and when it is done, so a minute of migrating does not look like a hang."""
-    env = {
+def sqlite_env(tmp_path) -> dict:
+    """The environment of `make run` without DATABASE_URL: a fresh SQLite database, the demo data."""
+    return {
         **os.environ,
         "DEBUG": "true",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
@@ -57,10 +56,20 @@ def test_the_run_script_says_what_it_does_while_it_migrates_and_loads_the_demo(t
         "DEMO_DATA": "true",
         "DJANGO_SETTINGS_MODULE": "clozit.settings",
     }
+
+
+def prepare_as_make_run(env: dict) -> subprocess.CompletedProcess:
+    """What scripts/run.py does before it starts the servers: migrate, then load the demo."""
     script = "import sys; sys.path.insert(0, 'scripts'); import run; run.prepare(dict(__import__('os').environ))"
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
+
+
+def test_the_run_script_says_what_it_does_while_it_migrates_and_loads_the_demo(tmp_path):
+    """The steps before the servers start, on a fresh SQLite database: each says what it does
+    and when it is done, so a minute of migrating does not look like a hang."""
+    done = prepare_as_make_run(sqlite_env(tmp_path))
 
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.strip()]
@@ -106,18 +115,10 @@ print("dialled", len(call_ids))
 def test_the_demo_campaign_dials_on_sqlite_as_make_run_uses_it(tmp_path):
     """`make run` without DATABASE_URL runs on SQLite: the dialer and the ledger, which post in one
     PostgreSQL statement each, take their SQLite path there."""
-    env = {
-        **os.environ,
-        "DEBUG": "true",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
-        "REDIS_URL": os.environ.get("REDIS_URL", settings.REDIS_URL),
-        "DEMO_DATA": "true",
-        "DJANGO_SETTINGS_MODULE": "clozit.settings",
-        "TELEPHONY_PROVIDER": "simulated",
-        "CALLING_WINDOWS_ENFORCED": "false",  # the demo's hours are US office hours
-    }
-    script = "import sys; sys.path.insert(0, 'scripts'); import run; run.prepare(dict(__import__('os').environ))"
-    prepared = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    env = sqlite_env(tmp_path)
+    env["TELEPHONY_PROVIDER"] = "simulated"
+    env["CALLING_WINDOWS_ENFORCED"] = "false"  # the demo's hours are US office hours
+    prepared = prepare_as_make_run(env)
     assert prepared.returncode == 0, prepared.stderr
 
     done = subprocess.run(
