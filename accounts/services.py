@@ -356,6 +356,8 @@ def _purge_agents_and_campaigns(user: User) -> None:
         voicemail_message="",
         transfer_number="",
         ai_disclosure="",
+        # A new version: processes that cached the agent for live calls read it afresh.
+        updated_at=timezone.now(),
     )
     user.campaigns.update(
         name="Deleted campaign", caller_number="", status_reason="", flag_reason="", calling_days=[], retry_on=[]
