@@ -190,3 +190,12 @@ def test_a_page_costs_the_same_queries_however_many_calls_and_filters(logged_in,
 def test_the_filtered_list_offers_the_campaigns_calls_as_csv(logged_in, spring):
     page = logged_in.get(CALLS, {"campaign": spring.pk}).content.decode()
     assert f"{reverse('calls_export')}?campaign={spring.pk}" in page
+
+
+def test_the_download_says_which_calls_it_holds(logged_in, spring):
+    """The CSV carries the campaign filter only: its button says whether it is every call or the
+    campaign's, so a list narrowed by other filters does not promise a narrowed file."""
+    everything = logged_in.get(CALLS, {"status": "busy"}).content.decode()
+    assert "Download all calls (CSV)" in everything
+    one = logged_in.get(CALLS, {"campaign": spring.pk}).content.decode()
+    assert "Download the campaign's calls (CSV)" in one and f"?campaign={spring.pk}" in one
