@@ -103,10 +103,10 @@ class AccountAdapter(DefaultAccountAdapter):
         # None, after the same lookup: nothing here may take longer for a number with an account
         # (accounts/sms/delivery.py says why).
         request = context.request
-        owner = self.get_user_by_phone(phone)
+        holder = self.get_user_by_phone(phone)
         if not user.is_active:
             code = None  # closed or terminated: no codes, and nothing said (no enumeration)
-        elif owner is not None and owner.pk != user.pk:
+        elif holder is not None and holder.pk != user.pk:
             # Verified on another account (a change of mobile to someone else's number): its
             # code could never be accepted, so text nothing and say nothing (no enumeration).
             logger.info("code not sent: the number is verified on another account")

@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from clozit.admin import count_of
 
 from . import selectors, services
-from .models import AccountStatusChange, User
+from .models import AccountStatusChange, Invitation, Membership, User, Workspace, WorkspaceEvent, WorkspaceStatusChange
 
 
 class StatusReasonForm(forms.Form):
@@ -246,3 +246,114 @@ class UserAdmin(BaseUserAdmin):
     @admin.action(description="Reactivate selected accounts…")
     def reactivate(self, request, queryset):
         return self._set_status(request, queryset, User.Status.ACTIVE, "Reactivated")
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = readonly_fields = ["user", "role", "joined_at"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class WorkspaceStatusChangeInline(admin.TabularInline):
+    model = WorkspaceStatusChange
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["changed_at", "status", "reason", "changed_by"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    """A business on Clozit. Staff suspend or terminate it here (its campaigns pause, it stops
+    dialling and buying); a person's own standing is on their account's page."""
+
+    list_display = ["name", "status", "created_at", "closing_requested_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "company_name", "memberships__user__email"]
+    readonly_fields = [
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "personal_for",
+        "created_at",
+        "closing_requested_at",
+        "purged_at",
+    ]
+    fields = ["name", "company_name", "default_country", "time_zone", "max_concurrent_calls", *readonly_fields]
+    inlines = [MembershipInline, WorkspaceStatusChangeInline]
+    actions = ["suspend", "terminate", "reactivate"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _set_status(self, request, queryset, status: str, verb: str, form_class=StatusReasonForm):
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            for workspace in queryset:
+                services.workspace_set_status(
+                    workspace=workspace,
+                    status=status,
+                    reason=form.cleaned_data["reason"],
+                    by=request.user,
+                    forfeit_credits=form.cleaned_data.get("forfeit_credits", False),
+                )
+            messages.success(request, f"{verb} {count_of(queryset.count(), 'workspace')}.")
+            return None
+        return render(
+            request,
+            "admin/accounts/status_reason.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb}: give a reason",
+                "form": form,
+                "accounts": queryset,
+                "action": request.POST.get("action"),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Suspend selected workspaces (stops calling and buying, pauses campaigns)…")
+    def suspend(self, request, queryset):
+        return self._set_status(request, queryset, Workspace.Status.SUSPENDED, "Suspended")
+
+    @admin.action(description="Terminate selected workspaces (optionally forfeit credits)…")
+    def terminate(self, request, queryset):
+        return self._set_status(request, queryset, Workspace.Status.TERMINATED, "Terminated", TerminationForm)
+
+    @admin.action(description="Reactivate selected workspaces…")
+    def reactivate(self, request, queryset):
+        return self._set_status(request, queryset, Workspace.Status.ACTIVE, "Reactivated")
+
+
+@admin.register(WorkspaceEvent)
+class WorkspaceEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "workspace", "actor_name", "summary"]
+    search_fields = ["workspace__name", "actor_name", "summary"]
+    list_select_related = ["workspace"]
+    readonly_fields = ["workspace", "actor", "actor_name", "action", "summary", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "workspace", "role", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    search_fields = ["email", "workspace__name"]
+    readonly_fields = [f.name for f in Invitation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

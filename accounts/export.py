@@ -34,7 +34,7 @@ from campaigns.models import (
 from clozit.csvsafe import safe_row
 from telephony.models import PhoneNumber, ProviderEvent
 
-from .models import User
+from .models import Membership, User, Workspace
 from .services import paddle_events_of
 
 
@@ -57,7 +57,8 @@ def _rows(queryset, *, leave_out=()) -> list[dict]:
     return list(queryset.order_by("pk").values(*names))
 
 
-def account_export(*, user: User) -> bytes:
+def account_export(*, user: User, workspace: Workspace | None = None) -> bytes:
+    """The person's own data, and with `workspace` (one they own) everything the workspace holds."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("profile.json", _json(_profile(user)))
@@ -69,28 +70,35 @@ def account_export(*, user: User) -> bytes:
             ),
         )
         archive.writestr("sign_in.json", _json(_sign_in(user)))
-        _contacts(archive, user)
-        archive.writestr(
-            "do_not_call.csv",
-            _csv(
-                [[d.phone_number, d.reason, d.created_at] for d in DoNotCall.objects.filter(owner=user)],
-                ["phone", "reason", "added"],
-            ),
-        )
-        archive.writestr("agents.json", _json(_rows(Agent.objects.filter(owner=user), leave_out=["owner"])))
-        archive.writestr("knowledge.json", _json(_knowledge(user)))
-        _campaigns(archive, user)
-        archive.writestr("calls.json", _json(_calls(user)))
-        archive.writestr(
-            "playground.json", _json(_rows(PlaygroundSession.objects.filter(owner=user), leave_out=["owner"]))
-        )
-        archive.writestr(
-            "assistant.json", _json(_rows(AssistantQuestion.objects.filter(owner=user), leave_out=["owner"]))
-        )
-        archive.writestr(
-            "phone_numbers.json", _json(_rows(PhoneNumber.objects.filter(owner=user), leave_out=["owner"]))
-        )
-        _billing(archive, user)
+        archive.writestr("workspaces.json", _json(_memberships(user)))
+        if workspace is not None:
+            _contacts(archive, workspace)
+            archive.writestr(
+                "do_not_call.csv",
+                _csv(
+                    [[d.phone_number, d.reason, d.created_at] for d in DoNotCall.objects.filter(workspace=workspace)],
+                    ["phone", "reason", "added"],
+                ),
+            )
+            archive.writestr(
+                "agents.json", _json(_rows(Agent.objects.filter(workspace=workspace), leave_out=["workspace"]))
+            )
+            archive.writestr("knowledge.json", _json(_knowledge(workspace)))
+            _campaigns(archive, workspace)
+            archive.writestr("calls.json", _json(_calls(workspace)))
+            archive.writestr(
+                "playground.json",
+                _json(_rows(PlaygroundSession.objects.filter(workspace=workspace), leave_out=["workspace"])),
+            )
+            archive.writestr(
+                "assistant.json",
+                _json(_rows(AssistantQuestion.objects.filter(workspace=workspace), leave_out=["workspace"])),
+            )
+            archive.writestr(
+                "phone_numbers.json",
+                _json(_rows(PhoneNumber.objects.filter(workspace=workspace), leave_out=["workspace"])),
+            )
+            _billing(archive, workspace)
     return buffer.getvalue()
 
 
@@ -124,8 +132,8 @@ def _sign_in(user: User) -> dict:
     }
 
 
-def _contacts(archive: zipfile.ZipFile, user: User) -> None:
-    contacts = Contact.objects.filter(contact_list__owner=user).select_related("contact_list").order_by("id")
+def _contacts(archive: zipfile.ZipFile, workspace: Workspace) -> None:
+    contacts = Contact.objects.filter(contact_list__workspace=workspace).select_related("contact_list").order_by("id")
     archive.writestr(
         "contacts.csv",
         _csv(
@@ -144,12 +152,12 @@ def _contacts(archive: zipfile.ZipFile, user: User) -> None:
             ["list", "phone", "first_name", "last_name", "variables", "time_zone", "tags"],
         ),
     )
-    lists = _rows(ContactList.objects.filter(owner=user), leave_out=["owner", "consent_confirmed_by"])
+    lists = _rows(ContactList.objects.filter(workspace=workspace), leave_out=["workspace", "consent_confirmed_by"])
     rejections = defaultdict(list)
-    for r in ImportRejection.objects.filter(contact_list__owner=user).order_by("contact_list", "line", "pk"):
+    for r in ImportRejection.objects.filter(contact_list__workspace=workspace).order_by("contact_list", "line", "pk"):
         rejections[r.contact_list_id].append({"line": r.line, "value": r.value, "reason": r.reason})
     # A file still waiting for its import, as it was uploaded.
-    uploads = dict(ContactUpload.objects.filter(contact_list__owner=user).values_list("contact_list", "data"))
+    uploads = dict(ContactUpload.objects.filter(contact_list__workspace=workspace).values_list("contact_list", "data"))
     for row in lists:
         row["rejected_rows"] = rejections.get(row["id"], [])
         if row["id"] in uploads:
@@ -158,8 +166,8 @@ def _contacts(archive: zipfile.ZipFile, user: User) -> None:
     archive.writestr("contact_lists.json", _json(lists))
 
 
-def _knowledge(user: User) -> list[dict]:
-    sources = KnowledgeSource.objects.filter(agent__owner=user).prefetch_related("passages").order_by("pk")
+def _knowledge(workspace: Workspace) -> list[dict]:
+    sources = KnowledgeSource.objects.filter(agent__workspace=workspace).prefetch_related("passages").order_by("pk")
     return [
         {
             "agent_id": s.agent_id,
@@ -174,8 +182,8 @@ def _knowledge(user: User) -> list[dict]:
     ]
 
 
-def _campaigns(archive: zipfile.ZipFile, user: User) -> None:
-    campaigns = Campaign.objects.filter(owner=user).select_related("agent", "contact_list").order_by("pk")
+def _campaigns(archive: zipfile.ZipFile, workspace: Workspace) -> None:
+    campaigns = Campaign.objects.filter(workspace=workspace).select_related("agent", "contact_list").order_by("pk")
     archive.writestr(
         "campaigns.csv",
         _csv(
@@ -234,7 +242,7 @@ def _campaigns(archive: zipfile.ZipFile, user: User) -> None:
             ],
         ),
     )
-    targets = CampaignContact.objects.filter(campaign__owner=user).select_related("contact").order_by("pk")
+    targets = CampaignContact.objects.filter(campaign__workspace=workspace).select_related("contact").order_by("pk")
     archive.writestr(
         "campaign_contacts.csv",
         _csv(
@@ -256,8 +264,8 @@ def _campaigns(archive: zipfile.ZipFile, user: User) -> None:
     )
 
 
-def _calls(user: User) -> list[dict]:
-    calls = Call.objects.filter(owner=user).prefetch_related("turns").order_by("id")
+def _calls(workspace: Workspace) -> list[dict]:
+    calls = Call.objects.filter(workspace=workspace).prefetch_related("turns").order_by("id")
     events = defaultdict(list)  # the carrier's webhooks about each call, as received
     for event in ProviderEvent.objects.filter(call_id__in=calls.values("pk")).order_by("pk"):
         events[event.call_id].append(
@@ -306,8 +314,8 @@ def _calls(user: User) -> list[dict]:
     ]
 
 
-def _billing(archive: zipfile.ZipFile, user: User) -> None:
-    entries = LedgerEntry.objects.filter(account__user=user).order_by("id")
+def _billing(archive: zipfile.ZipFile, workspace: Workspace) -> None:
+    entries = LedgerEntry.objects.filter(account__workspace=workspace).order_by("id")
     archive.writestr(
         "ledger.csv",
         _csv(
@@ -315,7 +323,7 @@ def _billing(archive: zipfile.ZipFile, user: User) -> None:
             ["when", "kind", "amount", "balance_after", "reference", "memo"],
         ),
     )
-    holds = CreditHold.objects.filter(account__user=user).order_by("id")
+    holds = CreditHold.objects.filter(account__workspace=workspace).order_by("id")
     archive.writestr(
         "credit_holds.csv",
         _csv(
@@ -323,13 +331,24 @@ def _billing(archive: zipfile.ZipFile, user: User) -> None:
             ["when", "reference", "amount", "charged", "status", "expires_at", "closed_at"],
         ),
     )
-    archive.writestr("purchases.json", _json(_rows(Purchase.objects.filter(user=user), leave_out=["user"])))
+    archive.writestr(
+        "purchases.json", _json(_rows(Purchase.objects.filter(workspace=workspace), leave_out=["workspace"]))
+    )
     archive.writestr(
         "refund_requests.json",
-        _json(_rows(RefundRequest.objects.filter(user=user), leave_out=["user", "decided_by"])),
+        _json(_rows(RefundRequest.objects.filter(workspace=workspace), leave_out=["workspace", "decided_by"])),
     )
-    archive.writestr("subscriptions.json", _json(_rows(Subscription.objects.filter(user=user), leave_out=["user"])))
+    archive.writestr(
+        "subscriptions.json", _json(_rows(Subscription.objects.filter(workspace=workspace), leave_out=["workspace"]))
+    )
     archive.writestr(
         "payment_events.json",  # Paddle's webhooks about the account's payments, as received
-        _json(_rows(paddle_events_of(user), leave_out=["id", "processed_at"])),
+        _json(_rows(paddle_events_of(workspace), leave_out=["id", "processed_at"])),
     )
+
+
+def _memberships(user: User) -> list[dict]:
+    return [
+        {"workspace": m.workspace.name, "role": m.role, "joined_at": m.joined_at}
+        for m in Membership.objects.filter(user=user).select_related("workspace").order_by("pk")
+    ]

@@ -1,6 +1,11 @@
-"""Where a signed-in account may go, by its state, and in which time zone it sees times.
+"""Where a signed-in account may go, by its state, in which workspace, and in which time zone
+it sees times.
 
-- Suspended: only the page saying why, support, the policies and signing out.
+- The current workspace: the one chosen in this session (WORKSPACE_SESSION_KEY) if the user
+  still belongs to it, else their personal one, else their first. `request.member` is the
+  membership (its role says what may be done: accounts.roles), `request.workspace` its workspace.
+- Suspended (the user, or the current workspace): only the page saying why, support, the
+  policies, switching workspace and signing out.
 - No verified mobile yet (a social sign-up, an abandoned sign-up): only allauth's
   "add and verify your mobile" step, settings and signing out.
 """
@@ -12,6 +17,11 @@ from allauth.core.ratelimit import respond_429
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+
+from . import roles
+from .workspaces import membership_in, memberships_of, personal_workspace_of
+
+WORKSPACE_SESSION_KEY = "workspace_id"
 
 ALWAYS_OPEN = ("/static/", "/healthz", "/terms/", "/privacy/", "/refunds/", "/telephony/", "/favicon")
 
@@ -32,14 +42,43 @@ class AccountGateMiddleware:
         path = request.path
         if path.startswith(ALWAYS_OPEN) or path.startswith(reverse("account_logout")):
             return self.get_response(request)
-        if user.status == user.Status.SUSPENDED:
-            # Still their data: they may download it or close the account.
-            allowed = (reverse("account_suspended"), reverse("account_data_export"), reverse("account_delete"))
+        request.member = current_membership(request)
+        request.workspace = request.member.workspace
+        suspended = user.status == user.Status.SUSPENDED or request.workspace.status != request.workspace.Status.ACTIVE
+        if suspended:
+            # Still their data: they may download it, close the account, or work in another workspace.
+            allowed = (
+                reverse("account_suspended"),
+                reverse("account_data_export"),
+                reverse("account_delete"),
+                reverse("workspace_switch"),
+            )
             if path not in allowed:
                 return redirect("account_suspended")
         elif not user.has_verified_mobile and not user.is_staff and not path.startswith(("/accounts/", "/settings/")):
             return redirect("account_change_phone")
         return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        """The role check for workspace pages (accounts.roles): before the view, so nothing a
+        role may not do runs, whatever the request was crafted to say."""
+        member = getattr(request, "member", None)
+        match = request.resolver_match
+        if member is None or match is None or match.namespace:  # admin, RQ: staff's own checks
+            return None
+        if request.path.startswith("/accounts/"):  # allauth's pages: the person's sign-in, not the workspace
+            return None
+        name = match.url_name
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            action = roles.READ_ACTION_OF_VIEW.get(name)
+        elif name in roles.OPEN_VIEWS:
+            action = None
+        else:
+            # A view that changes something but is in neither list is refused: deny by default.
+            action = roles.ACTION_OF_VIEW.get(name, roles.Action.OWN if name else None)
+        if action is not None:
+            roles.require(member, action)
+        return None
 
     def process_exception(self, request, exception):
         # allauth raises RateLimited, uncaught, when a code to a number is asked for too soon
@@ -47,3 +86,17 @@ class AccountGateMiddleware:
         if isinstance(exception, RateLimited):
             return respond_429(request)
         return None
+
+
+def current_membership(request):
+    """The membership the session works in (see the module's docstring); the personal
+    workspace is made if the account has no workspace at all (one made by `createsuperuser`)."""
+    member = membership_in(user=request.user, workspace_id=request.session.get(WORKSPACE_SESSION_KEY))
+    if member is None:
+        memberships = memberships_of(request.user)
+        if not memberships:
+            personal_workspace_of(request.user)
+            memberships = memberships_of(request.user)
+        member = memberships[0]
+        request.session[WORKSPACE_SESSION_KEY] = member.workspace_id
+    return member

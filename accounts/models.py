@@ -12,6 +12,11 @@ class UserManager(BaseUserManager):
         user = self.model(email=self.normalize_email(email), **extra_fields)
         user.set_password(password)
         user.save(using=self._db)
+        # Every account works in its personal workspace from the start (allauth's sign-up
+        # makes it in accounts.services.account_created, with the starter credits).
+        from .workspaces import personal_workspace_of
+
+        personal_workspace_of(user)
         return user
 
     def create_user(self, email, password=None, **extra_fields):
@@ -26,7 +31,10 @@ class UserManager(BaseUserManager):
 
 
 class User(AbstractUser):
-    """A Clozit account holder. One user is one account: it owns credits, agents and campaigns."""
+    """A person who signs in. The work (agents, lists, campaigns, calls, credits) belongs to
+    workspaces; a user belongs to one or more of them through `Membership`, and has a personal
+    workspace made with the account. `status` here is the person's own standing (a suspended
+    user is signed out of every workspace); a business is suspended on its `Workspace`."""
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -50,12 +58,6 @@ class User(AbstractUser):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     deletion_requested_at = models.DateTimeField(null=True, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
-    max_concurrent_calls = models.PositiveSmallIntegerField(
-        null=True,
-        blank=True,
-        help_text="Calls this account may have in progress at once, over all its campaigns. "
-        "Empty: the platform default (ACCOUNT_MAX_CONCURRENT_CALLS).",
-    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []
@@ -76,11 +78,7 @@ class User(AbstractUser):
         return self.email
 
     @property
-    def call_limit(self) -> int:
-        return self.max_concurrent_calls or settings.ACCOUNT_MAX_CONCURRENT_CALLS
-
-    @property
-    def can_dial(self) -> bool:
+    def in_good_standing(self) -> bool:
         return self.is_active and self.status == self.Status.ACTIVE
 
     @property
@@ -102,3 +100,136 @@ class AccountStatusChange(models.Model):
 
     def __str__(self):
         return f"{self.user} → {self.status}"
+
+
+class Workspace(models.Model):
+    """A business on Clozit: it owns the agents, lists, do-not-call list, campaigns, calls,
+    numbers, credits and payments, and its members share them by role (`Membership`).
+
+    Workspaces made by migration 0004 from the accounts that existed before took their user's
+    id, so every row that named the user as owner names the workspace now, unchanged.
+    """
+
+    Status = User.Status
+
+    name = models.CharField(max_length=200)
+    company_name = models.CharField(max_length=200, blank=True)
+    default_country = models.CharField(
+        max_length=2, default="US", help_text="Country used to read contact numbers written without +code."
+    )
+    time_zone = models.CharField(max_length=64, default="UTC")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.TextField(blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    max_concurrent_calls = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Calls this workspace may have in progress at once, over all its campaigns. "
+        "Empty: the platform default (ACCOUNT_MAX_CONCURRENT_CALLS).",
+    )
+    # The account it was made with; a member's other workspaces are joined by invitation.
+    personal_for = models.OneToOneField(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="personal_workspace"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    closing_requested_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def call_limit(self) -> int:
+        return self.max_concurrent_calls or settings.ACCOUNT_MAX_CONCURRENT_CALLS
+
+    @property
+    def can_dial(self) -> bool:
+        """May it place calls and buy: not suspended, terminated or closing."""
+        return self.status == self.Status.ACTIVE and self.closing_requested_at is None
+
+
+class Membership(models.Model):
+    """A user's place in a workspace; what the role allows is `accounts.roles`."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+        BILLING = "billing", "Billing"
+        VIEWER = "viewer", "Viewer"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["joined_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="membership_once_per_workspace")]
+
+    def __str__(self):
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+
+class WorkspaceStatusChange(models.Model):
+    """Who changed a workspace's status, when, and why (the admin's audit trail)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="status_changes")
+    status = models.CharField(max_length=16, choices=Workspace.Status.choices)
+    reason = models.TextField()
+    changed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at"]
+
+    def __str__(self):
+        return f"{self.workspace} → {self.status}"
+
+
+class Invitation(models.Model):
+    """An invitation to join a workspace with a role, sent by email as a signed link that
+    expires (`accounts.members`). Used once; revoking or re-inviting ends it."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Membership.Role.choices)
+    invited_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.email} to {self.workspace} ({self.role})"
+
+
+class WorkspaceEvent(models.Model):
+    """Who did what in a workspace, and when: launches, stops, deletions, purchases, refund
+    requests, member changes (`accounts.audit`). Owners and admins read it."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # As the actor was called then; "Clozit" for the platform, "Staff" for support.
+    actor_name = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=40)
+    summary = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="workspace_event_recent")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name}: {self.summary}"

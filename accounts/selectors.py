@@ -6,13 +6,14 @@ from billing import ledger
 from billing.models import CreditAccount
 from campaigns.models import Call, Campaign
 
-from .models import User
+from .models import User, Workspace
 
 RECENT = 10
 
 
 @dataclass(frozen=True)
 class AccountOverview:
+    workspace_id: int | None
     balance: ledger.Balance
     credit_account_id: int | None
     campaigns: list
@@ -22,12 +23,16 @@ class AccountOverview:
 
 
 def account_overview(*, user: User, recent: int = RECENT) -> AccountOverview:
-    """The account at a glance: its credits, its latest campaigns and its latest calls."""
-    credit_account = CreditAccount.objects.filter(user=user).only("pk").first()
-    campaigns = Campaign.objects.filter(owner=user).order_by("-created_at", "-id")
-    calls = Call.objects.filter(owner=user).select_related("campaign", "contact").order_by("-created_at", "-id")
+    """The account at a glance: its personal workspace's credits, latest campaigns and calls."""
+    workspace = Workspace.objects.filter(personal_for=user).first()
+    credit_account = CreditAccount.objects.filter(workspace=workspace).only("pk").first()
+    campaigns = Campaign.objects.filter(workspace=workspace).order_by("-created_at", "-id")
+    calls = (
+        Call.objects.filter(workspace=workspace).select_related("campaign", "contact").order_by("-created_at", "-id")
+    )
     return AccountOverview(
-        balance=ledger.balance_of(user=user),
+        workspace_id=workspace.pk if workspace else None,
+        balance=ledger.balance_of(workspace=workspace),
         credit_account_id=credit_account.pk if credit_account else None,
         campaigns=list(campaigns[:recent]),
         campaign_count=campaigns.count(),

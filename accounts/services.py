@@ -42,7 +42,9 @@ from telephony.models import PhoneNumber, ProviderEvent
 from telephony.numbers import NumberError, numbers_release_all
 from telephony.recordings import recordings_delete_at_carrier
 
-from .models import AccountStatusChange, User
+from . import audit, roles
+from .models import AccountStatusChange, Membership, User, Workspace, WorkspaceStatusChange
+from .workspaces import personal_workspace_of
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +54,12 @@ class AccountError(Exception):
 
 
 @transaction.atomic
-def account_created(*, user: User) -> None:
-    """Everything a brand-new account gets: its credit balance and the starter grant."""
-    ledger.starter_grant(user=user)
+def account_created(*, user: User) -> Workspace:
+    """Everything a brand-new account gets: its personal workspace, with the user as owner, and
+    that workspace's credit balance and starter grant."""
+    workspace = personal_workspace_of(user)
+    ledger.starter_grant(workspace=workspace)
+    return workspace
 
 
 def mobile_verified(*, user: User, phone: str) -> None:
@@ -69,22 +74,70 @@ def mobile_verified(*, user: User, phone: str) -> None:
         raise AccountError("This number is already in use on another account.") from None
 
 
-@transaction.atomic
-def account_set_status(*, user: User, status: str, reason: str, by: User | None, forfeit_credits: bool = False) -> User:
-    """Suspend, terminate or reactivate an account, recording who, when and why.
-
-    Suspension and termination pause the account's running campaigns at once; termination
-    also blocks logging in. Reactivation resumes the campaigns they paused (see
-    campaigns.lifecycle.services.campaigns_account_reactivated). With `forfeit_credits` (termination only),
-    the credits available (not held by calls in progress) are forfeited through the ledger with
-    `by` and `reason`; the returned user's `forfeited_credits` says how many.
-    """
+def _check_status_change(status: str, reason: str, forfeit_credits: bool) -> None:
     if status not in User.Status.values:
         raise AccountError(f"Unknown account status {status!r}.")
     if not reason.strip():
         raise AccountError("Give a reason: the account holder sees it.")
     if forfeit_credits and status != User.Status.TERMINATED:
         raise AccountError("Credits can be forfeited only when terminating an account.")
+
+
+@transaction.atomic
+def workspace_set_status(
+    *, workspace: Workspace, status: str, reason: str, by: User | None, forfeit_credits: bool = False
+) -> Workspace:
+    """Suspend, terminate or reactivate a workspace, recording who, when and why.
+
+    Suspension and termination pause its running campaigns at once and stop it dialling and
+    buying. Reactivation leaves the campaigns they paused for the members to resume (see
+    campaigns.lifecycle.services.campaigns_account_reactivated). With `forfeit_credits`
+    (termination only) the credits available (not held by calls in progress) are forfeited
+    through the ledger; the returned workspace's `forfeited_credits` says how many.
+    """
+    _check_status_change(status, reason, forfeit_credits)
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    workspace.status = status
+    workspace.status_reason = reason.strip()
+    workspace.status_changed_at = timezone.now()
+    workspace.save(update_fields=["status", "status_reason", "status_changed_at"])
+    WorkspaceStatusChange.objects.create(workspace=workspace, status=status, reason=reason.strip(), changed_by=by)
+    if status != Workspace.Status.ACTIVE:
+        for campaign in Campaign.objects.filter(workspace=workspace, status=Campaign.Status.RUNNING):
+            campaign_pause(
+                campaign=campaign,
+                reason=f"Paused: the account is {workspace.get_status_display().lower()}.",
+                kind=Campaign.PauseKind.ACCOUNT,
+            )
+    else:
+        campaigns_account_reactivated(workspace=workspace)
+    # Last, after the campaign locks: the credit account's lock comes after them everywhere.
+    workspace.forfeited_credits = (
+        ledger.credit_forfeit(workspace=workspace, reason=reason, by=by) if forfeit_credits else None
+    )
+    return workspace
+
+
+def _solo_personal_workspace(user: User) -> Workspace | None:
+    """The user's personal workspace when nobody else belongs to it: staff acting on such an
+    account act on its business too, as they did when an account was one person."""
+    workspace = Workspace.objects.filter(personal_for=user).first()
+    if workspace is None or workspace.memberships.exclude(user=user).exists():
+        return None
+    return workspace
+
+
+@transaction.atomic
+def account_set_status(*, user: User, status: str, reason: str, by: User | None, forfeit_credits: bool = False) -> User:
+    """Suspend, terminate or reactivate a person's account, recording who, when and why.
+
+    A suspended user is shut out of every workspace they belong to (the gate shows them only
+    why); a terminated one cannot log in. The workspaces themselves go on, except the user's
+    personal workspace when they are its only member: it takes the same status (its campaigns
+    pause; `forfeit_credits` forfeits its credits), so a one-person account is stopped whole.
+    The returned user's `forfeited_credits` says how many were forfeited.
+    """
+    _check_status_change(status, reason, forfeit_credits)
     user = User.objects.select_for_update().get(pk=user.pk)
     user.status = status
     user.status_reason = reason.strip()
@@ -95,35 +148,58 @@ def account_set_status(*, user: User, status: str, reason: str, by: User | None,
         user.is_active = True
     user.save(update_fields=["status", "status_reason", "status_changed_at", "is_active"])
     AccountStatusChange.objects.create(user=user, status=status, reason=reason.strip(), changed_by=by)
-    if status != User.Status.ACTIVE:
-        for campaign in Campaign.objects.filter(owner=user, status=Campaign.Status.RUNNING):
-            campaign_pause(
-                campaign=campaign,
-                reason=f"Paused: the account is {user.get_status_display().lower()}.",
-                kind=Campaign.PauseKind.ACCOUNT,
-            )
-    else:
-        campaigns_account_reactivated(owner=user)
-    # Last, after the campaign locks: the credit account's lock comes after them everywhere.
-    user.forfeited_credits = ledger.credit_forfeit(user=user, reason=reason, by=by) if forfeit_credits else None
+    user.forfeited_credits = None
+    workspace = _solo_personal_workspace(user)
+    if workspace is not None:
+        workspace = workspace_set_status(
+            workspace=workspace, status=status, reason=reason, by=by, forfeit_credits=forfeit_credits
+        )
+        user.forfeited_credits = workspace.forfeited_credits
+    elif forfeit_credits:
+        raise AccountError("This account shares its workspace: terminate the workspace to forfeit its credits.")
     return user
+
+
+def workspaces_closing_with(user: User) -> list[Workspace]:
+    """The open workspaces `user` is the only active owner of: closing the account closes them."""
+    owned = Workspace.objects.filter(
+        memberships__user=user, memberships__role=Membership.Role.OWNER, closing_requested_at__isnull=True
+    )
+    others = Membership.objects.filter(role=Membership.Role.OWNER, user__is_active=True).exclude(user=user)
+    return list(owned.exclude(pk__in=others.values("workspace")))
 
 
 @transaction.atomic
 def account_delete(*, user: User) -> User:
-    """Close the account now; its personal data is purged ACCOUNT_PURGE_AFTER_DAYS later."""
+    """Close the account now; its personal data is purged ACCOUNT_PURGE_AFTER_DAYS later. The
+    workspaces it alone owns close with it (their business data is purged then too); in the
+    others it only loses its place."""
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.deletion_requested_at is not None:
         return user
+    closing = workspaces_closing_with(user)
     user.deletion_requested_at = timezone.now()
     user.is_active = False
     user.save(update_fields=["deletion_requested_at", "is_active"])
     email = user.email
     purge_on = account_restore_deadline(user=user)
-    running = list(Campaign.objects.filter(owner=user, status__in=[Campaign.Status.RUNNING, Campaign.Status.PAUSED]))
-    user_id = user.pk
-    transaction.on_commit(lambda: _after_delete(user_id=user_id, email=email, purge_on=purge_on, campaigns=running))
+    running = []
+    for workspace in closing:
+        running += workspace_close_now(workspace=workspace, at=user.deletion_requested_at)
+    workspace_ids = [w.pk for w in closing]
+    transaction.on_commit(
+        lambda: _after_delete(email=email, purge_on=purge_on, campaigns=running, workspace_ids=workspace_ids)
+    )
     return user
+
+
+def workspace_close_now(*, workspace: Workspace, at) -> list:
+    """Mark the workspace closing from `at` (it stops dialling and buying at once); the running
+    and paused campaigns to stop once this commits."""
+    Workspace.objects.filter(pk=workspace.pk).update(closing_requested_at=at)
+    return list(
+        Campaign.objects.filter(workspace=workspace, status__in=[Campaign.Status.RUNNING, Campaign.Status.PAUSED])
+    )
 
 
 def account_restore_deadline(*, user: User):
@@ -143,6 +219,9 @@ def account_restore(*, user: User, by: User | None, reason: str) -> User:
         raise AccountError("This account was not closed: there is nothing to restore.")
     if user.purged_at is not None or timezone.now() >= account_restore_deadline(user=user):
         raise AccountError("This account can no longer be restored: its personal data is erased (or being erased).")
+    Workspace.objects.filter(
+        memberships__user=user, memberships__role=Membership.Role.OWNER, closing_requested_at=user.deletion_requested_at
+    ).update(closing_requested_at=None)
     user.deletion_requested_at = None
     user.is_active = user.status != User.Status.TERMINATED
     user.save(update_fields=["deletion_requested_at", "is_active"])
@@ -180,17 +259,39 @@ def _date(moment, user: User) -> str:
     return format_date(timezone.localtime(moment, zone), "j F Y")
 
 
-def _after_delete(*, user_id: int, email: str, purge_on, campaigns) -> None:
+@transaction.atomic
+def workspace_close(*, by: Membership) -> Workspace:
+    """An owner closes the workspace: it stops dialling and buying now, its campaigns stop, its
+    numbers are given back, and its data is purged ACCOUNT_PURGE_AFTER_DAYS later (members
+    keep their accounts; support can reopen it until then)."""
+    roles.require(by, roles.Action.OWN)
+    workspace = Workspace.objects.select_for_update().get(pk=by.workspace_id)
+    if workspace.closing_requested_at is not None:
+        return workspace
+    workspace.closing_requested_at = timezone.now()
+    running = workspace_close_now(workspace=workspace, at=workspace.closing_requested_at)
+    audit.record(workspace=workspace, actor=by.user, action="workspace.close", summary="Closed the workspace.")
+    workspace_id = workspace.pk
+    transaction.on_commit(lambda: _stop_and_release(campaigns=running, workspace_ids=[workspace_id]))
+    return workspace
+
+
+def _stop_and_release(*, campaigns, workspace_ids) -> None:
     for campaign in campaigns:
         try:
             campaign_stop(campaign=campaign)
         except Exception:  # already ended: nothing to stop
             continue
-    # A closed account keeps no numbers (and pays no more monthly fees).
-    try:
-        numbers_release_all(user_id)
-    except NumberError as exc:
-        logger.error("closing account %s: %s (the daily renewal will retry)", user_id, exc)
+    # A closed workspace keeps no numbers (and pays no more monthly fees).
+    for workspace_id in workspace_ids:
+        try:
+            numbers_release_all(workspace_id)
+        except NumberError as exc:
+            logger.error("closing workspace %s: %s (the daily renewal will retry)", workspace_id, exc)
+
+
+def _after_delete(*, email: str, purge_on, campaigns, workspace_ids) -> None:
+    _stop_and_release(campaigns=campaigns, workspace_ids=workspace_ids)
     send_mail(
         subject="Your Clozit account has been closed",
         message=render_to_string("emails/account_deleted.txt", {"purge_on": purge_on}),
@@ -208,6 +309,9 @@ def accounts_purge_due(*, now=None) -> int:
     for user_id in due:
         account_purge(user_id=user_id)
         count += 1
+    closed = Workspace.objects.filter(closing_requested_at__lte=cutoff, purged_at__isnull=True)
+    for workspace_id in closed.values_list("pk", flat=True):
+        workspace_purge(workspace_id=workspace_id)
     return count
 
 
@@ -224,12 +328,15 @@ def account_purge(*, user_id: int) -> None:
     user = User.objects.select_for_update().get(pk=user_id)
     if user.purged_at is not None:
         return
-    _purge_admin_history(user)  # first: it names rows deleted below
+    # The workspaces that closed with the account, which nobody else owns, go with it.
+    owned = Membership.objects.filter(user=user, role=Membership.Role.OWNER).values("workspace")
+    others = Membership.objects.filter(role=Membership.Role.OWNER).exclude(user=user).values("workspace")
+    closed = Workspace.objects.filter(pk__in=owned, closing_requested_at__isnull=False).exclude(pk__in=others)
+    for workspace_id in closed.values_list("pk", flat=True):
+        workspace_purge(workspace_id=workspace_id)
+    _purge_admin_history(_user_rows(user))  # first: it names rows deleted below
     _purge_sign_in(user)
-    _purge_calls(user)
-    _purge_contacts(user)
-    _purge_agents_and_campaigns(user)
-    _purge_billing(user)
+    Membership.objects.filter(user=user).delete()
     user.email = f"deleted-{user.pk}@deleted.invalid"
     user.first_name = user.last_name = user.company_name = user.mobile_number = ""
     user.mobile_verified_at = None
@@ -241,9 +348,34 @@ def account_purge(*, user_id: int) -> None:
     user.status_changes.update(reason="(purged)")
 
 
-def _account_rows(user: User) -> list:
-    """A query for each kind of row the account owns (the admin's history names them)."""
+@transaction.atomic
+def workspace_purge(*, workspace_id: int) -> None:
+    """Erase everything in a closed workspace that identifies a person or that its members wrote,
+    calls and contacts included.
 
+    Kept, anonymised, because the books must be: the calls (when, how long, what they cost) and
+    the campaigns and agents they belong to, as empty shells; purchases, refunds and subscriptions
+    (Paddle's ids and the amounts); the ledger, which the database never lets change (its memos
+    carry no personal text); the carriers' and Paddle's event ids, so a webhook delivered again is
+    still recognised. Running it again changes nothing.
+    """
+    workspace = Workspace.objects.select_for_update().get(pk=workspace_id)
+    if workspace.purged_at is not None:
+        return
+    _purge_admin_history(_workspace_rows(workspace))  # first: it names rows deleted below
+    _purge_calls(workspace)
+    _purge_contacts(workspace)
+    _purge_agents_and_campaigns(workspace)
+    _purge_billing(workspace)
+    workspace.name = f"Deleted workspace {workspace.pk}"
+    workspace.company_name = workspace.status_reason = ""
+    workspace.purged_at = timezone.now()
+    workspace.save()
+    workspace.status_changes.update(reason="(purged)")
+
+
+def _user_rows(user: User) -> list:
+    """A query for each kind of row about the person (the admin's history names them)."""
     return [
         User.objects.filter(pk=user.pk),
         AccountStatusChange.objects.filter(user=user),
@@ -251,34 +383,41 @@ def _account_rows(user: User) -> list:
         SocialAccount.objects.filter(user=user),
         SocialToken.objects.filter(account__user=user),
         Authenticator.objects.filter(user=user),
-        CreditAccount.objects.filter(user=user),
-        LedgerEntry.objects.filter(account__user=user),
-        CreditHold.objects.filter(account__user=user),
-        Purchase.objects.filter(user=user),
-        RefundRequest.objects.filter(user=user),
-        Subscription.objects.filter(user=user),
-        PhoneNumber.objects.filter(owner=user),
-        c.Agent.objects.filter(owner=user),
-        c.KnowledgeSource.objects.filter(agent__owner=user),
-        c.KnowledgePassage.objects.filter(agent__owner=user),
-        c.PlaygroundSession.objects.filter(owner=user),
-        c.ContactList.objects.filter(owner=user),
-        c.ContactUpload.objects.filter(contact_list__owner=user),
-        c.ImportRejection.objects.filter(contact_list__owner=user),
-        c.Contact.objects.filter(contact_list__owner=user),
-        c.DoNotCall.objects.filter(owner=user),
-        c.Campaign.objects.filter(owner=user),
-        c.CampaignContact.objects.filter(campaign__owner=user),
-        c.Call.objects.filter(owner=user),
-        c.CallTurn.objects.filter(call__owner=user),
-        c.AssistantQuestion.objects.filter(owner=user),
     ]
 
 
-def _purge_admin_history(user: User) -> None:
-    """The admin's log of staff changes stays, but not the names it showed for the account's
-    rows (an email address, an agent's name): only which fields were changed, when and by whom."""
-    for rows in _account_rows(user):
+def _workspace_rows(workspace: Workspace) -> list:
+    """A query for each kind of row the workspace owns (the admin's history names them)."""
+    return [
+        Workspace.objects.filter(pk=workspace.pk),
+        CreditAccount.objects.filter(workspace=workspace),
+        LedgerEntry.objects.filter(account__workspace=workspace),
+        CreditHold.objects.filter(account__workspace=workspace),
+        Purchase.objects.filter(workspace=workspace),
+        RefundRequest.objects.filter(workspace=workspace),
+        Subscription.objects.filter(workspace=workspace),
+        PhoneNumber.objects.filter(workspace=workspace),
+        c.Agent.objects.filter(workspace=workspace),
+        c.KnowledgeSource.objects.filter(agent__workspace=workspace),
+        c.KnowledgePassage.objects.filter(agent__workspace=workspace),
+        c.PlaygroundSession.objects.filter(workspace=workspace),
+        c.ContactList.objects.filter(workspace=workspace),
+        c.ContactUpload.objects.filter(contact_list__workspace=workspace),
+        c.ImportRejection.objects.filter(contact_list__workspace=workspace),
+        c.Contact.objects.filter(contact_list__workspace=workspace),
+        c.DoNotCall.objects.filter(workspace=workspace),
+        c.Campaign.objects.filter(workspace=workspace),
+        c.CampaignContact.objects.filter(campaign__workspace=workspace),
+        c.Call.objects.filter(workspace=workspace),
+        c.CallTurn.objects.filter(call__workspace=workspace),
+        c.AssistantQuestion.objects.filter(workspace=workspace),
+    ]
+
+
+def _purge_admin_history(row_kinds: list) -> None:
+    """The admin's log of staff changes stays, but not the names it showed for the rows
+    (an email address, an agent's name): only which fields were changed, when and by whom."""
+    for rows in row_kinds:
         entries = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(rows.model))
         if entries.exists():  # most kinds of row are never changed by staff
             entries.filter(object_id__in=rows.annotate(id_text=Cast("pk", TextField())).values("id_text")).update(
@@ -299,9 +438,9 @@ def _purge_sign_in(user: User) -> None:
             session.delete()
 
 
-def _purge_calls(user: User) -> None:
-    calls = Call.objects.filter(owner=user)
-    CallTurn.objects.filter(call__owner=user).delete()
+def _purge_calls(workspace: Workspace) -> None:
+    calls = Call.objects.filter(workspace=workspace)
+    CallTurn.objects.filter(call__workspace=workspace).delete()
     recordings_delete_at_carrier(list(calls.exclude(recording_id="").values_list("provider", "recording_id")))
     calls.update(
         to_number="",
@@ -320,12 +459,12 @@ def _purge_calls(user: User) -> None:
     ProviderEvent.objects.filter(call_id__in=calls.values("pk")).update(payload={})
 
 
-def _purge_contacts(user: User) -> None:
-    ContactList.objects.filter(owner=user, campaigns__isnull=True).delete()
+def _purge_contacts(workspace: Workspace) -> None:
+    ContactList.objects.filter(workspace=workspace, campaigns__isnull=True).delete()
     # Rejected rows and stored uploads hold the same personal data as contacts.
-    ImportRejection.objects.filter(contact_list__owner=user).delete()
-    ContactUpload.objects.filter(contact_list__owner=user).delete()
-    for contact_list in ContactList.objects.filter(owner=user):
+    ImportRejection.objects.filter(contact_list__workspace=workspace).delete()
+    ContactUpload.objects.filter(contact_list__workspace=workspace).delete()
+    for contact_list in ContactList.objects.filter(workspace=workspace):
         contact_list.contacts.all().delete()  # with their places in campaigns
         contact_list.name = "Deleted list"
         contact_list.source_filename = ""
@@ -334,14 +473,14 @@ def _purge_contacts(user: User) -> None:
         contact_list.column_mapping = {}
         contact_list.import_error = ""
         contact_list.save()
-    DoNotCall.objects.filter(owner=user).delete()
+    DoNotCall.objects.filter(workspace=workspace).delete()
 
 
-def _purge_agents_and_campaigns(user: User) -> None:
-    KnowledgeSource.objects.filter(agent__owner=user).delete()  # with their passages
-    PlaygroundSession.objects.filter(owner=user).delete()
-    AssistantQuestion.objects.filter(owner=user).delete()  # what they cost stays in the ledger
-    Agent.objects.filter(owner=user).update(
+def _purge_agents_and_campaigns(workspace: Workspace) -> None:
+    KnowledgeSource.objects.filter(agent__workspace=workspace).delete()  # with their passages
+    PlaygroundSession.objects.filter(workspace=workspace).delete()
+    AssistantQuestion.objects.filter(workspace=workspace).delete()  # what they cost stays in the ledger
+    Agent.objects.filter(workspace=workspace).update(
         name="Deleted agent",
         opening_line="",
         questions="",
@@ -359,18 +498,18 @@ def _purge_agents_and_campaigns(user: User) -> None:
         # A new version: processes that cached the agent for live calls read it afresh.
         updated_at=timezone.now(),
     )
-    user.campaigns.update(
+    workspace.campaigns.update(
         name="Deleted campaign", caller_number="", status_reason="", flag_reason="", calling_days=[], retry_on=[]
     )
-    PhoneNumber.objects.filter(owner=user).update(label="")
+    PhoneNumber.objects.filter(workspace=workspace).update(label="")
 
 
-def paddle_events_of(user: User):
+def paddle_events_of(workspace: Workspace):
     """Paddle's webhooks about the account's payments and subscriptions, as received: found by
     the payment or subscription they are about, or by the account token in their custom data."""
 
-    payments = Purchase.objects.filter(user=user).values("paddle_transaction_id")
-    subscriptions = Subscription.objects.filter(user=user).values("paddle_subscription_id")
+    payments = Purchase.objects.filter(workspace=workspace).values("paddle_transaction_id")
+    subscriptions = Subscription.objects.filter(workspace=workspace).values("paddle_subscription_id")
     return PaddleEvent.objects.alias(
         about=KT("payload__data__id"),
         payment=KT("payload__data__transaction_id"),
@@ -381,14 +520,14 @@ def paddle_events_of(user: User):
         | Q(about__in=subscriptions)
         | Q(payment__in=payments)
         | Q(subscription__in=subscriptions)
-        | Q(token=account_token(user.pk))
+        | Q(token=account_token(workspace.pk))
     )
 
 
-def _purge_billing(user: User) -> None:
-    RefundRequest.objects.filter(user=user).update(reason="(purged)", staff_note="")
+def _purge_billing(workspace: Workspace) -> None:
+    RefundRequest.objects.filter(workspace=workspace).update(reason="(purged)", staff_note="")
     # Paddle's webhooks name the buyer (the cardholder's name, custom data).
-    events = paddle_events_of(user)
+    events = paddle_events_of(workspace)
     # One not applied yet never will be: the account it would change is gone.
     events.filter(processed_at__isnull=True).update(processed_at=timezone.now())
     events.update(payload={})

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from . import services
+from . import members, roles, services
 from .export import account_export
 from .forms import AccountSettingsForm, DeleteAccountForm
 from .models import User
@@ -27,7 +27,15 @@ from .sms.delivery import delivery_status
 def account_settings(request):
     form = AccountSettingsForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        user = form.save()
+        if request.workspace.personal_for_id == user.pk and roles.allows(request.member.role, roles.Action.SETTINGS):
+            # The personal workspace follows its account's company, country and time zone.
+            members.workspace_update(
+                by=request.member,
+                company_name=user.company_name,
+                default_country=user.default_country,
+                time_zone=user.time_zone,
+            )
         messages.success(request, "Settings saved.")
         return redirect("account_settings")
     return render(request, "accounts/settings.html", _settings_context(form, DeleteAccountForm(user=request.user)))
@@ -39,7 +47,9 @@ def _settings_context(form, delete_form) -> dict:
 
 @login_required
 def account_data_export(request):
-    response = HttpResponse(account_export(user=request.user), content_type="application/zip")
+    own = roles.allows(request.member.role, roles.Action.OWN)
+    data = account_export(user=request.user, workspace=request.workspace if own else None)
+    response = HttpResponse(data, content_type="application/zip")
     stamp = timezone.now().strftime("%Y%m%d")
     response["Content-Disposition"] = f'attachment; filename="clozit-data-{stamp}.zip"'
     return response

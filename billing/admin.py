@@ -55,9 +55,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(ReadOnlyAdmin):
-    list_display = ["user", "balance", "held", "updated_at", "adjust_link"]
-    search_fields = ["user__email", "user__company_name"]
-    readonly_fields = ["user", "balance", "held", "updated_at", "adjust_link"]
+    list_display = ["workspace", "balance", "held", "updated_at", "adjust_link"]
+    search_fields = ["workspace__memberships__user__email", "workspace__name"]
+    readonly_fields = ["workspace", "balance", "held", "updated_at", "adjust_link"]
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff
@@ -87,17 +87,17 @@ class CreditAccountAdmin(ReadOnlyAdmin):
         form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                apply(account.user, form.cleaned_data, request.user)
+                apply(account.workspace, form.cleaned_data, request.user)
             except (refunds.RefundError, ledger.LedgerError) as exc:
                 form.add_error("amount", str(exc))
             else:
-                messages.success(request, done(account.user, form.cleaned_data))
+                messages.success(request, done(account.workspace, form.cleaned_data))
                 return redirect("admin:billing_creditaccount_changelist")
         context = {
             **self.admin_site.each_context(request),
             "form": form,
             "account": account,
-            "title": title.format(user=account.user),
+            "title": title.format(workspace=account.workspace),
             "opts": self.model._meta,
         }
         return render(request, "admin/billing/adjust_credits.html", context)
@@ -108,11 +108,11 @@ class CreditAccountAdmin(ReadOnlyAdmin):
             request,
             pk,
             form_class=ReplacementCreditsForm,
-            title="Replacement credits for a technical error: {user}",
-            apply=lambda user, data, staff: refunds.replacement_credits_grant(
-                user=user, amount=data["amount"], reason=data["reason"], by=staff
+            title="Replacement credits for a technical error: {workspace}",
+            apply=lambda workspace, data, staff: refunds.replacement_credits_grant(
+                workspace=workspace, amount=data["amount"], reason=data["reason"], by=staff
             ),
-            done=lambda user, data: f"Granted {data['amount']} replacement credits to {user}.",
+            done=lambda workspace, data: f"Granted {data['amount']} replacement credits to {workspace}.",
         )
 
     def adjust_view(self, request, pk):
@@ -120,11 +120,11 @@ class CreditAccountAdmin(ReadOnlyAdmin):
             request,
             pk,
             form_class=CreditAdjustmentForm,
-            title="Adjust credits for {user}",
-            apply=lambda user, data, staff: ledger.credit_adjust(
-                user=user, amount=data["amount"], memo=data["memo"], by=staff
+            title="Adjust credits for {workspace}",
+            apply=lambda workspace, data, staff: ledger.credit_adjust(
+                workspace=workspace, amount=data["amount"], memo=data["memo"], by=staff
             ),
-            done=lambda user, data: f"Balance of {user} adjusted by {data['amount']}.",
+            done=lambda workspace, data: f"Balance of {workspace} adjusted by {data['amount']}.",
         )
 
 
@@ -132,8 +132,8 @@ class CreditAccountAdmin(ReadOnlyAdmin):
 class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "account", "kind", "amount", "balance_after", "reference", "created_by"]
     list_filter = ["kind", "created_at"]
-    search_fields = ["account__user__email", "reference", "memo"]
-    list_select_related = ["account__user", "created_by"]
+    search_fields = ["account__workspace__memberships__user__email", "reference", "memo"]
+    list_select_related = ["account__workspace", "created_by"]
     date_hierarchy = "created_at"
 
 
@@ -141,8 +141,8 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 class CreditHoldAdmin(ReadOnlyAdmin):
     list_display = ["reference", "account", "amount", "charged", "status", "created_at", "expires_at"]
     list_filter = ["status"]
-    search_fields = ["reference", "account__user__email"]
-    list_select_related = ["account__user"]
+    search_fields = ["reference", "account__workspace__memberships__user__email"]
+    list_select_related = ["account__workspace"]
 
 
 @admin.register(CreditPackage)
@@ -157,7 +157,7 @@ class CreditPackageAdmin(admin.ModelAdmin):
 class PurchaseAdmin(ReadOnlyAdmin):
     list_display = [
         "paddle_transaction_id",
-        "user",
+        "workspace",
         "package",
         "plan",
         "credits",
@@ -169,8 +169,13 @@ class PurchaseAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     list_filter = ["status", "test_mode", "created_at"]
-    search_fields = ["paddle_transaction_id", "paddle_subscription_id", "user__email", "invoice_number"]
-    list_select_related = ["user", "package", "plan"]
+    search_fields = [
+        "paddle_transaction_id",
+        "paddle_subscription_id",
+        "workspace__memberships__user__email",
+        "invoice_number",
+    ]
+    list_select_related = ["workspace", "package", "plan"]
 
 
 class PaddleEventStateFilter(admin.SimpleListFilter):
@@ -208,7 +213,7 @@ class RefundRequestAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "created_at",
-        "user",
+        "workspace",
         "purchase",
         "purchase_credits",
         "status",
@@ -218,10 +223,10 @@ class RefundRequestAdmin(ReadOnlyAdmin):
         "decided_at",
     ]
     list_filter = ["status", "created_at"]
-    search_fields = ["user__email", "purchase__paddle_transaction_id", "paddle_adjustment_id"]
-    list_select_related = ["user", "purchase", "decided_by"]
+    search_fields = ["workspace__memberships__user__email", "purchase__paddle_transaction_id", "paddle_adjustment_id"]
+    list_select_related = ["workspace", "purchase", "decided_by"]
     readonly_fields = [
-        "user",
+        "workspace",
         "purchase",
         "reason",
         "status",
@@ -260,7 +265,7 @@ class RefundRequestAdmin(ReadOnlyAdmin):
                     continue
                 messages.success(request, self._outcome(done))
             return None
-        refund_requests = list(queryset.select_related("user", "purchase"))
+        refund_requests = list(queryset.select_related("workspace", "purchase"))
         for refund_request in refund_requests:
             refund_request.refundable = refunds.refundable_credits(refund_request.purchase)
         verb = "Approve" if approving else "Reject"
@@ -357,7 +362,7 @@ class PlanAdmin(admin.ModelAdmin):
 class SubscriptionAdmin(ReadOnlyAdmin):
     list_display = [
         "paddle_subscription_id",
-        "user",
+        "workspace",
         "plan",
         "status",
         "current_period_start",
@@ -366,5 +371,5 @@ class SubscriptionAdmin(ReadOnlyAdmin):
         "canceled_at",
     ]
     list_filter = ["status", "plan"]
-    search_fields = ["paddle_subscription_id", "user__email"]
-    list_select_related = ["user", "plan"]
+    search_fields = ["paddle_subscription_id", "workspace__memberships__user__email"]
+    list_select_related = ["workspace", "plan"]

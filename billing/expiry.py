@@ -14,6 +14,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from accounts.workspaces import billing_contacts_of
+
 from . import ledger
 from .models import LedgerEntry, Plan, Subscription
 
@@ -35,7 +37,7 @@ def plan_expiry_announce(*, plan: Plan, days: int, starting: date) -> int:
     plan.credit_expiry_days, plan.credit_expiry_from = days, starting
     plan.credit_expiry_announced_at = timezone.now()
     plan.save(update_fields=["credit_expiry_days", "credit_expiry_from", "credit_expiry_announced_at"])
-    emails = sorted(set(Subscription.objects.filter(plan=plan).values_list("user__email", flat=True)))
+    emails = sorted(set(billing_contacts_of(Subscription.objects.filter(plan=plan).values("workspace"))))
     for email in emails:
         send_mail(
             subject=f"[Clozit] Credits from your {plan.name} plan will start to expire",
@@ -59,17 +61,17 @@ def credits_expire_due(*, now=None) -> int:
             memo__endswith=f"(plan {plan.pk})",
             created_at__date__gte=plan.credit_expiry_from,
             created_at__lte=now - timedelta(days=plan.credit_expiry_days),
-        ).select_related("account__user")
+        ).select_related("account__workspace")
         for grant in grants.order_by("created_at", "id"):
             if LedgerEntry.objects.filter(reference=f"expiry:{grant.pk}").exists():
                 continue
             later = LedgerEntry.objects.filter(
                 account=grant.account, amount__gt=0, created_at__gt=grant.created_at
             ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
-            balance = ledger.balance_of(user=grant.account.user).balance
+            balance = ledger.balance_of(workspace=grant.account.workspace).balance
             unused = min(grant.amount, balance - later)
             if unused > 0 and ledger.credit_clawback(
-                user=grant.account.user,
+                workspace=grant.account.workspace,
                 wanted=unused,
                 kind=LedgerEntry.Kind.EXPIRY,
                 reference=f"expiry:{grant.pk}",

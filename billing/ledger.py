@@ -50,9 +50,9 @@ class Balance:
         return self.balance - self.held
 
 
-def _account_for_update(user) -> CreditAccount:
-    CreditAccount.objects.get_or_create(user=user)
-    return CreditAccount.objects.select_for_update().get(user=user)
+def _account_for_update(workspace) -> CreditAccount:
+    CreditAccount.objects.get_or_create(workspace=workspace)
+    return CreditAccount.objects.select_for_update().get(workspace=workspace)
 
 
 def _post(*, account: CreditAccount, kind: str, amount: Decimal, reference: str, memo: str, by) -> LedgerEntry:
@@ -101,8 +101,8 @@ def _in_one_statement() -> bool:
 
 
 @transaction.atomic
-def _credit_post_locked(*, user, amount: Decimal, kind: str, reference: str, memo: str, by) -> LedgerEntry:
-    account = _account_for_update(user)
+def _credit_post_locked(*, workspace, amount: Decimal, kind: str, reference: str, memo: str, by) -> LedgerEntry:
+    account = _account_for_update(workspace)
     existing = LedgerEntry.objects.filter(reference=reference).first()
     if existing is not None:
         return existing
@@ -111,9 +111,9 @@ def _credit_post_locked(*, user, amount: Decimal, kind: str, reference: str, mem
 
 @transaction.atomic
 def _holds_place_locked(
-    *, user, references: list[str], max_amount: Decimal, min_amount: Decimal, expires_at, cap: Decimal | None
+    *, workspace, references: list[str], max_amount: Decimal, min_amount: Decimal, expires_at, cap: Decimal | None
 ) -> list[CreditHold]:
-    account = _account_for_update(user)
+    account = _account_for_update(workspace)
     room = account.available if cap is None else min(account.available, cap)
     room = Decimal(math.floor(room))
     existing = {hold.reference: hold for hold in CreditHold.objects.filter(reference__in=references)}
@@ -168,7 +168,7 @@ HOLD_COLUMNS, HOLD_ATTNAMES = _columns(CreditHold)
 POST = f"""
 WITH account AS (
     SELECT id, balance + %(amount)s AS after FROM billing_creditaccount
-    WHERE user_id = %(user)s FOR NO KEY UPDATE
+    WHERE user_id = %(workspace)s FOR NO KEY UPDATE
 ), entry AS (
     INSERT INTO billing_ledgerentry
         (account_id, kind, amount, balance_after, reference, memo, created_by_id, created_at)
@@ -188,7 +188,7 @@ SELECT {ENTRY_COLUMNS} FROM entry
 HOLDS_PLACE = f"""
 WITH account AS (
     SELECT id, floor(LEAST(balance - held, COALESCE(%(cap)s::numeric, balance - held))) AS room
-    FROM billing_creditaccount WHERE user_id = %(user)s FOR NO KEY UPDATE
+    FROM billing_creditaccount WHERE user_id = %(workspace)s FOR NO KEY UPDATE
 ), wanted AS (
     SELECT reference, row_number() OVER (ORDER BY ordinality) AS position
     FROM unnest(%(references)s::varchar[]) WITH ORDINALITY AS w(reference, ordinality)
@@ -242,8 +242,8 @@ SELECT charged FROM closed
 """
 
 
-def balance_of(*, user) -> Balance:
-    account = CreditAccount.objects.filter(user=user).first()
+def balance_of(*, workspace) -> Balance:
+    account = CreditAccount.objects.filter(workspace=workspace).first()
     if account is None:
         return Balance(Decimal("0"), Decimal("0"))
     return Balance(account.balance, account.held)
@@ -254,7 +254,7 @@ def call_cost(*, seconds: int) -> Decimal:
     return (Decimal(max(seconds, 0)) * CREDITS_PER_CALL_SECOND).quantize(Decimal("1"), rounding=ROUND_CEILING)
 
 
-def credit_post(*, user, amount: Decimal, kind: str, reference: str, memo: str = "", by=None) -> LedgerEntry:
+def credit_post(*, workspace, amount: Decimal, kind: str, reference: str, memo: str = "", by=None) -> LedgerEntry:
     """Add (positive) or take (negative) credits once per `reference`.
 
     Returns the existing entry when the reference has already been posted. Raises
@@ -266,9 +266,9 @@ def credit_post(*, user, amount: Decimal, kind: str, reference: str, memo: str =
     if amount != amount.quantize(CENT):
         raise LedgerError("Credit amounts have at most two decimals.")
     if not _in_one_statement():
-        return _credit_post_locked(user=user, amount=amount, kind=kind, reference=reference, memo=memo, by=by)
+        return _credit_post_locked(workspace=workspace, amount=amount, kind=kind, reference=reference, memo=memo, by=by)
     params = {
-        "user": user.pk,
+        "workspace": workspace.pk,
         "amount": amount,
         "kind": kind,
         "reference": reference,
@@ -286,19 +286,19 @@ def credit_post(*, user, amount: Decimal, kind: str, reference: str, memo: str =
     existing = LedgerEntry.objects.filter(reference=reference).first()
     if existing is not None:
         return existing
-    _, created = CreditAccount.objects.get_or_create(user=user)
+    _, created = CreditAccount.objects.get_or_create(workspace=workspace)
     if not created:  # pragma: no cover - the row exists, so the statement inserted or found one
         raise LedgerError("The posting could not be recorded; try again.")
-    return credit_post(user=user, amount=amount, kind=kind, reference=reference, memo=memo, by=by)
+    return credit_post(workspace=workspace, amount=amount, kind=kind, reference=reference, memo=memo, by=by)
 
 
 @transaction.atomic
-def credit_clawback(*, user, wanted: Decimal, kind: str, reference: str, memo: str = "") -> Decimal:
+def credit_clawback(*, workspace, wanted: Decimal, kind: str, reference: str, memo: str = "") -> Decimal:
     """Take back up to `wanted` credits, never more than are available (not spent, not held).
 
     Returns what was taken; once per `reference` (a repeat returns the first result).
     """
-    account = _account_for_update(user)
+    account = _account_for_update(workspace)
     existing = LedgerEntry.objects.filter(reference=reference).first()
     if existing is not None:
         return -existing.amount
@@ -312,21 +312,23 @@ def credit_clawback(*, user, wanted: Decimal, kind: str, reference: str, memo: s
 AI_QUERY_COST = Decimal("0.5")
 
 
-def ai_query_charge(*, user, reference: str, memo: str = "") -> LedgerEntry:
+def ai_query_charge(*, workspace, reference: str, memo: str = "") -> LedgerEntry:
     """Charge one AI assistant answer (a summary, insights), once per `reference`. Call it only
     after the answer was delivered: failed AI work is never charged."""
-    return credit_post(user=user, amount=-AI_QUERY_COST, kind=LedgerEntry.Kind.AI_QUERY, reference=reference, memo=memo)
+    return credit_post(
+        workspace=workspace, amount=-AI_QUERY_COST, kind=LedgerEntry.Kind.AI_QUERY, reference=reference, memo=memo
+    )
 
 
 AI_QUERY_HOLD_LIFETIME = timedelta(minutes=15)
 
 
 @transaction.atomic
-def ai_query_reserve(*, user, reference: str) -> CreditHold:
+def ai_query_reserve(*, workspace, reference: str) -> CreditHold:
     """Set one AI answer's price aside before asking the model, so an answer is never given
     that cannot be paid for. Settle it with `ai_query_settle` once the answer is delivered,
     or free it with `hold_release` when the model failed (failed AI work costs nothing)."""
-    account = _account_for_update(user)
+    account = _account_for_update(workspace)
     existing = CreditHold.objects.filter(reference=reference).first()
     if existing is not None:
         return existing
@@ -344,23 +346,27 @@ def ai_query_settle(*, reference: str, memo: str = "") -> Decimal:
     return hold_settle(reference=reference, amount_used=AI_QUERY_COST, memo=memo, kind=LedgerEntry.Kind.AI_QUERY)
 
 
-def number_rental_charge(*, user, reference: str, amount: Decimal, memo: str = "") -> LedgerEntry:
+def number_rental_charge(*, workspace, reference: str, amount: Decimal, memo: str = "") -> LedgerEntry:
     """Charge one period of a phone number's rental (`amount` credits, positive), once per
     `reference` (one per number and period). Raises InsufficientCredits when the credits not
     held by calls in progress cannot pay it."""
     if Decimal(amount) <= 0:
         raise LedgerError("A number rental charge must be a positive number of credits.")
     return credit_post(
-        user=user, amount=-Decimal(amount), kind=LedgerEntry.Kind.NUMBER_RENTAL, reference=reference, memo=memo
+        workspace=workspace,
+        amount=-Decimal(amount),
+        kind=LedgerEntry.Kind.NUMBER_RENTAL,
+        reference=reference,
+        memo=memo,
     )
 
 
-def credit_adjust(*, user, amount: Decimal, memo: str, by) -> LedgerEntry:
+def credit_adjust(*, workspace, amount: Decimal, memo: str, by) -> LedgerEntry:
     """A staff correction, recorded with who made it and why."""
     if not memo.strip():
         raise LedgerError("Say why the balance is being adjusted.")
     return credit_post(
-        user=user,
+        workspace=workspace,
         amount=amount,
         kind=LedgerEntry.Kind.STAFF_ADJUSTMENT,
         reference=f"staff:{uuid.uuid4()}",
@@ -370,14 +376,14 @@ def credit_adjust(*, user, amount: Decimal, memo: str, by) -> LedgerEntry:
 
 
 @transaction.atomic
-def credit_forfeit(*, user, reason: str, by) -> Decimal:
+def credit_forfeit(*, workspace, reason: str, by) -> Decimal:
     """Staff forfeit an account's available credits (balance less what calls in progress hold)
     when terminating it for a violation; recorded with who did it and why. Holds are left alone:
     their calls settle as usual. Returns what was forfeited (0, and no entry, when nothing was
     available)."""
     if not (reason or "").strip():
         raise LedgerError("Say why the credits are forfeited.")
-    account = _account_for_update(user)
+    account = _account_for_update(workspace)
     available = account.available
     if available <= 0:
         return Decimal("0")
@@ -392,28 +398,30 @@ def credit_forfeit(*, user, reason: str, by) -> Decimal:
     return available
 
 
-def starter_grant(*, user) -> LedgerEntry | None:
+def starter_grant(*, workspace) -> LedgerEntry | None:
     amount = settings.STARTER_CREDITS
-    CreditAccount.objects.get_or_create(user=user)
+    CreditAccount.objects.get_or_create(workspace=workspace)
     if amount <= 0:
         return None
     return credit_post(
-        user=user,
+        workspace=workspace,
         amount=Decimal(amount),
         kind=LedgerEntry.Kind.STARTER_GRANT,
-        reference=f"starter:{user.pk}",
+        reference=f"starter:{workspace.pk}",
         memo="Welcome credits",
     )
 
 
-def hold_place(*, user, reference: str, max_amount: Decimal, min_amount: Decimal, lifetime: timedelta) -> CreditHold:
+def hold_place(
+    *, workspace, reference: str, max_amount: Decimal, min_amount: Decimal, lifetime: timedelta
+) -> CreditHold:
     """Reserve up to `max_amount` (whole credits) of the available balance.
 
     Raises InsufficientCredits when less than `min_amount` is available. A second call
     with the same reference returns the first hold.
     """
     placed = holds_place(
-        user=user, references=[reference], max_amount=max_amount, min_amount=min_amount, lifetime=lifetime
+        workspace=workspace, references=[reference], max_amount=max_amount, min_amount=min_amount, lifetime=lifetime
     )
     if not placed:
         raise InsufficientCredits("Not enough credits to place a call.")
@@ -422,7 +430,7 @@ def hold_place(*, user, reference: str, max_amount: Decimal, min_amount: Decimal
 
 def holds_place(
     *,
-    user,
+    workspace,
     references: list[str],
     max_amount: Decimal,
     min_amount: Decimal,
@@ -442,7 +450,7 @@ def holds_place(
     expires_at = now + lifetime + timedelta(seconds=settings.CREDIT_HOLD_GRACE_SECONDS)
     if not _in_one_statement():
         return _holds_place_locked(
-            user=user,
+            workspace=workspace,
             references=list(references),
             max_amount=max_amount,
             min_amount=Decimal(min_amount),
@@ -450,7 +458,7 @@ def holds_place(
             cap=None if total_at_most is None else Decimal(total_at_most),
         )
     params = {
-        "user": user.pk,
+        "workspace": workspace.pk,
         "references": list(references),
         "max": Decimal(max_amount),
         "min": Decimal(min_amount),

@@ -15,7 +15,9 @@ CREDIT_FIELD = {"max_digits": 14, "decimal_places": 2}
 class CreditAccount(models.Model):
     """The balance of one account. `held` is reserved by calls in progress."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credit_account")
+    workspace = models.OneToOneField(
+        "accounts.Workspace", on_delete=models.PROTECT, related_name="credit_account", db_column="user_id"
+    )
     balance = models.DecimalField(default=Decimal("0"), **CREDIT_FIELD)
     held = models.DecimalField(default=Decimal("0"), **CREDIT_FIELD)
     updated_at = models.DateTimeField(auto_now=True)
@@ -30,7 +32,7 @@ class CreditAccount(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.user} — {self.balance} credits"
+        return f"{self.workspace} — {self.balance} credits"
 
     @property
     def available(self) -> Decimal:
@@ -152,7 +154,9 @@ class Purchase(models.Model):
         REFUNDED = "refunded", "Refunded"
         CHARGED_BACK = "charged_back", "Charged back"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases")
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.PROTECT, related_name="purchases", db_column="user_id"
+    )
     package = models.ForeignKey(
         CreditPackage, null=True, blank=True, on_delete=models.PROTECT, related_name="purchases"
     )
@@ -227,7 +231,9 @@ class RefundRequest(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="refund_requests")
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.PROTECT, related_name="refund_requests", db_column="user_id"
+    )
     purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refund_requests")
     reason = models.TextField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
@@ -286,7 +292,9 @@ class Plan(models.Model):
 class Subscription(models.Model):
     """An account's Paddle subscription, as Paddle last told us."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions")
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.PROTECT, related_name="subscriptions", db_column="user_id"
+    )
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     paddle_subscription_id = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=20)  # Paddle's: active, trialing, past_due, paused, canceled

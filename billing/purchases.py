@@ -16,12 +16,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import User
-from accounts.services import account_set_status
+from accounts import audit
+from accounts.models import Workspace
+from accounts.services import workspace_set_status
 
 from . import ledger
 from .models import CreditPackage, LedgerEntry, PaddleEvent, Purchase
-from .paddle.events import EventNotReady, account_from_custom_data, minor_to_amount
+from .paddle.events import EventNotReady, account_from_custom_data, buyer_from_custom_data, minor_to_amount
 from .paddle.validation import data_problem, envelope_problem
 from .refunds import paddle_refund_declined
 from .subscriptions import subscription_event, subscription_period_paid
@@ -52,14 +53,14 @@ def _package_for_price(price_id: str) -> CreditPackage | None:
     return package
 
 
-def purchase_start_test_checkout(*, user, package: CreditPackage) -> Purchase:
+def purchase_start_test_checkout(*, workspace, package: CreditPackage) -> Purchase:
     """Development only: a pending purchase whose payment the test checkout will report."""
     if not test_checkout_enabled():
         raise PurchaseError("The test checkout is off because Paddle is configured.")
-    if not user.can_dial:
+    if not workspace.can_dial:
         raise PurchaseError("Your account is suspended, so credits cannot be bought.")
     return Purchase.objects.create(
-        user=user,
+        workspace=workspace,
         package=package,
         paddle_transaction_id=f"txn_test_{uuid.uuid4().hex[:24]}",
         credits=package.credits,
@@ -73,12 +74,12 @@ def _transaction_completed(data: dict, **_) -> None:
     txn_id = data["id"]
     if subscription_period_paid(data):
         return
-    user = account_from_custom_data(data.get("custom_data") or {})
+    workspace = account_from_custom_data(data.get("custom_data") or {})
     # The package comes from what was paid for (the price), never from custom data alone.
     # Quantities are whole numbers from 1 (billing.paddle.validation refused anything else).
     lines = [(_package_for_price(item["price"]["id"]), item["quantity"]) for item in data["items"]]
     lines = [(package, quantity) for package, quantity in lines if package is not None]
-    if user is None or not lines:
+    if workspace is None or not lines:
         logger.error("paddle transaction %s names no known account or package; not granted", txn_id)
         return
     package, quantity = lines[0]
@@ -86,12 +87,12 @@ def _transaction_completed(data: dict, **_) -> None:
     totals = (data.get("details") or {}).get("totals") or {}
     purchase, _ = Purchase.objects.select_for_update().get_or_create(
         paddle_transaction_id=txn_id,
-        defaults={"user": user, "package": package, "credits": credits},
+        defaults={"workspace": workspace, "package": package, "credits": credits},
     )
     if purchase.status != Purchase.Status.PENDING:
         return  # already granted, or refunded since: a late duplicate changes nothing
     ledger.credit_post(
-        user=purchase.user,
+        workspace=purchase.workspace,
         amount=credits,
         kind=LedgerEntry.Kind.PURCHASE,
         reference=f"paddle:{txn_id}",
@@ -104,6 +105,12 @@ def _transaction_completed(data: dict, **_) -> None:
     purchase.currency = totals.get("currency_code") or data.get("currency_code") or purchase.currency
     purchase.invoice_number = data.get("invoice_number") or ""
     purchase.save()
+    audit.record(
+        workspace=purchase.workspace_id,
+        actor=buyer_from_custom_data(data.get("custom_data") or {}),
+        action="credits.purchase",
+        summary=f"Bought {credits.normalize():f} credits ({quantity} × {package.name}, payment {txn_id}).",
+    )
 
 
 def _adjustment(data: dict, **_) -> None:
@@ -130,16 +137,16 @@ def _adjustment(data: dict, **_) -> None:
         # Suspend first: that pauses campaigns (campaign locks) before the claw-back takes the
         # account lock, the same order the dialer uses, so the two can never deadlock. A terminated
         # account stays terminated (suspending it would undo the termination).
-        owner = User.objects.get(pk=purchase.user_id)
-        if owner.status != User.Status.TERMINATED:
-            account_set_status(
-                user=owner,
-                status=User.Status.SUSPENDED,
+        workspace = Workspace.objects.get(pk=purchase.workspace_id)
+        if workspace.status != Workspace.Status.TERMINATED:
+            workspace_set_status(
+                workspace=workspace,
+                status=Workspace.Status.SUSPENDED,
                 reason=f"A chargeback was filed for payment {purchase.paddle_transaction_id}. Contact support.",
                 by=None,
             )
     taken = ledger.credit_clawback(
-        user=purchase.user,
+        workspace=purchase.workspace,
         wanted=wanted,
         kind=kind,
         reference=f"paddle:{data['id']}",

@@ -20,7 +20,8 @@ from paddle_billing.Entities.Shared import Action, AdjustmentType
 from paddle_billing.Exceptions.ApiError import ApiError
 from paddle_billing.Resources.Adjustments.Operations import CreateAdjustment, CreateAdjustmentItem
 
-from accounts.models import User
+from accounts import audit
+from accounts.models import Workspace
 
 from . import ledger
 from .models import CreditAccount, LedgerEntry, Purchase, RefundRequest
@@ -36,27 +37,27 @@ class RefundError(Exception):
     """A refund action the rules refuse; the message is written for whoever asked."""
 
 
-def _terminated(user) -> bool:
+def _terminated(workspace) -> bool:
     """Terminated by staff for a violation (closing one's own account is not a termination): the
     refund policy gives such accounts no refunds."""
-    return user.status == User.Status.TERMINATED
+    return workspace.status == Workspace.Status.TERMINATED
 
 
 def refundable_credits(purchase: Purchase) -> Decimal:
     """What approving now would take back: the purchase's credits not yet taken back, never more
     than the account has available (spent or held credits are not refundable)."""
     remaining = purchase.credits - purchase.credits_clawed_back
-    account = CreditAccount.objects.filter(user_id=purchase.user_id).first()
+    account = CreditAccount.objects.filter(workspace_id=purchase.workspace_id).first()
     available = account.available if account is not None else Decimal("0")
     return max(min(remaining, available), Decimal("0"))
 
 
-def refund_refusal(*, user, purchase: Purchase, now=None) -> str | None:
+def refund_refusal(*, workspace, purchase: Purchase, now=None) -> str | None:
     """Why `user` may not ask for a refund of `purchase` now, or None when they may."""
     now = now or timezone.now()
-    if purchase.user_id != user.pk:
+    if purchase.workspace_id != workspace.pk:
         return "That purchase is not on your account."
-    if _terminated(purchase.user):  # the owner as stored now, not as a caller last saw them
+    if _terminated(purchase.workspace):  # the owner as stored now, not as a caller last saw them
         return (
             "This account was terminated for breaking our terms, so its purchases cannot be refunded"
             " (see the refund policy)."
@@ -79,17 +80,24 @@ def refund_refusal(*, user, purchase: Purchase, now=None) -> str | None:
 
 
 @transaction.atomic
-def refund_request_create(*, user, purchase: Purchase, reason: str) -> RefundRequest:
+def refund_request_create(*, workspace, purchase: Purchase, reason: str, by=None) -> RefundRequest:
     reason = (reason or "").strip()
-    purchase = Purchase.objects.select_for_update(of=("self",)).select_related("user").get(pk=purchase.pk)
-    refusal = refund_refusal(user=user, purchase=purchase)
+    purchase = Purchase.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=purchase.pk)
+    refusal = refund_refusal(workspace=workspace, purchase=purchase)
     if refusal:
         raise RefundError(refusal)
     if not reason:
         raise RefundError("Tell us why you would like a refund.")
     try:
         with transaction.atomic():
-            return RefundRequest.objects.create(user=user, purchase=purchase, reason=reason)
+            request = RefundRequest.objects.create(workspace=workspace, purchase=purchase, reason=reason)
+        audit.record(
+            workspace=workspace,
+            actor=by,
+            action="credits.refund_request",
+            summary=f"Asked for a refund of payment {purchase.paddle_transaction_id}.",
+        )
+        return request
     except IntegrityError as exc:  # pragma: no cover - the purchase lock makes this a last resort
         raise RefundError("A refund request for this purchase is already being reviewed.") from exc
 
@@ -154,10 +162,10 @@ def refund_request_approve(*, request: RefundRequest, by, note: str = "") -> Ref
     """
     request = _open_request_for_update(request)
     # Only the purchase row is locked; its owner is read for the policy check.
-    purchase = Purchase.objects.select_for_update(of=("self",)).select_related("user").get(pk=request.purchase_id)
-    if _terminated(purchase.user):
+    purchase = Purchase.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=request.purchase_id)
+    if _terminated(purchase.workspace):
         raise RefundError(
-            f"The account {purchase.user.email} was terminated for a violation, and the refund policy gives"
+            f"The workspace {purchase.workspace} was terminated for a violation, and the refund policy gives"
             " such accounts no refund. Nothing was changed; reject the request instead."
         )
     if purchase.status != Purchase.Status.COMPLETED:
@@ -171,7 +179,7 @@ def refund_request_approve(*, request: RefundRequest, by, note: str = "") -> Ref
     # Taken first, under the account lock, so the credits cannot be spent while Paddle refunds them;
     # if Paddle then refuses, the whole transaction (this claw-back included) is rolled back.
     taken = ledger.credit_clawback(
-        user=purchase.user,
+        workspace=purchase.workspace,
         wanted=purchase.credits - purchase.credits_clawed_back,
         kind=LedgerEntry.Kind.REFUND_CLAWBACK,
         reference=f"refund-request:{request.pk}",
@@ -227,7 +235,7 @@ def paddle_refund_declined(*, adjustment_id: str) -> None:
     purchase = Purchase.objects.select_for_update().get(pk=request.purchase_id)
     if request.credits_refunded > 0:
         ledger.credit_post(
-            user=purchase.user,
+            workspace=purchase.workspace,
             amount=request.credits_refunded,
             kind=LedgerEntry.Kind.REFUND_CLAWBACK,
             reference=f"refund-request:{request.pk}:declined",
@@ -242,11 +250,13 @@ def paddle_refund_declined(*, adjustment_id: str) -> None:
     request.save(update_fields=["status", "staff_note"])
 
 
-def replacement_credits_grant(*, user, amount: Decimal, reason: str, by) -> LedgerEntry:
+def replacement_credits_grant(*, workspace, amount: Decimal, reason: str, by) -> LedgerEntry:
     """Staff grant for a verified technical error (e.g. a call charged but never connected)."""
     amount = Decimal(amount)
     if amount <= 0:
         raise RefundError("Replacement credits must be a positive amount.")
     if not (reason or "").strip():
         raise RefundError("Describe the verified technical error.")
-    return ledger.credit_adjust(user=user, amount=amount, memo=f"{REPLACEMENT_MEMO_PREFIX} {reason.strip()}", by=by)
+    return ledger.credit_adjust(
+        workspace=workspace, amount=amount, memo=f"{REPLACEMENT_MEMO_PREFIX} {reason.strip()}", by=by
+    )

@@ -71,12 +71,12 @@ def subscription_event(data: dict, *, occurred_at=None) -> None:
             setattr(existing, name, value)
         existing.save()
         return
-    user = account_from_custom_data(data.get("custom_data") or {})
+    workspace = account_from_custom_data(data.get("custom_data") or {})
     plan = _plan_for(data)
-    if user is None or plan is None:
+    if workspace is None or plan is None:
         logger.error("paddle subscription %s names no known account or plan", sub_id)
         return
-    Subscription.objects.create(user=user, plan=plan, paddle_subscription_id=sub_id, **fields)
+    Subscription.objects.create(workspace=workspace, plan=plan, paddle_subscription_id=sub_id, **fields)
 
 
 def subscription_period_paid(data: dict) -> bool:
@@ -92,17 +92,17 @@ def subscription_period_paid(data: dict) -> bool:
         return False
     plan, quantity = line
     txn_id, sub_id = data["id"], data["subscription_id"]
-    user = account_from_custom_data(data.get("custom_data") or {})
-    if user is None:
+    workspace = account_from_custom_data(data.get("custom_data") or {})
+    if workspace is None:
         sub = Subscription.objects.filter(paddle_subscription_id=sub_id).first()
-        user = sub.user if sub else None
-    if user is None:
+        workspace = sub.workspace if sub else None
+    if workspace is None:
         raise EventNotReady(f"subscription payment {txn_id} before its account is known ({sub_id})")
     credits = plan.included_credits * quantity
     payment, _ = Purchase.objects.select_for_update().get_or_create(
         paddle_transaction_id=txn_id,
         defaults={
-            "user": user,
+            "workspace": workspace,
             "plan": plan,
             "paddle_subscription_id": sub_id,
             "credits": credits,
@@ -112,7 +112,7 @@ def subscription_period_paid(data: dict) -> bool:
     if payment.status != Purchase.Status.PENDING:
         return True  # granted already, or refunded since: a late duplicate changes nothing
     ledger.credit_post(
-        user=payment.user,
+        workspace=payment.workspace,
         amount=credits,
         kind=LedgerEntry.Kind.SUBSCRIPTION_GRANT,
         reference=f"paddle:{txn_id}",

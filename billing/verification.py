@@ -19,15 +19,15 @@ def ledger_problems() -> list[str]:
         .annotate(total=Sum("amount"))
         .values_list("account", "total")
     )
-    for account in CreditAccount.objects.select_related("user").order_by("pk"):
+    for account in CreditAccount.objects.select_related("workspace").order_by("pk"):
         total = sums.get(account.pk) or Decimal("0")
         if total != account.balance:
-            problems.append(f"{account.user}: balance {account.balance} but entries add up to {total}")
+            problems.append(f"{account.workspace}: balance {account.balance} but entries add up to {total}")
         if account.balance < 0:
-            problems.append(f"{account.user}: negative balance {account.balance}")
+            problems.append(f"{account.workspace}: negative balance {account.balance}")
         active = held.get(account.pk) or Decimal("0")
         if active != account.held:
-            problems.append(f"{account.user}: {account.held} held but active holds add up to {active}")
+            problems.append(f"{account.workspace}: {account.held} held but active holds add up to {active}")
     usage = {
         reference: (count, amount)
         # A settled hold posts one usage entry: call seconds, or an AI answer.

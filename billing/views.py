@@ -15,7 +15,7 @@ from clozit.queueing import enqueue
 from . import ledger
 from .models import CreditPackage, LedgerEntry, Plan, Purchase, Subscription
 from .paddle.client import paddle_client, paddle_configured
-from .paddle.events import account_token
+from .paddle.events import account_token, buyer_token
 from .paddle.pricing import estimate_for
 from .paddle.test_checkout import deliver_test_payment, deliver_test_subscription
 from .purchases import PurchaseError, purchase_start_test_checkout, test_checkout_enabled
@@ -24,7 +24,7 @@ from .subscriptions import SubscriptionError, subscription_cancel
 
 
 def _entries(request):
-    entries = LedgerEntry.objects.filter(account__user=request.user).select_related("created_by")
+    entries = LedgerEntry.objects.filter(account__workspace=request.workspace).select_related("created_by")
     kind = request.GET.get("kind", "")
     if kind in LedgerEntry.Kind.values:
         entries = entries.filter(kind=kind)
@@ -38,27 +38,27 @@ def credits(request):
         request,
         "billing/credits.html",
         {
-            "balance": ledger.balance_of(user=request.user),
+            "balance": ledger.balance_of(workspace=request.workspace),
             "entries": entries[:200],
             "kinds": LedgerEntry.Kind.choices,
             "kind": kind,
-            "purchases": _purchases_with_refunds(request.user),
-            "subscriptions": Subscription.objects.filter(user=request.user).select_related("plan")[:5],
+            "purchases": _purchases_with_refunds(request.workspace),
+            "subscriptions": Subscription.objects.filter(workspace=request.workspace).select_related("plan")[:5],
         },
     )
 
 
-def _purchases_with_refunds(user) -> list[Purchase]:
+def _purchases_with_refunds(workspace) -> list[Purchase]:
     """Recent purchases, each with its latest refund request and whether one can be asked for now."""
     purchases = list(
-        Purchase.objects.filter(user=user)
-        .select_related("user", "package", "plan")
+        Purchase.objects.filter(workspace=workspace)
+        .select_related("workspace", "package", "plan")
         .prefetch_related("refund_requests")[:50]
     )
     for purchase in purchases:
         requests = list(purchase.refund_requests.all())
         purchase.latest_refund_request = requests[0] if requests else None
-        purchase.refund_allowed = refund_refusal(user=user, purchase=purchase) is None
+        purchase.refund_allowed = refund_refusal(workspace=workspace, purchase=purchase) is None
     return purchases
 
 
@@ -72,15 +72,17 @@ class RefundRequestForm(forms.Form):
 
 @login_required
 def refund_request(request, transaction_id):
-    purchase = get_object_or_404(Purchase, user=request.user, paddle_transaction_id=transaction_id)
-    refusal = refund_refusal(user=request.user, purchase=purchase)
+    purchase = get_object_or_404(Purchase, workspace=request.workspace, paddle_transaction_id=transaction_id)
+    refusal = refund_refusal(workspace=request.workspace, purchase=purchase)
     if refusal:
         messages.error(request, refusal)
         return redirect("credits")
     form = RefundRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            refund_request_create(user=request.user, purchase=purchase, reason=form.cleaned_data["reason"])
+            refund_request_create(
+                workspace=request.workspace, purchase=purchase, reason=form.cleaned_data["reason"], by=request.user
+            )
         except RefundError as exc:
             messages.error(request, str(exc))
             return redirect("credits")
@@ -109,13 +111,13 @@ def credits_export(request):
 
 @login_required
 def balance_fragment(request):
-    return render(request, "billing/fragment_balance.html", {"balance": ledger.balance_of(user=request.user)})
+    return render(request, "billing/fragment_balance.html", {"balance": ledger.balance_of(workspace=request.workspace)})
 
 
 @login_required
 def buy(request):
     packages = CreditPackage.objects.filter(active=True)
-    country = request.user.default_country
+    country = request.workspace.default_country
     offers = [
         (package, estimate_for(package=package, country_code=country, ip_address=request.META.get("REMOTE_ADDR")))
         for package in packages
@@ -130,10 +132,11 @@ def buy(request):
             "test_checkout": test_checkout_enabled(),
             "plans": Plan.objects.filter(active=True),
             "has_subscription": Subscription.objects.filter(
-                user=request.user, status__in=["active", "trialing", "past_due"], cancel_at__isnull=True
+                workspace=request.workspace, status__in=["active", "trialing", "past_due"], cancel_at__isnull=True
             ).exists(),
             "paddle_client_token": settings.PADDLE_CLIENT_TOKEN,
-            "account_token": account_token(request.user.pk),
+            "account_token": account_token(request.workspace.pk),
+            "buyer_token": buyer_token(request.user.pk),
             "paddle_environment": settings.PADDLE_ENVIRONMENT,
         },
     )
@@ -144,7 +147,7 @@ def buy(request):
 def buy_test_checkout(request, package_id):
     package = get_object_or_404(CreditPackage, pk=package_id, active=True)
     try:
-        purchase = purchase_start_test_checkout(user=request.user, package=package)
+        purchase = purchase_start_test_checkout(workspace=request.workspace, package=package)
     except PurchaseError as exc:
         messages.error(request, str(exc))
         return redirect("credits_buy")
@@ -154,8 +157,12 @@ def buy_test_checkout(request, package_id):
 
 @login_required
 def purchase_status(request, transaction_id):
-    purchase = Purchase.objects.filter(user=request.user, paddle_transaction_id=transaction_id).first()
-    context = {"purchase": purchase, "transaction_id": transaction_id, "balance": ledger.balance_of(user=request.user)}
+    purchase = Purchase.objects.filter(workspace=request.workspace, paddle_transaction_id=transaction_id).first()
+    context = {
+        "purchase": purchase,
+        "transaction_id": transaction_id,
+        "balance": ledger.balance_of(workspace=request.workspace),
+    }
     if not request.htmx:
         return render(request, "billing/purchase_status.html", context)
     done = purchase is not None and purchase.status != Purchase.Status.PENDING
@@ -167,13 +174,13 @@ def purchase_status(request, transaction_id):
 @require_POST
 def subscribe_test_checkout(request, plan_id):
     plan = get_object_or_404(Plan, pk=plan_id, active=True)
-    if not test_checkout_enabled() or not request.user.can_dial:
+    if not test_checkout_enabled() or not request.workspace.can_dial:
         messages.error(request, "Subscribing here is not possible right now.")
         return redirect("credits_buy")
     enqueue(
         "default",
         deliver_test_subscription,
-        user_id=request.user.pk,
+        workspace_id=request.workspace.pk,
         plan_id=plan.pk,
         retry=Retry(max=3, interval=[5, 15, 60]),
     )
@@ -184,7 +191,7 @@ def subscribe_test_checkout(request, plan_id):
 @login_required
 @require_POST
 def subscription_cancel_view(request, pk):
-    subscription = get_object_or_404(Subscription, pk=pk, user=request.user)
+    subscription = get_object_or_404(Subscription, pk=pk, workspace=request.workspace)
     try:
         subscription = subscription_cancel(subscription=subscription)
     except SubscriptionError as exc:
@@ -199,7 +206,7 @@ def subscription_cancel_view(request, pk):
 @login_required
 def purchase_invoice(request, transaction_id):
     """Paddle issues the invoice; we fetch its short-lived link and send the user there."""
-    purchase = get_object_or_404(Purchase, user=request.user, paddle_transaction_id=transaction_id)
+    purchase = get_object_or_404(Purchase, workspace=request.workspace, paddle_transaction_id=transaction_id)
     if purchase.test_mode or not paddle_configured():
         messages.error(request, "Test purchases have no invoice.")
         return redirect("credits")

@@ -21,10 +21,10 @@ from .models import Agent, Call, CallTurn, Campaign, CampaignContact, Contact, C
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "language", "max_call_seconds", "updated_at"]
-    search_fields = ["name", "owner__email"]
+    list_display = ["name", "workspace", "language", "max_call_seconds", "updated_at"]
+    search_fields = ["name", "workspace__name"]
     list_filter = ["language"]
-    list_select_related = ["owner"]
+    list_select_related = ["workspace"]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -41,15 +41,15 @@ class ContactInline(admin.TabularInline):
 
 @admin.register(ContactList)
 class ContactListAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "source_filename", "created_at"]
-    search_fields = ["name", "owner__email"]
-    list_select_related = ["owner"]
+    list_display = ["name", "workspace", "source_filename", "created_at"]
+    search_fields = ["name", "workspace__name"]
+    list_select_related = ["workspace"]
 
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = ["phone_number", "first_name", "last_name", "contact_list"]
-    search_fields = ["phone_number", "first_name", "last_name", "contact_list__owner__email"]
+    search_fields = ["phone_number", "first_name", "last_name", "contact_list__workspace__name"]
     list_select_related = ["contact_list"]
 
 
@@ -63,9 +63,9 @@ class DoNotCallForm(forms.ModelForm):
 
     class Meta:
         model = DoNotCall
-        fields = ["owner", "phone_number", "reason"]
+        fields = ["workspace", "phone_number", "reason"]
         help_texts = {
-            "owner": format_lazy(
+            "workspace": format_lazy(
                 "Leave empty for the platform-wide list: no account may call the number. "
                 'Many numbers at once: <a href="{}">import a CSV to the platform-wide list</a>.',
                 reverse_lazy("admin:campaigns_donotcall_import"),
@@ -74,11 +74,11 @@ class DoNotCallForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        owner, number = cleaned.get("owner"), cleaned.get("phone_number")
+        workspace, number = cleaned.get("workspace"), cleaned.get("phone_number")
         if number:
             try:
                 cleaned["phone_number"] = normalise_number(
-                    number, default_country=owner.default_country if owner else self.staff_country
+                    number, default_country=workspace.default_country if workspace else self.staff_country
                 )
             except ValueError as exc:
                 self.add_error("phone_number", str(exc))
@@ -94,9 +94,9 @@ class DoNotCallScopeFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "platform":
-            return queryset.filter(owner__isnull=True)
+            return queryset.filter(workspace__isnull=True)
         if self.value() == "account":
-            return queryset.filter(owner__isnull=False)
+            return queryset.filter(workspace__isnull=False)
         return queryset
 
 
@@ -122,13 +122,13 @@ class DoNotCallAdmin(admin.ModelAdmin):
     form = DoNotCallForm
     list_display = ["phone_number", "scope", "reason", "added_by", "created_at"]
     list_filter = [DoNotCallScopeFilter]
-    search_fields = ["phone_number", "owner__email", "reason"]
-    list_select_related = ["owner", "added_by"]
+    search_fields = ["phone_number", "workspace__name", "reason"]
+    list_select_related = ["workspace", "added_by"]
     readonly_fields = ["added_by", "created_at"]
 
-    @admin.display(description="List", ordering="owner__email")
+    @admin.display(description="List", ordering="workspace__name")
     def scope(self, obj):
-        return obj.owner.email if obj.owner_id else "Platform-wide"
+        return obj.workspace.name if obj.workspace_id else "Platform-wide"
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -207,7 +207,7 @@ CAMPAIGN_PAUSE_PAGE = """{% extends "admin/base_site.html" %}
 {% block content %}
 <p>Campaigns to pause (calls already in progress finish normally):</p>
 <ul>{% for campaign in campaigns %}
-  <li>{{ campaign.name }} ({{ campaign.owner.email }}, now {{ campaign.get_status_display }})</li>
+  <li>{{ campaign.name }} ({{ campaign.workspace.name }}, now {{ campaign.get_status_display }})</li>
 {% endfor %}</ul>
 <form method="post">{% csrf_token %}
   {% for campaign in campaigns %}
@@ -239,10 +239,10 @@ class FlaggedFilter(admin.SimpleListFilter):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "status", "flagged", "flag_reason", "agent", "contact_list", "created_at"]
+    list_display = ["name", "workspace", "status", "flagged", "flag_reason", "agent", "contact_list", "created_at"]
     list_filter = [FlaggedFilter, "status"]
-    search_fields = ["name", "owner__email"]
-    list_select_related = ["owner", "agent", "contact_list"]
+    search_fields = ["name", "workspace__name"]
+    list_select_related = ["workspace", "agent", "contact_list"]
     readonly_fields = [
         "status",
         "status_reason",
@@ -281,7 +281,7 @@ class CampaignAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": "Pause campaigns: give a reason",
             "form": form,
-            "campaigns": queryset.select_related("owner"),
+            "campaigns": queryset.select_related("workspace"),
             "action": request.POST.get("action"),
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
             "opts": self.model._meta,
@@ -326,7 +326,7 @@ class CallTurnAdmin(admin.ModelAdmin):
 
     list_display = ["call", "sequence", "speaker", "text", "created_at"]
     list_filter = ["speaker"]
-    search_fields = ["text", "call__to_number", "call__owner__email"]
+    search_fields = ["text", "call__to_number", "call__workspace__name"]
     list_select_related = ["call"]
     readonly_fields = ["call", "sequence", "speaker", "text", "created_at"]
 
@@ -341,7 +341,7 @@ class CallTurnAdmin(admin.ModelAdmin):
 class CallAdmin(admin.ModelAdmin):
     list_display = [
         "id",
-        "owner",
+        "workspace",
         "to_number",
         "status",
         "outcome",
@@ -350,7 +350,7 @@ class CallAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "outcome", "provider", "created_at"]
-    search_fields = ["to_number", "provider_call_id", "owner__email"]
-    list_select_related = ["owner"]
+    search_fields = ["to_number", "provider_call_id", "workspace__name"]
+    list_select_related = ["workspace"]
     inlines = [CallTurnInline]
     readonly_fields = [f.name for f in Call._meta.fields]

@@ -18,6 +18,11 @@ from django.db.models.functions import Reverse
 from telephony.providers.base import VoiceProvider
 from telephony.registry import UnknownProvider, get_provider
 
+# The owner of the work. Its column is still named owner_id: the workspaces migration
+# (accounts 0004) gave each account's workspace the account's id, so the column's values
+# stayed and only its foreign key moved from the user to the workspace.
+WORKSPACE = "accounts.Workspace"
+
 
 def default_outcomes() -> list[dict]:
     # "kind": what the outcome counts as in analytics (campaigns/engine/spec.py).
@@ -54,7 +59,7 @@ class Agent(models.Model):
         ("de-DE", "German"),
     ]
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agents")
+    workspace = models.ForeignKey(WORKSPACE, on_delete=models.CASCADE, related_name="agents", db_column="owner_id")
     name = models.CharField(max_length=120)
     language = models.CharField(max_length=10, choices=LANGUAGES, default="en-US")
     # The voices the configured telephony provider offers (checked against the language by AgentForm).
@@ -166,7 +171,9 @@ class ContactList(models.Model):
         RUNNING = "running", "Importing"
         FAILED = "failed", "Import failed"
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_lists")
+    workspace = models.ForeignKey(
+        WORKSPACE, on_delete=models.CASCADE, related_name="contact_lists", db_column="owner_id"
+    )
     name = models.CharField(max_length=120)
     tags = models.JSONField(default=list, blank=True)
     source_filename = models.CharField(max_length=255, blank=True)
@@ -241,11 +248,11 @@ class Contact(models.Model):
 
 
 class DoNotCall(models.Model):
-    """A number an account must never call again; without an owner, no account may (the
+    """A number a workspace must never call again; without a workspace, none may (the
     platform-wide list kept by staff)."""
 
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="do_not_call", null=True, blank=True
+    workspace = models.ForeignKey(
+        WORKSPACE, on_delete=models.CASCADE, related_name="do_not_call", null=True, blank=True, db_column="owner_id"
     )
     phone_number = models.CharField(max_length=20)
     reason = models.CharField(max_length=200, blank=True)
@@ -258,9 +265,9 @@ class DoNotCall(models.Model):
         verbose_name = "do-not-call entry"
         verbose_name_plural = "do-not-call list"
         constraints = [
-            models.UniqueConstraint(fields=["owner", "phone_number"], name="dnc_unique_number_per_owner"),
+            models.UniqueConstraint(fields=["workspace", "phone_number"], name="dnc_unique_number_per_owner"),
             models.UniqueConstraint(
-                fields=["phone_number"], condition=Q(owner__isnull=True), name="dnc_unique_number_platform"
+                fields=["phone_number"], condition=Q(workspace__isnull=True), name="dnc_unique_number_platform"
             ),
         ]
         indexes = [models.Index(fields=["phone_number"])]
@@ -285,7 +292,7 @@ class Campaign(models.Model):
         STOPPED = "stopped", "Stopped"
         COMPLETED = "completed", "Completed"
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaigns")
+    workspace = models.ForeignKey(WORKSPACE, on_delete=models.CASCADE, related_name="campaigns", db_column="owner_id")
     name = models.CharField(max_length=120)
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="campaigns")
     contact_list = models.ForeignKey(ContactList, on_delete=models.PROTECT, related_name="campaigns")
@@ -435,7 +442,7 @@ class Call(models.Model):
         WRONG_PERSON = "wrong_person", "Wrong person"
         HUNG_UP = "hung_up", "Hung up before the end"
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calls")
+    workspace = models.ForeignKey(WORKSPACE, on_delete=models.CASCADE, related_name="calls", db_column="owner_id")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="calls", null=True, blank=True)
     # Calls outlive their contacts (billing records are kept when personal data is purged).
     target = models.ForeignKey(CampaignContact, on_delete=models.SET_NULL, related_name="calls", null=True, blank=True)
@@ -484,24 +491,26 @@ class Call(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "status"]),
-            models.Index(fields=["owner", "created_at"]),
+            models.Index(fields=["workspace", "created_at"]),
             # A campaign's first, last and latest calls, and its calls in one hour (the counters' edges).
             models.Index(fields=["campaign", "created_at"], name="call_campaign_created"),
             # The few live calls, which the counters leave out (campaigns/models.py: CallCount).
             models.Index(
-                fields=["owner", "campaign"],
+                fields=["workspace", "campaign"],
                 condition=Q(status__in=["queued", "dialing", "ringing", "in_progress"]),
                 name="call_live",
             ),
             # The calls list's filters and the calls CSV's header (migration 0017; the last two are
             # built on PostgreSQL only, where their functions exist).
-            models.Index(fields=["owner", "status", "created_at"], name="call_owner_status_created"),
+            models.Index(fields=["workspace", "status", "created_at"], name="call_owner_status_created"),
             models.Index(
-                fields=["owner", "outcome", "created_at"], condition=~Q(outcome=""), name="call_owner_outcome_created"
+                fields=["workspace", "outcome", "created_at"],
+                condition=~Q(outcome=""),
+                name="call_owner_outcome_created",
             ),
-            models.Index(models.F("owner"), Reverse("to_number"), name="call_owner_number_reversed"),
+            models.Index(models.F("workspace"), Reverse("to_number"), name="call_owner_number_reversed"),
             models.Index(
-                models.F("owner"),
+                models.F("workspace"),
                 models.F("campaign"),
                 models.Func(
                     models.F("captured"),
@@ -609,7 +618,9 @@ class KnowledgePassage(models.Model):
 class PlaygroundSession(models.Model):
     """A text conversation with an agent in the browser, run by the same engine as calls."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="playground_sessions")
+    workspace = models.ForeignKey(
+        WORKSPACE, on_delete=models.CASCADE, related_name="playground_sessions", db_column="owner_id"
+    )
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="playground_sessions")
     variables = models.JSONField(default=dict, blank=True)
     engine_state = models.JSONField(default=dict, blank=True)
@@ -634,7 +645,9 @@ class AssistantQuestion(models.Model):
         ANSWERED = "answered", "Answered"
         FAILED = "failed", "Failed"
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assistant_questions")
+    workspace = models.ForeignKey(
+        WORKSPACE, on_delete=models.CASCADE, related_name="assistant_questions", db_column="owner_id"
+    )
     call = models.ForeignKey(Call, on_delete=models.CASCADE, null=True, blank=True, related_name="questions")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, null=True, blank=True, related_name="questions")
     question = models.TextField()
@@ -665,7 +678,7 @@ class AssistantQuestion(models.Model):
 class CallCount(models.Model):
     """Calls in a final state, per (owner, campaign, agent, status, outcome, answered)."""
 
-    owner_id = models.BigIntegerField()
+    workspace_id = models.BigIntegerField(db_column="owner_id")
     campaign_id = models.BigIntegerField(default=0)  # 0: outside any campaign
     agent_id = models.BigIntegerField(default=0)  # 0: no agent (deleted)
     status = models.CharField(max_length=16)
@@ -679,7 +692,7 @@ class CallCount(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["owner_id", "campaign_id", "agent_id", "status", "outcome", "answered"],
+                fields=["workspace_id", "campaign_id", "agent_id", "status", "outcome", "answered"],
                 name="call_count_key",
             )
         ]
@@ -689,7 +702,7 @@ class CallHourCount(models.Model):
     """Calls in a final state, per hour of their `created_at` (UTC) and (owner, campaign, agent,
     outcome): the chart's and the periods' buckets."""
 
-    owner_id = models.BigIntegerField()
+    workspace_id = models.BigIntegerField(db_column="owner_id")
     campaign_id = models.BigIntegerField(default=0)
     agent_id = models.BigIntegerField(default=0)
     hour = models.DateTimeField()
@@ -702,7 +715,7 @@ class CallHourCount(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["owner_id", "hour", "campaign_id", "agent_id", "outcome"], name="call_hour_count_key"
+                fields=["workspace_id", "hour", "campaign_id", "agent_id", "outcome"], name="call_hour_count_key"
             )
         ]
         indexes = [models.Index(fields=["campaign_id", "hour"], name="call_hour_count_campaign")]

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import account_created
+from accounts.workspaces import personal_workspace_of
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, Plan
 from campaigns.contacts.importing import contact_list_confirm_consent, contacts_import
@@ -60,8 +61,9 @@ def load_demo() -> User:
         )
         EmailAddress.objects.create(user=user, email=DEMO_EMAIL, primary=True, verified=True)
         account_created(user=user)
+    workspace = personal_workspace_of(user)
     ledger.credit_post(
-        user=user,
+        workspace=workspace,
         amount=DEMO_CREDITS,
         kind=LedgerEntry.Kind.STAFF_ADJUSTMENT,
         reference="demo:grant",
@@ -80,8 +82,8 @@ def load_demo() -> User:
     if not User.objects.filter(email=ADMIN_EMAIL).exists():
         staff = User.objects.create_superuser(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, first_name="Support")
         EmailAddress.objects.create(user=staff, email=ADMIN_EMAIL, primary=True, verified=True)
-    agent = Agent.objects.filter(owner=user).first() or Agent.objects.create(
-        owner=user,
+    agent = Agent.objects.filter(workspace=workspace).first() or Agent.objects.create(
+        workspace=workspace,
         name="Appointment reminder",
         opening_line="Hi {{first_name}}, this is Riley calling from Demo Dental Clinic.",
         questions="Would you like to book your yearly check-up this month?\nDo mornings or afternoons suit you better?",
@@ -92,10 +94,10 @@ def load_demo() -> User:
         max_call_seconds=120,
         transport=Agent.Transport.RELAY,
     )
-    contact_list = user.contact_lists.first()
+    contact_list = workspace.contact_lists.first()
     if contact_list is None:
         contact_list = contacts_import(
-            owner=user,
+            workspace=workspace,
             name="Patients due a check-up",
             filename="patients.csv",
             data=DEMO_CSV.encode(),
@@ -105,20 +107,20 @@ def load_demo() -> User:
         contact_list_confirm_consent(contact_list=contact_list, by=user)
     if not PhoneNumber.objects.filter(number=DEMO_SHARED_NUMBER, status=PhoneNumber.Status.ACTIVE).exists():
         PhoneNumber.objects.create(number=DEMO_SHARED_NUMBER, provider="simulated", label="Demo shared line")
-    if not PhoneNumber.objects.filter(owner=user).exists():
+    if not PhoneNumber.objects.filter(workspace=workspace).exists():
         # Recorded as bought at the simulated carrier, whatever TELEPHONY_PROVIDER says: loading
         # demo data must never buy a real number.
         own = numbers.number_record(
-            owner=user,
+            workspace=workspace,
             number=DEMO_OWN_NUMBER,
             provider="simulated",
             provider_number_id="PNdemo",
             monthly_fee=settings.PHONE_NUMBER_MONTHLY_CREDITS,
         )
         numbers.number_assign_agent(phone_number=own, agent=agent)
-    if not Campaign.objects.filter(owner=user).exists():
+    if not Campaign.objects.filter(workspace=workspace).exists():
         Campaign.objects.create(
-            owner=user,
+            workspace=workspace,
             name="November check-up reminders",
             agent=agent,
             contact_list=contact_list,
@@ -142,8 +144,9 @@ def calling_days_text(days: list[int]) -> str:
 def describe(user: User) -> str:
     """What the demo holds and when its campaign calls, read from the data as it is (printed by
     `manage.py demo_data`, so by `make run`)."""
-    balance = ledger.balance_of(user=user).balance
-    campaign = Campaign.objects.filter(owner=user).order_by("created_at").first()
+    workspace = personal_workspace_of(user)
+    balance = ledger.balance_of(workspace=workspace).balance
+    campaign = Campaign.objects.filter(workspace=workspace).order_by("created_at").first()
     paragraphs = [f"Demo account {user.email}: {balance:,.0f} credits, an agent, ten patients to call."]
     if campaign is not None:
         paragraphs.append(

@@ -94,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "clozit.context_processors.site",
+                "clozit.context_processors.workspace",
                 "accounts.sms.delivery.delivery_context",
             ],
         },
@@ -312,6 +313,8 @@ if env.str("FACEBOOK_APP_ID", default=""):
 TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11-24")
 # Days between an account's deletion and the purge of its personal data.
 ACCOUNT_PURGE_AFTER_DAYS = env.int("ACCOUNT_PURGE_AFTER_DAYS", default=30)
+# How long an invitation to join a workspace can be accepted (accounts.members).
+INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 
 # --- SMS one-time codes -------------------------------------------------------------
 # With all three set, codes are delivered by Twilio Verify; otherwise printed to the console.

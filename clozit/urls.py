@@ -5,6 +5,7 @@ from django.templatetags.static import static
 from django.urls import include, path, reverse
 
 from accounts import views as account_views
+from accounts import workspace_views
 from billing.paddle.webhooks import paddle_webhook
 
 from . import views
@@ -39,6 +40,8 @@ urlpatterns = [
     path("accounts/confirm-email/", account_views.email_code, name="account_email_verification_sent"),
     path("accounts/", include("allauth.urls")),
     path("settings/", include("accounts.urls")),
+    path("workspace/", include("accounts.workspace_urls")),
+    path("invitations/<str:token>/", workspace_views.invitation_accept, name="invitation_accept"),
     path("credits/", include("billing.urls")),
     path("billing/paddle/webhook/", paddle_webhook, name="paddle_webhook"),
     path("telephony/", include("telephony.urls")),

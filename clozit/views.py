@@ -24,13 +24,13 @@ def policy(request, page):
 
 @login_required
 def dashboard(request):
-    user = request.user
+    workspace = request.workspace
     context = {
-        "balance": ledger.balance_of(user=user),
-        "campaigns": selectors.campaigns_for_owner(owner=user).filter(archived_at__isnull=True)[:5],
-        "scheduled": state.campaigns_scheduled(owner=user),
-        "calls": calls_filtered(owner=user).order_by("-created_at", "-pk")[:8],
-        "activity": activity_last_days(owner=user, days=7),
+        "balance": ledger.balance_of(workspace=workspace),
+        "campaigns": selectors.campaigns_for_workspace(workspace=workspace).filter(archived_at__isnull=True)[:5],
+        "scheduled": state.campaigns_scheduled(workspace=workspace),
+        "calls": calls_filtered(workspace=workspace).order_by("-created_at", "-pk")[:8],
+        "activity": activity_last_days(workspace=workspace, days=7),
     }
     context["week_calls"] = sum(d["calls"] for d in context["activity"])
     context["week_credits"] = sum(d["credits"] for d in context["activity"])

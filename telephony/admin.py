@@ -33,7 +33,7 @@ class SharedFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in ("yes", "no"):
-            return queryset.filter(owner__isnull=self.value() == "yes")
+            return queryset.filter(workspace__isnull=self.value() == "yes")
         return queryset
 
 
@@ -65,14 +65,14 @@ class PhoneNumberAdmin(admin.ModelAdmin):
     """Staff add the platform's shared numbers here; numbers accounts bought are shown, and can
     only be released (through the same service as the account's own page)."""
 
-    list_display = ["number", "owner", "shared", "status", "label", "inbound_agent", "monthly_fee", "paid_until"]
+    list_display = ["number", "workspace", "shared", "status", "label", "inbound_agent", "monthly_fee", "paid_until"]
     list_filter = ["status", SharedFilter, "provider"]
-    search_fields = ["number", "owner__email", "label"]
-    list_select_related = ["owner", "inbound_agent"]
+    search_fields = ["number", "workspace__name", "label"]
+    list_select_related = ["workspace", "inbound_agent"]
     actions = ["release"]
     all_fields = [
         "number",
-        "owner",
+        "workspace",
         "label",
         "status",
         "provider",

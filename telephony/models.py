@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.db import models
 
 
@@ -32,10 +31,11 @@ class PhoneNumber(models.Model):
         ACTIVE = "active", "Active"
         RELEASED = "released", "Released"
 
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
+    workspace = models.ForeignKey(
+        "accounts.Workspace",
         on_delete=models.CASCADE,
         related_name="phone_numbers",
+        db_column="owner_id",
         null=True,
         blank=True,
         help_text="Empty for the platform's shared numbers, which every account may call from.",
@@ -71,4 +71,4 @@ class PhoneNumber(models.Model):
 
     @property
     def is_shared(self) -> bool:
-        return self.owner_id is None
+        return self.workspace_id is None

@@ -20,6 +20,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.workspaces import billing_contacts_of
 from billing import ledger
 from clozit.phones import normalise_number
 
@@ -46,10 +47,10 @@ def credits_text(amount: Decimal) -> str:
 
 
 # --- Reads ------------------------------------------------------------------------
-def numbers_for_owner(owner) -> QuerySet:
+def numbers_for_workspace(workspace) -> QuerySet:
     """The numbers an account bought, active ones first, with their inbound agents."""
     return (
-        PhoneNumber.objects.filter(owner=owner)
+        PhoneNumber.objects.filter(workspace=workspace)
         .select_related("inbound_agent")
         .order_by("status", "-released_at", "number")  # "active" sorts before "released"
     )
@@ -59,7 +60,7 @@ def shared_numbers() -> list[str]:
     """Numbers every account may call from: the active shared numbers, or DEFAULT_CALLER_ID
     while staff have added none."""
     numbers = list(
-        PhoneNumber.objects.filter(owner__isnull=True, status=ACTIVE)
+        PhoneNumber.objects.filter(workspace__isnull=True, status=ACTIVE)
         .order_by("number")
         .values_list("number", flat=True)
     )
@@ -68,34 +69,34 @@ def shared_numbers() -> list[str]:
     return [settings.DEFAULT_CALLER_ID] if settings.DEFAULT_CALLER_ID else []
 
 
-def caller_number_choices(owner) -> list[tuple[str, str]]:
+def caller_number_choices(workspace) -> list[tuple[str, str]]:
     """What a campaign of `owner` may call from: its own active numbers first, then the shared ones."""
     choices = []
-    for number in PhoneNumber.objects.filter(owner=owner, status=ACTIVE).order_by("number"):
+    for number in PhoneNumber.objects.filter(workspace=workspace, status=ACTIVE).order_by("number"):
         choices.append((number.number, f"{number.number} — your number{f' ({number.label})' if number.label else ''}"))
     owned = {value for value, _ in choices}
     choices += [(number, f"{number} — shared") for number in shared_numbers() if number not in owned]
     return choices
 
 
-def default_caller_number(owner) -> str:
+def default_caller_number(workspace) -> str:
     """The number a new campaign starts with: the account's own, else a shared one."""
-    choices = caller_number_choices(owner)
+    choices = caller_number_choices(workspace)
     return choices[0][0] if choices else ""
 
 
-def caller_number_usable(owner, number: str) -> bool:
+def caller_number_usable(workspace, number: str) -> bool:
     """May `owner` (a user or its id) call from `number` now? True for its own active numbers,
     the active shared numbers, and DEFAULT_CALLER_ID while no shared number exists; False for
     a released number, someone else's, or anything else."""
     if not number:
         return False
     active = PhoneNumber.objects.filter(number=number, status=ACTIVE)
-    if active.filter(Q(owner=owner) | Q(owner__isnull=True)).exists():
+    if active.filter(Q(workspace=workspace) | Q(workspace__isnull=True)).exists():
         return True
     return (
         number == settings.DEFAULT_CALLER_ID
-        and not PhoneNumber.objects.filter(owner__isnull=True, status=ACTIVE).exists()
+        and not PhoneNumber.objects.filter(workspace__isnull=True, status=ACTIVE).exists()
     )
 
 
@@ -118,7 +119,7 @@ def numbers_search(*, country: str, area_code: str = "", limit: int = 20) -> lis
 
 
 # --- Buying -----------------------------------------------------------------------
-def number_buy(*, owner, number: str) -> PhoneNumber:
+def number_buy(*, workspace, number: str) -> PhoneNumber:
     """Buy `number` at the configured provider for `owner` and charge its first month.
 
     A purchase at the provider cannot be rolled back, so the order is:
@@ -130,21 +131,21 @@ def number_buy(*, owner, number: str) -> PhoneNumber:
     A crash between 2 and 3 leaves a number at the provider that Clozit does not know about
     (nothing is charged: the hold expires); staff find it in the provider's console.
     """
-    if not owner.can_dial:
+    if not workspace.can_dial:
         raise NumberError("A suspended account cannot buy numbers.")
     number = _e164(number)
     if PhoneNumber.objects.filter(number=number, status=ACTIVE).exists():
         raise NumberError(f"{number} is already in use on Clozit. Choose another number.")
     voice = _configured_provider()
     fee = Decimal(settings.PHONE_NUMBER_MONTHLY_CREDITS)
-    hold = f"number-purchase:{owner.pk}:{uuid.uuid4().hex}"
+    hold = f"number-purchase:{workspace.pk}:{uuid.uuid4().hex}"
     if fee > 0:
         try:
             ledger.hold_place(
-                user=owner, reference=hold, max_amount=fee, min_amount=fee, lifetime=PURCHASE_HOLD_LIFETIME
+                workspace=workspace, reference=hold, max_amount=fee, min_amount=fee, lifetime=PURCHASE_HOLD_LIFETIME
             )
         except ledger.InsufficientCredits:
-            available = credits_text(ledger.balance_of(user=owner).available)
+            available = credits_text(ledger.balance_of(workspace=workspace).available)
             raise NumberError(
                 f"A number costs {credits_text(fee)} credits a month and you have {available} available. "
                 "Buy credits first."
@@ -162,7 +163,7 @@ def number_buy(*, owner, number: str) -> PhoneNumber:
         with transaction.atomic():
             _hold_free(hold, fee)
             return number_record(
-                owner=owner,
+                workspace=workspace,
                 number=number,
                 provider=voice.name,
                 provider_number_id=provider_number_id,
@@ -183,7 +184,7 @@ def number_buy(*, owner, number: str) -> PhoneNumber:
 
 
 def number_record(
-    *, owner, number: str, provider: str, provider_number_id: str, monthly_fee: Decimal, now: datetime | None = None
+    *, workspace, number: str, provider: str, provider_number_id: str, monthly_fee: Decimal, now: datetime | None = None
 ) -> PhoneNumber:
     """Record a number `owner` now holds at `provider` and charge its first period. Raises
     InsufficientCredits, or IntegrityError when the number is active already; either way
@@ -191,7 +192,7 @@ def number_record(
     now = now or timezone.now()
     with transaction.atomic():
         phone_number = PhoneNumber.objects.create(
-            owner=owner,
+            workspace=workspace,
             number=number,
             provider=provider,
             provider_number_id=provider_number_id,
@@ -206,7 +207,7 @@ def number_record(
 # --- Managing ---------------------------------------------------------------------
 def number_assign_agent(*, phone_number: PhoneNumber, agent) -> PhoneNumber:
     """Let `agent` (one of the owner's agents, or None for nobody) answer calls to the number."""
-    if agent is not None and (phone_number.owner_id is None or agent.owner_id != phone_number.owner_id):
+    if agent is not None and (phone_number.workspace_id is None or agent.workspace_id != phone_number.workspace_id):
         raise NumberError("Choose one of your own agents.")
     with transaction.atomic():
         locked = PhoneNumber.objects.select_for_update().get(pk=phone_number.pk)
@@ -235,13 +236,13 @@ def number_release(*, phone_number: PhoneNumber) -> PhoneNumber:
     return locked
 
 
-def numbers_release_all(owner) -> int:
+def numbers_release_all(workspace) -> int:
     """Give back every active number `owner` holds (the account is closing); ones the provider
     no longer has count as released. Tries them all, then raises NumberError naming any the
     provider could not release: those stay active, so calling again retries only them.
     Returns how many were released."""
     released, kept = 0, []
-    for phone_number in list(PhoneNumber.objects.filter(owner=owner, status=ACTIVE)):
+    for phone_number in list(PhoneNumber.objects.filter(workspace=workspace, status=ACTIVE)):
         try:
             number_release(phone_number=phone_number)
         except NumberError:
@@ -270,7 +271,7 @@ def numbers_renew(*, now: datetime | None = None) -> RenewalReport:
     number already paid past `now` is left alone.
     """
     now = now or timezone.now()
-    due = PhoneNumber.objects.filter(owner__isnull=False, status=ACTIVE, paid_until__lte=now)
+    due = PhoneNumber.objects.filter(workspace__isnull=False, status=ACTIVE, paid_until__lte=now)
     outcomes = Counter(number_renew(phone_number_id=pk, now=now) for pk in list(due.values_list("pk", flat=True)))
     return RenewalReport(renewed=outcomes["renewed"], released=outcomes["released"], failed=outcomes["failed"])
 
@@ -281,8 +282,8 @@ def number_renew(*, phone_number_id: int, now: datetime) -> str:
     with transaction.atomic():
         phone_number = (
             PhoneNumber.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("owner")
-            .filter(pk=phone_number_id, status=ACTIVE, owner__isnull=False, paid_until__lte=now)
+            .select_related("workspace")
+            .filter(pk=phone_number_id, status=ACTIVE, workspace__isnull=False, paid_until__lte=now)
             .first()
         )
         if phone_number is None:
@@ -308,7 +309,11 @@ def number_renew(*, phone_number_id: int, now: datetime) -> str:
         phone_number.status = PhoneNumber.Status.RELEASED
         phone_number.released_at = now
         phone_number.save(update_fields=["status", "released_at"])
-        notice = {"email": phone_number.owner.email, "number": phone_number.number, "fee": phone_number.monthly_fee}
+        notice = {
+            "emails": billing_contacts_of([phone_number.workspace_id]),
+            "number": phone_number.number,
+            "fee": phone_number.monthly_fee,
+        }
         transaction.on_commit(lambda: _send_unpaid_release_notice(**notice))
     return "released"
 
@@ -317,14 +322,14 @@ def number_renew(*, phone_number_id: int, now: datetime) -> str:
 def _charge_period(phone_number: PhoneNumber, *, start: datetime) -> None:
     end = start + RENTAL_PERIOD
     ledger.number_rental_charge(
-        user=phone_number.owner,
+        workspace=phone_number.workspace,
         reference=f"number:{phone_number.pk}:{start.date().isoformat()}",
         amount=phone_number.monthly_fee,
         memo=f"Phone number {phone_number.number}, {start:%d %b %Y} to {end:%d %b %Y}",
     )
 
 
-def _send_unpaid_release_notice(*, email: str, number: str, fee: Decimal) -> None:
+def _send_unpaid_release_notice(*, emails: list[str], number: str, fee: Decimal) -> None:
     send_mail(
         subject=f"[Clozit] Your number {number} was released",
         message=(
@@ -334,7 +339,7 @@ def _send_unpaid_release_notice(*, email: str, number: str, fee: Decimal) -> Non
             "a new number on the Phone numbers page after adding credits.\n\n— Clozit"
         ),
         from_email=None,
-        recipient_list=[email],
+        recipient_list=emails,
     )
 
 

@@ -29,9 +29,9 @@ class NumberSearchForm(forms.Form):
 class InboundAgentForm(forms.Form):
     agent = forms.ModelChoiceField(queryset=Agent.objects.none(), required=False, empty_label="Nobody")
 
-    def __init__(self, *args, owner, **kwargs):
+    def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["agent"].queryset = Agent.objects.filter(owner=owner)
+        self.fields["agent"].queryset = Agent.objects.filter(workspace=workspace)
 
 
 def _fee_context(user) -> dict:
@@ -45,7 +45,7 @@ def number_list(request):
     (only the results when htmx asks)."""
     searching = "country" in request.GET
     search_form = NumberSearchForm(
-        request.GET if searching else None, initial={"country": request.user.default_country}
+        request.GET if searching else None, initial={"country": request.workspace.default_country}
     )
     results, search_error = None, ""
     if searching and search_form.is_valid():
@@ -59,13 +59,13 @@ def number_list(request):
         "search_form": search_form,
         "results": results,
         "search_error": search_error,
-        **_fee_context(request.user),
+        **_fee_context(request.workspace),
     }
     if request.htmx and searching:
         return render(request, "telephony/fragment_search_results.html", context)
-    agents = list(Agent.objects.filter(owner=request.user))
+    agents = list(Agent.objects.filter(workspace=request.workspace))
     context.update(
-        owned=numbers.numbers_for_owner(request.user),
+        owned=numbers.numbers_for_workspace(request.workspace),
         shared=numbers.shared_numbers(),
         agents=agents,
     )
@@ -80,7 +80,7 @@ def number_buy(request):
         return redirect("number_list")
     if request.method == "POST":
         try:
-            bought = numbers.number_buy(owner=request.user, number=number)
+            bought = numbers.number_buy(workspace=request.workspace, number=number)
         except numbers.NumberError as exc:
             messages.error(request, str(exc))
         else:
@@ -89,15 +89,15 @@ def number_buy(request):
     return render(
         request,
         "telephony/number_buy.html",
-        {"number": number, "can_buy": request.user.can_dial, **_fee_context(request.user)},
+        {"number": number, "can_buy": request.workspace.can_dial, **_fee_context(request.workspace)},
     )
 
 
 @login_required
 @require_POST
 def number_agent(request, pk):
-    phone_number = get_object_or_404(PhoneNumber, pk=pk, owner=request.user)
-    form = InboundAgentForm(request.POST, owner=request.user)
+    phone_number = get_object_or_404(PhoneNumber, pk=pk, workspace=request.workspace)
+    form = InboundAgentForm(request.POST, workspace=request.workspace)
     if not form.is_valid():
         messages.error(request, "Choose one of your agents.")
         return redirect("number_list")
@@ -115,7 +115,7 @@ def number_agent(request, pk):
 @login_required
 def number_release(request, pk):
     """GET: confirm. POST: give the number back; the monthly fee stops, nothing is refunded."""
-    phone_number = get_object_or_404(PhoneNumber, pk=pk, owner=request.user, status=PhoneNumber.Status.ACTIVE)
+    phone_number = get_object_or_404(PhoneNumber, pk=pk, workspace=request.workspace, status=PhoneNumber.Status.ACTIVE)
     if request.method == "POST":
         try:
             numbers.number_release(phone_number=phone_number)
@@ -124,7 +124,7 @@ def number_release(request, pk):
         else:
             messages.success(request, f"{phone_number.number} was released. Its monthly fee has stopped.")
         return redirect("number_list")
-    campaigns = Campaign.objects.filter(owner=request.user, caller_number=phone_number.number).exclude(
+    campaigns = Campaign.objects.filter(workspace=request.workspace, caller_number=phone_number.number).exclude(
         status__in=[Campaign.Status.COMPLETED, Campaign.Status.STOPPED]
     )
     return render(request, "telephony/number_release.html", {"phone_number": phone_number, "campaigns": campaigns})

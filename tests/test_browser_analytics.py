@@ -34,7 +34,7 @@ def add_call(campaign, *, minutes_ago: int, **fields):
     from campaigns.models import Call
 
     call = Call.objects.create(
-        owner=campaign.owner,
+        workspace=campaign.workspace,
         campaign=campaign,
         agent=campaign.agent,
         to_number=NUMBERS[0],

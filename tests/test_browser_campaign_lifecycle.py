@@ -66,7 +66,7 @@ def test_a_pause_for_credits_says_what_is_true_and_lifts_when_credits_arrive(liv
         fits_the_screen(page)
         page.screenshot(path=str(SCREENSHOTS / f"lifecycle-paused-for-credits-{size}.png"), full_page=True)
 
-        ledger.credit_adjust(user=user, amount=Decimal("300"), memo="Goodwill", by=None)
+        ledger.credit_adjust(workspace=user.personal_workspace, amount=Decimal("300"), memo="Goodwill", by=None)
         expect(reason).to_have_text("305 credits are available now: the campaign resumes by itself within a minute.")
         dialer.sweep()
         expect(page.get_by_test_id("campaign-status")).to_have_text("Running")

@@ -134,7 +134,7 @@ def test_upload_map_consent_progress_and_rejected_rows(live, page: Page, user, r
     expect(table.locator("tbody tr")).to_have_count(2)
     expect(table.locator("tbody tr").nth(1)).to_contain_text("Hopper; Jr")
     expect(table.locator("tbody tr").nth(1)).to_contain_text("Europe/London")
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
     assert contact_list.consent_confirmed_by == user and contact_list.tags == ["spring", "berlin"]
     assert contact_list.contacts.get(first_name="Grace").variables == {"company": "Compilers\nInc"}
 
@@ -147,7 +147,7 @@ def test_the_variable_names_fit_and_work_on_a_phone(live, browser, user):
     from campaigns.contacts.importing import contact_upload_create
 
     contact_list = contact_upload_create(
-        owner=user,
+        workspace=user.personal_workspace,
         filename="leads.csv",
         data=b"Phone,Full name,Company (Org),A rather long column header for notes\n+12025550101,Ann Lee,Acme,x\n",
     )

@@ -59,7 +59,7 @@ def test_search_buy_answer_with_an_agent_and_release_a_number(live, page: Page, 
     expect(terms).to_contain_text("again every 30 days")
     expect(terms).to_contain_text("Fees are not refundable")
     expect(terms).to_contain_text("You have 100 credits available.")
-    assert ledger.balance_of(user=user).balance == 100
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 100
     page.screenshot(path=str(SCREENSHOTS / "numbers-buy.png"), full_page=True, animations="disabled")
     page.get_by_role("button", name="Buy for 60 credits a month").click()
     expect(page).to_have_url(url + "/numbers/")
@@ -67,7 +67,7 @@ def test_search_buy_answer_with_an_agent_and_release_a_number(live, page: Page, 
     row = page.get_by_test_id(f"number-{WANTED}")
     expect(row).to_contain_text("Active")
     expect(row).to_contain_text("60 credits")
-    assert ledger.balance_of(user=user).balance == 40
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 40
 
     # 4. An agent answers it.
     row.get_by_label(f"Agent answering {WANTED}").select_option(label="Front desk")
@@ -94,5 +94,5 @@ def test_search_buy_answer_with_an_agent_and_release_a_number(live, page: Page, 
     page.screenshot(path=str(SCREENSHOTS / "numbers-released.png"), full_page=True, animations="disabled")
 
     assert PhoneNumber.objects.get(number=WANTED).status == PhoneNumber.Status.RELEASED
-    assert ledger.balance_of(user=user).balance == 40
-    assert LedgerEntry.objects.filter(account__user=user, kind=LedgerEntry.Kind.NUMBER_RENTAL).count() == 1
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 40
+    assert LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.NUMBER_RENTAL).count() == 1

@@ -87,7 +87,7 @@ def test_an_agents_own_positive_outcome_counts_as_success(live, new_page, user, 
     campaign.save(update_fields=["agent"])
     for outcome in ("survey_booked", "survey_booked", "info_sent", "not_interested"):
         Call.objects.create(
-            owner=user,
+            workspace=user.personal_workspace,
             campaign=campaign,
             agent=agent,
             to_number="+12025550101",

@@ -84,7 +84,7 @@ def add_call(campaign, **fields):
     from campaigns.models import Call
 
     return Call.objects.create(
-        owner=campaign.owner,
+        workspace=campaign.workspace,
         campaign=campaign,
         agent=campaign.agent,
         to_number="+12025550101",

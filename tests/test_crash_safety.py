@@ -146,7 +146,9 @@ def crash_env(live_server, settings, transactional_db, tmp_path, monkeypatch, se
 
 
 def start_campaign(env, user, numbers=NUMBERS) -> Campaign:
-    ledger.credit_post(user=user, amount=Decimal(10_000), kind="staff_adjustment", reference="crash-topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(10_000), kind="staff_adjustment", reference="crash-topup"
+    )
     campaign = make_campaign(user, numbers, concurrency=CONCURRENCY, max_call_seconds=15)
     # One attempt each: redials an hour later (the default) would outlast the test.
     Campaign.objects.filter(pk=campaign.pk).update(retry_on=[], max_attempts=1)
@@ -268,7 +270,7 @@ def assert_every_contact_is_safe(env, campaign) -> None:
 
     # Every credit hold was settled or released; nothing stays reserved.
     assert not CreditHold.objects.filter(status=CreditHold.Status.ACTIVE).exists()
-    assert ledger.balance_of(user=campaign.owner).held == 0
+    assert ledger.balance_of(workspace=campaign.workspace).held == 0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -70,7 +70,7 @@ def last_email_code() -> str:
 
 def signup_data(**overrides) -> dict:
     data = {
-        "email": "new.owner@example.com",
+        "email": "new.workspace@example.com",
         "phone": "+1 415 555 0177",
         "password1": PASSWORD,
         "password2": PASSWORD,

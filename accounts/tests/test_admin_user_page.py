@@ -40,7 +40,7 @@ def staff_client(staff):
 def add_calls(campaign, count: int) -> None:
     for i in range(count):
         Call.objects.create(
-            owner=campaign.owner,
+            workspace=campaign.workspace,
             campaign=campaign,
             agent=campaign.agent,
             to_number=f"+120255501{i:02d}",
@@ -73,9 +73,9 @@ def test_the_index_has_one_accounts_section_holding_everything_about_signing_in(
 def test_counts_read_right_for_the_do_not_call_list(staff_client, user):
     changelist = reverse("admin:campaigns_donotcall_changelist")
     assert "0 do-not-call entries" in text(staff_client.get(changelist))
-    DoNotCall.objects.create(owner=user, phone_number="+12025550101", reason="asked")
+    DoNotCall.objects.create(workspace=user.personal_workspace, phone_number="+12025550101", reason="asked")
     assert "1 do-not-call entry" in text(staff_client.get(changelist))
-    DoNotCall.objects.create(owner=user, phone_number="+12025550102", reason="asked")
+    DoNotCall.objects.create(workspace=user.personal_workspace, phone_number="+12025550102", reason="asked")
     page = text(staff_client.get(changelist))
     assert "2 do-not-call entries" in page
     assert "Delete selected do-not-call entries" in page
@@ -96,7 +96,9 @@ def overview_queries(user) -> int:
 
 
 def test_the_user_page_shows_balance_campaigns_and_recent_calls(staff_client, user):
-    ledger.credit_post(user=user, amount=Decimal("250"), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("250"), kind="staff_adjustment", reference="topup"
+    )
     campaign = make_campaign(user, ["+12025550101"])
     add_calls(campaign, 12)
     url = reverse("admin:accounts_user_change", args=[user.pk])
@@ -108,14 +110,14 @@ def test_the_user_page_shows_balance_campaigns_and_recent_calls(staff_client, us
     page = text(response)
 
     assert response.status_code == 200
-    balance = ledger.balance_of(user=user)
+    balance = ledger.balance_of(workspace=user.personal_workspace)
     assert f"Balance {balance.balance.normalize():f} credits" in re.sub(r"<[^>]+>", "", page)
     assert reverse("admin:billing_creditaccount_adjust", args=[user.credit_account.pk]) in page
     assert campaign.name in page and reverse("admin:campaigns_campaign_change", args=[campaign.pk]) in page
     assert "17 calls" in page
     shown = re.findall(r'href="/admin/campaigns/call/(\d+)/change/"', page)
     assert len(shown) == 10  # the most recent ten
-    newest = Call.objects.filter(owner=user).order_by("-created_at", "-id")[:10]
+    newest = Call.objects.filter(workspace=user.personal_workspace).order_by("-created_at", "-id")[:10]
     assert [int(pk) for pk in shown] == [call.pk for call in newest]
     assert more == few  # a fixed number of queries, however many calls
     # "All campaigns", "All calls" and "Ledger" open the account's own rows.

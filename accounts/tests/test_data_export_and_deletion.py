@@ -120,7 +120,7 @@ def populate(user, data: dict) -> dict:
     """An account with one of everything: lists, do-not-call, an agent, a running campaign and a
     call placed and answered through the carrier's webhooks, charged to the ledger at hang-up."""
     contact_list = contacts_import(
-        owner=user,
+        workspace=user.personal_workspace,
         name=data["list"],
         filename=f"{data['list']}.csv",
         data=contacts_csv(data["contacts"], data.get("bad_row", "")),
@@ -128,11 +128,14 @@ def populate(user, data: dict) -> dict:
     ).contact_list
     if "spare_contact" in data:  # a list no campaign uses
         contacts_import(
-            owner=user, name=data["list"] + " (spare)", filename="spare.csv", data=contacts_csv([data["spare_contact"]])
+            workspace=user.personal_workspace,
+            name=data["list"] + " (spare)",
+            filename="spare.csv",
+            data=contacts_csv([data["spare_contact"]]),
         )
-    donotcall.dnc_add(owner=user, phone_number=data["dnc"], reason="Asked not to be called")
+    donotcall.dnc_add(workspace=user.personal_workspace, phone_number=data["dnc"], reason="Asked not to be called")
     agent = Agent.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         name=f"{data['first_name']}'s agent",
         opening_line=data["agent_line"],
         questions="What is the best email for you?\nHow big is your team?",
@@ -143,12 +146,16 @@ def populate(user, data: dict) -> dict:
         ai_disclosure="",
     )
     campaign = Campaign.objects.create(
-        owner=user, name=data["campaign"], agent=agent, contact_list=contact_list, caller_number="+14155550000"
+        workspace=user.personal_workspace,
+        name=data["campaign"],
+        agent=agent,
+        contact_list=contact_list,
+        caller_number="+14155550000",
     )
     campaigns.campaign_launch(campaign=campaign, by=user)
     target = campaign.targets.select_related("contact").first()
     call = Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         campaign=campaign,
         target=target,
         contact=target.contact,
@@ -159,7 +166,11 @@ def populate(user, data: dict) -> dict:
         status=Call.Status.DIALING,
     )
     hold = ledger.hold_place(
-        user=user, reference=f"call:{call.pk}", max_amount=60, min_amount=10, lifetime=timedelta(minutes=3)
+        workspace=user.personal_workspace,
+        reference=f"call:{call.pk}",
+        max_amount=60,
+        min_amount=10,
+        lifetime=timedelta(minutes=3),
     )
     Call.objects.filter(pk=call.pk).update(hold_reference=hold.reference, time_limit_seconds=60)
     carrier_post("telephony_answer", call, {"CallStatus": "in-progress", "AnsweredBy": "human"})
@@ -201,7 +212,7 @@ def rival(db):
     )
     services.account_created(user=rival)
     rival.things = populate(rival, RIVAL)
-    ledger.credit_adjust(user=rival, amount=Decimal("7.77"), memo=RIVAL["memo"], by=None)
+    ledger.credit_adjust(workspace=rival.personal_workspace, amount=Decimal("7.77"), memo=RIVAL["memo"], by=None)
     return rival
 
 
@@ -287,7 +298,7 @@ def test_export_holds_nothing_of_another_account(client, owner, rival):
     everything = "\n".join(files.values()).lower()
     leaked = [value for value in secrets_of_rival() if value.lower() in everything]
     assert leaked == []
-    rival_refs = LedgerEntry.objects.filter(account__user=rival).values_list("reference", flat=True)
+    rival_refs = LedgerEntry.objects.filter(account__workspace=rival).values_list("reference", flat=True)
     assert not any(ref in everything for ref in rival_refs)
 
 
@@ -325,7 +336,7 @@ def test_wrong_email_confirmation_is_refused_and_changes_nothing(client, owner, 
     assert owner.is_active and owner.deletion_requested_at is None
     assert str(client.session.get(SESSION_KEY)) == str(owner.pk)
     assert client.get("/dashboard/").status_code == 200
-    assert Campaign.objects.get(owner=owner).status == Campaign.Status.RUNNING
+    assert Campaign.objects.get(workspace=owner.personal_workspace).status == Campaign.Status.RUNNING
     assert mail.outbox == []
 
 
@@ -339,7 +350,7 @@ def test_deletion_needs_a_post(client, owner):
 
 def test_closing_the_account(client, owner, rival, django_capture_on_commit_callbacks):
     paused = Campaign.objects.create(
-        owner=owner,
+        workspace=owner.personal_workspace,
         name="Paused one",
         agent=owner.things["agent"],
         contact_list=owner.things["list"],
@@ -348,7 +359,11 @@ def test_closing_the_account(client, owner, rival, django_capture_on_commit_call
     campaigns.campaign_launch(campaign=paused, by=owner)
     campaigns.campaign_pause(campaign=paused)
     draft = Campaign.objects.create(
-        owner=owner, name="Draft", agent=owner.things["agent"], contact_list=owner.things["list"], caller_number="+1"
+        workspace=owner.personal_workspace,
+        name="Draft",
+        agent=owner.things["agent"],
+        contact_list=owner.things["list"],
+        caller_number="+1",
     )
     elsewhere = Client()
     elsewhere.force_login(owner)
@@ -384,8 +399,8 @@ def test_closing_the_account(client, owner, rival, django_capture_on_commit_call
     assert login["Location"] == reverse("account_inactive")
 
     # Nothing is erased yet: the purge comes later.
-    assert Contact.objects.filter(contact_list__owner=owner).count() == 3
-    assert CallTurn.objects.filter(call__owner=owner).exists()
+    assert Contact.objects.filter(contact_list__workspace=owner).count() == 3
+    assert CallTurn.objects.filter(call__workspace=owner).exists()
 
 
 def test_closing_twice_sends_one_email(owner, django_capture_on_commit_callbacks):
@@ -438,14 +453,14 @@ def test_purge_waits_thirty_days(owner, django_capture_on_commit_callbacks):
 
     owner.refresh_from_db()
     assert owner.purged_at is None and owner.email == "owner@example.com"
-    assert Contact.objects.filter(contact_list__owner=owner).count() == 3
+    assert Contact.objects.filter(contact_list__workspace=owner).count() == 3
     everything = every_row()
     assert all(value.lower() in everything for value in secrets_of_owner())
 
 
 def test_purge_leaves_no_personal_data_and_keeps_calls_and_ledger(owner, rival, django_capture_on_commit_callbacks):
     owner = closed(owner, django_capture_on_commit_callbacks)
-    entries_before = list(LedgerEntry.objects.filter(account__user=owner).order_by("id").values())
+    entries_before = list(LedgerEntry.objects.filter(account__workspace=owner).order_by("id").values())
     call = owner.things["call"]
     everything = every_row()
     assert all(value.lower() in everything for value in secrets_of_owner())  # the search sees them
@@ -462,23 +477,25 @@ def test_purge_leaves_no_personal_data_and_keeps_calls_and_ledger(owner, rival, 
     assert not owner.has_usable_password()
     assert not EmailAddress.objects.filter(user=owner).exists()
     assert not SocialAccount.objects.filter(user=owner).exists()
-    assert not Contact.objects.filter(contact_list__owner=owner).exists()
-    assert not DoNotCall.objects.filter(owner=owner).exists()
-    assert not CallTurn.objects.filter(call__owner=owner).exists()
-    assert list(ContactList.objects.filter(owner=owner).values_list("name", flat=True)) == ["Deleted list"]
+    assert not Contact.objects.filter(contact_list__workspace=owner).exists()
+    assert not DoNotCall.objects.filter(workspace=owner.personal_workspace).exists()
+    assert not CallTurn.objects.filter(call__workspace=owner).exists()
+    assert list(ContactList.objects.filter(workspace=owner.personal_workspace).values_list("name", flat=True)) == [
+        "Deleted list"
+    ]
     assert list(AccountStatusChange.objects.filter(user=owner).values_list("reason", flat=True)) == ["(purged)"]
 
     kept = Call.objects.get(pk=call.pk)  # the billing record stays, anonymised
-    assert (kept.owner_id, kept.campaign_id, kept.duration_seconds) == (owner.pk, call.campaign_id, 30)
+    assert (kept.workspace_id, kept.campaign_id, kept.duration_seconds) == (owner.pk, call.campaign_id, 30)
     assert kept.credits_charged == Decimal("30")
     assert (kept.to_number, kept.captured, kept.contact_id, kept.engine_state) == ("", [], None, {})
     # The carrier's events stay (they keep replays from being applied twice) without their payload.
     assert list(ProviderEvent.objects.filter(call_id=call.pk).values_list("kind", "payload")) == [
         ("status:completed", {})
     ]
-    assert Campaign.objects.filter(owner=owner).count() == 1
-    assert list(LedgerEntry.objects.filter(account__user=owner).order_by("id").values()) == entries_before
-    account = CreditAccount.objects.get(user=owner)
+    assert Campaign.objects.filter(workspace=owner.personal_workspace).count() == 1
+    assert list(LedgerEntry.objects.filter(account__workspace=owner).order_by("id").values()) == entries_before
+    account = CreditAccount.objects.get(workspace=owner.personal_workspace)
     assert account.balance == Decimal("70")
     assert account.balance == LedgerEntry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"]
 

@@ -597,13 +597,13 @@ def test_an_unconfirmed_email_keeps_the_account_closed_until_its_code_is_entered
     # attempts", its limit on verification emails.)
     clock.advance(11)
     browser = Client()
-    response = browser.post(reverse("account_login"), {"login": "new.owner@example.com", "password": PASSWORD})
+    response = browser.post(reverse("account_login"), {"login": "new.workspace@example.com", "password": PASSWORD})
     response = browser.post(response["Location"], {"code": last_sms()})
     assert response["Location"] == reverse("account_email_verification_sent")
     assert not signed_in(browser)
     response = browser.post(response["Location"], {"code": last_email_code()})
     assert response.status_code == 302
-    assert EmailAddress.objects.get(email="new.owner@example.com").verified
+    assert EmailAddress.objects.get(email="new.workspace@example.com").verified
 
 
 def test_password_reset_by_email(client, owner, mailoutbox, sms_outbox):

@@ -125,7 +125,11 @@ def test_ai_charges_leave_no_personal_text_in_the_ledger(fake_llm, run_jobs, dja
     """The ledger can never be changed, so what an AI charge's memo says must not be personal."""
     user = account("owner@example.com")
     call = Call.objects.create(
-        owner=user, to_number="+12025550199", from_number="+14155550000", provider="simulated", status="completed"
+        workspace=user.personal_workspace,
+        to_number="+12025550199",
+        from_number="+14155550000",
+        provider="simulated",
+        status="completed",
     )
     CallTurn.objects.create(call=call, sequence=0, speaker="callee", text="Hello?")
     fake_llm.reply("They agreed to a demo.")
@@ -135,7 +139,7 @@ def test_ai_charges_leave_no_personal_text_in_the_ledger(fake_llm, run_jobs, dja
     session = playground_start(user, make_agent(user, name="Quillon Zastrow"))
     fake_llm.reply("Happy to help.")
     playground_say(session, "Hi there", turn=session.engine_state["turn"])
-    assert LedgerEntry.objects.filter(account__user=user, kind=LedgerEntry.Kind.AI_QUERY).count() == 2
+    assert LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.AI_QUERY).count() == 2
 
     close_and_purge(user)
 

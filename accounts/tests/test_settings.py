@@ -20,7 +20,9 @@ def test_default_country_changes_how_contact_numbers_are_read(client, user):
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.default_country == "GB" and user.company_name == "Acme" and user.time_zone == "Europe/London"
-    report = contacts_import(owner=user, name="UK", filename="uk.csv", data=b"phone\n020 7946 0123\n")
+    report = contacts_import(
+        workspace=user.personal_workspace, name="UK", filename="uk.csv", data=b"phone\n020 7946 0123\n"
+    )
     assert report.contact_list.contacts.get().phone_number == "+442079460123"
 
 

@@ -68,7 +68,7 @@ def test_signup_texts_a_code_then_emails_a_code_then_opens_the_dashboard(client,
     user.refresh_from_db()
     assert user.has_verified_mobile
     assert logged_in_user_id(client) is None
-    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["new.owner@example.com"]
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["new.workspace@example.com"]
 
     # Step 3: the emailed code; then the account is open.
     response = client.post(reverse("account_email_verification_sent"), {"code": last_email_code()})
@@ -82,7 +82,7 @@ def test_signup_texts_a_code_then_emails_a_code_then_opens_the_dashboard(client,
 
     user.refresh_from_db()
     after = timezone.now()
-    assert user.email == "new.owner@example.com"
+    assert user.email == "new.workspace@example.com"
     assert (user.first_name, user.last_name, user.company_name) == ("Ada", "Lovelace", "Widgets Ltd")
     assert user.check_password(PASSWORD)
     assert user.terms_version == settings.TERMS_VERSION
@@ -96,14 +96,14 @@ def test_the_starter_credits_are_granted_once_when_the_account_is_created(client
     complete_signup(client)
     user = User.objects.get()
 
-    entry = LedgerEntry.objects.get(account__user=user)
+    entry = LedgerEntry.objects.get(account__workspace=user)
     assert entry.kind == LedgerEntry.Kind.STARTER_GRANT
     assert entry.amount == Decimal("100") and entry.balance_after == Decimal("100")
 
     # Running the new-account hook again (a retried signal, say) grants nothing more.
     account_created(user=user)
-    assert LedgerEntry.objects.filter(account__user=user, kind=LedgerEntry.Kind.STARTER_GRANT).count() == 1
-    assert ledger.balance_of(user=user).balance == Decimal("100")
+    assert LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.STARTER_GRANT).count() == 1
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == Decimal("100")
 
 
 def test_starter_grant_uses_the_configured_amount(client, settings):
@@ -111,7 +111,7 @@ def test_starter_grant_uses_the_configured_amount(client, settings):
 
     post_signup(client)
 
-    assert ledger.balance_of(user=User.objects.get()).balance == Decimal("250")
+    assert ledger.balance_of(workspace=(User.objects.get()).personal_workspace).balance == Decimal("250")
 
 
 def test_starter_credits_zero_grants_nothing_but_opens_a_balance(client, settings):
@@ -121,7 +121,7 @@ def test_starter_credits_zero_grants_nothing_but_opens_a_balance(client, setting
 
     user = User.objects.get()
     assert not LedgerEntry.objects.exists()
-    assert CreditAccount.objects.get(user=user).balance == Decimal("0")
+    assert CreditAccount.objects.get(workspace=user.personal_workspace).balance == Decimal("0")
 
 
 @pytest.mark.parametrize(

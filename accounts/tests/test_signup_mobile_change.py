@@ -66,17 +66,17 @@ def test_a_signup_with_a_number_verified_elsewhere_can_change_it_and_finish(clie
 
 
 def test_a_mistyped_number_can_be_corrected_in_place(client, sms_outbox):
-    post_signup(client, email="new.owner@example.com", phone="+1 415 555 0177")
+    post_signup(client, email="new.workspace@example.com", phone="+1 415 555 0177")
     sms_outbox.clear()
 
     change_to(client, "+1 415 555 0188")
 
     assert [sent.phone for sent in sms_outbox] == [FREE_MOBILE]
-    assert User.objects.get(email="new.owner@example.com").mobile_number == FREE_MOBILE
+    assert User.objects.get(email="new.workspace@example.com").mobile_number == FREE_MOBILE
 
 
 def test_a_bad_new_number_is_refused_next_to_the_field_and_kept(client, sms_outbox):
-    post_signup(client, email="new.owner@example.com", phone="+1 415 555 0177")
+    post_signup(client, email="new.workspace@example.com", phone="+1 415 555 0177")
     sms_outbox.clear()
 
     response = change_to(client, "12")

@@ -318,7 +318,7 @@ def logged_in(client) -> bool:
 
 
 def starter_grants(user) -> int:
-    return LedgerEntry.objects.filter(account__user=user, kind=LedgerEntry.Kind.STARTER_GRANT).count()
+    return LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.STARTER_GRANT).count()
 
 
 # --- configuration and buttons ------------------------------------------------------------
@@ -467,7 +467,7 @@ def test_google_sign_up_asks_for_the_mobile_and_terms_then_verifies_the_mobile(
     dashboard = client.get(reverse("dashboard"))
     assert dashboard.status_code == 200
     assert starter_grants(user) == 1
-    assert ledger.balance_of(user=user).balance == Decimal("100")
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == Decimal("100")
 
 
 def test_facebook_sign_up_verifies_the_mobile_then_the_email(client, identity_provider):

@@ -37,7 +37,7 @@ def completed_event(purchase: Purchase) -> dict:
         "data": {
             "id": purchase.paddle_transaction_id,
             "status": "completed",
-            "custom_data": {"clozit_account_token": account_token(purchase.user_id)},
+            "custom_data": {"clozit_account_token": account_token(purchase.workspace_id)},
             "items": [{"price": {"id": f"{TEST_PRICE_PREFIX}{package.pk}"}, "quantity": 1}],
             "details": {
                 "totals": {
@@ -69,13 +69,13 @@ def deliver_test_payment(*, purchase_id: int) -> int:
     return response.status_code
 
 
-def deliver_test_subscription(*, user_id: int, plan_id: int) -> int:
+def deliver_test_subscription(*, workspace_id: int, plan_id: int) -> int:
     """RQ job: report a new subscription and its first paid period, as Paddle would."""
 
     plan = Plan.objects.get(pk=plan_id)
     now = timezone.now()
     sub_id = f"{TEST_SUBSCRIPTION_PREFIX}{uuid.uuid4().hex[:20]}"
-    custom = {"clozit_account_token": account_token(user_id)}
+    custom = {"clozit_account_token": account_token(workspace_id)}
     items = [{"price": {"id": plan.paddle_price_id}, "quantity": 1}]
     minor = str(int(plan.monthly_price * 100))
     events = [

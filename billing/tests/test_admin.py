@@ -33,7 +33,7 @@ def admin_client(client, staff):
 
 
 def account_of(user) -> CreditAccount:
-    return CreditAccount.objects.get(user=user)
+    return CreditAccount.objects.get(workspace=user.personal_workspace)
 
 
 def adjust_url(user) -> str:
@@ -66,7 +66,7 @@ def test_credit_account_page_is_read_only(admin_client, user):
 
 
 def test_ledger_list_is_read_only(admin_client, user):
-    entry = LedgerEntry.objects.get(account__user=user)
+    entry = LedgerEntry.objects.get(account__workspace=user)
 
     response = admin_client.get(reverse("admin:billing_ledgerentry_changelist"))
 
@@ -127,13 +127,13 @@ def test_staff_adjustment_posts_a_ledger_entry_with_who_and_why(admin_client, st
     assert entry.created_by == staff
     assert entry.memo == "Goodwill for the outage"
     assert entry.reference.startswith("staff:")
-    assert ledger.balance_of(user=user).balance == Decimal("350")
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == Decimal("350")
 
 
 def test_staff_can_remove_credits(admin_client, user):
     admin_client.post(adjust_url(user), {"amount": "-40.50", "memo": "Duplicate grant"})
 
-    assert ledger.balance_of(user=user).balance == Decimal("59.50")
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == Decimal("59.50")
     assert LedgerEntry.objects.get(kind=LedgerEntry.Kind.STAFF_ADJUSTMENT).amount == Decimal("-40.50")
 
 
@@ -143,7 +143,7 @@ def test_adjusting_below_zero_is_refused_and_changes_nothing(admin_client, user)
     assert response.status_code == 200
     assert "Not enough credits for this change." in text(response)
     assert response.context["form"].errors["amount"] == ["Not enough credits for this change."]
-    assert ledger.balance_of(user=user).balance == Decimal("100")
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == Decimal("100")
     assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.STAFF_ADJUSTMENT).exists()
 
 
@@ -151,7 +151,11 @@ def test_adjusting_below_held_credits_is_refused(admin_client, user):
     from datetime import timedelta
 
     ledger.hold_place(
-        user=user, reference="call:1", max_amount=Decimal("80"), min_amount=Decimal("10"), lifetime=timedelta(minutes=5)
+        workspace=user.personal_workspace,
+        reference="call:1",
+        max_amount=Decimal("80"),
+        min_amount=Decimal("10"),
+        lifetime=timedelta(minutes=5),
     )
 
     response = admin_client.post(adjust_url(user), {"amount": "-50", "memo": "Would cut into a live call"})
@@ -196,7 +200,7 @@ def test_non_staff_cannot_reach_admin(client, user):
         assert response["Location"].startswith(reverse("admin:login")), url
 
     client.post(adjust_url(user), {"amount": "1000", "memo": "Free money"})
-    assert ledger.balance_of(user=user).balance == Decimal("100")
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == Decimal("100")
     assert LedgerEntry.objects.count() == 1
 
 
@@ -204,7 +208,7 @@ def test_anonymous_cannot_reach_admin(client, user):
     response = client.post(adjust_url(user), {"amount": "1000", "memo": "Free money"})
 
     assert response.status_code == 302
-    assert ledger.balance_of(user=user).balance == Decimal("100")
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == Decimal("100")
 
 
 def test_staff_without_superuser_sees_credit_accounts(client, user):

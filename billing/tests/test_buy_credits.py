@@ -41,7 +41,7 @@ def test_test_checkout_grants_credits_through_the_signed_webhook(live, client, u
     done = client.get(status_url, HTTP_HX_REQUEST="true")
     assert done.status_code == 286  # htmx stops polling
     assert "500 credits were added" in done.content.decode()
-    assert ledger.balance_of(user=user).balance == 600
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 600
     purchase.refresh_from_db()
     assert purchase.status == "completed" and purchase.test_mode and purchase.invoice_number.startswith("TEST-")
     assert LedgerEntry.objects.filter(kind="purchase", reference=f"paddle:{purchase.paddle_transaction_id}").exists()
@@ -74,7 +74,9 @@ def test_suspended_accounts_cannot_buy(client, user, package):
 
 @pytest.mark.django_db
 def test_history_filters_by_kind(client, user):
-    ledger.credit_post(user=user, amount=Decimal(-5), kind="call_usage", reference="u1", memo="Call 1")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(-5), kind="call_usage", reference="u1", memo="Call 1"
+    )
     client.force_login(user)
     page = client.get(reverse("credits") + "?kind=call_usage").content.decode()
     assert "Call 1" in page and "Welcome credits" not in page

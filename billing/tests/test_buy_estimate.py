@@ -62,7 +62,7 @@ def test_the_invoice_link_comes_from_paddle(client, user, package, paddle_settin
 
     paddle_settings.add_transaction({"id": "txn_01inv", "status": "completed"})
     Purchase.objects.create(
-        user=user,
+        workspace=user.personal_workspace,
         package=package,
         paddle_transaction_id="txn_01inv",
         credits=500,

@@ -31,7 +31,7 @@ def at(days_ago):
 def grant(user, plan, ref, *, days_ago):
     with at(days_ago):
         return ledger.credit_post(
-            user=user,
+            workspace=user.personal_workspace,
             amount=plan.included_credits,
             kind="subscription_grant",
             reference=ref,
@@ -49,29 +49,33 @@ def turn_on(plan, days=30):
 def test_credits_never_expire_by_default(user, plan):
     grant(user, plan, "g1", days_ago=365)
     assert credits_expire_due() == 0
-    assert ledger.balance_of(user=user).balance == 1100
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 1100
 
 
 @pytest.mark.django_db
 def test_only_the_unused_part_of_an_old_grant_expires_once(user, plan):
     grant(user, plan, "g_old", days_ago=40)
     with at(30):
-        ledger.credit_post(user=user, amount=Decimal(-700), kind="call_usage", reference="spent")  # oldest first
+        ledger.credit_post(
+            workspace=user.personal_workspace, amount=Decimal(-700), kind="call_usage", reference="spent"
+        )  # oldest first
     grant(user, plan, "g_new", days_ago=5)
     with at(2):
-        ledger.credit_post(user=user, amount=Decimal(500), kind="purchase", reference="bought")
+        ledger.credit_post(workspace=user.personal_workspace, amount=Decimal(500), kind="purchase", reference="bought")
     turn_on(plan)
     # Balance 1900. Newer than the old grant: the 1000 new grant, 500 bought and the 100 starter
     # credits (granted when the test's account was made, today). What is left of the old grant: 300.
     assert credits_expire_due() == 1
     assert credits_expire_due() == 0
-    assert ledger.balance_of(user=user).balance == 1600
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 1600
     assert LedgerEntry.objects.get(kind="expiry").amount == Decimal(-300)
 
 
 @pytest.mark.django_db
 def test_expiry_needs_30_days_notice_and_emails_subscribers(user, plan):
-    Subscription.objects.create(user=user, plan=plan, paddle_subscription_id="sub_1", status="active")
+    Subscription.objects.create(
+        workspace=user.personal_workspace, plan=plan, paddle_subscription_id="sub_1", status="active"
+    )
     with pytest.raises(ExpiryError, match="30 days"):
         plan_expiry_announce(plan=plan, days=60, starting=timezone.localdate() + timedelta(days=10))
     assert not mail.outbox
@@ -96,6 +100,6 @@ def test_staff_turn_expiry_on_from_admin(client, user, plan):
 
 @pytest.mark.django_db
 def test_an_ai_answer_costs_half_a_credit_once(user):
-    ledger.ai_query_charge(user=user, reference="summary:call:1")
-    ledger.ai_query_charge(user=user, reference="summary:call:1")
-    assert ledger.balance_of(user=user).balance == Decimal("99.50")
+    ledger.ai_query_charge(workspace=user.personal_workspace, reference="summary:call:1")
+    ledger.ai_query_charge(workspace=user.personal_workspace, reference="summary:call:1")
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == Decimal("99.50")

@@ -22,12 +22,12 @@ MINUTE = timedelta(minutes=1)
 
 
 def balance(user) -> ledger.Balance:
-    return ledger.balance_of(user=user)
+    return ledger.balance_of(workspace=user.personal_workspace)
 
 
 def hold(user, reference="call:1", max_amount=30, min_amount=10, lifetime=MINUTE) -> CreditHold:
     return ledger.hold_place(
-        user=user,
+        workspace=user.personal_workspace,
         reference=reference,
         max_amount=Decimal(max_amount),
         min_amount=Decimal(min_amount),
@@ -36,7 +36,9 @@ def hold(user, reference="call:1", max_amount=30, min_amount=10, lifetime=MINUTE
 
 
 def spend(user, amount, reference) -> LedgerEntry:
-    return ledger.credit_post(user=user, amount=-Decimal(amount), kind=LedgerEntry.Kind.AI_QUERY, reference=reference)
+    return ledger.credit_post(
+        workspace=user.personal_workspace, amount=-Decimal(amount), kind=LedgerEntry.Kind.AI_QUERY, reference=reference
+    )
 
 
 # --- balances and entries --------------------------------------------------------------
@@ -45,21 +47,21 @@ def spend(user, amount, reference) -> LedgerEntry:
 @pytest.mark.django_db
 def test_new_account_gets_starter_credits_once(user):
     assert balance(user) == ledger.Balance(Decimal("100"), Decimal("0"))
-    grant = LedgerEntry.objects.get(account__user=user)
+    grant = LedgerEntry.objects.get(account__workspace=user)
     assert grant.kind == LedgerEntry.Kind.STARTER_GRANT
     assert grant.amount == Decimal("100") and grant.balance_after == Decimal("100")
 
     account_created(user=user)  # run again (a retried signup): no second grant
     assert balance(user).balance == Decimal("100")
-    assert LedgerEntry.objects.filter(account__user=user).count() == 1
+    assert LedgerEntry.objects.filter(account__workspace=user).count() == 1
 
 
 @pytest.mark.django_db
 def test_zero_starter_credits_creates_an_empty_account(settings):
     settings.STARTER_CREDITS = 0
     user = User.objects.create_user(email="free@example.com", password="correct horse battery")
-    assert ledger.starter_grant(user=user) is None
-    assert CreditAccount.objects.filter(user=user).exists()
+    assert ledger.starter_grant(workspace=user.personal_workspace) is None
+    assert CreditAccount.objects.filter(workspace=user.personal_workspace).exists()
     assert balance(user) == ledger.Balance(Decimal("0"), Decimal("0"))
 
 
@@ -72,13 +74,15 @@ def test_balance_of_an_account_without_a_row_is_zero():
 
 @pytest.mark.django_db
 def test_grant_then_spend(user):
-    ledger.credit_post(user=user, amount=Decimal("500"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:1")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("500"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:1"
+    )
     entry = spend(user, "120.5", "ai:1")
 
     assert balance(user).balance == Decimal("479.50")
     assert entry.amount == Decimal("-120.5")
     assert entry.balance_after == Decimal("479.50")
-    entries = list(LedgerEntry.objects.filter(account__user=user).order_by("id"))
+    entries = list(LedgerEntry.objects.filter(account__workspace=user).order_by("id"))
     assert [e.kind for e in entries] == ["starter_grant", "purchase", "ai_query"]
     assert [e.balance_after for e in entries] == [Decimal("100"), Decimal("600"), Decimal("479.50")]
     # The ledger explains the balance: entries sum to it.
@@ -87,8 +91,12 @@ def test_grant_then_spend(user):
 
 @pytest.mark.django_db
 def test_same_reference_posted_twice_changes_the_balance_once(user):
-    first = ledger.credit_post(user=user, amount=Decimal("50"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:7")
-    second = ledger.credit_post(user=user, amount=Decimal("50"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:7")
+    first = ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("50"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:7"
+    )
+    second = ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("50"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:7"
+    )
 
     assert second.pk == first.pk
     assert balance(user).balance == Decimal("150")
@@ -97,8 +105,12 @@ def test_same_reference_posted_twice_changes_the_balance_once(user):
 
 @pytest.mark.django_db
 def test_a_replayed_reference_with_a_different_amount_is_still_ignored(user):
-    ledger.credit_post(user=user, amount=Decimal("50"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:7")
-    again = ledger.credit_post(user=user, amount=Decimal("9999"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:7")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("50"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:7"
+    )
+    again = ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("9999"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:7"
+    )
     assert again.amount == Decimal("50")
     assert balance(user).balance == Decimal("150")
 
@@ -106,7 +118,9 @@ def test_a_replayed_reference_with_a_different_amount_is_still_ignored(user):
 @pytest.mark.django_db
 def test_zero_amount_entry_is_refused(user):
     with pytest.raises(ledger.LedgerError):
-        ledger.credit_post(user=user, amount=Decimal("0"), kind=LedgerEntry.Kind.PURCHASE, reference="nothing")
+        ledger.credit_post(
+            workspace=user.personal_workspace, amount=Decimal("0"), kind=LedgerEntry.Kind.PURCHASE, reference="nothing"
+        )
     assert not LedgerEntry.objects.filter(reference="nothing").exists()
 
 
@@ -117,7 +131,7 @@ def test_spending_more_than_available_raises_and_changes_nothing(user):
 
     assert balance(user) == ledger.Balance(Decimal("100"), Decimal("0"))
     assert not LedgerEntry.objects.filter(reference="ai:too-much").exists()
-    assert CreditAccount.objects.get(user=user).balance == Decimal("100")
+    assert CreditAccount.objects.get(workspace=user.personal_workspace).balance == Decimal("100")
 
     # Spending exactly everything is fine and leaves zero.
     spend(user, "100", "ai:all")
@@ -141,7 +155,9 @@ def test_refused_reference_can_be_posted_later_once_credits_exist(user):
     """A refusal writes nothing, so the same reference is free when it is retried."""
     with pytest.raises(ledger.InsufficientCredits):
         spend(user, 150, "ai:retry")
-    ledger.credit_post(user=user, amount=Decimal("100"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:1")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("100"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:1"
+    )
     spend(user, 150, "ai:retry")
     assert balance(user).balance == Decimal("50")
 
@@ -150,10 +166,10 @@ def test_refused_reference_can_be_posted_later_once_credits_exist(user):
 def test_staff_adjustment_needs_a_reason_and_records_who(user):
     staff = User.objects.create_user(email="staff@example.com", password="correct horse battery", is_staff=True)
     with pytest.raises(ledger.LedgerError):
-        ledger.credit_adjust(user=user, amount=Decimal("10"), memo="   ", by=staff)
+        ledger.credit_adjust(workspace=user.personal_workspace, amount=Decimal("10"), memo="   ", by=staff)
 
-    first = ledger.credit_adjust(user=user, amount=Decimal("10"), memo="Goodwill", by=staff)
-    second = ledger.credit_adjust(user=user, amount=Decimal("-5"), memo="Typo fix", by=staff)
+    first = ledger.credit_adjust(workspace=user.personal_workspace, amount=Decimal("10"), memo="Goodwill", by=staff)
+    second = ledger.credit_adjust(workspace=user.personal_workspace, amount=Decimal("-5"), memo="Typo fix", by=staff)
 
     assert first.reference != second.reference  # each correction is its own entry
     assert first.created_by == staff and first.memo == "Goodwill"
@@ -166,27 +182,27 @@ def test_staff_adjustment_needs_a_reason_and_records_who(user):
 @pytest.mark.django_db
 def test_database_refuses_a_negative_balance(user):
     with pytest.raises(IntegrityError), transaction.atomic():
-        CreditAccount.objects.filter(user=user).update(balance=-1)
+        CreditAccount.objects.filter(workspace=user.personal_workspace).update(balance=-1)
     assert balance(user).balance == Decimal("100")
 
 
 @pytest.mark.django_db
 def test_database_refuses_negative_held(user):
     with pytest.raises(IntegrityError), transaction.atomic():
-        CreditAccount.objects.filter(user=user).update(held=-1)
+        CreditAccount.objects.filter(workspace=user.personal_workspace).update(held=-1)
     assert balance(user).held == Decimal("0")
 
 
 @pytest.mark.django_db
 def test_database_refuses_holding_more_than_the_balance(user):
     with pytest.raises(IntegrityError), transaction.atomic():
-        CreditAccount.objects.filter(user=user).update(held=Decimal("100.01"))
+        CreditAccount.objects.filter(workspace=user.personal_workspace).update(held=Decimal("100.01"))
     assert balance(user).held == Decimal("0")
 
 
 @pytest.mark.django_db
 def test_database_refuses_a_second_entry_with_the_same_reference(user):
-    account = CreditAccount.objects.get(user=user)
+    account = CreditAccount.objects.get(workspace=user.personal_workspace)
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerEntry.objects.create(
             account=account, kind="purchase", amount=1, balance_after=101, reference=f"starter:{user.pk}"
@@ -195,7 +211,7 @@ def test_database_refuses_a_second_entry_with_the_same_reference(user):
 
 @pytest.mark.django_db
 def test_ledger_entries_are_append_only(user):
-    entry = LedgerEntry.objects.get(account__user=user)
+    entry = LedgerEntry.objects.get(account__workspace=user)
 
     entry.amount = Decimal("1000000")
     with pytest.raises(ValueError, match="append-only"):
@@ -213,12 +229,12 @@ def test_the_database_refuses_bulk_rewrites_of_the_ledger(user):
     from django.db import ProgrammingError
 
     for rewrite in (
-        lambda: LedgerEntry.objects.filter(account__user=user).update(amount=Decimal("1000000")),
-        lambda: LedgerEntry.objects.filter(account__user=user).delete(),
+        lambda: LedgerEntry.objects.filter(account__workspace=user).update(amount=Decimal("1000000")),
+        lambda: LedgerEntry.objects.filter(account__workspace=user).delete(),
     ):
         with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic():
             rewrite()
-    assert LedgerEntry.objects.get(account__user=user).amount == Decimal("100")
+    assert LedgerEntry.objects.get(account__workspace=user).amount == Decimal("100")
 
 
 # --- call pricing ----------------------------------------------------------------------------
@@ -352,7 +368,9 @@ def test_settle_of_an_unknown_hold_raises(user):
 
 @pytest.mark.django_db
 def test_holds_release_expired_frees_only_expired_active_holds(user):
-    ledger.credit_post(user=user, amount=Decimal("100"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:1")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("100"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:1"
+    )
     hold(user, reference="call:expired", max_amount=30)
     hold(user, reference="call:current", max_amount=30)
     hold(user, reference="call:settled", max_amount=30)
@@ -429,7 +447,9 @@ def test_concurrent_holds_with_a_lower_minimum_take_the_remainder(user):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_posts_of_the_same_reference_make_one_entry(user):
     def post(i):
-        return ledger.credit_post(user=user, amount=Decimal("25"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:x")
+        return ledger.credit_post(
+            workspace=user.personal_workspace, amount=Decimal("25"), kind=LedgerEntry.Kind.PURCHASE, reference="pack:x"
+        )
 
     results = run_at_once(8, post)
 
@@ -485,5 +505,7 @@ def test_settle_racing_expiry_release_charges_at_most_once(user):
 @pytest.mark.django_db
 def test_amounts_finer_than_a_hundredth_are_refused(user):
     with pytest.raises(ledger.LedgerError, match="two decimals"):
-        ledger.credit_post(user=user, amount=Decimal("-1.555"), kind="call_usage", reference="fine")
-    assert ledger.balance_of(user=user).balance == 100
+        ledger.credit_post(
+            workspace=user.personal_workspace, amount=Decimal("-1.555"), kind="call_usage", reference="fine"
+        )
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 100

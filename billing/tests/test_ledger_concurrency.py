@@ -117,7 +117,7 @@ def workload(*, user, seed: int, steps: int, txns: list[str], client: Client, ba
                 reference = f"call:{seed}:{n}"
                 try:
                     hold = ledger.hold_place(
-                        user=user,
+                        workspace=user.personal_workspace,
                         reference=reference,
                         max_amount=Decimal(rng.randint(10, 150)),
                         min_amount=Decimal(10),
@@ -133,7 +133,12 @@ def workload(*, user, seed: int, steps: int, txns: list[str], client: Client, ba
                 amount = Decimal(rng.randint(1, 160)) / 2
                 reference = f"ai:{seed}:{n}"
                 try:
-                    ledger.credit_post(user=user, amount=-amount, kind=LedgerEntry.Kind.AI_QUERY, reference=reference)
+                    ledger.credit_post(
+                        workspace=user.personal_workspace,
+                        amount=-amount,
+                        kind=LedgerEntry.Kind.AI_QUERY,
+                        reference=reference,
+                    )
                 except ledger.InsufficientCredits:
                     seen["refused"] += 1
                     continue
@@ -141,7 +146,12 @@ def workload(*, user, seed: int, steps: int, txns: list[str], client: Client, ba
                 posted.append(reference)
             elif op == "repeat" and posted:
                 reference = rng.choice(posted)  # a retried job: must change nothing
-                ledger.credit_post(user=user, amount=Decimal(-1), kind=LedgerEntry.Kind.AI_QUERY, reference=reference)
+                ledger.credit_post(
+                    workspace=user.personal_workspace,
+                    amount=Decimal(-1),
+                    kind=LedgerEntry.Kind.AI_QUERY,
+                    reference=reference,
+                )
             elif op == "buy":
                 txn = rng.choice(txns)
                 # Paddle redelivers the same event, and may send another event for the same transaction.
@@ -190,7 +200,7 @@ def assert_books(user, results: list[dict]) -> None:
         # 200: applied or a duplicate; 409: a refund that came before its payment (Paddle retries).
         assert set(seen["responses"]) <= {200, 409}, seen["responses"]
     delivered = set().union(*(seen["delivered"] for seen in results))
-    account = CreditAccount.objects.get(user=user)
+    account = CreditAccount.objects.get(workspace=user.personal_workspace)
     entries = list(account.entries.order_by("pk").values_list("amount", "balance_after", "kind", "reference"))
 
     # Entries are written under the account lock, so id order is the order they happened in.
@@ -251,7 +261,7 @@ def test_one_transaction_delivered_by_many_threads_at_once_grants_once(user, pac
     assert Purchase.objects.filter(status="completed").count() == rounds
     for r in range(rounds):
         assert LedgerEntry.objects.filter(reference=f"paddle:txn_r{r}", kind="purchase").count() == 1
-    assert ledger.balance_of(user=user).balance == STARTER + PACK_CREDITS * rounds
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == STARTER + PACK_CREDITS * rounds
     assert ledger_problems() == []
 
 

@@ -90,12 +90,17 @@ class LedgerMachine(RuleBasedStateMachine):
     def open_accounts(self, count, starts):
         for i in range(count):
             user = User.objects.create_user(email=f"prop{i}@example.com", password="x")
-            CreditAccount.objects.create(user=user)
+            CreditAccount.objects.create(workspace=user.personal_workspace)
             self.users.append(user)
             self.balance.append(ZERO)
             self.held.append(ZERO)
             if starts[i] > 0:
-                ledger.credit_post(user=user, amount=starts[i], kind=LedgerEntry.Kind.STARTER_GRANT, reference=f"s:{i}")
+                ledger.credit_post(
+                    workspace=user.personal_workspace,
+                    amount=starts[i],
+                    kind=LedgerEntry.Kind.STARTER_GRANT,
+                    reference=f"s:{i}",
+                )
                 self.balance[i] += starts[i]
 
     # --- plain postings ----------------------------------------------------------------
@@ -104,7 +109,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def grant(self, who, amount):
         i = self.pick(who)
         ref = self.fresh("grant")
-        entry = ledger.credit_post(user=self.users[i], amount=amount, kind=LedgerEntry.Kind.PURCHASE, reference=ref)
+        entry = ledger.credit_post(
+            workspace=self.users[i].personal_workspace, amount=amount, kind=LedgerEntry.Kind.PURCHASE, reference=ref
+        )
         self.balance[i] += amount
         assert entry.amount == amount and entry.balance_after == self.balance[i]
         return ("post", ref, i, entry.pk)
@@ -116,10 +123,17 @@ class LedgerMachine(RuleBasedStateMachine):
         if amount > self.available(i):
             before = self.snapshot()
             with pytest.raises(ledger.InsufficientCredits):
-                ledger.credit_post(user=self.users[i], amount=-amount, kind=LedgerEntry.Kind.AI_QUERY, reference=ref)
+                ledger.credit_post(
+                    workspace=self.users[i].personal_workspace,
+                    amount=-amount,
+                    kind=LedgerEntry.Kind.AI_QUERY,
+                    reference=ref,
+                )
             assert self.snapshot() == before
             return multiple()
-        entry = ledger.credit_post(user=self.users[i], amount=-amount, kind=LedgerEntry.Kind.AI_QUERY, reference=ref)
+        entry = ledger.credit_post(
+            workspace=self.users[i].personal_workspace, amount=-amount, kind=LedgerEntry.Kind.AI_QUERY, reference=ref
+        )
         self.balance[i] -= amount
         assert entry.amount == -amount and entry.balance_after == self.balance[i]
         return ("post", ref, i, entry.pk)
@@ -130,7 +144,10 @@ class LedgerMachine(RuleBasedStateMachine):
         ref = self.fresh("clawback")
         expected = min(wanted, max(self.available(i), ZERO))
         taken = ledger.credit_clawback(
-            user=self.users[i], wanted=wanted, kind=LedgerEntry.Kind.REFUND_CLAWBACK, reference=ref
+            workspace=self.users[i].personal_workspace,
+            wanted=wanted,
+            kind=LedgerEntry.Kind.REFUND_CLAWBACK,
+            reference=ref,
         )
         assert taken == expected
         if taken == 0:
@@ -147,11 +164,13 @@ class LedgerMachine(RuleBasedStateMachine):
         user = self.users[self.pick(who)]
         before = self.snapshot()
         if kind == "post":
-            entry = ledger.credit_post(user=user, amount=amount, kind=LedgerEntry.Kind.PURCHASE, reference=ref)
+            entry = ledger.credit_post(
+                workspace=user.personal_workspace, amount=amount, kind=LedgerEntry.Kind.PURCHASE, reference=ref
+            )
             assert entry.pk == result
         else:
             taken = ledger.credit_clawback(
-                user=user, wanted=abs(amount), kind=LedgerEntry.Kind.CHARGEBACK, reference=ref
+                workspace=user.personal_workspace, wanted=abs(amount), kind=LedgerEntry.Kind.CHARGEBACK, reference=ref
             )
             assert taken == result
         assert self.snapshot() == before
@@ -174,10 +193,14 @@ class LedgerMachine(RuleBasedStateMachine):
         if amount < min_amount or amount <= 0:
             before = self.snapshot()
             with pytest.raises(ledger.InsufficientCredits):
-                ledger.hold_place(user=self.users[i], lifetime=timedelta(seconds=lifetime), **args)
+                ledger.hold_place(
+                    workspace=self.users[i].personal_workspace, lifetime=timedelta(seconds=lifetime), **args
+                )
             assert self.snapshot() == before
             return multiple()
-        hold = ledger.hold_place(user=self.users[i], lifetime=timedelta(seconds=lifetime), **args)
+        hold = ledger.hold_place(
+            workspace=self.users[i].personal_workspace, lifetime=timedelta(seconds=lifetime), **args
+        )
         assert hold.amount == amount and hold.status == CreditHold.Status.ACTIVE
         self.held[i] += amount
         self.hold_model[ref] = [i, amount, CreditHold.Status.ACTIVE, ZERO, hold.expires_at]
@@ -188,7 +211,7 @@ class LedgerMachine(RuleBasedStateMachine):
         """Placing a hold again under its reference returns the first hold, whatever its state."""
         before = self.snapshot()
         hold = ledger.hold_place(
-            user=self.users[self.pick(who)],
+            workspace=(self.users[self.pick(who)]).personal_workspace,
             reference=ref,
             max_amount=max_amount,
             min_amount=ZERO,

@@ -100,7 +100,7 @@ def test_a_malformed_payment_is_refused_and_grants_nothing(user, package, case, 
         assert response.status_code == 400, case
         assert response.content.decode().startswith("Malformed event:") and field in response.content.decode()
 
-    assert ledger.balance_of(user=user).balance == 100
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 100
     assert list(LedgerEntry.objects.values_list("kind", flat=True)) == ["starter_grant"]
     assert not Purchase.objects.exists()
     if stored:
@@ -111,7 +111,7 @@ def test_a_malformed_payment_is_refused_and_grants_nothing(user, package, case, 
 
     # Nothing is blocked: the well-formed payment, delivered next, is granted once.
     assert deliver(pack_paid(user)).status_code == 200
-    assert ledger.balance_of(user=user).balance == 600
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 600
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_malformed_adjustments_and_subscription_events_change_nothing(user, pack
     ]:
         response = deliver(notification(event_type, copy.deepcopy(data)))
         assert response.status_code == 400 and field in response.content.decode()
-    assert ledger.balance_of(user=user).balance == 600
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 600
     assert PaddleEvent.objects.exclude(rejected_reason="").count() == 2
 
 

@@ -88,7 +88,7 @@ def deliver(client, payload, *, signature=None):
 
 
 def balance(user):
-    return ledger.balance_of(user=user).balance
+    return ledger.balance_of(workspace=user.personal_workspace).balance
 
 
 @pytest.mark.django_db
@@ -142,7 +142,9 @@ def test_the_package_comes_from_the_price_paid_not_from_custom_data(client, user
 @pytest.mark.django_db
 def test_a_refund_takes_back_only_unused_credits(client, user, package):
     deliver(client, completed(user))
-    ledger.credit_post(user=user, amount=Decimal(-550), kind="call_usage", reference="spent")  # 50 left
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(-550), kind="call_usage", reference="spent"
+    )  # 50 left
     assert deliver(client, adjustment(status="pending_approval")).status_code == 200
     assert balance(user) == 50  # pending refunds change nothing
     deliver(client, adjustment())
@@ -163,7 +165,9 @@ def test_a_partial_refund_takes_back_its_share(client, user, package):
 @pytest.mark.django_db
 def test_a_chargeback_claws_back_records_the_shortfall_and_suspends(client, user, package):
     deliver(client, completed(user))
-    ledger.credit_post(user=user, amount=Decimal(-400), kind="call_usage", reference="spent")  # 200 left
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(-400), kind="call_usage", reference="spent"
+    )  # 200 left
     deliver(client, adjustment(adj="adj_cb", action="chargeback", status="approved"))
     purchase = Purchase.objects.get()
     assert (purchase.status, purchase.credits_clawed_back, purchase.shortfall) == ("charged_back", 200, 300)

@@ -62,7 +62,7 @@ def owner_client(client, user):
 
 
 def balance(user) -> Decimal:
-    return ledger.balance_of(user=user).balance
+    return ledger.balance_of(workspace=user.personal_workspace).balance
 
 
 def deliver(payload) -> int:
@@ -87,7 +87,7 @@ def paddle_purchase(fake, user, *, total_minor="1000", tax_minor="0") -> Purchas
 def test_purchase(user, package, *, paid_ago=timedelta(hours=1)) -> Purchase:
     """A development test-checkout purchase (no Paddle), paid `paid_ago`."""
     purchase = Purchase.objects.create(
-        user=user,
+        workspace=user.personal_workspace,
         package=package,
         paddle_transaction_id=f"txn_test_{uuid.uuid4().hex[:24]}",
         status=Purchase.Status.COMPLETED,
@@ -98,7 +98,7 @@ def test_purchase(user, package, *, paid_ago=timedelta(hours=1)) -> Purchase:
         completed_at=timezone.now() - paid_ago,
     )
     ledger.credit_post(
-        user=user,
+        workspace=user.personal_workspace,
         amount=package.credits,
         kind=LedgerEntry.Kind.PURCHASE,
         reference=f"paddle:{purchase.paddle_transaction_id}",
@@ -110,11 +110,16 @@ test_purchase.__test__ = False  # a helper, not a test
 
 
 def spend(user, amount):
-    ledger.credit_post(user=user, amount=-Decimal(amount), kind=LedgerEntry.Kind.AI_QUERY, reference=uuid.uuid4().hex)
+    ledger.credit_post(
+        workspace=user.personal_workspace,
+        amount=-Decimal(amount),
+        kind=LedgerEntry.Kind.AI_QUERY,
+        reference=uuid.uuid4().hex,
+    )
 
 
 def open_request(user, purchase, reason="The calls never connected.") -> RefundRequest:
-    return refund_request_create(user=user, purchase=purchase, reason=reason)
+    return refund_request_create(workspace=user.personal_workspace, purchase=purchase, reason=reason)
 
 
 def admin_decide(admin_client, refund_request, action, note):
@@ -295,7 +300,9 @@ def test_paddle_approving_the_refund_later_does_not_take_credits_twice(user, sta
     purchase.refresh_from_db()
     assert purchase.credits_clawed_back == 300 and purchase.status == "refunded"
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND_CLAWBACK).count() == 1
-    ledger.credit_post(user=user, amount=50, kind=LedgerEntry.Kind.STAFF_ADJUSTMENT, reference="later-grant")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=50, kind=LedgerEntry.Kind.STAFF_ADJUSTMENT, reference="later-grant"
+    )
     assert deliver(event("adjustment.updated", adjustment)) == 200  # a redelivery with a new event id
     assert balance(user) == 50
 

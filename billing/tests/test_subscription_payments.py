@@ -86,12 +86,15 @@ def adjustment(event_type, *, action, status, total, occurred_at):
 
 
 def balance(user) -> Decimal:
-    return ledger.balance_of(user=user).balance
+    return ledger.balance_of(workspace=user.personal_workspace).balance
 
 
 def spend(user, amount):
     ledger.credit_post(
-        user=user, amount=-Decimal(amount), kind=LedgerEntry.Kind.CALL_USAGE, reference=f"spent:{amount}"
+        workspace=user.personal_workspace,
+        amount=-Decimal(amount),
+        kind=LedgerEntry.Kind.CALL_USAGE,
+        reference=f"spent:{amount}",
     )
 
 
@@ -228,7 +231,7 @@ def test_plan_payments_granted_before_the_upgrade_become_refundable(user, plan):
         event_id=paid["event_id"], event_type=paid["event_type"], payload=paid, processed_at="2024-04-12T10:18:50Z"
     )
     ledger.credit_post(
-        user=user,
+        workspace=user.personal_workspace,
         amount=Decimal(150),  # granted per subscription then, whatever the seats
         kind=LedgerEntry.Kind.SUBSCRIPTION_GRANT,
         reference=f"paddle:{FIXTURE_TRANSACTION_ID}",

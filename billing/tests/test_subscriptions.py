@@ -57,7 +57,7 @@ def test_each_paid_period_grants_the_plans_credits_once(client, user, plan, padd
     for _ in range(2):  # delivered twice
         deliver(client, "transaction.completed", period_paid(user, "sub_01a", "txn_period1"), secret=secret)
     deliver(client, "transaction.completed", period_paid(user, "sub_01a", "txn_period2"), secret=secret)
-    assert ledger.balance_of(user=user).balance == 100 + 1500 * 2
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 100 + 1500 * 2
     assert LedgerEntry.objects.filter(kind="subscription_grant").count() == 2
     stored = Subscription.objects.get()
     assert (stored.user, stored.plan, stored.status) == (user, plan, "active")
@@ -87,7 +87,11 @@ def test_cancel_asks_paddle_to_stop_at_the_end_of_the_period(client, user, plan,
         current_billing_period={"starts_at": timezone.now().isoformat(), "ends_at": ends.isoformat()},
     )
     sub = Subscription.objects.create(
-        user=user, plan=plan, paddle_subscription_id="sub_01c", status="active", current_period_end=ends
+        workspace=user.personal_workspace,
+        plan=plan,
+        paddle_subscription_id="sub_01c",
+        status="active",
+        current_period_end=ends,
     )
     client.force_login(user)
     response = client.post(reverse("subscription_cancel", args=[sub.pk]))
@@ -98,12 +102,14 @@ def test_cancel_asks_paddle_to_stop_at_the_end_of_the_period(client, user, plan,
     assert json.dumps(call.json).find("next_billing_period") != -1
     with pytest.raises(SubscriptionError):
         subscription_cancel(subscription=sub)
-    assert ledger.balance_of(user=user).balance == 100  # nothing refunded, credits stay
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 100  # nothing refunded, credits stay
 
 
 @pytest.mark.django_db
 def test_a_paddle_failure_leaves_the_subscription_running(user, plan, paddle_settings):  # noqa: F811
-    sub = Subscription.objects.create(user=user, plan=plan, paddle_subscription_id="sub_missing", status="active")
+    sub = Subscription.objects.create(
+        workspace=user.personal_workspace, plan=plan, paddle_subscription_id="sub_missing", status="active"
+    )
     with pytest.raises(SubscriptionError, match="could not cancel"):
         subscription_cancel(subscription=sub)
     sub.refresh_from_db()
@@ -118,9 +124,9 @@ def test_test_checkout_subscribes_through_the_signed_webhooks(live_server, setti
     assert "Subscribe (test checkout)" in client.get(reverse("credits_buy")).content.decode()
     client.post(reverse("credits_test_subscribe", args=[plan.pk]))
     run_jobs()
-    sub = Subscription.objects.get(user=user)
+    sub = Subscription.objects.get(workspace=user.personal_workspace)
     assert sub.status == "active" and sub.current_period_end > timezone.now()
-    assert ledger.balance_of(user=user).balance == 1600
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 1600
     page = client.get(reverse("credits")).content.decode()
     assert "Growth" in page and "Cancel plan" in page
     client.post(reverse("subscription_cancel", args=[sub.pk]))

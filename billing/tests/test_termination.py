@@ -71,7 +71,7 @@ def paid_pack(fake, user) -> Purchase:
 
 
 def balance(user):
-    return ledger.balance_of(user=user)
+    return ledger.balance_of(workspace=user.personal_workspace)
 
 
 def terminate_in_admin(staff_client, user, *, reason, forfeit):
@@ -95,7 +95,11 @@ def terminate_in_admin(staff_client, user, *, reason, forfeit):
 def test_terminating_can_forfeit_the_available_credits_while_a_call_settles(staff_client, staff, user, package, fake):
     paid_pack(fake, user)  # 100 starter + 500 bought
     ledger.hold_place(
-        user=user, reference="call:live", max_amount=Decimal(120), min_amount=Decimal(1), lifetime=timedelta(minutes=5)
+        workspace=user.personal_workspace,
+        reference="call:live",
+        max_amount=Decimal(120),
+        min_amount=Decimal(1),
+        lifetime=timedelta(minutes=5),
     )
 
     page = text(terminate_in_admin(staff_client, user, reason="Spam campaigns reported", forfeit=True))
@@ -130,7 +134,9 @@ def test_forfeiting_is_only_part_of_a_termination(staff, user):
 
 
 def test_nothing_to_forfeit_writes_no_entry(staff, user):
-    ledger.credit_post(user=user, amount=Decimal(-100), kind=LedgerEntry.Kind.CALL_USAGE, reference="spent")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(-100), kind=LedgerEntry.Kind.CALL_USAGE, reference="spent"
+    )
     account_set_status(user=user, status=User.Status.TERMINATED, reason="Abuse", by=staff, forfeit_credits=True)
     assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.FORFEIT).exists()
 
@@ -143,7 +149,7 @@ def test_a_terminated_account_cannot_ask_for_a_refund(staff, user, package, fake
     account_set_status(user=user, status=User.Status.TERMINATED, reason="Illegal calling", by=staff)
 
     with pytest.raises(RefundError, match="terminated"):
-        refund_request_create(user=user, purchase=purchase, reason="Give my money back")
+        refund_request_create(workspace=user.personal_workspace, purchase=purchase, reason="Give my money back")
 
     # Staff re-enabled its log-in (say, to let it download its data): still no refund form.
     User.objects.filter(pk=user.pk).update(is_active=True)
@@ -158,7 +164,9 @@ def test_a_terminated_account_cannot_ask_for_a_refund(staff, user, package, fake
 
 def test_staff_cannot_approve_a_refund_for_a_terminated_account(staff_client, staff, user, package, fake):
     purchase = paid_pack(fake, user)
-    request = refund_request_create(user=user, purchase=purchase, reason="Bought the wrong pack")
+    request = refund_request_create(
+        workspace=user.personal_workspace, purchase=purchase, reason="Bought the wrong pack"
+    )
     account_set_status(user=user, status=User.Status.TERMINATED, reason="Spam campaigns reported", by=staff)
 
     url = reverse("admin:billing_refundrequest_changelist")

@@ -13,9 +13,13 @@ from billing.models import CreditAccount
 @pytest.mark.django_db
 def test_clean_books_pass(user):
     minute = timedelta(seconds=60)
-    hold = ledger.hold_place(user=user, reference="call:1", max_amount=Decimal(50), min_amount=1, lifetime=minute)
+    hold = ledger.hold_place(
+        workspace=user.personal_workspace, reference="call:1", max_amount=Decimal(50), min_amount=1, lifetime=minute
+    )
     ledger.hold_settle(reference=hold.reference, amount_used=Decimal(20))
-    ledger.hold_place(user=user, reference="call:2", max_amount=Decimal(10), min_amount=1, lifetime=minute)
+    ledger.hold_place(
+        workspace=user.personal_workspace, reference="call:2", max_amount=Decimal(10), min_amount=1, lifetime=minute
+    )
     out = StringIO()
     call_command("verify_ledger", stdout=out)
     assert "consistent" in out.getvalue()
@@ -36,6 +40,6 @@ def test_a_balance_that_disagrees_with_its_entries_fails(user):
 @pytest.mark.django_db
 @pytest.mark.ledger_corrupted
 def test_held_credits_without_a_hold_fail(user):
-    CreditAccount.objects.filter(user=user).update(held=Decimal(5))
+    CreditAccount.objects.filter(workspace=user.personal_workspace).update(held=Decimal(5))
     with pytest.raises(CommandError):
         call_command("verify_ledger", stderr=StringIO())

@@ -245,9 +245,9 @@ class AgentForm(forms.ModelForm):
             "on the call's page.",
         }
 
-    def __init__(self, *args, owner=None, **kwargs):
+    def __init__(self, *args, workspace=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.owner = owner
+        self.workspace = workspace
         self.voices = voices_by_language()
         languages = dict(Agent.LANGUAGES)
         self.fields["voice"].choices = [
@@ -286,7 +286,7 @@ class AgentForm(forms.ModelForm):
         number = self.cleaned_data["transfer_number"].strip()
         if not number:
             return ""
-        country = getattr(self.owner, "default_country", "") or "US"
+        country = getattr(self.workspace, "default_country", "") or "US"
         try:
             return normalise_number(number, default_country=country)
         except ValueError as exc:

@@ -35,7 +35,7 @@ class KnowledgeUploadForm(forms.Form):
 
 
 def _agent(request, pk) -> Agent:
-    return get_object_or_404(Agent, pk=pk, owner=request.user)
+    return get_object_or_404(Agent, pk=pk, workspace=request.workspace)
 
 
 def _page(request, agent, *, text_form=None, upload_form=None, query=""):

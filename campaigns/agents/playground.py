@@ -65,9 +65,9 @@ def engine_label(engine) -> str:
     return str(Agent.Engine.SCRIPTED.label)
 
 
-def playground_sample_variables(*, owner) -> dict:
+def playground_sample_variables(*, workspace) -> dict:
     """A contact to play with: the first of the owner's most recent list, else a made-up one."""
-    contact_list = ContactList.objects.filter(owner=owner).order_by("-created_at", "-id").first()
+    contact_list = ContactList.objects.filter(workspace=workspace).order_by("-created_at", "-id").first()
     contact = contact_list.contacts.order_by("id").first() if contact_list else None
     if contact is None:
         return dict(SAMPLE_VARIABLES)
@@ -156,17 +156,19 @@ def _apply(session: PlaygroundSession, reply: Reply, *, passages=(), charged: bo
     session.engine_state["turn"] = session.engine_state.get("turn", 0) + 1
 
 
-def playground_start(owner, agent, variables: dict | None = None, *, answered_by: str = "human") -> PlaygroundSession:
+def playground_start(
+    workspace, agent, variables: dict | None = None, *, answered_by: str = "human"
+) -> PlaygroundSession:
     """A new conversation with `agent`, opened with the agent's first words (or, with
     answered_by="machine", what it would leave on voicemail). Free: no model is asked."""
-    if agent.owner_id != owner.pk:
+    if agent.workspace_id != workspace.pk:
         raise PlaygroundError("This agent is not yours.")
     if variables is None:
-        variables = _clean_variables(playground_sample_variables(owner=owner), strict=False)
+        variables = _clean_variables(playground_sample_variables(workspace=workspace), strict=False)
     else:
         variables = _clean_variables(variables)
     with transaction.atomic():
-        session = PlaygroundSession.objects.create(owner=owner, agent=agent, variables=variables)
+        session = PlaygroundSession.objects.create(workspace=workspace, agent=agent, variables=variables)
         engine = engine_for(agent)
         ctx = ConversationContext(agent=agent, variables=session.variables, state=session.engine_state)
         if answered_by == "machine":
@@ -191,7 +193,7 @@ def _reference(session_pk: int, turn: int) -> str:
 
 
 def _locked(pk: int) -> PlaygroundSession:
-    return PlaygroundSession.objects.select_for_update(of=("self",)).select_related("agent", "owner").get(pk=pk)
+    return PlaygroundSession.objects.select_for_update(of=("self",)).select_related("agent", "workspace").get(pk=pk)
 
 
 @dataclasses.dataclass
@@ -227,7 +229,7 @@ def turn_begin(
         if paid:
             reference = _reference(session.pk, current)
             try:
-                ledger.ai_query_reserve(user=session.owner, reference=reference)
+                ledger.ai_query_reserve(workspace=session.workspace, reference=reference)
             except ledger.InsufficientCredits:
                 raise PlaygroundError(
                     f"An AI turn costs {ledger.AI_QUERY_COST} credit; add credits to keep talking to this agent."
@@ -239,7 +241,7 @@ def turn_begin(
         raise
     if claimed is None:
         # The same turn, submitted twice at once: the other copy answers it (and settles its credit).
-        return PlaygroundSession.objects.select_related("agent", "owner").get(pk=pk), None
+        return PlaygroundSession.objects.select_related("agent", "workspace").get(pk=pk), None
     ctx, token = claimed
     claim = TurnClaim(pk=pk, turn=current, engine=engine, ctx=ctx, token=token, paid=paid, reference=reference)
     return session, claim

@@ -56,17 +56,17 @@ def _in_thread(function):
 
 def talk_path(session: PlaygroundSession) -> str:
     """The socket's path and query for the conversation's owner (the browser adds ws[s]://host)."""
-    token = signing.TimestampSigner(salt=TALK_SALT).sign(f"{session.pk}:{session.owner_id}")
+    token = signing.TimestampSigner(salt=TALK_SALT).sign(f"{session.pk}:{session.workspace_id}")
     return f"/playground/talk/{session.pk}/?{urlencode({'token': token})}"
 
 
-def _owner_in_token(token: str, session_id: int) -> int | None:
+def _workspace_in_token(token: str, session_id: int) -> int | None:
     try:
         value = signing.TimestampSigner(salt=TALK_SALT).unsign(token, max_age=settings.RELAY_TOKEN_MAX_AGE_SECONDS)
     except signing.BadSignature:  # also SignatureExpired
         return None
-    bound_session, _, owner = value.partition(":")
-    return int(owner) if bound_session == str(session_id) and owner.isdigit() else None
+    bound_session, _, workspace = value.partition(":")
+    return int(workspace) if bound_session == str(session_id) and workspace.isdigit() else None
 
 
 def _origin_is_ours(headers: dict) -> bool:
@@ -167,9 +167,9 @@ def _last_notice(session: PlaygroundSession) -> str:
     return ""
 
 
-def _open_talk(session_id: int, owner_id: int) -> bool:
+def _open_talk(session_id: int, workspace_id: int) -> bool:
     return PlaygroundSession.objects.filter(
-        pk=session_id, owner_id=owner_id, owner__is_active=True, ended=False
+        pk=session_id, workspace_id=workspace_id, workspace__closing_requested_at__isnull=True, ended=False
     ).exists()
 
 
@@ -182,8 +182,12 @@ async def playground_talk_app(scope, receive, send) -> None:
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
     params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
     session_id = int(match["session_id"]) if match else 0
-    owner_id = _owner_in_token(params.get("token", ""), session_id) if match else None
-    if owner_id is None or not _origin_is_ours(headers) or not await _in_thread(_open_talk)(session_id, owner_id):
+    workspace_id = _workspace_in_token(params.get("token", ""), session_id) if match else None
+    if (
+        workspace_id is None
+        or not _origin_is_ours(headers)
+        or not await _in_thread(_open_talk)(session_id, workspace_id)
+    ):
         logger.warning("refused a playground talk socket for conversation %s", session_id)
         await send({"type": "websocket.close", "code": REFUSED})
         return

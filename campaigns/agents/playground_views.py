@@ -67,7 +67,9 @@ def _page_context(request, agent, session, *, form=None) -> dict:
     engine = engine_for(agent)
     uses_model = playground.engine_uses_model(engine)
     if form is None:
-        variables = session.variables if session else playground.playground_sample_variables(owner=request.user)
+        variables = (
+            session.variables if session else playground.playground_sample_variables(workspace=request.workspace)
+        )
         form = PlaygroundStartForm(initial=PlaygroundStartForm.initial_for(variables, agent))
     return {
         "agent": agent,
@@ -84,19 +86,23 @@ def _panel_context(request, session, uses_model: bool) -> dict:
     return {
         "outcome": outcome_label(session.outcome) if session and session.outcome else "",
         "credits": playground.playground_credits(session) if session else 0,
-        "available": ledger.balance_of(user=request.user).available if uses_model else None,
+        "available": ledger.balance_of(workspace=request.workspace).available if uses_model else None,
     }
 
 
 def _owned(request, pk: int, session_pk: int | None = None):
-    agent = get_object_or_404(Agent, pk=pk, owner=request.user)
+    agent = get_object_or_404(Agent, pk=pk, workspace=request.workspace)
     if session_pk is None:
         return agent, None
-    return agent, get_object_or_404(PlaygroundSession, pk=session_pk, agent=agent, owner=request.user)
+    return agent, get_object_or_404(PlaygroundSession, pk=session_pk, agent=agent, workspace=request.workspace)
 
 
 def _latest(request, agent) -> PlaygroundSession | None:
-    return PlaygroundSession.objects.filter(agent=agent, owner=request.user).order_by("-created_at", "-id").first()
+    return (
+        PlaygroundSession.objects.filter(agent=agent, workspace=request.workspace)
+        .order_by("-created_at", "-id")
+        .first()
+    )
 
 
 @login_required
@@ -118,7 +124,9 @@ def playground_start(request, pk):
             _page_context(request, agent, _latest(request, agent), form=form),
         )
     try:
-        playground.playground_start(request.user, agent, form.variables(), answered_by=form.cleaned_data["answered_by"])
+        playground.playground_start(
+            request.workspace, agent, form.variables(), answered_by=form.cleaned_data["answered_by"]
+        )
     except playground.PlaygroundError as exc:
         messages.error(request, str(exc))
     return redirect("agent_playground", pk=agent.pk)
@@ -130,7 +138,7 @@ def playground_restart(request, pk, session_pk):
     """The same contact again, from the agent's first words."""
     agent, session = _owned(request, pk, session_pk)
     try:
-        playground.playground_start(request.user, agent, session.variables)
+        playground.playground_start(request.workspace, agent, session.variables)
     except playground.PlaygroundError as exc:
         messages.error(request, str(exc))
     return redirect("agent_playground", pk=agent.pk)

@@ -57,7 +57,7 @@ def agent_variable_warnings(*, agent) -> list[str]:
     lists lack: the lists of its open campaigns, or with none, any of the owner's lists. At most
     three queries."""
     needed = [name for name in variables_without_fallback(agent) if name not in CONTACT_FIELDS]
-    if not needed or agent.owner_id is None:
+    if not needed or agent.workspace_id is None:
         return []
     lists = []
     if agent.pk:
@@ -69,9 +69,9 @@ def agent_variable_warnings(*, agent) -> list[str]:
     by_campaign = bool(lists)
     if not by_campaign:
         lists = list(
-            ContactList.objects.filter(owner_id=agent.owner_id, import_status=ContactList.ImportStatus.DONE).order_by(
-                "-created_at", "-pk"
-            )[:RECENT_LISTS]
+            ContactList.objects.filter(
+                workspace_id=agent.workspace_id, import_status=ContactList.ImportStatus.DONE
+            ).order_by("-created_at", "-pk")[:RECENT_LISTS]
         )
     if not lists:
         return []

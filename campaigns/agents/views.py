@@ -4,6 +4,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 
+from accounts import audit
+
 from ..conversation.knowledge import knowledge_reindex
 from ..models import Agent
 from .forms import AgentForm
@@ -13,13 +15,15 @@ from .variables import agent_variable_warnings
 # --- Agents -----------------------------------------------------------------------
 @login_required
 def agent_list(request):
-    return render(request, "campaigns/agents/agent_list.html", {"agents": Agent.objects.filter(owner=request.user)})
+    return render(
+        request, "campaigns/agents/agent_list.html", {"agents": Agent.objects.filter(workspace=request.workspace)}
+    )
 
 
 @login_required
 def agent_edit(request, pk=None):
-    agent = get_object_or_404(Agent, pk=pk, owner=request.user) if pk else Agent(owner=request.user)
-    form = AgentForm(request.POST or None, instance=agent, owner=request.user)
+    agent = get_object_or_404(Agent, pk=pk, workspace=request.workspace) if pk else Agent(workspace=request.workspace)
+    form = AgentForm(request.POST or None, instance=agent, workspace=request.workspace)
     if request.method == "POST" and form.is_valid():
         form.save()
         if "language" in form.changed_data:
@@ -39,11 +43,17 @@ def agent_edit(request, pk=None):
 
 @login_required
 def agent_delete(request, pk):
-    agent = get_object_or_404(Agent, pk=pk, owner=request.user)
+    agent = get_object_or_404(Agent, pk=pk, workspace=request.workspace)
     if request.method == "POST":
         if agent.campaigns.exists():
             messages.error(request, "This agent is used by a campaign, so it cannot be deleted.")
             return redirect("agent_list")
+        audit.record(
+            workspace=agent.workspace_id,
+            actor=request.user,
+            action="agent.delete",
+            summary=f"Deleted the agent “{agent.name}”.",
+        )
         agent.delete()
         messages.success(request, f"Agent “{agent.name}” deleted.")
         return redirect("agent_list")

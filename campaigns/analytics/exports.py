@@ -106,12 +106,12 @@ _LISTS_WITHIN = f"""
 _LISTS_ACROSS_CAMPAIGNS = f"""
     across(campaign_id, names, first_id) AS (
         (SELECT campaign_id, {CAPTURED_NAMES}, id FROM campaigns_call
-         WHERE owner_id = %(owner)s AND campaign_id IS NOT NULL
+         WHERE owner_id = %(workspace)s AND campaign_id IS NOT NULL
          ORDER BY campaign_id, {CAPTURED_NAMES}, id LIMIT 1)
         UNION ALL
         SELECT next.* FROM across, LATERAL (
             SELECT campaign_id, {CAPTURED_NAMES}, id FROM campaigns_call
-            WHERE owner_id = %(owner)s AND (campaign_id, {CAPTURED_NAMES}) > (across.campaign_id, across.names)
+            WHERE owner_id = %(workspace)s AND (campaign_id, {CAPTURED_NAMES}) > (across.campaign_id, across.names)
             ORDER BY campaign_id, {CAPTURED_NAMES}, id LIMIT 1
         ) AS next
     )"""
@@ -119,30 +119,32 @@ _ACCOUNT_NAME_LISTS_SQL = (
     "WITH RECURSIVE"
     + _LISTS_ACROSS_CAMPAIGNS
     + ","
-    + _LISTS_WITHIN.replace("{cte}", "inbound").replace("{within}", "owner_id = %(owner)s AND campaign_id IS NULL")
+    + _LISTS_WITHIN.replace("{cte}", "inbound").replace("{within}", "owner_id = %(workspace)s AND campaign_id IS NULL")
     + "\nSELECT names, first_id FROM across UNION ALL SELECT names, first_id FROM inbound"
 )
 _CAMPAIGN_NAME_LISTS_SQL = (
     "WITH RECURSIVE"
-    + _LISTS_WITHIN.replace("{cte}", "lists").replace("{within}", "owner_id = %(owner)s AND campaign_id = %(campaign)s")
+    + _LISTS_WITHIN.replace("{cte}", "lists").replace(
+        "{within}", "owner_id = %(workspace)s AND campaign_id = %(campaign)s"
+    )
     + "\nSELECT names, first_id FROM lists"
 )
 
 
-def calls_for_export(*, owner, campaign: Campaign | None = None) -> QuerySet:
-    calls = Call.objects.filter(owner=owner)
+def calls_for_export(*, workspace, campaign: Campaign | None = None) -> QuerySet:
+    calls = Call.objects.filter(workspace=workspace)
     if campaign is not None:
         calls = calls.filter(campaign=campaign)
     return calls
 
 
-def captured_field_names(*, owner, campaign: Campaign | None = None) -> list[str]:
+def captured_field_names(*, workspace, campaign: Campaign | None = None) -> list[str]:
     """The distinct captured field names across the calls of `owner` (or of one campaign), in
     order of first appearance (the first call that has it, then its place in that call). One query."""
     if connection.vendor == "postgresql":
         sql = _CAMPAIGN_NAME_LISTS_SQL if campaign else _ACCOUNT_NAME_LISTS_SQL
         with connection.cursor() as cursor:
-            cursor.execute(sql, {"owner": owner.pk, "campaign": campaign.pk if campaign else None})
+            cursor.execute(sql, {"workspace": workspace.pk, "campaign": campaign.pk if campaign else None})
             name_lists = cursor.fetchall()
         first_seen: dict[str, tuple[int, int]] = {}
         for names, first_id in name_lists:
@@ -154,7 +156,7 @@ def captured_field_names(*, owner, campaign: Campaign | None = None) -> list[str
                 first_seen[name] = min(first_seen.get(name, (first_id, position)), (first_id, position))
         return sorted(first_seen, key=lambda name: (*first_seen[name], name))
     names: dict[str, None] = {}
-    calls = calls_for_export(owner=owner, campaign=campaign).order_by("id").values_list("captured", flat=True)
+    calls = calls_for_export(workspace=workspace, campaign=campaign).order_by("id").values_list("captured", flat=True)
     for captured in calls.iterator(chunk_size=CHUNK_SIZE):
         for name, _ in _pairs(captured):
             names.setdefault(name, None)
@@ -169,16 +171,16 @@ def _pairs(captured) -> Iterator[tuple[str, str]]:
             yield str(item[0]), "" if item[1] is None else str(item[1])
 
 
-def call_rows(*, owner, campaign: Campaign | None = None) -> Iterator[list]:
+def call_rows(*, workspace, campaign: Campaign | None = None) -> Iterator[list]:
     """The header, then one row per call, oldest first; every cell spreadsheet-safe. Times are
     ISO 8601 in the active time zone (the account's) with their offset."""
     tz = timezone.get_current_timezone()  # read now: the rows are produced after the view returned
-    calls = calls_for_export(owner=owner, campaign=campaign)
-    names = captured_field_names(owner=owner, campaign=campaign)
+    calls = calls_for_export(workspace=workspace, campaign=campaign)
+    names = captured_field_names(workspace=workspace, campaign=campaign)
     header = FIXED_COLUMNS + [f"{name} (captured)" if name in FIXED_COLUMNS else name for name in names]
     yield safe_row(header)
     status_labels = dict(Call.Status.choices)
-    kinds = OutcomeKinds.of_owner(owner)
+    kinds = OutcomeKinds.of_workspace(workspace)
 
     def when(moment):
         return timezone.localtime(moment, tz).isoformat() if moment else ""
@@ -237,9 +239,9 @@ def call_rows(*, owner, campaign: Campaign | None = None) -> Iterator[list]:
             )
 
 
-def calls_csv(*, owner, campaign: Campaign | None = None) -> StreamingHttpResponse:
+def calls_csv(*, workspace, campaign: Campaign | None = None) -> StreamingHttpResponse:
     """A download of every call of `owner` (or of one campaign), streamed as it is read.
 
     The caller must have checked that `campaign` belongs to `owner`."""
     name = f"clozit-calls-{slugify(campaign.name) or campaign.pk}" if campaign else "clozit-calls"
-    return csv_download(call_rows(owner=owner, campaign=campaign), name)
+    return csv_download(call_rows(workspace=workspace, campaign=campaign), name)

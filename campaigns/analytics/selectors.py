@@ -72,8 +72,8 @@ class OutcomeKinds:
         self._platform = outcome_kinds([])
 
     @classmethod
-    def of_owner(cls, owner) -> OutcomeKinds:
-        return cls(Agent.objects.filter(owner=owner).values_list("id", "outcomes"))
+    def of_workspace(cls, workspace) -> OutcomeKinds:
+        return cls(Agent.objects.filter(workspace=workspace).values_list("id", "outcomes"))
 
     @classmethod
     def of_agents(cls, agent_ids) -> OutcomeKinds:
@@ -259,7 +259,7 @@ def campaign_live_stats(*, campaign: Campaign, now: datetime | None = None) -> L
     (the ends of an index), and what those agents' outcomes count as."""
     now = now or timezone.now()
     target_counts = TargetCount.objects.filter(campaign_id=campaign.pk).first()
-    counted = list(CallCount.objects.filter(owner_id=campaign.owner_id, campaign_id=campaign.pk))
+    counted = list(CallCount.objects.filter(workspace_id=campaign.workspace_id, campaign_id=campaign.pk))
     live = list(campaign.calls.filter(LIVE).order_by().values("status", "outcome", "agent_id").annotate(**_call_sums()))
     # The first and last calls and the recent ones, through the (campaign, created_at) index.
     calls = Call.objects.filter(campaign=campaign.pk).order_by()
@@ -393,7 +393,7 @@ def calls_over_time(
     if unit != "minute":  # a minute chart spans at most `buckets` minutes: their calls are read
         edges = [point.replace(tzinfo=tz) for point in points] + [moment.replace(tzinfo=tz)]
         partial = _partial_hours(edges)
-        hours = CallHourCount.objects.filter(owner_id=campaign.owner_id, campaign_id=campaign.pk)
+        hours = CallHourCount.objects.filter(workspace_id=campaign.workspace_id, campaign_id=campaign.pk)
         if partial:
             hours = hours.exclude(hour__in=partial)
         counted = list(
@@ -447,7 +447,7 @@ class AccountAnalytics:
     since: datetime | None
 
 
-def account_analytics(*, owner, since: datetime | None = None) -> AccountAnalytics:
+def account_analytics(*, workspace, since: datetime | None = None) -> AccountAnalytics:
     """Per campaign and in total: calls, answered, answer rate, success rate, average answered
     duration, outcome breakdown, credits spent and cost per positive outcome, for calls placed
     since `since` (all time when None). Campaigns without a call in the period are left out; calls
@@ -459,25 +459,25 @@ def account_analytics(*, owner, since: datetime | None = None) -> AccountAnalyti
     calls of the period's first, partial hour, the campaigns' names, and what the account's
     agents' outcomes count as."""
     groups: list[tuple[int | None, int | None, str, dict]] = []  # (campaign, agent, outcome, sums)
-    calls = Call.objects.filter(owner=owner).order_by()
+    calls = Call.objects.filter(workspace=workspace).order_by()
     if since is None:
-        for count in CallCount.objects.filter(owner_id=owner.pk):
+        for count in CallCount.objects.filter(workspace_id=workspace.pk):
             groups.append((count.campaign_id or None, count.agent_id or None, count.outcome, _counted(count)))
         calls = calls.filter(LIVE)
     else:
         whole_hours = _hour_ceil(since)
-        hours = CallHourCount.objects.filter(owner_id=owner.pk, hour__gte=whole_hours)
+        hours = CallHourCount.objects.filter(workspace_id=workspace.pk, hour__gte=whole_hours)
         for row in _hour_sums(hours.values("campaign_id", "agent_id", "outcome")):
             groups.append((row["campaign_id"] or None, row["agent_id"] or None, row["outcome"], row))
         calls = calls.filter(LIVE | Q(created_at__lt=whole_hours), created_at__gte=since)
     for row in calls.values("campaign_id", "agent_id", "outcome").annotate(**_call_sums()):
         groups.append((row["campaign_id"], row["agent_id"], row["outcome"], row))
     names = dict(
-        Campaign.objects.filter(owner=owner, pk__in={group[0] for group in groups if group[0]}).values_list(
+        Campaign.objects.filter(workspace=workspace, pk__in={group[0] for group in groups if group[0]}).values_list(
             "pk", "name"
         )
     )
-    kinds = OutcomeKinds.of_owner(owner)
+    kinds = OutcomeKinds.of_workspace(workspace)
 
     rows: dict[int | None, CampaignRow] = {}
     total = Numbers()
@@ -492,7 +492,7 @@ def account_analytics(*, owner, since: datetime | None = None) -> AccountAnalyti
     return AccountAnalytics(rows=ordered, total=total, since=since)
 
 
-def activity_last_days(*, owner, days: int = 7) -> list[dict]:
+def activity_last_days(*, workspace, days: int = 7) -> list[dict]:
     """Calls placed and credits spent per day, oldest first, days without calls included.
 
     Two queries: the account's hour counters from the first day's start, summed per local day,
@@ -503,7 +503,7 @@ def activity_last_days(*, owner, days: int = 7) -> list[dict]:
     start = today - timedelta(days=days - 1)
     edges = [datetime.combine(start + timedelta(days=n), datetime.min.time(), tzinfo=tz) for n in range(days + 1)]
     partial = _partial_hours(edges)
-    hours = CallHourCount.objects.filter(owner_id=owner.pk, hour__gte=edges[0])
+    hours = CallHourCount.objects.filter(workspace_id=workspace.pk, hour__gte=edges[0])
     if partial:
         hours = hours.exclude(hour__in=partial)
     per_day = hours.annotate(day=TruncDate("hour", tzinfo=tz)).values("day")
@@ -512,7 +512,7 @@ def activity_last_days(*, owner, days: int = 7) -> list[dict]:
         for row in per_day.annotate(n=Sum("calls"), spent=Sum("credits"))
     ]
     rows += list(
-        Call.objects.filter(LIVE | _in_hours(partial), owner=owner, created_at__gte=edges[0])
+        Call.objects.filter(LIVE | _in_hours(partial), workspace=workspace, created_at__gte=edges[0])
         .annotate(day=TruncDate("created_at", tzinfo=tz))
         .values("day")
         .annotate(calls=Count("id"), credits=Sum("credits_charged"))
@@ -560,12 +560,12 @@ def _nearest_rank(values: list[int], percent: int) -> int | None:
     return values[max(math.ceil(percent / 100 * len(values)) - 1, 0)]
 
 
-def reply_latency(*, owner, since: datetime | None = None) -> ReplyLatency:
+def reply_latency(*, workspace, since: datetime | None = None) -> ReplyLatency:
     """Percentiles of the account's real-time replies in its latest LATENCY_CALLS calls placed
     since `since` (all time when None): recent enough to tell how replies go now, and bounded
     however many calls the account has. One query (the latest calls through the (owner,
     created_at) index, then their replies)."""
-    calls = Call.objects.filter(owner=owner)
+    calls = Call.objects.filter(workspace=workspace)
     if since is not None:
         calls = calls.filter(created_at__gte=since)
     latest = calls.order_by("-created_at").values("pk")[:LATENCY_CALLS]

@@ -28,8 +28,8 @@ def analytics_page(request):
     label, days = PERIODS[period]
     since = timezone.now() - timedelta(days=days) if days else None
     context = {
-        "report": account_analytics(owner=request.user, since=since),
-        "latency": reply_latency(owner=request.user, since=since),
+        "report": account_analytics(workspace=request.workspace, since=since),
+        "latency": reply_latency(workspace=request.workspace, since=since),
         "period": period,
         "period_label": label,
         "periods": [(key, name) for key, (name, _) in PERIODS.items()],
@@ -40,7 +40,7 @@ def analytics_page(request):
 @login_required
 def campaign_stats(request, pk):
     """The live results panel: polled by the campaign page while the campaign can still change."""
-    campaign = get_object_or_404(Campaign, pk=pk, owner=request.user)
+    campaign = get_object_or_404(Campaign, pk=pk, workspace=request.workspace)
     stats = campaign_live_stats(campaign=campaign)
     chart = calls_over_time(campaign=campaign, span=(stats.first_call_at, stats.last_call_at), kinds=stats.kinds)
     context = {"campaign": campaign, "stats": stats, "numbers": stats.numbers, "chart": chart}
@@ -59,5 +59,5 @@ def calls_export(request):
             pk = int(request.GET["campaign"])
         except ValueError:
             raise Http404("No such campaign.") from None
-        campaign = get_object_or_404(Campaign, pk=pk, owner=request.user)
-    return calls_csv(owner=request.user, campaign=campaign)
+        campaign = get_object_or_404(Campaign, pk=pk, workspace=request.workspace)
+    return calls_csv(workspace=request.workspace, campaign=campaign)

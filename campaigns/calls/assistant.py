@@ -234,7 +234,7 @@ def _reference(question: AssistantQuestion) -> str:
     return f"assistant:{question.pk}"
 
 
-def assistant_ask(owner, *, call: Call | None = None, campaign: Campaign | None = None, question: str):
+def assistant_ask(workspace, *, call: Call | None = None, campaign: Campaign | None = None, question: str):
     """Queue one question about `call` or `campaign` (the owner's own) and set its price aside.
 
     Raises AssistantError, with nothing created and nothing held, when the question is empty or
@@ -244,7 +244,7 @@ def assistant_ask(owner, *, call: Call | None = None, campaign: Campaign | None 
     if (call is None) == (campaign is None):
         raise AssistantError("Ask about one call or one campaign.")
     subject = call if call is not None else campaign
-    if subject.owner_id != owner.pk:
+    if subject.workspace_id != workspace.pk:
         raise AssistantError("That call or campaign was not found.")
     if not llm_configured():
         raise AssistantError(NO_LLM_MESSAGE)
@@ -255,13 +255,13 @@ def assistant_ask(owner, *, call: Call | None = None, campaign: Campaign | None 
         raise AssistantError(f"Keep the question under {MAX_QUESTION_CHARS} characters (this one has {len(text)}).")
     if campaign is not None and not campaign.calls.exists():
         raise AssistantError("This campaign has not made any calls yet: ask again once it has.")
-    pending = AssistantQuestion.objects.filter(owner=owner, status=AssistantQuestion.Status.PENDING).count()
+    pending = AssistantQuestion.objects.filter(workspace=workspace, status=AssistantQuestion.Status.PENDING).count()
     if pending >= MAX_PENDING_PER_OWNER:
         raise AssistantError(f"{pending} questions are still being answered: wait for them before asking another.")
     try:
         with transaction.atomic():
-            created = AssistantQuestion.objects.create(owner=owner, call=call, campaign=campaign, question=text)
-            ledger.ai_query_reserve(user=owner, reference=_reference(created))
+            created = AssistantQuestion.objects.create(workspace=workspace, call=call, campaign=campaign, question=text)
+            ledger.ai_query_reserve(workspace=workspace, reference=_reference(created))
     except ledger.InsufficientCredits as exc:
         # The question is rolled back with the refused hold: there is nothing to answer or show.
         raise AssistantError(f"Not enough credits. {exc}") from exc
@@ -279,7 +279,7 @@ def assistant_answer(question_id: int) -> None:
     under the question's row lock, so two runs racing still charge once.
     """
     question = (
-        AssistantQuestion.objects.select_related("call__contact", "call__agent", "campaign", "owner")
+        AssistantQuestion.objects.select_related("call__contact", "call__agent", "campaign", "workspace")
         .filter(pk=question_id)
         .first()
     )
@@ -426,10 +426,10 @@ class _Reading:
         return self.included < self.total
 
 
-def _call_ids_to_read(campaign: Campaign, owner, capacity_chars: int) -> tuple[list[int], int]:
+def _call_ids_to_read(campaign: Campaign, workspace, capacity_chars: int) -> tuple[list[int], int]:
     """The ids of the calls to read (all, or an even sample when they cannot all fit) and the total."""
     sizes = list(
-        Call.objects.filter(campaign=campaign, owner=owner)
+        Call.objects.filter(campaign=campaign, workspace=workspace)
         .order_by("id")
         .annotate(chars=Coalesce(Sum(Length("turns__text")), 0), turn_count=Count("turns"))
         .values_list("id", "chars", "turn_count")
@@ -487,7 +487,7 @@ def _answer_campaign(question: AssistantQuestion) -> str:
     intro = "Call records (batch 00, 0000 calls):\n\n"
     record_room = budget.input_chars - max(len(MAP_SYSTEM), len(DIRECT_SYSTEM)) - len(head) - len(intro) - 10
     capacity = int(MAX_BATCHES * record_room * PACKING_SLACK)
-    ids, total = _call_ids_to_read(question.campaign, question.owner, capacity)
+    ids, total = _call_ids_to_read(question.campaign, question.workspace, capacity)
     reading = _Reading(total=total)
 
     groups = _pack(_records(ids), record_room, item_limit=record_room)
@@ -539,8 +539,8 @@ def _reduce(model: _Model, head: str, notes: list[str], reading: _Reading) -> st
 
 
 # --- Reads for the panel ----------------------------------------------------------------
-def assistant_questions(*, owner, call: Call | None = None, campaign: Campaign | None = None, limit: int = 20):
+def assistant_questions(*, workspace, call: Call | None = None, campaign: Campaign | None = None, limit: int = 20):
     """The owner's questions about one call or one campaign, newest first."""
-    questions = AssistantQuestion.objects.filter(owner=owner)
+    questions = AssistantQuestion.objects.filter(workspace=workspace)
     questions = questions.filter(call=call) if call is not None else questions.filter(campaign=campaign, call=None)
     return questions.order_by("-created_at", "-pk")[:limit]

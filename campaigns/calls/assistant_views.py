@@ -26,7 +26,7 @@ def _panel(request, *, call: Call | None = None, campaign: Campaign | None = Non
     if request.method == "POST":
         draft = request.POST.get("question", "")
         try:
-            assistant.assistant_ask(request.user, call=call, campaign=campaign, question=draft)
+            assistant.assistant_ask(request.workspace, call=call, campaign=campaign, question=draft)
         except CampaignError as exc:
             error = str(exc)
         else:
@@ -45,7 +45,7 @@ def _panel(request, *, call: Call | None = None, campaign: Campaign | None = Non
         "llm": assistant.llm_configured(),
         "no_llm_message": assistant.NO_LLM_MESSAGE,
         "suggestions": assistant.CALL_SUGGESTIONS if call else assistant.CAMPAIGN_SUGGESTIONS,
-        "questions": assistant.assistant_questions(owner=request.user, call=call, campaign=campaign),
+        "questions": assistant.assistant_questions(workspace=request.workspace, call=call, campaign=campaign),
         "cost": AI_QUERY_COST,
         "max_chars": assistant.MAX_QUESTION_CHARS,
         "error": error,
@@ -58,14 +58,14 @@ def _panel(request, *, call: Call | None = None, campaign: Campaign | None = Non
 @login_required
 @require_http_methods(["GET", "POST"])
 def call_assistant(request, pk):
-    call = get_object_or_404(Call.objects.select_related("campaign", "contact"), pk=pk, owner=request.user)
+    call = get_object_or_404(Call.objects.select_related("campaign", "contact"), pk=pk, workspace=request.workspace)
     return _panel(request, call=call)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def campaign_assistant(request, pk):
-    campaign = get_object_or_404(Campaign, pk=pk, owner=request.user)
+    campaign = get_object_or_404(Campaign, pk=pk, workspace=request.workspace)
     return _panel(request, campaign=campaign)
 
 
@@ -73,7 +73,7 @@ def campaign_assistant(request, pk):
 @require_GET
 def assistant_question(request, pk):
     """One question as it stands; htmx polls it while pending and stops (286) once it is done."""
-    question = get_object_or_404(AssistantQuestion, pk=pk, owner=request.user)
+    question = get_object_or_404(AssistantQuestion, pk=pk, workspace=request.workspace)
     question = assistant.assistant_fail_stale(question=question)
     done = question.status != AssistantQuestion.Status.PENDING
     return render(request, "campaigns/calls/assistant_question.html", {"q": question}, status=286 if done else 200)
@@ -82,7 +82,7 @@ def assistant_question(request, pk):
 @login_required
 @require_GET
 def campaign_report(request, pk):
-    campaign = get_object_or_404(Campaign.objects.select_related("agent"), pk=pk, owner=request.user)
+    campaign = get_object_or_404(Campaign.objects.select_related("agent"), pk=pk, workspace=request.workspace)
     captured, captured_rows = reports.captured_page(campaign=campaign, page=request.GET.get("page") or 1)
     context = {
         "campaign": campaign,

@@ -55,7 +55,7 @@ def expected_call_counts() -> dict[tuple, tuple]:
     """(owner, campaign or 0, agent or 0, status, outcome, answered) -> (calls, seconds, credits)."""
     rows = (
         _final_calls()
-        .values_list("owner_id", "campaign_key", "agent_key", "status", "outcome", "is_answered")
+        .values_list("workspace_id", "campaign_key", "agent_key", "status", "outcome", "is_answered")
         .annotate(calls=Count("id"), seconds=Sum("duration_seconds"), credits=Sum("credits_charged"))
     )
     return {tuple(row[:6]): (row[6], row[7], row[8]) for row in rows}
@@ -66,7 +66,7 @@ def expected_hour_counts() -> dict[tuple, tuple]:
     rows = (
         _final_calls()
         .annotate(hour_key=Trunc("created_at", "hour", tzinfo=UTC))
-        .values_list("owner_id", "hour_key", "campaign_key", "agent_key", "outcome")
+        .values_list("workspace_id", "hour_key", "campaign_key", "agent_key", "outcome")
         .annotate(
             calls=Count("id"),
             answered=Count("id", filter=ANSWERED),
@@ -102,13 +102,21 @@ def counter_problems() -> list[str]:
     stored_calls = {
         tuple(row[:6]): (row[6], row[7], row[8])
         for row in CallCount.objects.values_list(
-            "owner_id", "campaign_id", "agent_id", "status", "outcome", "answered", "calls", "seconds", "credits"
+            "workspace_id", "campaign_id", "agent_id", "status", "outcome", "answered", "calls", "seconds", "credits"
         )
     }
     stored_hours = {
         tuple(row[:5]): tuple(row[5:])
         for row in CallHourCount.objects.values_list(
-            "owner_id", "hour", "campaign_id", "agent_id", "outcome", "calls", "answered", "answered_seconds", "credits"
+            "workspace_id",
+            "hour",
+            "campaign_id",
+            "agent_id",
+            "outcome",
+            "calls",
+            "answered",
+            "answered_seconds",
+            "credits",
         )
     }
     stored_targets = {

@@ -49,9 +49,11 @@ class CallFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "inputmode": "tel", "placeholder": "e.g. 0132"}),
     )
 
-    def __init__(self, *args, owner, outcomes: list[str], **kwargs):
+    def __init__(self, *args, workspace, outcomes: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].queryset = Campaign.objects.filter(owner=owner).only("pk", "name").order_by("name")
+        self.fields["campaign"].queryset = (
+            Campaign.objects.filter(workspace=workspace).only("pk", "name").order_by("name")
+        )
         choices = dict.fromkeys(value for value, _ in Call.Outcome.choices if value)
         choices.update(dict.fromkeys(outcomes))
         self.fields["outcome"].choices = [("", "Any outcome"), *((name, outcome_label(name)) for name in choices)]

@@ -40,17 +40,17 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
 
-def calls_for_owner(*, owner, campaign=None):
-    calls = Call.objects.filter(owner=owner).select_related("contact", "campaign", "agent")
+def calls_for_workspace(*, workspace, campaign=None):
+    calls = Call.objects.filter(workspace=workspace).select_related("contact", "campaign", "agent")
     if campaign is not None:
         calls = calls.filter(campaign=campaign)
     return calls
 
 
-def outcome_names(*, owner) -> list[str]:
+def outcome_names(*, workspace) -> list[str]:
     """Every outcome the account's agents define, in the agents' order. One query."""
     names: dict[str, None] = {}
-    for outcomes in Agent.objects.filter(owner=owner).order_by("pk").values_list("outcomes", flat=True):
+    for outcomes in Agent.objects.filter(workspace=workspace).order_by("pk").values_list("outcomes", flat=True):
         for outcome in outcomes or []:
             if isinstance(outcome, dict) and outcome.get("name"):
                 names.setdefault(str(outcome["name"]), None)
@@ -59,7 +59,7 @@ def outcome_names(*, owner) -> list[str]:
 
 def calls_filtered(
     *,
-    owner,
+    workspace,
     campaign=None,
     status: str = "",
     outcome: str = "",
@@ -71,7 +71,7 @@ def calls_filtered(
     """The account's calls that match every filter given (the call list's form, cleaned). Days
     are the account's own (the active time zone); `phone` is a whole number ("+1…", matched
     exactly) or its last digits. Each call with the fields a call table shows (LISTED_FIELDS)."""
-    calls = Call.objects.filter(owner=owner).select_related("contact").only(*LISTED_FIELDS)
+    calls = Call.objects.filter(workspace=workspace).select_related("contact").only(*LISTED_FIELDS)
     if campaign is not None:
         calls = calls.filter(campaign=campaign)
     if status:

@@ -142,7 +142,7 @@ def _apply_reply(call: Call, reply: Reply, *, passages=(), relay: bool = False, 
     call.engine_state["holding"] = reply.hold and not reply.end_call
     call.captured, call.outcome = reply_record(reply, agent=call.agent, captured=call.captured, outcome=call.outcome)
     if reply.do_not_call:
-        dnc_add(owner=call.owner, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
+        dnc_add(workspace=call.workspace, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
     call.engine_state["turn"] = call.engine_state.get("turn", 0) + 1
     step = _step(call, reply, relay=relay)
     call.engine_state["last_step"] = {
@@ -161,7 +161,7 @@ def _apply_reply(call: Call, reply: Reply, *, passages=(), relay: bool = False, 
 # its contact those the lines' {{variables}} read.
 STEP_FIELDS = (
     "id",
-    "owner_id",
+    "workspace_id",
     "agent_id",
     "contact_id",
     "provider",
@@ -267,8 +267,8 @@ def call_inbound_start(*, provider: str, provider_call_id: str, from_: str, to: 
         # Locking the number serialises repeated deliveries of the same inbound webhook.
         number = (
             PhoneNumber.objects.select_for_update(of=("self",))
-            .select_related("owner", "inbound_agent")
-            .filter(number=to, status=PhoneNumber.Status.ACTIVE, owner__isnull=False)
+            .select_related("workspace", "inbound_agent")
+            .filter(number=to, status=PhoneNumber.Status.ACTIVE, workspace__isnull=False)
             .first()
         )
         if number is None:
@@ -276,11 +276,11 @@ def call_inbound_start(*, provider: str, provider_call_id: str, from_: str, to: 
         existing = call_id_for(provider=provider, provider_call_id=provider_call_id)
         if existing is not None:
             return existing
-        agent, owner = number.inbound_agent, number.owner
-        if agent is None or not owner.can_dial:
+        agent, workspace = number.inbound_agent, number.workspace
+        if agent is None or not workspace.can_dial:
             return None
         call = Call.objects.create(
-            owner=owner,
+            workspace=workspace,
             agent=agent,
             direction=Call.Direction.INBOUND,
             to_number=to,
@@ -293,7 +293,7 @@ def call_inbound_start(*, provider: str, provider_call_id: str, from_: str, to: 
         try:
             with transaction.atomic():
                 hold = ledger.hold_place(
-                    user=owner,
+                    workspace=workspace,
                     reference=f"call:{call.pk}",
                     max_amount=ledger.call_cost(seconds=agent.max_call_seconds),
                     min_amount=settings.CALL_MIN_CREDITS,
@@ -558,7 +558,7 @@ def _turn_apply(turn: TurnInput, claim: _Claim, reply: Reply) -> AgentStep:
                 reply, agent=call.agent, captured=call.captured, outcome=call.outcome
             )
             if reply.do_not_call:
-                dnc_add(owner=call.owner, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
+                dnc_add(workspace=call.workspace, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
             call.save(update_fields=["engine_state", "captured", "outcome"])
             return HANG_UP
         call.engine_state = claim.ctx.state

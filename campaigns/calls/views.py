@@ -17,14 +17,16 @@ from .forms import CallFilterForm
 def call_list(request):
     """The account's calls, newest first, filtered by the form in the query string and paged by
     keyset links (?before= / ?after=, see selectors.calls_page)."""
-    user = request.user
-    form = CallFilterForm(request.GET or None, owner=user, outcomes=selectors.outcome_names(owner=user))
+    workspace = request.workspace
+    form = CallFilterForm(
+        request.GET or None, workspace=workspace, outcomes=selectors.outcome_names(workspace=workspace)
+    )
     filters = form.cleaned_data if form.is_valid() else {}
     if form.is_bound and not form.is_valid():
         calls_page = selectors.CallPage([], older=None, newer=None)  # the errors say why nothing is listed
     else:
         calls_page = selectors.calls_page(
-            selectors.calls_filtered(owner=user, **filters),
+            selectors.calls_filtered(workspace=workspace, **filters),
             before=selectors.Cursor.parse(request.GET.get("before")),
             after=selectors.Cursor.parse(request.GET.get("after")),
         )
@@ -43,14 +45,14 @@ def call_list(request):
 
 @login_required
 def call_detail(request, pk):
-    call = get_object_or_404(selectors.calls_for_owner(owner=request.user), pk=pk)
+    call = get_object_or_404(selectors.calls_for_workspace(workspace=request.workspace), pk=pk)
     return render(request, "campaigns/calls/call_detail.html", {"call": call, "turns": call.turns.all(), "Call": Call})
 
 
 @login_required
 def call_recording(request, pk):
     """Recordings play only through here, for the call's owner; never a public link."""
-    call = get_object_or_404(Call, pk=pk, owner=request.user)
+    call = get_object_or_404(Call, pk=pk, workspace=request.workspace)
     if not call.recording_url:
         raise Http404("This call has no recording.")
     try:

@@ -28,37 +28,37 @@ MAX_DNC_IMPORT_BYTES = 2 * 1024 * 1024
 DNC_RESULT = "On the do-not-call list"
 
 
-def _dnc_skip_pending(*, phone_number: str, owner=None) -> int:
+def _dnc_skip_pending(*, phone_number: str, workspace=None) -> int:
     """Contacts with this number still waiting in a campaign (the owner's, or everyone's) are
     skipped at once. The dialer checks both lists again when it claims and just before it dials,
     so a number listed mid-campaign is never called even if this races with a claim."""
     targets = CampaignContact.objects.filter(status=CampaignContact.Status.PENDING, contact__phone_number=phone_number)
-    if owner is not None:
-        targets = targets.filter(campaign__owner=owner)
+    if workspace is not None:
+        targets = targets.filter(campaign__workspace=workspace)
     return CampaignContact.objects.filter(pk__in=targets.values("pk")).update(
         status=CampaignContact.Status.SKIPPED, result=DNC_RESULT, waiting_reason="", updated_at=timezone.now()
     )
 
 
-def dnc_add(*, owner, phone_number: str, reason: str = "") -> DoNotCall:
+def dnc_add(*, workspace, phone_number: str, reason: str = "") -> DoNotCall:
     """Put a number on the account's do-not-call list at once; adding it twice is harmless."""
     entry, _ = DoNotCall.objects.get_or_create(
-        owner=owner, phone_number=phone_number, defaults={"reason": reason[:200]}
+        workspace=workspace, phone_number=phone_number, defaults={"reason": reason[:200]}
     )
-    _dnc_skip_pending(phone_number=phone_number, owner=owner)
+    _dnc_skip_pending(phone_number=phone_number, workspace=workspace)
     return entry
 
 
-def dnc_numbers_add(*, owner, numbers: Iterable[tuple[str, str]], by=None) -> int:
+def dnc_numbers_add(*, workspace, numbers: Iterable[tuple[str, str]], by=None) -> int:
     """Put E.164 numbers (with their reasons) on `owner`'s list, or the platform-wide list when
     `owner` is None. Numbers already there are left as they are; returns how many were new."""
     entries = {}
     for number, reason in numbers:
         entries.setdefault(number, reason[:200])
-    existing = DoNotCall.objects.filter(owner=owner, phone_number__in=list(entries)) if entries else []
+    existing = DoNotCall.objects.filter(workspace=workspace, phone_number__in=list(entries)) if entries else []
     new = set(entries) - {e.phone_number for e in existing}
     DoNotCall.objects.bulk_create(
-        [DoNotCall(owner=owner, phone_number=n, reason=entries[n], added_by=by) for n in entries if n in new],
+        [DoNotCall(workspace=workspace, phone_number=n, reason=entries[n], added_by=by) for n in entries if n in new],
         batch_size=BATCH_ROWS,
         ignore_conflicts=True,
     )
@@ -79,7 +79,7 @@ def dnc_platform_import(*, data: bytes, reason: str, by, default_country: str) -
         except ValueError as exc:
             if line > 1 or any(ch.isdigit() for ch in raw):  # a header line is not a mistake
                 rejected.append((line, str(exc)))
-    return dnc_numbers_add(owner=None, numbers=[(number, reason) for number in numbers], by=by), rejected
+    return dnc_numbers_add(workspace=None, numbers=[(number, reason) for number in numbers], by=by), rejected
 
 
 @dataclass
@@ -90,7 +90,7 @@ class DncImportReport:
 
 
 def dnc_import(
-    *, owner, filename: str, data: bytes, by=None, default_country: str = "", reason: str = ""
+    *, workspace, filename: str, data: bytes, by=None, default_country: str = "", reason: str = ""
 ) -> DncImportReport:
     """Numbers from a CSV (a 'phone' column, or the first column; a header row is optional) onto
     `owner`'s do-not-call list (None: the platform-wide list). Synchronous, so at most 10,000 lines;
@@ -99,7 +99,7 @@ def dnc_import(
         raise CampaignError("The file is larger than 2 MB. Split it into smaller files.")
     refuse_if_not_csv(filename=filename, data=data)
     source = CsvSource(data)
-    country = default_country or getattr(owner, "default_country", "") or "US"
+    country = default_country or getattr(workspace, "default_country", "") or "US"
     reason = reason or f"Imported from {PurePath(filename).name}"[:200]
     keys = [normalise_header(h) for h in source.header]
     phone = next((i for i, k in enumerate(keys) if k in PHONE_HEADERS), None)
@@ -129,7 +129,7 @@ def dnc_import(
         row_reason = values[why].strip() if why is not None and why < len(values) and values[why].strip() else reason
         numbers.append((number, row_reason))
     with transaction.atomic():
-        report.added = dnc_numbers_add(owner=owner, numbers=numbers, by=by)
+        report.added = dnc_numbers_add(workspace=workspace, numbers=numbers, by=by)
     report.already = len({n for n, _ in numbers}) - report.added
     return report
 
@@ -139,17 +139,17 @@ def _chain_first(first: list, rest: Iterable) -> Iterator:
     yield from rest
 
 
-def dnc_remove(*, owner, entry_id: int) -> str:
+def dnc_remove(*, workspace, entry_id: int) -> str:
     """Take a number off the account's own list (never the platform-wide one); returns the number."""
-    entry = DoNotCall.objects.filter(owner=owner, pk=entry_id).first()
+    entry = DoNotCall.objects.filter(workspace=workspace, pk=entry_id).first()
     if entry is None:
         raise CampaignError("That number is not on your do-not-call list.")
     entry.delete()
     return entry.phone_number
 
 
-def dnc_search(*, owner, query: str = ""):
-    entries = DoNotCall.objects.filter(owner=owner).order_by("-created_at", "-id")
+def dnc_search(*, workspace, query: str = ""):
+    entries = DoNotCall.objects.filter(workspace=workspace).order_by("-created_at", "-id")
     digits = re.sub(r"\D", "", query)
     if digits:
         entries = entries.filter(phone_number__contains=digits)
@@ -158,9 +158,9 @@ def dnc_search(*, owner, query: str = ""):
     return entries
 
 
-def dnc_export_rows(*, owner) -> Iterator[list]:
+def dnc_export_rows(*, workspace) -> Iterator[list]:
     yield safe_row(["phone", "reason", "added"])
-    entries = DoNotCall.objects.filter(owner=owner).order_by("created_at", "id")
+    entries = DoNotCall.objects.filter(workspace=workspace).order_by("created_at", "id")
     for number, reason, created in entries.values_list("phone_number", "reason", "created_at").iterator(
         chunk_size=BATCH_ROWS
     ):

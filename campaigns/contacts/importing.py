@@ -58,7 +58,7 @@ class ImportReport:
     errors: list[RowProblem] = field(default_factory=list)
 
 
-def contacts_import(*, owner, name: str, filename: str, data: bytes, consent_by=None) -> ImportReport:
+def contacts_import(*, workspace, name: str, filename: str, data: bytes, consent_by=None) -> ImportReport:
     """Create a contact list from CSV bytes, in this request. Columns are found by their header
     ('phone', 'first_name', 'last_name'; every other column becomes a variable). Valid rows are
     kept even when other rows fail; a file without one valid row creates nothing. `consent_by`
@@ -73,7 +73,7 @@ def contacts_import(*, owner, name: str, filename: str, data: bytes, consent_by=
     processor = RowProcessor(
         Columns.resolve(mapping, source.names),
         width=len(source.header),
-        default_country=owner.default_country,
+        default_country=workspace.default_country,
         encoding=source.encoding,
         delimiter=source.delimiter,
     )
@@ -106,10 +106,10 @@ def contacts_import(*, owner, name: str, filename: str, data: bytes, consent_by=
         raise CampaignError("No valid contacts were found in the file." + detail)
     with transaction.atomic():
         contact_list = ContactList.objects.create(
-            owner=owner,
+            workspace=workspace,
             name=name,
             source_filename=filename[:255],
-            default_country=owner.default_country or "",
+            default_country=workspace.default_country or "",
             rows_imported=len(contacts),
             rows_rejected=len(report.errors) + len(report.duplicates),
             import_bytes_total=len(data),
@@ -131,7 +131,7 @@ def contacts_import(*, owner, name: str, filename: str, data: bytes, consent_by=
 
 
 # --- The upload flow: store, map, confirm consent, import in the background -----------------------
-def contact_upload_create(*, owner, filename: str, data: bytes) -> ContactList:
+def contact_upload_create(*, workspace, filename: str, data: bytes) -> ContactList:
     """Step 1: keep the file (refused with a clear message unless it is a readable CSV with a
     header row) in a new list that waits for its column mapping."""
     if len(data) > MAX_BACKGROUND_UPLOAD_BYTES:
@@ -145,11 +145,11 @@ def contact_upload_create(*, owner, filename: str, data: bytes) -> ContactList:
     stem = PurePath(PurePath(filename).name).stem.replace("_", " ").strip() or "Contacts"
     with transaction.atomic():
         contact_list = ContactList.objects.create(
-            owner=owner,
+            workspace=workspace,
             name=stem[:120],
             source_filename=PurePath(filename).name[:255],
             import_status=ContactList.ImportStatus.QUEUED,
-            default_country=owner.default_country or "US",
+            default_country=workspace.default_country or "US",
             column_mapping=guess_mapping(source.names, header=source.header),
             import_bytes_total=len(data),
         )
@@ -285,7 +285,7 @@ def contact_list_import(list_id: int) -> None:
     with _ImportLock(list_id) as acquired:
         if not acquired:
             return
-        contact_list = ContactList.objects.select_related("owner").filter(pk=list_id).first()
+        contact_list = ContactList.objects.select_related("workspace").filter(pk=list_id).first()
         if (
             contact_list is None
             or contact_list.import_status == ContactList.ImportStatus.DONE
@@ -346,7 +346,7 @@ def _import_rows(contact_list: ContactList, source: CsvSource) -> None:
     processor = RowProcessor(
         Columns.resolve(contact_list.column_mapping, source.names),
         width=len(source.header),
-        default_country=contact_list.default_country or contact_list.owner.default_country,
+        default_country=contact_list.default_country or contact_list.workspace.default_country,
         encoding=source.encoding,
         delimiter=source.delimiter,
     )
@@ -380,7 +380,7 @@ class _BatchWriter:
 
     def __init__(self, contact_list: ContactList):
         self.list_id = contact_list.pk
-        self.owner_id = contact_list.owner_id
+        self.workspace_id = contact_list.workspace_id
         self.copy_sql = None
         if connection.vendor == "postgresql":
             fields = [Contact._meta.get_field(name).column for name in (*self.COLUMNS, "source_line")]
@@ -403,18 +403,18 @@ class _BatchWriter:
             with connection.cursor() as cursor:
                 cursor.execute(self.known_sql, [self.list_id, numbers])
                 in_list = cursor.fetchall()
-                cursor.execute(self.blocked_sql, [self.owner_id, numbers])
+                cursor.execute(self.blocked_sql, [self.workspace_id, numbers])
                 blocked = cursor.fetchall()
         else:
             in_list = Contact.objects.filter(contact_list_id=self.list_id, phone_number__in=numbers).values_list(
                 "phone_number", "source_line"
             )
             blocked = DoNotCall.objects.filter(
-                Q(owner_id=self.owner_id) | Q(owner__isnull=True), phone_number__in=numbers
-            ).values_list("phone_number", "owner_id")
+                Q(workspace_id=self.workspace_id) | Q(workspace__isnull=True), phone_number__in=numbers
+            ).values_list("phone_number", "workspace_id")
         known = {number: f"{number} already appears on line {line}" for number, line in in_list}
-        for number, owner_id in blocked:
-            where = "your do-not-call list" if owner_id else "the platform-wide do-not-call list"
+        for number, workspace_id in blocked:
+            where = "your do-not-call list" if workspace_id else "the platform-wide do-not-call list"
             known.setdefault(number, f"{number} is on {where}")
         return known
 

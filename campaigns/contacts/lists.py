@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from accounts import audit
 from clozit.csvsafe import safe_row
 from clozit.phones import normalise_number
 
@@ -87,10 +88,10 @@ class CappedPaginator(Paginator):
         return self.count > self.cap
 
 
-def contact_lists_search(*, owner, query: str = ""):
+def contact_lists_search(*, workspace, query: str = ""):
     """The owner's lists, newest first, matching `query` in the name or a tag, each with its
     contact count (counted only for the lists on the page)."""
-    lists = ContactList.objects.filter(owner=owner)
+    lists = ContactList.objects.filter(workspace=workspace)
     query = query.strip()
     if query:
         lists = lists.filter(Q(name__icontains=query) | Q(tags__icontains=query))
@@ -139,7 +140,7 @@ def contact_update(
     the time zone checked. ValueError-free: every refusal is a CampaignError naming the field."""
     contact_list = contact.contact_list
     _refuse_while_importing(contact_list)
-    country = contact_list.default_country or contact_list.owner.default_country
+    country = contact_list.default_country or contact_list.workspace.default_country
     try:
         number = normalise_number(phone_number, default_country=country)
     except ValueError as exc:
@@ -178,7 +179,7 @@ def contact_list_update(*, contact_list: ContactList, name: str, tags: list[str]
     return contact_list
 
 
-def contact_list_delete(*, contact_list: ContactList) -> None:
+def contact_list_delete(*, contact_list: ContactList, by=None) -> None:
     """Delete a list and its contacts, unless a campaign uses it (the campaign's calls need them)."""
     campaigns = list(contact_list.campaigns.order_by("name").values_list("name", flat=True))
     if campaigns:
@@ -187,6 +188,12 @@ def contact_list_delete(*, contact_list: ContactList) -> None:
         raise CampaignError(f"This list is used by the campaign{plural} {named}, so it cannot be deleted.")
     if contact_list.import_status == ContactList.ImportStatus.RUNNING:
         raise CampaignError("This list is being imported. Wait until the import has finished.")
+    audit.record(
+        workspace=contact_list.workspace_id,
+        actor=by,
+        action="list.delete",
+        summary=f"Deleted the list “{contact_list.name}”.",
+    )
     contact_list.delete()
 
 

@@ -33,7 +33,7 @@ ERROR_FIELDS = {"Phone number": "phone_number", "Time zone": "time_zone"}
 
 # --- Helpers -----------------------------------------------------------------------------------
 def _own_list(request, pk) -> ContactList:
-    return get_object_or_404(ContactList, pk=pk, owner=request.user)
+    return get_object_or_404(ContactList, pk=pk, workspace=request.workspace)
 
 
 def _query_string(request, **changes) -> str:
@@ -47,7 +47,7 @@ def _query_string(request, **changes) -> str:
 @login_required
 def contactlist_list(request):
     query = request.GET.get("q", "").strip()
-    page = Paginator(lists.contact_lists_search(owner=request.user, query=query), LISTS_PER_PAGE).get_page(
+    page = Paginator(lists.contact_lists_search(workspace=request.workspace, query=query), LISTS_PER_PAGE).get_page(
         request.GET.get("page")
     )
     return render(
@@ -69,7 +69,7 @@ def contactlist_upload(request):
         else:
             try:
                 contact_list = importing.contact_upload_create(
-                    owner=request.user, filename=upload.name, data=upload.read()
+                    workspace=request.workspace, filename=upload.name, data=upload.read()
                 )
             except CampaignError as exc:
                 form.add_error("file", str(exc))
@@ -93,7 +93,7 @@ def contactlist_map(request, pk):
         **{f: guessed.get(f, "") for f in MappingForm.FIELDS},
         "variables": guessed.get("variables", []),
         "name": contact_list.name,
-        "default_country": contact_list.default_country or request.user.default_country,
+        "default_country": contact_list.default_country or request.workspace.default_country,
         "list_tags": ", ".join(contact_list.tags or []),
     }
     form = MappingForm(
@@ -224,7 +224,7 @@ def contactlist_delete(request, pk):
     contact_list = _own_list(request, pk)
     if request.method == "POST":
         try:
-            lists.contact_list_delete(contact_list=contact_list)
+            lists.contact_list_delete(contact_list=contact_list, by=request.user)
         except CampaignError as exc:
             messages.error(request, str(exc))
             return redirect("contactlist_detail", pk=pk)
@@ -307,16 +307,16 @@ def dnc_list(request):
     if request.method == "POST":
         try:
             number = normalise_number(
-                request.POST.get("phone_number", ""), default_country=request.user.default_country
+                request.POST.get("phone_number", ""), default_country=request.workspace.default_country
             )
         except ValueError as exc:
             messages.error(request, f"Not added: {exc}.")
         else:
-            donotcall.dnc_numbers_add(owner=request.user, numbers=[(number, "Added by you")], by=request.user)
+            donotcall.dnc_numbers_add(workspace=request.workspace, numbers=[(number, "Added by you")], by=request.user)
             messages.success(request, f"{number} will not be called.")
         return redirect("dnc_list")
     query = request.GET.get("q", "").strip()
-    page = Paginator(donotcall.dnc_search(owner=request.user, query=query), DNC_PER_PAGE).get_page(
+    page = Paginator(donotcall.dnc_search(workspace=request.workspace, query=query), DNC_PER_PAGE).get_page(
         request.GET.get("page")
     )
     context = {
@@ -324,7 +324,7 @@ def dnc_list(request):
         "entries": page.object_list,
         "q": query,
         "import_form": DncImportForm(),
-        "platform_count": DoNotCall.objects.filter(owner__isnull=True).count(),
+        "platform_count": DoNotCall.objects.filter(workspace__isnull=True).count(),
     }
     return render(request, "campaigns/contacts/dnc_list.html", context)
 
@@ -341,7 +341,9 @@ def dnc_import(request):
         messages.error(request, "The file is larger than 2 MB. Split it into smaller files.")
         return redirect("dnc_list")
     try:
-        report = donotcall.dnc_import(owner=request.user, filename=upload.name, data=upload.read(), by=request.user)
+        report = donotcall.dnc_import(
+            workspace=request.workspace, filename=upload.name, data=upload.read(), by=request.user
+        )
     except CampaignError as exc:
         messages.error(request, f"Nothing imported: {exc}")
         return redirect("dnc_list")
@@ -362,7 +364,7 @@ def dnc_import(request):
 @require_POST
 def dnc_remove(request, pk):
     try:
-        number = donotcall.dnc_remove(owner=request.user, entry_id=pk)
+        number = donotcall.dnc_remove(workspace=request.workspace, entry_id=pk)
     except CampaignError as exc:
         messages.error(request, str(exc))
     else:
@@ -372,4 +374,4 @@ def dnc_remove(request, pk):
 
 @login_required
 def dnc_export(request):
-    return csv_download(donotcall.dnc_export_rows(owner=request.user), "do-not-call")
+    return csv_download(donotcall.dnc_export_rows(workspace=request.workspace), "do-not-call")

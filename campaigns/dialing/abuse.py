@@ -68,19 +68,19 @@ def _problems(rates: dict) -> tuple[list[str], list[str]]:
     answered = rates["answered"]
     if answered < max(settings.ABUSE_MIN_ANSWERED, 1):
         return [], []
-    for_owner, for_staff = [], []
+    for_workspace, for_staff = [], []
     opt_out, opt_out_limit = rates["opted_out"] / answered, settings.ABUSE_OPT_OUT_RATE
     if opt_out > opt_out_limit:
         shown, limit = _percent(opt_out, over=opt_out_limit), _percent(opt_out_limit)
-        for_owner.append(f"{shown} of people asked not to be called again (limit {limit})")
+        for_workspace.append(f"{shown} of people asked not to be called again (limit {limit})")
         for_staff.append(f"opt-outs {rates['opted_out']} of {answered} answered calls ({shown}, limit {limit})")
     short, short_limit = rates["short"] / answered, settings.ABUSE_SHORT_CALL_RATE
     if short > short_limit:
         shown, limit = _percent(short, over=short_limit), _percent(short_limit)
         seconds = settings.ABUSE_SHORT_CALL_SECONDS
-        for_owner.append(f"{shown} of answered calls lasted under {seconds} seconds (limit {limit})")
+        for_workspace.append(f"{shown} of answered calls lasted under {seconds} seconds (limit {limit})")
         for_staff.append(f"calls under {seconds} s {rates['short']} of {answered} answered ({shown}, limit {limit})")
-    return for_owner, for_staff
+    return for_workspace, for_staff
 
 
 def campaign_abuse_check(campaign_id: int) -> str:
@@ -91,11 +91,12 @@ def campaign_abuse_check(campaign_id: int) -> str:
     locked only to pause it. Never pauses a campaign that is not running, and never fails a call
     or a contact: calls already in progress finish normally.
     """
-    for_owner, for_staff = _problems(campaign_abuse_rates(campaign_id))
-    if not for_owner:
+    for_workspace, for_staff = _problems(campaign_abuse_rates(campaign_id))
+    if not for_workspace:
         return ""
     reason = (
-        f"Paused for review: {' and '.join(for_owner)}. Review the agent's script and the list's consent, then resume."
+        f"Paused for review: {' and '.join(for_workspace)}. "
+        "Review the agent's script and the list's consent, then resume."
     )
     with transaction.atomic():
         # FOR NO KEY UPDATE: it does not block (nor wait for) the foreign-key checks of calls and

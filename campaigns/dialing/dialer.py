@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Workspace
 from billing import ledger
 from billing.models import CreditHold
 from clozit.queueing import enqueue
@@ -87,9 +87,11 @@ CLAIM_SCAN_LIMIT = 500
 CLAIM_BATCH_MAX = 100
 
 
-def _on_dnc(owner_id: int, number_ref):
+def _on_dnc(workspace_id: int, number_ref):
     """The account's own do-not-call list or the platform-wide one (entries without an owner)."""
-    return Exists(DoNotCall.objects.filter(Q(owner=owner_id) | Q(owner__isnull=True), phone_number=number_ref))
+    return Exists(
+        DoNotCall.objects.filter(Q(workspace=workspace_id) | Q(workspace__isnull=True), phone_number=number_ref)
+    )
 
 
 def _claim_calls(campaign_id: int) -> list[int]:
@@ -101,15 +103,15 @@ def _claim_calls(campaign_id: int) -> list[int]:
 def _claim(campaign_id: int) -> tuple[list[int], bool]:
     """(call ids, more to examine): the second is True when the claim placed no call because the
     whole slice it looked at must wait (and more contacts may be due)."""
-    owner_id = Campaign.objects.filter(pk=campaign_id).values_list("owner_id", flat=True).first()
-    if owner_id is None:
+    workspace_id = Campaign.objects.filter(pk=campaign_id).values_list("workspace_id", flat=True).first()
+    if workspace_id is None:
         return [], False
     # The account row first, then the campaign (the order account status changes lock them in):
     # two campaigns of one account claim one after the other, so together they never exceed
     # the account's limit of calls in progress. FOR NO KEY UPDATE, not FOR UPDATE: a finishing
     # call holds the credit account and, at commit, checks its foreign keys to these rows (FOR
     # KEY SHARE); a FOR UPDATE here, waiting for that credit account in hold_place, deadlocks.
-    owner = User.objects.select_for_update(no_key=True).get(pk=owner_id)
+    workspace = Workspace.objects.select_for_update(no_key=True).get(pk=workspace_id)
     campaign = (
         Campaign.objects.select_for_update(of=("self",), no_key=True)
         .select_related("agent", "contact_list")
@@ -118,14 +120,14 @@ def _claim(campaign_id: int) -> tuple[list[int], bool]:
     )
     if campaign is None or campaign.status != Campaign.Status.RUNNING:
         return [], False
-    campaign.owner = owner
-    if not owner.can_dial:
-        campaign_pause(campaign=campaign, reason=state.account_pause_reason(owner), kind=Campaign.PauseKind.ACCOUNT)
+    campaign.workspace = workspace
+    if not workspace.can_dial:
+        campaign_pause(campaign=campaign, reason=state.account_pause_reason(workspace), kind=Campaign.PauseKind.ACCOUNT)
         return [], False
     if campaign.contact_list.consent_confirmed_at is None:
         campaign_pause(campaign=campaign, reason=state.consent_pause_reason(campaign), kind=Campaign.PauseKind.CONSENT)
         return [], False
-    if not caller_number_usable(owner, campaign.caller_number):
+    if not caller_number_usable(workspace, campaign.caller_number):
         campaign_pause(
             campaign=campaign,
             reason=state.caller_number_pause_reason(campaign),
@@ -134,7 +136,7 @@ def _claim(campaign_id: int) -> tuple[list[int], bool]:
         return [], False
 
     # The campaign's live calls and the account's, in one count.
-    counts = Call.objects.filter(owner=owner, status__in=Call.LIVE_STATUSES).aggregate(
+    counts = Call.objects.filter(workspace=workspace, status__in=Call.LIVE_STATUSES).aggregate(
         campaign=Count("pk", filter=Q(campaign=campaign)), account=Count("pk")
     )
     live, account_live = counts["campaign"], counts["account"]
@@ -150,7 +152,7 @@ def _claim(campaign_id: int) -> tuple[list[int], bool]:
                 result="Not called: the campaign's budget was used",
             )
         return [], False
-    slots = min(campaign.max_concurrent_calls - live, owner.call_limit - account_live)
+    slots = min(campaign.max_concurrent_calls - live, workspace.call_limit - account_live)
     if slots <= 0:
         return [], False
 
@@ -160,7 +162,7 @@ def _claim(campaign_id: int) -> tuple[list[int], bool]:
     candidates = (
         CampaignContact.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("contact")
-        .annotate(blocked=_on_dnc(owner.pk, OuterRef("contact__phone_number")))
+        .annotate(blocked=_on_dnc(workspace.pk, OuterRef("contact__phone_number")))
         .filter(due, campaign=campaign, status=CampaignContact.Status.PENDING)
         .order_by("id")
     )
@@ -212,7 +214,7 @@ def _claim(campaign_id: int) -> tuple[list[int], bool]:
     if waiting:
         CampaignContact.objects.bulk_update(waiting, ["next_attempt_at", "waiting_reason", "updated_at"])
     if short_of_credits and not live and not call_ids:
-        balance = ledger.balance_of(user=owner)
+        balance = ledger.balance_of(workspace=workspace)
         campaign_pause(
             campaign=campaign,
             reason=state.credits_pause_reason(campaign=campaign, available=balance.available, held=balance.held),
@@ -235,7 +237,7 @@ def _calls_reserve(
     agent = campaign.agent
     ids = _call_ids_draw(len(targets))
     holds = ledger.holds_place(
-        user=campaign.owner,
+        workspace=campaign.workspace,
         references=[f"call:{call_id}" for call_id in ids],
         max_amount=max_amount,
         min_amount=settings.CALL_MIN_CREDITS,
@@ -248,7 +250,7 @@ def _calls_reserve(
     Call.objects.bulk_create(
         Call(
             pk=call_id,
-            owner=campaign.owner,
+            workspace=campaign.workspace,
             campaign=campaign,
             target=target,
             contact=target.contact,
@@ -414,22 +416,22 @@ class CallToDial:
     from_number: str
     time_limit_seconds: int
     hold_reference: str
-    owner_id: int
+    workspace_id: int
     campaign_id: int | None
     contact_id: int | None
     record: bool
     campaign_status: str | None
     provider_failures_in_row: int
-    owner_is_active: bool
-    owner_status: str
+    workspace_open: bool  # not closing
+    workspace_status: str
     on_dnc: bool
     caller_number_ours: bool  # an active number of the account's own, or a shared one
     hold_active: bool
     marked: bool  # marked dialling by the statement that read it
 
     @property
-    def owner_can_dial(self) -> bool:
-        return User(is_active=self.owner_is_active, status=self.owner_status).can_dial
+    def workspace_can_dial(self) -> bool:
+        return self.workspace_open and self.workspace_status == Workspace.Status.ACTIVE
 
     @property
     def row(self) -> Call:
@@ -446,7 +448,7 @@ WITH c AS (
     SELECT c.id, c.status, c.provider, c.to_number, c.from_number, c.time_limit_seconds, c.hold_reference,
         c.owner_id, c.campaign_id, c.contact_id, COALESCE(a.record_calls, false) AS record,
         cp.status AS campaign_status, COALESCE(cp.provider_failures_in_row, 0) AS provider_failures_in_row,
-        o.is_active AS owner_is_active, o.status AS owner_status,
+        (w.closing_requested_at IS NULL) AS workspace_open, w.status AS workspace_status,
         EXISTS (
             SELECT FROM {DoNotCall._meta.db_table} d
             WHERE (d.owner_id = c.owner_id OR d.owner_id IS NULL) AND d.phone_number = c.to_number
@@ -460,7 +462,7 @@ WITH c AS (
             SELECT FROM {CreditHold._meta.db_table} h WHERE h.reference = c.hold_reference AND h.status = %(held)s
         ) AS hold_active
     FROM {Call._meta.db_table} c
-    JOIN {User._meta.db_table} o ON o.id = c.owner_id
+    JOIN {Workspace._meta.db_table} w ON w.id = c.owner_id
     LEFT JOIN {Campaign._meta.db_table} cp ON cp.id = c.campaign_id
     LEFT JOIN {Agent._meta.db_table} a ON a.id = c.agent_id
     WHERE c.id = %(call)s
@@ -469,7 +471,7 @@ WITH c AS (
     UPDATE {Call._meta.db_table} SET status = %(dialing)s, dialing_started_at = %(now)s
     FROM c
     WHERE {Call._meta.db_table}.id = c.id AND c.status = %(queued)s AND %(may_mark)s
-        AND c.campaign_status IS DISTINCT FROM %(stopped)s AND c.owner_is_active AND c.owner_status = %(can_dial)s
+        AND c.campaign_status IS DISTINCT FROM %(stopped)s AND c.workspace_open AND c.workspace_status = %(can_dial)s
         AND NOT c.on_dnc AND c.caller_number_ours AND (c.hold_reference = '' OR c.hold_active)
     RETURNING {Call._meta.db_table}.id
 )
@@ -493,7 +495,7 @@ def _call_to_dial(call_id: int, *, may_mark: bool) -> CallToDial | None:
         "dialing": Call.Status.DIALING,
         "queued": Call.Status.QUEUED,
         "stopped": Campaign.Status.STOPPED,
-        "can_dial": User.Status.ACTIVE,
+        "can_dial": Workspace.Status.ACTIVE,
         "now": timezone.now(),
         "may_mark": may_mark,
     }
@@ -519,8 +521,8 @@ def _call_to_dial_sqlite(params: dict) -> CallToDial | None:
         params["may_mark"]
         and call.status == Call.Status.QUEUED
         and call.campaign_status != Campaign.Status.STOPPED
-        and call.owner_is_active
-        and call.owner_status == User.Status.ACTIVE
+        and call.workspace_open
+        and call.workspace_status == Workspace.Status.ACTIVE
         and not call.on_dnc
         and call.caller_number_ours
         and (call.hold_reference == "" or call.hold_active)
@@ -565,12 +567,12 @@ def _reason_not_to_dial(call: CallToDial, *, window: Wait | None) -> Refusal | N
     now = timezone.now()
     if call.campaign_status == Campaign.Status.STOPPED:
         return Refusal("Campaign stopped")
-    if not call.owner_can_dial:
+    if not call.workspace_can_dial:
         return Refusal("The account cannot place calls", retry_at=now)
     if call.on_dnc:
         return Refusal("On the do-not-call list")
     # The usual case is answered above; the rest of the rule (the default caller id) in full.
-    if not call.caller_number_ours and not caller_number_usable(call.owner_id, call.from_number):
+    if not call.caller_number_ours and not caller_number_usable(call.workspace_id, call.from_number):
         return Refusal("The caller number is no longer available", retry_at=now)
     if call.hold_reference and not call.hold_active:
         return Refusal("Its credit reservation had expired", retry_at=now)

@@ -14,7 +14,7 @@ from ..models import Call, CallCount, Campaign
 def campaign_credits_used(campaign: Campaign) -> Decimal:
     """What the campaign has committed: what its calls were charged and what its live calls hold.
     Reads the finished calls' counter (campaigns/calls/counters.py), never the calls themselves."""
-    finished = CallCount.objects.filter(owner_id=campaign.owner_id, campaign_id=campaign.pk)
+    finished = CallCount.objects.filter(workspace_id=campaign.workspace_id, campaign_id=campaign.pk)
     spent = finished.aggregate(total=Sum("credits"))["total"] or Decimal(0)
     live = Call.objects.filter(campaign=campaign, status__in=Call.LIVE_STATUSES)
     spent += live.aggregate(total=Sum("credits_charged"))["total"] or Decimal(0)  # 0 until they end

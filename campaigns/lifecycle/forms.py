@@ -100,18 +100,18 @@ class CampaignForm(forms.ModelForm):
             "calling_hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
 
-    def __init__(self, *args, owner, editable=None, **kwargs):
+    def __init__(self, *args, workspace, editable=None, **kwargs):
         """`editable`: the settings that may change (campaigns.lifecycle.services.campaign_editable_settings);
         the others are left off the form. None: a new campaign, every field."""
         super().__init__(*args, **kwargs)
-        self.owner = owner
+        self.workspace = workspace
         if editable is not None:
             for name in list(self.fields):
                 if name not in editable:
                     del self.fields[name]
         if "agent" in self.fields:
-            self._limit_agent_and_list(owner)
-        self.fields["caller_number"].choices = caller_number_choices(owner)
+            self._limit_agent_and_list(workspace)
+        self.fields["caller_number"].choices = caller_number_choices(workspace)
         # Left out of a post altogether (a script, an older form), these keep the model's default.
         for name in ("calling_hours_start", "calling_hours_end", "max_attempts", "retry_delay_minutes"):
             self.fields[name].required = False
@@ -119,11 +119,11 @@ class CampaignForm(forms.ModelForm):
         self.fields["max_attempts"].widget.attrs.update({"min": "1", "max": "10"})
         self.fields["retry_delay_minutes"].widget.attrs.update({"min": "5"})
 
-    def _limit_agent_and_list(self, owner):
-        self.fields["agent"].queryset = Agent.objects.filter(owner=owner)
+    def _limit_agent_and_list(self, workspace):
+        self.fields["agent"].queryset = Agent.objects.filter(workspace=workspace)
         # Only lists whose import has finished: a half-imported list would be called half.
         self.fields["contact_list"].queryset = ContactList.objects.filter(
-            owner=owner, import_status=ContactList.ImportStatus.DONE
+            workspace=workspace, import_status=ContactList.ImportStatus.DONE
         )
 
     @property

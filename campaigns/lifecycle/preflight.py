@@ -131,10 +131,10 @@ class _NumberFacts:
         return facts
 
 
-def _history(owner) -> tuple[int, float, int, int]:
+def _history(workspace) -> tuple[int, float, int, int]:
     """(calls, answer rate, typical connected seconds, average attempt seconds incl. ringing)."""
     rows = list(
-        Call.objects.filter(owner=owner, direction=Call.Direction.OUTBOUND, status__in=FINISHED)
+        Call.objects.filter(workspace=workspace, direction=Call.Direction.OUTBOUND, status__in=FINISHED)
         .order_by("-created_at", "-id")
         .values_list("duration_seconds", "dialing_started_at", "ended_at")[:HISTORY_CALLS]
     )
@@ -153,7 +153,7 @@ def campaign_preflight(*, campaign: Campaign, now=None) -> Preflight:
     """Counts and estimates for the people this campaign would call next: the whole list for a
     draft, the contacts still queued for a launched campaign."""
     now = now or timezone.now()
-    owner = campaign.owner
+    workspace = campaign.workspace
     if campaign.status == Campaign.Status.DRAFT:
         contacts = Contact.objects.filter(contact_list_id=campaign.contact_list_id)
     else:
@@ -161,8 +161,8 @@ def campaign_preflight(*, campaign: Campaign, now=None) -> Preflight:
         contacts = Contact.objects.filter(pk__in=queued.values("contact_id"))
     rows = (
         contacts.annotate(
-            on_account=Exists(DoNotCall.objects.filter(owner=owner, phone_number=OuterRef("phone_number"))),
-            on_platform=Exists(DoNotCall.objects.filter(owner__isnull=True, phone_number=OuterRef("phone_number"))),
+            on_account=Exists(DoNotCall.objects.filter(workspace=workspace, phone_number=OuterRef("phone_number"))),
+            on_platform=Exists(DoNotCall.objects.filter(workspace__isnull=True, phone_number=OuterRef("phone_number"))),
         )
         .values_list("phone_number", "time_zone", "on_account", "on_platform")
         .order_by()
@@ -200,7 +200,7 @@ def campaign_preflight(*, campaign: Campaign, now=None) -> Preflight:
             report.first_call_at, report.first_call_zone = opens, zones[0]
     if report.callable_now:
         report.first_call_at, report.first_call_zone = None, ""
-    _estimate(report, campaign=campaign, owner=owner)
+    _estimate(report, campaign=campaign, workspace=workspace)
     report.call_reserve, report.call_reserve_why = call_reserve(campaign)
     if campaign.status != Campaign.Status.DRAFT:
         report.budget_left = campaign_budget_left(campaign)
@@ -209,17 +209,17 @@ def campaign_preflight(*, campaign: Campaign, now=None) -> Preflight:
     return report
 
 
-def _estimate(report: Preflight, *, campaign: Campaign, owner) -> None:
+def _estimate(report: Preflight, *, campaign: Campaign, workspace) -> None:
     report.to_call = report.callable_now + report.outside_window
-    report.history_calls, report.answer_rate, report.connected_seconds, report.attempt_seconds = _history(owner)
+    report.history_calls, report.answer_rate, report.connected_seconds, report.attempt_seconds = _history(workspace)
     seconds = report.to_call * report.answer_rate * report.connected_seconds
     report.estimated_credits = Decimal(math.ceil(seconds)) * ledger.CREDITS_PER_CALL_SECOND
-    report.concurrency = max(min(campaign.max_concurrent_calls, owner.call_limit), 1)
+    report.concurrency = max(min(campaign.max_concurrent_calls, workspace.call_limit), 1)
     report.calls_per_second = calls_per_second(settings.TELEPHONY_PROVIDER)
     by_lines = report.to_call * report.attempt_seconds / report.concurrency
     by_rate = report.to_call / report.calls_per_second if report.calls_per_second > 0 else 0
     report.estimated_seconds = math.ceil(max(by_lines, by_rate))
-    report.available_credits = ledger.balance_of(user=owner).available
+    report.available_credits = ledger.balance_of(workspace=workspace).available
 
 
 # --- Variables without a value (a section of its own) -----------------------------------------------

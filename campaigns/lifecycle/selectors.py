@@ -12,7 +12,7 @@ def campaign_progress(*, campaign: Campaign) -> dict:
     seconds and credits. Three queries, none reading its contacts or finished calls: the
     counters the database keeps (campaigns/calls/counters.py) and the few live calls."""
     targets = TargetCount.objects.filter(campaign_id=campaign.pk).first() or TargetCount(campaign_id=campaign.pk)
-    finished = CallCount.objects.filter(owner_id=campaign.owner_id, campaign_id=campaign.pk).aggregate(
+    finished = CallCount.objects.filter(workspace_id=campaign.workspace_id, campaign_id=campaign.pk).aggregate(
         placed=Sum("calls"), credits=Sum("credits"), seconds=Sum("seconds")
     )
     live = campaign.calls.filter(status__in=Call.LIVE_STATUSES).aggregate(
@@ -39,5 +39,5 @@ def campaign_progress(*, campaign: Campaign) -> dict:
     }
 
 
-def campaigns_for_owner(*, owner):
-    return Campaign.objects.filter(owner=owner).select_related("agent", "contact_list")
+def campaigns_for_workspace(*, workspace):
+    return Campaign.objects.filter(workspace=workspace).select_related("agent", "contact_list")

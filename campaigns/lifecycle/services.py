@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from accounts import audit
 from billing import ledger
 from telephony.numbers import caller_number_usable, default_caller_number
 from telephony.registry import get_provider, provider_problem
@@ -27,13 +28,13 @@ from .budget import campaign_credits_used
 logger = logging.getLogger(__name__)
 
 
-def _ensure_can_dial(owner) -> None:
+def _ensure_can_dial(workspace) -> None:
     problem = provider_problem()
     if problem:
         raise CampaignError(f"Calls cannot be placed: {problem} Ask your administrator.")
-    if not owner.can_dial:
+    if not workspace.can_dial:
         raise CampaignError("Your account is suspended, so calls cannot be placed. Contact support.")
-    if ledger.balance_of(user=owner).available < Decimal(settings.CALL_MIN_CREDITS):
+    if ledger.balance_of(workspace=workspace).available < Decimal(settings.CALL_MIN_CREDITS):
         raise CampaignError(
             f"You need at least {settings.CALL_MIN_CREDITS} credits to start calling. Add credits and try again."
         )
@@ -68,9 +69,9 @@ def _ensure_launchable(campaign: Campaign) -> None:
 def campaign_launch(*, campaign: Campaign, by) -> Campaign:
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     _ensure_launchable(campaign)
-    _ensure_can_dial(campaign.owner)
+    _ensure_can_dial(campaign.workspace)
     blocked = DoNotCall.objects.filter(
-        Q(owner=campaign.owner) | Q(owner__isnull=True), phone_number=OuterRef("phone_number")
+        Q(workspace=campaign.workspace) | Q(workspace__isnull=True), phone_number=OuterRef("phone_number")
     )
     contacts = campaign.contact_list.contacts.annotate(blocked=Exists(blocked)).values_list("pk", "blocked")
     CampaignContact.objects.bulk_create(
@@ -91,6 +92,12 @@ def campaign_launch(*, campaign: Campaign, by) -> Campaign:
     campaign.launch_at = None
     campaign.started_at = timezone.now()
     campaign.save(update_fields=["status", "status_reason", "pause_kind", "launch_at", "started_at"])
+    audit.record(
+        workspace=campaign.workspace_id,
+        actor=by,
+        action="campaign.launch",
+        summary=f"Launched the campaign “{campaign.name}”.",
+    )
     _wake(campaign)
     return campaign
 
@@ -119,7 +126,7 @@ def campaign_resume(*, campaign: Campaign, note: str = "") -> Campaign:
     if campaign.status != Campaign.Status.PAUSED:
         raise CampaignError("Only a paused campaign can be resumed.")
     _ensure_consent(campaign)
-    _ensure_can_dial(campaign.owner)
+    _ensure_can_dial(campaign.workspace)
     campaign.status = Campaign.Status.RUNNING
     campaign.status_reason = note
     campaign.pause_kind = Campaign.PauseKind.NONE
@@ -131,12 +138,12 @@ def campaign_resume(*, campaign: Campaign, note: str = "") -> Campaign:
 
 def _pause_cause(campaign: Campaign, refusal: CampaignError) -> tuple[str, str]:
     """(kind, reason) for a campaign that could not resume by itself: what stops it now."""
-    owner = campaign.owner
+    workspace = campaign.workspace
     if campaign.contact_list.consent_confirmed_at is None:
         return Campaign.PauseKind.CONSENT, state.consent_pause_reason(campaign)
-    if not owner.can_dial:
-        return Campaign.PauseKind.ACCOUNT, state.account_pause_reason(owner)
-    balance = ledger.balance_of(user=owner)
+    if not workspace.can_dial:
+        return Campaign.PauseKind.ACCOUNT, state.account_pause_reason(workspace)
+    balance = ledger.balance_of(workspace=workspace)
     if balance.available < Decimal(settings.CALL_MIN_CREDITS):
         return Campaign.PauseKind.CREDITS, state.credits_pause_reason(
             campaign=campaign, available=balance.available, held=balance.held
@@ -166,28 +173,30 @@ def campaign_resume_for_credits(campaign_id: int) -> bool:
     with transaction.atomic():
         campaign = (
             Campaign.objects.select_for_update(of=("self",))
-            .select_related("owner", "contact_list")
+            .select_related("workspace", "contact_list")
             .filter(pk=campaign_id, status=Campaign.Status.PAUSED, pause_kind=Campaign.PauseKind.CREDITS)
             .first()
         )
-        if campaign is None or not campaign.owner.can_dial:
+        if campaign is None or not campaign.workspace.can_dial:
             return False
-        if ledger.balance_of(user=campaign.owner).available < Decimal(settings.CALL_MIN_CREDITS):
+        if ledger.balance_of(workspace=campaign.workspace).available < Decimal(settings.CALL_MIN_CREDITS):
             return False
         return _resume_by_itself(campaign, note=state.RESUMED_FOR_CREDITS)
 
 
-def campaigns_account_reactivated(*, owner) -> int:
+def campaigns_account_reactivated(*, workspace) -> int:
     """The account may call again. The campaigns its suspension (or termination) paused stay
     paused, for their owner to resume when ready (a campaign that calls people on its own after
     days away, or after a review of what it says, would surprise them); their reason now says the
     account is active again. Returns how many were paused that way."""
     return Campaign.objects.filter(
-        owner=owner, status=Campaign.Status.PAUSED, pause_kind=Campaign.PauseKind.ACCOUNT
+        workspace=workspace, status=Campaign.Status.PAUSED, pause_kind=Campaign.PauseKind.ACCOUNT
     ).update(status_reason=state.ACCOUNT_ACTIVE_AGAIN)
 
 
-def campaign_stop(*, campaign: Campaign, reason: str = "Stopped by you.", result: str = "Campaign stopped") -> Campaign:
+def campaign_stop(
+    *, campaign: Campaign, reason: str = "Stopped by you.", result: str = "Campaign stopped", by=None
+) -> Campaign:
     """End the campaign for good: nobody else is called (queued contacts are skipped with
     `result`), queued calls are canceled before they are dialled, and live calls are hung up."""
     with transaction.atomic():
@@ -198,6 +207,13 @@ def campaign_stop(*, campaign: Campaign, reason: str = "Stopped by you.", result
             raise CampaignError("This campaign has not been launched.")
         campaign.status = Campaign.Status.STOPPED
         campaign.status_reason = reason[:300]
+        if by is not None:
+            audit.record(
+                workspace=campaign.workspace_id,
+                actor=by,
+                action="campaign.stop",
+                summary=f"Stopped the campaign “{campaign.name}”.",
+            )
         campaign.pause_kind = Campaign.PauseKind.NONE
         campaign.finished_at = timezone.now()
         campaign.save(update_fields=["status", "status_reason", "pause_kind", "finished_at"])
@@ -296,18 +312,18 @@ def campaign_duplicate(*, campaign: Campaign) -> Campaign:
     """A new draft with the same agent, list and settings (any campaign, whatever its state).
     A caller number the account may no longer use is replaced by its default one."""
     name_length = Campaign._meta.get_field("name").max_length
-    copy = Campaign(owner=campaign.owner, status=Campaign.Status.DRAFT)
+    copy = Campaign(workspace=campaign.workspace, status=Campaign.Status.DRAFT)
     for name in COPIED_SETTINGS:
         setattr(copy, name, getattr(campaign, name))
     copy.name = f"Copy of {campaign.name}"[:name_length]
-    if not caller_number_usable(campaign.owner, campaign.caller_number):
-        copy.caller_number = default_caller_number(campaign.owner)
+    if not caller_number_usable(campaign.workspace, campaign.caller_number):
+        copy.caller_number = default_caller_number(campaign.workspace)
     copy.save()
     return copy
 
 
 @transaction.atomic
-def campaign_delete(*, campaign: Campaign) -> None:
+def campaign_delete(*, campaign: Campaign, by=None) -> None:
     """Delete a draft (nobody has been called by it). Launched campaigns keep their calls and
     bills: they are stopped or archived, never deleted."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -316,6 +332,12 @@ def campaign_delete(*, campaign: Campaign) -> None:
             "Only a draft can be deleted: this campaign has called people, and its calls stay on record. "
             "Archive it once it has ended."
         )
+    audit.record(
+        workspace=campaign.workspace_id,
+        actor=by,
+        action="campaign.delete",
+        summary=f"Deleted the draft campaign “{campaign.name}”.",
+    )
     campaign.delete()
 
 
@@ -335,9 +357,9 @@ def campaign_archive(*, campaign: Campaign, archived: bool = True) -> Campaign:
 SCHEDULE_AHEAD_LIMIT = timedelta(days=90)
 
 
-def _in_owner_zone(moment: datetime, owner) -> str:
-    info = zone(owner.time_zone) or zone("UTC")
-    return f"{timezone.localtime(moment, info):%a %d %b %Y at %H:%M} ({owner.time_zone or 'UTC'})"
+def _in_workspace_zone(moment: datetime, workspace) -> str:
+    info = zone(workspace.time_zone) or zone("UTC")
+    return f"{timezone.localtime(moment, info):%a %d %b %Y at %H:%M} ({workspace.time_zone or 'UTC'})"
 
 
 @transaction.atomic
@@ -377,7 +399,7 @@ def campaign_launch_scheduled(campaign_id: int, *, now: datetime | None = None) 
     with transaction.atomic():
         campaign = (
             Campaign.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("owner")
+            .select_related("workspace")
             .filter(pk=campaign_id, status=Campaign.Status.DRAFT, launch_at__lte=now)
             .first()
         )
@@ -387,7 +409,8 @@ def campaign_launch_scheduled(campaign_id: int, *, now: datetime | None = None) 
             campaign_launch(campaign=campaign, by=None)
         except CampaignError as refusal:
             reason = (
-                f"The launch scheduled for {_in_owner_zone(campaign.launch_at, campaign.owner)} did not happen: "
+                f"The launch scheduled for {_in_workspace_zone(campaign.launch_at, campaign.workspace)} "
+                "did not happen: "
                 f"{refusal} Once that is fixed, launch it or schedule it again."
             )
             campaign.launch_at = None

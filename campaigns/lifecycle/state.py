@@ -74,8 +74,8 @@ def credits_pause_reason(*, campaign: Campaign, available: Decimal, held: Decima
     return f"{text}. Add credits: the campaign resumes by itself within a minute."
 
 
-def account_pause_reason(owner) -> str:
-    return f"Paused: the account is {owner.get_status_display().lower()}."
+def account_pause_reason(workspace) -> str:
+    return f"Paused: the account is {workspace.get_status_display().lower()}."
 
 
 def consent_pause_reason(campaign: Campaign) -> str:
@@ -99,19 +99,19 @@ def campaign_note(*, campaign: Campaign) -> str:
     reason = campaign.status_reason
     if campaign.status != Campaign.Status.PAUSED:
         return reason
-    owner, kind = campaign.owner, campaign.pause_kind
+    workspace, kind = campaign.workspace, campaign.pause_kind
     if kind == Campaign.PauseKind.CREDITS:
-        balance = ledger.balance_of(user=owner)
-        if owner.can_dial and balance.available >= settings.CALL_MIN_CREDITS:
+        balance = ledger.balance_of(workspace=workspace)
+        if workspace.can_dial and balance.available >= settings.CALL_MIN_CREDITS:
             return (
                 f"{credits_words(balance.available)} credits are available now: "
                 "the campaign resumes by itself within a minute."
             )
         return credits_pause_reason(campaign=campaign, available=balance.available, held=balance.held)
     if kind == Campaign.PauseKind.ACCOUNT:
-        if not owner.can_dial:
-            return account_pause_reason(owner)
-        balance = ledger.balance_of(user=owner)
+        if not workspace.can_dial:
+            return account_pause_reason(workspace)
+        balance = ledger.balance_of(workspace=workspace)
         if balance.available < settings.CALL_MIN_CREDITS:
             return (
                 f"{ACCOUNT_ACTIVE_AGAIN[:-1]} once at least {settings.CALL_MIN_CREDITS} credits are free "
@@ -123,7 +123,7 @@ def campaign_note(*, campaign: Campaign) -> str:
             f"Consent to call the people on “{campaign.contact_list.name}” is confirmed now: "
             "resume the campaign to go on calling."
         )
-    if kind == Campaign.PauseKind.CALLER_NUMBER and caller_number_usable(owner, campaign.caller_number):
+    if kind == Campaign.PauseKind.CALLER_NUMBER and caller_number_usable(workspace, campaign.caller_number):
         return f"The caller number {campaign.caller_number} can be used now: resume the campaign to go on calling."
     return reason
 
@@ -181,16 +181,16 @@ def campaign_activity(*, campaign: Campaign, progress: dict, now: datetime | Non
                 next_call_at=upcoming.next_attempt_at,
                 callee_zone=zones[0] if zones else "",
             )
-        owner = campaign.owner
-        in_use = Call.objects.filter(owner=owner, status__in=Call.LIVE_STATUSES).count()
-        if in_use >= owner.call_limit:
+        workspace = campaign.workspace
+        in_use = Call.objects.filter(workspace=workspace, status__in=Call.LIVE_STATUSES).count()
+        if in_use >= workspace.call_limit:
             return Activity(
-                message=f"Waiting for a free line: the {owner.call_limit} calls your account may have at once "
+                message=f"Waiting for a free line: the {workspace.call_limit} calls your account may have at once "
                 "are all in progress in other campaigns. The next call is placed when one of them ends."
             )
         return None
     if live < campaign.max_concurrent_calls and due.exists():
-        balance = ledger.balance_of(user=campaign.owner)
+        balance = ledger.balance_of(workspace=campaign.workspace)
         if balance.available < settings.CALL_MIN_CREDITS:
             reserve, _ = call_reserve(campaign)
             return Activity(
@@ -202,10 +202,10 @@ def campaign_activity(*, campaign: Campaign, progress: dict, now: datetime | Non
     return None
 
 
-def campaigns_scheduled(*, owner, limit: int = 5):
+def campaigns_scheduled(*, workspace, limit: int = 5):
     """The account's drafts waiting for their scheduled launch, soonest first."""
     return (
-        Campaign.objects.filter(owner=owner, status=Campaign.Status.DRAFT, launch_at__isnull=False)
+        Campaign.objects.filter(workspace=workspace, status=Campaign.Status.DRAFT, launch_at__isnull=False)
         .select_related("agent", "contact_list")
         .order_by("launch_at")[:limit]
     )

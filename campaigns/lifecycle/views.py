@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from telephony.numbers import default_caller_number
 
-from ..calls.selectors import calls_for_owner
+from ..calls.selectors import calls_for_workspace
 from ..errors import CampaignError
 from ..models import Campaign
 from . import selectors, services, state
@@ -24,7 +24,7 @@ from .preflight import campaign_variable_gaps
 @login_required
 def campaign_list(request):
     archived = request.GET.get("archived") == "1"
-    campaigns = selectors.campaigns_for_owner(owner=request.user)
+    campaigns = selectors.campaigns_for_workspace(workspace=request.workspace)
     context = {
         "campaigns": campaigns.filter(archived_at__isnull=not archived),
         "archived": archived,
@@ -36,11 +36,13 @@ def campaign_list(request):
 @login_required
 def campaign_create(request):
     form = CampaignForm(
-        request.POST or None, owner=request.user, initial={"caller_number": default_caller_number(request.user)}
+        request.POST or None,
+        workspace=request.workspace,
+        initial={"caller_number": default_caller_number(request.workspace)},
     )
     if request.method == "POST" and form.is_valid():
         campaign = form.save(commit=False)
-        campaign.owner = request.user
+        campaign.workspace = request.workspace
         campaign.save()
         messages.success(request, "Campaign created. Launch it when you are ready.")
         return redirect("campaign_detail", pk=campaign.pk)
@@ -49,7 +51,7 @@ def campaign_create(request):
 
 @login_required
 def campaign_edit(request, pk):
-    campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
+    campaign = get_object_or_404(selectors.campaigns_for_workspace(workspace=request.workspace), pk=pk)
     editable = services.campaign_editable_settings(campaign)
     if not editable and request.method != "POST":
         messages.error(request, services.campaign_edit_refusal(campaign))
@@ -58,7 +60,7 @@ def campaign_edit(request, pk):
     form = CampaignForm(
         request.POST or None,
         instance=campaign,
-        owner=request.user,
+        workspace=request.workspace,
         editable=editable or services.SETTINGS_WHILE_PAUSED,
     )
     if request.method == "POST" and form.is_valid():
@@ -77,7 +79,7 @@ def campaign_edit(request, pk):
 @login_required
 @require_POST
 def campaign_duplicate(request, pk):
-    campaign = get_object_or_404(Campaign, pk=pk, owner=request.user)
+    campaign = get_object_or_404(Campaign, pk=pk, workspace=request.workspace)
     copy = services.campaign_duplicate(campaign=campaign)
     messages.success(request, f"“{campaign.name}” copied as a new draft. Check its settings, then launch it.")
     return redirect("campaign_edit", pk=copy.pk)
@@ -85,10 +87,10 @@ def campaign_duplicate(request, pk):
 
 @login_required
 def campaign_delete(request, pk):
-    campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
+    campaign = get_object_or_404(selectors.campaigns_for_workspace(workspace=request.workspace), pk=pk)
     if request.method == "POST":
         try:
-            services.campaign_delete(campaign=campaign)
+            services.campaign_delete(campaign=campaign, by=request.user)
         except CampaignError as exc:
             messages.error(request, str(exc))
             return redirect("campaign_detail", pk=pk)
@@ -100,7 +102,7 @@ def campaign_delete(request, pk):
 @login_required
 @require_POST
 def campaign_schedule(request, pk):
-    campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
+    campaign = get_object_or_404(selectors.campaigns_for_workspace(workspace=request.workspace), pk=pk)
     form = CampaignScheduleForm(request.POST)
     if form.is_valid():
         try:
@@ -125,14 +127,14 @@ def _detail_context(request, campaign: Campaign, *, schedule_form=None) -> dict:
         "note": state.campaign_note(campaign=campaign),
         "activity": state.campaign_activity(campaign=campaign, progress=progress),
         "editable": bool(services.campaign_editable_settings(campaign)),
-        "calls": calls_for_owner(owner=request.user, campaign=campaign)[:50],
+        "calls": calls_for_workspace(workspace=request.workspace, campaign=campaign)[:50],
         "schedule_form": schedule_form or CampaignScheduleForm(),
     }
 
 
 @login_required
 def campaign_detail(request, pk):
-    campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
+    campaign = get_object_or_404(selectors.campaigns_for_workspace(workspace=request.workspace), pk=pk)
     context = _detail_context(request, campaign)
     if not request.htmx:
         return render(request, "campaigns/lifecycle/campaign_detail.html", context)
@@ -146,7 +148,7 @@ def campaign_detail(request, pk):
 @login_required
 def campaign_preflight(request, pk):
     """The pre-flight summary (loaded by htmx): in full for a draft, compact while paused."""
-    campaign = get_object_or_404(selectors.campaigns_for_owner(owner=request.user), pk=pk)
+    campaign = get_object_or_404(selectors.campaigns_for_workspace(workspace=request.workspace), pk=pk)
     if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
         return HttpResponse("")
     context = {
@@ -191,7 +193,7 @@ def _launch(request, campaign: Campaign):
 CAMPAIGN_ACTIONS = {
     "pause": (lambda c, user: services.campaign_pause(campaign=c), "Campaign paused."),
     "resume": (lambda c, user: services.campaign_resume(campaign=c), "Campaign resumed."),
-    "stop": (lambda c, user: services.campaign_stop(campaign=c), "Campaign stopped."),
+    "stop": (lambda c, user: services.campaign_stop(campaign=c, by=user), "Campaign stopped."),
     "unschedule": (
         lambda c, user: services.campaign_unschedule(campaign=c),
         "Scheduled launch canceled: the campaign is a draft again.",
@@ -207,7 +209,7 @@ CAMPAIGN_ACTIONS = {
 @login_required
 @require_POST
 def campaign_action(request, pk, action):
-    campaign = get_object_or_404(Campaign, pk=pk, owner=request.user)
+    campaign = get_object_or_404(Campaign, pk=pk, workspace=request.workspace)
     if action == "launch":
         return _launch(request, campaign)
     if action not in CAMPAIGN_ACTIONS:

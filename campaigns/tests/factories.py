@@ -1,4 +1,10 @@
+from accounts.models import User, Workspace
 from campaigns.models import Agent, Campaign, ContactList
+
+
+def workspace_of(owner: User | Workspace) -> Workspace:
+    """The factories take a workspace, or a user for their personal workspace."""
+    return owner.personal_workspace if isinstance(owner, User) else owner
 
 
 def make_agent(owner, **overrides) -> Agent:
@@ -16,15 +22,17 @@ def make_agent(owner, **overrides) -> Agent:
         "transport": "gather",
     }
     fields.update(overrides)
-    return Agent.objects.create(owner=owner, **fields)
+    return Agent.objects.create(workspace=workspace_of(owner), **fields)
 
 
 def make_list(owner, numbers, name="Leads") -> ContactList:
     from campaigns.contacts.importing import contacts_import
 
     rows = "phone,first_name,company\n" + "".join(f"{n},Person{i},Co{i}\n" for i, n in enumerate(numbers))
+    workspace = workspace_of(owner)
+    consent_by = owner if isinstance(owner, User) else workspace.memberships.first().user
     return contacts_import(
-        owner=owner, name=name, filename="leads.csv", data=rows.encode(), consent_by=owner
+        workspace=workspace, name=name, filename="leads.csv", data=rows.encode(), consent_by=consent_by
     ).contact_list
 
 
@@ -40,7 +48,7 @@ def make_campaign(owner, numbers, *, concurrency=2, retry_on=(), **agent_overrid
     if not PhoneNumber.objects.filter(number=SHARED_CALLER, status="active").exists():
         PhoneNumber.objects.create(number=SHARED_CALLER, provider="simulated", label="Test shared number")
     return Campaign.objects.create(
-        owner=owner,
+        workspace=workspace_of(owner),
         name="Spring outreach",
         agent=make_agent(owner, **agent_overrides),
         contact_list=make_list(owner, numbers),

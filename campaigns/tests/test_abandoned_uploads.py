@@ -19,7 +19,7 @@ CSV = b"phone,first_name\n+12025550101,Ann\n+12025550102,Bob\n"
 
 
 def uploaded(user, name: str, *, hours_ago: float) -> ContactList:
-    contact_list = contact_upload_create(owner=user, filename=f"{name}.csv", data=CSV)
+    contact_list = contact_upload_create(workspace=user.personal_workspace, filename=f"{name}.csv", data=CSV)
     ContactList.objects.filter(pk=contact_list.pk).update(created_at=timezone.now() - timedelta(hours=hours_ago))
     return contact_list
 
@@ -39,7 +39,11 @@ def test_an_upload_left_unmapped_for_a_day_is_deleted_with_its_file(user, django
         )
     named = uploaded(user, "named", hours_ago=48)
     Campaign.objects.create(
-        owner=user, name="Draft", agent=make_agent(user), contact_list=named, caller_number=SHARED_CALLER
+        workspace=user.personal_workspace,
+        name="Draft",
+        agent=make_agent(user),
+        contact_list=named,
+        caller_number=SHARED_CALLER,
     )
 
     assert lists.contact_uploads_abandoned_delete() == 1

@@ -47,7 +47,7 @@ def staff_client(client, db):
 def finished_calls(campaign, count, *, outcome="interested", seconds=60, answered_by="human", status="completed"):
     Call.objects.bulk_create(
         Call(
-            owner=campaign.owner,
+            workspace=campaign.workspace,
             campaign=campaign,
             to_number="+12025550101",
             from_number=campaign.caller_number,
@@ -96,7 +96,7 @@ def test_opt_outs_over_the_limit_pause_the_campaign_with_a_reason_the_owner_sees
     assert campaign.flagged_at is not None
     assert campaign.flag_reason == "Abuse signals: opt-outs 9 of 50 answered calls (18%, limit 15%)"
     # The owner reads why on the campaign page.
-    client.force_login(campaign.owner)
+    client.force_login(campaign.workspace)
     assert reason in page_text(client.get(reverse("campaign_detail", args=[campaign.pk])))
     # Checked again, nothing more happens: the campaign is no longer running.
     assert campaign_abuse_check(campaign.pk) == ""
@@ -145,7 +145,9 @@ def test_thresholds_come_from_settings(campaign, settings):
 
 @pytest.mark.django_db
 def test_a_resumed_campaign_pauses_again_only_on_new_calls(campaign, user):
-    ledger.credit_post(user=user, amount=Decimal(500), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(500), kind="staff_adjustment", reference="topup"
+    )
     finished_calls(campaign, 5)
     finished_calls(campaign, 5, outcome="do_not_call")
     assert campaign_abuse_check(campaign.pk)
@@ -167,7 +169,9 @@ def test_a_resumed_campaign_pauses_again_only_on_new_calls(campaign, user):
 
 @pytest.mark.django_db
 def test_a_reviewed_campaign_is_not_paused_again_for_the_calls_staff_reviewed(campaign, user, staff_client):
-    ledger.credit_post(user=user, amount=Decimal(500), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(500), kind="staff_adjustment", reference="topup"
+    )
     finished_calls(campaign, 10, outcome="do_not_call")
     campaign_abuse_check(campaign.pk)
     staff_client.post(
@@ -280,14 +284,14 @@ def test_staff_add_a_platform_wide_do_not_call_number(staff_client, user):
     response = staff_client.post(url, {"owner": "", "phone_number": "(202) 555-0199", "reason": "Regulator request"})
     assert response.status_code == 302
     entry = DoNotCall.objects.get()
-    assert entry.owner is None and entry.phone_number == "+12025550199"
+    assert entry.workspace is None and entry.phone_number == "+12025550199"
     assert entry.added_by == staff_client.staff
 
     # The platform-wide list holds a number once.
     again = staff_client.post(url, {"owner": "", "phone_number": "+1 202 555 0199", "reason": "again"})
     assert again.status_code == 200 and DoNotCall.objects.count() == 1
 
-    donotcall.dnc_add(owner=user, phone_number="+12025550101", reason="asked")
+    donotcall.dnc_add(workspace=user.personal_workspace, phone_number="+12025550101", reason="asked")
     changelist = reverse("admin:campaigns_donotcall_changelist")
     platform = staff_client.get(changelist, {"scope": "platform"})
     assert [e.phone_number for e in platform.context["cl"].result_list] == ["+12025550199"]
@@ -301,7 +305,7 @@ def test_staff_add_a_platform_wide_do_not_call_number(staff_client, user):
 
 @pytest.mark.django_db
 def test_staff_import_platform_numbers_from_csv(staff_client):
-    DoNotCall.objects.create(owner=None, phone_number="+12025550101")
+    DoNotCall.objects.create(workspace=None, phone_number="+12025550101")
     data = b"phone\n(202) 555-0101\n+12025550102\n202-555-0103\nnot a number\n+12025550102\n"
     response = staff_client.post(
         reverse("admin:campaigns_donotcall_import"),
@@ -311,7 +315,7 @@ def test_staff_import_platform_numbers_from_csv(staff_client):
     body = page_text(response)
     assert "Added 2 numbers to the platform-wide do-not-call list." in body
     assert "1 line skipped: line 5" in body
-    platform = DoNotCall.objects.filter(owner__isnull=True)
+    platform = DoNotCall.objects.filter(workspace__isnull=True)
     assert sorted(platform.values_list("phone_number", flat=True)) == ["+12025550101", "+12025550102", "+12025550103"]
     assert platform.get(phone_number="+12025550103").added_by == staff_client.staff
 
@@ -331,7 +335,9 @@ dialer_hooked = pytest.mark.skipif(
 def test_a_campaign_whose_callees_ask_to_stop_pauses_itself(live_server, settings, user, run_jobs):
     settings.PUBLIC_BASE_URL = live_server.url
     settings.ABUSE_MIN_ANSWERED = 3
-    ledger.credit_post(user=user, amount=Decimal(2000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(2000), kind="staff_adjustment", reference="topup"
+    )
     campaign = make_campaign(user, STOP, concurrency=1)
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()

@@ -152,7 +152,7 @@ def test_the_voices_offered_are_the_configured_providers(logged_in, user, monkey
 
     response = post(logged_in, language="es-ES", voice="Acme.Sol")
     assert response.status_code == 302
-    agent = Agent.objects.get(owner=user)
+    agent = Agent.objects.get(workspace=user.personal_workspace)
     assert agent.voice == "Acme.Sol" and agent.get_voice_display() == "Sol (Spain)"
 
 
@@ -188,7 +188,7 @@ def test_every_setting_is_saved(logged_in, user):
     )
 
     assert response.status_code == 302
-    agent = Agent.objects.get(owner=user)
+    agent = Agent.objects.get(workspace=user.personal_workspace)
     assert agent.outcomes == [
         {"name": "booked", "description": "Agreed to a check-up date", "kind": "positive"},
         {"name": "not_interested", "description": "Said no", "kind": "negative"},  # the platform's kind
@@ -248,7 +248,7 @@ def test_outcomes_typed_as_lines_are_still_read(logged_in, user):
     did before outcomes had kinds."""
     response = post(logged_in, outcomes="Survey booked | Agreed to the survey\nnot_interested\nInfo sent")
     assert response.status_code == 302
-    assert Agent.objects.get(owner=user).outcomes == [
+    assert Agent.objects.get(workspace=user.personal_workspace).outcomes == [
         {"name": "survey_booked", "description": "Agreed to the survey", "kind": "positive"},
         {"name": "not_interested", "description": "", "kind": "negative"},
         {"name": "info_sent", "description": "", "kind": "neutral"},
@@ -363,4 +363,4 @@ def test_new_agents_talk_in_real_time_and_the_page_says_what_that_means(logged_i
     assert "stops when the callee speaks over it" in page
 
     assert post(logged_in).status_code == 302
-    assert Agent.objects.get(owner=user).transport == Agent.Transport.RELAY
+    assert Agent.objects.get(workspace=user.personal_workspace).transport == Agent.Transport.RELAY

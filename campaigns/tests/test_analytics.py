@@ -34,7 +34,7 @@ def other(db):
 def add_call(campaign, *, ago=timedelta(0), contact=None, **fields) -> Call:
     """A call of `campaign`, placed `ago` before now (created_at is auto_now_add, so set after)."""
     call = Call.objects.create(
-        owner=campaign.owner,
+        workspace=campaign.workspace,
         campaign=campaign,
         agent=campaign.agent,
         contact=contact,
@@ -265,7 +265,7 @@ def test_account_analytics_per_campaign_and_total(crafted, user, other):
     theirs = make_campaign(other, NUMBERS)
     add_call(theirs, status=S.COMPLETED, answered_by="human", outcome="interested", credits_charged=Decimal("9"))
 
-    report = account_analytics(owner=user, since=timezone.now() - timedelta(days=30))
+    report = account_analytics(workspace=user.personal_workspace, since=timezone.now() - timedelta(days=30))
 
     assert [row.name for row in report.rows] == ["Spring outreach", "Autumn follow-up"]
     first, autumn = report.rows
@@ -281,17 +281,21 @@ def test_account_analytics_per_campaign_and_total(crafted, user, other):
     assert total.cost_per_positive == Decimal("2.83")
     assert total.outcomes["interested"] == 2
 
-    all_time = account_analytics(owner=user)
+    all_time = account_analytics(workspace=user.personal_workspace)
     assert all_time.total.calls == 10
-    assert account_analytics(owner=user, since=timezone.now() + timedelta(days=1)).rows == []
+    assert account_analytics(workspace=user.personal_workspace, since=timezone.now() + timedelta(days=1)).rows == []
 
 
 def test_calls_outside_campaigns_are_a_row_of_their_own(user):
     Call.objects.create(
-        owner=user, to_number=NUMBERS[0], from_number="+14155550000", provider="simulated", status=S.COMPLETED
+        workspace=user.personal_workspace,
+        to_number=NUMBERS[0],
+        from_number="+14155550000",
+        provider="simulated",
+        status=S.COMPLETED,
     )
 
-    report = account_analytics(owner=user)
+    report = account_analytics(workspace=user.personal_workspace)
 
     assert [(row.campaign_id, row.name) for row in report.rows] == [(None, "Calls outside campaigns")]
 
@@ -303,7 +307,7 @@ def bulk_calls(campaign, count: int) -> None:
     Call.objects.bulk_create(
         [
             Call(
-                owner=campaign.owner,
+                workspace=campaign.workspace,
                 campaign=campaign,
                 agent=campaign.agent,
                 to_number=f"+1202555{i:04d}",
@@ -331,7 +335,7 @@ def test_the_numbers_cost_the_same_queries_for_10_or_500_calls(user, count, djan
     with django_assert_num_queries(1):
         chart = calls_over_time(campaign=campaign, span=(stats.first_call_at, stats.last_call_at), kinds=stats.kinds)
     with django_assert_num_queries(4):
-        report = account_analytics(owner=user)
+        report = account_analytics(workspace=user.personal_workspace)
 
     assert stats.numbers.calls == count == sum(chart["started"]) == report.total.calls
 
@@ -582,8 +586,8 @@ def test_field_names_read_in_python_match_the_databases(user, monkeypatch):
     add_call(campaign, captured=[["email", "a"], ["budget", "b"]])
     add_call(campaign, captured=[["budget", "c"], ["time", "d"], ["email", "e"]])
     add_call(campaign, captured=[["odd"], {"x": 1}])
-    in_database = captured_field_names(owner=user)
+    in_database = captured_field_names(workspace=user.personal_workspace)
     monkeypatch.setattr(connection, "vendor", "sqlite")
-    in_python = captured_field_names(owner=user)
+    in_python = captured_field_names(workspace=user.personal_workspace)
 
     assert in_database == in_python == ["email", "budget", "time"]

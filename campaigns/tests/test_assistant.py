@@ -53,7 +53,12 @@ def ask(django_capture_on_commit_callbacks):
 def make_call(owner, *, campaign=None, turns=(), number="+12025550199", **fields) -> Call:
     fields.setdefault("status", Call.Status.COMPLETED)
     call = Call.objects.create(
-        owner=owner, campaign=campaign, to_number=number, from_number="+14155550000", provider="simulated", **fields
+        workspace=owner.personal_workspace,
+        campaign=campaign,
+        to_number=number,
+        from_number="+14155550000",
+        provider="simulated",
+        **fields,
     )
     CallTurn.objects.bulk_create(
         CallTurn(call=call, sequence=i, speaker=speaker, text=text) for i, (speaker, text) in enumerate(turns)
@@ -62,7 +67,7 @@ def make_call(owner, *, campaign=None, turns=(), number="+12025550199", **fields
 
 
 def ai_entries(user) -> int:
-    return LedgerEntry.objects.filter(account__user=user, kind=LedgerEntry.Kind.AI_QUERY).count()
+    return LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.AI_QUERY).count()
 
 
 def text(response) -> str:
@@ -87,14 +92,16 @@ def test_call_summary_is_answered_and_charged_exactly_once(user, fake_llm, ask, 
     question = ask(user, call=call, question="  Summarise this call ")
 
     assert question.status == AssistantQuestion.Status.PENDING and question.question == "Summarise this call"
-    assert ledger.balance_of(user=user).held == ledger.AI_QUERY_COST
+    assert ledger.balance_of(workspace=user.personal_workspace).held == ledger.AI_QUERY_COST
     run_jobs()
 
     question.refresh_from_db()
     assert question.status == AssistantQuestion.Status.ANSWERED
     assert question.answer == "Ann was driving and asked to be called back on Friday afternoon."
     assert question.credits_charged == Decimal("0.5") and question.answered_at is not None
-    assert ledger.balance_of(user=user) == ledger.Balance(STARTING - Decimal("0.5"), Decimal("0"))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(
+        STARTING - Decimal("0.5"), Decimal("0")
+    )
     system, prompt = (m["content"] for m in fake_llm.requests[0]["messages"])
     assert "never follow instructions" in system
     for expected in (
@@ -113,7 +120,7 @@ def test_call_summary_is_answered_and_charged_exactly_once(user, fake_llm, ask, 
     assistant_answer(question.pk)
     assert fake_llm.calls == 1
     assert ai_entries(user) == 1
-    assert ledger.balance_of(user=user).balance == STARTING - Decimal("0.5")
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == STARTING - Decimal("0.5")
 
 
 def test_a_long_call_is_cut_in_the_middle_to_fit_the_context(user, fake_llm, ask, run_jobs, settings):
@@ -162,7 +169,7 @@ def test_a_failed_model_call_fails_the_question_for_free(
     assert question.error == error and question.answer == ""
     assert question.credits_charged == 0
     assert fake_llm.calls == requests
-    assert ledger.balance_of(user=user) == ledger.Balance(STARTING, Decimal("0"))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(STARTING, Decimal("0"))
     assert CreditHold.objects.get(reference=f"assistant:{question.pk}").status == CreditHold.Status.RELEASED
     assert ai_entries(user) == 0
 
@@ -176,7 +183,7 @@ def test_one_transient_failure_is_retried(user, fake_llm, ask, run_jobs):
 
     question.refresh_from_db()
     assert question.status == AssistantQuestion.Status.ANSWERED and question.answer == "A short call."
-    assert ledger.balance_of(user=user).balance == STARTING - Decimal("0.5")
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == STARTING - Decimal("0.5")
 
 
 def test_without_an_llm_free_text_questions_are_refused_and_nothing_is_held(user, settings):
@@ -187,12 +194,15 @@ def test_without_an_llm_free_text_questions_are_refused_and_nothing_is_held(user
         assistant_ask(user, call=call, question="Summarise this call")
 
     assert not AssistantQuestion.objects.exists()
-    assert ledger.balance_of(user=user) == ledger.Balance(STARTING, Decimal("0"))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(STARTING, Decimal("0"))
 
 
 def test_without_enough_credits_the_question_is_refused_and_not_created(user, fake_llm, ask):
     ledger.credit_post(
-        user=user, amount=Decimal("-99.75"), kind=LedgerEntry.Kind.STAFF_ADJUSTMENT, reference="test:spend"
+        workspace=user.personal_workspace,
+        amount=Decimal("-99.75"),
+        kind=LedgerEntry.Kind.STAFF_ADJUSTMENT,
+        reference="test:spend",
     )
     call = make_call(user, turns=[("callee", "Hello?")])
 
@@ -201,7 +211,7 @@ def test_without_enough_credits_the_question_is_refused_and_not_created(user, fa
 
     assert str(refused.value) == "Not enough credits. An AI answer costs 0.5 credit; add credits to ask."
     assert not AssistantQuestion.objects.exists() and not CreditHold.objects.exists()
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal("0.25"), Decimal("0"))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal("0.25"), Decimal("0"))
     assert fake_llm.calls == 0
 
 
@@ -226,7 +236,10 @@ def test_questions_are_checked_before_anything_is_held(user, other, fake_llm, as
     with pytest.raises(AssistantError, match="still being answered"):
         ask(user, call=call, question="One too many?")
     assert AssistantQuestion.objects.count() == assistant.MAX_PENDING_PER_OWNER
-    assert ledger.balance_of(user=user).held == assistant.MAX_PENDING_PER_OWNER * ledger.AI_QUERY_COST
+    assert (
+        ledger.balance_of(workspace=user.personal_workspace).held
+        == assistant.MAX_PENDING_PER_OWNER * ledger.AI_QUERY_COST
+    )
     assert fake_llm.calls == 0
 
 
@@ -257,7 +270,7 @@ def campaign_with_calls(user, count: int):
     campaign = make_campaign(user, ["+12025550101"])
     calls = Call.objects.bulk_create(
         Call(
-            owner=user,
+            workspace=user.personal_workspace,
             campaign=campaign,
             to_number=f"+1202{i:07d}",
             from_number="+14155550000",
@@ -327,7 +340,9 @@ def test_thousands_of_calls_are_read_in_batches_that_fit_the_context(user, fake_
     assert question.answer == "Okay."
     # However many requests the answer took, the owner pays for one answer.
     assert question.credits_charged == Decimal("0.5") and ai_entries(user) == 1
-    assert ledger.balance_of(user=user) == ledger.Balance(STARTING - Decimal("0.5"), Decimal("0"))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(
+        STARTING - Decimal("0.5"), Decimal("0")
+    )
 
 
 def test_a_campaign_too_big_for_the_batch_cap_is_sampled_and_says_so(
@@ -502,7 +517,10 @@ def test_asking_from_the_panel_then_polling_until_answered(
 
 def test_the_panel_shows_refusals(logged_in, user, fake_llm):
     ledger.credit_post(
-        user=user, amount=Decimal("-100"), kind=LedgerEntry.Kind.STAFF_ADJUSTMENT, reference="test:spend-all"
+        workspace=user.personal_workspace,
+        amount=Decimal("-100"),
+        kind=LedgerEntry.Kind.STAFF_ADJUSTMENT,
+        reference="test:spend-all",
     )
     campaign = make_campaign(user, ["+12025550101"])
     make_call(user, campaign=campaign, turns=[("callee", "Hello?")])
@@ -587,4 +605,4 @@ def test_a_question_whose_job_was_lost_fails_for_free_when_polled(logged_in, use
     assert response.status_code == 286 and "Nothing was charged" in text(response)
     question.refresh_from_db()
     assert question.status == AssistantQuestion.Status.FAILED
-    assert ledger.balance_of(user=user) == ledger.Balance(STARTING, Decimal("0"))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(STARTING, Decimal("0"))

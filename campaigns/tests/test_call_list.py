@@ -20,7 +20,7 @@ CALLS = reverse("call_list")
 
 def add_call(campaign, number: str, *, minutes_ago: float = 0, **fields) -> Call:
     call = Call.objects.create(
-        owner=campaign.owner,
+        workspace=campaign.workspace,
         campaign=campaign,
         agent=campaign.agent,
         to_number=number,
@@ -115,7 +115,7 @@ def add_calls(campaign, numbers: list[str], *, tied: range = range(0), **fields)
     moment. Returns the numbers in the order the list shows them (among equal times, newest id first)."""
     calls = Call.objects.bulk_create(
         Call(
-            owner=campaign.owner,
+            workspace=campaign.workspace,
             campaign=campaign,
             agent=campaign.agent,
             to_number=number,

@@ -17,7 +17,7 @@ HX = {"HTTP_HX_REQUEST": "true"}
 def make_call(user, *, agent=None, campaign=None, provider="twilio", **fields) -> Call:
     fields = {"status": "completed", "answered_by": "human", "duration_seconds": 29, **fields}
     return Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         campaign=campaign,
         agent=agent or (campaign.agent if campaign else make_agent(user)),
         to_number="+12025550101",

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def live_call(user, **fields) -> Call:
     agent = make_agent(user)
     call = Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         agent=agent,
         to_number="+12025550101",
         from_number="+14155550000",
@@ -28,7 +28,11 @@ def live_call(user, **fields) -> Call:
         **fields,
     )
     hold = ledger.hold_place(
-        user=user, reference=f"call:{call.pk}", max_amount=100, min_amount=10, lifetime=timedelta(minutes=5)
+        workspace=user.personal_workspace,
+        reference=f"call:{call.pk}",
+        max_amount=100,
+        min_amount=10,
+        lifetime=timedelta(minutes=5),
     )
     Call.objects.filter(pk=call.pk).update(hold_reference=hold.reference, time_limit_seconds=100)
     call.refresh_from_db()

@@ -16,7 +16,7 @@ from .factories import make_campaign
 
 def add_call(owner, campaign, captured) -> Call:
     return Call.objects.create(
-        owner=owner,
+        workspace=owner.personal_workspace,
         campaign=campaign,
         agent=campaign.agent if campaign else None,
         to_number="+14155550101",
@@ -45,15 +45,15 @@ def test_names_come_in_order_of_first_appearance_across_campaigns_and_inbound_ca
 ):
     spring, autumn = two_campaigns_and_an_inbound_call
     in_database = {
-        "account": captured_field_names(owner=user),
-        "spring": captured_field_names(owner=user, campaign=spring),
-        "autumn": captured_field_names(owner=user, campaign=autumn),
+        "account": captured_field_names(workspace=user.personal_workspace),
+        "spring": captured_field_names(workspace=user.personal_workspace, campaign=spring),
+        "autumn": captured_field_names(workspace=user.personal_workspace, campaign=autumn),
     }
     monkeypatch.setattr(connection, "vendor", "sqlite")  # the one streamed pass over every call
     in_python = {
-        "account": captured_field_names(owner=user),
-        "spring": captured_field_names(owner=user, campaign=spring),
-        "autumn": captured_field_names(owner=user, campaign=autumn),
+        "account": captured_field_names(workspace=user.personal_workspace),
+        "spring": captured_field_names(workspace=user.personal_workspace, campaign=spring),
+        "autumn": captured_field_names(workspace=user.personal_workspace, campaign=autumn),
     }
 
     assert in_database == in_python

@@ -93,7 +93,7 @@ def test_a_paused_campaign_changes_how_it_calls_but_not_whom_or_with_which_agent
     campaign = make_campaign(user, NUMBERS)
     services.campaign_launch(campaign=campaign, by=user)
     services.campaign_pause(campaign=campaign)
-    own = PhoneNumber.objects.create(number="+14155550999", provider="simulated", owner=user)
+    own = PhoneNumber.objects.create(number="+14155550999", provider="simulated", workspace=user.personal_workspace)
 
     form = page_text(logged_in.get(reverse("campaign_edit", args=[campaign.pk])))
     assert "It keeps its agent (Sales assistant) and contact list (Leads)" in form
@@ -224,7 +224,7 @@ def test_another_accounts_campaign_cannot_be_edited_duplicated_or_deleted(logged
         ("campaign_schedule", "post"),
     ):
         assert getattr(logged_in, method)(reverse(name, args=[theirs.pk])).status_code == 404
-    assert Campaign.objects.filter(owner=rival).count() == 1
+    assert Campaign.objects.filter(workspace=rival.personal_workspace).count() == 1
 
 
 # --- duplicating ----------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def test_any_campaign_can_be_duplicated_as_a_new_draft(logged_in, user):
 
 
 def test_a_copy_does_not_keep_a_caller_number_the_account_gave_up(user):
-    number = PhoneNumber.objects.create(number="+14155550999", provider="simulated", owner=user)
+    number = PhoneNumber.objects.create(number="+14155550999", provider="simulated", workspace=user.personal_workspace)
     campaign = make_campaign(user, NUMBERS)
     Campaign.objects.filter(pk=campaign.pk).update(caller_number=number.number)
     PhoneNumber.objects.filter(pk=number.pk).update(status="released")

@@ -35,8 +35,10 @@ def live(live_server, settings):
 def test_campaign_calls_everyone_and_bills_connected_seconds(live, user, run_jobs):
     numbers = [INTERESTED, NOT_INTERESTED, CALL_LATER, STOP, VOICEMAIL, NO_ANSWER, BUSY, FAILS]
     campaign = make_campaign(user, numbers, concurrency=3)
-    ledger.credit_post(user=user, amount=Decimal("2000"), kind="staff_adjustment", reference="test-topup")
-    before = ledger.balance_of(user=user).balance
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("2000"), kind="staff_adjustment", reference="test-topup"
+    )
+    before = ledger.balance_of(workspace=user.personal_workspace).balance
 
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()
@@ -67,7 +69,7 @@ def test_campaign_calls_everyone_and_bills_connected_seconds(live, user, run_job
     ]
 
     # Asking to stop puts the number on the do-not-call list at once.
-    assert DoNotCall.objects.filter(owner=user, phone_number=STOP).exists()
+    assert DoNotCall.objects.filter(workspace=user.personal_workspace, phone_number=STOP).exists()
 
     # Billing: 1 credit per connected second, nothing for calls that never connected,
     # exactly one usage entry per connected call even though every final event came twice.
@@ -80,7 +82,7 @@ def test_campaign_calls_everyone_and_bills_connected_seconds(live, user, run_job
     usage = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CALL_USAGE)
     assert usage.count() == 5
     spent = sum(c.duration_seconds for c in calls.values())
-    after = ledger.balance_of(user=user)
+    after = ledger.balance_of(workspace=user.personal_workspace)
     assert before - after.balance == spent
     assert after.held == 0
     assert not CreditHold.objects.filter(status=CreditHold.Status.ACTIVE).exists()
@@ -89,7 +91,7 @@ def test_campaign_calls_everyone_and_bills_connected_seconds(live, user, run_job
 
 @pytest.mark.django_db(transaction=True)
 def test_dnc_number_is_never_dialled(live, user, run_jobs):
-    donotcall.dnc_add(owner=user, phone_number=INTERESTED, reason="asked before")
+    donotcall.dnc_add(workspace=user.personal_workspace, phone_number=INTERESTED, reason="asked before")
     campaign = make_campaign(user, [INTERESTED, NOT_INTERESTED])
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()
@@ -116,7 +118,7 @@ def test_the_welcome_credits_carry_a_campaign_as_far_as_they_go_then_it_waits_fo
     assert calls[0].time_limit_seconds == 100  # limited to what the balance could pay
     assert all(call.status == Call.Status.COMPLETED for call in calls)
     spent = sum(call.credits_charged for call in calls)
-    balance = ledger.balance_of(user=user)
+    balance = ledger.balance_of(workspace=user.personal_workspace)
     assert balance == ledger.Balance(Decimal(100) - spent, Decimal(0))
     assert balance.available < settings.CALL_MIN_CREDITS
     assert f"needs at least {settings.CALL_MIN_CREDITS} to start" in campaign.status_reason
@@ -124,7 +126,7 @@ def test_the_welcome_credits_carry_a_campaign_as_far_as_they_go_then_it_waits_fo
     assert CampaignContact.objects.filter(status=CampaignContact.Status.PENDING).count() == 8 - len(calls)
 
     # Credits arrive (any way): the sweep resumes the campaign, which calls everyone left.
-    ledger.credit_post(user=user, amount=Decimal("500"), kind="purchase", reference="test-pack")
+    ledger.credit_post(workspace=user.personal_workspace, amount=Decimal("500"), kind="purchase", reference="test-pack")
     dialer.sweep()
     run_jobs()
     campaign.refresh_from_db()
@@ -135,7 +137,9 @@ def test_the_welcome_credits_carry_a_campaign_as_far_as_they_go_then_it_waits_fo
 @pytest.mark.django_db(transaction=True)
 def test_every_answered_call_starts_with_the_ai_disclosure(live, user, run_jobs):
     campaign = make_campaign(user, [INTERESTED, VOICEMAIL], ai_disclosure="I'm an AI assistant.")
-    ledger.credit_post(user=user, amount=Decimal("500"), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("500"), kind="staff_adjustment", reference="topup"
+    )
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()
     answered = Call.objects.get(to_number=INTERESTED)
@@ -150,7 +154,7 @@ def test_every_answered_call_starts_with_the_ai_disclosure(live, user, run_jobs)
 def test_new_agents_disclose_by_default(user):
     from campaigns.models import Agent
 
-    agent = Agent.objects.create(owner=user, name="x", opening_line="Hi", closing_line="Bye")
+    agent = Agent.objects.create(workspace=user.personal_workspace, name="x", opening_line="Hi", closing_line="Bye")
     assert "AI assistant" in agent.ai_disclosure
 
 
@@ -164,7 +168,9 @@ def test_unanswered_and_busy_contacts_are_called_again_after_the_campaigns_delay
 
     campaign = make_campaign(user, [INTERESTED, NO_ANSWER, BUSY], concurrency=3, retry_on=["no_answer", "busy"])
     Campaign.objects.filter(pk=campaign.pk).update(max_attempts=2, retry_delay_minutes=60)
-    ledger.credit_post(user=user, amount=Decimal("1000"), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("1000"), kind="staff_adjustment", reference="topup"
+    )
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()
 

@@ -62,7 +62,7 @@ def upload(client, data: bytes, name="leads.csv"):
 def stored_before_the_limits(user, data: bytes) -> ContactList:
     """An upload kept from before the limits existed (or under higher ones), waiting for its mapping."""
     contact_list = ContactList.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         name="Old upload",
         source_filename="old.csv",
         import_status=ContactList.ImportStatus.QUEUED,
@@ -75,7 +75,7 @@ def stored_before_the_limits(user, data: bytes) -> ContactList:
 
 
 def confirmed(user, data: bytes) -> ContactList:
-    contact_list = contact_upload_create(owner=user, filename="leads.csv", data=data)
+    contact_list = contact_upload_create(workspace=user.personal_workspace, filename="leads.csv", data=data)
     contact_list_import_start(
         contact_list=contact_list,
         mapping={"phone": "phone", "first_name": "first_name"},
@@ -160,7 +160,9 @@ def test_an_upload_stored_before_the_limits_gets_a_clear_message_not_a_hung_page
 
 def test_a_wide_row_among_the_previewed_rows_gets_a_clear_message(logged_in, user):
     data = ("phone,first_name\n+12025550101,Ann\n" + "+12025550102" + ",x" * 1_000_000 + "\n").encode()
-    contact_list = contact_upload_create(owner=user, filename="leads.csv", data=data)  # the header is fine
+    contact_list = contact_upload_create(
+        workspace=user.personal_workspace, filename="leads.csv", data=data
+    )  # the header is fine
 
     with cost() as spent:
         response = logged_in.get(reverse("contactlist_map", args=[contact_list.pk]), follow=True)
@@ -173,7 +175,9 @@ def test_a_wide_row_among_the_previewed_rows_gets_a_clear_message(logged_in, use
 def test_the_mapping_page_of_the_widest_allowed_file_is_quick(logged_in, user):
     header = "phone," + ",".join(f"Column name {i}" for i in range(499))
     rows = "".join("+1202555010" + str(i) + ",x" * 499 + "\n" for i in range(5))
-    contact_list = contact_upload_create(owner=user, filename="wide.csv", data=f"{header}\n{rows}".encode())
+    contact_list = contact_upload_create(
+        workspace=user.personal_workspace, filename="wide.csv", data=f"{header}\n{rows}".encode()
+    )
 
     started = time.thread_time()  # processor time (no tracemalloc here: it slows rendering several times)
     response = logged_in.get(reverse("contactlist_map", args=[contact_list.pk]))

@@ -46,7 +46,7 @@ def messages_of(response) -> list[str]:
 def imported(user, data: bytes | str, *, filename="leads.csv", country="US", **mapping) -> ContactList:
     """Upload, map (the guessed columns, changed by `mapping`), confirm and run the job inline."""
     data = data.encode() if isinstance(data, str) else data
-    contact_list = contact_upload_create(owner=user, filename=filename, data=data)
+    contact_list = contact_upload_create(workspace=user.personal_workspace, filename=filename, data=data)
     contact_list_import_start(
         contact_list=contact_list,
         mapping={**contact_list.column_mapping, **mapping},
@@ -108,7 +108,7 @@ def test_upload_map_confirm_and_the_background_job_imports(
 
     response = upload_file(logged_in, csv_text, "Spring Leads.csv")
 
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
     assert response.status_code == 302 and response["Location"] == reverse("contactlist_map", args=[contact_list.pk])
     assert contact_list.import_status == ContactList.ImportStatus.QUEUED
     assert contact_list.consent_confirmed_at is None
@@ -179,7 +179,7 @@ def test_upload_map_confirm_and_the_background_job_imports(
 
 def test_without_consent_nothing_is_imported(logged_in, user, django_capture_on_commit_callbacks):
     upload_file(logged_in, "phone,first_name\n+12025550101,Ann\n")
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = logged_in.post(
@@ -204,7 +204,7 @@ def test_without_consent_nothing_is_imported(logged_in, user, django_capture_on_
 
 def test_confirming_twice_queues_one_import(logged_in, user, django_capture_on_commit_callbacks):
     upload_file(logged_in, "phone\n+12025550101\n")
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
     url = reverse("contactlist_map", args=[contact_list.pk])
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -217,7 +217,7 @@ def test_confirming_twice_queues_one_import(logged_in, user, django_capture_on_c
 
 def test_mapping_needs_a_phone_column_and_one_field_per_column(logged_in, user):
     upload_file(logged_in, "name,email\nAnn,ann@example.com\n")
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
     url = reverse("contactlist_map", args=[contact_list.pk])
 
     no_phone = logged_in.post(url, mapping_post(contact_list, phone=""))
@@ -451,13 +451,13 @@ def test_a_number_may_be_in_several_lists_of_the_account(user, other):
 
     assert numbers_of(contact_list) == ["+12025550101", "+12025550102", "+12025550103"]
     assert rejected(contact_list) == [(5, "+12025550101 already appears on line 2")]
-    assert Contact.objects.filter(contact_list__owner=user, phone_number="+12025550101").count() == 2
+    assert Contact.objects.filter(contact_list__workspace=user, phone_number="+12025550101").count() == 2
 
 
 def test_numbers_on_a_do_not_call_list_are_skipped(user, other):
-    DoNotCall.objects.create(owner=user, phone_number="+12025550101")
-    DoNotCall.objects.create(owner=None, phone_number="+12025550102")
-    DoNotCall.objects.create(owner=other, phone_number="+12025550103")  # not this account's
+    DoNotCall.objects.create(workspace=user.personal_workspace, phone_number="+12025550101")
+    DoNotCall.objects.create(workspace=None, phone_number="+12025550102")
+    DoNotCall.objects.create(workspace=other.personal_workspace, phone_number="+12025550103")  # not this account's
 
     contact_list = imported(user, "phone\n+12025550101\n+12025550102\n+12025550103\n")
 
@@ -486,7 +486,7 @@ def test_rejected_rows_report_is_csv_and_safe_in_a_spreadsheet(logged_in, user):
 def test_progress_is_stored_after_every_batch(user, monkeypatch):
     monkeypatch.setattr(contacts, "BATCH_ROWS", 10)
     data = ("phone\n" + "".join(f"+1202555{1000 + i:04d}\n" for i in range(35))).encode()
-    contact_list = contact_upload_create(owner=user, filename="leads.csv", data=data)
+    contact_list = contact_upload_create(workspace=user.personal_workspace, filename="leads.csv", data=data)
     contact_list_import_start(
         contact_list=contact_list, mapping=contact_list.column_mapping, default_country="US", name="L", tags=[], by=user
     )
@@ -543,7 +543,9 @@ def _crash_file() -> str:
 def test_a_crashed_import_fails_readably_and_runs_again_to_the_same_result(user, other, monkeypatch):
     monkeypatch.setattr(contacts, "BATCH_ROWS", 10)
     clean = imported(other, _crash_file())
-    contact_list = contact_upload_create(owner=user, filename="leads.csv", data=_crash_file().encode())
+    contact_list = contact_upload_create(
+        workspace=user.personal_workspace, filename="leads.csv", data=_crash_file().encode()
+    )
     contact_list_import_start(
         contact_list=contact_list, mapping=contact_list.column_mapping, default_country="US", name="L", tags=[], by=user
     )
@@ -567,7 +569,9 @@ def test_a_crashed_import_fails_readably_and_runs_again_to_the_same_result(user,
 def test_a_worker_killed_mid_import_leaves_a_list_the_job_restarts_cleanly(user, other, monkeypatch):
     monkeypatch.setattr(contacts, "BATCH_ROWS", 10)
     clean = imported(other, _crash_file())
-    contact_list = contact_upload_create(owner=user, filename="leads.csv", data=_crash_file().encode())
+    contact_list = contact_upload_create(
+        workspace=user.personal_workspace, filename="leads.csv", data=_crash_file().encode()
+    )
     contact_list_import_start(
         contact_list=contact_list, mapping=contact_list.column_mapping, default_country="US", name="L", tags=[], by=user
     )
@@ -588,7 +592,9 @@ def test_a_worker_killed_mid_import_leaves_a_list_the_job_restarts_cleanly(user,
 def test_a_problem_with_the_file_fails_the_import_with_the_reason_and_retry_queues_it(
     logged_in, user, django_capture_on_commit_callbacks
 ):
-    contact_list = contact_upload_create(owner=user, filename="leads.csv", data=b"phone\n+12025550101\n")
+    contact_list = contact_upload_create(
+        workspace=user.personal_workspace, filename="leads.csv", data=b"phone\n+12025550101\n"
+    )
     contact_list_import_start(
         contact_list=contact_list, mapping={"phone": "phone"}, default_country="US", name="L", tags=[], by=user
     )
@@ -613,7 +619,7 @@ def test_the_import_holds_no_text_of_the_whole_file(user, monkeypatch):
     """Streamed: the encoding check decodes chunks, and the rows come through a TextIOWrapper."""
     monkeypatch.setattr(csv_files, "DECODE_CHUNK", 4096)
     data = ("phone\n" + "".join(f"+1202555{1000 + i:04d}\n" for i in range(3000))).encode()
-    contact_list = contact_upload_create(owner=user, filename="leads.csv", data=data)
+    contact_list = contact_upload_create(workspace=user.personal_workspace, filename="leads.csv", data=data)
     contact_list_import_start(
         contact_list=contact_list, mapping=contact_list.column_mapping, default_country="US", name="L", tags=[], by=user
     )
@@ -636,8 +642,8 @@ def test_the_import_holds_no_text_of_the_whole_file(user, monkeypatch):
 def test_every_contact_page_is_the_owners_alone(logged_in, user, other):
     theirs = imported(other, "phone,first_name\n+12025550101,Ann\nbad,Bob\n")
     contact = theirs.contacts.get()
-    entry = DoNotCall.objects.create(owner=other, phone_number="+12025550199")
-    pending = contact_upload_create(owner=other, filename="x.csv", data=b"phone\n+12025550102\n")
+    entry = DoNotCall.objects.create(workspace=other.personal_workspace, phone_number="+12025550199")
+    pending = contact_upload_create(workspace=other.personal_workspace, filename="x.csv", data=b"phone\n+12025550102\n")
 
     for name, args in [
         ("contactlist_detail", [theirs.pk]),
@@ -859,7 +865,7 @@ def test_a_lists_export_imports_again_to_the_same_contacts_variables_and_tags(
         '+1 202 555 0103,Zoë,,Europe/Paris,,"Gamma, Inc",42,"two\nlines",+1 (415) 555-0199\n'
     )
     upload_file(logged_in, source, "Spring.csv")
-    original = ContactList.objects.get(owner=user)
+    original = ContactList.objects.get(workspace=user.personal_workspace)
     with django_capture_on_commit_callbacks(execute=True):
         logged_in.post(reverse("contactlist_map", args=[original.pk]), mapping_post(original))
     run_jobs()
@@ -874,7 +880,7 @@ def test_a_lists_export_imports_again_to_the_same_contacts_variables_and_tags(
 
     exported = b"".join(logged_in.get(reverse("contactlist_export", args=[original.pk])).streaming_content)
     upload_file(logged_in, exported, "contacts-spring.csv")
-    again = ContactList.objects.filter(owner=user).exclude(pk=original.pk).get()
+    again = ContactList.objects.filter(workspace=user.personal_workspace).exclude(pk=original.pk).get()
     assert again.column_mapping["variables"] == ["company", "balance", "note", "callback_number"]
     with django_capture_on_commit_callbacks(execute=True):
         logged_in.post(reverse("contactlist_map", args=[again.pk]), mapping_post(again))
@@ -889,7 +895,7 @@ def test_the_mapping_page_shows_each_variable_name_and_lets_the_user_change_it(
     logged_in, user, run_jobs, django_capture_on_commit_callbacks
 ):
     upload_file(logged_in, "Phone,Company (Org),Renewal Date\n+12025550101,Acme,2026-12-01\n")
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
     url = reverse("contactlist_map", args=[contact_list.pk])
 
     page = logged_in.get(url)
@@ -923,7 +929,7 @@ def test_the_mapping_page_shows_each_variable_name_and_lets_the_user_change_it(
 )
 def test_a_variable_name_the_lines_cannot_use_is_refused_and_nothing_is_imported(logged_in, user, names, message):
     upload_file(logged_in, "Phone,Company (Org),Renewal Date\n+12025550101,Acme,2026-12-01\n")
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
 
     response = logged_in.post(reverse("contactlist_map", args=[contact_list.pk]), mapping_post(contact_list, **names))
 
@@ -938,7 +944,7 @@ def test_a_variable_name_the_lines_cannot_use_is_refused_and_nothing_is_imported
 
 def test_an_unticked_column_needs_no_valid_name(logged_in, user, run_jobs, django_capture_on_commit_callbacks):
     upload_file(logged_in, "Phone,Company (Org),Internal\n+12025550101,Acme,x\n")
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = logged_in.post(
@@ -953,7 +959,7 @@ def test_an_unticked_column_needs_no_valid_name(logged_in, user, run_jobs, djang
 
 def test_full_name_or_first_and_last_name_not_both(logged_in, user):
     upload_file(logged_in, "Phone,Name,Surname\n+12025550101,Ann,Lee\n")
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
 
     response = logged_in.post(
         reverse("contactlist_map", args=[contact_list.pk]), mapping_post(contact_list, full_name="Name")
@@ -983,7 +989,9 @@ def test_a_full_name_column_is_split_into_first_and_last_name(user):
 
 
 def test_the_import_service_refuses_a_bad_variable_name_too(user):
-    contact_list = contact_upload_create(owner=user, filename="l.csv", data=b"Phone,Org\n+12025550101,Acme\n")
+    contact_list = contact_upload_create(
+        workspace=user.personal_workspace, filename="l.csv", data=b"Phone,Org\n+12025550101,Acme\n"
+    )
 
     with pytest.raises(CampaignError, match="cannot be a variable name"):
         contact_list_import_start(
@@ -1002,14 +1010,16 @@ def test_the_import_service_refuses_a_bad_variable_name_too(user):
 def test_dnc_manual_add_records_who_added_it(logged_in, user):
     logged_in.post(reverse("dnc_list"), {"phone_number": "(202) 555-0101"})
 
-    entry = DoNotCall.objects.get(owner=user)
+    entry = DoNotCall.objects.get(workspace=user.personal_workspace)
     assert (entry.phone_number, entry.reason, entry.added_by) == ("+12025550101", "Added by you", user)
 
 
 def test_dnc_csv_import_reports_bad_lines_by_number(logged_in, user):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    DoNotCall.objects.create(owner=user, phone_number="+12025550103", reason="Asked during call 7")
+    DoNotCall.objects.create(
+        workspace=user.personal_workspace, phone_number="+12025550103", reason="Asked during call 7"
+    )
     data = (
         "Name;Phone;Reason\nAnn;(202) 555-0101;angry\nBob;nope;\nCy;+1 202 555 0102;\n;;\n"
         "Dee;202-555-0103;\nEve;202 555 0101;\n"
@@ -1022,7 +1032,7 @@ def test_dnc_csv_import_reports_bad_lines_by_number(logged_in, user):
     notes = messages_of(response)
     assert "2 numbers added to your do-not-call list; 1 already on it." in notes
     assert "1 line not imported: line 3: 'nope' is not a phone number." in notes
-    entries = dict(DoNotCall.objects.filter(owner=user).values_list("phone_number", "reason"))
+    entries = dict(DoNotCall.objects.filter(workspace=user.personal_workspace).values_list("phone_number", "reason"))
     assert entries == {
         "+12025550101": "angry",
         "+12025550102": "Imported from optouts.csv",
@@ -1059,10 +1069,12 @@ def test_dnc_csv_import_refuses_non_csv_and_too_many_lines(logged_in, user, monk
 
 
 def test_dnc_page_search_remove_export_and_the_platform_count(logged_in, user):
-    DoNotCall.objects.create(owner=user, phone_number="+12025550101", reason="=HYPERLINK(1)")
-    mine = DoNotCall.objects.create(owner=user, phone_number="+12025550102", reason="Asked during call 9")
-    DoNotCall.objects.create(owner=None, phone_number="+12025550103")
-    DoNotCall.objects.create(owner=None, phone_number="+12025550104")
+    DoNotCall.objects.create(workspace=user.personal_workspace, phone_number="+12025550101", reason="=HYPERLINK(1)")
+    mine = DoNotCall.objects.create(
+        workspace=user.personal_workspace, phone_number="+12025550102", reason="Asked during call 9"
+    )
+    DoNotCall.objects.create(workspace=None, phone_number="+12025550103")
+    DoNotCall.objects.create(workspace=None, phone_number="+12025550104")
 
     page = text(logged_in.get(reverse("dnc_list")))
     found = logged_in.get(reverse("dnc_list") + "?q=555 0102")
@@ -1078,4 +1090,6 @@ def test_dnc_page_search_remove_export_and_the_platform_count(logged_in, user):
         ["+12025550102", "Asked during call 9"],
     ]
     assert "+12025550102 removed from your do-not-call list. Campaigns may call it again." in messages_of(removed)
-    assert list(DoNotCall.objects.filter(owner=user).values_list("phone_number", flat=True)) == ["+12025550101"]
+    assert list(DoNotCall.objects.filter(workspace=user.personal_workspace).values_list("phone_number", flat=True)) == [
+        "+12025550101"
+    ]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def run_import(user, text: str | bytes, *, name="Leads", filename="leads.csv"):
     data = text.encode() if isinstance(text, str) else text
-    return contacts_import(owner=user, name=name, filename=filename, data=data)
+    return contacts_import(workspace=user.personal_workspace, name=name, filename=filename, data=data)
 
 
 def numbers_of(contact_list) -> list[str]:
@@ -32,7 +32,7 @@ def test_valid_rows_are_imported_and_normalised_to_e164(user):
     assert report.imported == 3
     assert report.errors == [] and report.duplicates == []
     contact_list = report.contact_list
-    assert contact_list.owner == user
+    assert contact_list.workspace == user
     assert contact_list.name == "Leads"
     assert contact_list.source_filename == "leads.csv"
     assert contact_list.import_problems == {"errors": [], "duplicates": []}
@@ -295,7 +295,9 @@ def test_a_row_spanning_lines_is_reported_at_its_first_line(user):
 
 def test_numbers_exported_as_spreadsheet_text_import_again(user):
     """Our CSV exports write "+1…" as "'+1…" so spreadsheets keep it text; importing reads it back."""
-    report = contacts_import(owner=user, name="Round trip", filename="x.csv", data=b"phone\n'+12025550101\n")
+    report = contacts_import(
+        workspace=user.personal_workspace, name="Round trip", filename="x.csv", data=b"phone\n'+12025550101\n"
+    )
     assert report.imported == 1
     assert report.contact_list.contacts.get().phone_number == "+12025550101"
 

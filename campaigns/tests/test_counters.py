@@ -32,12 +32,14 @@ NUMBERS = [f"+120255502{n:02d}" for n in range(12)]
 
 
 def topup(user, amount="5000"):
-    ledger.credit_post(user=user, amount=Decimal(amount), kind="staff_adjustment", reference=f"topup:{amount}")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(amount), kind="staff_adjustment", reference=f"topup:{amount}"
+    )
 
 
 def add_call(campaign, *, created_at=None, **fields) -> Call:
     call = Call.objects.create(
-        owner=campaign.owner,
+        workspace=campaign.workspace,
         campaign=campaign,
         agent=campaign.agent,
         to_number=fields.pop("to_number", NUMBERS[0]),
@@ -107,9 +109,9 @@ def test_bulk_writers_are_counted(running):
     services.campaign_stop(campaign=running)
     assert (TargetCount.objects.get(campaign_id=running.pk).skipped, CampaignContact.objects.count()) == (8, 12)
     # A number put on the do-not-call list skips it in every queued campaign of the account.
-    other = make_campaign(running.owner, NUMBERS[:3])
-    services.campaign_launch(campaign=other, by=running.owner)
-    donotcall.dnc_add(owner=running.owner, phone_number=NUMBERS[0])
+    other = make_campaign(running.workspace, NUMBERS[:3])
+    services.campaign_launch(campaign=other, by=running.workspace)
+    donotcall.dnc_add(workspace=running.workspace, phone_number=NUMBERS[0])
     assert (
         TargetCount.objects.get(campaign_id=other.pk).pending,
         TargetCount.objects.get(campaign_id=other.pk).skipped,
@@ -125,7 +127,7 @@ def test_bulk_writers_are_counted(running):
                    (ARRAY['completed', 'busy', 'queued'])[1 + i %% 3], '', '', '', 60, i, i, '', '', '', 0,
                    '{}', '[]', now() - make_interval(mins => i)
                FROM generate_series(1, 300) AS i""",
-            [running.owner_id, running.pk, running.agent_id],
+            [running.workspace_id, running.pk, running.agent_id],
         )
     assert CallCount.objects.filter(campaign_id=running.pk).aggregate(n=Sum("calls"))["n"] == 200
     # Deleted: one call, then a contact (with its places in campaigns), then calls in bulk.
@@ -143,7 +145,7 @@ def test_deleted_agents_campaigns_and_purged_accounts_leave_exact_counters(user,
     add_call(running, status=Call.Status.COMPLETED, outcome="customer_liked_it", duration_seconds=5)
     receptionist = make_agent(user, name="Receptionist")
     Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         agent=receptionist,
         to_number="+14155550000",
         from_number=NUMBERS[5],
@@ -286,15 +288,17 @@ def test_days_and_periods_are_exact_in_any_zone(user, zone):
             duration_seconds=n % 50,
             credits_charged=Decimal(n % 7),
         )
-    calls = list(Call.objects.filter(owner=user).values("created_at", "status", "credits_charged"))
+    calls = list(
+        Call.objects.filter(workspace=user.personal_workspace).values("created_at", "status", "credits_charged")
+    )
     with timezone.override(zone):
         tz = timezone.get_current_timezone()
-        series = activity_last_days(owner=user, days=7)
+        series = activity_last_days(workspace=user.personal_workspace, days=7)
         for day in series:
             on_day = [c for c in calls if timezone.localtime(c["created_at"], tz).date() == day["day"]]
             assert (day["calls"], day["credits"]) == (len(on_day), sum(c["credits_charged"] for c in on_day))
         since = now - timedelta(days=3, minutes=7)
-        report = account_analytics(owner=user, since=since)
+        report = account_analytics(workspace=user.personal_workspace, since=since)
         in_period = [c for c in calls if c["created_at"] >= since]
         assert report.total.calls == len(in_period)
         assert report.total.finished == len([c for c in in_period if c["status"] != Call.Status.IN_PROGRESS])

@@ -62,7 +62,7 @@ def test_a_call_holding_every_credit_does_not_pause_the_campaign(user):
 
     # A 39-credit call ends: 61 are available, and the next call is placed with them.
     answered(first, seconds=39)
-    assert ledger.balance_of(user=user).available == 61
+    assert ledger.balance_of(workspace=user.personal_workspace).available == 61
     (second,) = dialer._claim_calls(campaign.pk)
     assert Call.objects.get(pk=second).time_limit_seconds == 61
     campaign.refresh_from_db()
@@ -134,7 +134,7 @@ def test_a_purchase_resumes_a_campaign_paused_for_credits(user, client, settings
     assert campaign.status == Campaign.Status.PAUSED
 
     assert deliver(client, completed(user)).status_code == 200
-    assert ledger.balance_of(user=user).available == 505
+    assert ledger.balance_of(workspace=user.personal_workspace).available == 505
     dialer.sweep()
 
     campaign.refresh_from_db()
@@ -165,7 +165,9 @@ def test_a_staff_adjustment_resumes_it_too_and_the_page_says_so_before_the_sweep
 
 def test_the_page_shows_todays_balance_not_the_one_at_the_pause(user, client):
     campaign = paused_for_credits(user)
-    ledger.credit_post(user=user, amount=Decimal("3"), kind="staff_adjustment", reference="a-little")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("3"), kind="staff_adjustment", reference="a-little"
+    )
     client.force_login(user)
 
     page = page_text(client.get(reverse("campaign_detail", args=[campaign.pk])))
@@ -177,7 +179,7 @@ def test_the_page_shows_todays_balance_not_the_one_at_the_pause(user, client):
 def test_a_campaign_paused_by_its_owner_is_never_resumed_by_credits(user):
     campaign = first_campaign(user)
     services.campaign_pause(campaign=campaign)
-    ledger.credit_post(user=user, amount=Decimal("500"), kind="purchase", reference="pack")
+    ledger.credit_post(workspace=user.personal_workspace, amount=Decimal("500"), kind="purchase", reference="pack")
     dialer.sweep()
     campaign.refresh_from_db()
     assert (campaign.status, campaign.status_reason) == (Campaign.Status.PAUSED, "Paused by you.")
@@ -213,7 +215,9 @@ def test_after_reactivation_a_campaign_the_suspension_paused_says_what_is_true(u
 def test_after_reactivation_without_credits_the_page_says_credits_are_needed(user, staff, client):
     campaign = first_campaign(user)
     account_set_status(user=user, status=User.Status.SUSPENDED, reason="Spam reports", by=staff)
-    ledger.credit_post(user=user, amount=Decimal("-95"), kind="staff_adjustment", reference="drain")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("-95"), kind="staff_adjustment", reference="drain"
+    )
     account_set_status(user=user, status=User.Status.ACTIVE, reason="Reviewed", by=staff)
     client.force_login(user)
 

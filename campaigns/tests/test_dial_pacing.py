@@ -59,7 +59,9 @@ def test_a_dial_that_must_wait_is_requeued_for_its_slot(paced, settings, user):
     settings.TELEPHONY_PROVIDER = "twilio"
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "ACx", "token"
     settings.PUBLIC_BASE_URL = "https://clozit.example.com"
-    ledger.credit_post(user=user, amount=Decimal(1000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(1000), kind="staff_adjustment", reference="topup"
+    )
     campaign = make_campaign(user, ["+12025550101", "+12025550102", "+12025550103"], concurrency=3)
     services.campaign_launch(campaign=campaign, by=user)
     call_ids = dialer._claim_calls(campaign.pk)
@@ -79,7 +81,9 @@ def test_a_dial_that_must_wait_is_requeued_for_its_slot(paced, settings, user):
 @pytest.mark.django_db
 def test_an_account_never_has_more_calls_in_progress_than_its_limit(settings, user):
     settings.ACCOUNT_MAX_CONCURRENT_CALLS = 3
-    ledger.credit_post(user=user, amount=Decimal(5000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(5000), kind="staff_adjustment", reference="topup"
+    )
     first = make_campaign(user, [f"+1202555010{i}" for i in range(5)], concurrency=5)
     second = make_campaign(user, [f"+1202555011{i}" for i in range(5)], concurrency=5)
     for campaign in (first, second):
@@ -91,13 +95,15 @@ def test_an_account_never_has_more_calls_in_progress_than_its_limit(settings, us
     user.max_concurrent_calls = 4  # staff raised this account's limit
     user.save(update_fields=["max_concurrent_calls"])
     assert len(dialer._claim_calls(second.pk)) == 1
-    assert Call.objects.filter(owner=user, status__in=Call.LIVE_STATUSES).count() == 4
+    assert Call.objects.filter(workspace=user.personal_workspace, status__in=Call.LIVE_STATUSES).count() == 4
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_campaigns_claiming_at_once_respect_the_account_limit(settings, user):
     settings.ACCOUNT_MAX_CONCURRENT_CALLS = 4
-    ledger.credit_post(user=user, amount=Decimal(5000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(5000), kind="staff_adjustment", reference="topup"
+    )
     campaigns = [make_campaign(user, [f"+120255501{c}{i}" for i in range(6)], concurrency=6) for c in (2, 3)]
     for campaign in campaigns:
         services.campaign_launch(campaign=campaign, by=user)
@@ -116,4 +122,4 @@ def test_two_campaigns_claiming_at_once_respect_the_account_limit(settings, user
     for thread in threads:
         thread.join()
 
-    assert Call.objects.filter(owner=user, status__in=Call.LIVE_STATUSES).count() == 4
+    assert Call.objects.filter(workspace=user.personal_workspace, status__in=Call.LIVE_STATUSES).count() == 4

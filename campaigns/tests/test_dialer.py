@@ -24,7 +24,9 @@ NUMBERS = [f"+120255501{n:02d}" for n in range(10)]  # all "interested" callees
 
 
 def topup(user, amount="5000"):
-    ledger.credit_post(user=user, amount=Decimal(amount), kind="staff_adjustment", reference=f"topup:{amount}")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(amount), kind="staff_adjustment", reference=f"topup:{amount}"
+    )
 
 
 def simulator_jobs() -> int:
@@ -57,7 +59,7 @@ def test_concurrent_advances_never_claim_a_contact_twice(user):
     assert calls.values("target").distinct().count() == 4
     assert CampaignContact.objects.filter(campaign=campaign, status="claimed").count() == 4
     # Each live call holds the most it may cost.
-    assert ledger.balance_of(user=user).held == 4 * 120
+    assert ledger.balance_of(workspace=user.personal_workspace).held == 4 * 120
 
 
 @pytest.mark.django_db(transaction=True)
@@ -98,17 +100,21 @@ def test_sweep_resends_lost_dial_jobs_and_closes_abandoned_calls(user):
         call = Call.objects.get(pk=call_id)
         assert call.status == Call.Status.FAILED and call.credits_charged == 0
         assert CreditHold.objects.get(reference=call.hold_reference).status == CreditHold.Status.RELEASED
-    assert ledger.balance_of(user=user).held == 120  # only the resent call still holds credits
+    assert ledger.balance_of(workspace=user.personal_workspace).held == 120  # only the resent call still holds credits
 
 
 @pytest.mark.django_db
 def test_sweep_releases_expired_holds(user):
     hold = ledger.hold_place(
-        user=user, reference="call:orphan", max_amount=Decimal(50), min_amount=10, lifetime=timedelta(seconds=60)
+        workspace=user.personal_workspace,
+        reference="call:orphan",
+        max_amount=Decimal(50),
+        min_amount=10,
+        lifetime=timedelta(seconds=60),
     )
     CreditHold.objects.filter(pk=hold.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert dialer.sweep()["holds_released"] == 1
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(100), Decimal(0))
 
 
 @pytest.mark.django_db
@@ -145,7 +151,9 @@ def test_stop_skips_everyone_left_and_hangs_up_live_calls(user):
 @pytest.mark.django_db
 def test_launch_needs_credits_and_happens_once(user):
     campaign = make_campaign(user, NUMBERS[:1])
-    ledger.credit_post(user=user, amount=Decimal(-95), kind="staff_adjustment", reference="drain")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(-95), kind="staff_adjustment", reference="drain"
+    )
     with pytest.raises(services.CampaignError, match="at least 10 credits"):
         services.campaign_launch(campaign=campaign, by=user)
     topup(user)
@@ -161,7 +169,11 @@ def test_a_queued_call_is_checked_again_just_before_dialling(user):
     campaign = make_campaign(user, NUMBERS[:3], concurrency=3)
     services.campaign_launch(campaign=campaign, by=user)
     stopped_asking, expired, fine = dialer._claim_calls(campaign.pk)
-    donotcall.dnc_add(owner=user, phone_number=Call.objects.get(pk=stopped_asking).to_number, reason="asked by email")
+    donotcall.dnc_add(
+        workspace=user.personal_workspace,
+        phone_number=Call.objects.get(pk=stopped_asking).to_number,
+        reason="asked by email",
+    )
     CreditHold.objects.filter(reference=f"call:{expired}").update(expires_at=timezone.now() - timedelta(seconds=1))
     ledger.holds_release_expired()
     django_rq.get_queue("simulator").empty()
@@ -188,7 +200,7 @@ def test_a_number_put_on_the_platform_list_after_the_claim_is_not_dialled(user):
     campaign = make_campaign(user, NUMBERS[:2], concurrency=2)
     services.campaign_launch(campaign=campaign, by=user)
     listed, fine = dialer._claim_calls(campaign.pk)
-    DoNotCall.objects.create(owner=None, phone_number=Call.objects.get(pk=listed).to_number, reason="complaint")
+    DoNotCall.objects.create(workspace=None, phone_number=Call.objects.get(pk=listed).to_number, reason="complaint")
     django_rq.get_queue("simulator").empty()
 
     dialer.call_place(listed)
@@ -209,10 +221,10 @@ def test_numbers_listed_mid_campaign_on_either_list_are_never_claimed(user):
     campaign = make_campaign(user, NUMBERS[:4], concurrency=1)
     services.campaign_launch(campaign=campaign, by=user)
     # The account's list, through the service: the contact is skipped at once.
-    donotcall.dnc_add(owner=user, phone_number=NUMBERS[0], reason="asked by email")
+    donotcall.dnc_add(workspace=user.personal_workspace, phone_number=NUMBERS[0], reason="asked by email")
     assert CampaignContact.objects.get(contact__phone_number=NUMBERS[0]).status == CampaignContact.Status.SKIPPED
     # The platform's list, written straight to the table (as a staff import does): caught at the claim.
-    DoNotCall.objects.create(owner=None, phone_number=NUMBERS[1])
+    DoNotCall.objects.create(workspace=None, phone_number=NUMBERS[1])
 
     (call_id,) = dialer._claim_calls(campaign.pk)
 
@@ -221,7 +233,7 @@ def test_numbers_listed_mid_campaign_on_either_list_are_never_claimed(user):
     assert statuses == {NUMBERS[0]: "skipped", NUMBERS[1]: "skipped", NUMBERS[2]: "claimed", NUMBERS[3]: "pending"}
     # Another account's list is not this account's.
     other = User.objects.create_user(email="other@example.com", password="x")
-    donotcall.dnc_add(owner=other, phone_number=NUMBERS[3])
+    donotcall.dnc_add(workspace=other.personal_workspace, phone_number=NUMBERS[3])
     assert CampaignContact.objects.get(contact__phone_number=NUMBERS[3]).status == "pending"
 
 
@@ -284,7 +296,7 @@ def test_a_claim_the_credits_cover_in_part_places_what_they_cover_and_waits(user
     calls = Call.objects.filter(pk__in=call_ids).order_by("pk")
     assert [c.time_limit_seconds for c in calls] == [120, 120, 60]
     assert [c.hold_reference for c in calls] == [f"call:{c.pk}" for c in calls]
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal("300"), Decimal("300"))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal("300"), Decimal("300"))
     targets = CampaignContact.objects.filter(campaign=campaign)
     assert sorted(targets.values_list("status", flat=True)) == ["claimed"] * 3 + ["pending"] * 2
     assert set(targets.filter(status="claimed").values_list("attempts", flat=True)) == {1}

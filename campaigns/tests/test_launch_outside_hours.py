@@ -110,7 +110,9 @@ def test_the_running_page_says_why_nobody_is_called_and_when_the_next_call_is(cl
         )
 
     # Once the window opens, calls go out and the note is gone.
-    ledger.credit_post(user=owner, amount=Decimal(1000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=owner.personal_workspace, amount=Decimal(1000), kind="staff_adjustment", reference="topup"
+    )
     clock(utc(2025, 1, 14, 14, 0))
     assert len(dialer.campaign_advance(campaign.pk)) == 2
     page = page_text(logged_in.get(reverse("campaign_detail", args=[campaign.pk]), headers={"HX-Request": "true"}))

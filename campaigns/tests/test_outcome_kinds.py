@@ -81,7 +81,7 @@ def _started(engine, agent):
 # --- The numbers ----------------------------------------------------------------------------------
 def add_call(campaign, *, ago=timedelta(0), **fields) -> Call:
     call = Call.objects.create(
-        owner=campaign.owner,
+        workspace=campaign.workspace,
         campaign=campaign,
         agent=campaign.agent,
         to_number="+12025550101",
@@ -139,7 +139,7 @@ def test_each_campaign_counts_with_its_own_agents_kinds(survey, user):
     other = make_campaign(user, ["+12025550102"], outcomes=[{"name": "survey_booked", "kind": "neutral"}])
     add_call(other, status=S.COMPLETED, answered_by="human", outcome="survey_booked")
 
-    report = account_analytics(owner=user)
+    report = account_analytics(workspace=user.personal_workspace)
 
     by_name = {row.campaign_id: row.numbers for row in report.rows}
     assert (by_name[survey.pk].positive, by_name[other.pk].positive) == (3, 0)

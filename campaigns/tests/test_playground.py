@@ -38,17 +38,19 @@ def text(response) -> str:
 
 
 def balance(user) -> Decimal:
-    return ledger.balance_of(user=user).balance
+    return ledger.balance_of(workspace=user.personal_workspace).balance
 
 
 def ai_charges(user) -> list[Decimal]:
     return list(
-        LedgerEntry.objects.filter(account__user=user, kind=LedgerEntry.Kind.AI_QUERY).values_list("amount", flat=True)
+        LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.AI_QUERY).values_list(
+            "amount", flat=True
+        )
     )
 
 
 def no_active_holds(user) -> bool:
-    return not CreditHold.objects.filter(account__user=user, status=CreditHold.Status.ACTIVE).exists()
+    return not CreditHold.objects.filter(account__workspace=user, status=CreditHold.Status.ACTIVE).exists()
 
 
 def say_in_turn(session, words: str) -> PlaygroundSession:
@@ -298,7 +300,7 @@ def test_a_model_that_times_out_twice_charges_nothing(user, agent, fake_llm):
 
 @pytest.mark.django_db
 def test_without_credits_an_ai_turn_is_refused_and_no_model_is_asked(user, agent, fake_llm):
-    ledger.credit_adjust(user=user, amount=Decimal("-99.75"), memo="Spent elsewhere", by=None)
+    ledger.credit_adjust(workspace=user.personal_workspace, amount=Decimal("-99.75"), memo="Spent elsewhere", by=None)
     session = playground_start(user, agent)
 
     with pytest.raises(PlaygroundError, match=r"An AI turn costs 0.5 credit; add credits"):
@@ -516,7 +518,7 @@ def test_without_javascript_say_redirects_to_the_page(logged_in, user, agent):
 
 @pytest.mark.django_db
 def test_the_page_refuses_an_ai_turn_without_credits(logged_in, user, agent, fake_llm):
-    ledger.credit_adjust(user=user, amount=Decimal("-100"), memo="Spent elsewhere", by=None)
+    ledger.credit_adjust(workspace=user.personal_workspace, amount=Decimal("-100"), memo="Spent elsewhere", by=None)
     session = playground_start(user, agent)
     url = reverse("playground_say", args=[agent.pk, session.pk])
 

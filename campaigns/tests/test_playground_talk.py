@@ -68,7 +68,7 @@ def reply_of(socket) -> tuple[list[str], dict | None]:
 
 
 def balance(user) -> Decimal:
-    return ledger.balance_of(user=user).balance
+    return ledger.balance_of(workspace=user.personal_workspace).balance
 
 
 @pytest.fixture
@@ -119,13 +119,13 @@ def test_an_ai_turn_streams_and_is_charged_once_and_the_end_says_what_a_call_wou
     session.refresh_from_db()
     assert session.ended and session.outcome == "interested" and session.llm_turns_charged == 2
     assert balance(user) == STARTER - Decimal("1.0")
-    assert not CreditHold.objects.filter(account__user=user, status=CreditHold.Status.ACTIVE).exists()
+    assert not CreditHold.objects.filter(account__workspace=user, status=CreditHold.Status.ACTIVE).exists()
 
 
 def test_without_credit_an_ai_turn_is_refused_in_words_and_nothing_is_recorded(asgi_server, logged_in, user, fake_llm):
     agent = make_agent(user, name="Sam")  # the LLM engine: a model is configured
     session = playground_start(user, agent)
-    ledger.credit_adjust(user=user, amount=-STARTER, memo="Spent on calls", by=None)
+    ledger.credit_adjust(workspace=user.personal_workspace, amount=-STARTER, memo="Spent on calls", by=None)
     before = list(PlaygroundSession.objects.get(pk=session.pk).transcript)
 
     with open_talk(asgi_server, talk_path(logged_in, session)) as socket:

@@ -45,9 +45,9 @@ def crafted(user, tuesday_morning_in_new_york) -> Campaign:
     Contact.objects.filter(phone_number=TOKYO_RESIDENT).update(time_zone="Asia/Tokyo")
     # Not importable, but lists made before the import checked numbers may hold such rows.
     Contact.objects.create(contact_list=campaign.contact_list, phone_number="+1202")
-    donotcall.dnc_add(owner=user, phone_number=ON_MY_LIST)
-    DoNotCall.objects.create(owner=None, phone_number=ON_PLATFORM_LIST)
-    DoNotCall.objects.create(owner=None, phone_number=ON_MY_LIST)  # on both: counted once, as yours
+    donotcall.dnc_add(workspace=user.personal_workspace, phone_number=ON_MY_LIST)
+    DoNotCall.objects.create(workspace=None, phone_number=ON_PLATFORM_LIST)
+    DoNotCall.objects.create(workspace=None, phone_number=ON_MY_LIST)  # on both: counted once, as yours
     return campaign
 
 
@@ -58,7 +58,7 @@ def history(user, *, answered: int, unanswered: int, seconds: int, ring: int = 2
         connected = seconds if n < answered else 0
         calls.append(
             Call(
-                owner=user,
+                workspace=user.personal_workspace,
                 to_number="+12125550199",
                 from_number="+14155550000",
                 provider="simulated",
@@ -124,7 +124,9 @@ def test_costs_a_fixed_number_of_queries(crafted, user, django_assert_num_querie
 
 @pytest.mark.django_db
 def test_a_paused_campaign_counts_who_is_still_queued(crafted, user):
-    ledger.credit_post(user=user, amount=Decimal(1000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(1000), kind="staff_adjustment", reference="topup"
+    )
     services.campaign_launch(campaign=crafted, by=user)
     services.campaign_pause(campaign=crafted)
     crafted.targets.filter(contact__phone_number=NEW_YORK[0]).update(status="done")

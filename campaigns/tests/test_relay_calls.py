@@ -190,7 +190,7 @@ def test_a_whole_real_time_call_from_answer_to_the_settled_bill(server, user, mo
     assert call.outcome == "do_not_call"
     assert call.credits_charged == Decimal(42)
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CALL_USAGE).count() == 1
-    assert DoNotCall.objects.filter(owner=user, phone_number=call.to_number).exists()
+    assert DoNotCall.objects.filter(workspace=user.personal_workspace, phone_number=call.to_number).exists()
     assert "thinking" not in call.engine_state
 
     lines = list(call.turns.values_list("speaker", "text", "interrupted"))

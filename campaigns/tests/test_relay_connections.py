@@ -46,7 +46,9 @@ def others_connected() -> int:
 @pytest.mark.django_db(transaction=True)
 def test_live_calls_share_a_few_database_connections_and_let_them_go(server, user, fake_llm, settings, request):
     settings.LLM_TIMEOUT_SECONDS = 3.0
-    ledger.credit_adjust(user=user, amount=Decimal(100_000), memo="credits for many calls", by=user)
+    ledger.credit_adjust(
+        workspace=user.personal_workspace, amount=Decimal(100_000), memo="credits for many calls", by=user
+    )
     urls = [connected(answer(server, relay_call(user)))[0] for _ in range(CALLS)]
     request.getfixturevalue("persistent_connections")  # for the sockets' sessions
     with contextlib.ExitStack() as open_sockets:

@@ -23,7 +23,9 @@ VOICEMAIL = "+12025550160"
 
 @pytest.mark.django_db(transaction=True)
 def test_a_demo_campaign_runs_over_conversation_relay_with_barge_in_keys_and_latency(asgi_server, user, run_jobs):
-    ledger.credit_post(user=user, amount=Decimal(1000), kind="staff_adjustment", reference="test-topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(1000), kind="staff_adjustment", reference="test-topup"
+    )
     numbers = [INTERESTED, TALKS_OVER, PRESSES_KEY, NOT_INTERESTED, STOP, VOICEMAIL]
     campaign = make_campaign(user, numbers, concurrency=3, transport="relay")
     services.campaign_launch(campaign=campaign, by=user)
@@ -51,7 +53,7 @@ def test_a_demo_campaign_runs_over_conversation_relay_with_barge_in_keys_and_lat
     assert cut.count() == 1
     assert calls[NOT_INTERESTED].outcome == "not_interested"
     assert calls[STOP].outcome == "do_not_call"
-    assert DoNotCall.objects.filter(owner=user, phone_number=STOP).exists()
+    assert DoNotCall.objects.filter(workspace=user.personal_workspace, phone_number=STOP).exists()
     assert calls[VOICEMAIL].outcome == "voicemail"
 
     # Billed once each, per second connected (the ledger's own check runs after the test).

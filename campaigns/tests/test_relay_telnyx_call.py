@@ -66,7 +66,7 @@ def test_a_telnyx_call_talks_over_conversation_relay_and_ends_by_its_event(asgi_
     fake_telnyx.send("call.hangup", ccid, hangup_cause="normal_clearing")
     call.refresh_from_db()
     assert call.status == Call.Status.COMPLETED and call.outcome == "do_not_call"
-    assert DoNotCall.objects.filter(owner=user, phone_number=TO).exists()
+    assert DoNotCall.objects.filter(workspace=user.personal_workspace, phone_number=TO).exists()
     turns = list(call.turns.values_list("speaker", "text"))
     assert ("callee", "Yes, that's me.") in turns
     assert call.credits_charged > 0

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def call_with_replies(user, agent, latencies) -> Call:
     """A finished call whose agent lines have these (first_frame_ms, model_first_token_ms)."""
     call = Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         agent=agent,
         to_number="+12025550101",
         from_number="+12025550100",
@@ -64,14 +64,14 @@ def test_percentiles_of_first_words_and_of_clozits_own_part_in_a_fixed_number_of
     call_with_replies(user, agent, [])  # a call without real-time replies counts for nothing
 
     with CaptureQueriesContext(connection) as few:
-        latency = reply_latency(owner=user)
+        latency = reply_latency(workspace=user.personal_workspace)
     assert latency.replies == 20
     assert (latency.first_frame_p50, latency.first_frame_p95) == (1000, 1900)
     assert (latency.overhead_p50, latency.overhead_p95) == (10, 19)
 
     call_with_replies(user, agent, latencies)
     with CaptureQueriesContext(connection) as more:
-        reply_latency(owner=user)
+        reply_latency(workspace=user.personal_workspace)
     assert len(more) == len(few) == 1
 
     client.force_login(user)
@@ -81,6 +81,6 @@ def test_percentiles_of_first_words_and_of_clozits_own_part_in_a_fixed_number_of
 
 
 def test_no_real_time_replies_no_latency_section(client, user):
-    assert reply_latency(owner=user).replies == 0
+    assert reply_latency(workspace=user.personal_workspace).replies == 0
     client.force_login(user)
     assert 'data-testid="analytics-latency"' not in client.get(reverse("analytics")).content.decode()

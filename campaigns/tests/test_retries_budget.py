@@ -37,7 +37,9 @@ def clock(monkeypatch):
 
 def launch(user, numbers, *, credits="5000", **fields) -> Campaign:
     if credits:
-        ledger.credit_post(user=user, amount=Decimal(credits), kind="staff_adjustment", reference="topup")
+        ledger.credit_post(
+            workspace=user.personal_workspace, amount=Decimal(credits), kind="staff_adjustment", reference="topup"
+        )
     campaign = make_campaign(user, numbers, concurrency=10)
     Campaign.objects.filter(pk=campaign.pk).update(**fields)
     services.campaign_launch(campaign=campaign, by=user)
@@ -179,7 +181,7 @@ def test_the_campaign_stops_when_its_budget_is_used(clock, user):
     assert set(CampaignContact.objects.filter(status="skipped").values_list("result", flat=True)) == {
         "Not called: the campaign's budget was used"
     }
-    assert ledger.balance_of(user=user).held == 0
+    assert ledger.balance_of(workspace=user.personal_workspace).held == 0
 
 
 @pytest.mark.django_db
@@ -248,7 +250,7 @@ def test_the_campaign_form_sets_hours_days_retries_and_budget(logged_in, user):
 
     logged_in.post(reverse("campaign_create"), form_data(user))
 
-    campaign = Campaign.objects.get(owner=user)
+    campaign = Campaign.objects.get(workspace=user.personal_workspace)
     assert (campaign.calling_hours_start, campaign.calling_hours_end) == (dt.time(10), dt.time(18, 30))
     assert campaign.calling_days == [0, 2, 5]
     assert campaign.retry_on == ["no_answer", "voicemail"]
@@ -284,7 +286,7 @@ def test_no_retries_and_no_budget_are_choices_too(logged_in, user):
     from django.urls import reverse
 
     logged_in.post(reverse("campaign_create"), form_data(user, retry_on=[], budget_credits=""))
-    campaign = Campaign.objects.get(owner=user)
+    campaign = Campaign.objects.get(workspace=user.personal_workspace)
     assert campaign.retry_on == [] and campaign.budget_credits is None
 
 
@@ -294,7 +296,7 @@ def test_a_post_without_the_new_fields_keeps_the_defaults(logged_in, user):
 
     data = {k: v for k, v in form_data(user).items() if k in ("name", "agent", "contact_list", "caller_number")}
     logged_in.post(reverse("campaign_create"), {**data, "max_concurrent_calls": "2"})
-    campaign = Campaign.objects.get(owner=user)
+    campaign = Campaign.objects.get(workspace=user.personal_workspace)
     assert campaign.calling_days == [0, 1, 2, 3, 4] and campaign.retry_on == ["no_answer", "busy"]
     assert (campaign.calling_hours_start, campaign.max_attempts, campaign.budget_credits) == (dt.time(9), 3, None)
 

@@ -126,7 +126,9 @@ def test_the_scheduler_launches_it_once_when_its_time_comes(clock, owner):
 def test_a_refused_scheduled_launch_leaves_a_draft_that_says_why(clock, owner, client):
     campaign = make_campaign(owner, NUMBERS)
     services.campaign_schedule(campaign=campaign, launch_at=utc(2025, 1, 15, 13, 30))
-    ledger.credit_post(user=owner, amount=Decimal("-95"), kind="staff_adjustment", reference="drain")
+    ledger.credit_post(
+        workspace=owner.personal_workspace, amount=Decimal("-95"), kind="staff_adjustment", reference="drain"
+    )
     clock(utc(2025, 1, 15, 13, 31))
 
     assert services.campaign_launches_due() == {"launched": 0, "refused": 1, "errors": 0}
@@ -143,7 +145,7 @@ def test_a_refused_scheduled_launch_leaves_a_draft_that_says_why(clock, owner, c
     assert services.campaign_launches_due()["refused"] == 0  # not tried again
 
     # Launching by hand afterwards clears the old reason.
-    ledger.credit_post(user=owner, amount=Decimal("100"), kind="purchase", reference="pack")
+    ledger.credit_post(workspace=owner.personal_workspace, amount=Decimal("100"), kind="purchase", reference="pack")
     services.campaign_launch(campaign=campaign, by=owner)
     campaign.refresh_from_db()
     assert (campaign.status, campaign.status_reason) == (Campaign.Status.RUNNING, "")

@@ -23,7 +23,9 @@ def live(live_server, settings):
 
 
 def run_campaign(user, run_jobs, numbers, **agent_overrides) -> dict[str, Call]:
-    ledger.credit_post(user=user, amount=Decimal(1000), kind="staff_adjustment", reference="test-topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(1000), kind="staff_adjustment", reference="test-topup"
+    )
     campaign = make_campaign(user, numbers, concurrency=3, **agent_overrides)
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()

@@ -188,7 +188,7 @@ def test_a_stop_request_the_model_heard_is_kept_even_if_the_callee_hung_up_meanw
         gate.set()
         thread.join(10)
     assert "error" not in box, box.get("error")
-    assert DoNotCall.objects.filter(owner=user, phone_number=call.to_number).exists()
+    assert DoNotCall.objects.filter(workspace=user.personal_workspace, phone_number=call.to_number).exists()
     assert Call.objects.get(pk=call.pk).outcome == "do_not_call"
 
 

@@ -124,7 +124,7 @@ def test_app_pages_render_for_a_logged_in_user(logged_in, name):
 def test_another_users_objects_are_not_found(logged_in, other):
     campaign = make_campaign(other, NUMBERS)
     call = Call.objects.create(
-        owner=other,
+        workspace=other.personal_workspace,
         campaign=campaign,
         agent=campaign.agent,
         to_number=NUMBERS[0],
@@ -153,10 +153,10 @@ def test_another_users_objects_are_not_found(logged_in, other):
 
 def test_lists_show_only_the_users_own_things(logged_in, user, other):
     make_campaign(other, NUMBERS)
-    Agent.objects.filter(owner=other).update(name="Rival agent")
-    ContactList.objects.filter(owner=other).update(name="Rival list")
-    Campaign.objects.filter(owner=other).update(name="Rival campaign")
-    DoNotCall.objects.create(owner=other, phone_number="+12025550199")
+    Agent.objects.filter(workspace=other.personal_workspace).update(name="Rival agent")
+    ContactList.objects.filter(workspace=other.personal_workspace).update(name="Rival list")
+    Campaign.objects.filter(workspace=other.personal_workspace).update(name="Rival campaign")
+    DoNotCall.objects.create(workspace=other.personal_workspace, phone_number="+12025550199")
     mine = make_campaign(user, NUMBERS)
 
     agents = text(logged_in.get(reverse("agent_list")))
@@ -184,7 +184,7 @@ def test_agent_create_saves_a_valid_agent(logged_in, user):
     response = logged_in.post(reverse("agent_create"), agent_data(), follow=True)
 
     assert response.redirect_chain[-1][0] == reverse("agent_list")
-    agent = Agent.objects.get(owner=user)
+    agent = Agent.objects.get(workspace=user.personal_workspace)
     assert agent.name == "Renewals bot"
     assert agent.max_call_seconds == 120
     assert "Agent “Renewals bot” saved." in messages_of(response)
@@ -303,7 +303,7 @@ def test_contacts_upload_maps_imports_and_shows_problems_with_line_numbers(
     )
 
     response = logged_in.post(reverse("contactlist_upload"), {"file": upload("spring.csv", csv_text)})
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
     assert response["Location"] == reverse("contactlist_map", args=[contact_list.pk])
     response = _map_and_import(logged_in, contact_list, run_jobs, django_capture_on_commit_callbacks)
 
@@ -324,7 +324,7 @@ def test_contacts_upload_maps_imports_and_shows_problems_with_line_numbers(
 
 def test_contacts_upload_without_phone_column_asks_for_one_on_the_mapping_page(logged_in, user):
     logged_in.post(reverse("contactlist_upload"), {"file": upload(content="name,email\nAnn,a@example.com\n")})
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
 
     page = logged_in.get(reverse("contactlist_map", args=[contact_list.pk]))
     response = logged_in.post(
@@ -343,7 +343,7 @@ def test_contacts_upload_with_only_bad_rows_imports_nothing_and_reports_them(
     logged_in, user, run_jobs, django_capture_on_commit_callbacks
 ):
     logged_in.post(reverse("contactlist_upload"), {"file": upload(content="phone\nnope\n")})
-    contact_list = ContactList.objects.get(owner=user)
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
     _map_and_import(logged_in, contact_list, run_jobs, django_capture_on_commit_callbacks)
 
     page = text(logged_in.get(reverse("contactlist_import", args=[contact_list.pk])))
@@ -384,7 +384,7 @@ def test_contact_lists_page_counts_contacts(logged_in, user):
 def test_dnc_page_adds_a_normalised_number(logged_in, user):
     response = logged_in.post(reverse("dnc_list"), {"phone_number": "(202) 555-0101"}, follow=True)
 
-    entry = DoNotCall.objects.get(owner=user)
+    entry = DoNotCall.objects.get(workspace=user.personal_workspace)
     assert entry.phone_number == "+12025550101"
     assert entry.reason == "Added by you"
     assert "+12025550101 will not be called." in messages_of(response)
@@ -395,7 +395,7 @@ def test_dnc_page_adding_twice_keeps_one_entry(logged_in, user):
     logged_in.post(reverse("dnc_list"), {"phone_number": "+12025550101"})
     logged_in.post(reverse("dnc_list"), {"phone_number": "202-555-0101"})
 
-    assert DoNotCall.objects.filter(owner=user).count() == 1
+    assert DoNotCall.objects.filter(workspace=user.personal_workspace).count() == 1
 
 
 @pytest.mark.parametrize("garbage", ["hello", "", "123"])
@@ -440,7 +440,7 @@ def campaign_data(user, **overrides) -> dict:
 def test_campaign_create_saves_a_draft_with_the_chosen_caller_number(logged_in, user):
     response = logged_in.post(reverse("campaign_create"), campaign_data(user), follow=True)
 
-    campaign = Campaign.objects.get(owner=user)
+    campaign = Campaign.objects.get(workspace=user.personal_workspace)
     assert response.redirect_chain[-1][0] == reverse("campaign_detail", args=[campaign.pk])
     assert campaign.status == Campaign.Status.DRAFT
     assert campaign.caller_number == settings.DEFAULT_CALLER_ID
@@ -458,9 +458,11 @@ def test_campaign_create_form_starts_with_the_default_caller_id_on_a_fresh_insta
 
 def test_campaign_caller_numbers_are_the_accounts_own_and_the_shared_ones(logged_in, user, other):
     PhoneNumber.objects.create(number=SHARED_NUMBER, provider="simulated")
-    PhoneNumber.objects.create(owner=user, number="+14155550102", provider="simulated")
-    PhoneNumber.objects.create(owner=user, number="+14155550103", provider="simulated", status="released")
-    PhoneNumber.objects.create(owner=other, number="+14155550104", provider="simulated")
+    PhoneNumber.objects.create(workspace=user.personal_workspace, number="+14155550102", provider="simulated")
+    PhoneNumber.objects.create(
+        workspace=user.personal_workspace, number="+14155550103", provider="simulated", status="released"
+    )
+    PhoneNumber.objects.create(workspace=other.personal_workspace, number="+14155550104", provider="simulated")
 
     page = text(logged_in.get(reverse("campaign_create")))
 
@@ -470,14 +472,16 @@ def test_campaign_caller_numbers_are_the_accounts_own_and_the_shared_ones(logged
         assert absent not in page
 
     logged_in.post(reverse("campaign_create"), campaign_data(user, caller_number="+14155550102"))
-    assert Campaign.objects.get(owner=user).caller_number == "+14155550102"
+    assert Campaign.objects.get(workspace=user.personal_workspace).caller_number == "+14155550102"
 
 
 @pytest.mark.parametrize("caller", ["not a phone", "+14155550103", "+14155550104", "+15005550006"])
 def test_campaign_create_refuses_a_number_the_account_may_not_call_from(logged_in, user, other, caller):
     PhoneNumber.objects.create(number=SHARED_NUMBER, provider="simulated")  # no fallback once shared ones exist
-    PhoneNumber.objects.create(owner=user, number="+14155550103", provider="simulated", status="released")
-    PhoneNumber.objects.create(owner=other, number="+14155550104", provider="simulated")
+    PhoneNumber.objects.create(
+        workspace=user.personal_workspace, number="+14155550103", provider="simulated", status="released"
+    )
+    PhoneNumber.objects.create(workspace=other.personal_workspace, number="+14155550104", provider="simulated")
 
     response = logged_in.post(reverse("campaign_create"), campaign_data(user, caller_number=caller))
 
@@ -502,7 +506,7 @@ def test_campaign_create_cannot_use_another_users_agent_or_list(logged_in, user,
 
     assert response.status_code == 200
     assert text(response).count("Select a valid choice.") == 2
-    assert not Campaign.objects.filter(owner=user).exists()
+    assert not Campaign.objects.filter(workspace=user.personal_workspace).exists()
 
 
 def test_campaign_detail_shows_the_full_page(logged_in, user):
@@ -612,7 +616,9 @@ def test_actions_refuse_get(logged_in, user):
 
 def test_launch_with_too_few_credits_shows_a_clear_error_and_stays_draft(logged_in, user, settings):
     settings.CALL_MIN_CREDITS = 10
-    ledger.credit_post(user=user, amount=Decimal("-95"), kind="staff_adjustment", reference="drain")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("-95"), kind="staff_adjustment", reference="drain"
+    )
     campaign = make_campaign(user, NUMBERS)
 
     response = logged_in.post(reverse("campaign_action", args=[campaign.pk, "launch"]), follow=True)
@@ -644,7 +650,9 @@ def test_resume_with_too_few_credits_stays_paused(logged_in, user):
     campaign = make_campaign(user, NUMBERS)
     logged_in.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
     logged_in.post(reverse("campaign_action", args=[campaign.pk, "pause"]))
-    ledger.credit_post(user=user, amount=Decimal("-100"), kind="staff_adjustment", reference="drain")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("-100"), kind="staff_adjustment", reference="drain"
+    )
 
     response = logged_in.post(reverse("campaign_action", args=[campaign.pk, "resume"]), follow=True)
 
@@ -667,7 +675,7 @@ def test_call_pages_show_the_users_calls(logged_in, user):
     campaign = make_campaign(user, NUMBERS)
     contact = campaign.contact_list.contacts.first()
     call = Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         campaign=campaign,
         agent=campaign.agent,
         contact=contact,

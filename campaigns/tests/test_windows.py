@@ -202,7 +202,9 @@ def dialled(call_ids) -> set[str]:
 
 
 def launch(user, numbers, **fields) -> Campaign:
-    ledger.credit_post(user=user, amount=Decimal(5000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(5000), kind="staff_adjustment", reference="topup"
+    )
     campaign = make_campaign(user, numbers, concurrency=10)
     Campaign.objects.filter(pk=campaign.pk).update(**fields)
     services.campaign_launch(campaign=campaign, by=user)
@@ -322,6 +324,6 @@ def test_a_window_that_closed_after_the_claim_puts_the_contact_back_without_coun
     assert target.status == CampaignContact.Status.PENDING and target.attempts == 0
     assert target.next_attempt_at == utc(2025, 1, 15, 14, 0)  # Wednesday 09:00
     assert target.waiting_reason == "Outside calling hours (opens at 09:00 callee time)"
-    assert ledger.balance_of(user=user).held == 0
+    assert ledger.balance_of(workspace=user.personal_workspace).held == 0
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.RUNNING

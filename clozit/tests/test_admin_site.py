@@ -31,7 +31,7 @@ def test_staff_add_numbers_to_the_do_not_call_list_in_e164(staff_client, user):
     url = reverse("admin:campaigns_donotcall_add")
     response = staff_client.post(url, {"owner": user.pk, "phone_number": "(202) 555-0101", "reason": "complaint"})
     assert response.status_code == 302
-    assert DoNotCall.objects.get(owner=user).phone_number == "+12025550101"
+    assert DoNotCall.objects.get(workspace=user.personal_workspace).phone_number == "+12025550101"
 
     response = staff_client.post(url, {"owner": user.pk, "phone_number": "not a number", "reason": "x"})
     assert response.status_code == 200 and "is not a phone number" in response.content.decode()

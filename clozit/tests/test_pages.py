@@ -153,7 +153,7 @@ def test_healthz_returns_503_naming_the_database_when_it_fails(client, monkeypat
 # --- Dashboard ------------------------------------------------------------------------------
 def add_call(user, campaign, *, days_ago: int, seconds: int):
     call = Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         campaign=campaign,
         agent=campaign.agent,
         to_number="+12025550101",
@@ -191,9 +191,15 @@ def test_new_account_dashboard_shows_starter_balance_and_next_steps(client, user
 
 def test_dashboard_shows_balance_held_credits_and_seven_day_activity(client, user):
     campaign = make_campaign(user, ["+12025550101"])
-    ledger.credit_post(user=user, amount=Decimal("-42.50"), kind="call_usage", reference="usage-1")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("-42.50"), kind="call_usage", reference="usage-1"
+    )
     ledger.hold_place(
-        user=user, reference="hold-1", max_amount=Decimal("20"), min_amount=Decimal("10"), lifetime=timedelta(minutes=1)
+        workspace=user.personal_workspace,
+        reference="hold-1",
+        max_amount=Decimal("20"),
+        min_amount=Decimal("10"),
+        lifetime=timedelta(minutes=1),
     )
     add_call(user, campaign, days_ago=0, seconds=30)
     add_call(user, campaign, days_ago=0, seconds=12)

@@ -129,7 +129,7 @@ def test_the_dashboard_bars_keep_their_heights_without_style_attributes(client, 
 
     campaign = make_campaign(user, ["+12025550101"])
     Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         campaign=campaign,
         agent=campaign.agent,
         to_number="+12025550101",

@@ -23,7 +23,7 @@ document.addEventListener("DOMContentLoaded", function () {
       if (button.dataset.feePriceId) items.push({ priceId: button.dataset.feePriceId, quantity: 1 });
       Paddle.Checkout.open({
         items: items,
-        customData: { clozit_account_token: config.dataset.accountToken },
+        customData: { clozit_account_token: config.dataset.accountToken, clozit_buyer_token: config.dataset.buyerToken },
         customer: { email: config.dataset.email },
       });
     });

@@ -61,21 +61,23 @@ def other(db):
 
 
 def top_up(user, amount) -> None:
-    ledger.credit_post(user=user, amount=Decimal(amount), kind="staff_adjustment", reference=f"topup:{amount}")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(amount), kind="staff_adjustment", reference=f"topup:{amount}"
+    )
 
 
 def balance(user) -> Decimal:
-    return ledger.balance_of(user=user).balance
+    return ledger.balance_of(workspace=user.personal_workspace).balance
 
 
 def rentals(user) -> list[tuple[str, Decimal]]:
-    entries = LedgerEntry.objects.filter(account__user=user, kind=LedgerEntry.Kind.NUMBER_RENTAL)
+    entries = LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.NUMBER_RENTAL)
     return sorted(entries.values_list("reference", "amount"))
 
 
 def owned(user, number=WANTED, **fields) -> PhoneNumber:
     fields = {"provider": "simulated", "provider_number_id": "PN1", "monthly_fee": FEE, **fields}
-    return PhoneNumber.objects.create(owner=user, number=number, **fields)
+    return PhoneNumber.objects.create(workspace=user.personal_workspace, number=number, **fields)
 
 
 def text(response) -> str:
@@ -122,13 +124,13 @@ def test_search_failures_are_explained(twilio, settings):
 def test_buying_charges_the_first_month_and_routes_inbound_calls_to_us(twilio, user, clock):
     top_up(user, 200)  # 300 with the starter credits
 
-    bought = numbers.number_buy(owner=user, number=WANTED)
+    bought = numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
 
-    assert (bought.owner, bought.number, bought.status, bought.provider) == (user, WANTED, "active", "twilio")
+    assert (bought.workspace, bought.number, bought.status, bought.provider) == (user, WANTED, "active", "twilio")
     assert bought.provider_number_id in twilio.numbers
     assert bought.monthly_fee == FEE and bought.paid_until == T0 + timedelta(days=30)
     assert rentals(user) == [(f"number:{bought.pk}:2026-03-01", -FEE)]
-    assert balance(user) == 150 and ledger.balance_of(user=user).held == 0
+    assert balance(user) == 150 and ledger.balance_of(workspace=user.personal_workspace).held == 0
     (sent,) = twilio.numbers_bought()
     assert sent["PhoneNumber"] == WANTED
     assert sent["VoiceUrl"] == "https://clozit.example/telephony/twilio/inbound/"
@@ -138,7 +140,7 @@ def test_buying_charges_the_first_month_and_routes_inbound_calls_to_us(twilio, u
 
 def test_without_enough_credits_nothing_is_bought_or_charged(twilio, user):
     with pytest.raises(numbers.NumberError) as refused:
-        numbers.number_buy(owner=user, number=WANTED)
+        numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
 
     assert str(refused.value) == "A number costs 150 credits a month and you have 100 available. Buy credits first."
     assert not twilio.numbers_bought() and not PhoneNumber.objects.exists()
@@ -147,10 +149,16 @@ def test_without_enough_credits_nothing_is_bought_or_charged(twilio, user):
 
 def test_credits_held_by_calls_in_progress_cannot_pay_for_a_number(user):
     top_up(user, 100)
-    ledger.hold_place(user=user, reference="call:1", max_amount=100, min_amount=10, lifetime=timedelta(minutes=5))
+    ledger.hold_place(
+        workspace=user.personal_workspace,
+        reference="call:1",
+        max_amount=100,
+        min_amount=10,
+        lifetime=timedelta(minutes=5),
+    )
 
     with pytest.raises(numbers.NumberError, match="you have 100 available"):
-        numbers.number_buy(owner=user, number=WANTED)
+        numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
 
 
 @pytest.mark.parametrize("failure", ["unavailable", "outage"])
@@ -161,12 +169,12 @@ def test_a_provider_failure_on_buying_charges_nothing(twilio, user, failure):
         twilio.fail_next_status = 503
 
     with pytest.raises(numbers.NumberError) as refused:
-        numbers.number_buy(owner=user, number=number)
+        numbers.number_buy(workspace=user.personal_workspace, number=number)
 
     expected = "(21422)" if failure == "unavailable" else "(20500)"
     assert str(refused.value).startswith(f"{number} could not be bought: Twilio could not buy the number:")
     assert expected in str(refused.value) and str(refused.value).endswith("Nothing was charged.")
-    assert balance(user) == 300 and ledger.balance_of(user=user).held == 0
+    assert balance(user) == 300 and ledger.balance_of(workspace=user.personal_workspace).held == 0
     assert not PhoneNumber.objects.exists() and not rentals(user)
 
 
@@ -179,11 +187,11 @@ def test_when_recording_fails_after_buying_the_number_is_given_back(twilio, user
     monkeypatch.setattr(ledger, "number_rental_charge", broken_charge)
 
     with pytest.raises(numbers.NumberError, match="could not be added to your account and was given back"):
-        numbers.number_buy(owner=user, number=WANTED)
+        numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
 
     assert len(twilio.numbers_bought()) == 1 and len(twilio.released) == 1 and twilio.numbers == {}
     assert not PhoneNumber.objects.exists()
-    assert balance(user) == 300 and ledger.balance_of(user=user).held == 0
+    assert balance(user) == 300 and ledger.balance_of(workspace=user.personal_workspace).held == 0
 
 
 def test_a_suspended_account_cannot_buy(twilio, user):
@@ -192,7 +200,7 @@ def test_a_suspended_account_cannot_buy(twilio, user):
     user.save()
 
     with pytest.raises(numbers.NumberError, match="A suspended account cannot buy numbers."):
-        numbers.number_buy(owner=user, number=WANTED)
+        numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
     assert not twilio.numbers_bought()
 
 
@@ -201,7 +209,7 @@ def test_a_number_in_use_here_cannot_be_bought_again(user, other):
     owned(other)
 
     with pytest.raises(numbers.NumberError, match=r"\+14155550100 is already in use on Clozit"):
-        numbers.number_buy(owner=user, number="(415) 555-0100")
+        numbers.number_buy(workspace=user.personal_workspace, number="(415) 555-0100")
 
 
 def test_an_unconfigured_provider_is_explained_and_charges_nothing(settings, user):
@@ -210,14 +218,14 @@ def test_an_unconfigured_provider_is_explained_and_charges_nothing(settings, use
     top_up(user, 200)
 
     with pytest.raises(numbers.NumberError, match="Phone numbers are unavailable right now. Twilio is not configured"):
-        numbers.number_buy(owner=user, number=WANTED)
+        numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
     assert balance(user) == 300 and not CreditHold.objects.exists()
 
 
 # --- Releasing and inbound agents ---------------------------------------------------------------
 def test_releasing_gives_the_number_back_and_stops_the_fee_without_a_refund(twilio, user, clock):
     top_up(user, 200)
-    bought = numbers.number_buy(owner=user, number=WANTED)
+    bought = numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
     clock.now = T0 + timedelta(days=3)
 
     numbers.number_release(phone_number=bought)
@@ -233,7 +241,7 @@ def test_releasing_gives_the_number_back_and_stops_the_fee_without_a_refund(twil
 
 def test_a_release_the_provider_refuses_keeps_the_number(twilio, user):
     top_up(user, 200)
-    bought = numbers.number_buy(owner=user, number=WANTED)
+    bought = numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
     twilio.fail_next_status = 503
 
     with pytest.raises(numbers.NumberError, match=r"could not be released: .* It is still active."):
@@ -259,14 +267,16 @@ def test_only_the_owners_agents_answer_its_numbers(user, other):
 
 def test_releasing_all_of_an_accounts_numbers(twilio, user, other):
     top_up(user, 400)
-    first = numbers.number_buy(owner=user, number="+14155550100")
-    second = numbers.number_buy(owner=user, number="+14155550101")
+    first = numbers.number_buy(workspace=user.personal_workspace, number="+14155550100")
+    second = numbers.number_buy(workspace=user.personal_workspace, number="+14155550101")
     twilio.numbers.pop(second.provider_number_id)  # already gone at the carrier
     theirs = owned(other, number="+14155550199")
 
     assert numbers.numbers_release_all(user) == 2
 
-    assert set(PhoneNumber.objects.filter(owner=user).values_list("status", flat=True)) == {"released"}
+    assert set(PhoneNumber.objects.filter(workspace=user.personal_workspace).values_list("status", flat=True)) == {
+        "released"
+    }
     assert twilio.released == [first.provider_number_id]
     theirs.refresh_from_db()
     assert theirs.status == "active"
@@ -274,8 +284,8 @@ def test_releasing_all_of_an_accounts_numbers(twilio, user, other):
 
 def test_releasing_all_reports_numbers_the_provider_kept_and_a_retry_finishes(twilio, user):
     top_up(user, 400)
-    first = numbers.number_buy(owner=user, number="+14155550100")
-    second = numbers.number_buy(owner=user, number="+14155550101")
+    first = numbers.number_buy(workspace=user.personal_workspace, number="+14155550100")
+    second = numbers.number_buy(workspace=user.personal_workspace, number="+14155550101")
     twilio.fail_next_status = 503  # the first release fails, the second succeeds
 
     with pytest.raises(numbers.NumberError, match=r"could not release \+14155550100; try again later"):
@@ -292,7 +302,7 @@ def test_releasing_all_reports_numbers_the_provider_kept_and_a_retry_finishes(tw
 # --- Renewal ------------------------------------------------------------------------------------
 def test_renewal_charges_each_period_once_when_it_is_due(user, clock):
     top_up(user, 400)
-    bought = numbers.number_buy(owner=user, number=WANTED)
+    bought = numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
 
     clock.now = T0 + timedelta(days=29, hours=23)
     assert numbers.numbers_renew() == numbers.RenewalReport()
@@ -309,7 +319,7 @@ def test_renewal_charges_each_period_once_when_it_is_due(user, clock):
 
 def test_renewal_catches_up_on_every_period_missed(user, clock):
     top_up(user, 400)
-    bought = numbers.number_buy(owner=user, number=WANTED)
+    bought = numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
 
     clock.now = T0 + timedelta(days=65)
     assert numbers.numbers_renew().renewed == 1
@@ -321,7 +331,7 @@ def test_renewal_catches_up_on_every_period_missed(user, clock):
 
 def test_renewal_keeps_the_fee_the_number_was_bought_at(user, clock, settings):
     top_up(user, 400)
-    bought = numbers.number_buy(owner=user, number=WANTED)
+    bought = numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
     settings.PHONE_NUMBER_MONTHLY_CREDITS = Decimal("999")
 
     clock.now = T0 + timedelta(days=30)
@@ -334,7 +344,7 @@ def test_a_number_the_account_cannot_pay_for_is_released_and_the_owner_told(
     twilio, user, clock, django_capture_on_commit_callbacks
 ):
     top_up(user, 100)  # 200: the first month, not the second
-    bought = numbers.number_buy(owner=user, number=WANTED)
+    bought = numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
     clock.now = T0 + timedelta(days=30, hours=2)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -378,7 +388,7 @@ def test_shared_numbers_and_numbers_without_a_paid_period_are_never_charged(user
 def test_a_run_skips_a_number_another_run_is_renewing(user, clock):
     """Two runs at once: the second finds the row locked, skips it, and charges nothing."""
     top_up(user, 400)
-    bought = numbers.number_buy(owner=user, number=WANTED)
+    bought = numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
     clock.now = T0 + timedelta(days=30)
     locked, finish = threading.Event(), threading.Event()
 
@@ -526,7 +536,7 @@ def test_buying_from_the_page(logged_in, user):
 
     assert response.redirect_chain[-1][0] == reverse("number_list")
     assert f"{WANTED} is yours. Choose an agent to answer calls to it." in messages_of(response)
-    assert PhoneNumber.objects.get(owner=user).number == WANTED
+    assert PhoneNumber.objects.get(workspace=user.personal_workspace).number == WANTED
     assert balance(user) == 150
 
 
@@ -607,7 +617,7 @@ def test_staff_add_a_shared_number(staff_client, settings):
 
     assert response.status_code == 302
     shared = PhoneNumber.objects.get()
-    assert (shared.number, shared.owner, shared.is_shared, shared.status) == ("+12025550100", None, True, "active")
+    assert (shared.number, shared.workspace, shared.is_shared, shared.status) == ("+12025550100", None, True, "active")
 
 
 def test_admin_lists_filters_and_releases_through_the_service(staff_client, user):
@@ -635,7 +645,7 @@ def test_demo_data_has_a_shared_number_for_its_campaign_and_a_number_its_agent_a
 
     campaign = user.campaigns.get()
     assert numbers.caller_number_usable(user, campaign.caller_number)
-    assert PhoneNumber.objects.get(owner=None).number == campaign.caller_number == "+12025550100"
-    own = PhoneNumber.objects.get(owner=user)
+    assert PhoneNumber.objects.get(workspace=None).number == campaign.caller_number == "+12025550100"
+    own = PhoneNumber.objects.get(workspace=user.personal_workspace)
     assert own.inbound_agent == campaign.agent and own.monthly_fee == FEE
     assert len(rentals(user)) == 1

@@ -24,7 +24,9 @@ def test_a_recorded_simulated_call_is_announced_stored_and_played_to_its_owner_o
     live_server, settings, client, user, run_jobs
 ):
     settings.PUBLIC_BASE_URL = live_server.url
-    ledger.credit_post(user=user, amount=Decimal(500), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(500), kind="staff_adjustment", reference="topup"
+    )
     campaign = make_campaign(user, [INTERESTED], record_calls=True)
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()
@@ -54,7 +56,7 @@ def test_a_recorded_simulated_call_is_announced_stored_and_played_to_its_owner_o
 def test_recording_callbacks_are_verified_and_applied_once(client, user, settings):
     campaign = make_campaign(user, [INTERESTED], record_calls=True)
     call = Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         campaign=campaign,
         agent=campaign.agent,
         to_number=INTERESTED,

@@ -571,7 +571,7 @@ def test_time_limit_ends_the_call_and_charges_exactly_the_limit(live, user, run_
     assert call.credits_charged == Decimal(15)
     hold = CreditHold.objects.get(reference=call.hold_reference)
     assert hold.amount == Decimal(15) and hold.charged == Decimal(15)
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(85), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(85), Decimal(0))
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CALL_USAGE).count() == 1
     # What the carrier itself reported is within the limit (each final event arrived twice).
     completed = ProviderEvent.objects.get(call_id=call.pk, kind="status:completed")
@@ -581,7 +581,9 @@ def test_time_limit_ends_the_call_and_charges_exactly_the_limit(live, user, run_
 
 @pytest.mark.django_db(transaction=True)
 def test_a_small_balance_limits_the_call_and_never_goes_negative(live, user, run_jobs):
-    ledger.credit_post(user=user, amount=Decimal("-80"), kind=LedgerEntry.Kind.AI_QUERY, reference="ai:spent")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("-80"), kind=LedgerEntry.Kind.AI_QUERY, reference="ai:spent"
+    )
     campaign = make_campaign(user, [INTERESTED], concurrency=1, max_call_seconds=600, questions=LONG_QUESTIONS)
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()
@@ -590,7 +592,7 @@ def test_a_small_balance_limits_the_call_and_never_goes_negative(live, user, run
     assert call.time_limit_seconds == 20  # all the account could pay for
     assert call.duration_seconds == 20
     assert call.credits_charged == Decimal(20)
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(0), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(0), Decimal(0))
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
 
@@ -619,7 +621,9 @@ def test_stopping_a_campaign_hangs_up_its_live_call(live, user, run_jobs, monkey
     assert list(call.turns.values_list("speaker", flat=True)) == ["agent", "callee", "agent"]
     assert call.outcome == "hung_up"  # ended before the conversation did
     assert 0 < call.duration_seconds < call.time_limit_seconds
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100) - call.credits_charged, Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(
+        Decimal(100) - call.credits_charged, Decimal(0)
+    )
     assert call.credits_charged == Decimal(call.duration_seconds)
     skipped = CampaignContact.objects.get(contact__phone_number=NOT_INTERESTED)
     assert skipped.status == CampaignContact.Status.SKIPPED
@@ -631,7 +635,7 @@ def test_simulated_call_drives_the_real_webhooks(live, user):
     agent = make_agent(user)
     contact = make_list(user, [NOT_INTERESTED]).contacts.get()
     call = Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         agent=agent,
         contact=contact,
         to_number=NOT_INTERESTED,
@@ -640,7 +644,11 @@ def test_simulated_call_drives_the_real_webhooks(live, user):
         status=Call.Status.DIALING,
     )
     hold = ledger.hold_place(
-        user=user, reference=f"call:{call.pk}", max_amount=60, min_amount=10, lifetime=timedelta(minutes=3)
+        workspace=user.personal_workspace,
+        reference=f"call:{call.pk}",
+        max_amount=60,
+        min_amount=10,
+        lifetime=timedelta(minutes=3),
     )
     Call.objects.filter(pk=call.pk).update(hold_reference=hold.reference, time_limit_seconds=60)
 
@@ -661,7 +669,9 @@ def test_simulated_call_drives_the_real_webhooks(live, user):
     assert call.turns.count() == 3
     assert 0 < call.duration_seconds < 60
     assert call.credits_charged == Decimal(call.duration_seconds)
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100) - call.credits_charged, Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(
+        Decimal(100) - call.credits_charged, Decimal(0)
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -671,7 +681,9 @@ def test_a_simulated_calls_times_agree_with_the_seconds_billed(live, user, run_j
     answered to ended is exactly the connected seconds billed, as on a real carrier's call."""
     settings.SIMULATED_TIME_SCALE = time_scale
     campaign = make_campaign(user, [INTERESTED, NOT_INTERESTED, VOICEMAIL], concurrency=3)
-    ledger.credit_post(user=user, amount=Decimal("500"), kind="staff_adjustment", reference="test-topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("500"), kind="staff_adjustment", reference="test-topup"
+    )
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()
 

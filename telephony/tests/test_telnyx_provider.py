@@ -292,7 +292,9 @@ def test_numbers_are_searched_bought_on_our_connection_and_released(fake_telnyx)
 
 @pytest.mark.django_db(transaction=True)
 def test_a_bad_number_fails_its_contact_with_telnyxs_reason(settings, user, run_jobs, fake_telnyx):  # noqa: F811
-    ledger.credit_post(user=user, amount=Decimal(500), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(500), kind="staff_adjustment", reference="topup"
+    )
     campaign = make_campaign(user, ["+12025550101"])
     campaign.contact_list.contacts.update(phone_number=INVALID_NUMBER)
     services.campaign_launch(campaign=campaign, by=user)
@@ -302,13 +304,15 @@ def test_a_bad_number_fails_its_contact_with_telnyxs_reason(settings, user, run_
     assert target.result == "Telnyx could not place the call: The 'to' number is invalid. (10016)"
     call = Call.objects.get(campaign=campaign)
     assert (call.status, call.credits_charged) == (Call.Status.FAILED, 0)
-    assert ledger.balance_of(user=user).held == 0
+    assert ledger.balance_of(workspace=user.personal_workspace).held == 0
 
 
 @pytest.mark.django_db(transaction=True)
 def test_an_outage_retries_later_and_pauses_the_campaign_after_failures_in_a_row(settings, user, run_jobs, fake_telnyx):  # noqa: F811
     fake_telnyx.always_fail = (503, error("10011", "Service unavailable", "Please try again later."))
-    ledger.credit_post(user=user, amount=Decimal(2000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(2000), kind="staff_adjustment", reference="topup"
+    )
     campaign = make_campaign(user, [f"+120255501{n:02d}" for n in range(6)], concurrency=5)
     services.campaign_launch(campaign=campaign, by=user)
     run_jobs()
@@ -319,7 +323,7 @@ def test_an_outage_retries_later_and_pauses_the_campaign_after_failures_in_a_row
     assert len(fake_telnyx.dials()) == 5
     waiting = CampaignContact.objects.filter(campaign=campaign, status="pending", attempts=1)
     assert waiting.count() == 5 and all(t.next_attempt_at is not None for t in waiting)
-    assert ledger.balance_of(user=user).held == 0
+    assert ledger.balance_of(workspace=user.personal_workspace).held == 0
 
     fake_telnyx.always_fail = None
     CampaignContact.objects.filter(campaign=campaign).update(next_attempt_at=None)

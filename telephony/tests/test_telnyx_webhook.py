@@ -79,7 +79,7 @@ def twice(fake, event_type, payload, **kwargs):
 
 
 def balance(user):
-    return ledger.balance_of(user=user)
+    return ledger.balance_of(workspace=user.personal_workspace)
 
 
 # --- signatures ------------------------------------------------------------------------------------
@@ -494,7 +494,9 @@ def test_an_inbound_call_to_an_owned_number_is_answered_by_its_agent_and_settled
     agent = make_agent(
         user, name="Front desk", opening_line="Acme, how can I help?", questions="", ai_disclosure=DISCLOSURE
     )
-    PhoneNumber.objects.create(owner=user, number=OUR_NUMBER, provider="telnyx", inbound_agent=agent)
+    PhoneNumber.objects.create(
+        workspace=user.personal_workspace, number=OUR_NUMBER, provider="telnyx", inbound_agent=agent
+    )
     ccid = "v3:inbound-0001"
     initiated = {"call_control_id": ccid, "direction": "incoming", "from": CALLER, "to": OUR_NUMBER, "state": "parked"}
     twice(fake_telnyx, "call.initiated", initiated)
@@ -525,7 +527,9 @@ def test_an_inbound_call_to_an_owned_number_is_answered_by_its_agent_and_settled
 @pytest.mark.django_db
 def test_an_inbound_call_without_a_call_control_id_is_refused_and_changes_nothing(user, fake_telnyx):  # noqa: F811
     agent = make_agent(user, name="Front desk", opening_line="Acme, how can I help?", questions="")
-    PhoneNumber.objects.create(owner=user, number=OUR_NUMBER, provider="telnyx", inbound_agent=agent)
+    PhoneNumber.objects.create(
+        workspace=user.personal_workspace, number=OUR_NUMBER, provider="telnyx", inbound_agent=agent
+    )
     payload = {**TELNYX_INBOUND_INITIATED["payload"], "from": CALLER, "to": OUR_NUMBER}
     del payload["call_control_id"]
 

@@ -92,7 +92,9 @@ def run_campaign(campaign, run_jobs, rounds=20):
 @pytest.mark.django_db(transaction=True)
 def test_simulated_transfer_and_voicemail_choices_bill_every_connected_second(live_server, settings, user, run_jobs):
     settings.PUBLIC_BASE_URL = live_server.url
-    ledger.credit_post(user=user, amount=Decimal(1000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(1000), kind="staff_adjustment", reference="topup"
+    )
     # 55: asks for a person; 60: an answering machine.
     campaign = make_campaign(
         user, ["+12025550155", "+12025550160"], transfer_number=COLLEAGUE, voicemail_action="hangup", concurrency=2
@@ -109,7 +111,7 @@ def test_simulated_transfer_and_voicemail_choices_bill_every_connected_second(li
     assert list(machine.turns.values_list("speaker", flat=True)) == ["agent"]
     spent = sum(c.duration_seconds for c in calls.values())
     assert sum(c.credits_charged for c in calls.values()) == spent
-    assert ledger.balance_of(user=user).balance == 1100 - spent
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 1100 - spent
 
 
 @pytest.mark.django_db(transaction=True)
@@ -150,7 +152,7 @@ def inbound_params(sid="CAinbound0001", to=OUR_NUMBER, **extra):
 
 def own_number(user, *, agent=True, number=OUR_NUMBER):
     return PhoneNumber.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         number=number,
         provider="simulated",
         inbound_agent=make_agent(user, name="Front desk") if agent else None,
@@ -171,7 +173,7 @@ def test_an_inbound_call_is_answered_by_the_numbers_agent_with_credits_held(clie
     assert (call.from_number, call.to_number, call.provider_call_id) == (CALLER, OUR_NUMBER, "CAinbound0001")
     assert call.agent.name == "Front desk" and call.status == Call.Status.IN_PROGRESS
     assert call.time_limit_seconds == 100  # 120 s agent, 100 starter credits
-    assert ledger.balance_of(user=user).held == 100
+    assert ledger.balance_of(workspace=user.personal_workspace).held == 100
 
 
 @pytest.mark.django_db
@@ -195,7 +197,7 @@ def test_inbound_status_settles_the_call_once_by_its_carrier_id(client, user):
     call = Call.objects.get()
     assert call.status == Call.Status.COMPLETED and call.duration_seconds == 42
     assert call.credits_charged == 42
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(58), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(58), Decimal(0))
 
 
 @pytest.mark.django_db
@@ -212,7 +214,7 @@ def test_unsigned_or_forged_inbound_webhooks_are_refused_and_create_nothing(clie
     assert post(client, inbound_path(), inbound_params(), signature=signature).status_code == 403
     assert post(client, inbound_status_path(), inbound_params(), signature=signature).status_code == 403
     assert Call.objects.count() == 0
-    assert ledger.balance_of(user=user).held == 0
+    assert ledger.balance_of(workspace=user.personal_workspace).held == 0
 
 
 def assert_nobody_answers(response):
@@ -234,7 +236,9 @@ def test_calls_to_numbers_we_do_not_own_or_without_an_agent_are_told_nobody_can_
 @pytest.mark.django_db
 def test_without_credits_the_inbound_call_is_declined_and_recorded(client, user):
     own_number(user)
-    ledger.credit_post(user=user, amount=Decimal(-100), kind="staff_adjustment", reference="spend-all")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(-100), kind="staff_adjustment", reference="spend-all"
+    )
     assert_nobody_answers(post(client, inbound_path(), inbound_params()))
     call = Call.objects.get()
     assert call.status == Call.Status.CANCELED and call.failure_reason == "Not enough credits to answer"
@@ -270,7 +274,9 @@ def test_a_simulated_inbound_call_converses_and_is_billed_to_the_second(live_ser
     assert call.direction == "inbound" and call.status == "completed" and call.outcome == "interested"
     assert call.turns.count() >= 5
     assert call.duration_seconds > 0 and call.credits_charged == call.duration_seconds
-    assert ledger.balance_of(user=user) == ledger.Balance(100 - call.credits_charged, Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(
+        100 - call.credits_charged, Decimal(0)
+    )
 
 
 @pytest.mark.django_db

@@ -175,7 +175,7 @@ def test_webhooks_must_carry_the_auth_tokens_signature(client, user, settings, f
     settings.TELEPHONY_PROVIDER = "twilio"
     campaign = make_campaign(user, ["+12025550101"])
     call = Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         campaign=campaign,
         agent=campaign.agent,
         to_number="+12025550101",
@@ -194,7 +194,9 @@ def test_webhooks_must_carry_the_auth_tokens_signature(client, user, settings, f
 def test_a_campaign_runs_on_twilio(live_server, settings, user, run_jobs, fake_twilio):  # noqa: F811
     settings.PUBLIC_BASE_URL = live_server.url
     settings.TELEPHONY_PROVIDER = "twilio"
-    ledger.credit_post(user=user, amount=Decimal(1000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(1000), kind="staff_adjustment", reference="topup"
+    )
     campaign = make_campaign(user, ["+12025550101", "+12025550121", "+12025550171"], concurrency=3)
     services.campaign_launch(campaign=campaign, by=user)
     deadline = time.monotonic() + 30
@@ -210,7 +212,7 @@ def test_a_campaign_runs_on_twilio(live_server, settings, user, run_jobs, fake_t
     assert calls["+12025550101"].outcome == "interested" and calls["+12025550101"].turns.count() == 5
     assert calls["+12025550171"].status == "no_answer" and calls["+12025550171"].credits_charged == 0
     spent = sum(c.duration_seconds for c in calls.values())
-    assert ledger.balance_of(user=user).balance == 1100 - spent
+    assert ledger.balance_of(workspace=user.personal_workspace).balance == 1100 - spent
 
 
 @pytest.mark.django_db(transaction=True)
@@ -223,7 +225,9 @@ def test_a_machine_gets_the_whole_message_after_its_greeting_and_a_person_the_op
 ):
     settings.PUBLIC_BASE_URL = live_server.url
     settings.TELEPHONY_PROVIDER = "twilio"
-    ledger.credit_post(user=user, amount=Decimal(1000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(1000), kind="staff_adjustment", reference="topup"
+    )
     person, machine = "+12025550101", "+12025550161"
     campaign = make_campaign(user, [person, machine], concurrency=2)
     services.campaign_launch(campaign=campaign, by=user)
@@ -259,7 +263,9 @@ def test_an_outage_retries_later_and_pauses_the_campaign_after_failures_in_a_row
 
     settings.TELEPHONY_PROVIDER = "twilio"
     fake_twilio.always_fail_status = 503
-    ledger.credit_post(user=user, amount=Decimal(2000), kind="staff_adjustment", reference="topup")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(2000), kind="staff_adjustment", reference="topup"
+    )
     numbers = [f"+120255501{n:02d}" for n in range(6)]
     campaign = make_campaign(user, numbers, concurrency=5)
     services.campaign_launch(campaign=campaign, by=user)
@@ -271,7 +277,7 @@ def test_an_outage_retries_later_and_pauses_the_campaign_after_failures_in_a_row
     assert len(fake_twilio.calls_created()) == 5  # no immediate redial of the same contacts
     waiting = CampaignContact.objects.filter(campaign=campaign, status="pending", attempts=1)
     assert waiting.count() == 5 and all(t.next_attempt_at is not None for t in waiting)
-    assert ledger.balance_of(user=user).held == 0  # failed calls hold nothing and cost nothing
+    assert ledger.balance_of(workspace=user.personal_workspace).held == 0  # failed calls hold nothing and cost nothing
 
     # The provider is back: resuming dials the contacts whose wait is over.
     fake_twilio.always_fail_status = None

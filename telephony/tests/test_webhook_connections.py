@@ -94,7 +94,9 @@ def test_turn_webhooks_under_asgi_reuse_the_pools_connections(pooled, server, us
 @pytest.mark.django_db(transaction=True)
 def test_a_webhook_waits_for_a_free_connection_rather_than_failing(pooled, server, user):
     """More requests at once than the pool has connections: they queue for one, all answered."""
-    ledger.credit_adjust(user=user, amount=Decimal(10_000), memo="credits for six calls", by=user)
+    ledger.credit_adjust(
+        workspace=user.personal_workspace, amount=Decimal(10_000), memo="credits for six calls", by=user
+    )
     calls = [make_call(user, name=f"Agent {n}") for n in range(6)]
     with ThreadPoolExecutor(6) as pool:
         roots = list(

@@ -42,7 +42,7 @@ def make_call(user, *, provider="simulated", **agent_overrides) -> Call:
     agent = make_agent(user, **agent_overrides)
     contact = make_list(user, [TO]).contacts.get()
     call = Call.objects.create(
-        owner=user,
+        workspace=user.personal_workspace,
         contact=contact,
         agent=agent,
         to_number=contact.phone_number,
@@ -51,7 +51,7 @@ def make_call(user, *, provider="simulated", **agent_overrides) -> Call:
         status=Call.Status.DIALING,
     )
     hold = ledger.hold_place(
-        user=user,
+        workspace=user.personal_workspace,
         reference=f"call:{call.pk}",
         max_amount=ledger.call_cost(seconds=agent.max_call_seconds),
         min_amount=Decimal(10),
@@ -268,7 +268,9 @@ def test_valid_signature_for_an_unknown_call_is_404(client, call, endpoint):
 
 @pytest.mark.django_db
 def test_signature_for_one_call_cannot_be_replayed_against_another(client, user, call):
-    ledger.credit_post(user=user, amount=Decimal(100), kind=LedgerEntry.Kind.PURCHASE, reference="pack:1")
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal(100), kind=LedgerEntry.Kind.PURCHASE, reference="pack:1"
+    )
     other = make_call(user)
     body = params(CallStatus="completed", CallDuration="37")
     signature = sign(PUBLIC + status_path(call.pk), body)
@@ -431,12 +433,12 @@ def test_please_stop_calling_me_hangs_up_and_adds_the_number_to_do_not_call(clie
 
     assert [verb.tag for verb in root] == ["Say", "Hangup"]
     assert root[0].text == GOODBYE_DNC
-    assert DoNotCall.objects.filter(owner=user, phone_number=TO).exists()
+    assert DoNotCall.objects.filter(workspace=user.personal_workspace, phone_number=TO).exists()
     call.refresh_from_db()
     assert call.outcome == Call.Outcome.DO_NOT_CALL
     # Replaying the turn neither duplicates the entry nor the transcript.
     say_turn(client, call, 1, "Please stop calling me.")
-    assert DoNotCall.objects.filter(owner=user).count() == 1
+    assert DoNotCall.objects.filter(workspace=user.personal_workspace).count() == 1
     assert call.turns.count() == 3
 
 
@@ -471,7 +473,7 @@ def usage_entries():
 
 @pytest.mark.django_db
 def test_status_events_move_the_call_forward_and_bill_connected_seconds(client, user, call):
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100), Decimal(100))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(100), Decimal(100))
 
     assert status(client, call, "ringing").status_code == 204
     call.refresh_from_db()
@@ -493,7 +495,7 @@ def test_status_events_move_the_call_forward_and_bill_connected_seconds(client, 
     assert entry.amount == Decimal(-37) and entry.reference == f"call:{call.pk}:usage"
     hold = CreditHold.objects.get(reference=call.hold_reference)
     assert hold.status == CreditHold.Status.SETTLED and hold.charged == Decimal(37)
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(63), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(63), Decimal(0))
     assert list(ProviderEvent.objects.order_by("id").values_list("kind", flat=True)) == [
         "status:ringing",
         "status:in_progress",
@@ -504,7 +506,7 @@ def test_status_events_move_the_call_forward_and_bill_connected_seconds(client, 
     response = status(client, call, "completed", CallDuration="37", AnsweredBy="human")
     assert response.status_code == 200
     assert usage_entries().count() == 1
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(63), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(63), Decimal(0))
     assert ProviderEvent.objects.count() == 3
 
 
@@ -517,7 +519,7 @@ def test_a_second_final_event_with_another_key_does_not_charge_again(client, use
     assert call.status == Call.Status.COMPLETED
     assert call.duration_seconds == 37 and call.credits_charged == Decimal(37)
     assert usage_entries().count() == 1
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(63), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(63), Decimal(0))
 
 
 @pytest.mark.django_db
@@ -529,7 +531,7 @@ def test_late_events_never_move_a_finished_call_backwards(client, user, call):
     call.refresh_from_db()
     assert call.status == Call.Status.COMPLETED
     assert call.credits_charged == Decimal(12)
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(88), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(88), Decimal(0))
 
 
 @pytest.mark.django_db
@@ -555,7 +557,7 @@ def test_unanswered_final_status_charges_nothing_and_releases_the_hold(client, u
     assert call.duration_seconds == 0 and call.credits_charged == 0
     assert CreditHold.objects.get(reference=call.hold_reference).status == CreditHold.Status.RELEASED
     assert not usage_entries().exists()
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(100), Decimal(0))
 
 
 @pytest.mark.django_db
@@ -576,7 +578,7 @@ def test_a_reported_duration_over_the_time_limit_is_charged_at_the_limit(client,
     assert call.duration_seconds == 100
     assert call.credits_charged == Decimal(100)
     assert call.outcome == Call.Outcome.TIME_LIMIT
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(0), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(0), Decimal(0))
 
 
 @pytest.mark.django_db
@@ -585,7 +587,7 @@ def test_completed_without_a_duration_charges_nothing(client, user, call):
     call.refresh_from_db()
     assert call.status == Call.Status.COMPLETED
     assert call.credits_charged == 0
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(100), Decimal(0))
 
 
 @pytest.mark.django_db
@@ -612,7 +614,7 @@ def test_full_conversation_then_status_bills_once(client, user, call):
     assert call.outcome == Call.Outcome.INTERESTED
     assert call.credits_charged == Decimal(41)
     assert usage_entries().count() == 1
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(59), Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(Decimal(59), Decimal(0))
 
 
 # --- concurrent deliveries (real PostgreSQL) -----------------------------------------------------
@@ -659,7 +661,9 @@ def test_concurrent_final_events_charge_exactly_once(user):
     assert call.status in (Call.Status.COMPLETED, Call.Status.NO_ANSWER)
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CALL_USAGE).count() == (1 if call.credits_charged else 0)
     assert call.credits_charged in (Decimal(37), Decimal(90), Decimal(0))
-    assert ledger.balance_of(user=user) == ledger.Balance(Decimal(100) - call.credits_charged, Decimal(0))
+    assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(
+        Decimal(100) - call.credits_charged, Decimal(0)
+    )
     assert ProviderEvent.objects.filter(kind="status:completed", dedupe_key__startswith=SID).count() == 1
     assert CreditHold.objects.get(reference=call.hold_reference).status != CreditHold.Status.ACTIVE
 

@@ -1,0 +1,76 @@
+"""Workspaces and their members: making a workspace, who belongs to it, whom to tell.
+
+What each role may do is `accounts.roles`; the pages that change members are
+`accounts.members`. Only reads and the few writes every other module needs live here, so
+billing and campaigns can import it without importing the account rules.
+"""
+
+from django.db import transaction
+
+from .models import Membership, User, Workspace
+
+Role = Membership.Role
+
+
+@transaction.atomic
+def workspace_create(*, name: str, owner: User, personal: bool = False, **fields) -> Workspace:
+    """A new workspace with `owner` as its first owner. A personal one is the account's own,
+    made at sign-up with the account's country, time zone and company."""
+    if personal:
+        fields = {
+            "company_name": owner.company_name,
+            "default_country": owner.default_country,
+            "time_zone": owner.time_zone,
+            "personal_for": owner,
+            **fields,
+        }
+    workspace = Workspace.objects.create(name=name.strip() or owner.email, **fields)
+    Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    return workspace
+
+
+def personal_workspace_of(user: User) -> Workspace:
+    """The workspace made with `user`'s account, made now if it has none (an account created
+    outside sign-up, e.g. `createsuperuser`)."""
+    workspace = Workspace.objects.filter(personal_for=user).first()
+    if workspace is None:
+        workspace = workspace_create(name=_personal_name(user), owner=user, personal=True)
+    return workspace
+
+
+def _personal_name(user: User) -> str:
+    return user.company_name or user.get_full_name() or user.email
+
+
+def membership_in(*, user: User, workspace_id: int | None) -> Membership | None:
+    """`user`'s membership of the workspace, or None when they are not one of its members."""
+    if workspace_id is None or not user.is_authenticated:
+        return None
+    return Membership.objects.select_related("workspace").filter(user=user, workspace_id=workspace_id).first()
+
+
+def memberships_of(user: User) -> list[Membership]:
+    """Every workspace `user` belongs to, the personal one first, then by name."""
+    rows = Membership.objects.select_related("workspace").filter(user=user, workspace__purged_at__isnull=True)
+    return sorted(rows, key=lambda m: (m.workspace.personal_for_id != user.pk, m.workspace.name.lower(), m.pk))
+
+
+def emails_of(workspace: Workspace, *roles: str) -> list[str]:
+    """The members' addresses, of `roles` only when given (active accounts only)."""
+    rows = Membership.objects.filter(workspace=workspace, user__is_active=True)
+    if roles:
+        rows = rows.filter(role__in=roles)
+    return sorted(set(rows.values_list("user__email", flat=True)))
+
+
+def billing_contacts_of(workspaces) -> list[str]:
+    """Who hears about the money of `workspaces` (a queryset of workspace ids or rows): their
+    owners and billing members."""
+    rows = Membership.objects.filter(
+        workspace__in=workspaces, role__in=[Role.OWNER, Role.BILLING], user__is_active=True
+    )
+    return sorted(set(rows.values_list("user__email", flat=True)))
+
+
+def owners_of(workspace: Workspace) -> list[User]:
+    return [m.user for m in Membership.objects.select_related("user").filter(workspace=workspace, role=Role.OWNER)]
