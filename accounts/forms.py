@@ -6,6 +6,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from accounts.workspaces import personal_workspace_follow
+
 from .models import User
 
 
@@ -60,6 +62,7 @@ class SignupExtraForm(forms.Form):
                 "terms_version",
             ]
         )
+        personal_workspace_follow(user)
 
 
 def country_choices() -> list[tuple[str, str]]:

@@ -44,7 +44,7 @@ class AccountGateMiddleware:
             return self.get_response(request)
         request.member = current_membership(request)
         request.workspace = request.member.workspace
-        suspended = user.status == user.Status.SUSPENDED or request.workspace.status != request.workspace.Status.ACTIVE
+        suspended = user.status == user.Status.SUSPENDED or request.workspace.status == request.workspace.Status.SUSPENDED
         if suspended:
             # Still their data: they may download it, close the account, or work in another workspace.
             allowed = (

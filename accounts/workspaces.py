@@ -38,6 +38,12 @@ def personal_workspace_of(user: User) -> Workspace:
     return workspace
 
 
+def personal_workspace_follow(user: User) -> None:
+    """The sign-up form's company (and name) reach the personal workspace made a moment before
+    the form's extra fields were saved (allauth saves the user, then runs the form's signup)."""
+    Workspace.objects.filter(personal_for=user).update(name=_personal_name(user)[:200], company_name=user.company_name)
+
+
 def _personal_name(user: User) -> str:
     return user.company_name or user.get_full_name() or user.email
 

@@ -34,9 +34,9 @@ class InboundAgentForm(forms.Form):
         self.fields["agent"].queryset = Agent.objects.filter(workspace=workspace)
 
 
-def _fee_context(user) -> dict:
+def _fee_context(workspace) -> dict:
     fee = settings.PHONE_NUMBER_MONTHLY_CREDITS
-    return {"fee": numbers.credits_text(fee), "available": numbers.credits_text(ledger.balance_of(user=user).available)}
+    return {"fee": numbers.credits_text(fee), "available": numbers.credits_text(ledger.balance_of(workspace=workspace).available)}
 
 
 @login_required

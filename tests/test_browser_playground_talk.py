@@ -85,7 +85,7 @@ def test_a_person_talks_to_the_agent_interrupts_it_and_types_when_they_prefer(as
             "Which tool do you use for it today?"
         ),
     )
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     page.add_init_script(FAKE_SPEECH)
     log_in(page, asgi_server, user)
     page.goto(f"{asgi_server}/agents/{agent.pk}/playground/", timeout=30_000)

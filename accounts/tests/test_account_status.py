@@ -246,7 +246,7 @@ def test_reactivation_restores_the_account(staff_client, client, user):
 
     assert [str(m) for m in response.context["messages"]] == ["Reactivated 1 account."]
     user.refresh_from_db()
-    assert user.status == User.Status.ACTIVE and user.can_dial and user.is_active
+    assert user.status == User.Status.ACTIVE and user.personal_workspace.can_dial and user.is_active
     assert user.status_reason == "Invoice paid"
     for url in APP_URLS:
         assert client.get(url).status_code == 200, url

@@ -285,7 +285,7 @@ def test_export_holds_all_of_this_accounts_data(client, owner, rival):
 
     ledger_rows = read_csv(files["ledger.csv"])
     assert sorted(Decimal(r["amount"]) for r in ledger_rows) == [Decimal("-30"), Decimal("100")]
-    assert {r["reference"] for r in ledger_rows} == {f"starter:{owner.pk}", f"call:{owner.things['call'].pk}:usage"}
+    assert {r["reference"] for r in ledger_rows} == {f"starter:{owner.personal_workspace.pk}", f"call:{owner.things['call'].pk}:usage"}
 
     assert [r["phone"] for r in read_csv(files["do_not_call.csv"])] == [OWNER["dnc"]]  # exactly, no apostrophe
 
@@ -298,7 +298,7 @@ def test_export_holds_nothing_of_another_account(client, owner, rival):
     everything = "\n".join(files.values()).lower()
     leaked = [value for value in secrets_of_rival() if value.lower() in everything]
     assert leaked == []
-    rival_refs = LedgerEntry.objects.filter(account__workspace=rival).values_list("reference", flat=True)
+    rival_refs = LedgerEntry.objects.filter(account__workspace=rival.personal_workspace).values_list("reference", flat=True)
     assert not any(ref in everything for ref in rival_refs)
 
 
@@ -399,8 +399,8 @@ def test_closing_the_account(client, owner, rival, django_capture_on_commit_call
     assert login["Location"] == reverse("account_inactive")
 
     # Nothing is erased yet: the purge comes later.
-    assert Contact.objects.filter(contact_list__workspace=owner).count() == 3
-    assert CallTurn.objects.filter(call__workspace=owner).exists()
+    assert Contact.objects.filter(contact_list__workspace=owner.personal_workspace).count() == 3
+    assert CallTurn.objects.filter(call__workspace=owner.personal_workspace).exists()
 
 
 def test_closing_twice_sends_one_email(owner, django_capture_on_commit_callbacks):
@@ -453,14 +453,14 @@ def test_purge_waits_thirty_days(owner, django_capture_on_commit_callbacks):
 
     owner.refresh_from_db()
     assert owner.purged_at is None and owner.email == "owner@example.com"
-    assert Contact.objects.filter(contact_list__workspace=owner).count() == 3
+    assert Contact.objects.filter(contact_list__workspace=owner.personal_workspace).count() == 3
     everything = every_row()
     assert all(value.lower() in everything for value in secrets_of_owner())
 
 
 def test_purge_leaves_no_personal_data_and_keeps_calls_and_ledger(owner, rival, django_capture_on_commit_callbacks):
     owner = closed(owner, django_capture_on_commit_callbacks)
-    entries_before = list(LedgerEntry.objects.filter(account__workspace=owner).order_by("id").values())
+    entries_before = list(LedgerEntry.objects.filter(account__workspace=owner.personal_workspace).order_by("id").values())
     call = owner.things["call"]
     everything = every_row()
     assert all(value.lower() in everything for value in secrets_of_owner())  # the search sees them
@@ -477,9 +477,9 @@ def test_purge_leaves_no_personal_data_and_keeps_calls_and_ledger(owner, rival, 
     assert not owner.has_usable_password()
     assert not EmailAddress.objects.filter(user=owner).exists()
     assert not SocialAccount.objects.filter(user=owner).exists()
-    assert not Contact.objects.filter(contact_list__workspace=owner).exists()
+    assert not Contact.objects.filter(contact_list__workspace=owner.personal_workspace).exists()
     assert not DoNotCall.objects.filter(workspace=owner.personal_workspace).exists()
-    assert not CallTurn.objects.filter(call__workspace=owner).exists()
+    assert not CallTurn.objects.filter(call__workspace=owner.personal_workspace).exists()
     assert list(ContactList.objects.filter(workspace=owner.personal_workspace).values_list("name", flat=True)) == [
         "Deleted list"
     ]
@@ -494,7 +494,7 @@ def test_purge_leaves_no_personal_data_and_keeps_calls_and_ledger(owner, rival, 
         ("status:completed", {})
     ]
     assert Campaign.objects.filter(workspace=owner.personal_workspace).count() == 1
-    assert list(LedgerEntry.objects.filter(account__workspace=owner).order_by("id").values()) == entries_before
+    assert list(LedgerEntry.objects.filter(account__workspace=owner.personal_workspace).order_by("id").values()) == entries_before
     account = CreditAccount.objects.get(workspace=owner.personal_workspace)
     assert account.balance == Decimal("70")
     assert account.balance == LedgerEntry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"]

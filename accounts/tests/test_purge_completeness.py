@@ -134,12 +134,12 @@ def test_ai_charges_leave_no_personal_text_in_the_ledger(fake_llm, run_jobs, dja
     CallTurn.objects.create(call=call, sequence=0, speaker="callee", text="Hello?")
     fake_llm.reply("They agreed to a demo.")
     with django_capture_on_commit_callbacks(execute=True):
-        assistant_ask(user, call=call, question="Did Zebulon Quartermaine agree to the demo?")
+        assistant_ask(user.personal_workspace, call=call, question="Did Zebulon Quartermaine agree to the demo?")
     run_jobs()
-    session = playground_start(user, make_agent(user, name="Quillon Zastrow"))
+    session = playground_start(user.personal_workspace, make_agent(user, name="Quillon Zastrow"))
     fake_llm.reply("Happy to help.")
     playground_say(session, "Hi there", turn=session.engine_state["turn"])
-    assert LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.AI_QUERY).count() == 2
+    assert LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.AI_QUERY).count() == 2
 
     close_and_purge(user)
 

@@ -89,20 +89,20 @@ def test_signup_texts_a_code_then_emails_a_code_then_opens_the_dashboard(client,
     assert before <= user.terms_accepted_at <= after
     assert before <= user.adult_confirmed_at <= after
     assert before <= user.mobile_verified_at <= after
-    assert user.status == User.Status.ACTIVE and user.can_dial
+    assert user.status == User.Status.ACTIVE and user.personal_workspace.can_dial
 
 
 def test_the_starter_credits_are_granted_once_when_the_account_is_created(client):
     complete_signup(client)
     user = User.objects.get()
 
-    entry = LedgerEntry.objects.get(account__workspace=user)
+    entry = LedgerEntry.objects.get(account__workspace=user.personal_workspace)
     assert entry.kind == LedgerEntry.Kind.STARTER_GRANT
     assert entry.amount == Decimal("100") and entry.balance_after == Decimal("100")
 
     # Running the new-account hook again (a retried signal, say) grants nothing more.
     account_created(user=user)
-    assert LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.STARTER_GRANT).count() == 1
+    assert LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.STARTER_GRANT).count() == 1
     assert ledger.balance_of(workspace=user.personal_workspace).balance == Decimal("100")
 
 

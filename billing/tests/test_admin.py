@@ -46,7 +46,7 @@ def test_staff_sees_credit_accounts_with_an_adjust_link(admin_client, user):
 
     assert response.status_code == 200
     page = text(response)
-    assert "owner@example.com" in page
+    assert "Acme" in page  # the workspace, named after the company
     assert adjust_url(user) in page
     assert "Grant or remove credits…" in page
     assert reverse("admin:billing_creditaccount_add") not in page
@@ -66,13 +66,13 @@ def test_credit_account_page_is_read_only(admin_client, user):
 
 
 def test_ledger_list_is_read_only(admin_client, user):
-    entry = LedgerEntry.objects.get(account__workspace=user)
+    entry = LedgerEntry.objects.get(account__workspace=user.personal_workspace)
 
     response = admin_client.get(reverse("admin:billing_ledgerentry_changelist"))
 
     assert response.status_code == 200
     page = text(response)
-    assert "owner@example.com" in page and "Starter credits" in page
+    assert "Acme" in page and "Starter credits" in page
     assert reverse("admin:billing_ledgerentry_add") not in page
     assert 'name="action"' not in page  # no bulk delete
 
@@ -111,7 +111,7 @@ def test_adjust_form_shows_the_current_balance(admin_client, user):
 
     assert response.status_code == 200
     page = text(response)
-    assert "Adjust credits for owner@example.com" in page
+    assert "Adjust credits for Acme" in page
     assert "Current balance: <strong>100.00</strong> credits" in page
 
 
@@ -121,7 +121,7 @@ def test_staff_adjustment_posts_a_ledger_entry_with_who_and_why(admin_client, st
     assert response.redirect_chain[-1][0] == reverse("admin:billing_creditaccount_changelist")
     assert any("adjusted by 250" in str(m) for m in response.context["messages"])
     entry = LedgerEntry.objects.get(kind=LedgerEntry.Kind.STAFF_ADJUSTMENT)
-    assert entry.account.user == user
+    assert entry.account.workspace == user.personal_workspace
     assert entry.amount == Decimal("250")
     assert entry.balance_after == Decimal("350")
     assert entry.created_by == staff
@@ -239,7 +239,7 @@ def test_suspend_action_records_status_reason_and_who(admin_client, staff, user)
     assert user.status_reason == "Complaints about call content"
     assert user.status_changed_at is not None
     assert user.is_active  # can still log in and see their data
-    assert not user.can_dial
+    assert not user.personal_workspace.can_dial and not user.in_good_standing
     change = user.status_changes.get()
     assert (change.status, change.reason, change.changed_by) == (
         User.Status.SUSPENDED,

@@ -21,8 +21,8 @@ def package(db):
 
 @pytest.mark.django_db
 def test_estimate_shows_tax_for_the_buyers_country(client, user, package, paddle_settings):  # noqa: F811
-    user.default_country = "DE"
-    user.save()
+    user.personal_workspace.default_country = "DE"
+    user.personal_workspace.save()
     client.force_login(user)
     page = client.get(reverse("credits_buy")).content.decode()
     assert "10.00 USD" in page and "1.90 USD" in page and "11.90 USD" in page
@@ -46,8 +46,8 @@ def test_estimate_shows_the_service_fee_and_taxes_both(client, user, package, pa
     package.service_fee = Decimal("1.50")
     package.service_fee_price_id = "pri_fee"
     package.save()
-    user.default_country = "DE"
-    user.save()
+    user.personal_workspace.default_country = "DE"
+    user.personal_workspace.save()
     client.force_login(user)
     page = client.get(reverse("credits_buy")).content.decode()
     # 10.00 + 1.50 fee, 19% tax on both = 2.19, total 13.69

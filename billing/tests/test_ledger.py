@@ -47,13 +47,13 @@ def spend(user, amount, reference) -> LedgerEntry:
 @pytest.mark.django_db
 def test_new_account_gets_starter_credits_once(user):
     assert balance(user) == ledger.Balance(Decimal("100"), Decimal("0"))
-    grant = LedgerEntry.objects.get(account__workspace=user)
+    grant = LedgerEntry.objects.get(account__workspace=user.personal_workspace)
     assert grant.kind == LedgerEntry.Kind.STARTER_GRANT
     assert grant.amount == Decimal("100") and grant.balance_after == Decimal("100")
 
     account_created(user=user)  # run again (a retried signup): no second grant
     assert balance(user).balance == Decimal("100")
-    assert LedgerEntry.objects.filter(account__workspace=user).count() == 1
+    assert LedgerEntry.objects.filter(account__workspace=user.personal_workspace).count() == 1
 
 
 @pytest.mark.django_db
@@ -82,7 +82,7 @@ def test_grant_then_spend(user):
     assert balance(user).balance == Decimal("479.50")
     assert entry.amount == Decimal("-120.5")
     assert entry.balance_after == Decimal("479.50")
-    entries = list(LedgerEntry.objects.filter(account__workspace=user).order_by("id"))
+    entries = list(LedgerEntry.objects.filter(account__workspace=user.personal_workspace).order_by("id"))
     assert [e.kind for e in entries] == ["starter_grant", "purchase", "ai_query"]
     assert [e.balance_after for e in entries] == [Decimal("100"), Decimal("600"), Decimal("479.50")]
     # The ledger explains the balance: entries sum to it.
@@ -205,13 +205,13 @@ def test_database_refuses_a_second_entry_with_the_same_reference(user):
     account = CreditAccount.objects.get(workspace=user.personal_workspace)
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerEntry.objects.create(
-            account=account, kind="purchase", amount=1, balance_after=101, reference=f"starter:{user.pk}"
+            account=account, kind="purchase", amount=1, balance_after=101, reference=f"starter:{user.personal_workspace.pk}"
         )
 
 
 @pytest.mark.django_db
 def test_ledger_entries_are_append_only(user):
-    entry = LedgerEntry.objects.get(account__workspace=user)
+    entry = LedgerEntry.objects.get(account__workspace=user.personal_workspace)
 
     entry.amount = Decimal("1000000")
     with pytest.raises(ValueError, match="append-only"):
@@ -229,12 +229,12 @@ def test_the_database_refuses_bulk_rewrites_of_the_ledger(user):
     from django.db import ProgrammingError
 
     for rewrite in (
-        lambda: LedgerEntry.objects.filter(account__workspace=user).update(amount=Decimal("1000000")),
-        lambda: LedgerEntry.objects.filter(account__workspace=user).delete(),
+        lambda: LedgerEntry.objects.filter(account__workspace=user.personal_workspace).update(amount=Decimal("1000000")),
+        lambda: LedgerEntry.objects.filter(account__workspace=user.personal_workspace).delete(),
     ):
         with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic():
             rewrite()
-    assert LedgerEntry.objects.get(account__workspace=user).amount == Decimal("100")
+    assert LedgerEntry.objects.get(account__workspace=user.personal_workspace).amount == Decimal("100")
 
 
 # --- call pricing ----------------------------------------------------------------------------

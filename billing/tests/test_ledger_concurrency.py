@@ -48,12 +48,12 @@ def package(transactional_db):
 # --- Paddle events ---------------------------------------------------------------------------
 
 
-def custom_data(user_pk: int) -> dict:
+def custom_data(workspace_pk: int) -> dict:
     """What our checkout puts in Paddle's custom data to name the account to credit."""
-    return {"clozit_account": user_pk, "clozit_account_token": events.account_token(user_pk)}
+    return {"clozit_account_token": events.account_token(workspace_pk)}
 
 
-def completed_event(user_pk: int, txn: str, event_id: str) -> dict:
+def completed_event(workspace_pk: int, txn: str, event_id: str) -> dict:
     return {
         "event_id": event_id,
         "event_type": "transaction.completed",
@@ -61,7 +61,7 @@ def completed_event(user_pk: int, txn: str, event_id: str) -> dict:
         "data": {
             "id": txn,
             "status": "completed",
-            "custom_data": custom_data(user_pk),
+            "custom_data": custom_data(workspace_pk),
             "items": [{"price": {"id": "pri_c"}, "quantity": 1}],
             "details": {"totals": {"total": "1000", "grand_total": "1000", "currency_code": "USD"}},
         },
@@ -156,7 +156,7 @@ def workload(*, user, seed: int, steps: int, txns: list[str], client: Client, ba
                 txn = rng.choice(txns)
                 # Paddle redelivers the same event, and may send another event for the same transaction.
                 event_id = f"evt_{txn}" if rng.random() < 0.6 else f"evt_{txn}_{seed}_{n}"
-                status, _ = deliver(client, completed_event(user.pk, txn, event_id))
+                status, _ = deliver(client, completed_event(user.personal_workspace.pk, txn, event_id))
                 seen["responses"][status] += 1
                 seen["delivered"].add(txn)
             elif op == "refund":
@@ -245,7 +245,7 @@ def test_one_transaction_delivered_by_many_threads_at_once_grants_once(user, pac
             # Half the threads deliver the very same event, the others new events for the same transaction.
             event_id = f"evt_r{r}" if i % 2 else f"evt_r{r}_{i}"
             barrier.wait(timeout=240)
-            statuses.append(deliver(client, completed_event(user.pk, f"txn_r{r}", event_id)))
+            statuses.append(deliver(client, completed_event(user.personal_workspace.pk, f"txn_r{r}", event_id)))
         return statuses
 
     results = run_threads(threads, work)

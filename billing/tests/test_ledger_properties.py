@@ -218,7 +218,7 @@ class LedgerMachine(RuleBasedStateMachine):
             lifetime=timedelta(minutes=5),
         )
         i, amount, status, charged, _ = self.hold_model[ref]
-        assert (hold.account.user_id, hold.amount, hold.status) == (self.users[i].pk, amount, status)
+        assert (hold.account.workspace_id, hold.amount, hold.status) == (self.users[i].personal_workspace.pk, amount, status)
         assert self.snapshot() == before
 
     def _close(self, ref, used) -> None:
@@ -276,7 +276,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def books_balance(self):
-        accounts = {a.user_id: a for a in CreditAccount.objects.all()}
+        accounts = {a.workspace_id: a for a in CreditAccount.objects.all()}
         entries = defaultdict(list)
         for account_id, amount, balance_after in LedgerEntry.objects.order_by("pk").values_list(
             "account_id", "amount", "balance_after"
@@ -289,7 +289,7 @@ class LedgerMachine(RuleBasedStateMachine):
             .values_list("account_id", "s")
         )
         for i, user in enumerate(self.users):
-            account = accounts[user.pk]
+            account = accounts[user.personal_workspace.pk]
             assert account.balance >= 0 and account.held >= 0 and account.held <= account.balance
             assert (account.balance, account.held) == (self.balance[i], self.held[i])
             assert sum((amount for amount, _ in entries[account.pk]), ZERO) == account.balance

@@ -41,7 +41,7 @@ def pack_paid(user) -> dict:
         id="txn_01hv8wptq8987qeep44cyrewpa",
         subscription_id=None,
         billing_period=None,
-        custom_data={"clozit_account_token": account_token(user.pk)},
+        custom_data={"clozit_account_token": account_token(user.personal_workspace.pk)},
     )
     return notification("transaction.completed", data)
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import User, Workspace
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, PaddleEvent, Purchase
 from billing.paddle.events import account_token
@@ -53,7 +53,7 @@ def completed(user, *, txn="txn_01", price_id="pri_500", quantity=1, total="1000
         {
             "id": txn,
             "status": "completed",
-            "custom_data": {"clozit_account_token": account_token(user.pk)},
+            "custom_data": {"clozit_account_token": account_token(user.personal_workspace.pk)},
             "items": [{"price": {"id": price_id}, "quantity": quantity}],
             "details": {
                 "totals": {"subtotal": total, "tax": "0", "total": total, "grand_total": total, "currency_code": "USD"}
@@ -173,7 +173,8 @@ def test_a_chargeback_claws_back_records_the_shortfall_and_suspends(client, user
     assert (purchase.status, purchase.credits_clawed_back, purchase.shortfall) == ("charged_back", 200, 300)
     assert balance(user) == 0
     user.refresh_from_db()
-    assert user.status == User.Status.SUSPENDED and "chargeback" in user.status_reason.lower()
+    workspace = Workspace.objects.get(pk=user.personal_workspace.pk)
+    assert workspace.status == Workspace.Status.SUSPENDED and "chargeback" in workspace.status_reason.lower()
     assert ledger_problems() == []
 
 

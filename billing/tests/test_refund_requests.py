@@ -75,7 +75,7 @@ def paddle_purchase(fake, user, *, total_minor="1000", tax_minor="0") -> Purchas
     data = fake.add_transaction(
         transaction(
             price_id=PRICE,
-            custom_data={"clozit_account_token": account_token(user.pk)},
+            custom_data={"clozit_account_token": account_token(user.personal_workspace.pk)},
             total_minor=total_minor,
             tax_minor=tax_minor,
         )
@@ -149,8 +149,8 @@ def test_customer_requests_a_refund_from_billing_history(owner_client, user, pac
     assert "Refund request: Awaiting review" in page
     assert form_url not in page  # no second request while this one is open
     request = RefundRequest.objects.get()
-    assert (request.user, request.purchase, request.reason, request.status) == (
-        user,
+    assert (request.workspace, request.purchase, request.reason, request.status) == (
+        user.personal_workspace,
         purchase,
         "Wrong pack bought.",
         "requested",
@@ -438,7 +438,7 @@ def test_staff_find_refund_requests_by_status_and_email(admin_client, user, pack
 
 
 def test_staff_grant_replacement_credits_for_a_technical_error(admin_client, owner_client, user, staff):
-    account = user.credit_account
+    account = user.personal_workspace.credit_account
     url = reverse("admin:billing_creditaccount_replacement", args=[account.pk])
     assert url in text(admin_client.get(reverse("admin:billing_creditaccount_changelist")))
 

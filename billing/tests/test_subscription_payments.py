@@ -14,7 +14,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import User, Workspace
 from billing import ledger
 from billing.models import LedgerEntry, PaddleEvent, Plan, Purchase, Subscription
 from billing.paddle.events import account_token
@@ -57,7 +57,7 @@ def deliver(payload):
 
 
 def token(user) -> dict:
-    return {"clozit_account_token": account_token(user.pk)}
+    return {"clozit_account_token": account_token(user.personal_workspace.pk)}
 
 
 def subscription_created(user):
@@ -147,8 +147,8 @@ def test_a_chargeback_of_a_plan_payment_claws_back_and_suspends(user, plan):
     payment = Purchase.objects.get(paddle_transaction_id=FIXTURE_TRANSACTION_ID)
     assert (payment.status, payment.credits_clawed_back, payment.shortfall) == ("charged_back", 400, 1100)
     assert balance(user) == 0
-    user.refresh_from_db()
-    assert user.status == User.Status.SUSPENDED and FIXTURE_TRANSACTION_ID in user.status_reason
+    workspace = Workspace.objects.get(pk=user.personal_workspace.pk)
+    assert workspace.status == Workspace.Status.SUSPENDED and FIXTURE_TRANSACTION_ID in workspace.status_reason
     assert LedgerEntry.objects.filter(kind="chargeback").count() == 1
 
 
@@ -169,7 +169,7 @@ def test_a_plan_payment_before_its_account_is_known_waits_for_redelivery(user, p
     assert balance(user) == 1600
     stored.refresh_from_db()
     assert stored.processed_at is not None
-    assert Purchase.objects.get().user == user
+    assert Purchase.objects.get().workspace == user.personal_workspace
 
 
 # --- 4. a cancelled subscription keeps its dates -------------------------------------------------
@@ -217,7 +217,7 @@ def test_a_plan_payment_shows_in_the_history_and_its_refund_is_not_offered(user,
     assert form_url not in history
     page = text(client.post(form_url, {"reason": "Please refund the month"}, follow=True))
     assert "Plan payments are not refunded" in page
-    assert not user.refund_requests.exists()
+    assert not user.personal_workspace.refund_requests.exists()
 
 
 # --- subscription payments granted before they were recorded -------------------------------------
@@ -242,7 +242,7 @@ def test_plan_payments_granted_before_the_upgrade_become_refundable(user, plan):
     migration.record_subscription_payments(apps, None)  # run twice: still one record
 
     payment = Purchase.objects.get()
-    assert (payment.user, payment.plan, payment.status, payment.credits) == (user, plan, "completed", 150)
+    assert (payment.workspace, payment.plan, payment.status, payment.credits) == (user.personal_workspace, plan, "completed", 150)
     assert payment.total == Decimal("652.15") and payment.paddle_subscription_id == FIXTURE_SUBSCRIPTION_ID
     chargeback = adjustment(
         "adjustment.updated", action="chargeback", status="approved", total=PAID, occurred_at="2024-05-01T00:00:00Z"

@@ -42,7 +42,7 @@ def period_paid(user, sub_id, txn_id):
     return transaction_entity(
         txn_id,
         MONTHLY,
-        custom_data={"clozit_account_token": account_token(user.pk)},
+        custom_data={"clozit_account_token": account_token(user.personal_workspace.pk)},
         total_minor="2900",
         subscription_id=sub_id,
         origin="subscription_recurring",
@@ -52,7 +52,7 @@ def period_paid(user, sub_id, txn_id):
 @pytest.mark.django_db
 def test_each_paid_period_grants_the_plans_credits_once(client, user, plan, paddle_settings):  # noqa: F811
     secret = paddle_settings_secret()
-    sub = subscription_entity("sub_01a", custom_data={"clozit_account_token": account_token(user.pk)}, price_id=MONTHLY)
+    sub = subscription_entity("sub_01a", custom_data={"clozit_account_token": account_token(user.personal_workspace.pk)}, price_id=MONTHLY)
     assert deliver(client, "subscription.created", sub, secret=secret).status_code == 200
     for _ in range(2):  # delivered twice
         deliver(client, "transaction.completed", period_paid(user, "sub_01a", "txn_period1"), secret=secret)
@@ -60,13 +60,13 @@ def test_each_paid_period_grants_the_plans_credits_once(client, user, plan, padd
     assert ledger.balance_of(workspace=user.personal_workspace).balance == 100 + 1500 * 2
     assert LedgerEntry.objects.filter(kind="subscription_grant").count() == 2
     stored = Subscription.objects.get()
-    assert (stored.user, stored.plan, stored.status) == (user, plan, "active")
+    assert (stored.workspace, stored.plan, stored.status) == (user.personal_workspace, plan, "active")
 
 
 @pytest.mark.django_db
 def test_an_older_event_never_undoes_newer_state(client, user, plan, paddle_settings):  # noqa: F811
     secret = paddle_settings_secret()
-    custom = {"clozit_account_token": account_token(user.pk)}
+    custom = {"clozit_account_token": account_token(user.personal_workspace.pk)}
     now = timezone.now()
     ends = (now + timedelta(days=20)).isoformat()
     canceling = subscription_entity(

@@ -64,7 +64,7 @@ def deliver(payload) -> int:
 def paid_pack(fake, user) -> Purchase:
     """A real payment: at (fake) Paddle, and granted by its signed webhook."""
     data = fake.add_transaction(
-        transaction(price_id=PRICE, custom_data={"clozit_account_token": account_token(user.pk)})
+        transaction(price_id=PRICE, custom_data={"clozit_account_token": account_token(user.personal_workspace.pk)})
     )
     assert deliver(event("transaction.completed", data)) == 200
     return Purchase.objects.get(paddle_transaction_id=data["id"])
@@ -174,7 +174,7 @@ def test_staff_cannot_approve_a_refund_for_a_terminated_account(staff_client, st
     staff_client.post(url, chosen)
     page = text(staff_client.post(url, {**chosen, "apply": "1", "note": "OK"}, follow=True))
 
-    assert f"Refund request #{request.pk}: The account owner@example.com was terminated" in page
+    assert f"Refund request #{request.pk}: The workspace Acme was terminated" in page
     request.refresh_from_db()
     assert request.status == RefundRequest.Status.REQUESTED  # open, for staff to reject
     assert balance(user).balance == 600 and fake.requests_to("POST", "/adjustments") == []

@@ -45,7 +45,7 @@ def ask(django_capture_on_commit_callbacks):
 
     def run(owner, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
-            return assistant_ask(owner, **kwargs)
+            return assistant_ask(owner.personal_workspace, **kwargs)
 
     return run
 
@@ -67,7 +67,7 @@ def make_call(owner, *, campaign=None, turns=(), number="+12025550199", **fields
 
 
 def ai_entries(user) -> int:
-    return LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.AI_QUERY).count()
+    return LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.AI_QUERY).count()
 
 
 def text(response) -> str:
@@ -191,7 +191,7 @@ def test_without_an_llm_free_text_questions_are_refused_and_nothing_is_held(user
     call = make_call(user, turns=[("callee", "Hello?")])
 
     with pytest.raises(AssistantError, match=r"with an AI model, and this server has none configured \(LLM_MODEL\)"):
-        assistant_ask(user, call=call, question="Summarise this call")
+        assistant_ask(user.personal_workspace, call=call, question="Summarise this call")
 
     assert not AssistantQuestion.objects.exists()
     assert ledger.balance_of(workspace=user.personal_workspace) == ledger.Balance(STARTING, Decimal("0"))

@@ -115,7 +115,7 @@ def test_the_playground_names_passages_only_under_a_reply_answered_from_them(use
 
     agent = make_agent(user)
     knowledge_add_text(agent, "Demo Dental", CLINIC)
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
 
     session = playground_say(session, "Yes, I book the Saturday parking for the team.")
     assert session.transcript[-1]["passages"] == []

@@ -43,14 +43,14 @@ def balance(user) -> Decimal:
 
 def ai_charges(user) -> list[Decimal]:
     return list(
-        LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.AI_QUERY).values_list(
+        LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.AI_QUERY).values_list(
             "amount", flat=True
         )
     )
 
 
 def no_active_holds(user) -> bool:
-    return not CreditHold.objects.filter(account__workspace=user, status=CreditHold.Status.ACTIVE).exists()
+    return not CreditHold.objects.filter(account__workspace=user.personal_workspace, status=CreditHold.Status.ACTIVE).exists()
 
 
 def say_in_turn(session, words: str) -> PlaygroundSession:
@@ -80,7 +80,7 @@ def agent(user):
 def test_scripted_session_opens_with_the_notices_then_asks_captures_and_closes_for_free(user):
     agent = make_agent(user, ai_disclosure="Just so you know, I'm an AI assistant.", record_calls=True)
 
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
 
     assert session.variables == {"first_name": "Alex", "last_name": "Sample", "phone_number": "+12025550100"}
     assert session.transcript == [
@@ -114,7 +114,7 @@ def test_the_sample_contact_is_the_first_of_the_most_recent_list(user):
     make_list(user, ["+12025550111"], name="Old")
     make_list(user, ["+12025550122", "+12025550133"], name="New")
 
-    session = playground_start(user, make_agent(user))
+    session = playground_start(user.personal_workspace, make_agent(user))
 
     assert session.variables == {
         "first_name": "Person0",
@@ -127,7 +127,7 @@ def test_the_sample_contact_is_the_first_of_the_most_recent_list(user):
 
 @pytest.mark.django_db
 def test_a_stop_calling_request_ends_the_session_without_touching_the_do_not_call_list(user, agent):
-    session = playground_start(user, agent, {"first_name": "Ann", "phone_number": "+12025550199"})
+    session = playground_start(user.personal_workspace, agent, {"first_name": "Ann", "phone_number": "+12025550199"})
 
     session = say_in_turn(session, "Please stop calling me.")
 
@@ -144,7 +144,7 @@ def test_a_stop_calling_request_ends_the_session_without_touching_the_do_not_cal
 @pytest.mark.django_db
 def test_a_request_for_a_person_shows_the_transfer_without_placing_anything(user):
     agent = make_agent(user, transfer_number="+12025550155")
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
 
     session = say_in_turn(session, "Can I speak to a real person?")
 
@@ -156,7 +156,7 @@ def test_a_request_for_a_person_shows_the_transfer_without_placing_anything(user
 
 @pytest.mark.django_db
 def test_an_answering_machine_hears_the_voicemail_message(user, agent):
-    session = playground_start(user, agent, {"first_name": "Ann"}, answered_by="machine")
+    session = playground_start(user.personal_workspace, agent, {"first_name": "Ann"}, answered_by="machine")
 
     assert session.transcript == [
         {
@@ -172,7 +172,7 @@ def test_an_answering_machine_hears_the_voicemail_message(user, agent):
 
 @pytest.mark.django_db
 def test_silence_is_a_turn_and_twice_ends_the_call(user, agent):
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     session = say_in_turn(session, "   ")
     assert session.transcript[1] == {"speaker": "callee", "text": "(silence)", "passages": []}
     assert not session.ended
@@ -189,7 +189,7 @@ def test_the_passage_a_reply_is_said_from_is_kept_on_the_agents_line(user, agent
         return [Passage(id=7, source="Plans.pdf", text="Plans come with a free onboarding call.")]
 
     monkeypatch.setattr(playground, "passages_for", passages_for)
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
 
     session = say_in_turn(session, "Do plans include onboarding?")
 
@@ -208,7 +208,7 @@ def test_the_agents_knowledge_base_is_searched_with_what_the_callee_typed(user, 
     from campaigns.conversation.knowledge import knowledge_add_text
 
     knowledge_add_text(agent, "Opening hours", "We are open from nine to five, Monday to Friday.")
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
 
     session = say_in_turn(session, "What are your opening hours on Friday?")
 
@@ -218,7 +218,7 @@ def test_the_agents_knowledge_base_is_searched_with_what_the_callee_typed(user, 
 
 @pytest.mark.django_db
 def test_a_repeated_scripted_turn_changes_nothing(user, agent):
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     turn = session.engine_state["turn"]
     session = playground_say(session, "Yes", turn=turn)
     again = playground_say(session, "Yes", turn=turn)
@@ -228,15 +228,15 @@ def test_a_repeated_scripted_turn_changes_nothing(user, agent):
 @pytest.mark.django_db
 def test_variables_must_be_usable_names(user, agent, other):
     with pytest.raises(PlaygroundError, match="is not a variable name"):
-        playground_start(user, agent, {"first name": "Ann"})
+        playground_start(user.personal_workspace, agent, {"first name": "Ann"})
     with pytest.raises(PlaygroundError):
-        playground_start(other, agent)
+        playground_start(other.personal_workspace, agent)
 
 
 # --- LLM engine: 0.5 credit per answer from the model ----------------------------------------
 @pytest.mark.django_db
 def test_llm_opening_is_free_and_each_answered_turn_costs_half_a_credit_once(user, agent, fake_llm):
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     assert fake_llm.calls == 0 and session.transcript[0]["text"] == OPENING
     assert balance(user) == STARTER
 
@@ -273,7 +273,7 @@ def test_llm_opening_is_free_and_each_answered_turn_costs_half_a_credit_once(use
 
 @pytest.mark.django_db
 def test_a_failing_model_charges_nothing(user, agent, fake_llm):
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     fake_llm.fail(500).fail(500)
 
     session = say_in_turn(session, "Yes, that's me.")
@@ -289,7 +289,7 @@ def test_a_failing_model_charges_nothing(user, agent, fake_llm):
 
 @pytest.mark.django_db
 def test_a_model_that_times_out_twice_charges_nothing(user, agent, fake_llm):
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     fake_llm.reply("Too late.", delay=1).reply("Still too late.", delay=1)
 
     session = say_in_turn(session, "Yes, that's me.")
@@ -301,7 +301,7 @@ def test_a_model_that_times_out_twice_charges_nothing(user, agent, fake_llm):
 @pytest.mark.django_db
 def test_without_credits_an_ai_turn_is_refused_and_no_model_is_asked(user, agent, fake_llm):
     ledger.credit_adjust(workspace=user.personal_workspace, amount=Decimal("-99.75"), memo="Spent elsewhere", by=None)
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
 
     with pytest.raises(PlaygroundError, match=r"An AI turn costs 0.5 credit; add credits"):
         say_in_turn(session, "Yes, that's me.")
@@ -327,7 +327,7 @@ class SlowModelEngine(ScriptedEngine):
 @pytest.mark.django_db
 def test_a_holding_line_is_free_and_the_engine_is_asked_again_at_once(user, agent, monkeypatch):
     monkeypatch.setattr(playground, "engine_for", lambda agent: SlowModelEngine())
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
 
     session = say_in_turn(session, "Hello?")
 
@@ -359,7 +359,7 @@ class CrashOnceEngine(ScriptedEngine):
 @pytest.mark.django_db
 def test_a_turn_that_crashed_is_rolled_back_freed_and_charged_once_when_sent_again(user, agent, monkeypatch):
     monkeypatch.setattr(playground, "engine_for", lambda agent: CrashOnceEngine())
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
 
     with pytest.raises(RuntimeError):
         say_in_turn(session, "Hello?")
@@ -377,7 +377,7 @@ def test_a_turn_that_crashed_is_rolled_back_freed_and_charged_once_when_sent_aga
 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_turn_sent_twice_at_once_asks_the_model_once_and_charges_once(user, agent, fake_llm):
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     turn = session.engine_state["turn"]
     fake_llm.reply("Great, thanks.", delay=0.3)
     errors = []
@@ -407,7 +407,7 @@ def test_the_same_turn_sent_twice_at_once_asks_the_model_once_and_charges_once(u
 def test_nothing_is_locked_and_no_transaction_open_while_the_model_thinks(user, agent, fake_llm):
     from django.db import OperationalError, transaction
 
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     gate = threading.Event()
     fake_llm.reply("Great, thanks.", gate=gate)
     errors = []
@@ -483,7 +483,7 @@ def test_the_start_form_refuses_a_malformed_variable_line(logged_in, agent):
 
 @pytest.mark.django_db
 def test_htmx_say_returns_the_new_lines_and_the_updated_panel(logged_in, user, agent):
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     url = reverse("playground_say", args=[agent.pk, session.pk])
 
     response = logged_in.post(url, {"text": "Yes, that's me.", "turn": 1, "shown": 1}, HTTP_HX_REQUEST="true")
@@ -506,7 +506,7 @@ def test_htmx_say_returns_the_new_lines_and_the_updated_panel(logged_in, user, a
 
 @pytest.mark.django_db
 def test_without_javascript_say_redirects_to_the_page(logged_in, user, agent):
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     response = logged_in.post(
         reverse("playground_say", args=[agent.pk, session.pk]), {"text": "No thanks, not interested", "turn": 1}
     )
@@ -519,7 +519,7 @@ def test_without_javascript_say_redirects_to_the_page(logged_in, user, agent):
 @pytest.mark.django_db
 def test_the_page_refuses_an_ai_turn_without_credits(logged_in, user, agent, fake_llm):
     ledger.credit_adjust(workspace=user.personal_workspace, amount=Decimal("-100"), memo="Spent elsewhere", by=None)
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     url = reverse("playground_say", args=[agent.pk, session.pk])
 
     page = text(logged_in.post(url, {"text": "Hello", "turn": 1, "shown": 1}, HTTP_HX_REQUEST="true"))
@@ -536,7 +536,7 @@ def test_the_page_shows_engine_credits_and_passages_for_an_llm_agent(logged_in, 
     monkeypatch.setattr(
         playground, "passages_for", lambda *a, **k: [Passage(id=1, source="FAQ", text="We open at nine.")]
     )
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     fake_llm.reply("We open at nine.")
     say_in_turn(session, "When do you open?")
 
@@ -550,7 +550,7 @@ def test_the_page_shows_engine_credits_and_passages_for_an_llm_agent(logged_in, 
 
 @pytest.mark.django_db
 def test_restart_starts_again_with_the_same_contact(logged_in, user, agent):
-    session = playground_start(user, agent, {"first_name": "Cy"})
+    session = playground_start(user.personal_workspace, agent, {"first_name": "Cy"})
     say_in_turn(session, "stop calling")
     response = logged_in.post(reverse("playground_restart", args=[agent.pk, session.pk]))
     assert response.status_code == 302
@@ -560,7 +560,7 @@ def test_restart_starts_again_with_the_same_contact(logged_in, user, agent):
 
 @pytest.mark.django_db
 def test_another_users_agent_or_session_is_not_found(client, user, other, agent):
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     own_agent = make_agent(other, name="Theirs")
     client.force_login(other)
 

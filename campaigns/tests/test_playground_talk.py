@@ -79,7 +79,7 @@ def logged_in(client, user):
 
 def test_talking_to_a_scripted_agent_records_each_turn_for_free(asgi_server, logged_in, user):
     agent = make_agent(user, name="Sam")
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
 
     with open_talk(asgi_server, talk_path(logged_in, session)) as socket:
         socket.send(json.dumps(SETUP))
@@ -99,7 +99,7 @@ def test_an_ai_turn_streams_and_is_charged_once_and_the_end_says_what_a_call_wou
     asgi_server, logged_in, user, fake_llm
 ):
     agent = make_agent(user, name="Sam")  # the LLM engine: a model is configured
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     fake_llm.reply("Great. How many people are on your team?")
 
     with open_talk(asgi_server, talk_path(logged_in, session)) as socket:
@@ -119,12 +119,12 @@ def test_an_ai_turn_streams_and_is_charged_once_and_the_end_says_what_a_call_wou
     session.refresh_from_db()
     assert session.ended and session.outcome == "interested" and session.llm_turns_charged == 2
     assert balance(user) == STARTER - Decimal("1.0")
-    assert not CreditHold.objects.filter(account__workspace=user, status=CreditHold.Status.ACTIVE).exists()
+    assert not CreditHold.objects.filter(account__workspace=user.personal_workspace, status=CreditHold.Status.ACTIVE).exists()
 
 
 def test_without_credit_an_ai_turn_is_refused_in_words_and_nothing_is_recorded(asgi_server, logged_in, user, fake_llm):
     agent = make_agent(user, name="Sam")  # the LLM engine: a model is configured
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     ledger.credit_adjust(workspace=user.personal_workspace, amount=-STARTER, memo="Spent on calls", by=None)
     before = list(PlaygroundSession.objects.get(pk=session.pk).transcript)
 
@@ -140,7 +140,7 @@ def test_without_credit_an_ai_turn_is_refused_in_words_and_nothing_is_recorded(a
 
 def test_talking_over_the_agent_keeps_only_what_was_heard(asgi_server, logged_in, user, fake_llm):
     agent = make_agent(user, name="Sam")  # the LLM engine: a model is configured
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     fake_llm.reply("Great. Tell me, how many people are on your team, and where are they based?")
 
     with open_talk(asgi_server, talk_path(logged_in, session)) as socket:
@@ -164,7 +164,7 @@ def test_talking_over_the_agent_keeps_only_what_was_heard(asgi_server, logged_in
 
 def test_only_the_owner_from_our_own_pages_can_open_the_socket(asgi_server, logged_in, user, client, settings):
     agent = make_agent(user, name="Sam")
-    session = playground_start(user, agent)
+    session = playground_start(user.personal_workspace, agent)
     path = talk_path(logged_in, session)
 
     refused = [

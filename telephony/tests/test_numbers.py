@@ -71,7 +71,7 @@ def balance(user) -> Decimal:
 
 
 def rentals(user) -> list[tuple[str, Decimal]]:
-    entries = LedgerEntry.objects.filter(account__workspace=user, kind=LedgerEntry.Kind.NUMBER_RENTAL)
+    entries = LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.NUMBER_RENTAL)
     return sorted(entries.values_list("reference", "amount"))
 
 

@@ -249,7 +249,7 @@ def test_a_suspended_account_does_not_answer(client, user):
     own_number(user)
     user.status = "suspended"
     user.save(update_fields=["status"])
-    assert not user.can_dial
+    assert not user.personal_workspace.can_dial
     assert_nobody_answers(post(client, inbound_path(), inbound_params()))
     assert Call.objects.count() == 0
 
