@@ -34,7 +34,7 @@ from campaigns.models import (
 from clozit.csvsafe import safe_row
 from telephony.models import PhoneNumber, ProviderEvent
 
-from .models import Membership, User, Workspace
+from .models import Invitation, Membership, User, Workspace, WorkspaceEvent
 from .services import paddle_events_of
 
 
@@ -72,6 +72,7 @@ def account_export(*, user: User, workspace: Workspace | None = None) -> bytes:
         archive.writestr("sign_in.json", _json(_sign_in(user)))
         archive.writestr("workspaces.json", _json(_memberships(user)))
         if workspace is not None:
+            _workspace(archive, workspace)
             _contacts(archive, workspace)
             archive.writestr(
                 "do_not_call.csv",
@@ -352,3 +353,29 @@ def _memberships(user: User) -> list[dict]:
         {"workspace": m.workspace.name, "role": m.role, "joined_at": m.joined_at}
         for m in Membership.objects.filter(user=user).select_related("workspace").order_by("pk")
     ]
+
+
+def _workspace(archive: zipfile.ZipFile, workspace: Workspace) -> None:
+    """The workspace itself: its settings and status history, members, invitations, who did what."""
+    archive.writestr(
+        "workspace.json", _json(_rows(Workspace.objects.filter(pk=workspace.pk), leave_out=["personal_for"]))
+    )
+    archive.writestr(
+        "workspace_status_history.csv",
+        _csv(
+            [[c.changed_at, c.status, c.reason] for c in workspace.status_changes.order_by("changed_at", "pk")],
+            ["when", "status", "reason"],
+        ),
+    )
+    members = Membership.objects.filter(workspace=workspace).select_related("user").order_by("pk")
+    archive.writestr(
+        "members.csv", _csv([[m.user.email, m.role, m.joined_at] for m in members], ["email", "role", "joined"])
+    )
+    archive.writestr(
+        "invitations.json", _json(_rows(Invitation.objects.filter(workspace=workspace), leave_out=["workspace"]))
+    )
+    events = WorkspaceEvent.objects.filter(workspace=workspace).order_by("pk")
+    archive.writestr(
+        "activity.csv",
+        _csv([[e.created_at, e.actor_name, e.action, e.summary] for e in events], ["when", "who", "action", "what"]),
+    )

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import roles
-from .workspaces import membership_in, memberships_of, personal_workspace_of
+from .workspaces import memberships_of, personal_workspace_of
 
 WORKSPACE_SESSION_KEY = "workspace_id"
 
@@ -44,7 +44,9 @@ class AccountGateMiddleware:
             return self.get_response(request)
         request.member = current_membership(request)
         request.workspace = request.member.workspace
-        suspended = user.status == user.Status.SUSPENDED or request.workspace.status == request.workspace.Status.SUSPENDED
+        suspended = (
+            user.status == user.Status.SUSPENDED or request.workspace.status == request.workspace.Status.SUSPENDED
+        )
         if suspended:
             # Still their data: they may download it, close the account, or work in another workspace.
             allowed = (
@@ -89,14 +91,25 @@ class AccountGateMiddleware:
 
 
 def current_membership(request):
-    """The membership the session works in (see the module's docstring); the personal
-    workspace is made if the account has no workspace at all (one made by `createsuperuser`)."""
-    member = membership_in(user=request.user, workspace_id=request.session.get(WORKSPACE_SESSION_KEY))
-    if member is None:
+    """The membership the session works in (see the module's docstring), in one query with the
+    others (the header's switcher lists them: `request.memberships`). The personal workspace is
+    made if the account has no workspace at all (one made by `createsuperuser`)."""
+    memberships = memberships_of(request.user)
+    if not memberships:
+        personal_workspace_of(request.user)
         memberships = memberships_of(request.user)
-        if not memberships:
-            personal_workspace_of(request.user)
-            memberships = memberships_of(request.user)
-        member = memberships[0]
+    wanted = request.session.get(WORKSPACE_SESSION_KEY)
+    member = next((m for m in memberships if m.workspace_id == wanted), memberships[0])
+    if member.workspace_id != wanted:
         request.session[WORKSPACE_SESSION_KEY] = member.workspace_id
+    request.memberships = memberships
     return member
+
+
+def choose_workspace_at_login(sender, request, user, **kwargs):
+    """Signing in starts in the account's personal workspace (or its first), chosen here so the
+    first page does not write the session again."""
+    if request is not None and hasattr(request, "session"):
+        memberships = memberships_of(user)
+        if memberships:
+            request.session[WORKSPACE_SESSION_KEY] = memberships[0].workspace_id

@@ -12,11 +12,9 @@ class UserManager(BaseUserManager):
         user = self.model(email=self.normalize_email(email), **extra_fields)
         user.set_password(password)
         user.save(using=self._db)
-        # Every account works in its personal workspace from the start (allauth's sign-up
-        # makes it in accounts.services.account_created, with the starter credits).
-        from .workspaces import personal_workspace_of
-
-        personal_workspace_of(user)
+        # Every account works in its personal workspace from the start (the starter credits
+        # come with allauth's sign-up, accounts.services.account_created).
+        Workspace.objects.personal_for(user)
         return user
 
     def create_user(self, email, password=None, **extra_fields):
@@ -102,6 +100,28 @@ class AccountStatusChange(models.Model):
         return f"{self.user} → {self.status}"
 
 
+class WorkspaceManager(models.Manager):
+    def create_with_owner(self, *, name: str, owner: "User", **fields) -> "Workspace":
+        workspace = self.create(name=name.strip()[:200] or owner.email, **fields)
+        Membership.objects.create(workspace=workspace, user=owner, role=Membership.Role.OWNER)
+        return workspace
+
+    def personal_for(self, user: "User") -> "Workspace":
+        """The workspace made with `user`'s account (with its country, time zone and company),
+        made now if it has none."""
+        workspace = self.filter(personal_for=user).first()
+        if workspace is None:
+            workspace = self.create_with_owner(
+                name=user.company_name or user.get_full_name() or user.email,
+                owner=user,
+                company_name=user.company_name,
+                default_country=user.default_country,
+                time_zone=user.time_zone,
+                personal_for=user,
+            )
+        return workspace
+
+
 class Workspace(models.Model):
     """A business on Clozit: it owns the agents, lists, do-not-call list, campaigns, calls,
     numbers, credits and payments, and its members share them by role (`Membership`).
@@ -134,6 +154,8 @@ class Workspace(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     closing_requested_at = models.DateTimeField(null=True, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WorkspaceManager()
 
     def __str__(self):
         return self.name

@@ -13,9 +13,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q, TextField
+from django.db.models import Q, TextField, Value
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Replace
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
@@ -43,7 +43,15 @@ from telephony.numbers import NumberError, numbers_release_all
 from telephony.recordings import recordings_delete_at_carrier
 
 from . import audit, roles
-from .models import AccountStatusChange, Membership, User, Workspace, WorkspaceStatusChange
+from .models import (
+    AccountStatusChange,
+    Invitation,
+    Membership,
+    User,
+    Workspace,
+    WorkspaceEvent,
+    WorkspaceStatusChange,
+)
 from .workspaces import personal_workspace_of
 
 logger = logging.getLogger(__name__)
@@ -328,14 +336,20 @@ def account_purge(*, user_id: int) -> None:
     user = User.objects.select_for_update().get(pk=user_id)
     if user.purged_at is not None:
         return
-    # The workspaces that closed with the account, which nobody else owns, go with it.
+    # The workspaces nobody else owns closed with the account (account_delete): they go with it.
     owned = Membership.objects.filter(user=user, role=Membership.Role.OWNER).values("workspace")
     others = Membership.objects.filter(role=Membership.Role.OWNER).exclude(user=user).values("workspace")
-    closed = Workspace.objects.filter(pk__in=owned, closing_requested_at__isnull=False).exclude(pk__in=others)
-    for workspace_id in closed.values_list("pk", flat=True):
+    for workspace_id in Workspace.objects.filter(pk__in=owned).exclude(pk__in=others).values_list("pk", flat=True):
         workspace_purge(workspace_id=workspace_id)
     _purge_admin_history(_user_rows(user))  # first: it names rows deleted below
     _purge_sign_in(user)
+    # What other workspaces keep of the person: who did what, without their name or address.
+    gone = "a former member"
+    WorkspaceEvent.objects.filter(actor=user).update(actor_name=gone)
+    WorkspaceEvent.objects.filter(summary__contains=user.email).update(
+        summary=Replace("summary", Value(user.email), Value(gone))
+    )
+    Invitation.objects.filter(email__iexact=user.email).update(email=f"deleted-{user.pk}@deleted.invalid")
     Membership.objects.filter(user=user).delete()
     user.email = f"deleted-{user.pk}@deleted.invalid"
     user.first_name = user.last_name = user.company_name = user.mobile_number = ""
@@ -367,8 +381,11 @@ def workspace_purge(*, workspace_id: int) -> None:
     _purge_contacts(workspace)
     _purge_agents_and_campaigns(workspace)
     _purge_billing(workspace)
+    workspace.invitations.all().delete()
+    workspace.events.all().delete()  # who did what: names and addresses
     workspace.name = f"Deleted workspace {workspace.pk}"
     workspace.company_name = workspace.status_reason = ""
+    workspace.time_zone = "UTC"
     workspace.purged_at = timezone.now()
     workspace.save()
     workspace.status_changes.update(reason="(purged)")
@@ -390,6 +407,10 @@ def _workspace_rows(workspace: Workspace) -> list:
     """A query for each kind of row the workspace owns (the admin's history names them)."""
     return [
         Workspace.objects.filter(pk=workspace.pk),
+        WorkspaceStatusChange.objects.filter(workspace=workspace),
+        Membership.objects.filter(workspace=workspace),
+        Invitation.objects.filter(workspace=workspace),
+        WorkspaceEvent.objects.filter(workspace=workspace),
         CreditAccount.objects.filter(workspace=workspace),
         LedgerEntry.objects.filter(account__workspace=workspace),
         CreditHold.objects.filter(account__workspace=workspace),

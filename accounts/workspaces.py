@@ -13,29 +13,16 @@ Role = Membership.Role
 
 
 @transaction.atomic
-def workspace_create(*, name: str, owner: User, personal: bool = False, **fields) -> Workspace:
-    """A new workspace with `owner` as its first owner. A personal one is the account's own,
-    made at sign-up with the account's country, time zone and company."""
-    if personal:
-        fields = {
-            "company_name": owner.company_name,
-            "default_country": owner.default_country,
-            "time_zone": owner.time_zone,
-            "personal_for": owner,
-            **fields,
-        }
-    workspace = Workspace.objects.create(name=name.strip() or owner.email, **fields)
-    Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
-    return workspace
+def workspace_create(*, name: str, owner: User, **fields) -> Workspace:
+    """A new workspace with `owner` as its first owner."""
+    return Workspace.objects.create_with_owner(name=name, owner=owner, **fields)
 
 
+@transaction.atomic
 def personal_workspace_of(user: User) -> Workspace:
     """The workspace made with `user`'s account, made now if it has none (an account created
     outside sign-up, e.g. `createsuperuser`)."""
-    workspace = Workspace.objects.filter(personal_for=user).first()
-    if workspace is None:
-        workspace = workspace_create(name=_personal_name(user), owner=user, personal=True)
-    return workspace
+    return Workspace.objects.personal_for(user)
 
 
 def personal_workspace_follow(user: User) -> None:

@@ -22,7 +22,7 @@ from .models import Agent, Call, CallTurn, Campaign, CampaignContact, Contact, C
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     list_display = ["name", "workspace", "language", "max_call_seconds", "updated_at"]
-    search_fields = ["name", "workspace__name"]
+    search_fields = ["name", "workspace__name", "workspace__memberships__user__email"]
     list_filter = ["language"]
     list_select_related = ["workspace"]
 
@@ -42,14 +42,20 @@ class ContactInline(admin.TabularInline):
 @admin.register(ContactList)
 class ContactListAdmin(admin.ModelAdmin):
     list_display = ["name", "workspace", "source_filename", "created_at"]
-    search_fields = ["name", "workspace__name"]
+    search_fields = ["name", "workspace__name", "workspace__memberships__user__email"]
     list_select_related = ["workspace"]
 
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = ["phone_number", "first_name", "last_name", "contact_list"]
-    search_fields = ["phone_number", "first_name", "last_name", "contact_list__workspace__name"]
+    search_fields = [
+        "phone_number",
+        "first_name",
+        "last_name",
+        "contact_list__workspace__name",
+        "contact_list__workspace__memberships__user__email",
+    ]
     list_select_related = ["contact_list"]
 
 
@@ -122,7 +128,7 @@ class DoNotCallAdmin(admin.ModelAdmin):
     form = DoNotCallForm
     list_display = ["phone_number", "scope", "reason", "added_by", "created_at"]
     list_filter = [DoNotCallScopeFilter]
-    search_fields = ["phone_number", "workspace__name", "reason"]
+    search_fields = ["phone_number", "workspace__name", "workspace__memberships__user__email", "reason"]
     list_select_related = ["workspace", "added_by"]
     readonly_fields = ["added_by", "created_at"]
 
@@ -241,7 +247,7 @@ class FlaggedFilter(admin.SimpleListFilter):
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "workspace", "status", "flagged", "flag_reason", "agent", "contact_list", "created_at"]
     list_filter = [FlaggedFilter, "status"]
-    search_fields = ["name", "workspace__name"]
+    search_fields = ["name", "workspace__name", "workspace__memberships__user__email"]
     list_select_related = ["workspace", "agent", "contact_list"]
     readonly_fields = [
         "status",
@@ -326,7 +332,7 @@ class CallTurnAdmin(admin.ModelAdmin):
 
     list_display = ["call", "sequence", "speaker", "text", "created_at"]
     list_filter = ["speaker"]
-    search_fields = ["text", "call__to_number", "call__workspace__name"]
+    search_fields = ["text", "call__to_number", "call__workspace__name", "call__workspace__memberships__user__email"]
     list_select_related = ["call"]
     readonly_fields = ["call", "sequence", "speaker", "text", "created_at"]
 
@@ -350,7 +356,7 @@ class CallAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "outcome", "provider", "created_at"]
-    search_fields = ["to_number", "provider_call_id", "workspace__name"]
+    search_fields = ["to_number", "provider_call_id", "workspace__name", "workspace__memberships__user__email"]
     list_select_related = ["workspace"]
     inlines = [CallTurnInline]
     readonly_fields = [f.name for f in Call._meta.fields]

@@ -25,5 +25,5 @@ def workspace(request):
         "workspace": member.workspace,
         "member": member,
         "can": {action.value: roles.allows(member.role, action) for action in roles.Action},
-        "memberships": SimpleLazyObject(lambda: memberships_of(request.user)),
+        "memberships": getattr(request, "memberships", None) or SimpleLazyObject(lambda: memberships_of(request.user)),
     }

@@ -67,7 +67,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
 
     list_display = ["number", "workspace", "shared", "status", "label", "inbound_agent", "monthly_fee", "paid_until"]
     list_filter = ["status", SharedFilter, "provider"]
-    search_fields = ["number", "workspace__name", "label"]
+    search_fields = ["number", "workspace__name", "workspace__memberships__user__email", "label"]
     list_select_related = ["workspace", "inbound_agent"]
     actions = ["release"]
     all_fields = [

@@ -36,7 +36,10 @@ class InboundAgentForm(forms.Form):
 
 def _fee_context(workspace) -> dict:
     fee = settings.PHONE_NUMBER_MONTHLY_CREDITS
-    return {"fee": numbers.credits_text(fee), "available": numbers.credits_text(ledger.balance_of(workspace=workspace).available)}
+    return {
+        "fee": numbers.credits_text(fee),
+        "available": numbers.credits_text(ledger.balance_of(workspace=workspace).available),
+    }
 
 
 @login_required

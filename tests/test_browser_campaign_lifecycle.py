@@ -89,6 +89,8 @@ def test_launching_outside_calling_hours_warns_schedules_and_then_says_when(live
     settings.CALLING_WINDOWS_ENFORCED = True
     user.time_zone = "Europe/Paris"
     user.save(update_fields=["time_zone"])
+    user.personal_workspace.time_zone = "Europe/Paris"
+    user.personal_workspace.save(update_fields=["time_zone"])
     campaign = make_campaign(user, NEW_YORK)
     # Calling only on a day that is not today in New York: nobody can be called now.
     today = timezone.now().astimezone(zone("America/New_York")).weekday()

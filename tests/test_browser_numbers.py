@@ -95,4 +95,9 @@ def test_search_buy_answer_with_an_agent_and_release_a_number(live, page: Page, 
 
     assert PhoneNumber.objects.get(number=WANTED).status == PhoneNumber.Status.RELEASED
     assert ledger.balance_of(workspace=user.personal_workspace).balance == 40
-    assert LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.NUMBER_RENTAL).count() == 1
+    assert (
+        LedgerEntry.objects.filter(
+            account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.NUMBER_RENTAL
+        ).count()
+        == 1
+    )

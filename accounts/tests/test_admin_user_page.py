@@ -112,7 +112,7 @@ def test_the_user_page_shows_balance_campaigns_and_recent_calls(staff_client, us
     assert response.status_code == 200
     balance = ledger.balance_of(workspace=user.personal_workspace)
     assert f"Balance {balance.balance.normalize():f} credits" in re.sub(r"<[^>]+>", "", page)
-    assert reverse("admin:billing_creditaccount_adjust", args=[user.credit_account.pk]) in page
+    assert reverse("admin:billing_creditaccount_adjust", args=[user.personal_workspace.credit_account.pk]) in page
     assert campaign.name in page and reverse("admin:campaigns_campaign_change", args=[campaign.pk]) in page
     assert "17 calls" in page
     shown = re.findall(r'href="/admin/campaigns/call/(\d+)/change/"', page)
@@ -124,7 +124,7 @@ def test_the_user_page_shows_balance_campaigns_and_recent_calls(staff_client, us
     for link in re.findall(r'href="(/admin/[a-z]+/[a-z]+/\?[^"]+)"', page):
         listed = staff_client.get(html.unescape(link))
         assert listed.status_code == 200 and "e=1" not in listed.request["QUERY_STRING"], link
-        assert "owner@example.com" in text(listed) or "17 calls" in text(listed), link
+        assert "Acme" in text(listed) or "17 calls" in text(listed), link  # the personal workspace
 
 
 def test_suspend_from_the_user_page_asks_a_reason_then_calls_the_service(staff_client, staff, user):

@@ -57,6 +57,13 @@ EXPORT_FILES = {
     "refund_requests.json",
     "subscriptions.json",
     "payment_events.json",
+    # The person's workspaces, and the one they own: its settings, members, invitations, activity.
+    "workspaces.json",
+    "workspace.json",
+    "workspace_status_history.csv",
+    "members.csv",
+    "invitations.json",
+    "activity.csv",
 }
 
 # Everything that identifies the account holder or the people they called: after the purge,
@@ -285,7 +292,10 @@ def test_export_holds_all_of_this_accounts_data(client, owner, rival):
 
     ledger_rows = read_csv(files["ledger.csv"])
     assert sorted(Decimal(r["amount"]) for r in ledger_rows) == [Decimal("-30"), Decimal("100")]
-    assert {r["reference"] for r in ledger_rows} == {f"starter:{owner.personal_workspace.pk}", f"call:{owner.things['call'].pk}:usage"}
+    assert {r["reference"] for r in ledger_rows} == {
+        f"starter:{owner.personal_workspace.pk}",
+        f"call:{owner.things['call'].pk}:usage",
+    }
 
     assert [r["phone"] for r in read_csv(files["do_not_call.csv"])] == [OWNER["dnc"]]  # exactly, no apostrophe
 
@@ -298,7 +308,9 @@ def test_export_holds_nothing_of_another_account(client, owner, rival):
     everything = "\n".join(files.values()).lower()
     leaked = [value for value in secrets_of_rival() if value.lower() in everything]
     assert leaked == []
-    rival_refs = LedgerEntry.objects.filter(account__workspace=rival.personal_workspace).values_list("reference", flat=True)
+    rival_refs = LedgerEntry.objects.filter(account__workspace=rival.personal_workspace).values_list(
+        "reference", flat=True
+    )
     assert not any(ref in everything for ref in rival_refs)
 
 
@@ -460,7 +472,9 @@ def test_purge_waits_thirty_days(owner, django_capture_on_commit_callbacks):
 
 def test_purge_leaves_no_personal_data_and_keeps_calls_and_ledger(owner, rival, django_capture_on_commit_callbacks):
     owner = closed(owner, django_capture_on_commit_callbacks)
-    entries_before = list(LedgerEntry.objects.filter(account__workspace=owner.personal_workspace).order_by("id").values())
+    entries_before = list(
+        LedgerEntry.objects.filter(account__workspace=owner.personal_workspace).order_by("id").values()
+    )
     call = owner.things["call"]
     everything = every_row()
     assert all(value.lower() in everything for value in secrets_of_owner())  # the search sees them
@@ -486,7 +500,11 @@ def test_purge_leaves_no_personal_data_and_keeps_calls_and_ledger(owner, rival, 
     assert list(AccountStatusChange.objects.filter(user=owner).values_list("reason", flat=True)) == ["(purged)"]
 
     kept = Call.objects.get(pk=call.pk)  # the billing record stays, anonymised
-    assert (kept.workspace_id, kept.campaign_id, kept.duration_seconds) == (owner.pk, call.campaign_id, 30)
+    assert (kept.workspace_id, kept.campaign_id, kept.duration_seconds) == (
+        owner.personal_workspace.pk,
+        call.campaign_id,
+        30,
+    )
     assert kept.credits_charged == Decimal("30")
     assert (kept.to_number, kept.captured, kept.contact_id, kept.engine_state) == ("", [], None, {})
     # The carrier's events stay (they keep replays from being applied twice) without their payload.
@@ -494,7 +512,10 @@ def test_purge_leaves_no_personal_data_and_keeps_calls_and_ledger(owner, rival, 
         ("status:completed", {})
     ]
     assert Campaign.objects.filter(workspace=owner.personal_workspace).count() == 1
-    assert list(LedgerEntry.objects.filter(account__workspace=owner.personal_workspace).order_by("id").values()) == entries_before
+    assert (
+        list(LedgerEntry.objects.filter(account__workspace=owner.personal_workspace).order_by("id").values())
+        == entries_before
+    )
     account = CreditAccount.objects.get(workspace=owner.personal_workspace)
     assert account.balance == Decimal("70")
     assert account.balance == LedgerEntry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"]

@@ -49,7 +49,7 @@ def rival(db):
 def exported_markers(user: User) -> dict[str, set[str]]:
     """Each marker in the user's export, with the files it is in."""
     found = defaultdict(set)
-    with zipfile.ZipFile(io.BytesIO(account_export(user=user))) as archive:
+    with zipfile.ZipFile(io.BytesIO(account_export(user=user, workspace=user.personal_workspace))) as archive:
         for name in archive.namelist():
             for marker in MARKER.findall(archive.read(name).decode("utf-8", errors="replace")):
                 found[marker].add(name)

@@ -36,7 +36,7 @@ def test_a_posted_form_is_gated_too(client, unverified):
     response = client.post(reverse("agent_create"), {"name": "Sneaky"})
 
     assert response["Location"] == reverse("account_change_phone")
-    assert not unverified.agents.exists()
+    assert not unverified.personal_workspace.agents.exists()
 
 
 def test_a_number_entered_but_not_verified_is_still_gated(client, unverified):

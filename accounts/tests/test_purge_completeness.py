@@ -139,7 +139,10 @@ def test_ai_charges_leave_no_personal_text_in_the_ledger(fake_llm, run_jobs, dja
     session = playground_start(user.personal_workspace, make_agent(user, name="Quillon Zastrow"))
     fake_llm.reply("Happy to help.")
     playground_say(session, "Hi there", turn=session.engine_state["turn"])
-    assert LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.AI_QUERY).count() == 2
+    assert (
+        LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.AI_QUERY).count()
+        == 2
+    )
 
     close_and_purge(user)
 

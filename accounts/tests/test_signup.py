@@ -102,7 +102,12 @@ def test_the_starter_credits_are_granted_once_when_the_account_is_created(client
 
     # Running the new-account hook again (a retried signal, say) grants nothing more.
     account_created(user=user)
-    assert LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.STARTER_GRANT).count() == 1
+    assert (
+        LedgerEntry.objects.filter(
+            account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.STARTER_GRANT
+        ).count()
+        == 1
+    )
     assert ledger.balance_of(workspace=user.personal_workspace).balance == Decimal("100")
 
 

@@ -318,7 +318,9 @@ def logged_in(client) -> bool:
 
 
 def starter_grants(user) -> int:
-    return LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.STARTER_GRANT).count()
+    return LedgerEntry.objects.filter(
+        account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.STARTER_GRANT
+    ).count()
 
 
 # --- configuration and buttons ------------------------------------------------------------

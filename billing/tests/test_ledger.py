@@ -205,7 +205,11 @@ def test_database_refuses_a_second_entry_with_the_same_reference(user):
     account = CreditAccount.objects.get(workspace=user.personal_workspace)
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerEntry.objects.create(
-            account=account, kind="purchase", amount=1, balance_after=101, reference=f"starter:{user.personal_workspace.pk}"
+            account=account,
+            kind="purchase",
+            amount=1,
+            balance_after=101,
+            reference=f"starter:{user.personal_workspace.pk}",
         )
 
 
@@ -229,7 +233,9 @@ def test_the_database_refuses_bulk_rewrites_of_the_ledger(user):
     from django.db import ProgrammingError
 
     for rewrite in (
-        lambda: LedgerEntry.objects.filter(account__workspace=user.personal_workspace).update(amount=Decimal("1000000")),
+        lambda: LedgerEntry.objects.filter(account__workspace=user.personal_workspace).update(
+            amount=Decimal("1000000")
+        ),
         lambda: LedgerEntry.objects.filter(account__workspace=user.personal_workspace).delete(),
     ):
         with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic():

@@ -218,7 +218,11 @@ class LedgerMachine(RuleBasedStateMachine):
             lifetime=timedelta(minutes=5),
         )
         i, amount, status, charged, _ = self.hold_model[ref]
-        assert (hold.account.workspace_id, hold.amount, hold.status) == (self.users[i].personal_workspace.pk, amount, status)
+        assert (hold.account.workspace_id, hold.amount, hold.status) == (
+            self.users[i].personal_workspace.pk,
+            amount,
+            status,
+        )
         assert self.snapshot() == before
 
     def _close(self, ref, used) -> None:

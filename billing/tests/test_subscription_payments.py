@@ -14,7 +14,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import User, Workspace
+from accounts.models import Workspace
 from billing import ledger
 from billing.models import LedgerEntry, PaddleEvent, Plan, Purchase, Subscription
 from billing.paddle.events import account_token
@@ -242,7 +242,12 @@ def test_plan_payments_granted_before_the_upgrade_become_refundable(user, plan):
     migration.record_subscription_payments(apps, None)  # run twice: still one record
 
     payment = Purchase.objects.get()
-    assert (payment.workspace, payment.plan, payment.status, payment.credits) == (user.personal_workspace, plan, "completed", 150)
+    assert (payment.workspace, payment.plan, payment.status, payment.credits) == (
+        user.personal_workspace,
+        plan,
+        "completed",
+        150,
+    )
     assert payment.total == Decimal("652.15") and payment.paddle_subscription_id == FIXTURE_SUBSCRIPTION_ID
     chargeback = adjustment(
         "adjustment.updated", action="chargeback", status="approved", total=PAID, occurred_at="2024-05-01T00:00:00Z"

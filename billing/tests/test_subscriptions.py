@@ -52,7 +52,9 @@ def period_paid(user, sub_id, txn_id):
 @pytest.mark.django_db
 def test_each_paid_period_grants_the_plans_credits_once(client, user, plan, paddle_settings):  # noqa: F811
     secret = paddle_settings_secret()
-    sub = subscription_entity("sub_01a", custom_data={"clozit_account_token": account_token(user.personal_workspace.pk)}, price_id=MONTHLY)
+    sub = subscription_entity(
+        "sub_01a", custom_data={"clozit_account_token": account_token(user.personal_workspace.pk)}, price_id=MONTHLY
+    )
     assert deliver(client, "subscription.created", sub, secret=secret).status_code == 200
     for _ in range(2):  # delivered twice
         deliver(client, "transaction.completed", period_paid(user, "sub_01a", "txn_period1"), secret=secret)

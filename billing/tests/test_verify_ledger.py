@@ -30,7 +30,9 @@ def test_clean_books_pass(user):
 def test_a_balance_that_disagrees_with_its_entries_fails(user):
     # Simulate corruption behind the ledger's back (raw SQL; the ledger itself cannot do this).
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE billing_creditaccount SET balance = balance + 7 WHERE user_id = %s", [user.personal_workspace.pk])
+        cursor.execute(
+            "UPDATE billing_creditaccount SET balance = balance + 7 WHERE user_id = %s", [user.personal_workspace.pk]
+        )
     err = StringIO()
     with pytest.raises(CommandError, match="1 ledger problem"):
         call_command("verify_ledger", stderr=err)

@@ -4,15 +4,38 @@ Each account's workspace has the account's id, so the owner_id columns keep thei
 their names: only the foreign keys move to the workspace table (and the Python field is now
 `workspace`). The counters' plain owner ids need nothing either. On SQLite (`make run`)
 changing a foreign key rebuilds the call table, which drops its counting triggers (0016):
-they are made again here.
+they are made again here. When the ids differ (migrating back and forth after workspaces
+were made by the application), accounts/migrations/_owner_ids.py moves the values.
 """
 
 import importlib
 
 import django.db.models.deletion
+from django.conf import settings
 from django.db import migrations, models
 
 counters_0016 = importlib.import_module("campaigns.migrations.0016_counters")
+owner_ids = importlib.import_module("accounts.migrations._owner_ids")
+
+OWNER_TABLES = ("agent", "contactlist", "donotcall", "campaign", "call", "playgroundsession", "assistantquestion")
+
+
+def _owner_columns(schema_editor) -> list[tuple[str, str]]:
+    tables = list(OWNER_TABLES)
+    # PostgreSQL's triggers move the call counters with their calls; SQLite's are gone while the
+    # call table is rebuilt (see sqlite_call_triggers_again), so the counters move here.
+    if schema_editor.connection.vendor == "sqlite":
+        tables += ["callcount", "callhourcount"]
+    return [(f"campaigns_{table}", "owner_id") for table in tables]
+
+
+def owners_to_workspaces(apps, schema_editor):
+    owner_ids.move(apps, schema_editor, tables=_owner_columns(schema_editor), to_users=False)
+
+
+def owners_to_users(apps, schema_editor):
+    owner_ids.move(apps, schema_editor, tables=_owner_columns(schema_editor), to_users=True)
+
 
 OWNED = {
     # model: (related_name, nullable)
@@ -27,18 +50,36 @@ OWNED = {
 SQLITE_CALL_TRIGGERS = ("call_counted_insert", "call_counted_delete", "call_counted_update")
 
 
-def _owner_moves(model: str, related_name: str, nullable: bool) -> list:
-    field = models.ForeignKey(
+def _owner_key(model: str, *, to: str, **options):
+    related_name, nullable = OWNED[model]
+    return models.ForeignKey(
         on_delete=django.db.models.deletion.CASCADE,
         related_name=related_name,
-        to="accounts.workspace",
-        db_column="owner_id",
+        to=to,
         **({"null": True, "blank": True} if nullable else {}),
+        **options,
     )
-    return [
-        migrations.AlterField(model_name=model, name="owner", field=field),
+
+
+# Each key first loses its constraint (so the ids can move without a foreign key to check, nor
+# PostgreSQL's "pending trigger events" that a deferred check would leave for the next ALTER),
+# then, once the values name workspaces, gets its constraint on the workspace table.
+LOOSEN = [
+    migrations.AlterField(
+        model_name=model, name="owner", field=_owner_key(model, to=settings.AUTH_USER_MODEL, db_constraint=False)
+    )
+    for model in OWNED
+]
+TIGHTEN = [
+    op
+    for model in OWNED
+    for op in (
+        migrations.AlterField(
+            model_name=model, name="owner", field=_owner_key(model, to="accounts.workspace", db_column="owner_id")
+        ),
         migrations.RenameField(model_name=model, old_name="owner", new_name="workspace"),
-    ]
+    )
+]
 
 
 def sqlite_call_triggers_again(apps, schema_editor):
@@ -66,6 +107,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(migrations.RunPython.noop, sqlite_call_triggers_again),
         # Out of the state while the call table changes: on SQLite, rebuilding the table would
         # create every index of the state, these two PostgreSQL-only ones too (0017). 0019 puts
         # them back, state only; on PostgreSQL they never left the database.
@@ -75,7 +117,9 @@ class Migration(migrations.Migration):
                 migrations.RemoveIndex(model_name="call", name="call_captured_names"),
             ]
         ),
-        *[op for model, (related, nullable) in OWNED.items() for op in _owner_moves(model, related, nullable)],
+        *LOOSEN,
+        migrations.RunPython(owners_to_workspaces, owners_to_users),
+        *TIGHTEN,
         *_counter_owner("callcount"),
         *_counter_owner("callhourcount"),
         migrations.RunPython(sqlite_call_triggers_again, migrations.RunPython.noop),

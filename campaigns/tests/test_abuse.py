@@ -96,7 +96,7 @@ def test_opt_outs_over_the_limit_pause_the_campaign_with_a_reason_the_owner_sees
     assert campaign.flagged_at is not None
     assert campaign.flag_reason == "Abuse signals: opt-outs 9 of 50 answered calls (18%, limit 15%)"
     # The owner reads why on the campaign page.
-    client.force_login(campaign.workspace)
+    client.force_login(campaign.workspace.personal_for)
     assert reason in page_text(client.get(reverse("campaign_detail", args=[campaign.pk])))
     # Checked again, nothing more happens: the campaign is no longer running.
     assert campaign_abuse_check(campaign.pk) == ""

@@ -340,12 +340,13 @@ def test_the_numbers_cost_the_same_queries_for_10_or_500_calls(user, count, djan
     assert stats.numbers.calls == count == sum(chart["started"]) == report.total.calls
 
 
-# Session, user and the campaign, then the numbers (see each test above).
-STATS_VIEW_QUERIES = 9
+# Session, user, the user's workspaces (the current one and the header's switcher) and the
+# campaign, then the numbers (see each test above).
+STATS_VIEW_QUERIES = 10
 # and the real-time replies' latency (one query).
-ANALYTICS_VIEW_QUERIES = 7
-EXPORT_QUERIES = 6  # session, user, field names, outcome kinds, no JIT for the stream, calls
-CAMPAIGN_EXPORT_QUERIES = 7  # ... and the campaign
+ANALYTICS_VIEW_QUERIES = 8
+EXPORT_QUERIES = 7  # session, user, workspaces, field names, outcome kinds, no JIT for the stream, calls
+CAMPAIGN_EXPORT_QUERIES = 8  # ... and the campaign
 
 
 @pytest.mark.parametrize("count", [10, 500])

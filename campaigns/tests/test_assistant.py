@@ -67,7 +67,9 @@ def make_call(owner, *, campaign=None, turns=(), number="+12025550199", **fields
 
 
 def ai_entries(user) -> int:
-    return LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.AI_QUERY).count()
+    return LedgerEntry.objects.filter(
+        account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.AI_QUERY
+    ).count()
 
 
 def text(response) -> str:

@@ -113,5 +113,5 @@ def test_demo_data_attests_consent_for_its_list(settings):
     from clozit.demo import load_demo
 
     user = load_demo()
-    contact_list = user.contact_lists.get()
+    contact_list = user.personal_workspace.contact_lists.get()
     assert contact_list.consent_confirmed_at is not None

@@ -451,7 +451,10 @@ def test_a_number_may_be_in_several_lists_of_the_account(user, other):
 
     assert numbers_of(contact_list) == ["+12025550101", "+12025550102", "+12025550103"]
     assert rejected(contact_list) == [(5, "+12025550101 already appears on line 2")]
-    assert Contact.objects.filter(contact_list__workspace=user.personal_workspace, phone_number="+12025550101").count() == 2
+    assert (
+        Contact.objects.filter(contact_list__workspace=user.personal_workspace, phone_number="+12025550101").count()
+        == 2
+    )
 
 
 def test_numbers_on_a_do_not_call_list_are_skipped(user, other):

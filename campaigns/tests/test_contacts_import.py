@@ -32,7 +32,7 @@ def test_valid_rows_are_imported_and_normalised_to_e164(user):
     assert report.imported == 3
     assert report.errors == [] and report.duplicates == []
     contact_list = report.contact_list
-    assert contact_list.workspace == user
+    assert contact_list.workspace == user.personal_workspace
     assert contact_list.name == "Leads"
     assert contact_list.source_filename == "leads.csv"
     assert contact_list.import_problems == {"errors": [], "duplicates": []}
@@ -43,8 +43,8 @@ def test_valid_rows_are_imported_and_normalised_to_e164(user):
 
 
 def test_numbers_without_country_code_are_read_in_the_accounts_default_country(user):
-    user.default_country = "GB"
-    user.save(update_fields=["default_country"])
+    user.personal_workspace.default_country = "GB"
+    user.personal_workspace.save(update_fields=["default_country"])
 
     report = run_import(user, "phone\n020 7946 0123\n+1 202 555 0101\n")
 

@@ -37,9 +37,9 @@ def topup(user, amount="5000"):
     )
 
 
-def add_call(campaign, *, created_at=None, **fields) -> Call:
+def add_call(campaign, *, created_at=None, owner_id=None, **fields) -> Call:
     call = Call.objects.create(
-        workspace=campaign.workspace,
+        workspace_id=owner_id or campaign.workspace_id,
         campaign=campaign,
         agent=campaign.agent,
         to_number=fields.pop("to_number", NUMBERS[0]),
@@ -110,7 +110,7 @@ def test_bulk_writers_are_counted(running):
     assert (TargetCount.objects.get(campaign_id=running.pk).skipped, CampaignContact.objects.count()) == (8, 12)
     # A number put on the do-not-call list skips it in every queued campaign of the account.
     other = make_campaign(running.workspace, NUMBERS[:3])
-    services.campaign_launch(campaign=other, by=running.workspace)
+    services.campaign_launch(campaign=other, by=running.workspace.personal_for)
     donotcall.dnc_add(workspace=running.workspace, phone_number=NUMBERS[0])
     assert (
         TargetCount.objects.get(campaign_id=other.pk).pending,
@@ -174,8 +174,8 @@ def test_calls_of_one_campaign_finishing_at_once_stay_exact_without_deadlock(use
     counter row they share is taken in one order (the call counters, then the credit account,
     then the campaign's contact counter, as the claim takes them)."""
     topup(user)
-    user.max_concurrent_calls = 20
-    user.save(update_fields=["max_concurrent_calls"])
+    user.personal_workspace.max_concurrent_calls = 20
+    user.personal_workspace.save(update_fields=["max_concurrent_calls"])
     numbers = [f"+120255503{n:02d}" for n in range(24)]
     campaign = make_campaign(user, numbers, concurrency=12)
     services.campaign_launch(campaign=campaign, by=user)
@@ -240,8 +240,15 @@ def test_the_migration_counts_the_rows_already_there(user):
                     " result, updated_at) VALUES (%s, %s, %s, '', 1, '', now())",
                     [campaign.pk, contact_id, ["done", "done", "failed", "pending"][n]],
                 )
+        # Before the workspaces migration a call names its account (user) as its owner.
         for status, seconds in (("completed", 30), ("completed", 40), ("no_answer", 0), ("in_progress", 0)):
-            add_call(campaign, status=status, duration_seconds=seconds, outcome="interested" if seconds else "")
+            add_call(
+                campaign,
+                owner_id=user.pk,
+                status=status,
+                duration_seconds=seconds,
+                outcome="interested" if seconds else "",
+            )
     finally:
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()

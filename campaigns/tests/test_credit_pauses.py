@@ -146,7 +146,7 @@ def test_a_purchase_resumes_a_campaign_paused_for_credits(user, client, settings
 def test_a_staff_adjustment_resumes_it_too_and_the_page_says_so_before_the_sweep(user, client, staff):
     campaign = paused_for_credits(user)
     client.force_login(staff)
-    account = user.credit_account
+    account = user.personal_workspace.credit_account
     response = client.post(
         reverse("admin:billing_creditaccount_adjust", args=[account.pk]), {"amount": "300", "memo": "Goodwill"}
     )

@@ -92,8 +92,8 @@ def test_an_account_never_has_more_calls_in_progress_than_its_limit(settings, us
     claimed = dialer._claim_calls(first.pk) + dialer._claim_calls(second.pk)
 
     assert len(claimed) == 3
-    user.max_concurrent_calls = 4  # staff raised this account's limit
-    user.save(update_fields=["max_concurrent_calls"])
+    user.personal_workspace.max_concurrent_calls = 4  # staff raised this account's limit
+    user.personal_workspace.save(update_fields=["max_concurrent_calls"])
     assert len(dialer._claim_calls(second.pk)) == 1
     assert Call.objects.filter(workspace=user.personal_workspace, status__in=Call.LIVE_STATUSES).count() == 4
 

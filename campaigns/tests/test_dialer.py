@@ -262,8 +262,8 @@ def test_a_claim_costs_the_same_queries_for_three_calls_as_for_eight(user, setti
     from django.test.utils import CaptureQueriesContext
 
     topup(user, "50000")
-    user.max_concurrent_calls = 20
-    user.save(update_fields=["max_concurrent_calls"])
+    user.personal_workspace.max_concurrent_calls = 20
+    user.personal_workspace.save(update_fields=["max_concurrent_calls"])
     queries = {}
     for size in (3, 8):
         campaign = make_campaign(user, [f"+1202555{size}{n:03d}" for n in range(size)], concurrency=size)

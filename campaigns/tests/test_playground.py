@@ -43,14 +43,16 @@ def balance(user) -> Decimal:
 
 def ai_charges(user) -> list[Decimal]:
     return list(
-        LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.AI_QUERY).values_list(
-            "amount", flat=True
-        )
+        LedgerEntry.objects.filter(
+            account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.AI_QUERY
+        ).values_list("amount", flat=True)
     )
 
 
 def no_active_holds(user) -> bool:
-    return not CreditHold.objects.filter(account__workspace=user.personal_workspace, status=CreditHold.Status.ACTIVE).exists()
+    return not CreditHold.objects.filter(
+        account__workspace=user.personal_workspace, status=CreditHold.Status.ACTIVE
+    ).exists()
 
 
 def say_in_turn(session, words: str) -> PlaygroundSession:

@@ -119,7 +119,9 @@ def test_an_ai_turn_streams_and_is_charged_once_and_the_end_says_what_a_call_wou
     session.refresh_from_db()
     assert session.ended and session.outcome == "interested" and session.llm_turns_charged == 2
     assert balance(user) == STARTER - Decimal("1.0")
-    assert not CreditHold.objects.filter(account__workspace=user.personal_workspace, status=CreditHold.Status.ACTIVE).exists()
+    assert not CreditHold.objects.filter(
+        account__workspace=user.personal_workspace, status=CreditHold.Status.ACTIVE
+    ).exists()
 
 
 def test_without_credit_an_ai_turn_is_refused_in_words_and_nothing_is_recorded(asgi_server, logged_in, user, fake_llm):

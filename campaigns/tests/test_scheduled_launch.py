@@ -50,6 +50,8 @@ def clock(monkeypatch):
 def owner(user):
     user.time_zone = "Europe/Paris"
     user.save(update_fields=["time_zone"])
+    user.personal_workspace.time_zone = "Europe/Paris"  # the business's zone: calling windows, dates
+    user.personal_workspace.save(update_fields=["time_zone"])
     return user
 
 

@@ -29,11 +29,15 @@ def test_every_registered_model_has_a_working_list_and_search(staff_client, user
 @pytest.mark.django_db
 def test_staff_add_numbers_to_the_do_not_call_list_in_e164(staff_client, user):
     url = reverse("admin:campaigns_donotcall_add")
-    response = staff_client.post(url, {"owner": user.pk, "phone_number": "(202) 555-0101", "reason": "complaint"})
+    response = staff_client.post(
+        url, {"workspace": user.personal_workspace.pk, "phone_number": "(202) 555-0101", "reason": "complaint"}
+    )
     assert response.status_code == 302
     assert DoNotCall.objects.get(workspace=user.personal_workspace).phone_number == "+12025550101"
 
-    response = staff_client.post(url, {"owner": user.pk, "phone_number": "not a number", "reason": "x"})
+    response = staff_client.post(
+        url, {"workspace": user.personal_workspace.pk, "phone_number": "not a number", "reason": "x"}
+    )
     assert response.status_code == 200 and "is not a phone number" in response.content.decode()
     assert DoNotCall.objects.count() == 1
 

@@ -97,13 +97,13 @@ from campaigns.models import Call, Campaign
 campaign = Campaign.objects.get()
 campaign.contact_list.consent_confirmed_at = timezone.now()
 campaign.contact_list.save()
-campaign_launch(campaign=campaign, by=campaign.workspace)
+campaign_launch(campaign=campaign, by=campaign.workspace.personal_for)
 call_ids, _ = dialer._claim(campaign.pk)
 assert call_ids, "nothing claimed"
 for call_id in call_ids:
     dialer.call_place(call_id, slot_reserved=True)
 assert set(Call.objects.values_list("status", flat=True)) == {"dialing"}, "not dialled"
-assert ledger.balance_of(user=campaign.workspace).held > 0
+assert ledger.balance_of(workspace=campaign.workspace).held > 0
 call_finish(call_id=call_ids[0], status=Call.Status.BUSY, reason="Busy")
 assert not ledger.hold_is_active(reference=f"call:{call_ids[0]}")
 assert ledger_problems() == [] and counter_problems() == [], (ledger_problems(), counter_problems())

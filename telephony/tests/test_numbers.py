@@ -71,7 +71,9 @@ def balance(user) -> Decimal:
 
 
 def rentals(user) -> list[tuple[str, Decimal]]:
-    entries = LedgerEntry.objects.filter(account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.NUMBER_RENTAL)
+    entries = LedgerEntry.objects.filter(
+        account__workspace=user.personal_workspace, kind=LedgerEntry.Kind.NUMBER_RENTAL
+    )
     return sorted(entries.values_list("reference", "amount"))
 
 
@@ -126,7 +128,12 @@ def test_buying_charges_the_first_month_and_routes_inbound_calls_to_us(twilio, u
 
     bought = numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
 
-    assert (bought.workspace, bought.number, bought.status, bought.provider) == (user, WANTED, "active", "twilio")
+    assert (bought.workspace, bought.number, bought.status, bought.provider) == (
+        user.personal_workspace,
+        WANTED,
+        "active",
+        "twilio",
+    )
     assert bought.provider_number_id in twilio.numbers
     assert bought.monthly_fee == FEE and bought.paid_until == T0 + timedelta(days=30)
     assert rentals(user) == [(f"number:{bought.pk}:2026-03-01", -FEE)]
@@ -196,8 +203,8 @@ def test_when_recording_fails_after_buying_the_number_is_given_back(twilio, user
 
 def test_a_suspended_account_cannot_buy(twilio, user):
     top_up(user, 200)
-    user.status = User.Status.SUSPENDED
-    user.save()
+    user.personal_workspace.status = User.Status.SUSPENDED
+    user.personal_workspace.save()
 
     with pytest.raises(numbers.NumberError, match="A suspended account cannot buy numbers."):
         numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
@@ -272,7 +279,7 @@ def test_releasing_all_of_an_accounts_numbers(twilio, user, other):
     twilio.numbers.pop(second.provider_number_id)  # already gone at the carrier
     theirs = owned(other, number="+14155550199")
 
-    assert numbers.numbers_release_all(user) == 2
+    assert numbers.numbers_release_all(user.personal_workspace) == 2
 
     assert set(PhoneNumber.objects.filter(workspace=user.personal_workspace).values_list("status", flat=True)) == {
         "released"
@@ -289,13 +296,13 @@ def test_releasing_all_reports_numbers_the_provider_kept_and_a_retry_finishes(tw
     twilio.fail_next_status = 503  # the first release fails, the second succeeds
 
     with pytest.raises(numbers.NumberError, match=r"could not release \+14155550100; try again later"):
-        numbers.numbers_release_all(user)
+        numbers.numbers_release_all(user.personal_workspace)
     assert dict(PhoneNumber.objects.values_list("number", "status")) == {
         first.number: "active",
         second.number: "released",
     }
 
-    assert numbers.numbers_release_all(user) == 1
+    assert numbers.numbers_release_all(user.personal_workspace) == 1
     assert not PhoneNumber.objects.filter(status="active").exists()
 
 
@@ -433,40 +440,46 @@ def test_renewal_is_scheduled_daily_and_runs_as_a_job(user, run_jobs):
 
 # --- Which numbers a campaign may call from -----------------------------------------------------
 def test_caller_numbers_are_the_accounts_own_then_the_shared_ones(user, other, settings):
-    assert numbers.caller_number_choices(user) == [("+15005550006", "+15005550006 — shared")]
+    assert numbers.caller_number_choices(user.personal_workspace) == [("+15005550006", "+15005550006 — shared")]
     PhoneNumber.objects.create(number="+12025550100", provider="simulated", label="Main line")
     owned(user, number="+14155550102", label="Sales")
     owned(user, number="+14155550103", status="released")
     owned(other, number="+14155550104")
 
-    assert numbers.caller_number_choices(user) == [
+    assert numbers.caller_number_choices(user.personal_workspace) == [
         ("+14155550102", "+14155550102 — your number (Sales)"),
         ("+12025550100", "+12025550100 — shared"),
     ]
-    assert numbers.default_caller_number(user) == "+14155550102"
-    assert numbers.default_caller_number(other) == "+14155550104"
+    assert numbers.default_caller_number(user.personal_workspace) == "+14155550102"
+    assert numbers.default_caller_number(other.personal_workspace) == "+14155550104"
 
 
 def test_caller_number_usable(user, other):
-    assert numbers.caller_number_usable(user, "+15005550006")  # the fallback, while nothing is shared
-    assert not numbers.caller_number_usable(user, "+12025550100")
-    assert not numbers.caller_number_usable(user, "")
+    assert numbers.caller_number_usable(
+        user.personal_workspace, "+15005550006"
+    )  # the fallback, while nothing is shared
+    assert not numbers.caller_number_usable(user.personal_workspace, "+12025550100")
+    assert not numbers.caller_number_usable(user.personal_workspace, "")
 
     shared = PhoneNumber.objects.create(number="+12025550100", provider="simulated")
     mine = owned(user, number="+14155550102")
     owned(other, number="+14155550104")
 
-    assert numbers.caller_number_usable(user, "+12025550100")
-    assert numbers.caller_number_usable(user.pk, "+14155550102")
-    assert not numbers.caller_number_usable(user, "+14155550104")  # someone else's
-    assert not numbers.caller_number_usable(user, "+15005550006")  # the fallback gave way to shared numbers
+    assert numbers.caller_number_usable(user.personal_workspace, "+12025550100")
+    assert numbers.caller_number_usable(user.personal_workspace.pk, "+14155550102")
+    assert not numbers.caller_number_usable(user.personal_workspace, "+14155550104")  # someone else's
+    assert not numbers.caller_number_usable(
+        user.personal_workspace, "+15005550006"
+    )  # the fallback gave way to shared numbers
 
     numbers.number_release(phone_number=mine)
     shared.status = PhoneNumber.Status.RELEASED
     shared.save()
-    assert not numbers.caller_number_usable(user, "+14155550102")
-    assert not numbers.caller_number_usable(user, "+12025550100")
-    assert numbers.caller_number_usable(user, "+15005550006")  # nothing shared any more: the fallback is back
+    assert not numbers.caller_number_usable(user.personal_workspace, "+14155550102")
+    assert not numbers.caller_number_usable(user.personal_workspace, "+12025550100")
+    assert numbers.caller_number_usable(
+        user.personal_workspace, "+15005550006"
+    )  # nothing shared any more: the fallback is back
 
 
 # --- The Phone numbers pages --------------------------------------------------------------------
@@ -643,8 +656,8 @@ def test_demo_data_has_a_shared_number_for_its_campaign_and_a_number_its_agent_a
     user = load_demo()
     load_demo()  # again: nothing changes
 
-    campaign = user.campaigns.get()
-    assert numbers.caller_number_usable(user, campaign.caller_number)
+    campaign = user.personal_workspace.campaigns.get()
+    assert numbers.caller_number_usable(user.personal_workspace, campaign.caller_number)
     assert PhoneNumber.objects.get(workspace=None).number == campaign.caller_number == "+12025550100"
     own = PhoneNumber.objects.get(workspace=user.personal_workspace)
     assert own.inbound_agent == campaign.agent and own.monthly_fee == FEE

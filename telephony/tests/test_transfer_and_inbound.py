@@ -247,8 +247,8 @@ def test_without_credits_the_inbound_call_is_declined_and_recorded(client, user)
 @pytest.mark.django_db
 def test_a_suspended_account_does_not_answer(client, user):
     own_number(user)
-    user.status = "suspended"
-    user.save(update_fields=["status"])
+    user.personal_workspace.status = "suspended"
+    user.personal_workspace.save(update_fields=["status"])
     assert not user.personal_workspace.can_dial
     assert_nobody_answers(post(client, inbound_path(), inbound_params()))
     assert Call.objects.count() == 0
