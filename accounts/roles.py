@@ -50,7 +50,7 @@ knowledge_source knowledge_source_delete playground_start playground_say playgro
 agent_playground contactlist_upload contactlist_map contactlist_import contactlist_import_retry contactlist_consent
 contactlist_edit contactlist_delete contact_edit contact_delete dnc_list dnc_import dnc_remove campaign_create
 campaign_preflight campaign_edit campaign_duplicate campaign_delete campaign_schedule campaign_action
-call_assistant campaign_assistant assistant_question
+call_assistant campaign_assistant
 """
 _BILLING_VIEWS = """
 credits_buy credits_test_checkout credits_test_subscribe subscription_cancel refund_request purchase_invoice

@@ -123,6 +123,7 @@ _READ_ONLY_VIEWS = """
 dashboard credits credits_export credits_balance purchase_status number_list agent_list
 contactlist_list contactlist_detail contactlist_rejections contactlist_export dnc_export campaign_list
 campaign_detail call_list call_detail call_recording campaign_report analytics campaign_stats calls_export
+assistant_question
 """
 READ_ONLY = frozenset(_READ_ONLY_VIEWS.split())
 PUBLIC = frozenset({"landing", "terms", "privacy", "refunds", "healthz", None})  # None: /favicon.ico

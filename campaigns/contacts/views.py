@@ -363,6 +363,7 @@ def dnc_import(request):
 @login_required
 @require_POST
 def dnc_remove(request, pk):
+    get_object_or_404(DoNotCall, pk=pk, workspace=request.workspace)  # another workspace's: 404, as everywhere
     try:
         number = donotcall.dnc_remove(workspace=request.workspace, entry_id=pk)
     except CampaignError as exc:
