@@ -175,7 +175,7 @@ def test_a_new_customers_first_hour_ends_with_a_finished_campaign_whose_every_nu
 
     # 5. Finished: never paused for credits it had, every number on the page the ledger's.
     expect(status).to_have_text("Completed", timeout=8_000)
-    campaign = Campaign.objects.get(workspace__email=account.email)
+    campaign = Campaign.objects.get(workspace__personal_for__email=account.email)
     assert campaign.status == Campaign.Status.COMPLETED and campaign.status_reason == ""
     calls = {c.to_number: c for c in Call.objects.filter(campaign=campaign)}
     assert set(calls) == {ADA, GRACE, EDSGER, ALAN}

@@ -80,7 +80,7 @@ def test_first_campaign_journey(live, page: Page, sign_up, run_jobs):
     page.get_by_role("button", name="Save agent").click()
     expect(page).to_have_url(url + "/agents/")
     expect(page.get_by_role("alert")).to_contain_text("Agent “Ada's sales assistant” saved.")
-    assert Agent.objects.filter(workspace__email=EMAIL).count() == 1  # the refused submission saved nothing
+    assert Agent.objects.filter(workspace__personal_for__email=EMAIL).count() == 1  # the refused submission saved nothing
 
     # 4. Contacts: upload, choose the columns, confirm consent; the worker imports three, and the
     #    malformed row and the duplicate are reported by line.
@@ -139,7 +139,7 @@ def test_first_campaign_journey(live, page: Page, sign_up, run_jobs):
     call_rows = page.locator("#campaign-live table tbody tr")
     expect(call_rows).to_have_count(3)
 
-    calls = {c.to_number: c for c in Call.objects.filter(workspace__email=EMAIL)}
+    calls = {c.to_number: c for c in Call.objects.filter(workspace__personal_for__email=EMAIL)}
     assert set(calls) == {INTERESTED, NOT_INTERESTED, NO_ANSWER}
     assert calls[INTERESTED].status == Call.Status.COMPLETED
     assert calls[NOT_INTERESTED].status == Call.Status.COMPLETED
