@@ -80,7 +80,8 @@ def test_first_campaign_journey(live, page: Page, sign_up, run_jobs):
     page.get_by_role("button", name="Save agent").click()
     expect(page).to_have_url(url + "/agents/")
     expect(page.get_by_role("alert")).to_contain_text("Agent “Ada's sales assistant” saved.")
-    assert Agent.objects.filter(workspace__personal_for__email=EMAIL).count() == 1  # the refused submission saved nothing
+    # The refused submission saved nothing.
+    assert Agent.objects.filter(workspace__personal_for__email=EMAIL).count() == 1
 
     # 4. Contacts: upload, choose the columns, confirm consent; the worker imports three, and the
     #    malformed row and the duplicate are reported by line.
