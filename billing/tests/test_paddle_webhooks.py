@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from accounts.models import User, Workspace
+from accounts.models import User, Workspace, WorkspaceEvent
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, PaddleEvent, Purchase
-from billing.paddle.events import account_token
+from billing.paddle.events import account_token, buyer_token
 from billing.verification import ledger_problems
 
 SECRET = "pdl_ntfset_test_secret"
@@ -108,6 +108,27 @@ def test_a_completed_payment_grants_the_package_once_however_often_delivered(cli
     assert deliver(client, completed(user)).status_code == 200
     assert balance(user) == 600 and LedgerEntry.objects.filter(kind="purchase").count() == 1
     assert ledger_problems() == []
+
+
+@pytest.mark.django_db
+def test_the_workspace_log_names_the_member_who_paid_once(client, user, package):
+    teammate = User.objects.create_user(email="payer@example.com", first_name="Pat", last_name="Payer")
+    payload = completed(user)
+    payload["data"]["custom_data"]["clozit_buyer_token"] = buyer_token(teammate.pk)
+    deliver(client, payload)
+    deliver(client, completed(user))  # Paddle's resend, without our token: nothing more recorded
+
+    bought = WorkspaceEvent.objects.get(workspace=user.personal_workspace, action="credits.purchase")
+    assert (bought.actor, bought.actor_name) == (teammate, "Pat Payer")
+    assert "500 credits" in bought.summary and "txn_01" in bought.summary
+
+
+@pytest.mark.django_db
+def test_a_forged_buyer_token_names_nobody(client, user, package):
+    payload = completed(user)
+    payload["data"]["custom_data"]["clozit_buyer_token"] = f"{user.pk}:forged"
+    deliver(client, payload)
+    assert WorkspaceEvent.objects.get(action="credits.purchase").actor is None  # "Clozit", not a guess
 
 
 @pytest.mark.django_db
