@@ -49,7 +49,7 @@ def results_append(text: str) -> None:
         f.write(text)
 
 
-def running_campaign_calls(workspace, agent, count: int, *, first_number: int, status: str, call_sid, **fields) -> list:
+def running_campaign_calls(owner, agent, count: int, *, first_number: int, status: str, call_sid, **fields) -> list:
     """`count` calls of a new running campaign of `agent`, one to each of `count` new contacts
     (+1202…, from `first_number` on, consent recorded), in `status`; `call_sid(contact)` is each
     call's id at the carrier, `fields` any other column of the calls."""
@@ -59,10 +59,10 @@ def running_campaign_calls(workspace, agent, count: int, *, first_number: int, s
     rows = "phone,first_name,company\n" + "".join(f"+1202{first_number + i:07d},Name{i},Co{i}\n" for i in range(count))
     name = f"bench {agent.name} {first_number}"
     contact_list = contacts_import(
-        workspace=workspace, name=name, filename="b.csv", data=rows.encode(), consent_by=workspace
+        workspace=owner.personal_workspace, name=name, filename="b.csv", data=rows.encode(), consent_by=owner
     ).contact_list
     campaign = Campaign.objects.create(
-        workspace=workspace,
+        workspace=owner.personal_workspace,
         name=name,
         agent=agent,
         contact_list=contact_list,
@@ -71,7 +71,7 @@ def running_campaign_calls(workspace, agent, count: int, *, first_number: int, s
     )
     return Call.objects.bulk_create(
         Call(
-            workspace=workspace,
+            workspace=owner.personal_workspace,
             campaign=campaign,
             contact=contact,
             agent=agent,
@@ -126,25 +126,28 @@ def explain(sql: str, params) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def make_workspace(email: str):
+def make_owner(email: str):
     """An account that may use every page (verified mobile) with credits to spare."""
     from django.utils import timezone
 
     from accounts.models import User
     from billing import ledger
 
-    workspace = User.objects.create_user(
+    owner = User.objects.create_user(
         email=email,
         password="bench password 1234",
         mobile_number=f"+1415555{User.objects.count():04d}",
         mobile_verified_at=timezone.now(),  # the pages are closed to accounts without one
     )
     ledger.credit_post(
-        workspace=workspace, amount=Decimal(100_000_000), kind="staff_adjustment", reference=f"bench:{email}"
+        workspace=owner.personal_workspace,
+        amount=Decimal(100_000_000),
+        kind="staff_adjustment",
+        reference=f"bench:{email}",
     )
-    workspace.max_concurrent_calls = 30_000  # measure the product, not the account's limit
-    workspace.save(update_fields=["max_concurrent_calls"])
-    return workspace
+    owner.personal_workspace.max_concurrent_calls = 30_000  # measure the product, not the account's limit
+    owner.personal_workspace.save(update_fields=["max_concurrent_calls"])
+    return owner
 
 
 def insert_select(model, *, prototype, varying: dict[str, str], first: int, last: int, params=None) -> None:

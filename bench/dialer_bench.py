@@ -26,7 +26,7 @@ from common import (  # importing it sets Django up
     Queries,
     counting,
     machine_heading,
-    make_workspace,
+    make_owner,
     results_append,
     throwaway_database,
 )
@@ -39,13 +39,13 @@ def noop() -> None:
     """The baseline job: RQ's own cost per job, and nothing else."""
 
 
-def make_contacts(workspace, count: int, name: str):
+def make_contacts(owner, count: int, name: str):
     from django.utils import timezone
 
     from campaigns.models import Contact, ContactList
 
     contact_list = ContactList.objects.create(
-        workspace=workspace, name=name, consent_confirmed_at=timezone.now(), consent_confirmed_by=workspace
+        workspace=owner.personal_workspace, name=name, consent_confirmed_at=timezone.now(), consent_confirmed_by=owner
     )
     Contact.objects.bulk_create(
         [
@@ -57,11 +57,11 @@ def make_contacts(workspace, count: int, name: str):
     return contact_list
 
 
-def make_campaign(workspace, agent, contact_list, contact_ids, *, status, target_status="pending"):
+def make_campaign(owner, agent, contact_list, contact_ids, *, status, target_status="pending"):
     from campaigns.models import Campaign, CampaignContact
 
     campaign = Campaign.objects.create(
-        workspace=workspace,
+        workspace=owner.personal_workspace,
         name=f"bench {contact_list.name}",
         agent=agent,
         contact_list=contact_list,
@@ -92,14 +92,14 @@ def bench_dispatch(contacts: int) -> list[str]:
     from telephony.models import PhoneNumber
 
     PhoneNumber.objects.get_or_create(number=CALLER, status="active", defaults={"provider": "simulated"})
-    workspace = make_workspace("bench-dispatch@example.com")
+    owner = make_owner("bench-dispatch@example.com")
     agent = Agent.objects.create(
-        workspace=workspace, name="b", opening_line="Hi", closing_line="Bye", max_call_seconds=60
+        workspace=owner.personal_workspace, name="b", opening_line="Hi", closing_line="Bye", max_call_seconds=60
     )
-    contact_list = make_contacts(workspace, contacts, "dispatch")
+    contact_list = make_contacts(owner, contacts, "dispatch")
     ids = list(contact_list.contacts.values_list("pk", flat=True))
     campaigns = [
-        make_campaign(workspace, agent, contact_list, ids[i : i + CAMPAIGN_SIZE], status=Campaign.Status.RUNNING).pk
+        make_campaign(owner, agent, contact_list, ids[i : i + CAMPAIGN_SIZE], status=Campaign.Status.RUNNING).pk
         for i in range(0, len(ids), CAMPAIGN_SIZE)
     ]
     dialing, simulator = django_rq.get_queue("dialing"), django_rq.get_queue("simulator")

@@ -278,17 +278,17 @@ def instrumented(probe: Probe):
 class CallPool:
     """Answered calls of one agent, made a batch at a time as the benchmark uses them up."""
 
-    def __init__(self, workspace, agent, *, batch: int = 100):
-        self.workspace, self.agent, self.batch = workspace, agent, batch
+    def __init__(self, owner, agent, *, batch: int = 100):
+        self.owner, self.agent, self.batch = owner, agent, batch
         self.ready: list[int] = []
 
     def take(self) -> int:
         if not self.ready:
-            self.ready = answered_calls(self.workspace, self.agent, self.batch)
+            self.ready = answered_calls(self.owner, self.agent, self.batch)
         return self.ready.pop()
 
 
-def answered_calls(workspace, agent, count: int) -> list[int]:
+def answered_calls(owner, agent, count: int) -> list[int]:
     """`count` live calls, greeted by `agent` (call_answered): their ids."""
     from campaigns.calls.services import call_answered
     from campaigns.models import Call
@@ -297,7 +297,7 @@ def answered_calls(workspace, agent, count: int) -> list[int]:
     start = 2_000_000 + next(NUMBERS) * 1000
     assert count <= 1000 and start < 9_999_000
     calls = running_campaign_calls(
-        workspace,
+        owner,
         agent,
         count,
         first_number=start,
@@ -311,7 +311,7 @@ def answered_calls(workspace, agent, count: int) -> list[int]:
     return [call.pk for call in calls]
 
 
-def make_agents(workspace, engine: str, passages: int) -> tuple:
+def make_agents(owner, engine: str, passages: int) -> tuple:
     """The agent without a knowledge base, and its twin with `passages` passages."""
     from campaigns.tests.factories import make_agent
 
@@ -323,8 +323,8 @@ def make_agents(workspace, engine: str, passages: int) -> tuple:
         "max_call_seconds": 600,
         "engine": engine,
     }
-    plain = make_agent(workspace, name=f"{engine} plain", **script)
-    knowledgeable = make_agent(workspace, name=f"{engine} knowledge", **script)
+    plain = make_agent(owner, name=f"{engine} plain", **script)
+    knowledgeable = make_agent(owner, name=f"{engine} knowledge", **script)
     added = fill_knowledge_base(knowledgeable, passages)
     return plain, knowledgeable, added
 
@@ -430,10 +430,10 @@ def measure(args) -> tuple[list[str], list[str], dict]:
     from accounts.models import User
     from campaigns.tests.fake_llm import FakeLLM
 
-    workspace = User.objects.create_user(email="bench-engine@example.com", password="x")
+    owner = User.objects.create_user(email="bench-engine@example.com", password="x")
     print("Preparing the agents and their knowledge bases...", flush=True)
-    scripted_plain, scripted_kb, passages = make_agents(workspace, "scripted", args.passages)
-    llm_plain, llm_kb, _ = make_agents(workspace, "llm", args.passages)
+    scripted_plain, scripted_kb, passages = make_agents(owner, "scripted", args.passages)
+    llm_plain, llm_kb, _ = make_agents(owner, "llm", args.passages)
     kb = f"knowledge base ({passages} passages)"
     rows: list[str] = []
     breakdown: list[str] = []
@@ -498,8 +498,7 @@ def measure(args) -> tuple[list[str], list[str], dict]:
             (f"LLM, streamed, {kb}", llm_kb, {**llm, "LLM_STREAM": True}, True),
         ]
         players = [
-            Player(CallPool(workspace, agent), probe, fake if is_llm else None)
-            for _, agent, _, is_llm in configurations
+            Player(CallPool(owner, agent), probe, fake if is_llm else None) for _, agent, _, is_llm in configurations
         ]
         alone: dict[str, list[float]] = {label: [] for label, _, _, is_llm in configurations if not is_llm}
         per_round = -(-args.turns // args.rounds)

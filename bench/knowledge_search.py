@@ -251,11 +251,11 @@ def callee_lines(count: int, rng: random.Random) -> list[tuple[str, str]]:
 
 
 # --- the runs --------------------------------------------------------------------------
-def make_agent_with_knowledge(workspace, passages: int, name: str):
+def make_agent_with_knowledge(owner, passages: int, name: str):
     from campaigns.conversation.knowledge import knowledge_add_text
     from campaigns.tests.factories import make_agent
 
-    agent = make_agent(workspace, name=name, language="en-US", answers="")
+    agent = make_agent(owner, name=name, language="en-US", answers="")
     for title, text in help_centre(passages, random.Random(0)):
         knowledge_add_text(agent, title, text)
     agent.refresh_from_db()
@@ -325,9 +325,9 @@ def measure(args) -> tuple[list[str], dict]:
     from accounts.models import User
     from campaigns.models import KnowledgePassage, KnowledgeSource
 
-    workspace = User.objects.create_user(email="bench@example.com", password="x")
-    agent = make_agent_with_knowledge(workspace, args.passages, "Help centre")
-    make_agent_with_knowledge(workspace, args.passages, "Help centre, twin")
+    owner = User.objects.create_user(email="bench@example.com", password="x")
+    agent = make_agent_with_knowledge(owner, args.passages, "Help centre")
+    make_agent_with_knowledge(owner, args.passages, "Help centre, twin")
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {KnowledgePassage._meta.db_table}, {KnowledgeSource._meta.db_table}")
     held = KnowledgePassage.objects.filter(agent=agent).count()

@@ -42,7 +42,7 @@ from common import (  # importing it sets Django up
     explain,
     insert_select,
     machine_heading,
-    make_workspace,
+    make_owner,
     results_append,
     throwaway_database,
 )
@@ -74,9 +74,7 @@ DURATION = f"CASE WHEN {HUMAN} THEN 10 + {D} * 3 WHEN {R} < 55 THEN 20 + {D} / 3
 CREATED = "%(start)s::timestamptz + make_interval(secs => (i - %(first)s) * %(spacing)s)"
 
 
-def build_calls(
-    *, workspace, campaign_ids: list[int], agent_ids: list[int], first_target: int, first_contact: int, count
-):
+def build_calls(*, owner, campaign_ids: list[int], agent_ids: list[int], first_target: int, first_contact: int, count):
     """`count` calls of `owner`, call i (1..count) to target and contact i, in campaign
     i / (count / campaigns), oldest first over the last DAYS days."""
     from django.utils import timezone
@@ -84,7 +82,11 @@ def build_calls(
     from campaigns.models import Call
 
     prototype = Call(
-        workspace=workspace, to_number=CALLER, from_number=CALLER, provider="simulated", time_limit_seconds=600
+        workspace=owner.personal_workspace,
+        to_number=CALLER,
+        from_number=CALLER,
+        provider="simulated",
+        time_limit_seconds=600,
     )
     per_campaign = -(-count // len(campaign_ids))
     varying = {
@@ -93,8 +95,8 @@ def build_calls(
         "target_id": "%(first_target)s + i - 1",
         "contact_id": "%(first_contact)s + i - 1",
         "to_number": "'+1202' || lpad(i::text, 7, '0')",
-        "provider_call_id": "'CAbench' || %(workspace)s || '-' || i",
-        "hold_reference": "'call:bench-' || %(workspace)s || '-' || i",
+        "provider_call_id": "'CAbench' || %(owner)s || '-' || i",
+        "hold_reference": "'call:bench-' || %(owner)s || '-' || i",
         "status": CALL_STATUS,
         "answered_by": f"CASE WHEN {HUMAN} THEN 'human' WHEN {R} < 55 THEN 'machine' ELSE '' END",
         "outcome": OUTCOME,
@@ -118,14 +120,14 @@ def build_calls(
         "per_campaign": per_campaign,
         "first_target": first_target,
         "first_contact": first_contact,
-        "workspace": workspace.pk,
+        "owner": owner.personal_workspace.pk,
         "start": start,
         "spacing": DAYS * 86400 / count,
     }
     insert_select(Call, prototype=prototype, varying=varying, first=1, last=count, params=params)
 
 
-def build_turns(*, workspace) -> None:
+def build_turns(*, owner) -> None:
     """Six transcript lines for 1 in 50 of `owner`'s answered calls."""
     from django.db import connection
 
@@ -140,7 +142,7 @@ def build_turns(*, workspace) -> None:
             FROM campaigns_call c CROSS JOIN generate_series(1, 6) AS s
             WHERE c.owner_id = %s AND c.answered_by = 'human' AND c.id %% 50 = 0
             """,
-            [workspace.pk],
+            [owner.personal_workspace.pk],
         )
 
 
@@ -152,9 +154,11 @@ def build_account(*, email: str, calls: int, campaigns: int, agents: int):
 
     from campaigns.models import Agent, Call, Campaign, CampaignContact, Contact, ContactList
 
-    workspace = make_workspace(email)
+    owner = make_owner(email)
     agent_rows = [
-        Agent.objects.create(workspace=workspace, name=f"Agent {n}", opening_line="Hi", closing_line="Bye")
+        Agent.objects.create(
+            workspace=owner.personal_workspace, name=f"Agent {n}", opening_line="Hi", closing_line="Bye"
+        )
         for n in range(agents)
     ]
     per_campaign = -(-calls // campaigns)
@@ -162,7 +166,7 @@ def build_account(*, email: str, calls: int, campaigns: int, agents: int):
     lists, campaign_rows = [], []
     for k in range(campaigns):
         contact_list = ContactList.objects.create(
-            workspace=workspace, name=f"List {k}", consent_confirmed_at=now, consent_confirmed_by=workspace
+            workspace=owner.personal_workspace, name=f"List {k}", consent_confirmed_at=now, consent_confirmed_by=owner
         )
         # The newest campaigns are still running (the last) or paused; the others are done.
         status = (
@@ -174,7 +178,7 @@ def build_account(*, email: str, calls: int, campaigns: int, agents: int):
         )
         campaign_rows.append(
             Campaign.objects.create(
-                workspace=workspace,
+                workspace=owner.personal_workspace,
                 name=f"Campaign {k}",
                 agent=agent_rows[k % agents],
                 contact_list=contact_list,
@@ -199,7 +203,9 @@ def build_account(*, email: str, calls: int, campaigns: int, agents: int):
         last=calls,
         params={"lists": lists, "per": per_campaign},
     )
-    contacts = Contact.objects.filter(contact_list__workspace=workspace).aggregate(first=Min("pk"), last=Max("pk"))
+    contacts = Contact.objects.filter(contact_list__workspace=owner.personal_workspace).aggregate(
+        first=Min("pk"), last=Max("pk")
+    )
     assert contacts["last"] - contacts["first"] + 1 == calls, "contacts' ids are not consecutive"
     campaign_ids = [c.pk for c in campaign_rows]
     insert_select(
@@ -213,18 +219,20 @@ def build_account(*, email: str, calls: int, campaigns: int, agents: int):
         last=calls,
         params={"campaigns": campaign_ids, "per": per_campaign, "first_contact": contacts["first"]},
     )
-    first_target = CampaignContact.objects.filter(campaign__workspace=workspace).aggregate(first=Min("pk"))["first"]
+    first_target = CampaignContact.objects.filter(campaign__workspace=owner.personal_workspace).aggregate(
+        first=Min("pk")
+    )["first"]
     build_calls(
-        workspace=workspace,
+        owner=owner,
         campaign_ids=campaign_ids,
         agent_ids=[a.pk for a in agent_rows],
         first_target=first_target,
         first_contact=contacts["first"],
         count=calls,
     )
-    build_turns(workspace=workspace)
-    assert Call.objects.filter(workspace=workspace).count() == calls
-    return workspace, campaign_rows
+    build_turns(owner=owner)
+    assert Call.objects.filter(workspace=owner.personal_workspace).count() == calls
+    return owner, campaign_rows
 
 
 # --- timing --------------------------------------------------------------------------------------
@@ -272,7 +280,7 @@ def export_start(client, url: str, rows: int):
     return get
 
 
-def pages_to_time(*, one_campaign, many_workspace, many_campaign, filters_campaign) -> list[tuple[str, str, object]]:
+def pages_to_time(*, one_campaign, many_owner, many_campaign, filters_campaign) -> list[tuple[str, str, object]]:
     """(account, page, the request to time) for every page measured."""
     from django.urls import reverse
 
@@ -310,9 +318,9 @@ def pages_to_time(*, one_campaign, many_workspace, many_campaign, filters_campai
     rows = [(f"many: {name}", url, headers) for name, url, headers in many]
     rows += [(f"one: {name}", url, headers) for name, url, headers in one]
     exports = [
-        ("many: CSV export, account", export, many_workspace),
-        ("many: CSV export, one campaign", f"{export}?campaign={many_campaign.pk}", many_workspace),
-        ("one: CSV export, the campaign", f"{export}?campaign={one_campaign.pk}", one_campaign.workspace),
+        ("many: CSV export, account", export, many_owner),
+        ("many: CSV export, one campaign", f"{export}?campaign={many_campaign.pk}", many_owner),
+        ("one: CSV export, the campaign", f"{export}?campaign={one_campaign.pk}", one_campaign.workspace.personal_for),
     ]
     return rows, exports
 
@@ -346,32 +354,32 @@ def bench(args) -> tuple[str, list[str]]:
         )
     else:  # a kept database: indexes a new migration just built have no statistics yet
         analyze(Call)
-    many_workspace, one_workspace = User.objects.get(email=many_email), User.objects.get(email=one_email)
-    many_campaigns = list(Campaign.objects.filter(workspace=many_workspace).order_by("pk"))
-    one_campaign = Campaign.objects.get(workspace=one_workspace)
+    many_owner, one_owner = User.objects.get(email=many_email), User.objects.get(email=one_email)
+    many_campaigns = list(Campaign.objects.filter(workspace=many_owner.personal_workspace).order_by("pk"))
+    one_campaign = Campaign.objects.get(workspace=one_owner.personal_workspace)
     pages, exports = pages_to_time(
         one_campaign=one_campaign,
-        many_workspace=many_workspace,
+        many_owner=many_owner,
         many_campaign=many_campaigns[len(many_campaigns) // 2],
         filters_campaign=many_campaigns[len(many_campaigns) // 3],
     )
     clients = {}
-    for workspace in (many_workspace, one_workspace):
-        clients[workspace.pk] = Client()
-        clients[workspace.pk].force_login(workspace)
+    for owner in (many_owner, one_owner):
+        clients[owner.pk] = Client()
+        clients[owner.pk].force_login(owner)
 
     results = []  # (name, times, queries)
     for name, url, headers in pages:
-        workspace = one_workspace if name.startswith("one:") else many_workspace
-        times, queries = timed(page(clients[workspace.pk], url, headers), args.runs)
+        owner = one_owner if name.startswith("one:") else many_owner
+        times, queries = timed(page(clients[owner.pk], url, headers), args.runs)
         results.append((name, times, queries))
         print(f"  {name}: {statistics.median(times) * 1000:,.1f} ms, {len(queries)} queries", flush=True)
     # Not a page: what the dialer runs before every claim of the running campaign.
     times, queries = timed(abuse_check(one_campaign.pk), args.runs)
     results.append(("one: abuse check before each claim (campaign_abuse_check)", times, queries))
-    for name, url, workspace in exports:
+    for name, url, owner in exports:
         for rows, label in ((1, "first chunk (header)"), (FIRST_BATCH, f"first {FIRST_BATCH} rows")):
-            times, queries = timed(export_start(clients[workspace.pk], url, rows), args.runs)
+            times, queries = timed(export_start(clients[owner.pk], url, rows), args.runs)
             results.append((f"{name}, {label}", times, queries))
             print(f"  {name}, {label}: {statistics.median(times) * 1000:,.1f} ms", flush=True)
 

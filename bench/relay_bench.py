@@ -505,8 +505,8 @@ def signed_post(base: str, path: str, body: dict, conn) -> tuple[int, str]:
 class Calls:
     """Answered live calls, made the way the product makes them."""
 
-    def __init__(self, workspace, port: int):
-        self.workspace = workspace
+    def __init__(self, owner, port: int):
+        self.owner = owner
         self.port = port
         self.numbers = iter(range(3_000_000, 9_000_000))  # valid US numbers: +1 202 3xx…
 
@@ -528,7 +528,7 @@ class Calls:
         for _ in range(count - 1):
             next(self.numbers)
         calls = running_campaign_calls(
-            self.workspace,
+            self.owner,
             agent,
             count,
             first_number=first,
@@ -537,7 +537,7 @@ class Calls:
         )
         for call in calls:  # as the dialer does before dialling
             hold = ledger.hold_place(
-                workspace=self.workspace,
+                workspace=self.owner.personal_workspace,
                 reference=f"call:{call.pk}",
                 max_amount=ledger.call_cost(seconds=agent.max_call_seconds),
                 min_amount=Decimal(10),
@@ -804,21 +804,23 @@ def measure(args, load_before) -> str:
     )
     try:
         _wait_for_port(model_port)
-        workspace = User.objects.create_user(email="bench-relay@example.com", password="x")
+        owner = User.objects.create_user(email="bench-relay@example.com", password="x")
         from decimal import Decimal
 
-        ledger.credit_adjust(workspace=workspace, amount=Decimal(10_000_000), memo="benchmark credits", by=workspace)
+        ledger.credit_adjust(
+            workspace=owner.personal_workspace, amount=Decimal(10_000_000), memo="benchmark credits", by=owner
+        )
         script = {"engine": "llm", "persona": PERSONA, "max_call_seconds": 3600}
         agents = {
-            ("relay", False): make_agent(workspace, name="Relay", transport="relay", **script),
-            ("gather", False): make_agent(workspace, name="Gather", transport="gather", **script),
-            ("relay", True): make_agent(workspace, name="Relay with knowledge", transport="relay", **script),
-            ("gather", True): make_agent(workspace, name="Gather with knowledge", transport="gather", **script),
+            ("relay", False): make_agent(owner, name="Relay", transport="relay", **script),
+            ("gather", False): make_agent(owner, name="Gather", transport="gather", **script),
+            ("relay", True): make_agent(owner, name="Relay with knowledge", transport="relay", **script),
+            ("gather", True): make_agent(owner, name="Gather with knowledge", transport="gather", **script),
         }
         print(f"Filling two knowledge bases with {args.passages} passages...", flush=True)
         passages = fill_knowledge_base(agents[("relay", True)], args.passages)
         fill_knowledge_base(agents[("gather", True)], args.passages)
-        calls = Calls(workspace, port)
+        calls = Calls(owner, port)
         light, stepping, rss_zero, logs = {}, {}, {}, []
         for path in args.paths.split(","):
             # The Gather path's server closes its connections after each request: Django serves

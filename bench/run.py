@@ -32,7 +32,7 @@ from decimal import Decimal
 from common import machine_heading, results_append, throwaway_database  # importing it sets Django up
 
 
-def bench_csv_import(workspace) -> str:
+def bench_csv_import(owner) -> str:
     from campaigns.contacts.importing import contacts_import
 
     rows = 50_000
@@ -40,7 +40,7 @@ def bench_csv_import(workspace) -> str:
     tracemalloc.start()
     started = time.perf_counter()
     report = contacts_import(
-        workspace=workspace, name="bench", filename="bench.csv", data=data.encode(), consent_by=workspace
+        workspace=owner.personal_workspace, name="bench", filename="bench.csv", data=data.encode(), consent_by=owner
     )
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
@@ -51,36 +51,41 @@ def bench_csv_import(workspace) -> str:
     )
 
 
-def bench_ledger(workspace) -> str:
+def bench_ledger(owner) -> str:
     from billing import ledger
 
     n = 2000
     started = time.perf_counter()
     for i in range(n):
-        ledger.credit_post(workspace=workspace, amount=Decimal("1.5"), kind="staff_adjustment", reference=f"bench:{i}")
+        ledger.credit_post(
+            workspace=owner.personal_workspace, amount=Decimal("1.5"), kind="staff_adjustment", reference=f"bench:{i}"
+        )
     elapsed = time.perf_counter() - started
     return f"| Ledger postings, {n:,} sequential | {n / elapsed:,.0f} postings/s | |"
 
 
-def bench_claims(workspace) -> str:
+def bench_claims(owner) -> str:
     from billing import ledger
     from campaigns.dialing import dialer
     from campaigns.models import Agent, Campaign, CampaignContact, ContactList
 
     ledger.credit_post(
-        workspace=workspace, amount=Decimal(10_000_000), kind="staff_adjustment", reference="bench:claims"
+        workspace=owner.personal_workspace,
+        amount=Decimal(10_000_000),
+        kind="staff_adjustment",
+        reference="bench:claims",
     )
     agent = Agent.objects.create(
-        workspace=workspace, name="b", opening_line="Hi", closing_line="Bye", max_call_seconds=60
+        workspace=owner.personal_workspace, name="b", opening_line="Hi", closing_line="Bye", max_call_seconds=60
     )
     from telephony.models import PhoneNumber
 
-    contact_list = ContactList.objects.get(workspace=workspace, name="bench")
+    contact_list = ContactList.objects.get(workspace=owner.personal_workspace, name="bench")
     PhoneNumber.objects.get_or_create(number="+12025550100", status="active", defaults={"provider": "simulated"})
-    workspace.max_concurrent_calls = 1000  # measure the claims, not the account's limit
-    workspace.save(update_fields=["max_concurrent_calls"])
+    owner.personal_workspace.max_concurrent_calls = 1000  # measure the claims, not the workspace's limit
+    owner.personal_workspace.save(update_fields=["max_concurrent_calls"])
     campaign = Campaign.objects.create(
-        workspace=workspace,
+        workspace=owner.personal_workspace,
         name="bench",
         agent=agent,
         contact_list=contact_list,
@@ -125,7 +130,7 @@ def _in_threads(count: int, work) -> float:
     return elapsed
 
 
-def bench_ledger_concurrent(workspace) -> list[str]:
+def bench_ledger_concurrent(owner) -> list[str]:
     """hold_place + hold_settle pairs (what every call does) from several threads at once. On one
     account they queue on its row lock, which each transaction keeps until its commit record is
     on disk: the commit's WAL flush, not the statements, bounds that row."""
@@ -139,7 +144,7 @@ def bench_ledger_concurrent(workspace) -> list[str]:
         for i in range(count):
             reference = f"{prefix}:{i}"
             ledger.hold_place(
-                user=user,
+                workspace=user.personal_workspace,
                 reference=reference,
                 max_amount=Decimal(60),
                 min_amount=Decimal(10),
@@ -147,18 +152,25 @@ def bench_ledger_concurrent(workspace) -> list[str]:
             )
             ledger.hold_settle(reference=reference, amount_used=Decimal(37))
 
-    ledger.credit_post(workspace=workspace, amount=Decimal(1_000_000), kind="staff_adjustment", reference="bench:pairs")
+    ledger.credit_post(
+        workspace=owner.personal_workspace, amount=Decimal(1_000_000), kind="staff_adjustment", reference="bench:pairs"
+    )
     others = []
     for i in range(threads):
         user = User.objects.create_user(email=f"bench-pairs-{i}@example.com", password="x")
-        ledger.credit_post(user=user, amount=Decimal(100_000), kind="staff_adjustment", reference=f"bench:pairs:{i}")
+        ledger.credit_post(
+            workspace=user.personal_workspace,
+            amount=Decimal(100_000),
+            kind="staff_adjustment",
+            reference=f"bench:pairs:{i}",
+        )
         others.append(user)
 
     lines = []
     for label, count, user_of in [
-        ("1 thread", 1, lambda i: workspace),
-        ("8 threads, one account", 8, lambda i: workspace),
-        (f"{threads} threads, one account", threads, lambda i: workspace),
+        ("1 thread", 1, lambda i: owner),
+        ("8 threads, one account", 8, lambda i: owner),
+        (f"{threads} threads, one account", threads, lambda i: owner),
         (f"{threads} threads, separate accounts", threads, lambda i: others[i]),
     ]:
         n = pairs if count > 1 else 8 * pairs
@@ -174,12 +186,12 @@ def bench_ledger_concurrent(workspace) -> list[str]:
     return lines
 
 
-def _signed_completed(workspace, txn: str, price_id: str) -> tuple[bytes, str]:
+def _signed_completed(owner, txn: str, price_id: str) -> tuple[bytes, str]:
     from django.conf import settings
 
     from billing.paddle import events
 
-    custom = {"clozit_account": workspace.pk, "clozit_account_token": events.account_token(workspace.pk)}
+    custom = {"clozit_account_token": events.account_token(owner.personal_workspace.pk)}
     body = json.dumps(
         {
             "event_id": f"evt_{txn}",
@@ -199,7 +211,7 @@ def _signed_completed(workspace, txn: str, price_id: str) -> tuple[bytes, str]:
     return body, f"ts={ts};h1={digest}"
 
 
-def bench_webhooks(workspace) -> list[str]:
+def bench_webhooks(owner) -> list[str]:
     import requests
     from django.conf import settings
     from django.test import Client
@@ -211,14 +223,14 @@ def bench_webhooks(workspace) -> list[str]:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     package = CreditPackage.objects.create(name="bench", credits=500, price=Decimal(10), paddle_price_id="pri_bench")
     url = "/billing/paddle/webhook/"
-    before = ledger.balance_of(workspace=workspace).balance
+    before = ledger.balance_of(workspace=owner.personal_workspace).balance
     granted = 0
     lines = []
 
     def in_process(prefix, n):
         client = Client()
         for i in range(n):
-            body, signature = _signed_completed(workspace, f"txn_{prefix}_{i}", package.paddle_price_id)
+            body, signature = _signed_completed(owner, f"txn_{prefix}_{i}", package.paddle_price_id)
             response = client.post(url, data=body, content_type="application/json", HTTP_PADDLE_SIGNATURE=signature)
             assert response.status_code == 200 and response.content == b"ok", response.content
 
@@ -238,7 +250,7 @@ def bench_webhooks(workspace) -> list[str]:
     def redeliver(i):
         client = Client()
         for k in range(per):
-            body, signature = _signed_completed(workspace, f"txn_thr{i}_{k}", package.paddle_price_id)
+            body, signature = _signed_completed(owner, f"txn_thr{i}_{k}", package.paddle_price_id)
             response = client.post(url, data=body, content_type="application/json", HTTP_PADDLE_SIGNATURE=signature)
             assert response.content == b"duplicate ignored", response.content
 
@@ -260,7 +272,7 @@ def bench_webhooks(workspace) -> list[str]:
         def over_http(i):
             with requests.Session() as session:
                 for k in range(per):
-                    body, signature = _signed_completed(workspace, f"txn_live{i}_{k}", package.paddle_price_id)
+                    body, signature = _signed_completed(owner, f"txn_live{i}_{k}", package.paddle_price_id)
                     response = session.post(
                         live,
                         data=body,
@@ -278,7 +290,7 @@ def bench_webhooks(workspace) -> list[str]:
     finally:
         server.terminate()
     # The benchmark is only worth reporting if every event granted its credits exactly once.
-    assert ledger.balance_of(workspace=workspace).balance == before + granted * package.credits
+    assert ledger.balance_of(workspace=owner.personal_workspace).balance == before + granted * package.credits
     assert LedgerEntry.objects.filter(kind="purchase").count() == granted
     return lines
 
@@ -301,19 +313,19 @@ def main() -> None:
     logging.getLogger("paddle_billing").setLevel(logging.WARNING)  # it logs every verification at INFO
     warnings.filterwarnings("ignore", message="No directory at")  # no collected static files here
     with throwaway_database():
-        workspace = User.objects.create_user(email="bench@example.com", password="x")
+        owner = User.objects.create_user(email="bench@example.com", password="x")
         lines = []
         # The claims bench needs the CSV import's contact list.
         if "csv" in args.only or "claims" in args.only:
-            lines.append(bench_csv_import(workspace))
+            lines.append(bench_csv_import(owner))
         if "ledger" in args.only:
-            lines.append(bench_ledger(workspace))
+            lines.append(bench_ledger(owner))
         if "claims" in args.only:
-            lines.append(bench_claims(workspace))
+            lines.append(bench_claims(owner))
         if "concurrent" in args.only:
-            lines += bench_ledger_concurrent(workspace)
+            lines += bench_ledger_concurrent(owner)
         if "webhooks" in args.only:
-            lines += bench_webhooks(workspace)
+            lines += bench_webhooks(owner)
         problems = ledger_problems()
         assert not problems, problems
     header = machine_heading() + "| benchmark | speed | memory |\n|---|---|---|\n"

@@ -196,13 +196,13 @@ def stop_gunicorn(proc: subprocess.Popen) -> None:
 # --- the calls ------------------------------------------------------------------------
 
 
-def answered_calls(workspace, agent, count: int, *, first_number: int) -> deque:
+def answered_calls(owner, agent, count: int, *, first_number: int) -> deque:
     """`count` live calls `agent` has greeted: (CallSid, callee's number, the first turn's URL) each."""
     from campaigns.calls.services import call_answered
     from campaigns.models import Call
 
     calls = running_campaign_calls(
-        workspace,
+        owner,
         agent,
         count,
         first_number=first_number,
@@ -509,18 +509,18 @@ def measure(args, port: int) -> tuple[dict, dict, tuple[int, int]]:
     from campaigns.models import Call, CallTurn
     from campaigns.tests.factories import make_agent
 
-    workspace = User.objects.create_user(email="bench-turns@example.com", password="x")
+    owner = User.objects.create_user(email="bench-turns@example.com", password="x")
     script = {"questions": "\n".join(QUESTIONS), "max_call_seconds": 600}
     print(f"Preparing {args.calls:,} answered calls...", flush=True)
-    pool = answered_calls(workspace, make_agent(workspace, **script), args.calls, first_number=3_000_000)
+    pool = answered_calls(owner, make_agent(owner, **script), args.calls, first_number=3_000_000)
     replayed = [pool.pop() for _ in range(args.clients)]
     probe = pool.pop()
     queries = queries_per_request(probe[2], probe[0], probe[1])
-    knowledge_agent = make_agent(workspace, name="Knowledgeable", **script)
+    knowledge_agent = make_agent(owner, name="Knowledgeable", **script)
     passages = 0 if args.no_knowledge else fill_knowledge_base(knowledge_agent)
     if passages:
         print(f"Preparing {args.knowledge_calls:,} answered calls of an agent with {passages} passages...", flush=True)
-        knowledge_pool = answered_calls(workspace, knowledge_agent, args.knowledge_calls, first_number=5_000_000)
+        knowledge_pool = answered_calls(owner, knowledge_agent, args.knowledge_calls, first_number=5_000_000)
 
     counters = {"turns": 0, "calls_finished": 0}
     lock = threading.Lock()
