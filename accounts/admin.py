@@ -97,8 +97,50 @@ class StatusChangeInline(admin.TabularInline):
         return False
 
 
+class StatusActionsMixin:
+    """Suspend, terminate and reactivate as admin actions that first ask for the reason, then
+    call the subclass's `apply_status` (a service) for each selected row."""
+
+    status_noun = "account"
+
+    def apply_status(self, obj, **change):
+        raise NotImplementedError
+
+    def _set_status(self, request, queryset, status: str, verb: str, form_class=StatusReasonForm):
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            forfeited = []
+            for obj in queryset:
+                changed = self.apply_status(
+                    obj,
+                    status=status,
+                    reason=form.cleaned_data["reason"],
+                    by=request.user,
+                    forfeit_credits=form.cleaned_data.get("forfeit_credits", False),
+                )
+                if changed.forfeited_credits is not None:
+                    forfeited.append(f"{changed} {changed.forfeited_credits.normalize():f}")
+            messages.success(request, f"{verb} {count_of(queryset.count(), self.status_noun)}.")
+            if forfeited:
+                messages.info(request, f"Credits forfeited: {', '.join(forfeited)}.")
+            return None
+        return render(
+            request,
+            "admin/accounts/status_reason.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb}: give a reason",
+                "form": form,
+                "accounts": queryset,
+                "action": request.POST.get("action"),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(StatusActionsMixin, BaseUserAdmin):
     ordering = ["-date_joined"]
     list_display = ["email", "company_name", "status", "mobile_number", "date_joined", "is_staff"]
     list_filter = ["status", "is_staff", "date_joined"]
@@ -202,38 +244,10 @@ class UserAdmin(BaseUserAdmin):
             },
         )
 
-    def _set_status(self, request, queryset, status: str, verb: str, form_class=StatusReasonForm):
-        """An action that first asks for the reason, then calls the account service."""
-        form = form_class(request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            forfeited = []
-            for user in queryset:
-                changed = services.account_set_status(
-                    user=user,
-                    status=status,
-                    reason=form.cleaned_data["reason"],
-                    by=request.user,
-                    forfeit_credits=form.cleaned_data.get("forfeit_credits", False),
-                )
-                if changed.forfeited_credits is not None:
-                    forfeited.append(f"{changed.email} {changed.forfeited_credits.normalize():f}")
-            messages.success(request, f"{verb} {count_of(queryset.count(), 'account')}.")
-            if forfeited:
-                messages.info(request, f"Credits forfeited: {', '.join(forfeited)}.")
-            return None
-        return render(
-            request,
-            "admin/accounts/status_reason.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"{verb}: give a reason",
-                "form": form,
-                "accounts": queryset,
-                "action": request.POST.get("action"),
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
-        )
+    status_noun = "account"
+
+    def apply_status(self, user, **change):
+        return services.account_set_status(user=user, **change)
 
     @admin.action(description="Suspend selected accounts (stops calling, pauses campaigns)…")
     def suspend(self, request, queryset):
@@ -269,7 +283,7 @@ class WorkspaceStatusChangeInline(admin.TabularInline):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(StatusActionsMixin, admin.ModelAdmin):
     """A business on Clozit. Staff suspend or terminate it here (its campaigns pause, it stops
     dialling and buying); a person's own standing is on their account's page."""
 
@@ -292,32 +306,10 @@ class WorkspaceAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def _set_status(self, request, queryset, status: str, verb: str, form_class=StatusReasonForm):
-        form = form_class(request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            for workspace in queryset:
-                services.workspace_set_status(
-                    workspace=workspace,
-                    status=status,
-                    reason=form.cleaned_data["reason"],
-                    by=request.user,
-                    forfeit_credits=form.cleaned_data.get("forfeit_credits", False),
-                )
-            messages.success(request, f"{verb} {count_of(queryset.count(), 'workspace')}.")
-            return None
-        return render(
-            request,
-            "admin/accounts/status_reason.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"{verb}: give a reason",
-                "form": form,
-                "accounts": queryset,
-                "action": request.POST.get("action"),
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
-        )
+    status_noun = "workspace"
+
+    def apply_status(self, workspace, **change):
+        return services.workspace_set_status(workspace=workspace, **change)
 
     @admin.action(description="Suspend selected workspaces (stops calling and buying, pauses campaigns)…")
     def suspend(self, request, queryset):

@@ -106,13 +106,18 @@ class WorkspaceManager(models.Manager):
         Membership.objects.create(workspace=workspace, user=owner, role=Membership.Role.OWNER)
         return workspace
 
+    @staticmethod
+    def personal_name(user: "User") -> str:
+        """A personal workspace is called after the account's company, else its holder."""
+        return (user.company_name or user.get_full_name() or user.email)[:200]
+
     def personal_for(self, user: "User") -> "Workspace":
         """The workspace made with `user`'s account (with its country, time zone and company),
         made now if it has none."""
         workspace = self.filter(personal_for=user).first()
         if workspace is None:
             workspace = self.create_with_owner(
-                name=user.company_name or user.get_full_name() or user.email,
+                name=self.personal_name(user),
                 owner=user,
                 company_name=user.company_name,
                 default_country=user.default_country,

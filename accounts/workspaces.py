@@ -28,11 +28,9 @@ def personal_workspace_of(user: User) -> Workspace:
 def personal_workspace_follow(user: User) -> None:
     """The sign-up form's company (and name) reach the personal workspace made a moment before
     the form's extra fields were saved (allauth saves the user, then runs the form's signup)."""
-    Workspace.objects.filter(personal_for=user).update(name=_personal_name(user)[:200], company_name=user.company_name)
-
-
-def _personal_name(user: User) -> str:
-    return user.company_name or user.get_full_name() or user.email
+    Workspace.objects.filter(personal_for=user).update(
+        name=Workspace.objects.personal_name(user), company_name=user.company_name
+    )
 
 
 def membership_in(*, user: User, workspace_id: int | None) -> Membership | None:
@@ -48,14 +46,6 @@ def memberships_of(user: User) -> list[Membership]:
     return sorted(rows, key=lambda m: (m.workspace.personal_for_id != user.pk, m.workspace.name.lower(), m.pk))
 
 
-def emails_of(workspace: Workspace, *roles: str) -> list[str]:
-    """The members' addresses, of `roles` only when given (active accounts only)."""
-    rows = Membership.objects.filter(workspace=workspace, user__is_active=True)
-    if roles:
-        rows = rows.filter(role__in=roles)
-    return sorted(set(rows.values_list("user__email", flat=True)))
-
-
 def billing_contacts_of(workspaces) -> list[str]:
     """Who hears about the money of `workspaces` (a queryset of workspace ids or rows): their
     owners and billing members."""
@@ -63,7 +53,3 @@ def billing_contacts_of(workspaces) -> list[str]:
         workspace__in=workspaces, role__in=[Role.OWNER, Role.BILLING], user__is_active=True
     )
     return sorted(set(rows.values_list("user__email", flat=True)))
-
-
-def owners_of(workspace: Workspace) -> list[User]:
-    return [m.user for m in Membership.objects.select_related("user").filter(workspace=workspace, role=Role.OWNER)]
