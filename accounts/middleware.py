@@ -23,7 +23,7 @@ from .workspaces import memberships_of, personal_workspace_of
 
 WORKSPACE_SESSION_KEY = "workspace_id"
 
-ALWAYS_OPEN = ("/static/", "/healthz", "/terms/", "/privacy/", "/refunds/", "/telephony/", "/favicon")
+ALWAYS_OPEN = ("/static/", "/healthz", "/terms/", "/privacy/", "/refunds/", "/telephony/", "/favicon", "/api/")
 
 
 class AccountGateMiddleware:

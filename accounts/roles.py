@@ -25,12 +25,15 @@ class Action(StrEnum):
     NUMBERS = "numbers"  # buy, assign and release phone numbers
     MEMBERS = "members"  # invite, remove, change roles; read who did what
     SETTINGS = "settings"  # the workspace's name, company, country, time zone
+    INTEGRATIONS = "integrations"  # API keys, outgoing webhooks, HubSpot
     OWN = "own"  # close the workspace, export it, transfer ownership, make or remove owners
 
 
 ALLOWED: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.ADMIN: frozenset({Action.VIEW, Action.BUILD, Action.NUMBERS, Action.MEMBERS, Action.SETTINGS}),
+    Role.ADMIN: frozenset(
+        {Action.VIEW, Action.BUILD, Action.NUMBERS, Action.MEMBERS, Action.SETTINGS, Action.INTEGRATIONS}
+    ),
     Role.MEMBER: frozenset({Action.VIEW, Action.BUILD}),
     Role.BILLING: frozenset({Action.VIEW, Action.BILLING}),
     Role.VIEWER: frozenset({Action.VIEW}),
@@ -38,7 +41,7 @@ ALLOWED: dict[str, frozenset[Action]] = {
 
 ROLE_DESCRIPTIONS = {
     Role.OWNER: "Everything, including closing the workspace and handing it over.",
-    Role.ADMIN: "Members and settings, and everything a member does.",
+    Role.ADMIN: "Members, settings and integrations, and everything a member does.",
     Role.MEMBER: "Agents, lists, campaigns and calls.",
     Role.BILLING: "Credits, plans, invoices and refunds; reads the rest.",
     Role.VIEWER: "Reads everything, changes nothing.",
@@ -60,6 +63,13 @@ _MEMBER_VIEWS = "workspace_members workspace_invite invitation_revoke member_rol
 _SETTINGS_VIEWS = "workspace_settings"
 _OWN_VIEWS = "workspace_close workspace_export"
 
+# Integrations: one line per integration, so each can grow on its own.
+_API_KEY_VIEWS = ""
+
+_WEBHOOK_VIEWS = ""
+
+_HUBSPOT_VIEWS = ""
+
 ACTION_OF_VIEW: dict[str, Action] = {
     **dict.fromkeys(_BUILD_VIEWS.split(), Action.BUILD),
     **dict.fromkeys(_BILLING_VIEWS.split(), Action.BILLING),
@@ -67,6 +77,7 @@ ACTION_OF_VIEW: dict[str, Action] = {
     **dict.fromkeys(_MEMBER_VIEWS.split(), Action.MEMBERS),
     **dict.fromkeys(_SETTINGS_VIEWS.split(), Action.SETTINGS),
     **dict.fromkeys(_OWN_VIEWS.split(), Action.OWN),
+    **dict.fromkeys((_API_KEY_VIEWS + " " + _WEBHOOK_VIEWS + " " + _HUBSPOT_VIEWS).split(), Action.INTEGRATIONS),
 }
 
 # Reads that only some roles may make: who did what, invoices (they name the payer).

@@ -60,6 +60,10 @@ INSTALLED_APPS = [
     "billing",
     "telephony",
     "campaigns",
+    "ninja",  # its bundled Swagger UI files, served from here rather than a CDN
+    "integrations.api",
+    "integrations.webhooks",
+    "integrations.hubspot",
 ]
 
 MIDDLEWARE = [

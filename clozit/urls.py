@@ -7,6 +7,7 @@ from django.urls import include, path, reverse
 from accounts import views as account_views
 from accounts import workspace_views
 from billing.paddle.webhooks import paddle_webhook
+from integrations.api.api import api
 
 from . import views
 
@@ -46,6 +47,8 @@ urlpatterns = [
     path("billing/paddle/webhook/", paddle_webhook, name="paddle_webhook"),
     path("telephony/", include("telephony.urls")),
     path("numbers/", include("telephony.app_urls")),
+    path("api/v1/", api.urls),
+    path("integrations/", include("integrations.urls")),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("", include("campaigns.urls")),
