@@ -436,6 +436,15 @@ LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=8000)
 # Seconds the assistant waits per request: it reads far more than a call turn does.
 LLM_ASSISTANT_TIMEOUT_SECONDS = env.float("LLM_ASSISTANT_TIMEOUT_SECONDS", default=60.0)
 
+# --- Public API (integrations.api) ------------------------------------------------
+# (its settings go here)
+
+# --- Outgoing webhooks (integrations.webhooks) ---------------------------------------
+# (its settings go here)
+
+# --- HubSpot (integrations.hubspot) --------------------------------------------------
+# (its settings go here)
+
 # --- Logging ----------------------------------------------------------------------
 LOGGING = {
     "version": 1,
