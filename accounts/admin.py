@@ -124,6 +124,9 @@ class StatusActionsMixin:
             if forfeited:
                 messages.info(request, f"Credits forfeited: {', '.join(forfeited)}.")
             return None
+        return self._ask_reason(request, queryset, form, verb)
+
+    def _ask_reason(self, request, queryset, form, verb: str):
         return render(
             request,
             "admin/accounts/status_reason.html",
@@ -301,7 +304,7 @@ class WorkspaceAdmin(StatusActionsMixin, admin.ModelAdmin):
     ]
     fields = ["name", "company_name", "default_country", "time_zone", "max_concurrent_calls", *readonly_fields]
     inlines = [MembershipInline, WorkspaceStatusChangeInline]
-    actions = ["suspend", "terminate", "reactivate"]
+    actions = ["suspend", "terminate", "reactivate", "reopen"]
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -322,6 +325,20 @@ class WorkspaceAdmin(StatusActionsMixin, admin.ModelAdmin):
     @admin.action(description="Reactivate selected workspaces…")
     def reactivate(self, request, queryset):
         return self._set_status(request, queryset, Workspace.Status.ACTIVE, "Reactivated")
+
+    @admin.action(description="Reopen selected closed workspaces (before their data is erased)…")
+    def reopen(self, request, queryset):
+        form = StatusReasonForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return self._ask_reason(request, queryset, form, "Reopen")
+        for workspace in queryset:
+            try:
+                services.workspace_reopen(workspace=workspace, by=request.user, reason=form.cleaned_data["reason"])
+            except services.AccountError as error:
+                messages.error(request, f"{workspace}: {error}")
+            else:
+                messages.success(request, f"Reopened {workspace}.")
+        return None
 
 
 @admin.register(WorkspaceEvent)

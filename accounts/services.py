@@ -38,6 +38,7 @@ from campaigns.models import (
     KnowledgeSource,
     PlaygroundSession,
 )
+from clozit import events
 from telephony.models import PhoneNumber, ProviderEvent
 from telephony.numbers import NumberError, numbers_release_all
 from telephony.recordings import recordings_delete_at_carrier
@@ -284,6 +285,22 @@ def workspace_close(*, by: Membership) -> Workspace:
     return workspace
 
 
+@transaction.atomic
+def workspace_reopen(*, workspace: Workspace, by: User, reason: str) -> Workspace:
+    """Support reopens a workspace its owner closed, before its data is purged. What closing
+    stopped stays stopped (campaigns, numbers given back); members find it as it was otherwise."""
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if workspace.closing_requested_at is None:
+        raise AccountError("This workspace was not closed: there is nothing to reopen.")
+    deadline = workspace.closing_requested_at + timedelta(days=settings.ACCOUNT_PURGE_AFTER_DAYS)
+    if workspace.purged_at is not None or timezone.now() >= deadline:
+        raise AccountError("This workspace can no longer be reopened: its data is erased (or being erased).")
+    workspace.closing_requested_at = None
+    workspace.save(update_fields=["closing_requested_at"])
+    audit.record(workspace=workspace, actor=by, action="workspace.reopen", summary=f"Reopened: {reason.strip()}")
+    return workspace
+
+
 def _stop_and_release(*, campaigns, workspace_ids) -> None:
     for campaign in campaigns:
         try:
@@ -377,6 +394,8 @@ def workspace_purge(*, workspace_id: int) -> None:
     if workspace.purged_at is not None:
         return
     _purge_admin_history(_workspace_rows(workspace))  # first: it names rows deleted below
+    # The integrations (API keys, webhook deliveries, HubSpot) erase what they keep for it.
+    events.workspace_purging.send(sender=Workspace, workspace_id=workspace.pk)
     _purge_calls(workspace)
     _purge_contacts(workspace)
     _purge_agents_and_campaigns(workspace)

@@ -36,3 +36,8 @@ def publish(*, type: str, workspace_id: int, **data) -> None:
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     happened.send(sender=Event, event=Event(type=type, workspace_id=workspace_id, data=data))
+
+
+# Sent by accounts.services.workspace_purge inside its transaction, with `workspace_id`: whoever
+# keeps something of a workspace (integration settings, payloads sent) erases it there.
+workspace_purging = Signal()

@@ -91,6 +91,35 @@ def test_an_owner_closes_the_workspace_and_it_is_erased_30_days_later(team, djan
         assert person.is_active and person.purged_at is None and person.personal_workspace.purged_at is None
 
 
+def test_support_reopens_a_closed_workspace_from_admin_until_it_is_erased(team, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.workspace_close(by=member(team, "ada"))
+    staff = User.objects.create_superuser(email="staff@example.com", password="x" * 12)
+    admin = client_in(staff, staff.personal_workspace)
+    changelist = reverse("admin:accounts_workspace_changelist")
+    selected = {"action": "reopen", "_selected_action": [team["workspace"].pk]}
+
+    asked = admin.post(changelist, selected)
+    assert asked.status_code == 200 and "give a reason" in asked.content.decode()
+    assert fresh(team["workspace"]).closing_requested_at is not None  # nothing happens without a reason
+    admin.post(changelist, {**selected, "apply": "1", "reason": "The owner closed it by mistake"})
+
+    workspace = fresh(team["workspace"])
+    assert workspace.closing_requested_at is None and workspace.can_dial
+    assert fresh(team["campaign"]).status == Campaign.Status.STOPPED  # what closing stopped stays stopped
+    assert WorkspaceEvent.objects.filter(workspace=workspace, action="workspace.reopen", actor=staff).exists()
+    assert services.accounts_purge_due(now=timezone.now() + timedelta(days=31)) == 0  # no longer due
+    with pytest.raises(services.AccountError, match="not closed"):
+        services.workspace_reopen(workspace=workspace, by=staff, reason="again")
+
+    # Past the purge, nothing comes back.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.workspace_close(by=member(team, "ada"))
+    services.accounts_purge_due(now=timezone.now() + timedelta(days=31))
+    with pytest.raises(services.AccountError, match="no longer be reopened"):
+        services.workspace_reopen(workspace=fresh(workspace), by=staff, reason="too late")
+
+
 def test_only_an_owner_closes_a_workspace(team):
     with pytest.raises(PermissionDenied):
         services.workspace_close(by=member(team, "grace"))
