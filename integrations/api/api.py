@@ -86,7 +86,11 @@ class ClozitApi(NinjaAPI):
     def _get_urls(self):
         patterns = super()._get_urls()
         for pattern in patterns:
-            pattern.callback = self._with_problem_for_method(pattern.callback)
+            if pattern.name == "api-root":
+                # ninja's root answers Django's HTML 404; the name stays, ninja reverses it.
+                pattern.callback = csrf_exempt(partial(errors.not_found, self))
+            else:
+                pattern.callback = self._with_problem_for_method(pattern.callback)
         # Last: anything else under /api/v1/ is a 404 problem, not Django's HTML page.
         patterns.append(re_path(r"^.*$", csrf_exempt(partial(errors.not_found, self)), name="api-not-found"))
         return patterns

@@ -4,6 +4,7 @@ method needs (GET/HEAD read; every other method writes), within its rate limit.
 A key belongs to the workspace, not to the member who made it: it keeps working after that
 member leaves or is removed, until someone revokes it."""
 
+import ipaddress
 from datetime import timedelta
 
 from django.db.models import Q
@@ -20,13 +21,18 @@ READ_METHODS = ("GET", "HEAD", "OPTIONS")
 LAST_USED_EVERY = timedelta(minutes=1)
 
 
-def client_ip(request) -> str:
-    # uvicorn puts the proxy's X-Forwarded-For into REMOTE_ADDR when the proxy is trusted
-    # (its forwarded-allow-ips); a client cannot set it otherwise.
-    return request.META.get("REMOTE_ADDR") or "unknown"
+def client_ip(request) -> str | None:
+    """The client's address, or None when the server was not given one (a Unix socket).
+
+    uvicorn puts the proxy's X-Forwarded-For into REMOTE_ADDR when the proxy is trusted
+    (its forwarded-allow-ips); a client cannot set it otherwise."""
+    try:
+        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR") or ""))
+    except ValueError:
+        return None
 
 
-def _last_used_record(key: ApiKey, ip: str) -> None:
+def _last_used_record(key: ApiKey, ip: str | None) -> None:
     now = timezone.now()
     if key.last_used_at is not None and key.last_used_at > now - LAST_USED_EVERY:
         return
@@ -39,10 +45,10 @@ def _last_used_record(key: ApiKey, ip: str) -> None:
 class ApiKeyAuth(HttpBearer):
     def authenticate(self, request, token: str) -> ApiKey | None:
         ip = client_ip(request)
-        ratelimit.auth_failures_check(ip=ip)
+        ratelimit.auth_failures_check(ip=ip or "unknown")
         key = api_key_find(token)
         if key is None:
-            ratelimit.auth_failure_record(ip=ip)
+            ratelimit.auth_failure_record(ip=ip or "unknown")
             return None  # ninja answers 401 (errors.install makes it a problem document)
         workspace = key.workspace
         if workspace.status != workspace.Status.ACTIVE or workspace.closing_requested_at is not None:

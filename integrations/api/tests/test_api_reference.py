@@ -47,6 +47,7 @@ def test_unknown_paths_and_wrong_methods_are_problems(live):
     secret = make_key(make_owner("ada@example.com"))
 
     for method, path in [
+        ("GET", "/api/v1/"),
         ("GET", "/api/v1/nothing-here"),
         ("POST", "/api/v1/agents/1/nope"),
         ("GET", "/api/v1/do-not-call/"),
