@@ -13,6 +13,7 @@ Operations are synchronous functions (the services they call are), so the wrappe
 
 from functools import partial, wraps
 
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponseNotAllowed
 from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
@@ -84,6 +85,13 @@ def _rate_limit_headers(run):
 
 class ClozitApi(NinjaAPI):
     def _get_urls(self):
+        for bound in self._get_bound_routers():
+            for path, path_view in bound.path_operations.items():
+                if path_view.is_async:
+                    raise ImproperlyConfigured(
+                        f"API operation {bound.prefix}{path} is async: the API's wrappers (keys, limits, "
+                        "idempotency) and the services they call are synchronous; write it as a plain def."
+                    )
         patterns = super()._get_urls()
         for pattern in patterns:
             if pattern.name == "api-root":
