@@ -64,7 +64,7 @@ _SETTINGS_VIEWS = "workspace_settings"
 _OWN_VIEWS = "workspace_close workspace_export"
 
 # Integrations: one line per integration, so each can grow on its own.
-_API_KEY_VIEWS = ""
+_API_KEY_VIEWS = "api_keys api_key_create api_key_revoke"
 
 _WEBHOOK_VIEWS = ""
 
@@ -85,6 +85,7 @@ READ_ACTION_OF_VIEW: dict[str, Action] = {
     "workspace_activity": Action.MEMBERS,
     "purchase_invoice": Action.BILLING,
     "workspace_export": Action.OWN,
+    **dict.fromkeys(_API_KEY_VIEWS.split(), Action.INTEGRATIONS),
 }
 
 # Pages about the person rather than the workspace, open to every role: their own settings,

@@ -437,7 +437,12 @@ LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=8000)
 LLM_ASSISTANT_TIMEOUT_SECONDS = env.float("LLM_ASSISTANT_TIMEOUT_SECONDS", default=60.0)
 
 # --- Public API (integrations.api) ------------------------------------------------
-# (its settings go here)
+# Requests each API key may make per minute (all web processes together: counted in Redis).
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=120)
+# Requests with a wrong API key one IP address may make per minute, so keys cannot be guessed fast.
+API_AUTH_FAILURES_PER_MINUTE = env.int("API_AUTH_FAILURES_PER_MINUTE", default=30)
+# Hours an Idempotency-Key (and the answer it replays) is kept before the daily job removes it.
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
 
 # --- Outgoing webhooks (integrations.webhooks) ---------------------------------------
 # (its settings go here)

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import django_rq
 import pytest
+from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -113,6 +114,9 @@ def fingerprint(workspace: Workspace) -> dict:
         "subscriptions": sorted(Subscription.objects.filter(workspace=ws).values_list("pk", "status", "cancel_at")),
         "events": WorkspaceEvent.objects.filter(workspace=ws).count(),
         "jobs": queued_jobs(),
+        "api_keys": sorted(
+            apps.get_model("api", "ApiKey").objects.filter(workspace=ws).values_list("pk", "revoked_at")
+        ),
     }
 
 
@@ -123,7 +127,7 @@ _READ_ONLY_VIEWS = """
 dashboard credits credits_export credits_balance purchase_status number_list agent_list
 contactlist_list contactlist_detail contactlist_rejections contactlist_export dnc_export campaign_list
 campaign_detail call_list call_detail call_recording campaign_report analytics campaign_stats calls_export
-assistant_question
+assistant_question integrations
 """
 READ_ONLY = frozenset(_READ_ONLY_VIEWS.split())
 PUBLIC = frozenset({"landing", "terms", "privacy", "refunds", "healthz", None})  # None: /favicon.ico
@@ -235,9 +239,14 @@ def team(db):
     subscription = Subscription.objects.create(
         workspace=workspace, plan=plan, paddle_subscription_id="sub_team", status="active"
     )
+    # By model name: the accounts app imports no integration (pyproject.toml's contracts).
+    api_key = apps.get_model("api", "ApiKey").objects.create(
+        workspace=workspace, name="CRM", prefix="clz_team0000", secret_hash="0" * 64
+    )
     return {
         "workspace": workspace,
         "people": people,
+        "api_key": api_key,
         "target": target,
         "campaign": campaign,
         "agent": agent,
@@ -320,6 +329,7 @@ def page_request(name: str, team: dict) -> tuple[str, dict]:
         "invitation_revoke": {"pk": team["invitation"].pk},
         "member_role": {"pk": team["target"].pk},
         "member_remove": {"pk": team["target"].pk},
+        "api_key_revoke": {"pk": team["api_key"].pk},
     }.get(name, {})
     data = {
         "agent_create": agent_form(),
@@ -346,6 +356,7 @@ def page_request(name: str, team: dict) -> tuple[str, dict]:
             "time_zone": "UTC",
         },
         "workspace_close": {"confirm_name": team["workspace"].name},
+        "api_key_create": {"name": "CI", "scope": "read"},
     }.get(name, {})
     return reverse(name, kwargs=kwargs), data
 

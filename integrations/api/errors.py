@@ -4,6 +4,8 @@ Every refusal a service raises (the project's error types, written for people) b
 problem with that message as its `detail`; nothing reaches the client as an HTML page or a
 stack trace."""
 
+import logging
+
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -14,6 +16,9 @@ from billing.ledger import LedgerError
 from campaigns.errors import CampaignError
 
 PROBLEM_TYPE_BASE = "https://clozit.dev/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+logger = logging.getLogger(__name__)
 
 
 class ApiProblem(Exception):
@@ -36,7 +41,7 @@ def problem_response(api: NinjaAPI, request: HttpRequest, problem: ApiProblem) -
     body["instance"] = request.path
     body.update(problem.extra)
     response = api.create_response(request, body, status=problem.status)
-    response["Content-Type"] = "application/problem+json"
+    response["Content-Type"] = PROBLEM_CONTENT_TYPE
     for name, value in problem.headers.items():
         response[name] = value
     return response
@@ -82,3 +87,28 @@ def install(api: NinjaAPI) -> None:
         @api.exception_handler(refusal)
         def _refused(request, exc):
             return problem_response(api, request, ApiProblem(409, "Refused", str(exc), code="refused"))
+
+    @api.exception_handler(Exception)
+    def _unexpected(request, exc):
+        # Logged with its trace for us; the client learns only that it was our fault (and may retry).
+        logger.exception("API request failed: %s %s", request.method, request.path, exc_info=exc)
+        problem = ApiProblem(
+            500, "Server error", "Something went wrong on our side; it has been logged. Try again later."
+        )
+        return problem_response(api, request, problem)
+
+
+def not_found(api: NinjaAPI, request: HttpRequest) -> HttpResponse:
+    """Any path under /api/v1/ that is no endpoint."""
+    problem = ApiProblem(404, "Not found", "There is no such endpoint; see /api/v1/docs for the ones there are.")
+    return problem_response(api, request, problem)
+
+
+def method_not_allowed(api: NinjaAPI, request: HttpRequest, allowed: str) -> HttpResponse:
+    problem = ApiProblem(
+        405,
+        "Method not allowed",
+        f"{request.method} is not allowed here; this endpoint allows {allowed}.",
+        headers={"Allow": allowed},
+    )
+    return problem_response(api, request, problem)

@@ -35,3 +35,29 @@ class ApiKey(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == self.Scope.WRITE
+
+
+class IdempotencyRecord(models.Model):
+    """One `Idempotency-Key` a client sent with a POST, and the answer it got.
+
+    Inserting the row is the lock: the unique (api_key, key) constraint lets exactly one of two
+    concurrent requests with the same key run. While it runs `status` is null (a repeat is told
+    to wait, 409); once it has answered, its status, content type and body are kept so a repeat
+    gets the same answer without the action running again. Answers with a 5xx status are not
+    kept (the row is deleted) so the client may retry. Rows older than API_IDEMPOTENCY_HOURS are
+    deleted by a daily job."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=255)
+    # SHA-256 of the method, path (with its query) and body: the same key with another request is refused.
+    request_hash = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(default=b"")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_once_per_api_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status or 'running'})"
