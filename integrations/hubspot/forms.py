@@ -72,7 +72,7 @@ class PushBackForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    source = forms.ChoiceField(label="Contacts to import")
+    source = forms.ChoiceField(label="Contacts to import", required=False)
     name = forms.CharField(label="Name of the new list", max_length=120, required=False)
     phone = forms.ChoiceField(label="Phone number")
     first_name = forms.ChoiceField(label="First name", required=False)
