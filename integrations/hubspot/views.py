@@ -64,7 +64,7 @@ def hubspot_connect(request):
         else:
             messages.success(request, "HubSpot is connected.")
             return redirect("hubspot_home")
-    return render(request, "integrations/hubspot.html", {"connection": None, "connect_form": form}, status=400)
+    return render(request, "integrations/hubspot.html", {"connection": None, "connect_form": form})
 
 
 @login_required
@@ -103,7 +103,7 @@ def hubspot_settings(request):
         "settings_form": form,
         "push_backs": selectors.recent_push_backs(workspace=request.workspace),
     }
-    return render(request, "integrations/hubspot.html", context, status=400)
+    return render(request, "integrations/hubspot.html", context)
 
 
 @login_required
@@ -146,5 +146,4 @@ def hubspot_import(request):
         else:
             messages.success(request, "Importing from HubSpot. The list fills in as HubSpot is read.")
             return redirect("contactlist_detail", contact_list.pk)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "integrations/hubspot_import.html", {"form": form}, status=status)
+    return render(request, "integrations/hubspot_import.html", {"form": form})
