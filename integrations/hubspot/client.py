@@ -23,6 +23,7 @@ from hubspot.crm.lists import ListSearchRequest
 from hubspot.crm.objects.notes import ApiException as NotesApiException
 from hubspot.crm.objects.notes import SimplePublicObjectInputForCreate
 from hubspot.crm.properties import ApiException as PropertiesApiException
+from urllib3.util.retry import Retry
 
 TIMEOUT_SECONDS = 15
 PAGE_SIZE = 100  # contacts per page and per batch read (HubSpot's batch read takes at most 100)
@@ -114,11 +115,32 @@ def _error(exc: Exception) -> HubSpotError:
     return HubSpotError(f"HubSpot refused the request ({status}): {detail or exc.reason}", True, status=status)
 
 
-class HubSpotClient:
-    """One portal, through a private app's access token."""
+# urllib3 on its own retries a GET answered 429 after sleeping its Retry-After, unseen. Pages and
+# push-backs must not wait inside a request: they get every answer at once and decide themselves.
+NO_RETRY = Retry(total=0, status_forcelist=(), respect_retry_after_header=False, raise_on_status=False)
+# A background import reads thousands of pages and may meet HubSpot's ten-second limit: it waits
+# as HubSpot asks, a few times, before giving up. Every request it makes only reads (the batch
+# read and search are POSTs that change nothing), so repeating one is harmless.
+PATIENT = Retry(
+    total=5,
+    backoff_factor=1,
+    status_forcelist=(429, 500, 502, 503, 504),
+    allowed_methods=None,
+    respect_retry_after_header=True,
+    raise_on_status=False,
+)
 
-    def __init__(self, access_token: str):
-        self._api = HubSpot(access_token=access_token, host=settings.HUBSPOT_API_BASE_URL.rstrip("/"))
+
+class HubSpotClient:
+    """One portal, through a private app's access token. `patient`: for background reads only
+    (see PATIENT)."""
+
+    def __init__(self, access_token: str, *, patient: bool = False):
+        self._api = HubSpot(
+            access_token=access_token,
+            host=settings.HUBSPOT_API_BASE_URL.rstrip("/"),
+            retry=PATIENT if patient else NO_RETRY,
+        )
 
     def _call(self, method, *args, **kwargs):
         try:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts import audit
 from campaigns.contacts.contact_rows import MAPPED_FIELDS, variable_name_problem
+from campaigns.contacts.importing import MAX_BACKGROUND_UPLOAD_BYTES, contact_list_import
 from campaigns.models import Call, Contact, ContactList, ContactUpload
 from clozit.queueing import enqueue
 
@@ -37,8 +38,8 @@ IMPORT_JOB_TIMEOUT_SECONDS = 3600
 PHONE_PROPERTIES = ("phone", "mobilephone")  # searched when a contact has no stored HubSpot id
 
 
-def client_for(connection: Connection) -> HubSpotClient:
-    return HubSpotClient(token_decrypt(connection.token_encrypted))
+def client_for(connection: Connection, *, patient: bool = False) -> HubSpotClient:
+    return HubSpotClient(token_decrypt(connection.token_encrypted), patient=patient)
 
 
 def connection_of(workspace) -> Connection | None:
@@ -194,7 +195,7 @@ def hubspot_import_fetch(*, list_import: ListImport) -> bytes:
     connection = connection_of(list_import.workspace_id)
     if connection is None:
         raise HubSpotIntegrationError("HubSpot is no longer connected. Connect it again and import again.")
-    client = client_for(connection)
+    client = client_for(connection, patient=True)
     columns = [OBJECT_ID_COLUMN, *list_import.properties]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -225,6 +226,11 @@ def hubspot_import_fetch(*, list_import: ListImport) -> bytes:
         ImportedRecord.objects.bulk_create(records, batch_size=2000)
         records = []
         ListImport.objects.filter(pk=list_import.pk).update(fetched=fetched, skipped_without_phone=skipped)
+        if out.tell() > MAX_BACKGROUND_UPLOAD_BYTES:
+            raise HubSpotIntegrationError(
+                f"The contacts read from HubSpot passed {MAX_BACKGROUND_UPLOAD_BYTES // 2**20} MB (after "
+                f"{fetched:,} contacts): import a smaller HubSpot list, or fewer properties."
+            )
         if not after:
             break
     if line == 1:
@@ -240,8 +246,6 @@ def hubspot_import_run(*, list_id: int) -> None:
     """The import job's work: read HubSpot (unless already read), then run the CSV import on the
     file. Safe to run twice: a list already imported is left alone, and the CSV import starts over
     when it is run again."""
-    from campaigns.contacts.importing import contact_list_import
-
     list_import = ListImport.objects.select_related("contact_list").filter(contact_list_id=list_id).first()
     if list_import is None or list_import.contact_list.import_status == ContactList.ImportStatus.DONE:
         return

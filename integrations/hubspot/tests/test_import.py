@@ -168,3 +168,17 @@ def test_a_failure_of_hubspot_fails_the_import_with_its_reason(
     assert contact_list.import_status == ContactList.ImportStatus.FAILED
     assert "refused the access token" in contact_list.import_error
     assert not contact_list.contacts.exists()
+
+
+def test_the_import_waits_out_hubspot_rate_limit_as_hubspot_asks(
+    client, user, connected, fake_hubspot, portal, run_jobs, start_import
+):
+    client.force_login(user)
+    start_import(client, fake_hubspot)
+    # A batch read is refused once (HubSpot's secondly limit), without a wait asked for.
+    fake_hubspot.fail_next("POST", "/crm/v3/objects/contacts/batch/read", 429, headers={"Retry-After": "0"})
+    run_jobs()
+    contact_list = ContactList.objects.get(workspace=user.personal_workspace)
+    assert contact_list.import_status == ContactList.ImportStatus.DONE
+    assert contact_list.rows_imported == N - 6
+    assert len(fake_hubspot.calls("POST", "/crm/v3/objects/contacts/batch/read")) == 4
