@@ -349,9 +349,8 @@ def _call_note(call: Call) -> str:
         parts.append(f"Campaign: {call.campaign.name}")
     for name, value in call.captured or []:
         parts.append(f"{name}: {value}")
-    summary = (call.engine_state or {}).get("summary") if isinstance(call.engine_state, dict) else None
-    if summary:
-        parts.append(f"Summary: {summary}")
+    if call.failure_reason:
+        parts.append(f"Why: {call.failure_reason}")
     parts.append(f"Call page: {link}")
     return "<br>".join(_escape(p) for p in parts)
 

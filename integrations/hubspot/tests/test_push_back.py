@@ -236,3 +236,17 @@ def test_an_event_rolled_back_sends_nothing(user, connected, fake_hubspot, impor
         raise RuntimeError("the call's transaction failed")
     run_jobs()
     assert not PushBack.objects.exists() and not fake_hubspot.calls("PATCH", "/crm/v3/objects/contacts/")
+
+
+def test_a_call_nobody_answered_leaves_a_note_and_no_outcome(
+    user, connected, fake_hubspot, imported, portal_properties, run_jobs
+):
+    configure(connected)
+    contact, record = imported["+12025550102"]
+    call = finished_call(user, contact, status=Call.Status.NO_ANSWER, outcome="", captured=[], duration_seconds=0)
+    publish(events.CALL_FAILED, user, call_id=call.pk)
+    run_jobs()
+    assert PushBack.objects.get().status == PushBack.Status.SENT
+    assert "clozit_outcome" not in fake_hubspot.contacts[record].properties
+    [note] = fake_hubspot.notes_of(record)
+    assert "No answer" in note["properties"]["hs_note_body"]
