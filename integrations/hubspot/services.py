@@ -270,6 +270,8 @@ def hubspot_import_run(*, list_id: int) -> None:
 
 
 def _import_failed(list_import: ListImport, message: str) -> None:
+    # The list page's "Try again" re-imports a stored file, and none was stored: say where to go.
+    message = f"{message} Then import it again from Integrations → HubSpot."
     with transaction.atomic():
         ListImport.objects.filter(pk=list_import.pk).update(status=ListImport.Status.FAILED, error=message[:300])
         ContactList.objects.filter(pk=list_import.contact_list_id).update(
