@@ -82,3 +82,45 @@ def test_connect_then_import_a_list(live, new_page, user, fake_hubspot, run_jobs
     expect(main).to_contain_text("Bob")
     expect(main).not_to_contain_text("Nophone")
     assert fits(page)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_a_failed_push_back_shows_why_and_is_retried(live, new_page, user, fake_hubspot, size):
+    from integrations.hubspot.models import PushBack
+    from integrations.hubspot.services import hubspot_connect
+
+    hubspot_connect(workspace=user.personal_workspace, token=fake_hubspot.token, by=user)
+    failed = PushBack.objects.create(
+        workspace=user.personal_workspace,
+        kind=PushBack.Kind.CALL_RESULT,
+        key="call:1",
+        phone_number="+12025550101",
+        object_id="51",
+        status=PushBack.Status.FAILED,
+        attempts=1,
+        last_error="HubSpot refused the request (400): Property values were not valid: “clozit_outcome” does not exist",
+    )
+    PushBack.objects.create(
+        workspace=user.personal_workspace,
+        kind=PushBack.Kind.OPT_OUT,
+        key="opt_out:+12025550102:",
+        phone_number="+12025550102",
+        status=PushBack.Status.SENT,
+    )
+    page = new_page()
+    page.set_viewport_size(VIEWPORTS[size])
+    log_in(page, live.url, user)
+    page.goto(live.url + "/integrations/hubspot/")
+    rows = page.get_by_test_id("hubspot-push")
+    expect(rows).to_have_count(2)
+    failed_row = page.locator("[data-testid=hubspot-push][data-status=failed]")
+    expect(failed_row).to_contain_text("“clozit_outcome” does not exist")
+    assert fits(page)
+    failed_row.get_by_test_id("hubspot-push-retry").click()
+    expect(page.locator("[data-testid=hubspot-push][data-status=failed]")).to_have_count(0)
+    expect(page.locator("[data-testid=hubspot-push][data-status=pending]")).to_have_count(1)
+    failed.refresh_from_db()
+    assert failed.status == PushBack.Status.PENDING and failed.attempts == 0
+    assert fits(page)
