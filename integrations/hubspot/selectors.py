@@ -2,7 +2,7 @@
 
 from campaigns.models import Agent
 
-from .models import PushBack
+from .models import ListImport, PushBack
 
 
 def recent_push_backs(*, workspace, limit: int = 50) -> list[PushBack]:
@@ -18,3 +18,9 @@ def captured_field_names(*, workspace) -> list[str]:
             if name and name not in names:
                 names.append(name)
     return sorted(names)
+
+
+def recent_imports(*, workspace, limit: int = 10) -> list[ListImport]:
+    return list(
+        ListImport.objects.filter(workspace=workspace).select_related("contact_list").order_by("-created_at")[:limit]
+    )

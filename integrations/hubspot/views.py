@@ -38,6 +38,7 @@ def hubspot_home(request):
             "portal_problem": problem,
             "settings_form": form,
             "push_backs": selectors.recent_push_backs(workspace=request.workspace),
+            "imports": selectors.recent_imports(workspace=request.workspace),
         }
     return render(request, "integrations/hubspot.html", context)
 

@@ -155,6 +155,8 @@ def test_all_contacts_with_a_phone_number(client, user, connected, fake_hubspot,
     assert contact_list.import_status == ContactList.ImportStatus.DONE
     assert sorted(contact_list.contacts.values_list("first_name", flat=True)) == ["Bo0", "Bo2", "Bo4"]
     assert ListImport.objects.get(contact_list=contact_list).skipped_without_phone == 2
+    page = text(client.get(reverse("hubspot_home")))
+    assert "5 contacts (2 without a phone number left out)" in page and "Everyone" in page
 
 
 def test_a_failure_of_hubspot_fails_the_import_with_its_reason(

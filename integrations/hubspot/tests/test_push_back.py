@@ -250,3 +250,24 @@ def test_a_call_nobody_answered_leaves_a_note_and_no_outcome(
     assert "clozit_outcome" not in fake_hubspot.contacts[record].properties
     [note] = fake_hubspot.notes_of(record)
     assert "No answer" in note["properties"]["hs_note_body"]
+
+
+def test_a_revoked_token_is_a_permanent_failure(user, connected, fake_hubspot, imported, portal_properties, run_jobs):
+    configure(connected)
+    contact, _ = imported["+12025550101"]
+    fake_hubspot.token = "pat-na1-rotated"  # the private app's token was rotated in HubSpot
+    publish(events.CALL_COMPLETED, user, call_id=finished_call(user, contact).pk)
+    run_jobs()
+    push = PushBack.objects.get()
+    assert push.status == PushBack.Status.FAILED and "refused the access token" in push.last_error
+
+
+def test_disconnecting_fails_what_was_not_yet_sent(user, connected, fake_hubspot, imported, portal_properties):
+    configure(connected)
+    contact, _ = imported["+12025550101"]
+    publish(events.CALL_COMPLETED, user, call_id=finished_call(user, contact).pk)  # queued, not yet run
+    services.hubspot_disconnect(workspace=user.personal_workspace, by=user)
+    push = PushBack.objects.get()
+    assert push.status == PushBack.Status.FAILED and "disconnected" in push.last_error
+    hubspot_push(push.pk)  # the queued job, run after all
+    assert not fake_hubspot.calls("PATCH", "/crm/v3/objects/contacts/")
