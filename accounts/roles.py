@@ -68,7 +68,7 @@ _API_KEY_VIEWS = "api_keys api_key_create api_key_revoke"
 
 _WEBHOOK_VIEWS = ""
 
-_HUBSPOT_VIEWS = ""
+_HUBSPOT_VIEWS = "hubspot_home hubspot_connect hubspot_disconnect hubspot_settings hubspot_push_retry hubspot_import"
 
 ACTION_OF_VIEW: dict[str, Action] = {
     **dict.fromkeys(_BUILD_VIEWS.split(), Action.BUILD),

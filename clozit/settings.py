@@ -448,7 +448,13 @@ API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
 # (its settings go here)
 
 # --- HubSpot (integrations.hubspot) --------------------------------------------------
-# (its settings go here)
+# Where the HubSpot SDK sends its requests (tests point it at a local fake).
+HUBSPOT_API_BASE_URL = env.str("HUBSPOT_API_BASE_URL", default="https://api.hubapi.com")
+# Fernet key(s) for the stored access tokens, newest first, comma-separated; empty: one derived
+# from SECRET_KEY (rotating SECRET_KEY then means connecting HubSpot again).
+HUBSPOT_TOKEN_KEYS = env.list("HUBSPOT_TOKEN_KEYS", default=[])
+# How often a push-back to HubSpot is tried before it is recorded as failed.
+HUBSPOT_PUSH_MAX_ATTEMPTS = env.int("HUBSPOT_PUSH_MAX_ATTEMPTS", default=8)
 
 # --- Logging ----------------------------------------------------------------------
 LOGGING = {
