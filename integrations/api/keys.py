@@ -62,3 +62,9 @@ def api_key_find(secret: str) -> ApiKey | None:
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= timezone.now()):
         return None
     return key
+
+
+def api_keys_erase(*, workspace_id: int, **_) -> None:
+    """A purged workspace keeps no keys, nor the answers their Idempotency-Keys would replay.
+    Receiver of `clozit.events.workspace_purging`."""
+    ApiKey.objects.filter(workspace_id=workspace_id).delete()

@@ -10,5 +10,7 @@ class HubSpotConfig(AppConfig):
         from clozit import events
 
         from .receivers import on_event
+        from .services import hubspot_workspace_erase
 
         events.happened.connect(on_event, dispatch_uid="hubspot.on_event")
+        events.workspace_purging.connect(hubspot_workspace_erase, dispatch_uid="hubspot.workspace_erase")

@@ -457,3 +457,12 @@ def push_backs_due() -> int:
     for push_id in due:
         enqueue("default", hubspot_push, push_id)
     return len(due)
+
+
+def hubspot_workspace_erase(*, workspace_id: int, **_) -> None:
+    """A purged workspace keeps nothing here: the token, the imports' HubSpot ids, the push-backs
+    (their notes and phone numbers). Receiver of `clozit.events.workspace_purging`."""
+    Connection.objects.filter(workspace_id=workspace_id).delete()
+    ImportedRecord.objects.filter(contact_list__workspace_id=workspace_id).delete()
+    ListImport.objects.filter(workspace_id=workspace_id).delete()
+    PushBack.objects.filter(workspace_id=workspace_id).delete()
