@@ -32,10 +32,11 @@ def own(queryset: QuerySet, pk: int, *, workspace) -> Model:
     return found
 
 
-def page(queryset: QuerySet, query: PageQuery, *, schema) -> dict:
-    """{"data": [...], "next_cursor": ...}: one page of `queryset`, newest first."""
+def page(queryset: QuerySet, query: PageQuery) -> dict:
+    """{"data": [...], "next_cursor": ...}: one page of `queryset`, newest first (the route's
+    response schema turns the rows into JSON)."""
     rows, next_cursor = cursor_page(queryset, cursor=query.cursor, limit=query.limit)
-    return {"data": [schema.from_orm(row) for row in rows], "next_cursor": next_cursor}
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 def form_problem(form, *, fields: dict[str, str] | None = None) -> ApiProblem:

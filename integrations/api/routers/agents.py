@@ -115,7 +115,7 @@ def _saved(request, agent: Agent, fields: AgentFields) -> Agent:
 
 @router.get("", response=AgentPage, summary="List agents")
 def agents_list(request, query: Query[PageQuery]):
-    return page(Agent.objects.filter(workspace=request.workspace), query, schema=AgentOut)
+    return page(Agent.objects.filter(workspace=request.workspace), query)
 
 
 @router.post("", response={201: AgentOut}, summary="Create an agent")
