@@ -119,8 +119,8 @@ def agents_list(request, query: Query[PageQuery]):
 
 
 @router.post("", response={201: AgentOut}, summary="Create an agent")
-def agents_create(request, fields: AgentFields):
-    return Status(201, _saved(request, Agent(workspace=request.workspace), fields))
+def agents_create(request, body: AgentFields):
+    return Status(201, _saved(request, Agent(workspace=request.workspace), body))
 
 
 @router.get("/{int:agent_id}", response=AgentOut, summary="Get an agent")
@@ -129,8 +129,8 @@ def agents_get(request, agent_id: int):
 
 
 @router.patch("/{int:agent_id}", response=AgentOut, summary="Update an agent")
-def agents_update(request, agent_id: int, fields: AgentFields):
-    return _saved(request, own(Agent.objects, agent_id, workspace=request.workspace), fields)
+def agents_update(request, agent_id: int, body: AgentFields):
+    return _saved(request, own(Agent.objects, agent_id, workspace=request.workspace), body)
 
 
 @router.delete("/{int:agent_id}", response={204: None}, summary="Delete an agent")
