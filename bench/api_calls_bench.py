@@ -170,7 +170,9 @@ def main() -> None:
         + f"`GET /api/v1/calls` for one workspace with {args.calls:,} calls over {args.campaigns} campaigns and 90 "
         "days (bench/api_calls_bench.py, `make bench-api`): test settings, PostgreSQL, Redis; requests through the "
         f"Django test client with a read key, p50/p95 of {args.runs} requests after a warm-up; load average "
-        f"{load_before:.2f} before the run. Target p50 ≤ {TARGET_MS} ms for every request: {verdict}.\n\n" + table
+        f"{load_before:.2f} before the run. Target p50 ≤ {TARGET_MS} ms for every request: {verdict}. Two "
+        "queries each, however deep the cursor: the key, and the page (one keyset range of the index its filter "
+        "has); the time beyond the slowest query is the request's Python (auth, serialising the rows).\n\n" + table
     )
     print(out)
     if plans:
