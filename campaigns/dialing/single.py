@@ -13,7 +13,6 @@ which number) in the transaction that writes the call.
 """
 
 import datetime as dt
-from dataclasses import dataclass, field
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -29,23 +28,13 @@ from clozit.phones import normalise_number
 from telephony.numbers import caller_number_usable, default_caller_number
 
 from ..contacts.contact_rows import MAX_VARIABLE_LENGTH, normalise_header, normalise_time_zone
-from ..contacts.windows import WindowCheck, callee_time_zones, number_facts
+from ..contacts.windows import WAITING_CLOSED, WAITING_NO_ZONE, AnyHours, WindowCheck
 from ..errors import CampaignError
 from ..lifecycle.services import _ensure_can_dial
 from ..models import Agent, Call, DoNotCall
 from .dialer import RING_ALLOWANCE_SECONDS, _call_ids_draw, _dial_jobs_enqueue
 
 MAX_VARIABLES = 50
-
-
-@dataclass(frozen=True)
-class AnyHours:
-    """The calling hours of a call placed on request: any hour of any day, so only the legal
-    window of the callee's country (settings.CALLING_WINDOWS) limits it."""
-
-    calling_hours_start: dt.time = dt.time.min
-    calling_hours_end: dt.time = dt.time.max
-    calling_days: list = field(default_factory=lambda: list(range(7)))
 
 
 class CallNotNow(CampaignError):
@@ -124,12 +113,12 @@ def call_place_now(
     refusal = _dnc_refusal(workspace, number)
     if refusal:
         raise CampaignError(refusal)
-    callee = SimpleNamespace(phone_number=number, time_zone=zone_name)
-    wait = WindowCheck(AnyHours(), timezone.now()).wait_for_zones(
-        tuple(callee_time_zones(callee)), number_facts(number)[1]
-    )
+    # The dialer checks the same window again just before it dials (dialer._window_wait).
+    wait = WindowCheck(AnyHours(), timezone.now()).wait_for(SimpleNamespace(phone_number=number, time_zone=zone_name))
     if wait is not None:
-        opens_at = wait.until if wait.reason.startswith("Outside") else None
+        if wait.reason == WAITING_NO_ZONE:
+            raise CampaignError(f"No time zone is known for {number}: send the callee's time zone.")
+        opens_at = wait.until if wait.reason.startswith(WAITING_CLOSED) else None
         when = f" Calling opens at {opens_at.isoformat()}." if opens_at else ""
         raise CallNotNow(f"{number} may not be called now: {wait.reason}.{when}", opens_at=opens_at)
 
@@ -165,6 +154,7 @@ def call_place_now(
             # No contact behind it: the agent's {{variables}} come from here (calls.services._context).
             engine_state={
                 "variables": cleaned,
+                "time_zone": zone_name,
                 "consent": {"attested_at": now.isoformat(), "by": getattr(by, "pk", None), "via": via},
             },
         )

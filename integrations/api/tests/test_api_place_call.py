@@ -174,3 +174,30 @@ def test_a_read_key_places_no_call(live, owner):
     refused = place(Api(live.url, key.secret), make_agent(owner))
     assert refused.status_code == 403
     assert not Call.objects.exists()
+
+
+def test_the_dialer_checks_the_window_again_before_it_dials(api, owner, settings, monkeypatch, run_jobs):
+    settings.CALLING_WINDOWS_ENFORCED = True
+    clock = {"now": dt.datetime(2025, 1, 13, 20, 59, tzinfo=dt.UTC)}  # Monday 15:59 in New York: open
+    monkeypatch.setattr(timezone, "now", lambda: clock["now"])
+    placed = place(api, make_agent(owner), to="+12125550101")
+    assert placed.status_code == 202, placed.text
+    # The dial job runs late, after the window closed (a queue backed up, a worker restarted).
+    clock["now"] = dt.datetime(2025, 1, 14, 3, 0, tzinfo=dt.UTC)
+    run_jobs()
+    call = Call.objects.get(pk=placed.json()["id"])
+    assert call.status == Call.Status.CANCELED and call.failure_reason.startswith("Outside calling hours")
+    assert call.dialing_started_at is None and call.provider_call_id == ""
+    assert call.credits_charged == 0
+    assert not CreditHold.objects.filter(reference=f"call:{call.pk}", status=CreditHold.Status.ACTIVE).exists()
+
+
+def test_a_number_without_a_known_zone_is_called_only_with_one(api, owner, settings, monkeypatch):
+    settings.CALLING_WINDOWS_ENFORCED = True
+    # 20:00 UTC: 10:00 the next morning on Kiritimati (UTC+14), inside the default legal window.
+    monkeypatch.setattr(timezone, "now", lambda: dt.datetime(2025, 1, 13, 20, 0, tzinfo=dt.UTC))
+    agent = make_agent(owner)
+    refused = place(api, agent, to="+80012345678")  # international freephone: no zone of its own
+    assert refused.status_code == 409 and "send the callee's time zone" in refused.json()["detail"]
+    given = place(api, agent, to="+80012345678", time_zone="Pacific/Kiritimati")
+    assert given.status_code == 202, given.text
