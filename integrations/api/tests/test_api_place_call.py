@@ -52,8 +52,9 @@ def place(api, agent, to=INTERESTED, **fields):
     return api.post("/calls", json={"agent_id": agent.pk, "to": to, "consent": True, **fields})
 
 
-def test_a_call_placed_now_is_dialled_talks_and_is_billed(api, owner, run_jobs):
-    agent = make_agent(owner)
+@pytest.mark.parametrize("transport", ["gather", "relay"])
+def test_a_call_placed_now_is_dialled_talks_and_is_billed(api, owner, run_jobs, transport):
+    agent = make_agent(owner, transport=transport)
     response = place(api, agent, variables={"first_name": "Ann", "company": "Initech"})
     assert response.status_code == 202, response.text
     queued = response.json()
