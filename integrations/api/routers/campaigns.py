@@ -10,10 +10,11 @@ from campaigns.analytics.selectors import campaign_live_stats
 from campaigns.lifecycle import services
 from campaigns.lifecycle.forms import CampaignForm
 from campaigns.lifecycle.selectors import campaign_progress, campaigns_for_workspace
+from campaigns.lifecycle.services import SETTINGS_OF_A_DRAFT
 from campaigns.models import Campaign
 from telephony.numbers import default_caller_number
 
-from ..schemas import Credits, PageQuery, form_problem, own, page
+from ..schemas import Credits, PageQuery, form_problem, own, page, refused
 
 router = Router(tags=["Campaigns"])
 
@@ -35,6 +36,23 @@ class CampaignIn(Schema):
     max_attempts: int | None = None
     retry_delay_minutes: int | None = None
     budget_credits: str | None = None  # decimal string; none: no cap
+
+
+class CampaignChange(Schema):
+    """Any of a draft's settings; a paused campaign's, but its agent and list. Omitted: unchanged."""
+
+    name: str | None = None
+    agent_id: int | None = None
+    list_id: int | None = None
+    caller_number: str | None = None
+    max_concurrent_calls: int | None = None
+    calling_hours_start: time | None = None
+    calling_hours_end: time | None = None
+    calling_days: list[int] | None = None
+    retry_on: list[str] | None = None
+    max_attempts: int | None = None
+    retry_delay_minutes: int | None = None
+    budget_credits: str | None = None  # "" removes the cap
 
 
 class CampaignOut(Schema):
@@ -93,6 +111,23 @@ class CampaignStats(Schema):
     outcomes: list[OutcomeCount]
 
 
+def _form_data(sent: dict, *, current: Campaign | None = None) -> dict:
+    """What the campaign page would post: the campaign's current settings (a new one's: the
+    page's defaults), then the fields sent, by the form's names."""
+    data = {}
+    if current is not None:
+        for name in SETTINGS_OF_A_DRAFT:
+            value = getattr(current, Campaign._meta.get_field(name).attname)
+            if value is not None:
+                data[name] = value
+    for name, value in sent.items():
+        data[FORM_NAMES.get(name, name)] = value
+    for name in ("calling_hours_start", "calling_hours_end"):
+        if isinstance(data.get(name), time):
+            data[name] = data[name].strftime("%H:%M")
+    return data
+
+
 def _campaign(request, campaign_id: int) -> Campaign:
     return own(campaigns_for_workspace(workspace=request.workspace), campaign_id, workspace=request.workspace)
 
@@ -104,14 +139,11 @@ def campaigns_list(request, query: Query[PageQuery]):
 
 @router.post("", response={201: CampaignOut}, summary="Create a campaign (a draft)")
 def campaigns_create(request, body: CampaignIn):
-    # What the campaign page would post: its defaults, then the fields sent.
-    data = {
+    defaults = {
         "caller_number": default_caller_number(request.workspace),
         "max_concurrent_calls": Campaign._meta.get_field("max_concurrent_calls").default,
     }
-    for name, value in body.dict(exclude_none=True).items():
-        name = FORM_NAMES.get(name, name)
-        data[name] = value.strftime("%H:%M") if isinstance(value, time) else value
+    data = {**defaults, **_form_data(body.dict(exclude_none=True))}
     form = CampaignForm(data, workspace=request.workspace)
     if not form.is_valid():
         raise form_problem(form, fields=API_NAMES)
@@ -124,6 +156,31 @@ def campaigns_create(request, body: CampaignIn):
 @router.get("/{int:campaign_id}", response=CampaignOut, summary="Get a campaign")
 def campaigns_get(request, campaign_id: int):
     return _campaign(request, campaign_id)
+
+
+@router.patch("/{int:campaign_id}", response=CampaignOut, summary="Change a draft's or paused campaign's settings")
+def campaigns_update(request, campaign_id: int, body: CampaignChange):
+    campaign = _campaign(request, campaign_id)
+    editable = services.campaign_editable_settings(campaign)
+    if not editable:
+        raise refused(services.campaign_edit_refusal(campaign))
+    sent = body.dict(exclude_none=True)
+    form = CampaignForm(
+        _form_data(sent, current=campaign), instance=campaign, workspace=request.workspace, editable=editable
+    )
+    if not form.is_valid():
+        raise form_problem(form, fields=API_NAMES)
+    # Settings that may not change now (a launched campaign's agent or list) go to the service
+    # too, which refuses them with its own words.
+    fixed = {FORM_NAMES.get(name, name): value for name, value in sent.items()}
+    fixed = {name: value for name, value in fixed.items() if name not in editable}
+    return services.campaign_update(campaign=campaign, changes={**form.changes(), **fixed})
+
+
+@router.delete("/{int:campaign_id}", response={204: None}, summary="Delete a draft")
+def campaigns_delete(request, campaign_id: int):
+    services.campaign_delete(campaign=_campaign(request, campaign_id), by=request.auth.created_by)
+    return Status(204, None)
 
 
 @router.post("/{int:campaign_id}/launch", response=CampaignOut, summary="Launch a draft")

@@ -139,6 +139,8 @@ def test_another_workspaces_campaigns_are_not_found(api, other_api, owner):
         method = other_api.get if path in ("", "/stats") else other_api.post
         response = method(f"/campaigns/{campaign.pk}{path}")
         assert response.status_code == 404, (path, response.text)
+    assert other_api.patch(f"/campaigns/{campaign.pk}", json={"name": "Mine"}).status_code == 404
+    assert other_api.delete(f"/campaigns/{campaign.pk}").status_code == 404
     assert other_api.get("/campaigns").json()["data"] == []
     # Nor can another workspace make a campaign of this workspace's agent and list.
     stolen = other_api.post(
@@ -148,3 +150,33 @@ def test_another_workspaces_campaigns_are_not_found(api, other_api, owner):
     assert {e["field"] for e in stolen.json()["errors"]} >= {"agent_id", "list_id"}
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DRAFT
+
+
+def test_a_draft_or_paused_campaign_changes_as_on_its_page_and_only_a_draft_is_deleted(api, owner):
+    campaign = make_campaign(owner, [INTERESTED])
+    other_list = make_list(owner, [NOT_INTERESTED], name="Other")
+    changed = api.patch(
+        f"/campaigns/{campaign.pk}", json={"name": "Renamed", "list_id": other_list.pk, "calling_hours_end": "17:30"}
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["name"] == "Renamed" and body["list_id"] == other_list.pk and body["calling_hours_end"] == "17:30:00"
+    assert body["agent_id"] == campaign.agent_id and body["max_attempts"] == campaign.max_attempts
+    wrong = api.patch(f"/campaigns/{campaign.pk}", json={"calling_hours_end": "08:00"})
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "calling_hours_end"
+
+    api.post(f"/campaigns/{campaign.pk}/launch")
+    running = api.patch(f"/campaigns/{campaign.pk}", json={"name": "Again"})
+    assert running.status_code == 409 and "pause it first" in running.json()["detail"]
+    api.post(f"/campaigns/{campaign.pk}/pause")
+    assert api.patch(f"/campaigns/{campaign.pk}", json={"max_attempts": 4}).json()["max_attempts"] == 4
+    no_list_change = api.patch(f"/campaigns/{campaign.pk}", json={"list_id": campaign.contact_list_id})
+    assert no_list_change.status_code == 409 and "cannot change" in no_list_change.json()["detail"]
+    refused = api.delete(f"/campaigns/{campaign.pk}")
+    assert refused.status_code == 409 and "Only a draft can be deleted" in refused.json()["detail"]
+    api.post(f"/campaigns/{campaign.pk}/stop")
+
+    draft = make_campaign(owner, [INTERESTED])
+    assert api.delete(f"/campaigns/{draft.pk}").status_code == 204
+    assert not Campaign.objects.filter(pk=draft.pk).exists()
+    assert WorkspaceEvent.objects.get(action="campaign.delete").actor == owner
