@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-webhook bench-dialer bench-pages bench-engine bench-import bench-relay services clean
+.PHONY: run test lint format bench bench-webhook bench-dialer bench-pages bench-engine bench-import bench-relay bench-api services clean
 
 # Says what it does: on a first run, installing takes a few quiet minutes that look like a hang.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -67,6 +67,11 @@ bench-import: $(STAMP)
 bench-relay: $(STAMP)
 	scripts/ensure-services
 	$(BIN)/python bench/relay_bench.py
+
+## GET /api/v1/calls for a workspace with 1,000,000 calls: first and deep cursor pages, with and without filters.
+bench-api: $(STAMP)
+	scripts/ensure-services
+	$(BIN)/python bench/api_calls_bench.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

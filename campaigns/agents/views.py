@@ -4,11 +4,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 
-from accounts import audit
-
-from ..conversation.knowledge import knowledge_reindex
+from ..errors import CampaignError
 from ..models import Agent
 from .forms import AgentForm
+from .services import agent_delete as agent_delete_service
+from .services import agent_save
 from .variables import agent_variable_warnings
 
 
@@ -25,9 +25,7 @@ def agent_edit(request, pk=None):
     agent = get_object_or_404(Agent, pk=pk, workspace=request.workspace) if pk else Agent(workspace=request.workspace)
     form = AgentForm(request.POST or None, instance=agent, workspace=request.workspace)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        if "language" in form.changed_data:
-            knowledge_reindex(agent)  # its passages' search vectors follow the language
+        agent_save(form=form)
         messages.success(request, f"Agent “{agent.name}” saved.")
         for warning in agent_variable_warnings(agent=agent):
             messages.warning(request, warning)
@@ -45,16 +43,11 @@ def agent_edit(request, pk=None):
 def agent_delete(request, pk):
     agent = get_object_or_404(Agent, pk=pk, workspace=request.workspace)
     if request.method == "POST":
-        if agent.campaigns.exists():
-            messages.error(request, "This agent is used by a campaign, so it cannot be deleted.")
+        try:
+            agent_delete_service(agent=agent, by=request.user)
+        except CampaignError as exc:
+            messages.error(request, str(exc))
             return redirect("agent_list")
-        audit.record(
-            workspace=agent.workspace_id,
-            actor=request.user,
-            action="agent.delete",
-            summary=f"Deleted the agent “{agent.name}”.",
-        )
-        agent.delete()
         messages.success(request, f"Agent “{agent.name}” deleted.")
         return redirect("agent_list")
     return render(request, "campaigns/agents/agent_confirm_delete.html", {"agent": agent})

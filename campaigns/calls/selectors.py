@@ -142,26 +142,29 @@ class CallPage:
     newer: Cursor | None  # where the previous (newer) page ends, if there are newer calls
 
 
-def calls_page(calls: QuerySet, *, before: Cursor | None = None, after: Cursor | None = None) -> CallPage:
-    """One page of `calls`, newest first: the newest, those just older than `before`, or those
-    just newer than `after`. One query: a page and one more row, to tell whether there is more."""
+def calls_page(
+    calls: QuerySet, *, before: Cursor | None = None, after: Cursor | None = None, size: int = PAGE_SIZE
+) -> CallPage:
+    """One page of `calls` (`size` of them), newest first: the newest, those just older than
+    `before`, or those just newer than `after`. One query: a page and one more row, to tell
+    whether there is more."""
     if after is not None:
         rows = list(
             calls.filter(created_at__gte=after.created_at)
             .exclude(created_at=after.created_at, pk__lte=after.pk)
-            .order_by("created_at", "pk")[: PAGE_SIZE + 1]
+            .order_by("created_at", "pk")[: size + 1]
         )
-        more_newer = len(rows) > PAGE_SIZE
+        more_newer = len(rows) > size
         if not more_newer:  # back at the newest calls: the first page, full
-            return calls_page(calls)
-        rows = rows[:PAGE_SIZE][::-1]
+            return calls_page(calls, size=size)
+        rows = rows[:size][::-1]
         return CallPage(rows, older=Cursor.of(rows[-1]), newer=Cursor.of(rows[0]))
     if before is not None:
         # created_at <= … first, so the index's range starts at the cursor; the exclude settles ties.
         calls = calls.filter(created_at__lte=before.created_at).exclude(created_at=before.created_at, pk__gte=before.pk)
-    rows = list(calls.order_by("-created_at", "-pk")[: PAGE_SIZE + 1])
-    more_older = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    rows = list(calls.order_by("-created_at", "-pk")[: size + 1])
+    more_older = len(rows) > size
+    rows = rows[:size]
     return CallPage(
         rows,
         older=Cursor.of(rows[-1]) if more_older else None,

@@ -58,7 +58,8 @@ def webhook_url(name: str, *, call: Call, **kwargs) -> str:
 
 def _context(call: Call, *, heard: str = "") -> ConversationContext:
     contact = call.contact
-    variables = {}
+    # A call placed on its own (dialing/single.py) has no contact: its variables came with it.
+    variables = dict(call.engine_state.get("variables") or {})
     if contact is not None:
         variables = {
             **contact.variables,

@@ -139,6 +139,16 @@ def next_window_opening(campaign, zones, now: dt.datetime, *, country: str = "")
 
 
 @dataclass(frozen=True)
+class AnyHours:
+    """The calling hours of a call placed on request, outside any campaign (dialing/single.py):
+    any hour of any day, so only the legal window of the callee's country limits it."""
+
+    calling_hours_start: dt.time = dt.time.min
+    calling_hours_end: dt.time = dt.time.max
+    calling_days: tuple = (0, 1, 2, 3, 4, 5, 6)
+
+
+@dataclass(frozen=True)
 class Wait:
     """Why a contact may not be called now, and when to look at it again."""
 

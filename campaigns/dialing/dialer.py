@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import django_rq
 from django.conf import settings
@@ -34,7 +35,7 @@ from telephony.registry import get_provider
 
 from ..calls.services import call_finish, calls_stale, webhook_url
 from ..contacts.donotcall import DNC_RESULT
-from ..contacts.windows import Wait, WindowCheck
+from ..contacts.windows import AnyHours, Wait, WindowCheck
 from ..lifecycle import state
 from ..lifecycle.budget import campaign_budget_left
 from ..lifecycle.services import campaign_pause, campaign_resume_for_credits, campaign_stop
@@ -541,7 +542,13 @@ def _window_wait(call_id: int) -> Wait | None:
     if not settings.CALLING_WINDOWS_ENFORCED:
         return None
     call = Call.objects.select_related("campaign", "contact").filter(pk=call_id).first()
-    if call is None or call.campaign is None or call.contact is None:
+    if call is None:
+        return None
+    if call.campaign is None:
+        # A call placed on its own (single.py): its callee's legal window, in the zone it was placed for.
+        callee = SimpleNamespace(phone_number=call.to_number, time_zone=call.engine_state.get("time_zone", ""))
+        return WindowCheck(AnyHours(), timezone.now()).wait_for(callee)
+    if call.contact is None:
         return None
     return WindowCheck(call.campaign, timezone.now()).wait_for(call.contact)
 
