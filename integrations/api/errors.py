@@ -47,6 +47,16 @@ def problem_response(api: NinjaAPI, request: HttpRequest, problem: ApiProblem) -
     return response
 
 
+def _field_name(loc) -> str:
+    """A field as the client wrote it: ("body", "body", "agent", "name") → "agent.name",
+    ("query", "limit") → "limit". The place (body, query, path) and, for a body, the operation's
+    own parameter name mean nothing to the client."""
+    parts = [str(part) for part in loc]
+    if parts[:1] == ["body"] and len(parts) > 2:
+        parts = parts[1:]
+    return ".".join(parts[1:])
+
+
 def install(api: NinjaAPI) -> None:
     """Every exception the API may meet, as a problem document."""
 
@@ -56,10 +66,7 @@ def install(api: NinjaAPI) -> None:
 
     @api.exception_handler(ValidationError)
     def _invalid(request, exc: ValidationError):
-        errors = [
-            {"field": ".".join(str(part) for part in error.get("loc", ())[1:]), "message": error.get("msg", "")}
-            for error in exc.errors
-        ]
+        errors = [{"field": _field_name(error.get("loc", ())), "message": error.get("msg", "")} for error in exc.errors]
         return problem_response(
             api, request, ApiProblem(422, "Invalid request", "Some fields are missing or wrong.", errors=errors)
         )
