@@ -66,7 +66,10 @@ _OWN_VIEWS = "workspace_close workspace_export"
 # Integrations: one line per integration, so each can grow on its own.
 _API_KEY_VIEWS = ""
 
-_WEBHOOK_VIEWS = ""
+_WEBHOOK_VIEWS = """
+webhook_list webhook_detail webhook_create webhook_edit webhook_delete webhook_rotate webhook_enable webhook_test
+webhook_resend
+"""
 
 _HUBSPOT_VIEWS = ""
 
@@ -85,6 +88,8 @@ READ_ACTION_OF_VIEW: dict[str, Action] = {
     "workspace_activity": Action.MEMBERS,
     "purchase_invoice": Action.BILLING,
     "workspace_export": Action.OWN,
+    # Webhook endpoints show their signing secrets.
+    **dict.fromkeys(["webhook_list", "webhook_detail"], Action.INTEGRATIONS),
 }
 
 # Pages about the person rather than the workspace, open to every role: their own settings,
