@@ -181,11 +181,13 @@ def event_received(*, event: events.Event) -> Message | None:
     ]
     if not endpoints:
         return None
-    message = Message.objects.create(workspace_id=event.workspace_id, event_type=event.type, data=event.data)
-    now = timezone.now()
-    deliveries = Delivery.objects.bulk_create(
-        [Delivery(message=message, endpoint_id=pk, next_attempt_at=now) for pk in endpoints]
-    )
+    # Atomic on its own too, for a publisher outside a transaction: a message is never left without its deliveries.
+    with transaction.atomic():
+        message = Message.objects.create(workspace_id=event.workspace_id, event_type=event.type, data=event.data)
+        now = timezone.now()
+        deliveries = Delivery.objects.bulk_create(
+            [Delivery(message=message, endpoint_id=pk, next_attempt_at=now) for pk in endpoints]
+        )
     _enqueue_after_commit([delivery.pk for delivery in deliveries])
     return message
 
