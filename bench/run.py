@@ -17,6 +17,7 @@ Runs against real PostgreSQL and Redis (the test settings, on a throwaway databa
 The telephony turn webhook under concurrent load on gunicorn, against a trivial view, is a
 separate script: bench/turn_webhook.py.
 The conversation engines' own time per turn, the model's time excluded: bench/engine_overhead.py.
+Outgoing webhook deliveries per second for one worker: bench/webhook_delivery_bench.py.
 """
 
 import hashlib

@@ -190,6 +190,8 @@ def request(method: str, url: str, *, body: bytes = b"", headers: dict | None = 
         finally:
             response.release_conn()
             response.close()
+    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of the timeout: refused, unreachable
+        raise TransportError(f"Could not connect to {host}: {_short(exc)}") from exc
     except urllib3.exceptions.ConnectTimeoutError as exc:
         raise TransportError(f"Could not connect to {host} within {CONNECT_TIMEOUT:.0f} s.") from exc
     except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -162,7 +163,7 @@ def _enqueue_after_commit(delivery_ids: list[int]) -> None:
 
         for delivery_id in delivery_ids:
             try:
-                enqueue(settings.WEBHOOK_QUEUE, delivery_attempt, delivery_id)
+                enqueue(settings.WEBHOOK_QUEUE, delivery_attempt, delivery_id, result_ttl=0)
             except Exception:  # Redis away: the sweep finds them (deliveries_sweep)
                 logger.exception("webhook delivery %s not enqueued; the sweep will send it", delivery_id)
 
@@ -231,8 +232,10 @@ def _message_body(message: Message) -> str:
         }
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
         # Another endpoint's job may have built it meanwhile: the first one written is the one.
-        Message.objects.filter(pk=message.pk, body="").update(body=body)
-        message.body = Message.objects.values_list("body", flat=True).get(pk=message.pk)
+        if Message.objects.filter(pk=message.pk, body="").update(body=body):
+            message.body = body
+        else:
+            message.body = Message.objects.values_list("body", flat=True).get(pk=message.pk)
     return message.body
 
 
@@ -292,6 +295,23 @@ def delivery_send(*, delivery_id: int) -> str:
             error = f"The receiver answered {status_code} (a redirect): webhooks do not follow redirects."
         elif not 200 <= status_code < 300:
             error = f"The receiver answered {status_code}."
+    if not error:
+        # The common case in one statement: delivered (no retry to plan, no endpoint to judge).
+        Delivery.objects.filter(pk=delivery_id).update(
+            status=Delivery.Status.DELIVERED,
+            attempts=F("attempts") + 1,
+            last_attempt_at=sent_at,
+            delivered_at=sent_at,
+            next_attempt_at=None,
+            leased_until=None,
+            last_status_code=status_code,
+            last_latency_ms=latency,
+            last_error="",
+            response_excerpt=excerpt[: http.KEEP_BYTES],
+        )
+        if endpoint.failing_since is not None:
+            Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+        return Delivery.Status.DELIVERED
     return _record_attempt(
         delivery_id=delivery_id,
         at=sent_at,
@@ -406,6 +426,6 @@ def deliveries_sweep(*, now=None) -> int:
     )
     count = 0
     for delivery_id in due:
-        enqueue(settings.WEBHOOK_QUEUE, delivery_attempt, delivery_id)
+        enqueue(settings.WEBHOOK_QUEUE, delivery_attempt, delivery_id, result_ttl=0)
         count += 1
     return count
