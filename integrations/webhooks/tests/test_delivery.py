@@ -234,3 +234,27 @@ def test_resend_and_test_event(user, receiver, run_jobs):
     run_jobs()
     body = json.loads(receiver.requests[-1].body)
     assert body["type"] == "webhook.test"
+
+
+def test_the_documented_plain_hmac_verifier_accepts_what_we_send(user, receiver, run_jobs):
+    """docs/integrations.md's standard-library verifier, run on a real delivery (and a rotation's two signatures)."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    docs = (Path(settings.BASE_DIR) / "docs" / "integrations.md").read_text()
+    namespace: dict = {}
+    exec(re.search(r"```python\n(import base64.*?)```", docs, re.S).group(1), namespace)  # noqa: S102
+    verify = namespace["verify"]
+
+    endpoint = make_endpoint(user, receiver.url)
+    old = endpoint.secret
+    endpoint = services.endpoint_secret_rotate(endpoint=endpoint, by=user)
+    publish(user)
+    run_jobs()
+    got = receiver.requests[0]
+    assert verify(endpoint.secret, got.body, got.headers)["type"] == "credits.low"
+    assert verify(old, got.body, got.headers)["type"] == "credits.low"
+    with pytest.raises(ValueError):
+        verify(endpoint.secret, got.body + b" ", got.headers)
