@@ -16,6 +16,7 @@ and the send alone (delivery_send in a loop, no queue). The issue's bar: 200 del
 
 import argparse
 import multiprocessing
+import os
 import re
 import time
 import warnings
@@ -24,6 +25,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from common import BENCHMARKS, machine_heading, throwaway_database  # importing it sets Django up
 
 TARGET = 200  # deliveries per second per worker
+READING = """
+Reading it: every delivery is its own RQ job (so one slow or failing receiver holds up one worker
+for one attempt, never a batch), and each job costs RQ's own work (the no-op row), about five
+statements (lease, read, the body built once per message, the answer recorded), the request itself
+and signing. The share of the no-op rate is the figure to compare across machines; the absolute
+rates swing with the machine's load (its 1-minute load average is in the heading). Deliveries
+scale with workers: each leases its own rows, nothing is shared but the database. Production's
+`rqworker` forks a child per job (the Worker row); a queue of webhooks can run
+`rqworker --worker-class rq.worker.SimpleWorker` instead. Past that, the next step is sending
+batches: one job leasing several due deliveries and sending them over kept-alive connections.
+"""
 START = "<!-- Webhook delivery benchmark: bench/webhook_delivery_bench.py -->"
 END = "<!-- end of webhook delivery benchmark -->"
 
@@ -55,6 +67,10 @@ def publish(workspace_id: int, count: int) -> None:
     for i in range(count):
         with transaction.atomic():
             events.publish(type=events.CREDITS_LOW, workspace_id=workspace_id, balance=str(500 + i), threshold="600")
+
+
+def noop() -> None:
+    """The job every job costs at least: RQ's own work, for comparison."""
 
 
 def drain(worker_class) -> tuple[int, float]:
@@ -126,6 +142,23 @@ def main() -> None:
                 f"**{n / elapsed:,.0f} deliveries/s** ({elapsed * 1000 / n:.1f} ms each) |"
             )
 
+            # The same worker running jobs that do nothing: the ceiling the queue itself sets.
+            from webhook_delivery_bench import noop as importable_noop  # __main__'s functions cannot be jobs
+
+            from clozit.queueing import enqueue
+
+            queue = django_rq.get_queue(settings.WEBHOOK_QUEUE)
+            for _ in range(n):
+                enqueue(settings.WEBHOOK_QUEUE, importable_noop, result_ttl=0)
+            worker = SimpleWorker([queue], connection=queue.connection)
+            started = time.perf_counter()
+            worker.work(burst=True)
+            noop_elapsed = time.perf_counter() - started
+            rows.append(
+                f"| no-op RQ job, same queue and worker, {n:,} jobs | {n / noop_elapsed:,.0f} jobs/s "
+                f"(deliveries = {noop_elapsed / elapsed:.2f}× the no-op job rate) |"
+            )
+
             forked = max(n // 4, 100)
             publish(workspace.pk, forked)
             done, elapsed = drain(Worker)
@@ -151,11 +184,13 @@ def main() -> None:
         receiver.terminate()
 
     out = (
-        machine_heading().replace("\n## ", "\n### ")
+        machine_heading().replace("\n## ", "\n### ").rstrip("\n")
+        + f", load average {os.getloadavg()[0]:.1f} at the end\n\n"
         + f"Target: {TARGET} deliveries/s per worker, to a receiver on the same machine answering 200 at once.\n\n"
         + "| what | speed |\n|---|---|\n"
         + "\n".join(rows)
         + "\n"
+        + READING
     )
     print(out)
     if not args.no_write:
