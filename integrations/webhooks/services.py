@@ -288,6 +288,9 @@ def delivery_send(*, delivery_id: int) -> str:
         response = http.request("POST", endpoint.url, body=body.encode(), headers=headers)
     except http.TransportError as exc:
         error, permanent = exc.message, exc.permanent
+    except Exception as exc:  # a bug or a library's surprise: counted as an attempt, never a job that loops
+        logger.exception("webhook delivery %s: unexpected error", delivery_id)
+        error = f"Could not send: {type(exc).__name__}."
     else:
         status_code, latency = response.status, response.elapsed_ms
         excerpt = response.body.decode("utf-8", errors="replace")
@@ -325,7 +328,9 @@ def delivery_send(*, delivery_id: int) -> str:
 
 @transaction.atomic
 def _record_attempt(*, delivery_id, at, status_code, latency, excerpt, error, permanent) -> str:
-    delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+    delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
+    if delivery is None:  # its endpoint was deleted while it was being sent
+        return ""
     endpoint = Endpoint.objects.select_for_update().get(pk=delivery.endpoint_id)
     delivery.attempts += 1
     delivery.last_attempt_at = at

@@ -258,3 +258,23 @@ def test_the_documented_plain_hmac_verifier_accepts_what_we_send(user, receiver,
     assert verify(old, got.body, got.headers)["type"] == "credits.low"
     with pytest.raises(ValueError):
         verify(endpoint.secret, got.body + b" ", got.headers)
+
+
+def test_an_endpoint_deleted_while_sending_leaves_nothing_behind(user, receiver):
+    endpoint = make_endpoint(user, receiver.url)
+    publish(user)
+    delivery = Delivery.objects.get()
+    receiver.answers = [(500, {}, b"", 0.3)]
+    import threading
+
+    from django.db import connection
+
+    def delete():
+        services.endpoint_delete(endpoint=endpoint, by=user)
+        connection.close()  # this thread's own
+
+    deleter = threading.Timer(0.1, delete)
+    deleter.start()
+    assert services.delivery_send(delivery_id=delivery.pk) == ""
+    deleter.join()
+    assert not Delivery.objects.exists()
