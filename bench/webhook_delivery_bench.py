@@ -5,13 +5,14 @@ the "Webhook delivery benchmark" markers of docs/benchmarks.md (the newest run r
     .venv/bin/python bench/webhook_delivery_bench.py [--deliveries 2000] [--no-write]
 
 Real PostgreSQL and Redis (the test settings, on a throwaway database). Events are published in
-transactions as the product publishes them (the outbox rows and the enqueue after commit), then one
-RQ worker drains the queue, each job doing what production's does: lease the delivery, build and
-sign the body (Standard Webhooks), POST it through integrations.http (resolve, address check,
-pinned connection, no keep-alive) to a receiver in another process on this machine, and record
-the answer. Measured: deliveries per second for one worker, in-process (RQ's SimpleWorker, as
-`rqworker --worker-class rq.SimpleWorker`) and forking one child per job (RQ's default Worker);
-and the send alone (delivery_send in a loop, no queue). The issue's bar: 200 deliveries/s per worker.
+transactions as the product publishes them (the outbox rows, and after commit the endpoint's drain
+started unless one is running), then one RQ worker empties the queue doing what production's does:
+lease the deliveries, build and sign each body (Standard Webhooks), POST it through
+integrations.http (resolve, address check, pinned connection, no keep-alive) to a receiver in
+another process on this machine, and record the answer. Measured: deliveries per second for one
+worker, in-process (RQ's SimpleWorker) and forking a child per job (RQ's default Worker); a no-op
+job on the same worker for scale; and one delivery at a time (delivery_send in a loop: what a
+retry's own job does). The issue's bar: 200 deliveries/s per worker.
 """
 
 import argparse
@@ -26,15 +27,15 @@ from common import BENCHMARKS, machine_heading, throwaway_database  # importing 
 
 TARGET = 200  # deliveries per second per worker
 READING = """
-Reading it: every delivery is its own RQ job (so one slow or failing receiver holds up one worker
-for one attempt, never a batch), and each job costs RQ's own work (the no-op row), about five
-statements (lease, read, the body built once per message, the answer recorded), the request itself
-and signing. The share of the no-op rate is the figure to compare across machines; the absolute
-rates swing with the machine's load (its 1-minute load average is in the heading). Deliveries
-scale with workers: each leases its own rows, nothing is shared but the database. Production's
-`rqworker` forks a child per job (the Worker row); a queue of webhooks can run
-`rqworker --worker-class rq.worker.SimpleWorker` instead. Past that, the next step is sending
-batches: one job leasing several due deliveries and sending them over kept-alive connections.
+Reading it: new events reach an endpoint through one drain job at a time (a Redis flag per
+endpoint), which leases up to 50 due deliveries in one statement, reads them with their messages
+in another, then for each builds the body once per message, signs it, sends it and records the
+answer (one statement when delivered). So a burst costs RQ's own work once, not once per delivery,
+and one endpoint's flood takes one worker, never all of them. Retries, Resend and test events are
+a job each (the last row: a delivery on its own). Deliveries scale with workers and endpoints:
+each drain leases its own rows, nothing is shared but the database. The absolute rates swing with
+the machine's load (its 1-minute load average is in the heading); the share of the no-op job rate
+compares across machines.
 """
 START = "<!-- Webhook delivery benchmark: bench/webhook_delivery_bench.py -->"
 END = "<!-- end of webhook delivery benchmark -->"
@@ -138,7 +139,7 @@ def main() -> None:
             done, elapsed = drain(SimpleWorker)
             assert done == n, done
             rows.append(
-                f"| one RQ worker, in-process jobs (SimpleWorker), {n:,} deliveries | "
+                f"| one RQ worker (SimpleWorker), {n:,} new deliveries to one endpoint | "
                 f"**{n / elapsed:,.0f} deliveries/s** ({elapsed * 1000 / n:.1f} ms each) |"
             )
 
@@ -164,7 +165,7 @@ def main() -> None:
             done, elapsed = drain(Worker)
             assert done == forked, done
             rows.append(
-                f"| one RQ worker, a forked child per job (Worker), {forked:,} deliveries | "
+                f"| one RQ worker forking a child per job (Worker), {forked:,} new deliveries | "
                 f"{forked / elapsed:,.0f} deliveries/s ({elapsed * 1000 / forked:.1f} ms each) |"
             )
 
@@ -177,7 +178,7 @@ def main() -> None:
                 services.delivery_send(delivery_id=delivery_id)
             elapsed = time.perf_counter() - started
             rows.append(
-                f"| delivery_send in a loop (no queue), {len(ids):,} deliveries | "
+                f"| one at a time (delivery_send in a loop, as a retry's job), {len(ids):,} deliveries | "
                 f"{len(ids) / elapsed:,.0f} deliveries/s ({elapsed * 1000 / len(ids):.1f} ms each) |"
             )
     finally:

@@ -2,15 +2,18 @@
 outbox (one message per event, one delivery per subscribed endpoint) and sending a delivery
 with its retries, until it is delivered, given up, or its endpoint is disabled."""
 
+import functools
 import json
 import logging
 import random
+import time
 from datetime import timedelta
 
+import django_rq
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -170,6 +173,89 @@ def _enqueue_after_commit(delivery_ids: list[int]) -> None:
     transaction.on_commit(send)
 
 
+# One drain at a time per endpoint sends its new deliveries one after another: a job per delivery
+# would spend more on the queue's own work than on sending, and a flood of events to one endpoint
+# would take every worker. Retries, Resend and test events still get a job each.
+DRAIN_SECONDS = 20  # then the drain goes back in the queue, so other endpoints get their turn
+DRAIN_BATCH = 50
+DRAIN_FLAG_SECONDS = DRAIN_SECONDS + LEASE_SECONDS  # a crashed drain's flag runs out; the sweep covers it meanwhile
+
+
+@functools.cache
+def _redis(config: str):
+    return django_rq.get_connection(settings.WEBHOOK_QUEUE)
+
+
+def _drain_key(endpoint_id: int) -> str:
+    return f"webhooks:draining:{endpoint_id}"
+
+
+def _drains_start(endpoint_ids) -> None:
+    """Start a drain for each endpoint that has none running (a Redis flag, set if absent)."""
+    from .jobs import endpoint_drain
+
+    redis = _redis(repr(settings.RQ_QUEUES[settings.WEBHOOK_QUEUE]))
+    for endpoint_id in endpoint_ids:
+        try:
+            if redis.set(_drain_key(endpoint_id), "1", nx=True, ex=DRAIN_FLAG_SECONDS):
+                enqueue(settings.WEBHOOK_QUEUE, endpoint_drain, endpoint_id, result_ttl=0)
+        except Exception:  # Redis away: the sweep finds the deliveries (deliveries_sweep)
+            logger.exception("webhook drain of endpoint %s not started; the sweep will send", endpoint_id)
+
+
+def _due(endpoint_id: int, *, now):
+    return (
+        Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+        .order_by("next_attempt_at", "id")
+    )
+
+
+def _lease_batch(endpoint_id: int) -> list[Delivery]:
+    """Lease up to DRAIN_BATCH due deliveries of the endpoint at once, with their messages. The
+    lease outlasts the drain (it stops taking them after DRAIN_SECONDS and gives back the rest),
+    plus one request."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            _due(endpoint_id, now=now).select_for_update(skip_locked=True).values_list("pk", flat=True)[:DRAIN_BATCH]
+        )
+        if not ids:
+            return []
+        Delivery.objects.filter(pk__in=ids).update(leased_until=now + timedelta(seconds=DRAIN_FLAG_SECONDS))
+    return list(
+        Delivery.objects.filter(pk__in=ids).select_related("message", "endpoint").order_by("next_attempt_at", "id")
+    )
+
+
+def endpoint_drain(*, endpoint_id: int) -> int:
+    """Send the endpoint's due deliveries, oldest first, for up to DRAIN_SECONDS; returns how many
+    were tried. Each is leased before it is sent, so a drain running beside a retry's job or the
+    sweep's never sends one twice."""
+    started = time.monotonic()
+    tried = 0
+    redis = _redis(repr(settings.RQ_QUEUES[settings.WEBHOOK_QUEUE]))
+    while batch := _lease_batch(endpoint_id):
+        for index, delivery in enumerate(batch):
+            if time.monotonic() - started > DRAIN_SECONDS:
+                from .jobs import endpoint_drain as job
+
+                # Give back what this drain leased and did not send, and go on in a new job.
+                unsent = [d.pk for d in batch[index:]]
+                Delivery.objects.filter(pk__in=unsent, status=Delivery.Status.PENDING).update(leased_until=None)
+                redis.expire(_drain_key(endpoint_id), DRAIN_FLAG_SECONDS)
+                enqueue(settings.WEBHOOK_QUEUE, job, endpoint_id, result_ttl=0)
+                return tried
+            _send_leased(delivery)
+            tried += 1
+    redis.delete(_drain_key(endpoint_id))
+    # A delivery committed between the last look and the flag's removal saw the flag and started
+    # nothing: look once more.
+    if _due(endpoint_id, now=timezone.now()).exists():
+        _drains_start([endpoint_id])
+    return tried
+
+
 def event_received(*, event: events.Event) -> Message | None:
     """The listener's (clozit.events): inside the publisher's transaction, one message and one
     delivery per enabled endpoint that asked for this type, sent after commit. A rolled-back
@@ -186,10 +272,10 @@ def event_received(*, event: events.Event) -> Message | None:
     with transaction.atomic():
         message = Message.objects.create(workspace_id=event.workspace_id, event_type=event.type, data=event.data)
         now = timezone.now()
-        deliveries = Delivery.objects.bulk_create(
+        Delivery.objects.bulk_create(
             [Delivery(message=message, endpoint_id=pk, next_attempt_at=now) for pk in endpoints]
         )
-    _enqueue_after_commit([delivery.pk for delivery in deliveries])
+    transaction.on_commit(lambda: _drains_start(endpoints))
     return message
 
 
@@ -242,8 +328,6 @@ def _message_body(message: Message) -> str:
 def _lease(delivery_id: int, now) -> bool:
     """Take the delivery for this worker if it is due and nobody else has it: the guard that
     makes a job run twice (or the sweep's copy of it) send once."""
-    from django.db.models import Q
-
     return bool(
         Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now)
         .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
@@ -264,7 +348,12 @@ def delivery_send(*, delivery_id: int) -> str:
     now = timezone.now()
     if not _lease(delivery_id, now):
         return Delivery.objects.filter(pk=delivery_id).values_list("status", flat=True).first() or ""
-    delivery = Delivery.objects.select_related("message", "endpoint").get(pk=delivery_id)
+    return _send_leased(Delivery.objects.select_related("message", "endpoint").get(pk=delivery_id))
+
+
+def _send_leased(delivery: Delivery) -> str:
+    """Send a delivery this worker has leased, and record the answer."""
+    delivery_id = delivery.pk
     endpoint = delivery.endpoint
     if not endpoint.enabled:
         # Turned off (by its owner or by failing) after this was queued: it waits as it is, and
@@ -419,8 +508,6 @@ def _endpoint_disable(endpoint: Endpoint, *, at) -> None:
 def deliveries_sweep(*, now=None) -> int:
     """Enqueue pending deliveries whose time has come a while ago and that nobody is sending: the
     ones whose enqueue a crash (or Redis) lost, after commit or between retries. Returns how many."""
-    from django.db.models import Q
-
     from .jobs import delivery_attempt
 
     now = now or timezone.now()

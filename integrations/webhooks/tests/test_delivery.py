@@ -278,3 +278,24 @@ def test_an_endpoint_deleted_while_sending_leaves_nothing_behind(user, receiver)
     assert services.delivery_send(delivery_id=delivery.pk) == ""
     deleter.join()
     assert not Delivery.objects.exists()
+
+
+def test_one_drain_per_endpoint_sends_a_burst(user, receiver, run_jobs):
+    import django_rq
+    from django.conf import settings
+
+    endpoint = make_endpoint(user, receiver.url)
+    for _ in range(5):
+        publish(user)
+    queue = django_rq.get_queue(settings.WEBHOOK_QUEUE)
+    assert queue.count == 1  # one drain for the five, not a job each
+    run_jobs()
+    assert len(receiver.requests) == 5
+    assert [r.headers["webhook-id"] for r in receiver.requests] == list(
+        Message.objects.order_by("pk").values_list("msg_id", flat=True)
+    )  # oldest first
+    redis = queue.connection
+    assert not redis.exists(services._drain_key(endpoint.pk))
+    publish(user)  # the drain ended: the next event starts another
+    run_jobs()
+    assert len(receiver.requests) == 6
