@@ -2,10 +2,19 @@
 integrations' own. clozit.cron may not name the integrations (they sit on top: import-linter's
 `integrations-on-top`), so this module is the scheduler's entry point instead of it."""
 
+import importlib
+import sys
+
 from rq import cron
 
-import clozit.cron  # noqa: F401 - registers the project's timed jobs
 from integrations.webhooks.jobs import deliveries_sweep_job
+
+# RQ's scheduler empties its registry, then imports (or reloads) this module alone: clozit.cron
+# registers its jobs only when it runs, so it runs again if an earlier import already ran it.
+if "clozit.cron" in sys.modules:
+    importlib.reload(sys.modules["clozit.cron"])
+else:
+    importlib.import_module("clozit.cron")
 
 # Sends deliveries whose enqueue a crash or a Redis outage lost (after commit, between retries).
 cron.register(deliveries_sweep_job, queue_name="default", interval=60)
