@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-webhook bench-dialer bench-pages bench-engine bench-import bench-relay bench-api services clean
+.PHONY: run test lint format bench bench-webhook bench-dialer bench-pages bench-engine bench-import bench-relay bench-api bench-webhook-delivery services clean
 
 # Says what it does: on a first run, installing takes a few quiet minutes that look like a hang.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -62,6 +62,11 @@ bench-engine: $(STAMP)
 bench-import: $(STAMP)
 	scripts/ensure-services
 	$(BIN)/python bench/import_bench.py
+
+## Outgoing webhooks: deliveries per second for one RQ worker, signed and sent to a receiver on this machine.
+bench-webhook-delivery: $(STAMP)
+	scripts/ensure-services
+	$(BIN)/python bench/webhook_delivery_bench.py
 
 ## Real-time conversations (ConversationRelay) next to the Gather path: own latency per turn, live calls per machine.
 bench-relay: $(STAMP)

@@ -66,7 +66,10 @@ _OWN_VIEWS = "workspace_close workspace_export"
 # Integrations: one line per integration, so each can grow on its own.
 _API_KEY_VIEWS = "api_keys api_key_create api_key_revoke"
 
-_WEBHOOK_VIEWS = ""
+_WEBHOOK_VIEWS = """
+webhook_list webhook_detail webhook_create webhook_edit webhook_delete webhook_rotate webhook_enable webhook_test
+webhook_resend
+"""
 
 _HUBSPOT_VIEWS = "hubspot_home hubspot_connect hubspot_disconnect hubspot_settings hubspot_push_retry hubspot_import"
 
@@ -86,6 +89,8 @@ READ_ACTION_OF_VIEW: dict[str, Action] = {
     "purchase_invoice": Action.BILLING,
     "workspace_export": Action.OWN,
     **dict.fromkeys(_API_KEY_VIEWS.split(), Action.INTEGRATIONS),
+    # Webhook endpoints show their signing secrets.
+    **dict.fromkeys(["webhook_list", "webhook_detail"], Action.INTEGRATIONS),
 }
 
 # Pages about the person rather than the workspace, open to every role: their own settings,

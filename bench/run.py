@@ -18,6 +18,7 @@ The telephony turn webhook under concurrent load on gunicorn, against a trivial 
 separate script: bench/turn_webhook.py.
 The conversation engines' own time per turn, the model's time excluded: bench/engine_overhead.py.
 The public API's calls list with a million calls (`make bench-api`): bench/api_calls_bench.py.
+Outgoing webhook deliveries per second for one worker: bench/webhook_delivery_bench.py.
 """
 
 import hashlib

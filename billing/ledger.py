@@ -26,6 +26,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from clozit import events
+
 from .models import CreditAccount, CreditHold, LedgerEntry
 
 CREDITS_PER_CALL_SECOND = Decimal("1")
@@ -55,12 +57,26 @@ def _account_for_update(workspace) -> CreditAccount:
     return CreditAccount.objects.select_for_update().get(workspace=workspace)
 
 
+def _low_balance_publish(*, workspace_id: int, amount: Decimal, balance_after: Decimal) -> None:
+    """`credits.low` when this posting took the balance from the threshold (or above) to below it:
+    once per crossing, whatever the debit (a call, an AI query, a number's rent, an expiry), never
+    again until credits lift the balance back over it. Measured on the balance, not on what is
+    available: holds of calls in progress come and go with every call and would make it flap.
+    Listeners only write rows in this transaction (clozit.events), so a posting stays cheap."""
+    threshold = Decimal(settings.WEBHOOK_CREDITS_LOW_THRESHOLD)
+    if amount < 0 and balance_after < threshold <= balance_after - amount:
+        events.publish(
+            type=events.CREDITS_LOW, workspace_id=workspace_id, balance=str(balance_after), threshold=str(threshold)
+        )
+
+
 def _post(*, account: CreditAccount, kind: str, amount: Decimal, reference: str, memo: str, by) -> LedgerEntry:
     """Append an entry and move the balance; the caller holds the account row lock."""
     account.balance += amount
     if account.balance < account.held:
         raise InsufficientCredits("Not enough credits for this change.")
     account.save(update_fields=["balance", "updated_at"])
+    _low_balance_publish(workspace_id=account.workspace_id, amount=amount, balance_after=account.balance)
     return LedgerEntry.objects.create(
         account=account,
         kind=kind,
@@ -231,14 +247,14 @@ WITH account AS (
     UPDATE billing_creditaccount
     SET held = held - closed.amount, balance = balance - closed.charged, updated_at = %(now)s
     FROM closed WHERE billing_creditaccount.id = closed.account_id
-    RETURNING billing_creditaccount.id, balance
+    RETURNING billing_creditaccount.id, balance, user_id
 ), usage AS (
     INSERT INTO billing_ledgerentry
         (account_id, kind, amount, balance_after, reference, memo, created_by_id, created_at)
     SELECT moved.id, %(kind)s, -closed.charged, moved.balance, %(usage_reference)s, %(memo)s, NULL::bigint, %(now)s
     FROM moved CROSS JOIN closed WHERE closed.charged > 0
 )
-SELECT charged FROM closed
+SELECT closed.charged, moved.balance, moved.user_id FROM closed JOIN moved ON moved.id = closed.account_id
 """
 
 
@@ -280,7 +296,9 @@ def credit_post(*, workspace, amount: Decimal, kind: str, reference: str, memo: 
         cursor.execute(POST, params)
         row = cursor.fetchone()
     if row is not None:
-        return LedgerEntry.from_db("default", ENTRY_ATTNAMES, row)
+        entry = LedgerEntry.from_db("default", ENTRY_ATTNAMES, row)
+        _low_balance_publish(workspace_id=workspace.pk, amount=entry.amount, balance_after=entry.balance_after)
+        return entry
     # Nothing inserted: the reference was posted before (perhaps by a replay that held the lock
     # first), or the account has no balance row yet.
     existing = LedgerEntry.objects.filter(reference=reference).first()
@@ -507,7 +525,9 @@ def hold_settle(
         cursor.execute(HOLD_SETTLE, params)
         row = cursor.fetchone()
     if row is not None:
-        return row[0]
+        charged, balance_after, workspace_id = row
+        _low_balance_publish(workspace_id=workspace_id, amount=-charged, balance_after=balance_after)
+        return charged
     # Closed before (or by a settle that held the lock first): its charge, unchanged.
     return CreditHold.objects.values_list("charged", flat=True).get(reference=reference)
 

@@ -7,8 +7,6 @@ from billing.expiry import credits_expire_due
 from campaigns.contacts.lists import contact_uploads_abandoned_delete
 from campaigns.dialing.dialer import sweep
 from campaigns.lifecycle.services import campaign_launches_due
-from integrations.api.idempotency import idempotency_records_purge
-from integrations.hubspot.jobs import hubspot_pushes_due
 from telephony.numbers import numbers_renew
 
 # Repairs what crashes leave behind and nudges running campaigns (see campaigns.dialing.dialer.sweep).
@@ -23,7 +21,3 @@ cron.register(credits_expire_due, queue_name="default", cron="37 2 * * *")
 cron.register(contact_uploads_abandoned_delete, queue_name="default", cron="27 3 * * *")
 # Charges the next month of bought phone numbers; releases those whose account cannot pay.
 cron.register(numbers_renew, queue_name="default", cron="47 1 * * *")
-# Forgets API Idempotency-Keys (and the answers they replay) older than API_IDEMPOTENCY_HOURS.
-cron.register(idempotency_records_purge, queue_name="default", cron="7 4 * * *")
-# Queues HubSpot push-backs whose retry time has passed (a retry lost with a Redis restart included).
-cron.register(hubspot_pushes_due, queue_name="default", interval=60)

@@ -445,7 +445,23 @@ API_AUTH_FAILURES_PER_MINUTE = env.int("API_AUTH_FAILURES_PER_MINUTE", default=3
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
 
 # --- Outgoing webhooks (integrations.webhooks) ---------------------------------------
-# (its settings go here)
+# Endpoints must be https (a signature does not hide a payload of transcripts from the network);
+# plain http only where nothing leaves the machine: development, tests, `make run`.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+# Addresses inside the network (loopback, private, link-local: a cloud's metadata service) are
+# refused, so a workspace cannot make our servers call them; allowed only where a receiver on the
+# same machine is the point (development, tests, `make run`).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+# The balance below which `credits.low` is sent, once each time it falls through it (600 = 10 minutes).
+WEBHOOK_CREDITS_LOW_THRESHOLD = env.int("WEBHOOK_CREDITS_LOW_THRESHOLD", default=600)
+# After a rotation the old secret still signs for this long, so receivers can change theirs.
+WEBHOOK_SECRET_OVERLAP_HOURS = env.int("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
+# An endpoint that has delivered nothing for this long (every delivery failing) is disabled.
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+# A receiver gets this long to answer in all (3 s of it to accept the connection); slower is a failure.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# The RQ queue deliveries run on (its workers wait on receivers: up to 10 s each).
+WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="default")
 
 # --- HubSpot (integrations.hubspot) --------------------------------------------------
 # Where the HubSpot SDK sends its requests (tests point it at a local fake).

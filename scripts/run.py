@@ -113,7 +113,8 @@ def main() -> int:
         ],
         [PYTHON, "manage.py", "rqworker", "dialing", "default", "--with-scheduler"],
         *[[PYTHON, "manage.py", "rqworker", "simulator"] for _ in range(workers)],
-        [PYTHON, "manage.py", "rqcron", "clozit.cron"],
+        # clozit.cron's jobs and the integrations' own (integrations/cron.py imports clozit.cron).
+        [PYTHON, "manage.py", "rqcron", "integrations.cron"],
     ]
     bin_dir = Path(PYTHON).parent
     for command in commands:

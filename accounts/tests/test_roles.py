@@ -117,6 +117,17 @@ def fingerprint(workspace: Workspace) -> dict:
         "api_keys": sorted(
             apps.get_model("api", "ApiKey").objects.filter(workspace=ws).values_list("pk", "revoked_at")
         ),
+        # Outgoing webhooks (integrations.webhooks: by label, as accounts may not import the integrations).
+        "webhooks": sorted(
+            apps.get_model("webhooks", "Endpoint")
+            .objects.filter(workspace=ws)
+            .values_list("pk", "url", "enabled", "secret", "event_types")
+        ),
+        "webhook_deliveries": sorted(
+            apps.get_model("webhooks", "Delivery")
+            .objects.filter(endpoint__workspace=ws)
+            .values_list("pk", "status", "attempts")
+        ),
     }
 
 
@@ -263,7 +274,22 @@ def team(db):
         "purchase": purchase,
         "plan": plan,
         "subscription": subscription,
+        **_webhook_objects(workspace),
     }
+
+
+def _webhook_objects(workspace) -> dict:
+    """A webhook endpoint with one delivered message (by label: accounts may not import the integrations)."""
+    endpoint = apps.get_model("webhooks", "Endpoint").objects.create(
+        workspace=workspace, url="https://8.8.8.8/hook", event_types=["call.completed"], secret="whsec_dGVzdA=="
+    )
+    message = apps.get_model("webhooks", "Message").objects.create(
+        workspace=workspace, event_type="call.completed", data={}, msg_id="msg_roles"
+    )
+    delivery = apps.get_model("webhooks", "Delivery").objects.create(
+        message=message, endpoint=endpoint, status="delivered", attempts=1
+    )
+    return {"webhook": endpoint, "webhook_delivery": delivery}
 
 
 def agent_form(**overrides) -> dict:
@@ -330,6 +356,11 @@ def page_request(name: str, team: dict) -> tuple[str, dict]:
         "member_role": {"pk": team["target"].pk},
         "member_remove": {"pk": team["target"].pk},
         "api_key_revoke": {"pk": team["api_key"].pk},
+        **dict.fromkeys(
+            ["webhook_detail", "webhook_edit", "webhook_delete", "webhook_rotate", "webhook_enable", "webhook_test"],
+            {"pk": team["webhook"].pk},
+        ),
+        "webhook_resend": {"pk": team["webhook"].pk, "delivery_pk": team["webhook_delivery"].pk},
     }.get(name, {})
     data = {
         "agent_create": agent_form(),
@@ -357,6 +388,8 @@ def page_request(name: str, team: dict) -> tuple[str, dict]:
         },
         "workspace_close": {"confirm_name": team["workspace"].name},
         "api_key_create": {"name": "CI", "scope": "read"},
+        "webhook_create": {"url": "https://8.8.4.4/hook", "event_types": ["call.completed"], "enabled": "on"},
+        "webhook_edit": {"url": "https://8.8.8.8/hook", "event_types": ["call.failed"], "enabled": "on"},
     }.get(name, {})
     return reverse(name, kwargs=kwargs), data
 

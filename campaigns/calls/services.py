@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import ledger
+from clozit import events
 from telephony.models import PhoneNumber
 from telephony.providers.base import AgentStep, CallEvent, ProviderError, RelayEnded, TurnInput
 from telephony.registry import get_provider
@@ -143,7 +144,12 @@ def _apply_reply(call: Call, reply: Reply, *, passages=(), relay: bool = False, 
     call.engine_state["holding"] = reply.hold and not reply.end_call
     call.captured, call.outcome = reply_record(reply, agent=call.agent, captured=call.captured, outcome=call.outcome)
     if reply.do_not_call:
-        dnc_add(workspace=call.workspace, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
+        dnc_add(
+            workspace=call.workspace,
+            phone_number=call.to_number,
+            reason=f"Asked during call {call.pk}",
+            call_id=call.pk,
+        )
     call.engine_state["turn"] = call.engine_state.get("turn", 0) + 1
     step = _step(call, reply, relay=relay)
     call.engine_state["last_step"] = {
@@ -559,7 +565,12 @@ def _turn_apply(turn: TurnInput, claim: _Claim, reply: Reply) -> AgentStep:
                 reply, agent=call.agent, captured=call.captured, outcome=call.outcome
             )
             if reply.do_not_call:
-                dnc_add(workspace=call.workspace, phone_number=call.to_number, reason=f"Asked during call {call.pk}")
+                dnc_add(
+                    workspace=call.workspace,
+                    phone_number=call.to_number,
+                    reason=f"Asked during call {call.pk}",
+                    call_id=call.pk,
+                )
             call.save(update_fields=["engine_state", "captured", "outcome"])
             return HANG_UP
         call.engine_state = claim.ctx.state
@@ -667,7 +678,20 @@ def call_finish(
         if call.campaign_id:
             campaign_id = call.campaign_id
             transaction.on_commit(lambda: _wake_campaign(campaign_id))
+        _publish_end(call)
     return True
+
+
+def _publish_end(call: Call) -> None:
+    """`call.completed` for a call someone (or a machine) answered, `call.failed` for one that
+    rang out, was busy, failed or could not be placed; nothing for a canceled call, which was
+    never dialled (its contact is called later, or skipped). Campaign calls and single calls alike."""
+    if call.status == Call.Status.CANCELED:
+        return
+    answered = call.status == Call.Status.COMPLETED and call.answered_at is not None
+    events.publish(
+        type=events.CALL_COMPLETED if answered else events.CALL_FAILED, workspace_id=call.workspace_id, call_id=call.pk
+    )
 
 
 # How a call ended, in the words of Campaign.retry_on.

@@ -14,6 +14,7 @@ from pathlib import PurePath
 from django.db import transaction
 from django.utils import timezone
 
+from clozit import events
 from clozit.csvsafe import safe_row
 from clozit.phones import normalise_number
 
@@ -40,11 +41,22 @@ def _dnc_skip_pending(*, phone_number: str, workspace=None) -> int:
     )
 
 
-def dnc_add(*, workspace, phone_number: str, reason: str = "") -> DoNotCall:
-    """Put a number on the account's do-not-call list at once; adding it twice is harmless."""
-    entry, _ = DoNotCall.objects.get_or_create(
+def dnc_add(*, workspace, phone_number: str, reason: str = "", call_id: int | None = None) -> DoNotCall:
+    """Put a number on the account's do-not-call list at once; adding it twice is harmless.
+
+    `call_id`: the callee asked for it during that call, which is `contact.opted_out` (once, when
+    the number is new on the list). The owner's own additions (import, the list's page) are not
+    events: whoever made them knows."""
+    entry, created = DoNotCall.objects.get_or_create(
         workspace=workspace, phone_number=phone_number, defaults={"reason": reason[:200]}
     )
+    if created and call_id is not None:
+        events.publish(
+            type=events.CONTACT_OPTED_OUT,
+            workspace_id=getattr(workspace, "pk", workspace),
+            phone_number=phone_number,
+            call_id=call_id,
+        )
     _dnc_skip_pending(phone_number=phone_number, workspace=workspace)
     return entry
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from billing import ledger
 from billing.models import CreditHold
+from clozit import events
 from clozit.queueing import enqueue
 from telephony.models import PhoneNumber
 from telephony.numbers import caller_number_usable
@@ -304,11 +305,17 @@ def _complete_if_done(campaign_id: int) -> bool:
         campaign=OuterRef("pk"), status__in=[CampaignContact.Status.PENDING, CampaignContact.Status.CLAIMED]
     )
     live_calls = Call.objects.filter(campaign=OuterRef("pk"), status__in=Call.LIVE_STATUSES)
-    return bool(
-        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING)
-        .filter(~Exists(busy_targets), ~Exists(live_calls))
-        .update(status=Campaign.Status.COMPLETED, finished_at=timezone.now(), status_reason="")
-    )
+    # One transaction for the change and its event: `campaign.completed` is heard only if it happened.
+    with transaction.atomic():
+        completed = (
+            Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING)
+            .filter(~Exists(busy_targets), ~Exists(live_calls))
+            .update(status=Campaign.Status.COMPLETED, finished_at=timezone.now(), status_reason="")
+        )
+        if completed:
+            workspace_id = Campaign.objects.values_list("workspace_id", flat=True).get(pk=campaign_id)
+            events.publish(type=events.CAMPAIGN_COMPLETED, workspace_id=workspace_id, campaign_id=campaign_id)
+    return bool(completed)
 
 
 # A wait for a dial slot shorter than this is slept through; a longer one re-queues the job.

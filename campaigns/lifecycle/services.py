@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts import audit
 from billing import ledger
+from clozit import events
 from telephony.numbers import caller_number_usable, default_caller_number
 from telephony.registry import get_provider, provider_problem
 
@@ -116,6 +117,15 @@ def campaign_pause(
     campaign.status_reason = reason[: Campaign._meta.get_field("status_reason").max_length]
     campaign.pause_kind = kind
     campaign.save(update_fields=["status", "status_reason", "pause_kind"])
+    # Every pause passes here: a person's, and the rules' (credits, abuse signals, carrier
+    # failures, the account's suspension, the caller number, consent).
+    events.publish(
+        type=events.CAMPAIGN_PAUSED,
+        workspace_id=campaign.workspace_id,
+        campaign_id=campaign.pk,
+        reason=campaign.status_reason,
+        kind=kind,
+    )
     return campaign
 
 
