@@ -303,3 +303,15 @@ def test_one_email_per_workspace_for_several_reports(user, admin_user, django_ca
         )
 
     assert len(mail.outbox) == 1 and "reported 2 calls" in mail.outbox[0].body
+
+
+def test_a_purged_workspace_loses_its_reports_but_another_keeps_its_own(user, campaign):
+    from accounts.services import workspace_purge
+
+    other = User.objects.create_user(email="other@example.com", password="x")
+    kept = services.report_submit(call=placed_call(make_campaign(other, [OTHER]), to=OTHER), reason="spam")
+    services.report_submit(call=placed_call(campaign), reason="scam", text="My words.")
+
+    workspace_purge(workspace_id=campaign.workspace_id)
+
+    assert list(Report.objects.all()) == [kept]
