@@ -192,6 +192,7 @@ def _campaigns(archive: zipfile.ZipFile, workspace: Workspace) -> None:
                 [
                     c.pk,
                     c.name,
+                    c.purpose,
                     c.agent.name,
                     c.contact_list.name,
                     c.caller_number,
@@ -219,6 +220,7 @@ def _campaigns(archive: zipfile.ZipFile, workspace: Workspace) -> None:
             [
                 "id",
                 "name",
+                "purpose",
                 "agent",
                 "contact_list",
                 "caller_number",
@@ -373,6 +375,19 @@ def _workspace(archive: zipfile.ZipFile, workspace: Workspace) -> None:
     )
     archive.writestr(
         "invitations.json", _json(_rows(Invitation.objects.filter(workspace=workspace), leave_out=["workspace"]))
+    )
+    # Reports of the workspace's calls by the people called (the safety app, read through the
+    # relation so accounts does not import it), with staff's decisions. The reporter's number is
+    # in the call itself; its keyed hash is a secret and stays out.
+    reports = workspace.reports.order_by("pk").values_list(
+        "created_at", "call_id", "campaign_id", "reason", "text", "reporter_masked", "status", "resolution_note"
+    )
+    archive.writestr(
+        "call_reports.csv",
+        _csv(
+            [list(r) for r in reports],
+            ["when", "call_id", "campaign_id", "reason", "reporter_words", "reporter", "status", "staff_decision"],
+        ),
     )
     events = WorkspaceEvent.objects.filter(workspace=workspace).order_by("pk")
     archive.writestr(

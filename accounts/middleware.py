@@ -23,7 +23,19 @@ from .workspaces import memberships_of, personal_workspace_of
 
 WORKSPACE_SESSION_KEY = "workspace_id"
 
-ALWAYS_OPEN = ("/static/", "/healthz", "/terms/", "/privacy/", "/refunds/", "/telephony/", "/favicon", "/api/")
+# "/who-called/": the public page for people who were called; a member whose workspace is
+# suspended may have been called too.
+ALWAYS_OPEN = (
+    "/static/",
+    "/healthz",
+    "/terms/",
+    "/privacy/",
+    "/refunds/",
+    "/telephony/",
+    "/favicon",
+    "/api/",
+    "/who-called/",
+)
 
 
 class AccountGateMiddleware:

@@ -539,7 +539,13 @@ def _purge_agents_and_campaigns(workspace: Workspace) -> None:
         updated_at=timezone.now(),
     )
     workspace.campaigns.update(
-        name="Deleted campaign", caller_number="", status_reason="", flag_reason="", calling_days=[], retry_on=[]
+        name="Deleted campaign",
+        purpose="",
+        caller_number="",
+        status_reason="",
+        flag_reason="",
+        calling_days=[],
+        retry_on=[],
     )
     PhoneNumber.objects.filter(workspace=workspace).update(label="")
 

@@ -297,6 +297,10 @@ class Campaign(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="campaigns")
     contact_list = models.ForeignKey(ContactList, on_delete=models.PROTECT, related_name="campaigns")
     caller_number = models.CharField(max_length=20, help_text="The number callees see (E.164).")
+    # Why the campaign calls, in the business's words; shown to the people it called on the public
+    # "Who called me?" page (safety). Required by the campaign form; campaigns made before it
+    # existed have none, and the page says "not stated".
+    purpose = models.CharField(max_length=200, blank=True)
     max_concurrent_calls = models.PositiveSmallIntegerField(default=2)
     # Calling hours in the callee's own time, on these weekdays (0 = Monday); the legal window
     # of the callee's country applies as well.
@@ -509,6 +513,8 @@ class Call(models.Model):
                 name="call_owner_outcome_created",
             ),
             models.Index(models.F("workspace"), Reverse("to_number"), name="call_owner_number_reversed"),
+            # The public "Who called me?" lookup (safety.selectors): one callee's recent calls, any workspace.
+            models.Index(fields=["to_number", "created_at"], name="call_to_number_created"),
             models.Index(
                 models.F("workspace"),
                 models.F("campaign"),

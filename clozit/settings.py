@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "billing",
     "telephony",
     "campaigns",
+    "safety",
     "ninja",  # its bundled Swagger UI files, served from here rather than a CDN
     "integrations.api",
     "integrations.webhooks",
@@ -417,6 +418,16 @@ ABUSE_MIN_ANSWERED = env.int("ABUSE_MIN_ANSWERED", default=20)
 ABUSE_OPT_OUT_RATE = env.float("ABUSE_OPT_OUT_RATE", default=0.15)
 ABUSE_SHORT_CALL_RATE = env.float("ABUSE_SHORT_CALL_RATE", default=0.6)
 ABUSE_SHORT_CALL_SECONDS = env.int("ABUSE_SHORT_CALL_SECONDS", default=5)
+# Trust and safety (safety/): the public "Who called me?" page shows calls of the last
+# SAFETY_LOOKUP_DAYS from the number typed to the person's own number, and answers at most
+# SAFETY_LOOKUPS_PER_IP look-ups an hour from one address and SAFETY_LOOKUPS_PER_NUMBER a day for
+# one callee number. SAFETY_REPORTS_TO_PAUSE reports of one campaign by different people within
+# SAFETY_REPORT_WINDOW_HOURS pause it and flag it for staff review.
+SAFETY_LOOKUP_DAYS = env.int("SAFETY_LOOKUP_DAYS", default=90)
+SAFETY_LOOKUPS_PER_IP = env.int("SAFETY_LOOKUPS_PER_IP", default=10)
+SAFETY_LOOKUPS_PER_NUMBER = env.int("SAFETY_LOOKUPS_PER_NUMBER", default=5)
+SAFETY_REPORTS_TO_PAUSE = env.int("SAFETY_REPORTS_TO_PAUSE", default=3)
+SAFETY_REPORT_WINDOW_HOURS = env.int("SAFETY_REPORT_WINDOW_HOURS", default=24)
 # Monthly fee, in credits, for a number an account buys (charged at purchase and every 30 days).
 PHONE_NUMBER_MONTHLY_CREDITS = Decimal(env.str("PHONE_NUMBER_MONTHLY_CREDITS", default="150"))
 

@@ -139,7 +139,7 @@ def test_the_main_pages_run_under_the_policy_without_a_violation(live, browser, 
     add_call(campaign, minutes_ago=2, status="no_answer")
     watched = Watched(browser, VIEWPORTS[size])
     try:
-        for path in ("/", "/accounts/signup/", "/accounts/login/", "/accounts/login/code/"):
+        for path in ("/", "/who-called/", "/accounts/signup/", "/accounts/login/", "/accounts/login/code/"):
             watched.visit(url + path)
         watched.log_in(url, user)
         watched.visit(url + "/dashboard/")

@@ -158,6 +158,7 @@ def test_a_new_customers_first_hour_ends_with_a_finished_campaign_whose_every_nu
     go(page, "nav-campaigns")
     page.get_by_role("main").get_by_role("button", name="New campaign").click()
     field(page, "Name").fill("Check-up reminders")
+    field(page, "Why you are calling").fill("Reminding patients of their dental check-up")
     field(page, "Agent").select_option(label="Riley")
     field(page, "Contact list").select_option(label="Patients")
     field(page, "Calls at the same time").fill("2")

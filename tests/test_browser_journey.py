@@ -115,6 +115,7 @@ def test_first_campaign_journey(live, page: Page, sign_up, run_jobs):
     page.get_by_role("main").get_by_role("button", name="New campaign").click()
     expect(page).to_have_url(url + "/campaigns/new/")
     field(page, "Name").fill("Spring outreach")
+    field(page, "Why you are calling").fill("Telling our leads about the spring offer")
     field(page, "Agent").select_option(label="Ada's sales assistant")
     field(page, "Contact list").select_option(label="Spring leads")
     expect(field(page, "Caller number")).to_have_value(settings.DEFAULT_CALLER_ID)  # the shared number

@@ -182,6 +182,7 @@ def build_and_launch(page, url: str, run_jobs) -> str:
     page.get_by_role("main").get_by_role("button", name="New campaign").click()
     expect(page).to_have_url(url + "/campaigns/new/")
     field(page, "Name").fill(CAMPAIGN)
+    field(page, "Why you are calling").fill("Telling our leads about the spring offer")
     field(page, "Agent").select_option(label=AGENT)
     field(page, "Contact list").select_option(label="Spring leads")
     field(page, "Calls at the same time").fill("1")

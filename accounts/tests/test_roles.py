@@ -141,7 +141,8 @@ campaign_detail call_list call_detail call_recording campaign_report analytics c
 assistant_question integrations
 """
 READ_ONLY = frozenset(_READ_ONLY_VIEWS.split())
-PUBLIC = frozenset({"landing", "terms", "privacy", "refunds", "healthz", None})  # None: /favicon.ico
+# None: /favicon.ico; who_called*: the page for people who were called (safety), no sign-in.
+PUBLIC = frozenset({"landing", "terms", "privacy", "refunds", "healthz", "who_called", "who_called_act", None})
 
 
 def _patterns(resolver=None, prefix="", namespaced=False):

@@ -36,6 +36,8 @@ BEFORE = [
 OUR_TABLES = ("accounts_", "billing_", "campaigns_", "telephony_")
 # The only column the change takes away: the call limit moved to the workspace.
 DROPPED = {"accounts_user": {"max_concurrent_calls"}}
+# Columns later migrations add (the test migrates to the latest): new, so no row had them before.
+ADDED_LATER = {"campaigns_campaign": {"purpose"}}
 
 
 def migrate(targets=None) -> MigrationExecutor:
@@ -394,7 +396,8 @@ def test_every_account_becomes_its_personal_workspace_and_keeps_every_row():
     for table, (columns, rows) in before.items():
         assert table in after, f"{table} is gone"
         kept = [c for c in columns if c not in DROPPED.get(table, set())]
-        assert after[table][0] == kept, f"{table}: columns {after[table][0]}, were {columns}"
+        now = [c for c in after[table][0] if c not in ADDED_LATER.get(table, set())]
+        assert now == kept, f"{table}: columns {after[table][0]}, were {columns}"
         want = sorted((tuple(row[c] for c in kept) for row in rows), key=repr)
         have = sorted((tuple(row[c] for c in kept) for row in after[table][1]), key=repr)
         assert have == want, f"{table} changed"

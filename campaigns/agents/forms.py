@@ -241,6 +241,10 @@ class AgentForm(forms.ModelForm):
             "max_call_seconds": "Maximum call length (seconds)",
         }
         help_texts = {
+            "ai_disclosure": "Said at the start of every call (AI voices count as artificial voices under US law). "
+            "You may add where people can find out who called and opt out, e.g. “I'm an AI assistant calling for "
+            "Acme. To see who called you or stop our calls, visit <this site's address>/who-called.” Leave empty "
+            "only where no disclosure is required.",
             "record_calls": "Callees hear “This call is recorded.” when they answer; the recording then plays "
             "on the call's page.",
         }

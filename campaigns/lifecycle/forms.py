@@ -56,7 +56,7 @@ class CampaignForm(forms.ModelForm):
 
     # (legend, fields) in the order the page shows them.
     FIELDSETS = [
-        ("Basics", ["name", "agent", "contact_list", "caller_number", "max_concurrent_calls"]),
+        ("Basics", ["name", "purpose", "agent", "contact_list", "caller_number", "max_concurrent_calls"]),
         ("Calling hours", ["calling_hours_start", "calling_hours_end", "calling_days"]),
         ("Retries", ["retry_on", "max_attempts", "retry_delay_minutes"]),
         ("Budget", ["budget_credits"]),
@@ -66,6 +66,7 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = [
             "name",
+            "purpose",
             "agent",
             "contact_list",
             "caller_number",
@@ -79,6 +80,7 @@ class CampaignForm(forms.ModelForm):
             "budget_credits",
         ]
         labels = {
+            "purpose": "Why you are calling",
             "max_concurrent_calls": "Calls at the same time",
             "calling_hours_start": "Call from",
             "calling_hours_end": "Call until",
@@ -87,6 +89,8 @@ class CampaignForm(forms.ModelForm):
             "budget_credits": "Budget (credits)",
         }
         help_texts = {
+            "purpose": "One sentence the people you call can read on the public “Who called me?” page, "
+            "e.g. “Reminding patients of their dental check-up”.",
             "calling_hours_start": "In the callee's own time zone. The legal hours of the callee's country apply "
             "as well (8:00 to 21:00 in the US and Canada, 9:00 to 21:00 in India).",
             "calling_hours_end": "No call starts at or after this time.",
@@ -115,6 +119,13 @@ class CampaignForm(forms.ModelForm):
         # Left out of a post altogether (a script, an older form), these keep the model's default.
         for name in ("calling_hours_start", "calling_hours_end", "max_attempts", "retry_delay_minutes"):
             self.fields[name].required = False
+        if "purpose" in self.fields:
+            # Blank in the database (campaigns made before it existed), required from now on: the
+            # people called read it on the "Who called me?" page.
+            self.fields["purpose"].required = True
+            self.fields["purpose"].error_messages["required"] = (
+                "Say why you are calling: the people you call can read it on the “Who called me?” page."
+            )
         self.fields["budget_credits"].widget.attrs.update({"min": "1", "step": "1"})
         self.fields["max_attempts"].widget.attrs.update({"min": "1", "max": "10"})
         self.fields["retry_delay_minutes"].widget.attrs.update({"min": "5"})
@@ -137,6 +148,12 @@ class CampaignForm(forms.ModelForm):
     def changes(self) -> dict:
         """The cleaned values of the fields on the form: what campaigns.lifecycle.services.campaign_update takes."""
         return {name: self.cleaned_data[name] for name in self.fields}
+
+    def clean_purpose(self):
+        value = " ".join(self.cleaned_data["purpose"].split())
+        if len(value) < 10:
+            raise forms.ValidationError("Say in a few words why you are calling (at least 10 characters).")
+        return value
 
     def clean_max_concurrent_calls(self):
         value = self.cleaned_data["max_concurrent_calls"]

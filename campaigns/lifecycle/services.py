@@ -244,6 +244,7 @@ def campaign_stop(
 # What may change once a campaign has been launched (and is paused): not who calls or whom.
 SETTINGS_WHILE_PAUSED = (
     "name",
+    "purpose",
     "caller_number",
     "max_concurrent_calls",
     "calling_hours_start",

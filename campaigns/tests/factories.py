@@ -50,6 +50,7 @@ def make_campaign(owner, numbers, *, concurrency=2, retry_on=(), **agent_overrid
     return Campaign.objects.create(
         workspace=workspace_of(owner),
         name="Spring outreach",
+        purpose="Inviting customers to our spring sale",
         agent=make_agent(owner, **agent_overrides),
         contact_list=make_list(owner, numbers),
         caller_number=SHARED_CALLER,

@@ -34,6 +34,7 @@ def messages_of(response) -> list[str]:
 def settings_data(campaign, **overrides) -> dict:
     data = {
         "name": campaign.name,
+        "purpose": campaign.purpose or "Reminding customers their plan renews soon",
         "caller_number": campaign.caller_number,
         "max_concurrent_calls": "2",
         "calling_hours_start": "09:00",

@@ -222,6 +222,7 @@ def form_data(user, **overrides) -> dict:
 
     data = {
         "name": "Renewals",
+        "purpose": "Reminding customers their plan renews soon",
         "agent": make_agent(user).pk,
         "contact_list": make_list(user, NUMBERS[:2]).pk,
         "caller_number": settings.DEFAULT_CALLER_ID,
@@ -294,7 +295,8 @@ def test_no_retries_and_no_budget_are_choices_too(logged_in, user):
 def test_a_post_without_the_new_fields_keeps_the_defaults(logged_in, user):
     from django.urls import reverse
 
-    data = {k: v for k, v in form_data(user).items() if k in ("name", "agent", "contact_list", "caller_number")}
+    kept = ("name", "purpose", "agent", "contact_list", "caller_number")
+    data = {k: v for k, v in form_data(user).items() if k in kept}
     logged_in.post(reverse("campaign_create"), {**data, "max_concurrent_calls": "2"})
     campaign = Campaign.objects.get(workspace=user.personal_workspace)
     assert campaign.calling_days == [0, 1, 2, 3, 4] and campaign.retry_on == ["no_answer", "busy"]

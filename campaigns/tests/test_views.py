@@ -428,6 +428,7 @@ SHARED_NUMBER = "+12025550100"
 def campaign_data(user, **overrides) -> dict:
     data = {
         "name": "Renewals",
+        "purpose": "Reminding customers their plan renews soon",
         "agent": make_agent(user).pk,
         "contact_list": make_list(user, NUMBERS).pk,
         "caller_number": settings.DEFAULT_CALLER_ID,

@@ -1,0 +1,148 @@
+"""The staff queue of callee reports: open reports first, with the call, its transcript's start,
+the workspace, the campaign and the reporter's words; dismiss, warn or suspend with a reason
+(safety.services.reports_resolve), which emails the workspace's owners."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from . import selectors, services
+from .errors import SafetyError
+from .models import Report
+
+
+class ResolutionForm(forms.Form):
+    note = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 70}),
+        help_text="Emailed to the workspace's owners with the decision, and kept with the reports.",
+    )
+
+
+class OpenFirst(admin.SimpleListFilter):
+    """Open reports unless asked otherwise: the queue is what is still to decide."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*Report.Status.choices, ("all", "All")]
+
+    def queryset(self, request, queryset):
+        value = self.value() or Report.Status.OPEN
+        return queryset if value == "all" else queryset.filter(status=value)
+
+    def choices(self, changelist):
+        current = self.value() or Report.Status.OPEN
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "reason", "workspace", "campaign_link", "call_link", "words", "status"]
+    list_filter = [OpenFirst, "reason"]
+    list_select_related = ["workspace", "campaign", "call"]
+    search_fields = ["workspace__name", "workspace__company_name", "campaign__name", "text"]
+    readonly_fields = [
+        "created_at",
+        "status",
+        "reason",
+        "text",
+        "reporter_masked",
+        "workspace",
+        "campaign_link",
+        "call_link",
+        "purpose",
+        "transcript",
+        "resolution_note",
+        "resolved_by",
+        "resolved_at",
+    ]
+    fields = readonly_fields
+    actions = ["dismiss", "warn", "suspend"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Reporter's words")
+    def words(self, report):
+        return report.text[:120] + ("…" if len(report.text) > 120 else "") or "—"
+
+    @admin.display(description="Campaign")
+    def campaign_link(self, report):
+        if report.campaign is None:
+            return "—"
+        url = reverse("admin:campaigns_campaign_change", args=[report.campaign_id])
+        return format_html('<a href="{}">{}</a> ({})', url, report.campaign, report.campaign.get_status_display())
+
+    @admin.display(description="Call")
+    def call_link(self, report):
+        url = reverse("admin:campaigns_call_change", args=[report.call_id])
+        when = report.call.created_at.strftime("%Y-%m-%d %H:%M")
+        return format_html('<a href="{}">{}</a> {}', url, report.call_id, when)
+
+    @admin.display(description="Campaign's purpose")
+    def purpose(self, report):
+        return (report.campaign.purpose if report.campaign else "") or "not stated"
+
+    @admin.display(description="Transcript (start)")
+    def transcript(self, report):
+        turns = selectors.transcript_excerpt(call_id=report.call_id)
+        if not turns:
+            return "No transcript (the call was not answered, or it was purged)."
+        return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", turns))
+
+    def _resolve(self, request, queryset, decision: str, verb: str):
+        form = ResolutionForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            try:
+                count = services.reports_resolve(
+                    report_ids=list(queryset.values_list("pk", flat=True)),
+                    decision=decision,
+                    note=form.cleaned_data["note"],
+                    by=request.user,
+                )
+            except SafetyError as exc:
+                messages.error(request, str(exc))
+                return None
+            messages.success(request, f"{verb}: {count} open report(s). The workspaces' owners are emailed.")
+            return None
+        return render(
+            request,
+            "admin/safety/resolve.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb}: give a reason",
+                "form": form,
+                "reports": queryset.select_related("workspace", "campaign"),
+                "action": request.POST.get("action"),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Dismiss (no action against the workspace)")
+    def dismiss(self, request, queryset):
+        return self._resolve(request, queryset, Report.Status.DISMISSED, "Dismiss")
+
+    @admin.action(description="Warn the workspace")
+    def warn(self, request, queryset):
+        return self._resolve(request, queryset, Report.Status.WARNED, "Warn")
+
+    @admin.action(description="Suspend the workspace")
+    def suspend(self, request, queryset):
+        return self._resolve(request, queryset, Report.Status.SUSPENDED, "Suspend")
