@@ -25,6 +25,9 @@ FORM_NAMES = {api: form for form, api in API_NAMES.items()}
 
 class CampaignIn(Schema):
     name: str
+    # Why you are calling, in a sentence: shown to people looking up who called them. Required
+    # (by the campaign form's rule, so its 422 names it with the others).
+    purpose: str | None = None
     agent_id: int
     list_id: int
     caller_number: str | None = None  # one of the workspace's numbers or a shared one; default: the first
@@ -42,6 +45,7 @@ class CampaignChange(Schema):
     """Any of a draft's settings; a paused campaign's, but its agent and list. Omitted: unchanged."""
 
     name: str | None = None
+    purpose: str | None = None
     agent_id: int | None = None
     list_id: int | None = None
     caller_number: str | None = None
@@ -58,6 +62,7 @@ class CampaignChange(Schema):
 class CampaignOut(Schema):
     id: int
     name: str
+    purpose: str
     status: str
     status_reason: str
     agent_id: int
