@@ -53,7 +53,12 @@ def callee_opt_out(*, call: Call, everyone: bool) -> DoNotCall:
     """The callee of `call` is never called again by its business (`everyone` False), or by any
     Clozit customer (`everyone` True: the platform-wide list). At once: their places still queued
     are skipped now, and the dialer checks both lists again at claim and just before dialling."""
-    return dnc_add(workspace=None if everyone else call.workspace, phone_number=call.to_number, reason=OPT_OUT_REASON)
+    return dnc_add(
+        workspace=None if everyone else call.workspace,
+        phone_number=call.to_number,
+        reason=OPT_OUT_REASON,
+        call_id=call.pk,  # the business that called hears of it (contact.opted_out), either way
+    )
 
 
 def report_submit(*, call: Call, reason: str, text: str = "") -> Report:

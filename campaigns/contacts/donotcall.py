@@ -19,7 +19,7 @@ from clozit.csvsafe import safe_row
 from clozit.phones import normalise_number
 
 from ..errors import CampaignError
-from ..models import CampaignContact, DoNotCall
+from ..models import Call, CampaignContact, DoNotCall
 from .contact_rows import BATCH_ROWS, PHONE_HEADERS, REASON_HEADERS, RowProblem, normalise_header
 from .csv_files import REPLACEMENT, CsvSource, refuse_if_not_csv
 
@@ -44,19 +44,21 @@ def _dnc_skip_pending(*, phone_number: str, workspace=None) -> int:
 def dnc_add(*, workspace, phone_number: str, reason: str = "", call_id: int | None = None) -> DoNotCall:
     """Put a number on the account's do-not-call list at once; adding it twice is harmless.
 
-    `call_id`: the callee asked for it during that call, which is `contact.opted_out` (once, when
-    the number is new on the list). The owner's own additions (import, the list's page) are not
-    events: whoever made them knows."""
+    `call_id`: the callee asked for it because of that call (during it, or on the public "Who
+    called me?" page), which is `contact.opted_out` for the workspace that called (once, when the
+    number is new on the list; for the platform-wide list too). The owner's own additions (import,
+    the list's page) are not events: whoever made them knows."""
     entry, created = DoNotCall.objects.get_or_create(
         workspace=workspace, phone_number=phone_number, defaults={"reason": reason[:200]}
     )
     if created and call_id is not None:
-        events.publish(
-            type=events.CONTACT_OPTED_OUT,
-            workspace_id=getattr(workspace, "pk", workspace),
-            phone_number=phone_number,
-            call_id=call_id,
-        )
+        caller_id = getattr(workspace, "pk", workspace)
+        if caller_id is None:
+            caller_id = Call.objects.filter(pk=call_id).values_list("workspace_id", flat=True).first()
+        if caller_id is not None:
+            events.publish(
+                type=events.CONTACT_OPTED_OUT, workspace_id=caller_id, phone_number=phone_number, call_id=call_id
+            )
     _dnc_skip_pending(phone_number=phone_number, workspace=workspace)
     return entry
 

@@ -11,6 +11,7 @@ from campaigns.lifecycle import services as lifecycle
 from campaigns.models import Call, Campaign, CampaignContact, DoNotCall
 from campaigns.tests.factories import make_campaign
 from campaigns.tests.test_dialer import topup
+from clozit import events
 from safety import selectors, services
 from safety.errors import SafetyError
 from safety.models import Report
@@ -138,6 +139,26 @@ def test_opting_out_twice_is_harmless(user, campaign):
     services.callee_opt_out(call=call, everyone=True)
 
     assert DoNotCall.objects.filter(phone_number=CALLEE).count() == 2
+
+
+def test_the_business_that_called_hears_of_the_opt_out_once(user, campaign):
+    """contact.opted_out reaches the calling workspace's webhooks and HubSpot, whichever list."""
+    heard = []
+
+    def listen(event, **_):
+        heard.append((event.type, event.workspace_id, event.data["phone_number"], event.data["call_id"]))
+
+    events.happened.connect(listen)
+    try:
+        call = placed_call(campaign)
+        services.callee_opt_out(call=call, everyone=False)
+        services.callee_opt_out(call=call, everyone=False)  # already on the list: no second event
+        services.callee_opt_out(call=call, everyone=True)
+    finally:
+        events.happened.disconnect(listen)
+
+    workspace_id = campaign.workspace_id
+    assert heard == [(events.CONTACT_OPTED_OUT, workspace_id, CALLEE, call.pk)] * 2
 
 
 # --- Reports ---------------------------------------------------------------------------------
