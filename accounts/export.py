@@ -31,6 +31,7 @@ from campaigns.models import (
     KnowledgeSource,
     PlaygroundSession,
 )
+from clozit import events
 from clozit.csvsafe import safe_row
 from telephony.models import PhoneNumber, ProviderEvent
 
@@ -100,6 +101,10 @@ def account_export(*, user: User, workspace: Workspace | None = None) -> bytes:
                 _json(_rows(PhoneNumber.objects.filter(workspace=workspace), leave_out=["workspace"])),
             )
             _billing(archive, workspace)
+            # The integrations' settings and what they sent (API keys, webhooks, HubSpot).
+            for _receiver, files in events.workspace_exporting.send(sender=Workspace, workspace_id=workspace.pk):
+                for name, text in (files or {}).items():
+                    archive.writestr(name, text)
     return buffer.getvalue()
 
 

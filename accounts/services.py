@@ -358,7 +358,7 @@ def account_purge(*, user_id: int) -> None:
     others = Membership.objects.filter(role=Membership.Role.OWNER).exclude(user=user).values("workspace")
     for workspace_id in Workspace.objects.filter(pk__in=owned).exclude(pk__in=others).values_list("pk", flat=True):
         workspace_purge(workspace_id=workspace_id)
-    _purge_admin_history(_user_rows(user))  # first: it names rows deleted below
+    admin_history_purge(_user_rows(user))  # first: it names rows deleted below
     _purge_sign_in(user)
     # What other workspaces keep of the person: who did what, without their name or address.
     gone = "a former member"
@@ -393,7 +393,7 @@ def workspace_purge(*, workspace_id: int) -> None:
     workspace = Workspace.objects.select_for_update().get(pk=workspace_id)
     if workspace.purged_at is not None:
         return
-    _purge_admin_history(_workspace_rows(workspace))  # first: it names rows deleted below
+    admin_history_purge(_workspace_rows(workspace))  # first: it names rows deleted below
     # The integrations (API keys, webhook deliveries, HubSpot) erase what they keep for it.
     events.workspace_purging.send(sender=Workspace, workspace_id=workspace.pk)
     _purge_calls(workspace)
@@ -454,9 +454,10 @@ def _workspace_rows(workspace: Workspace) -> list:
     ]
 
 
-def _purge_admin_history(row_kinds: list) -> None:
+def admin_history_purge(row_kinds: list) -> None:
     """The admin's log of staff changes stays, but not the names it showed for the rows
-    (an email address, an agent's name): only which fields were changed, when and by whom."""
+    (an email address, an agent's name): only which fields were changed, when and by whom.
+    `row_kinds`: a query per kind of row; call it before those rows are deleted."""
     for rows in row_kinds:
         entries = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(rows.model))
         if entries.exists():  # most kinds of row are never changed by staff

@@ -41,3 +41,7 @@ def publish(*, type: str, workspace_id: int, **data) -> None:
 # Sent by accounts.services.workspace_purge inside its transaction, with `workspace_id`: whoever
 # keeps something of a workspace (integration settings, payloads sent) erases it there.
 workspace_purging = Signal()
+
+# Sent by accounts.export with `workspace_id` while it writes a workspace's export: each receiver
+# returns {file name in the zip: text} for what it keeps of the workspace (secrets left out).
+workspace_exporting = Signal()

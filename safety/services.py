@@ -14,8 +14,6 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -23,7 +21,7 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.models import Membership, Workspace
-from accounts.services import workspace_set_status
+from accounts.services import admin_history_purge, workspace_set_status
 from campaigns.contacts.donotcall import dnc_add
 from campaigns.dialing.abuse import campaign_flag_clear
 from campaigns.errors import CampaignError
@@ -224,8 +222,5 @@ def reports_purge(sender=None, *, workspace_id: int, **kwargs) -> None:
     clozit.events.workspace_purging, run inside the purge's transaction). The admin's log of staff
     decisions stays, without the names it showed for the reports."""
     reports = Report.objects.filter(workspace_id=workspace_id)
-    LogEntry.objects.filter(
-        content_type=ContentType.objects.get_for_model(Report),
-        object_id__in=[str(pk) for pk in reports.values_list("pk", flat=True)],
-    ).update(object_repr="(purged)")
+    admin_history_purge([reports])
     reports.delete()

@@ -26,6 +26,10 @@ NOT_EXPORTED = {
     "admin.LogEntry.object_repr": "staff's audit trail; the rows it is about are exported themselves",
     "admin.LogEntry.change_message": "staff's audit trail (the names of the fields they changed)",
     "sessions.Session.session_data": "a browser's sign-in state",
+    "api.ApiKey.secret_hash": "a digest of an API key: a secret (its name, prefix and use are exported)",
+    "hubspot.Connection.token_encrypted": "the HubSpot access token: a secret",
+    "webhooks.Endpoint.secret": "the endpoint's signing secret",
+    "webhooks.Endpoint.previous_secret": "the endpoint's previous signing secret, during a rotation",
     "safety.Report.reporter_digest": "a keyed hash of the reporter's number: a secret (the call names the number)",
 }
 MARKER = re.compile(r"zq[a-z]\d{3}x")

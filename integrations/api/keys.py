@@ -68,3 +68,16 @@ def api_keys_erase(*, workspace_id: int, **_) -> None:
     """A purged workspace keeps no keys, nor the answers their Idempotency-Keys would replay.
     Receiver of `clozit.events.workspace_purging`."""
     ApiKey.objects.filter(workspace_id=workspace_id).delete()
+
+
+def api_keys_export(*, workspace_id: int, **_) -> dict[str, str]:
+    """The keys (name, prefix, scope, use; never the secret's hash) and the answers kept for
+    their Idempotency-Keys."""
+    from ..export import as_json, rows
+    from .models import IdempotencyRecord
+
+    data = {
+        "keys": rows(ApiKey.objects.filter(workspace_id=workspace_id), leave_out=["secret_hash"]),
+        "idempotency_records": rows(IdempotencyRecord.objects.filter(api_key__workspace_id=workspace_id)),
+    }
+    return {"integrations/api_keys.json": as_json(data)}

@@ -10,7 +10,8 @@ class HubSpotConfig(AppConfig):
         from clozit import events
 
         from .receivers import on_event
-        from .services import hubspot_workspace_erase
+        from .services import hubspot_workspace_erase, hubspot_workspace_export
 
         events.happened.connect(on_event, dispatch_uid="hubspot.on_event")
         events.workspace_purging.connect(hubspot_workspace_erase, dispatch_uid="hubspot.workspace_erase")
+        events.workspace_exporting.connect(hubspot_workspace_export, dispatch_uid="hubspot.workspace_export")

@@ -466,3 +466,16 @@ def hubspot_workspace_erase(*, workspace_id: int, **_) -> None:
     ImportedRecord.objects.filter(contact_list__workspace_id=workspace_id).delete()
     ListImport.objects.filter(workspace_id=workspace_id).delete()
     PushBack.objects.filter(workspace_id=workspace_id).delete()
+
+
+def hubspot_workspace_export(*, workspace_id: int, **_) -> dict[str, str]:
+    """The connection's choices (not its token), the imports and the push-backs."""
+    from ..export import as_json, rows
+
+    data = {
+        "connection": rows(Connection.objects.filter(workspace_id=workspace_id), leave_out=["token_encrypted"]),
+        "imports": rows(ListImport.objects.filter(workspace_id=workspace_id)),
+        "imported_records": rows(ImportedRecord.objects.filter(contact_list__workspace_id=workspace_id)),
+        "push_backs": rows(PushBack.objects.filter(workspace_id=workspace_id)),
+    }
+    return {"integrations/hubspot.json": as_json(data)}

@@ -10,5 +10,8 @@ class WebhooksConfig(AppConfig):
         from clozit import events
 
         from .receivers import on_event
+        from .services import webhooks_workspace_erase, webhooks_workspace_export
 
         events.happened.connect(on_event, dispatch_uid="integrations.webhooks")
+        events.workspace_purging.connect(webhooks_workspace_erase, dispatch_uid="webhooks.workspace_erase")
+        events.workspace_exporting.connect(webhooks_workspace_export, dispatch_uid="webhooks.workspace_export")

@@ -521,3 +521,26 @@ def deliveries_sweep(*, now=None) -> int:
         enqueue(settings.WEBHOOK_QUEUE, delivery_attempt, delivery_id, result_ttl=0)
         count += 1
     return count
+
+
+def webhooks_workspace_erase(*, workspace_id: int, **_) -> None:
+    """A purged workspace keeps no endpoints, secrets or sent payloads (they carry transcripts and
+    numbers). Receiver of `clozit.events.workspace_purging`."""
+    from accounts.services import admin_history_purge
+
+    endpoints = Endpoint.objects.filter(workspace_id=workspace_id)
+    admin_history_purge([endpoints, Delivery.objects.filter(endpoint__workspace_id=workspace_id)])
+    endpoints.delete()  # and their deliveries
+    Message.objects.filter(workspace_id=workspace_id).delete()
+
+
+def webhooks_workspace_export(*, workspace_id: int, **_) -> dict[str, str]:
+    """Endpoints (not their secrets), the messages sent and every delivery attempt's record."""
+    from ..export import as_json, rows
+
+    data = {
+        "endpoints": rows(Endpoint.objects.filter(workspace_id=workspace_id), leave_out=["secret", "previous_secret"]),
+        "messages": rows(Message.objects.filter(workspace_id=workspace_id)),
+        "deliveries": rows(Delivery.objects.filter(endpoint__workspace_id=workspace_id)),
+    }
+    return {"integrations/webhooks.json": as_json(data)}
