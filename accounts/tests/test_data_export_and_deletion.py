@@ -57,6 +57,12 @@ EXPORT_FILES = {
     "refund_requests.json",
     "subscriptions.json",
     "payment_events.json",
+    # Reports made about the workspace's calls on the public "Who called me?" page.
+    "call_reports.csv",
+    # The integrations' settings and what they sent (clozit.events.workspace_exporting).
+    "integrations/api_keys.json",
+    "integrations/webhooks.json",
+    "integrations/hubspot.json",
     # The person's workspaces, and the one they own: its settings, members, invitations, activity.
     "workspaces.json",
     "workspace.json",
