@@ -188,3 +188,9 @@ def call_charge_state(*, workspace, call: Call) -> dict:
 def transcript_excerpt(*, call_id: int, turns: int = 12) -> list[tuple[str, str]]:
     """The first lines of a call, (speaker, text), for staff deciding a dispute."""
     return list(CallTurn.objects.filter(call_id=call_id).order_by("sequence").values_list("speaker", "text")[:turns])
+
+
+def disputes_purge(sender=None, *, workspace_id: int, **kwargs) -> None:
+    """clozit.events.workspace_purging: the customer's words and staff's answers go; the disputes
+    stay, as the refund requests do, because the credits they moved stay in the books."""
+    CallDispute.objects.filter(workspace_id=workspace_id).update(reason="(purged)", staff_note="")

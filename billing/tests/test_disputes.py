@@ -191,3 +191,16 @@ def test_only_recent_charged_calls_may_be_disputed_and_only_by_roles_that_handle
     with pytest.raises(DisputeError, match="cost nothing"):
         call_dispute_create(workspace=user.personal_workspace, call=free, reason="?", by=user)
     ledger.hold_release(reference=free.hold_reference)
+
+
+def test_a_purged_workspace_keeps_its_disputes_without_their_words(user, charged_call):
+    from accounts.services import workspace_purge
+
+    dispute = call_dispute_create(
+        workspace=user.personal_workspace, call=charged_call, reason="My client Jane Roe was upset.", by=user
+    )
+
+    workspace_purge(workspace_id=dispute.workspace_id)
+
+    dispute.refresh_from_db()
+    assert dispute.reason == "(purged)" and dispute.charge == 30
