@@ -57,6 +57,7 @@ call_assistant campaign_assistant
 """
 _BILLING_VIEWS = """
 credits_buy credits_test_checkout credits_test_subscribe subscription_cancel refund_request purchase_invoice
+call_dispute
 """
 _NUMBER_VIEWS = "number_buy number_agent number_release"
 _MEMBER_VIEWS = "workspace_members workspace_invite invitation_revoke member_role member_remove workspace_activity"

@@ -5,14 +5,16 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from clozit.admin import count_of
 
-from . import ledger, refunds
+from . import disputes, ledger, refunds
 from .expiry import ExpiryError, plan_expiry_announce
 from .forms import CreditAdjustmentForm
 from .models import (
+    CallCreditBack,
+    CallDispute,
     CreditAccount,
     CreditHold,
     CreditPackage,
@@ -373,3 +375,127 @@ class SubscriptionAdmin(ReadOnlyAdmin):
     list_filter = ["status", "plan"]
     search_fields = ["paddle_subscription_id", "workspace__memberships__user__email"]
     list_select_related = ["workspace", "plan"]
+
+
+class DisputeOpenFirst(admin.SimpleListFilter):
+    """Open disputes unless asked otherwise: the queue is what is still to decide."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*CallDispute.Status.choices, ("all", "All")]
+
+    def queryset(self, request, queryset):
+        value = self.value() or CallDispute.Status.OPEN
+        return queryset if value == "all" else queryset.filter(status=value)
+
+    def choices(self, changelist):
+        current = self.value() or CallDispute.Status.OPEN
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+
+@admin.register(CallDispute)
+class CallDisputeAdmin(ReadOnlyAdmin):
+    """Customers' disputes of a call's charge; decided only through the Approve… and Decline…
+    actions (billing.disputes), which email the requester and the workspace's owners."""
+
+    list_display = ["id", "created_at", "workspace", "call_link", "charge", "words", "status", "decided_by"]
+    list_filter = [DisputeOpenFirst, "created_at"]
+    list_select_related = ["workspace", "call", "decided_by"]
+    search_fields = ["workspace__name", "reason", "call__to_number"]
+    readonly_fields = [
+        "created_at",
+        "status",
+        "workspace",
+        "requested_by",
+        "call_link",
+        "call_outcome",
+        "charge",
+        "reason",
+        "transcript",
+        "staff_note",
+        "decided_by",
+        "decided_at",
+    ]
+    fields = readonly_fields
+    actions = ["approve", "decline"]
+
+    @admin.display(description="Customer's reason")
+    def words(self, obj):
+        return obj.reason[:120] + ("…" if len(obj.reason) > 120 else "")
+
+    @admin.display(description="Call")
+    def call_link(self, obj):
+        url = reverse("admin:campaigns_call_change", args=[obj.call_id])
+        return format_html('<a href="{}">{}</a> {}', url, obj.call_id, obj.call.created_at.strftime("%Y-%m-%d %H:%M"))
+
+    @admin.display(description="How the call ended")
+    def call_outcome(self, obj):
+        call = obj.call
+        ended = f"{call.get_status_display()}, {call.get_outcome_display()}, {call.duration_seconds} s connected"
+        return f"{ended}. {call.failure_reason}".strip() if call.failure_reason else ended
+
+    @admin.display(description="Transcript (start)")
+    def transcript(self, obj):
+        turns = disputes.transcript_excerpt(call_id=obj.call_id)
+        if not turns:
+            return "Nothing was said on this call."
+        return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", turns))
+
+    def _decide(self, request, queryset, *, approving: bool):
+        form = RefundDecisionForm(request.POST if "apply" in request.POST else None)
+        form.fields["note"].help_text = "Emailed to the customer with the decision, and kept with the dispute."
+        if approving:
+            form.fields["note"].required = False
+        if form.is_valid():
+            for dispute in queryset:
+                try:
+                    if approving:
+                        disputes.call_dispute_approve(dispute=dispute, by=request.user, note=form.cleaned_data["note"])
+                    else:
+                        disputes.call_dispute_decline(dispute=dispute, by=request.user, note=form.cleaned_data["note"])
+                except disputes.DisputeError as exc:
+                    messages.error(request, f"Dispute #{dispute.pk}: {exc}")
+                    continue
+                verb = "approved: the call's charge is credited back" if approving else "declined"
+                messages.success(request, f"Dispute #{dispute.pk} {verb}. The customer is emailed.")
+            return None
+        verb = "Approve" if approving else "Decline"
+        return render(
+            request,
+            "billing/admin_dispute_decision.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb} disputes: {'add a note' if approving else 'give a reason'}",
+                "form": form,
+                "approving": approving,
+                "disputes": queryset.select_related("workspace", "call"),
+                "action": request.POST.get("action"),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Approve selected disputes (credit the calls back)…")
+    def approve(self, request, queryset):
+        return self._decide(request, queryset, approving=True)
+
+    @admin.action(description="Decline selected disputes…")
+    def decline(self, request, queryset):
+        return self._decide(request, queryset, approving=False)
+
+
+@admin.register(CallCreditBack)
+class CallCreditBackAdmin(ReadOnlyAdmin):
+    """Calls given back their charge: automatically for our faults, or by an approved dispute."""
+
+    list_display = ["created_at", "workspace", "call", "reason", "amount"]
+    list_filter = ["reason", "created_at"]
+    list_select_related = ["workspace", "call"]
+    search_fields = ["workspace__name", "call__to_number"]

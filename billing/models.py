@@ -54,6 +54,7 @@ class LedgerEntry(models.Model):
         CHARGEBACK = "chargeback", "Chargeback"
         EXPIRY = "expiry", "Expiry"
         FORFEIT = "forfeit", "Forfeited on termination"
+        CALL_CREDIT_BACK = "call_credit_back", "Credit back for a call"
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -315,3 +316,67 @@ class Subscription(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in ("active", "trialing", "past_due")
+
+
+class CallCreditBack(models.Model):
+    """What a call was charged, given back: automatically when the call failed through our fault
+    (billing.credit_backs), or when staff approve the customer's dispute (billing.disputes).
+
+    At most one per call (its ledger reference is `call:<id>:credit-back`, and this row is unique
+    per call), so a replayed event, a job run twice and a dispute approved at the same moment
+    all end with one entry."""
+
+    class Reason(models.TextChoices):
+        TECHNICAL_FAILURE = "technical_failure", "the AI model did not answer, even after a retry"
+        CRASH = "crash", "our platform lost track of the call"
+        DEAD_AIR = "dead_air", "the agent never spoke after the call was answered"
+        DISPUTE = "dispute", "our staff approved your dispute"
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="call_credit_backs")
+    call = models.OneToOneField("campaigns.Call", on_delete=models.CASCADE, related_name="credit_back")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    amount = models.DecimalField(**CREDIT_FIELD)
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="call_credit_back")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Call {self.call_id} credited back {self.amount} ({self.reason})"
+
+
+class CallDispute(models.Model):
+    """A customer's dispute of one call's charge, decided by staff (billing.disputes)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Awaiting review"
+        APPROVED = "approved", "Approved: credited back"
+        DECLINED = "declined", "Declined"
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="call_disputes")
+    call = models.ForeignKey("campaigns.Call", on_delete=models.CASCADE, related_name="disputes")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField()
+    charge = models.DecimalField(**CREDIT_FIELD, help_text="What the call was charged when it was disputed.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    staff_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call"], condition=models.Q(status="open"), name="call_dispute_one_open_per_call"
+            ),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="call_dispute_reason_required"),
+        ]
+
+    def __str__(self):
+        return f"Dispute #{self.pk} of call {self.call_id} ({self.get_status_display()})"

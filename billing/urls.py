@@ -13,4 +13,5 @@ urlpatterns = [
     path("purchases/<str:transaction_id>/", views.purchase_status, name="purchase_status"),
     path("purchases/<str:transaction_id>/invoice/", views.purchase_invoice, name="purchase_invoice"),
     path("purchases/<str:transaction_id>/refund/", views.refund_request, name="refund_request"),
+    path("calls/<int:call_id>/dispute/", views.call_dispute, name="call_dispute"),
 ]

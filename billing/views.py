@@ -9,10 +9,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from rq import Retry
 
+from campaigns.models import Call
 from clozit.csvsafe import safe_row
 from clozit.queueing import enqueue
 
 from . import ledger
+from .disputes import DisputeError, call_charge_state, call_dispute_create
 from .models import CreditPackage, LedgerEntry, Plan, Purchase, Subscription
 from .paddle.client import paddle_client, paddle_configured
 from .paddle.events import account_token, buyer_token
@@ -216,3 +218,37 @@ def purchase_invoice(request, transaction_id):
         messages.error(request, "The invoice is not available from Paddle right now. Try again shortly.")
         return redirect("credits")
     return redirect(url)
+
+
+class CallDisputeForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+        help_text="What went wrong on this call. Our staff read it with the transcript.",
+    )
+
+
+@login_required
+def call_dispute(request, call_id):
+    """Dispute one call's charge (billing.disputes): the form, then back to the call's page."""
+    call = get_object_or_404(Call, pk=call_id, workspace=request.workspace)
+    state = call_charge_state(workspace=request.workspace, call=call)
+    if state["refusal"]:
+        messages.error(request, state["refusal"])
+        return redirect("call_detail", call.pk)
+    form = CallDisputeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            call_dispute_create(
+                workspace=request.workspace, call=call, reason=form.cleaned_data["reason"], by=request.user
+            )
+        except DisputeError as exc:
+            messages.error(request, str(exc))
+            return redirect("call_detail", call.pk)
+        messages.success(
+            request,
+            "We received your dispute. Our staff will review the call and email you their decision; if it is"
+            " approved, the call's charge is credited back.",
+        )
+        return redirect("call_detail", call.pk)
+    return render(request, "billing/call_dispute.html", {"call": call, "form": form, **state})

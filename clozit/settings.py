@@ -428,6 +428,9 @@ SAFETY_LOOKUPS_PER_IP = env.int("SAFETY_LOOKUPS_PER_IP", default=10)
 SAFETY_LOOKUPS_PER_NUMBER = env.int("SAFETY_LOOKUPS_PER_NUMBER", default=5)
 SAFETY_REPORTS_TO_PAUSE = env.int("SAFETY_REPORTS_TO_PAUSE", default=3)
 SAFETY_REPORT_WINDOW_HOURS = env.int("SAFETY_REPORT_WINDOW_HOURS", default=24)
+# A person answered and the agent said nothing for this many seconds: dead air, our fault, and
+# the call is credited back automatically (billing.credit_backs).
+CREDIT_BACK_DEAD_AIR_SECONDS = env.int("CREDIT_BACK_DEAD_AIR_SECONDS", default=8)
 # Monthly fee, in credits, for a number an account buys (charged at purchase and every 30 days).
 PHONE_NUMBER_MONTHLY_CREDITS = Decimal(env.str("PHONE_NUMBER_MONTHLY_CREDITS", default="150"))
 

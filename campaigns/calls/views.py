@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from billing.disputes import call_charge_state
 from telephony.providers.base import ProviderError
 from telephony.registry import get_provider
 
@@ -46,7 +47,12 @@ def call_list(request):
 @login_required
 def call_detail(request, pk):
     call = get_object_or_404(selectors.calls_for_workspace(workspace=request.workspace), pk=pk)
-    return render(request, "campaigns/calls/call_detail.html", {"call": call, "turns": call.turns.all(), "Call": Call})
+    charge = call_charge_state(workspace=request.workspace, call=call)  # credited back, disputed, may be disputed
+    return render(
+        request,
+        "campaigns/calls/call_detail.html",
+        {"call": call, "turns": call.turns.all(), "Call": Call, "charge": charge},
+    )
 
 
 @login_required
