@@ -141,3 +141,29 @@ def test_a_campaign_not_running_is_left_alone(campaign):
     assert campaign_breaker_check(campaign.pk) == ""
     campaign.refresh_from_db()
     assert campaign.status_reason == "Paused by you."
+
+
+@pytest.fixture
+def live(live_server, settings):
+    settings.PUBLIC_BASE_URL = live_server.url
+    return live_server
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_simulated_campaign_whose_calls_the_carrier_fails_pauses_itself(live, user, run_jobs, settings):
+    settings.BREAKER_MIN_CALLS = 10
+    # The simulated carrier fails calls to numbers ending 95-99, and puts those ending 00-04 through.
+    failing = [f"+1{area}55501{end}" for area in (202, 415, 312, 617) for end in (95, 96, 97, 98, 99)]
+    fine = [f"+1{area}55501{end:02d}" for area in (202, 415) for end in (0, 1, 2, 3, 4)]
+    campaign = make_campaign(user, failing + fine, concurrency=3)
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("2000"), kind="staff_adjustment", reference="test-topup"
+    )
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "calls failed or were blocked by the carrier in 15 minutes" in campaign.status_reason
+    dialled = Call.objects.filter(campaign=campaign).exclude(status="canceled").count()
+    assert 10 <= dialled < len(failing + fine)  # paused before it called everyone

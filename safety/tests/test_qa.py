@@ -304,3 +304,28 @@ def test_a_purged_workspace_loses_its_reviews_but_another_keeps_its_own(user, ca
     workspace_purge(workspace_id=campaign.workspace_id)
 
     assert list(QAReview.objects.values_list("call_id", flat=True)) == [kept_call.pk]
+
+
+@pytest.fixture
+def live(live_server, settings):
+    settings.PUBLIC_BASE_URL = live_server.url
+    return live_server
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_simulated_campaign_queues_its_opt_out_for_review(live, user, run_jobs):
+    from decimal import Decimal
+
+    from billing import ledger
+    from campaigns.lifecycle import services as lifecycle
+
+    interested, stop, fails = "+12025550101", "+12025550141", "+12025550196"
+    campaign = make_campaign(user, [interested, stop, fails], concurrency=3)
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("500"), kind="staff_adjustment", reference="test-topup"
+    )
+    lifecycle.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    review = QAReview.objects.get()  # the sample rate is 0; the carrier's refusal has no conversation
+    assert review.call.to_number == stop and review.reasons == ["opt_out"] and review.status == "open"
