@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -205,6 +205,7 @@ class QAReviewAdmin(admin.ModelAdmin):
         "notes",
         "reviewed_by",
         "reviewed_at",
+        "mark_links",
     ]
     fields = readonly_fields
     actions = ["mark_fine", "mark_coaching", "mark_violation"]
@@ -224,6 +225,11 @@ class QAReviewAdmin(admin.ModelAdmin):
                 "<int:pk>/recording/",
                 self.admin_site.admin_view(self.recording_view),
                 name="safety_qareview_recording",
+            ),
+            path(
+                "<int:pk>/mark/<str:verdict>/",
+                self.admin_site.admin_view(self.mark_view),
+                name="safety_qareview_mark",
             ),
             *super().get_urls(),
         ]
@@ -245,6 +251,51 @@ class QAReviewAdmin(admin.ModelAdmin):
         response = HttpResponse(audio, content_type=content_type)
         response["Cache-Control"] = "private, no-store"
         return response
+
+    def mark_view(self, request, pk, verdict):
+        """One review's verdict from its own page (the list's actions do several at once): the
+        notes form, then qa.qa_reviews_mark, then the next review still to do."""
+        if not self.has_view_permission(request) or verdict not in self.VERDICTS:
+            raise Http404
+        review = get_object_or_404(QAReview, pk=pk)
+        verb = self.VERDICTS[verdict]
+        form = VerdictForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                qa.qa_reviews_mark(review_ids=[pk], verdict=verdict, notes=form.cleaned_data["notes"], by=request.user)
+            except SafetyError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"{verb}: {review}.")
+                following = QAReview.objects.filter(status=QAReview.Status.OPEN).order_by("created_at", "pk").first()
+                if following is not None:
+                    return redirect("admin:safety_qareview_change", following.pk)
+                return redirect("admin:safety_qareview_changelist")
+        return render(
+            request,
+            "admin/safety/qa_verdict.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb}: notes",
+                "form": form,
+                "reviews": [review],
+                "opts": self.model._meta,
+            },
+        )
+
+    VERDICTS = {
+        QAReview.Verdict.FINE: "Fine",
+        QAReview.Verdict.COACHING: "Coaching",
+        QAReview.Verdict.VIOLATION: "Violation",
+    }
+
+    @admin.display(description="Your verdict")
+    def mark_links(self, review):
+        links = [
+            (reverse("admin:safety_qareview_mark", args=[review.pk, value]), label)
+            for value, label in self.VERDICTS.items()
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
     @admin.display(description="Why queued")
     def why(self, review):

@@ -329,3 +329,22 @@ def test_a_simulated_campaign_queues_its_opt_out_for_review(live, user, run_jobs
 
     review = QAReview.objects.get()  # the sample rate is 0; the carrier's refusal has no conversation
     assert review.call.to_number == stop and review.reasons == ["opt_out"] and review.status == "open"
+
+
+def test_staff_mark_one_review_from_its_page_and_go_on_to_the_next(admin_client, campaign):
+    first, second = queued(campaign, 2)
+    page = admin_client.get(reverse("admin:safety_qareview_change", args=[first.pk])).content.decode()
+    coaching = reverse("admin:safety_qareview_mark", args=[first.pk, "coaching"])
+    assert coaching in page
+
+    assert "Coaching: notes" in admin_client.get(coaching).content.decode()
+    refused = admin_client.post(coaching, {"notes": ""}, follow=True).content.decode()
+    assert "Write what was wrong" in refused
+    first.refresh_from_db()
+    assert first.status == "open"
+
+    response = admin_client.post(coaching, {"notes": "Read the price twice."})
+    assert response.url == reverse("admin:safety_qareview_change", args=[second.pk])
+    first.refresh_from_db()
+    assert (first.status, first.verdict, first.notes) == ("reviewed", "coaching", "Read the price twice.")
+    assert admin_client.get(reverse("admin:safety_qareview_mark", args=[first.pk, "suspend"])).status_code == 404
