@@ -418,6 +418,13 @@ ABUSE_MIN_ANSWERED = env.int("ABUSE_MIN_ANSWERED", default=20)
 ABUSE_OPT_OUT_RATE = env.float("ABUSE_OPT_OUT_RATE", default=0.15)
 ABUSE_SHORT_CALL_RATE = env.float("ABUSE_SHORT_CALL_RATE", default=0.6)
 ABUSE_SHORT_CALL_SECONDS = env.int("ABUSE_SHORT_CALL_SECONDS", default=5)
+# Circuit breaker (campaigns/dialing/breaker.py): a campaign pauses itself when, of at least
+# BREAKER_MIN_CALLS calls placed in the last BREAKER_WINDOW_MINUTES, a share of
+# BREAKER_FAILURE_RATE or more failed, were blocked by the carrier or were answered and cut
+# within ABUSE_SHORT_CALL_SECONDS.
+BREAKER_WINDOW_MINUTES = env.int("BREAKER_WINDOW_MINUTES", default=15)
+BREAKER_MIN_CALLS = env.int("BREAKER_MIN_CALLS", default=20)
+BREAKER_FAILURE_RATE = env.float("BREAKER_FAILURE_RATE", default=0.5)
 # Trust and safety (safety/): the public "Who called me?" page shows calls of the last
 # SAFETY_LOOKUP_DAYS from the number typed to the person's own number, and answers at most
 # SAFETY_LOOKUPS_PER_IP look-ups an hour from one address and SAFETY_LOOKUPS_PER_NUMBER a day for
@@ -431,6 +438,13 @@ SAFETY_REPORT_WINDOW_HOURS = env.int("SAFETY_REPORT_WINDOW_HOURS", default=24)
 # A person answered and the agent said nothing for this many seconds: dead air, our fault, and
 # the call is credited back automatically (billing.credit_backs).
 CREDIT_BACK_DEAD_AIR_SECONDS = env.int("CREDIT_BACK_DEAD_AIR_SECONDS", default=8)
+# QA review queue (safety/qa.py): QA_SAMPLE_RATE of answered calls (chosen by a hash of the call's
+# id), and every call with an opt-out, a report, a transfer or a technical failure, wait for staff
+# review; QA_VIOLATIONS_TO_SUSPEND violations of one workspace within QA_VIOLATION_WINDOW_DAYS
+# suspend it.
+QA_SAMPLE_RATE = env.float("QA_SAMPLE_RATE", default=0.02)
+QA_VIOLATIONS_TO_SUSPEND = env.int("QA_VIOLATIONS_TO_SUSPEND", default=3)
+QA_VIOLATION_WINDOW_DAYS = env.int("QA_VIOLATION_WINDOW_DAYS", default=30)
 # Monthly fee, in credits, for a number an account buys (charged at purchase and every 30 days).
 PHONE_NUMBER_MONTHLY_CREDITS = Decimal(env.str("PHONE_NUMBER_MONTHLY_CREDITS", default="150"))
 

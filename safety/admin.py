@@ -5,13 +5,17 @@ the workspace, the campaign and the reporter's words; dismiss, warn or suspend w
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.shortcuts import render
-from django.urls import reverse
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import selectors, services
+from telephony.providers.base import ProviderError
+from telephony.registry import get_provider
+
+from . import qa, selectors, services
 from .errors import SafetyError
-from .models import Report
+from .models import QAReview, Report
 
 
 class ResolutionForm(forms.Form):
@@ -146,3 +150,222 @@ class ReportAdmin(admin.ModelAdmin):
     @admin.action(description="Suspend the workspace")
     def suspend(self, request, queryset):
         return self._resolve(request, queryset, Report.Status.SUSPENDED, "Suspend")
+
+
+# --- The QA review queue (safety.qa) -------------------------------------------------------------
+
+
+class VerdictForm(forms.Form):
+    notes = forms.CharField(
+        label="Notes",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 70}),
+        help_text="What you heard. Required for coaching and violations; a violation's notes are emailed to "
+        "the workspace's owners.",
+    )
+
+
+class ToReviewFirst(OpenFirst):
+    """Reviews still to do unless asked otherwise."""
+
+    def lookups(self, request, model_admin):
+        return [*QAReview.Status.choices, ("all", "All")]
+
+    def queryset(self, request, queryset):
+        value = self.value() or QAReview.Status.OPEN
+        return queryset if value == "all" else queryset.filter(status=value)
+
+    def choices(self, changelist):
+        current = self.value() or QAReview.Status.OPEN
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+
+@admin.register(QAReview)
+class QAReviewAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "why", "workspace", "campaign", "call_link", "status", "verdict"]
+    list_filter = [ToReviewFirst, "verdict"]
+    list_select_related = ["workspace", "campaign", "call"]
+    search_fields = ["workspace__name", "workspace__company_name", "campaign__name", "notes"]
+    readonly_fields = [
+        "created_at",
+        "why",
+        "status",
+        "workspace",
+        "campaign",
+        "call_link",
+        "outcome",
+        "recording",
+        "transcript",
+        "verdict",
+        "notes",
+        "reviewed_by",
+        "reviewed_at",
+        "mark_links",
+    ]
+    fields = readonly_fields
+    actions = ["mark_fine", "mark_coaching", "mark_violation"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/recording/",
+                self.admin_site.admin_view(self.recording_view),
+                name="safety_qareview_recording",
+            ),
+            path(
+                "<int:pk>/mark/<str:verdict>/",
+                self.admin_site.admin_view(self.mark_view),
+                name="safety_qareview_mark",
+            ),
+            *super().get_urls(),
+        ]
+
+    def recording_view(self, request, pk):
+        """The call's recording for staff: fetched from the carrier, as the owner's own call page
+        does (campaigns.calls.views.call_recording), never a public link."""
+        if not self.has_view_permission(request):
+            raise Http404
+        call = get_object_or_404(QAReview.objects.select_related("call"), pk=pk).call
+        if not call.recording_url:
+            raise Http404("This call has no recording.")
+        try:
+            audio, content_type = get_provider(call.provider).fetch_recording(
+                call.recording_url, recording_id=call.recording_id
+            )
+        except ProviderError as exc:
+            return HttpResponse(f"The recording is not available right now: {exc.message}", status=502)
+        response = HttpResponse(audio, content_type=content_type)
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    def mark_view(self, request, pk, verdict):
+        """One review's verdict from its own page (the list's actions do several at once): the
+        notes form, then qa.qa_reviews_mark, then the next review still to do."""
+        if not self.has_view_permission(request) or verdict not in self.VERDICTS:
+            raise Http404
+        review = get_object_or_404(QAReview, pk=pk)
+        verb = self.VERDICTS[verdict]
+        form = VerdictForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                qa.qa_reviews_mark(review_ids=[pk], verdict=verdict, notes=form.cleaned_data["notes"], by=request.user)
+            except SafetyError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"{verb}: {review}.")
+                following = QAReview.objects.filter(status=QAReview.Status.OPEN).order_by("created_at", "pk").first()
+                if following is not None:
+                    return redirect("admin:safety_qareview_change", following.pk)
+                return redirect("admin:safety_qareview_changelist")
+        return render(
+            request,
+            "admin/safety/qa_verdict.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb}: notes",
+                "form": form,
+                "reviews": [review],
+                "opts": self.model._meta,
+            },
+        )
+
+    VERDICTS = {
+        QAReview.Verdict.FINE: "Fine",
+        QAReview.Verdict.COACHING: "Coaching",
+        QAReview.Verdict.VIOLATION: "Violation",
+    }
+
+    @admin.display(description="Your verdict")
+    def mark_links(self, review):
+        links = [
+            (reverse("admin:safety_qareview_mark", args=[review.pk, value]), label)
+            for value, label in self.VERDICTS.items()
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    @admin.display(description="Why queued")
+    def why(self, review):
+        return review.reasons_label
+
+    @admin.display(description="Call")
+    def call_link(self, review):
+        url = reverse("admin:campaigns_call_change", args=[review.call_id])
+        when = review.call.created_at.strftime("%Y-%m-%d %H:%M")
+        return format_html('<a href="{}">{}</a> {}', url, review.call_id, when)
+
+    @admin.display(description="Outcome")
+    def outcome(self, review):
+        call = review.call
+        text = f"{call.get_status_display()}, {call.duration_seconds} s"
+        if call.outcome:
+            text += f", {call.get_outcome_display()}"
+        return text + (f" ({call.failure_reason})" if call.failure_reason else "")
+
+    @admin.display(description="Recording")
+    def recording(self, review):
+        if not review.call.recording_url:
+            return "No recording."
+        url = reverse("admin:safety_qareview_recording", args=[review.pk])
+        return format_html('<a href="{}">Listen ({} s)</a>', url, review.call.recording_seconds)
+
+    @admin.display(description="Transcript")
+    def transcript(self, review):
+        turns = selectors.transcript_excerpt(call_id=review.call_id, turns=500)
+        if not turns:
+            return "No transcript (the call was not answered, or it was purged)."
+        return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", turns))
+
+    def _mark(self, request, queryset, verdict: str, verb: str):
+        form = VerdictForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            try:
+                count = qa.qa_reviews_mark(
+                    review_ids=list(queryset.values_list("pk", flat=True)),
+                    verdict=verdict,
+                    notes=form.cleaned_data["notes"],
+                    by=request.user,
+                )
+            except SafetyError as exc:
+                messages.error(request, str(exc))
+                return None
+            messages.success(request, f"{verb}: {count} review(s).")
+            return None
+        return render(
+            request,
+            "admin/safety/qa_verdict.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb}: notes",
+                "form": form,
+                "reviews": queryset.select_related("workspace", "campaign"),
+                "action": request.POST.get("action"),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Mark fine")
+    def mark_fine(self, request, queryset):
+        return self._mark(request, queryset, QAReview.Verdict.FINE, "Fine")
+
+    @admin.action(description="Mark as needing coaching")
+    def mark_coaching(self, request, queryset):
+        return self._mark(request, queryset, QAReview.Verdict.COACHING, "Coaching")
+
+    @admin.action(description="Mark as a violation (counts towards suspension; emails the owners)")
+    def mark_violation(self, request, queryset):
+        return self._mark(request, queryset, QAReview.Verdict.VIOLATION, "Violation")

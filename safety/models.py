@@ -58,3 +58,63 @@ class Report(models.Model):
 
     def __str__(self):
         return f"Report {self.pk} ({self.get_reason_display().lower()})"
+
+
+class QAReview(models.Model):
+    """One call waiting for (or given) a staff review of how the agent behaved: a sample of
+    answered calls, and every call where something went wrong for the callee (safety.qa).
+
+    One per call (a replayed event, or a report filed after the call was sampled, adds to
+    `reasons`). A "violation" counts towards suspending the workspace (QA_VIOLATIONS_TO_SUSPEND
+    within QA_VIOLATION_WINDOW_DAYS, counted by `reviewed_at`)."""
+
+    class Reason(models.TextChoices):
+        SAMPLE = "sample", "Random sample"
+        OPT_OUT = "opt_out", "Opt-out"
+        COMPLAINT = "complaint", "Complaint (report)"
+        TRANSFER = "transfer", "Transfer request"
+        TECHNICAL_FAILURE = "technical_failure", "Technical failure"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "To review"
+        REVIEWED = "reviewed", "Reviewed"
+
+    class Verdict(models.TextChoices):
+        NONE = "", "—"
+        FINE = "fine", "Fine"
+        COACHING = "coaching", "Needs coaching"
+        VIOLATION = "violation", "Violation"
+
+    call = models.OneToOneField("campaigns.Call", on_delete=models.CASCADE, related_name="qa_review")
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="qa_reviews")
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="qa_reviews"
+    )
+    # Reason values, in the order they came: ["sample", "complaint"].
+    reasons = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, default=Verdict.NONE, blank=True)
+    notes = models.TextField(blank=True, help_text="What staff saw; the workspace's owners read it on a violation.")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "QA review"
+        verbose_name_plural = "QA reviews"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="qa_status_created"),
+            # The count that suspends a workspace: its violations of the last days.
+            models.Index(fields=["workspace", "reviewed_at"], condition=Q(verdict="violation"), name="qa_violations"),
+        ]
+
+    def __str__(self):
+        return f"QA review of call {self.call_id}"
+
+    @property
+    def reasons_label(self) -> str:
+        labels = dict(self.Reason.choices)
+        return ", ".join(labels.get(r, r) for r in self.reasons)

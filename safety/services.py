@@ -29,7 +29,8 @@ from campaigns.lifecycle.services import campaign_pause
 from campaigns.models import Call, Campaign, DoNotCall
 
 from .errors import SafetyError
-from .models import Report
+from .models import QAReview, Report
+from .qa import qa_queue
 
 OPT_OUT_REASON = "Asked on the “Who called me?” page"
 MAX_REPORT_TEXT = 2000
@@ -51,12 +52,15 @@ def callee_opt_out(*, call: Call, everyone: bool) -> DoNotCall:
     """The callee of `call` is never called again by its business (`everyone` False), or by any
     Clozit customer (`everyone` True: the platform-wide list). At once: their places still queued
     are skipped now, and the dialer checks both lists again at claim and just before dialling."""
-    return dnc_add(
+    entry = dnc_add(
         workspace=None if everyone else call.workspace,
         phone_number=call.to_number,
         reason=OPT_OUT_REASON,
         call_id=call.pk,  # the business that called hears of it (contact.opted_out), either way
     )
+    with transaction.atomic():
+        qa_queue(call=call, reasons=[QAReview.Reason.OPT_OUT])  # staff listen to what made them ask
+    return entry
 
 
 def report_submit(*, call: Call, reason: str, text: str = "") -> Report:
@@ -80,6 +84,8 @@ def report_submit(*, call: Call, reason: str, text: str = "") -> Report:
             )
     except IntegrityError:
         raise SafetyError("You have already reported this call. Thank you: our staff will review it.") from None
+    with transaction.atomic():
+        qa_queue(call=call, reasons=[QAReview.Reason.COMPLAINT])  # staff listen to the call reported
     if call.campaign_id:
         campaign_reports_check(campaign_id=call.campaign_id)
     return report
@@ -218,9 +224,11 @@ def reports_resolve(*, report_ids: list[int], decision: str, note: str, by) -> i
 
 
 def reports_purge(sender=None, *, workspace_id: int, **kwargs) -> None:
-    """A purged workspace's reports go: they quote what the people called said (the receiver of
-    clozit.events.workspace_purging, run inside the purge's transaction). The admin's log of staff
-    decisions stays, without the names it showed for the reports."""
+    """A purged workspace's reports and QA reviews go: they quote what the people called said, and
+    what staff heard on its calls (the receiver of clozit.events.workspace_purging, run inside the
+    purge's transaction). The admin's log of staff decisions stays, without the names it showed."""
     reports = Report.objects.filter(workspace_id=workspace_id)
-    admin_history_purge([reports])
+    reviews = QAReview.objects.filter(workspace_id=workspace_id)
+    admin_history_purge([reports, reviews])
     reports.delete()
+    reviews.delete()

@@ -42,6 +42,7 @@ from ..lifecycle.budget import campaign_budget_left
 from ..lifecycle.services import campaign_pause, campaign_resume_for_credits, campaign_stop
 from ..models import Agent, Call, Campaign, CampaignContact, DoNotCall
 from .abuse import campaign_abuse_check
+from .breaker import campaign_breaker_check
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,9 @@ RING_ALLOWANCE_SECONDS = 120
 
 def campaign_advance(campaign_id: int) -> list[int]:
     """Fill the campaign's free call slots and dial. Returns the ids of the calls placed."""
-    # Abuse signals (opt-outs, hang-ups) pause the campaign before it places another call.
-    if campaign_abuse_check(campaign_id):
+    # Abuse signals (opt-outs, hang-ups), then what the carrier reported of the recent calls
+    # (failed, blocked, cut short), pause the campaign before it places another call.
+    if campaign_abuse_check(campaign_id) or campaign_breaker_check(campaign_id):
         return []
     call_ids, more_to_examine = _claim(campaign_id)
     if call_ids:
