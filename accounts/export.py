@@ -16,7 +16,7 @@ from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
 from django.core.serializers.json import DjangoJSONEncoder
 
-from billing.models import CreditHold, LedgerEntry, Purchase, RefundRequest, Subscription
+from billing.models import CallCreditBack, CallDispute, CreditHold, LedgerEntry, Purchase, RefundRequest, Subscription
 from campaigns.models import (
     Agent,
     AssistantQuestion,
@@ -349,6 +349,11 @@ def _billing(archive: zipfile.ZipFile, workspace: Workspace) -> None:
     archive.writestr(
         "subscriptions.json", _json(_rows(Subscription.objects.filter(workspace=workspace), leave_out=["workspace"]))
     )
+    archive.writestr(
+        "call_disputes.json",
+        _json(_rows(CallDispute.objects.filter(workspace=workspace), leave_out=["workspace", "decided_by"])),
+    )
+    archive.writestr("call_credit_backs.json", _json(_rows(CallCreditBack.objects.filter(call__workspace=workspace))))
     archive.writestr(
         "payment_events.json",  # Paddle's webhooks about the account's payments, as received
         _json(_rows(paddle_events_of(workspace), leave_out=["id", "processed_at"])),

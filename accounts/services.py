@@ -21,7 +21,17 @@ from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
 from billing import ledger
-from billing.models import CreditAccount, CreditHold, LedgerEntry, PaddleEvent, Purchase, RefundRequest, Subscription
+from billing.models import (
+    CallCreditBack,
+    CallDispute,
+    CreditAccount,
+    CreditHold,
+    LedgerEntry,
+    PaddleEvent,
+    Purchase,
+    RefundRequest,
+    Subscription,
+)
 from billing.paddle.events import account_token
 from campaigns import models as c
 from campaigns.lifecycle.services import campaign_pause, campaign_stop, campaigns_account_reactivated
@@ -435,6 +445,8 @@ def _workspace_rows(workspace: Workspace) -> list:
         CreditHold.objects.filter(account__workspace=workspace),
         Purchase.objects.filter(workspace=workspace),
         RefundRequest.objects.filter(workspace=workspace),
+        CallDispute.objects.filter(workspace=workspace),
+        CallCreditBack.objects.filter(call__workspace=workspace),
         Subscription.objects.filter(workspace=workspace),
         PhoneNumber.objects.filter(workspace=workspace),
         c.Agent.objects.filter(workspace=workspace),

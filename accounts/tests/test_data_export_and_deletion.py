@@ -57,6 +57,9 @@ EXPORT_FILES = {
     "refund_requests.json",
     "subscriptions.json",
     "payment_events.json",
+    # Calls credited back (our failures) and the charges the workspace disputed.
+    "call_disputes.json",
+    "call_credit_backs.json",
     # Reports made about the workspace's calls on the public "Who called me?" page.
     "call_reports.csv",
     # The integrations' settings and what they sent (clozit.events.workspace_exporting).
