@@ -20,6 +20,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
 
 from accounts import audit
 from campaigns.models import Call, CallTurn
@@ -113,6 +115,31 @@ def call_credit_back(*, call_id: int) -> CallCreditBack | None:
     if reason is None:
         return None
     return call_credit_back_post(call=call, reason=reason)
+
+
+def credit_backs_due(*, now=None, hours: int = 6) -> int:
+    """For the cron scheduler: calls charged in the last `hours` that look like our fault and
+    have no credit back yet, checked again (a job lost with Redis, a worker killed mid-check).
+    Returns how many were credited back."""
+    now = now or timezone.now()
+    spoke_in_time = CallTurn.objects.filter(
+        call_id=OuterRef("pk"),
+        speaker=CallTurn.Speaker.AGENT,
+        created_at__lte=F("call__answered_at") + timedelta(seconds=settings.CREDIT_BACK_DEAD_AIR_SECONDS),
+    )
+    suspects = (
+        Call.objects.filter(ended_at__gte=now - timedelta(hours=hours), credits_charged__gt=0)
+        .exclude(status__in=Call.LIVE_STATUSES)
+        .filter(~Exists(CallCreditBack.objects.filter(call_id=OuterRef("pk"))))
+        .filter(
+            Q(outcome=Call.Outcome.TECHNICAL_FAILURE)
+            | Q(status=Call.Status.COMPLETED, answered_at__isnull=False)
+            & ~Q(answered_by="machine")
+            & ~Exists(spoke_in_time)
+        )
+        .values_list("pk", flat=True)
+    )
+    return sum(call_credit_back(call_id=call_id) is not None for call_id in list(suspects[:1000]))
 
 
 def call_credit_back_job(call_id: int) -> None:

@@ -3,6 +3,7 @@
 from rq import cron
 
 from accounts.services import accounts_purge_due
+from billing.credit_backs import credit_backs_due
 from billing.expiry import credits_expire_due
 from campaigns.contacts.lists import contact_uploads_abandoned_delete
 from campaigns.dialing.dialer import sweep
@@ -21,3 +22,5 @@ cron.register(credits_expire_due, queue_name="default", cron="37 2 * * *")
 cron.register(contact_uploads_abandoned_delete, queue_name="default", cron="27 3 * * *")
 # Charges the next month of bought phone numbers; releases those whose account cannot pay.
 cron.register(numbers_renew, queue_name="default", cron="47 1 * * *")
+# Credits back calls that failed through our fault whose check after the call was lost.
+cron.register(credit_backs_due, queue_name="default", cron="23 * * * *")

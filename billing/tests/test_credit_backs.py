@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import ledger
-from billing.credit_backs import call_credit_back, call_credit_reference, platform_fault
+from billing.credit_backs import call_credit_back, call_credit_reference, credit_backs_due, platform_fault
 from billing.models import CallCreditBack, LedgerEntry
 from billing.verification import ledger_problems
 from campaigns.calls.services import call_finish
@@ -223,4 +223,22 @@ def test_credit_backs_racing_the_settlement_and_each_other_post_once(user):
 
     assert [e.amount for e in credit_entries(call)] == [Decimal(30)]
     assert balance(user) == before
+    assert not ledger_problems()
+
+
+def test_the_hourly_check_credits_back_what_a_lost_job_missed(user, django_capture_on_commit_callbacks):
+    """The job after a call's end was lost (Redis restarted, a worker killed): the scheduled
+    check finds the call and credits it back once; normal calls are left alone."""
+    before = balance(user)
+    failed = live_call(user, outcome=Call.Outcome.TECHNICAL_FAILURE)
+    silent = live_call(user, agent_speaks_after=None)
+    normal = live_call(user, agent_speaks_after=1)
+    for call, seconds in ((failed, 30), (silent, 20), (normal, 45)):
+        with django_capture_on_commit_callbacks(execute=False):  # the job is never run
+            call_finish(call_id=call.pk, status=Call.Status.COMPLETED, duration_seconds=seconds)
+
+    assert credit_backs_due() == 2
+    assert credit_backs_due() == 0  # once
+    assert [len(credit_entries(c)) for c in (failed, silent, normal)] == [1, 1, 0]
+    assert balance(user) == before - Decimal(45)
     assert not ledger_problems()
