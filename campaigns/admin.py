@@ -5,7 +5,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template import engines
-from django.urls import path, reverse_lazy
+from django.urls import path, reverse, reverse_lazy
+from django.utils.html import format_html
 from django.utils.text import format_lazy
 
 from clozit.admin import count_of
@@ -15,8 +16,18 @@ from .contacts import donotcall
 from .conversation.knowledge import knowledge_reindex
 from .dialing import abuse
 from .errors import CampaignError
-from .lifecycle import services
-from .models import Agent, Call, CallTurn, Campaign, CampaignContact, Contact, ContactList, DoNotCall
+from .lifecycle import review, services
+from .models import (
+    Agent,
+    Call,
+    CallTurn,
+    Campaign,
+    CampaignApproval,
+    CampaignContact,
+    Contact,
+    ContactList,
+    DoNotCall,
+)
 
 
 @admin.register(Agent)
@@ -360,3 +371,151 @@ class CallAdmin(admin.ModelAdmin):
     list_select_related = ["workspace"]
     inlines = [CallTurnInline]
     readonly_fields = [f.name for f in Call._meta.fields]
+
+
+# --- Approvals before launch (campaigns.lifecycle.approval and .review) ---------------------------
+
+
+class PendingFirst(admin.SimpleListFilter):
+    """The queue opens on what waits for a decision."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(CampaignApproval.Status.PENDING, "Waiting"), ("decided", "Decided"), ("all", "All")]
+
+    def queryset(self, request, queryset):
+        value = self.value() or CampaignApproval.Status.PENDING
+        if value == "all":
+            return queryset
+        if value == "decided":
+            return queryset.exclude(status=CampaignApproval.Status.PENDING)
+        return queryset.filter(status=CampaignApproval.Status.PENDING)
+
+    def choices(self, changelist):
+        current = self.value() or CampaignApproval.Status.PENDING
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": current == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+REJECT_PAGE = """{% extends "admin/base_site.html" %}
+{% block content %}
+<p>Campaigns not to approve (they stay drafts; the workspaces' owners read the reason on the campaign
+page and by email):</p>
+<ul>{% for approval in approvals %}
+  <li>{{ approval.campaign.name }} ({{ approval.workspace.name }})</li>
+{% endfor %}</ul>
+<form method="post">{% csrf_token %}
+  {% for approval in approvals %}
+    <input type="hidden" name="{{ action_checkbox_name }}" value="{{ approval.pk }}">
+  {% endfor %}
+  <input type="hidden" name="action" value="{{ action }}">
+  <table>{{ form.as_table }}</table>
+  <div class="submit-row"><input type="submit" name="apply" value="Reject" class="default"></div>
+</form>
+{% endblock %}"""
+
+
+@admin.register(CampaignApproval)
+class CampaignApprovalAdmin(admin.ModelAdmin):
+    list_display = ["requested_at", "campaign", "workspace", "why", "contacts", "purpose", "status"]
+    list_filter = [PendingFirst]
+    search_fields = ["campaign__name", "workspace__name"]
+    list_select_related = ["campaign", "workspace"]
+    fields = [
+        "campaign_link",
+        "workspace",
+        "status",
+        "why",
+        "contacts",
+        "purpose",
+        "consent",
+        "opening_line",
+        "script",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+    ]
+    readonly_fields = fields
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("campaign__contact_list__consent_confirmed_by", "workspace", "requested_by", "decided_by")
+        )
+
+    @admin.display(description="Campaign")
+    def campaign_link(self, approval):
+        url = reverse("admin:campaigns_campaign_change", args=[approval.campaign_id])
+        return format_html('<a href="{}">{}</a>', url, approval.campaign.name)
+
+    @admin.display(description="Purpose")
+    def purpose(self, approval):
+        return approval.campaign.purpose or "not stated"
+
+    @admin.display(description="Consent attestation")
+    def consent(self, approval):
+        contact_list = approval.campaign.contact_list
+        if contact_list.consent_confirmed_at is None:
+            return f"None for the list “{contact_list.name}”."
+        who = contact_list.consent_confirmed_by
+        return (
+            f"Confirmed for the list “{contact_list.name}” by {who.email if who else 'a former member'} "
+            f"on {contact_list.consent_confirmed_at:%Y-%m-%d %H:%M} UTC."
+        )
+
+    @admin.action(description="Approve and launch the selected campaigns")
+    def approve(self, request, queryset):
+        for approval in queryset.filter(status=CampaignApproval.Status.PENDING):
+            try:
+                campaign = review.campaign_approve(approval_id=approval.pk, by=request.user)
+            except CampaignError as exc:
+                messages.warning(request, f"{approval.campaign}: {exc}")
+                continue
+            self.log_change(request, approval, "Approved")
+            if campaign.status == Campaign.Status.DRAFT:
+                messages.warning(request, f"{campaign}: approved, but not launched: {campaign.status_reason}")
+            else:
+                messages.success(request, f"{campaign}: approved and launched.")
+
+    @admin.action(description="Reject the selected campaigns (with a reason the owners read)…")
+    def reject(self, request, queryset):
+        form = CampaignReasonForm(request.POST if "apply" in request.POST else None)
+        pending = queryset.filter(status=CampaignApproval.Status.PENDING)
+        if form.is_valid():
+            rejected = 0
+            for approval in pending:
+                try:
+                    review.campaign_reject(approval_id=approval.pk, reason=form.cleaned_data["reason"], by=request.user)
+                except CampaignError as exc:
+                    messages.warning(request, f"{approval.campaign}: {exc}")
+                    continue
+                rejected += 1
+                self.log_change(request, approval, f"Rejected: {form.cleaned_data['reason']}")
+            messages.success(request, f"Rejected {count_of(rejected, 'campaign')}; the owners are emailed.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reject campaigns: give a reason",
+            "form": form,
+            "approvals": pending.select_related("campaign", "workspace"),
+            "action": request.POST.get("action"),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return HttpResponse(engines["django"].from_string(REJECT_PAGE).render(context, request))

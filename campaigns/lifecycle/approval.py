@@ -1,0 +1,97 @@
+"""Staff approval before a launch: a workspace's first campaign, and any campaign whose list is
+larger than CAMPAIGN_APPROVAL_ABOVE_CONTACTS, waits for Clozit staff when launched
+(campaign_launch asks `campaign_approval_needed`, then `campaign_approval_request`). Staff decide
+in admin (campaigns.lifecycle.review): an approval launches the campaign through campaign_launch,
+so every launch check still applies. Once one campaign of a workspace is approved, or has ever
+been launched, its later small campaigns launch directly."""
+
+from django.conf import settings
+
+from accounts import audit
+
+from ..models import Campaign, CampaignApproval, WorkspaceApproval
+
+WAITING = (
+    "Waiting for approval: Clozit staff review a workspace's first campaign (and very large ones) before "
+    "it calls anyone, usually within one working day. It starts calling once approved; you are emailed "
+    "if it is not."
+)
+
+
+def workspace_approved(workspace_id: int) -> bool:
+    """Staff approved one of its campaigns, or it launched campaigns before approvals began (or
+    while they were off): either way, its campaigns have been seen calling."""
+    return (
+        WorkspaceApproval.objects.filter(workspace_id=workspace_id).exists()
+        or Campaign.objects.filter(workspace_id=workspace_id, started_at__isnull=False).exists()
+    )
+
+
+def campaign_approval_needed(campaign: Campaign) -> str:
+    """Why the campaign must wait for staff before it calls anyone ("" when it need not)."""
+    if not settings.CAMPAIGN_APPROVAL_REQUIRED:
+        return ""
+    if campaign.approvals.filter(status=CampaignApproval.Status.APPROVED).exists():
+        return ""
+    size = campaign.contact_list.contacts.count()
+    limit = settings.CAMPAIGN_APPROVAL_ABOVE_CONTACTS
+    if size > limit:
+        return f"Its list has {size} contacts, more than {limit}."
+    if not workspace_approved(campaign.workspace_id):
+        return "The workspace's first campaign."
+    return ""
+
+
+def campaign_approval_request(*, campaign: Campaign, why: str, by) -> CampaignApproval:
+    """Put the (locked, launchable) draft in the staff queue instead of launching it. It stays a
+    draft, so nothing dials; its page says it waits. Asking twice keeps the one request."""
+    pending = campaign.approvals.filter(status=CampaignApproval.Status.PENDING).first()
+    if pending is not None:
+        return pending
+    agent = campaign.agent
+    script = "\n\n".join(
+        f"{label}:\n{text}"
+        for label, text in (
+            ("Persona", agent.persona),
+            ("Goal", agent.goal),
+            ("Questions", agent.questions),
+            ("Answers", agent.answers),
+            ("Closing line", agent.closing_line),
+        )
+        if text
+    )
+    request = CampaignApproval.objects.create(
+        workspace_id=campaign.workspace_id,
+        campaign=campaign,
+        why=why[:200],
+        contacts=campaign.contact_list.contacts.count(),
+        script=script,
+        opening_line=agent.opening_line,
+        requested_by=by,
+    )
+    # A scheduled launch that needs approval waits for staff, not for its time again.
+    campaign.launch_at = None
+    campaign.status_reason = WAITING
+    campaign.save(update_fields=["launch_at", "status_reason"])
+    audit.record(
+        workspace=campaign.workspace_id,
+        actor=by,
+        action="campaign.approval_asked",
+        summary=f"Launched the campaign “{campaign.name}”: it waits for approval by Clozit staff.",
+    )
+    return request
+
+
+def workspace_preapprove(*, workspace, by=None, note: str) -> WorkspaceApproval:
+    """Approve a workspace without a review (the demo workspace of `make run`, a known customer):
+    its campaigns launch directly unless their list is above the size limit."""
+    approval, _ = WorkspaceApproval.objects.get_or_create(
+        workspace_id=workspace.pk, defaults={"approved_by": by, "note": note[:200]}
+    )
+    return approval
+
+
+def approval_pending(campaign: Campaign) -> bool:
+    return campaign.status == Campaign.Status.DRAFT and (
+        campaign.approvals.filter(status=CampaignApproval.Status.PENDING).exists()
+    )
