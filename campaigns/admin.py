@@ -14,7 +14,7 @@ from clozit.phones import normalise_number
 
 from .contacts import donotcall
 from .conversation.knowledge import knowledge_reindex
-from .dialing import abuse
+from .dialing import abuse, killswitch
 from .errors import CampaignError
 from .lifecycle import review, services
 from .models import (
@@ -26,6 +26,7 @@ from .models import (
     CampaignContact,
     Contact,
     ContactList,
+    DialingStop,
     DoNotCall,
 )
 
@@ -270,6 +271,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "flag_reason",
         "started_at",
         "finished_at",
+        "paused_by_stop",
     ]
     actions = ["pause_campaigns", "clear_flag"]
 
@@ -519,3 +521,90 @@ class CampaignApprovalAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return HttpResponse(engines["django"].from_string(REJECT_PAGE).render(context, request))
+
+
+# --- The kill switch (campaigns.dialing.killswitch) ----------------------------------------------
+
+
+class DialingStopForm(forms.ModelForm):
+    class Meta:
+        model = DialingStop
+        fields = ["scope", "carrier", "workspace", "reason"]
+        help_texts = {
+            "carrier": "Scope “one carrier”: its provider name, as calls record it (twilio, telnyx, simulated).",
+            "workspace": "Scope “one workspace”.",
+            "reason": "Customers whose campaigns pause read it: “Dialling stopped by Clozit: <reason>”.",
+        }
+
+    def clean(self):
+        data = super().clean()
+        scope = data.get("scope")
+        if scope == DialingStop.Scope.CARRIER and not (data.get("carrier") or "").strip():
+            self.add_error("carrier", "Name the carrier to stop.")
+        if scope == DialingStop.Scope.WORKSPACE and not data.get("workspace"):
+            self.add_error("workspace", "Choose the workspace to stop.")
+        if scope != DialingStop.Scope.CARRIER:
+            data["carrier"] = ""
+        if scope != DialingStop.Scope.WORKSPACE:
+            data["workspace"] = None
+        return data
+
+
+class ActiveFirst(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("lifted", "Lifted")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(lifted_at__isnull=True)
+        if self.value() == "lifted":
+            return queryset.filter(lifted_at__isnull=False)
+        return queryset
+
+
+@admin.register(DialingStop)
+class DialingStopAdmin(admin.ModelAdmin):
+    """Add a stop to stop dialling (platform, carrier or workspace); the action lifts it."""
+
+    form = DialingStopForm
+    list_display = ["created_at", "target", "reason", "created_by", "active", "lifted_at", "lifted_by", "paused"]
+    list_filter = [ActiveFirst, "scope"]
+    list_select_related = ["workspace", "created_by", "lifted_by"]
+    autocomplete_fields = ["workspace"]
+    actions = ["lift"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["scope", "carrier", "workspace", "reason", "created_by", "created_at", "lifted_at", "lifted_by"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record stays; a stop is lifted, not deleted
+
+    @admin.display(description="Active", boolean=True)
+    def active(self, stop):
+        return stop.lifted_at is None
+
+    @admin.display(description="Campaigns it holds paused")
+    def paused(self, stop):
+        return stop.paused_campaigns.filter(status=Campaign.Status.PAUSED).count()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # a stop does not change: lift it and add another
+        stop = killswitch.dialing_stop_add(
+            scope=obj.scope, carrier=obj.carrier, workspace=obj.workspace, reason=obj.reason, by=request.user
+        )
+        obj.pk, obj.created_by, obj.created_at = stop.pk, stop.created_by, stop.created_at
+        paused = count_of(stop.paused_campaigns.count(), "running campaign")
+        messages.warning(request, f"Dialling stopped for {stop.target}; {paused} paused.")
+
+    @admin.action(description="Lift the selected stops (resumes the campaigns they paused)")
+    def lift(self, request, queryset):
+        for stop in queryset.filter(lifted_at__isnull=True):
+            resumed = killswitch.dialing_stop_lift(stop_id=stop.pk, by=request.user)
+            self.log_change(request, stop, "Lifted")
+            messages.success(request, f"Lifted the stop on {stop.target}: {count_of(resumed, 'campaign')} resumed.")
