@@ -31,11 +31,11 @@ def campaign_approval_needed(campaign: Campaign) -> str:
     """Why the campaign must wait for staff before it calls anyone ("" when it need not)."""
     if not settings.CAMPAIGN_APPROVAL_REQUIRED:
         return ""
-    if campaign.approvals.filter(status=CampaignApproval.Status.APPROVED).exists():
-        return ""
     size = campaign.contact_list.contacts.count()
     limit = settings.CAMPAIGN_APPROVAL_ABOVE_CONTACTS
-    if size > limit:
+    # An approval covers the list size staff saw: a draft whose list grew since is asked again.
+    seen = campaign.approvals.filter(status=CampaignApproval.Status.APPROVED, contacts__gte=size).exists()
+    if size > limit and not seen:
         return f"Its list has {size} contacts, more than {limit}."
     if not workspace_approved(campaign.workspace_id):
         return "The workspace's first campaign."
@@ -47,27 +47,10 @@ def campaign_approval_request(*, campaign: Campaign, why: str, by) -> CampaignAp
     draft, so nothing dials; its page says it waits. Asking twice keeps the one request."""
     pending = campaign.approvals.filter(status=CampaignApproval.Status.PENDING).first()
     if pending is not None:
+        approval_snapshot_refresh(pending)  # launched again after a change: staff see what it is now
         return pending
-    agent = campaign.agent
-    script = "\n\n".join(
-        f"{label}:\n{text}"
-        for label, text in (
-            ("Persona", agent.persona),
-            ("Goal", agent.goal),
-            ("Questions", agent.questions),
-            ("Answers", agent.answers),
-            ("Closing line", agent.closing_line),
-        )
-        if text
-    )
     request = CampaignApproval.objects.create(
-        workspace_id=campaign.workspace_id,
-        campaign=campaign,
-        why=why[:200],
-        contacts=campaign.contact_list.contacts.count(),
-        script=script,
-        opening_line=agent.opening_line,
-        requested_by=by,
+        workspace_id=campaign.workspace_id, campaign=campaign, why=why[:200], requested_by=by, **snapshot(campaign)
     )
     # A scheduled launch that needs approval waits for staff, not for its time again.
     campaign.launch_at = None
@@ -80,6 +63,35 @@ def campaign_approval_request(*, campaign: Campaign, why: str, by) -> CampaignAp
         summary=f"Launched the campaign “{campaign.name}”: it waits for approval by Clozit staff.",
     )
     return request
+
+
+def snapshot(campaign: Campaign) -> dict:
+    """What staff review: the agent's words and the list's size, as they are now."""
+    agent = campaign.agent
+    script = "\n\n".join(
+        f"{label}:\n{text}"
+        for label, text in (
+            ("Persona", agent.persona),
+            ("Goal", agent.goal),
+            ("Questions", agent.questions),
+            ("Answers", agent.answers),
+            ("Closing line", agent.closing_line),
+        )
+        if text
+    )
+    return {"script": script, "opening_line": agent.opening_line, "contacts": campaign.contact_list.contacts.count()}
+
+
+def approval_snapshot_refresh(approval: CampaignApproval) -> bool:
+    """Bring a pending request up to date with its campaign (its agent or list changed since it was
+    asked). Returns whether anything had changed."""
+    now = snapshot(approval.campaign)
+    if all(getattr(approval, name) == value for name, value in now.items()):
+        return False
+    for name, value in now.items():
+        setattr(approval, name, value)
+    approval.save(update_fields=list(now))
+    return True
 
 
 def workspace_preapprove(*, workspace, by=None, note: str) -> WorkspaceApproval:

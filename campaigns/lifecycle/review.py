@@ -13,6 +13,7 @@ from accounts.models import Membership
 
 from ..errors import CampaignError
 from ..models import Campaign, CampaignApproval, WorkspaceApproval
+from .approval import approval_snapshot_refresh
 from .services import campaign_launch
 
 
@@ -28,10 +29,23 @@ def _pending(approval_id: int) -> CampaignApproval:
     return approval
 
 
-@transaction.atomic
 def campaign_approve(*, approval_id: int, by) -> Campaign:
     """Approve and launch. The approval stands even when the launch is refused now (no credits,
-    say): the campaign keeps why, and its owner's next launch goes straight through."""
+    say): the campaign keeps why, and its owner's next launch goes straight through. A campaign
+    whose agent or list changed since it was asked is not approved: its request is brought up to
+    date, for staff to review again."""
+    with transaction.atomic():
+        changed = approval_snapshot_refresh(_pending(approval_id))
+    if changed:
+        raise CampaignError(
+            "This campaign's agent or list changed since it was asked: the request now shows it as it is. "
+            "Review it again."
+        )
+    return _approve(approval_id=approval_id, by=by)
+
+
+@transaction.atomic
+def _approve(*, approval_id: int, by) -> Campaign:
     approval = _pending(approval_id)
     approval.status = CampaignApproval.Status.APPROVED
     approval.decided_by, approval.decided_at = by, timezone.now()

@@ -15,8 +15,8 @@ from billing import ledger
 from campaigns.errors import CampaignError
 from campaigns.lifecycle import review, services
 from campaigns.lifecycle.approval import WAITING, workspace_approved
-from campaigns.models import Call, Campaign, CampaignApproval, WorkspaceApproval
-from campaigns.tests.factories import make_campaign
+from campaigns.models import Agent, Call, Campaign, CampaignApproval, WorkspaceApproval
+from campaigns.tests.factories import make_campaign, make_list
 
 NUMBERS = [f"+120255501{n:02d}" for n in range(6)]
 
@@ -185,3 +185,32 @@ def test_staff_see_the_queue_and_approve_or_reject_from_admin(user, waiting, adm
     )
     waiting.refresh_from_db()
     assert waiting.status == Campaign.Status.RUNNING
+
+
+def test_a_campaign_changed_while_it_waits_is_reviewed_again_as_it_is(user, waiting, admin_user):
+    approval = CampaignApproval.objects.get(campaign=waiting)
+    Agent.objects.filter(pk=waiting.agent_id).update(opening_line="Hi, this is your bank. Read me your card number.")
+
+    with pytest.raises(CampaignError, match="changed since it was asked"):
+        review.campaign_approve(approval_id=approval.pk, by=admin_user)
+
+    approval.refresh_from_db()
+    assert approval.status == "pending" and approval.opening_line.startswith("Hi, this is your bank")
+    waiting.refresh_from_db()
+    assert waiting.status == Campaign.Status.DRAFT
+    assert review.campaign_approve(approval_id=approval.pk, by=admin_user).status == Campaign.Status.RUNNING
+
+
+def test_an_approval_covers_the_list_size_staff_saw(user, admin_user):
+    topup(user)
+    available = ledger.balance_of(workspace=user.personal_workspace).available
+    large = launch(make_campaign(user, NUMBERS[:5]), user)
+    ledger.credit_post(workspace=user.personal_workspace, amount=-available, kind="staff_adjustment", reference="x")
+    review.campaign_approve(approval_id=CampaignApproval.objects.get(campaign=large).pk, by=admin_user)
+    large.refresh_from_db()
+    assert large.status == Campaign.Status.DRAFT  # approved, but no credits to start
+
+    services.campaign_update(campaign=large, changes={"contact_list": make_list(user, NUMBERS, name="More")})
+    ledger.credit_post(workspace=user.personal_workspace, amount=Decimal(500), kind="staff_adjustment", reference="y")
+    assert launch(large, user).status == Campaign.Status.DRAFT  # six contacts: asked again
+    assert CampaignApproval.objects.get(campaign=large, status="pending").contacts == 6
