@@ -75,7 +75,7 @@ def test_a_stop_between_claim_and_dial_cancels_the_call_and_requeues_its_contact
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_claim_pauses_a_campaign_that_a_stop_covers(user, staff):
+def test_the_claim_pauses_a_campaign_that_a_stop_covers(user, staff, logged_in):
     topup(user)
     campaign = make_campaign(user, NUMBERS[:2])
     stop = killswitch.dialing_stop_add(
@@ -88,6 +88,9 @@ def test_the_claim_pauses_a_campaign_that_a_stop_covers(user, staff):
     assert campaign.status == Campaign.Status.PAUSED and campaign.pause_kind == Campaign.PauseKind.DIALING_STOP
     assert campaign.paused_by_stop == stop and not Call.objects.exists()
     assert WorkspaceEvent.objects.filter(workspace=user.personal_workspace, action="dialing.stopped").exists()
+    page = logged_in.get(reverse("campaign_detail", args=[campaign.pk])).content.decode()
+    assert "Dialling stopped by Clozit: Under review" in page
+    assert ">Resume</button>" not in page  # it resumes when Clozit lifts the stop
 
 
 @pytest.mark.django_db(transaction=True)
@@ -210,3 +213,34 @@ def test_staff_stop_and_lift_from_admin(user, admin_client):
     campaign.refresh_from_db()
     assert stop.lifted_at is not None and stop.lifted_by is not None
     assert campaign.status == Campaign.Status.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_simulated_campaign_stopped_between_claim_and_dial_finishes_after_the_lift(
+    live_server, settings, user, staff, run_jobs
+):
+    settings.PUBLIC_BASE_URL = live_server.url
+    topup(user)
+    campaign = make_campaign(user, NUMBERS[:4], concurrency=2)
+    services.campaign_launch(campaign=campaign, by=user)
+    django_rq.get_queue("dialing").empty()
+    claimed = dialer.campaign_advance(campaign.pk)  # its dial jobs are queued, not run yet
+    assert len(claimed) == 2
+    stop = killswitch.dialing_stop_add(scope=DialingStop.Scope.PLATFORM, reason="Carrier complaint", by=staff)
+
+    run_jobs()  # the dial jobs run now, and the wakes they cause
+
+    assert set(Call.objects.values_list("status", flat=True)) == {Call.Status.CANCELED}
+    assert not Call.objects.exclude(provider_call_id="").exists()
+    assert not CampaignContact.objects.filter(campaign=campaign).exclude(attempts=0).exists()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED and campaign.paused_by_stop == stop
+
+    killswitch.dialing_stop_lift(stop_id=stop.pk, by=staff)
+    run_jobs()
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert Call.objects.filter(status=Call.Status.COMPLETED).count() == 4  # everyone called once
+    assert set(CampaignContact.objects.filter(campaign=campaign).values_list("attempts", flat=True)) == {1}
+    assert ledger.balance_of(workspace=user.personal_workspace).held == 0
