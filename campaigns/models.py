@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.db.models.functions import Reverse
 
 from telephony.providers.base import VoiceProvider
-from telephony.registry import UnknownProvider, get_provider
+from telephony.registry import PROVIDERS, UnknownProvider, get_provider
 
 # The owner of the work. Its column is still named owner_id: the workspaces migration
 # (accounts 0004) gave each account's workspace the account's id, so the column's values
@@ -809,18 +809,23 @@ class WorkspaceApproval(models.Model):
         return f"{self.workspace} approved"
 
 
+def carrier_choices() -> list[tuple[str, str]]:
+    return [("", "(none)"), *((name, name) for name in PROVIDERS)]
+
+
 class DialingStop(models.Model):
     """The kill switch: while not lifted, no call is claimed or dialled in its scope
     (campaigns.dialing.killswitch). Rows are kept once lifted: they are the record."""
 
     class Scope(models.TextChoices):
-        PLATFORM = "platform", "Every call on the platform"
-        CARRIER = "carrier", "One carrier"
+        # The narrowest first: the admin's form starts on it, not on stopping everyone.
         WORKSPACE = "workspace", "One workspace"
+        CARRIER = "carrier", "One carrier"
+        PLATFORM = "platform", "Every call on the platform"
 
     scope = models.CharField(max_length=10, choices=Scope.choices)
     # The carrier's provider name (scope CARRIER), as calls record it (Call.provider).
-    carrier = models.CharField(max_length=40, blank=True)
+    carrier = models.CharField(max_length=40, blank=True, default="", choices=carrier_choices)
     workspace = models.ForeignKey(
         WORKSPACE, on_delete=models.CASCADE, null=True, blank=True, related_name="dialing_stops", db_column="owner_id"
     )

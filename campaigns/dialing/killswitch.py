@@ -9,7 +9,10 @@ campaigns it paused: not those a person paused, nor those paused for credits or 
 Active stops are a handful of rows behind a partial index (lifted_at IS NULL), so asking costs
 one index lookup at a claim and nothing extra at a dial; no cache to fall out of date."""
 
+import json
+
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -147,3 +150,19 @@ def _resume_after_lift(campaign_id: int, stop: DialingStop) -> bool:
         # Either way it is no longer this stop's: resumed, or paused for what stops it now.
         Campaign.objects.filter(pk=campaign.pk).update(paused_by_stop=None)
         return resumed
+
+
+def dialing_stops_purge(sender=None, *, workspace_id: int, **kwargs) -> None:
+    """A purged workspace's stops stay on record (who stopped what, when), without staff's words
+    about it (receiver of clozit.events.workspace_purging)."""
+    from accounts.services import admin_history_purge  # accounts.services imports the campaigns
+
+    stops = DialingStop.objects.filter(workspace_id=workspace_id)
+    admin_history_purge([stops])
+    stops.update(reason="(purged)")
+
+
+def dialing_stops_export(sender=None, *, workspace_id: int, **kwargs) -> dict[str, str]:
+    """The stops staff put on the workspace's dialling, for its data export."""
+    rows = list(DialingStop.objects.filter(workspace_id=workspace_id).order_by("pk").values())
+    return {"dialing_stops.json": json.dumps(rows, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)}

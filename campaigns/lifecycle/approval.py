@@ -5,7 +5,10 @@ in admin (campaigns.lifecycle.review): an approval launches the campaign through
 so every launch check still applies. Once one campaign of a workspace is approved, or has ever
 been launched, its later small campaigns launch directly."""
 
+import json
+
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 
 from accounts import audit
 
@@ -107,3 +110,31 @@ def approval_pending(campaign: Campaign) -> bool:
     return campaign.status == Campaign.Status.DRAFT and (
         campaign.approvals.filter(status=CampaignApproval.Status.PENDING).exists()
     )
+
+
+def approvals_purge(sender=None, *, workspace_id: int, **kwargs) -> None:
+    """A purged workspace's approval requests go (they copy its agents' words and staff's reasons);
+    that it was approved stays, without a note (receiver of clozit.events.workspace_purging, inside
+    the purge's transaction)."""
+    from accounts.services import admin_history_purge  # accounts.services imports the campaigns
+
+    requests = CampaignApproval.objects.filter(workspace_id=workspace_id)
+    admin_history_purge([requests, WorkspaceApproval.objects.filter(workspace_id=workspace_id)])
+    requests.delete()
+    WorkspaceApproval.objects.filter(workspace_id=workspace_id).update(note="")
+
+
+def approvals_export(sender=None, *, workspace_id: int, **kwargs) -> dict[str, str]:
+    """The workspace's approval requests and decisions, for its data export (receiver of
+    clozit.events.workspace_exporting)."""
+    return {
+        "campaign_approvals.json": json.dumps(
+            {
+                "requests": list(CampaignApproval.objects.filter(workspace_id=workspace_id).order_by("pk").values()),
+                "workspace": list(WorkspaceApproval.objects.filter(workspace_id=workspace_id).values()),
+            },
+            cls=DjangoJSONEncoder,
+            indent=2,
+            ensure_ascii=False,
+        )
+    }

@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 from django.conf import settings
+import campaigns.models
 from django.db import migrations, models
 
 
@@ -37,8 +38,8 @@ class Migration(migrations.Migration):
             name='DialingStop',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(choices=[('platform', 'Every call on the platform'), ('carrier', 'One carrier'), ('workspace', 'One workspace')], max_length=10)),
-                ('carrier', models.CharField(blank=True, max_length=40)),
+                ('scope', models.CharField(choices=[('workspace', 'One workspace'), ('carrier', 'One carrier'), ('platform', 'Every call on the platform')], max_length=10)),
+                ('carrier', models.CharField(blank=True, choices=campaigns.models.carrier_choices, default='', max_length=40)),
                 ('reason', models.CharField(max_length=300)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('lifted_at', models.DateTimeField(blank=True, null=True)),
