@@ -5,7 +5,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template import engines
-from django.urls import path, reverse_lazy
+from django.urls import path, reverse, reverse_lazy
+from django.utils.html import format_html
 from django.utils.text import format_lazy
 
 from clozit.admin import count_of
@@ -13,10 +14,21 @@ from clozit.phones import normalise_number
 
 from .contacts import donotcall
 from .conversation.knowledge import knowledge_reindex
-from .dialing import abuse
+from .dialing import abuse, killswitch
 from .errors import CampaignError
-from .lifecycle import services
-from .models import Agent, Call, CallTurn, Campaign, CampaignContact, Contact, ContactList, DoNotCall
+from .lifecycle import review, services
+from .models import (
+    Agent,
+    Call,
+    CallTurn,
+    Campaign,
+    CampaignApproval,
+    CampaignContact,
+    Contact,
+    ContactList,
+    DialingStop,
+    DoNotCall,
+)
 
 
 @admin.register(Agent)
@@ -259,6 +271,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "flag_reason",
         "started_at",
         "finished_at",
+        "paused_by_stop",
     ]
     actions = ["pause_campaigns", "clear_flag"]
 
@@ -360,3 +373,238 @@ class CallAdmin(admin.ModelAdmin):
     list_select_related = ["workspace"]
     inlines = [CallTurnInline]
     readonly_fields = [f.name for f in Call._meta.fields]
+
+
+# --- Approvals before launch (campaigns.lifecycle.approval and .review) ---------------------------
+
+
+class PendingFirst(admin.SimpleListFilter):
+    """The queue opens on what waits for a decision."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(CampaignApproval.Status.PENDING, "Waiting"), ("decided", "Decided"), ("all", "All")]
+
+    def queryset(self, request, queryset):
+        value = self.value() or CampaignApproval.Status.PENDING
+        if value == "all":
+            return queryset
+        if value == "decided":
+            return queryset.exclude(status=CampaignApproval.Status.PENDING)
+        return queryset.filter(status=CampaignApproval.Status.PENDING)
+
+    def choices(self, changelist):
+        current = self.value() or CampaignApproval.Status.PENDING
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": current == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+REJECT_PAGE = """{% extends "admin/base_site.html" %}
+{% block content %}
+<p>Campaigns not to approve (they stay drafts; the workspaces' owners read the reason on the campaign
+page and by email):</p>
+<ul>{% for approval in approvals %}
+  <li>{{ approval.campaign.name }} ({{ approval.workspace.name }})</li>
+{% endfor %}</ul>
+<form method="post">{% csrf_token %}
+  {% for approval in approvals %}
+    <input type="hidden" name="{{ action_checkbox_name }}" value="{{ approval.pk }}">
+  {% endfor %}
+  <input type="hidden" name="action" value="{{ action }}">
+  <table>{{ form.as_table }}</table>
+  <div class="submit-row"><input type="submit" name="apply" value="Reject" class="default"></div>
+</form>
+{% endblock %}"""
+
+
+@admin.register(CampaignApproval)
+class CampaignApprovalAdmin(admin.ModelAdmin):
+    list_display = ["requested_at", "campaign", "workspace", "why", "contacts", "purpose", "status"]
+    list_filter = [PendingFirst]
+    search_fields = ["campaign__name", "workspace__name"]
+    list_select_related = ["campaign", "workspace"]
+    fields = [
+        "campaign_link",
+        "workspace",
+        "status",
+        "why",
+        "contacts",
+        "purpose",
+        "consent",
+        "opening_line",
+        "script",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+    ]
+    readonly_fields = fields
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("campaign__contact_list__consent_confirmed_by", "workspace", "requested_by", "decided_by")
+        )
+
+    @admin.display(description="Campaign")
+    def campaign_link(self, approval):
+        url = reverse("admin:campaigns_campaign_change", args=[approval.campaign_id])
+        return format_html('<a href="{}">{}</a>', url, approval.campaign.name)
+
+    @admin.display(description="Purpose")
+    def purpose(self, approval):
+        return approval.campaign.purpose or "not stated"
+
+    @admin.display(description="Consent attestation")
+    def consent(self, approval):
+        contact_list = approval.campaign.contact_list
+        if contact_list.consent_confirmed_at is None:
+            return f"None for the list “{contact_list.name}”."
+        who = contact_list.consent_confirmed_by
+        return (
+            f"Confirmed for the list “{contact_list.name}” by {who.email if who else 'a former member'} "
+            f"on {contact_list.consent_confirmed_at:%Y-%m-%d %H:%M} UTC."
+        )
+
+    @admin.action(description="Approve and launch the selected campaigns")
+    def approve(self, request, queryset):
+        for approval in queryset.filter(status=CampaignApproval.Status.PENDING):
+            try:
+                campaign = review.campaign_approve(approval_id=approval.pk, by=request.user)
+            except CampaignError as exc:
+                messages.warning(request, f"{approval.campaign}: {exc}")
+                continue
+            self.log_change(request, approval, "Approved")
+            if campaign.status == Campaign.Status.DRAFT:
+                messages.warning(request, f"{campaign}: approved, but not launched: {campaign.status_reason}")
+            else:
+                messages.success(request, f"{campaign}: approved and launched.")
+
+    @admin.action(description="Reject the selected campaigns (with a reason the owners read)…")
+    def reject(self, request, queryset):
+        form = CampaignReasonForm(request.POST if "apply" in request.POST else None)
+        pending = queryset.filter(status=CampaignApproval.Status.PENDING)
+        if form.is_valid():
+            rejected = 0
+            for approval in pending:
+                try:
+                    review.campaign_reject(approval_id=approval.pk, reason=form.cleaned_data["reason"], by=request.user)
+                except CampaignError as exc:
+                    messages.warning(request, f"{approval.campaign}: {exc}")
+                    continue
+                rejected += 1
+                self.log_change(request, approval, f"Rejected: {form.cleaned_data['reason']}")
+            messages.success(request, f"Rejected {count_of(rejected, 'campaign')}; the owners are emailed.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reject campaigns: give a reason",
+            "form": form,
+            "approvals": pending.select_related("campaign", "workspace"),
+            "action": request.POST.get("action"),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return HttpResponse(engines["django"].from_string(REJECT_PAGE).render(context, request))
+
+
+# --- The kill switch (campaigns.dialing.killswitch) ----------------------------------------------
+
+
+class DialingStopForm(forms.ModelForm):
+    class Meta:
+        model = DialingStop
+        fields = ["scope", "carrier", "workspace", "reason"]
+        help_texts = {
+            "carrier": "Scope “one carrier”: its provider name, as calls record it (twilio, telnyx, simulated).",
+            "workspace": "Scope “one workspace”.",
+            "reason": "Customers whose campaigns pause read it: “Dialling stopped by Clozit: <reason>”.",
+        }
+
+    def clean(self):
+        data = super().clean()
+        scope = data.get("scope")
+        if scope == DialingStop.Scope.CARRIER and not (data.get("carrier") or "").strip():
+            self.add_error("carrier", "Name the carrier to stop.")
+        if scope == DialingStop.Scope.WORKSPACE and not data.get("workspace"):
+            self.add_error("workspace", "Choose the workspace to stop.")
+        if scope != DialingStop.Scope.CARRIER:
+            data["carrier"] = ""
+        if scope != DialingStop.Scope.WORKSPACE:
+            data["workspace"] = None
+        return data
+
+
+class ActiveFirst(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("lifted", "Lifted")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(lifted_at__isnull=True)
+        if self.value() == "lifted":
+            return queryset.filter(lifted_at__isnull=False)
+        return queryset
+
+
+@admin.register(DialingStop)
+class DialingStopAdmin(admin.ModelAdmin):
+    """Add a stop to stop dialling (platform, carrier or workspace); the action lifts it."""
+
+    form = DialingStopForm
+    list_display = ["created_at", "target", "reason", "created_by", "active", "lifted_at", "lifted_by", "paused"]
+    list_filter = [ActiveFirst, "scope"]
+    list_select_related = ["workspace", "created_by", "lifted_by"]
+    autocomplete_fields = ["workspace"]
+    actions = ["lift"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["scope", "carrier", "workspace", "reason", "created_by", "created_at", "lifted_at", "lifted_by"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record stays; a stop is lifted, not deleted
+
+    @admin.display(description="Active", boolean=True)
+    def active(self, stop):
+        return stop.lifted_at is None
+
+    @admin.display(description="Campaigns it holds paused")
+    def paused(self, stop):
+        return stop.paused_campaigns.filter(status=Campaign.Status.PAUSED).count()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # a stop does not change: lift it and add another
+        stop = killswitch.dialing_stop_add(
+            scope=obj.scope, carrier=obj.carrier, workspace=obj.workspace, reason=obj.reason, by=request.user
+        )
+        obj.pk, obj.created_by, obj.created_at = stop.pk, stop.created_by, stop.created_at
+        paused = count_of(stop.paused_campaigns.count(), "running campaign")
+        messages.warning(request, f"Dialling stopped for {stop.target}; {paused} paused.")
+
+    @admin.action(description="Lift the selected stops (resumes the campaigns they paused)")
+    def lift(self, request, queryset):
+        for stop in queryset.filter(lifted_at__isnull=True):
+            resumed = killswitch.dialing_stop_lift(stop_id=stop.pk, by=request.user)
+            self.log_change(request, stop, "Lifted")
+            messages.success(request, f"Lifted the stop on {stop.target}: {count_of(resumed, 'campaign')} resumed.")

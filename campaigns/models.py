@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.db.models.functions import Reverse
 
 from telephony.providers.base import VoiceProvider
-from telephony.registry import UnknownProvider, get_provider
+from telephony.registry import PROVIDERS, UnknownProvider, get_provider
 
 # The owner of the work. Its column is still named owner_id: the workspaces migration
 # (accounts 0004) gave each account's workspace the account's id, so the column's values
@@ -324,6 +324,7 @@ class Campaign(models.Model):
         ACCOUNT = "account", "Account suspended or terminated"
         CONSENT = "consent", "No consent confirmed for the list"
         CALLER_NUMBER = "caller_number", "Caller number unavailable"
+        DIALING_STOP = "dialing_stop", "Dialling stopped by Clozit"
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     # Why it is paused or stopped, as written when it happened; on a draft, why its scheduled
@@ -338,6 +339,11 @@ class Campaign(models.Model):
     flagged_at = models.DateTimeField(null=True, blank=True)
     # Why it was flagged; emptied by staff once reviewed.
     flag_reason = models.CharField(max_length=300, blank=True)
+    # The kill switch that paused it (pause_kind DIALING_STOP): lifting that stop resumes it, and
+    # only campaigns it paused (campaigns.dialing.killswitch).
+    paused_by_stop = models.ForeignKey(
+        "DialingStop", on_delete=models.SET_NULL, null=True, blank=True, related_name="paused_campaigns"
+    )
     # Calls the provider refused or failed to place, in a row; reset by any call it accepts.
     provider_failures_in_row = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -366,6 +372,11 @@ class Campaign(models.Model):
     def status_label(self) -> str:
         """The status for people: a draft waiting for its launch time is "Scheduled"."""
         return "Scheduled" if self.scheduled else self.get_status_display()
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """Launched, but waiting for staff (campaigns.lifecycle.approval): a draft that dials nothing."""
+        return self.status == self.Status.DRAFT and self.approvals.filter(status="pending").exists()
 
     @property
     def calling_days_label(self) -> str:
@@ -736,3 +747,118 @@ class TargetCount(models.Model):
     done = models.BigIntegerField(default=0)
     failed = models.BigIntegerField(default=0)
     skipped = models.BigIntegerField(default=0)
+
+
+class CampaignApproval(models.Model):
+    """A launch waiting for staff: a workspace's first campaign, or one whose list is larger than
+    CAMPAIGN_APPROVAL_ABOVE_CONTACTS (campaigns.lifecycle.approval). What staff review is kept as
+    it was asked, so a decision is read against what was seen."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    workspace = models.ForeignKey(
+        WORKSPACE, on_delete=models.CASCADE, related_name="campaign_approvals", db_column="owner_id"
+    )
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="approvals")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    why = models.CharField(max_length=200)
+    contacts = models.PositiveIntegerField()
+    script = models.TextField(blank=True)
+    opening_line = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # A rejection's reason, as the customer reads it on the campaign page and by email.
+    decision_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign"], condition=Q(status="pending"), name="campaign_approval_one_pending"
+            )
+        ]
+
+    def __str__(self):
+        return f"Approval of “{self.campaign}” ({self.get_status_display().lower()})"
+
+
+class WorkspaceApproval(models.Model):
+    """The workspace's campaigns have been reviewed once: later ones launch directly (unless their
+    list is above CAMPAIGN_APPROVAL_ABOVE_CONTACTS). Workspaces that launched campaigns before
+    approvals began have one (migration 0021)."""
+
+    workspace = models.OneToOneField(
+        WORKSPACE, on_delete=models.CASCADE, related_name="campaign_approval", db_column="owner_id"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.workspace} approved"
+
+
+def carrier_choices() -> list[tuple[str, str]]:
+    return [("", "(none)"), *((name, name) for name in PROVIDERS)]
+
+
+class DialingStop(models.Model):
+    """The kill switch: while not lifted, no call is claimed or dialled in its scope
+    (campaigns.dialing.killswitch). Rows are kept once lifted: they are the record."""
+
+    class Scope(models.TextChoices):
+        # The narrowest first: the admin's form starts on it, not on stopping everyone.
+        WORKSPACE = "workspace", "One workspace"
+        CARRIER = "carrier", "One carrier"
+        PLATFORM = "platform", "Every call on the platform"
+
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    # The carrier's provider name (scope CARRIER), as calls record it (Call.provider).
+    carrier = models.CharField(max_length=40, blank=True, default="", choices=carrier_choices)
+    workspace = models.ForeignKey(
+        WORKSPACE, on_delete=models.CASCADE, null=True, blank=True, related_name="dialing_stops", db_column="owner_id"
+    )
+    reason = models.CharField(max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scope="platform", carrier="", workspace__isnull=True)
+                | Q(scope="carrier", workspace__isnull=True) & ~Q(carrier="")
+                | Q(scope="workspace", carrier="", workspace__isnull=False),
+                name="dialing_stop_target_fits_scope",
+            )
+        ]
+        # The dialer asks at every claim and dial: only active stops, a handful at most.
+        indexes = [models.Index(fields=["scope"], condition=Q(lifted_at__isnull=True), name="dialing_stop_active")]
+
+    def __str__(self):
+        return f"Dialling stop: {self.target}"
+
+    @property
+    def target(self) -> str:
+        if self.scope == self.Scope.CARRIER:
+            return f"carrier {self.carrier}"
+        if self.scope == self.Scope.WORKSPACE:
+            return f"workspace {self.workspace}"
+        return "the whole platform"

@@ -15,6 +15,7 @@ from accounts.workspaces import personal_workspace_of
 from billing import ledger
 from billing.models import CreditPackage, LedgerEntry, Plan
 from campaigns.contacts.importing import contact_list_confirm_consent, contacts_import
+from campaigns.lifecycle.approval import workspace_preapprove
 from campaigns.models import Agent, Campaign
 from telephony import numbers
 from telephony.models import PhoneNumber
@@ -127,6 +128,8 @@ def load_demo() -> User:
             caller_number=DEMO_SHARED_NUMBER,
             max_concurrent_calls=3,
         )
+    # The demo launches at once: a first campaign would otherwise wait for staff approval.
+    workspace_preapprove(workspace=workspace, note="The demo workspace of make run.")
     return user
 
 

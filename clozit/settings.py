@@ -411,6 +411,10 @@ CALLING_WINDOWS = {"US": "08:00-21:00", "CA": "08:00-21:00", "IN": "09:00-21:00"
 CALLING_WINDOW_DEFAULT = env.str("CALLING_WINDOW_DEFAULT", default="08:00-21:00")
 # Off only in tests that do not test windows (calls then go out at any hour).
 CALLING_WINDOWS_ENFORCED = env.bool("CALLING_WINDOWS_ENFORCED", default=True)
+# A workspace's first campaign, and any campaign whose list has more contacts than this, waits
+# for staff approval when launched (campaigns.lifecycle.approval). Off: every launch is direct.
+CAMPAIGN_APPROVAL_REQUIRED = env.bool("CAMPAIGN_APPROVAL_REQUIRED", default=True)
+CAMPAIGN_APPROVAL_ABOVE_CONTACTS = env.int("CAMPAIGN_APPROVAL_ABOVE_CONTACTS", default=5000)
 # Abuse signals: a campaign pauses itself (and is flagged for staff) when, after at least
 # ABUSE_MIN_ANSWERED answered calls, the share of callees asking not to be called again or the
 # share of calls shorter than ABUSE_SHORT_CALL_SECONDS passes its threshold.

@@ -48,6 +48,9 @@ SIMULATED_TIME_SCALE = float(os.environ.get("TEST_SIMULATED_TIME_SCALE", "0"))
 CALLS_PER_SECOND = {"default": 0}
 # Calls go out at any hour unless a test of calling windows turns them on (with a frozen clock).
 CALLING_WINDOWS_ENFORCED = False
+# Launches are direct unless a test of staff approval turns approvals on (campaigns/tests/
+# test_campaign_approval.py): factories make fresh workspaces, whose first launch would wait.
+CAMPAIGN_APPROVAL_REQUIRED = False
 # Every final status callback arrives twice, so every test exercises de-duplication.
 SIMULATED_DUPLICATE_EVENTS = 1.0
 SIMULATED_SIGNING_SECRET = "simulated-test-secret"

@@ -66,6 +66,9 @@ EXPORT_FILES = {
     "integrations/api_keys.json",
     "integrations/webhooks.json",
     "integrations/hubspot.json",
+    # Staff's approvals of its campaigns and stops of its dialling (campaigns, by workspace_exporting).
+    "campaign_approvals.json",
+    "dialing_stops.json",
     # The person's workspaces, and the one they own: its settings, members, invitations, activity.
     "workspaces.json",
     "workspace.json",

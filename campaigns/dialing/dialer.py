@@ -40,9 +40,10 @@ from ..contacts.windows import AnyHours, Wait, WindowCheck
 from ..lifecycle import state
 from ..lifecycle.budget import campaign_budget_left
 from ..lifecycle.services import campaign_pause, campaign_resume_for_credits, campaign_stop
-from ..models import Agent, Call, Campaign, CampaignContact, DoNotCall
+from ..models import Agent, Call, Campaign, CampaignContact, DialingStop, DoNotCall
 from .abuse import campaign_abuse_check
 from .breaker import campaign_breaker_check
+from .killswitch import campaign_pause_for_stop, stop_covering
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,11 @@ def _claim(campaign_id: int) -> tuple[list[int], bool]:
     if campaign is None or campaign.status != Campaign.Status.RUNNING:
         return [], False
     campaign.workspace = workspace
+    # Staff's kill switch (killswitch.py): no new claim in a stopped scope.
+    stop = stop_covering(workspace_id=workspace.pk)
+    if stop is not None:
+        campaign_pause_for_stop(campaign=campaign, stop=stop)
+        return [], False
     if not workspace.can_dial:
         campaign_pause(campaign=campaign, reason=state.account_pause_reason(workspace), kind=Campaign.PauseKind.ACCOUNT)
         return [], False
@@ -437,6 +443,7 @@ class CallToDial:
     on_dnc: bool
     caller_number_ours: bool  # an active number of the account's own, or a shared one
     hold_active: bool
+    dialing_stop: str | None  # the reason of an active kill switch covering the call
     marked: bool  # marked dialling by the statement that read it
 
     @property
@@ -470,7 +477,16 @@ WITH c AS (
         ) AS caller_number_ours,
         EXISTS (
             SELECT FROM {CreditHold._meta.db_table} h WHERE h.reference = c.hold_reference AND h.status = %(held)s
-        ) AS hold_active
+        ) AS hold_active,
+        (
+            SELECT s.reason FROM {DialingStop._meta.db_table} s
+            WHERE s.lifted_at IS NULL AND (
+                s.scope = %(stop_platform)s
+                OR (s.scope = %(stop_carrier)s AND s.carrier = c.provider)
+                OR (s.scope = %(stop_workspace)s AND s.owner_id = c.owner_id)
+            )
+            ORDER BY s.id LIMIT 1
+        ) AS dialing_stop
     FROM {Call._meta.db_table} c
     JOIN {Workspace._meta.db_table} w ON w.id = c.owner_id
     LEFT JOIN {Campaign._meta.db_table} cp ON cp.id = c.campaign_id
@@ -483,6 +499,7 @@ WITH c AS (
     WHERE {Call._meta.db_table}.id = c.id AND c.status = %(queued)s AND %(may_mark)s
         AND c.campaign_status IS DISTINCT FROM %(stopped)s AND c.workspace_open AND c.workspace_status = %(can_dial)s
         AND NOT c.on_dnc AND c.caller_number_ours AND (c.hold_reference = '' OR c.hold_active)
+        AND c.dialing_stop IS NULL
     RETURNING {Call._meta.db_table}.id
 )
 SELECT c.*, EXISTS (SELECT FROM marked) FROM c
@@ -508,6 +525,9 @@ def _call_to_dial(call_id: int, *, may_mark: bool) -> CallToDial | None:
         "can_dial": Workspace.Status.ACTIVE,
         "now": timezone.now(),
         "may_mark": may_mark,
+        "stop_platform": DialingStop.Scope.PLATFORM,
+        "stop_carrier": DialingStop.Scope.CARRIER,
+        "stop_workspace": DialingStop.Scope.WORKSPACE,
     }
     if connection.vendor != "postgresql":
         return _call_to_dial_sqlite(params)
@@ -536,6 +556,7 @@ def _call_to_dial_sqlite(params: dict) -> CallToDial | None:
         and not call.on_dnc
         and call.caller_number_ours
         and (call.hold_reference == "" or call.hold_active)
+        and call.dialing_stop is None
     )
     if not passes:
         return call
@@ -583,6 +604,10 @@ def _reason_not_to_dial(call: CallToDial, *, window: Wait | None) -> Refusal | N
     now = timezone.now()
     if call.campaign_status == Campaign.Status.STOPPED:
         return Refusal("Campaign stopped")
+    if call.dialing_stop is not None:
+        # Claimed before staff stopped dialling: back in the queue, its attempt not counted; the
+        # campaign is paused by its next claim, and calls again once the stop is lifted.
+        return Refusal(f"Dialling stopped by Clozit: {call.dialing_stop}", retry_at=now)
     if not call.workspace_can_dial:
         return Refusal("The account cannot place calls", retry_at=now)
     if call.on_dnc:

@@ -23,7 +23,7 @@ from ..contacts.windows import zone
 from ..errors import CampaignError
 from ..jobs import campaign_wake
 from ..models import Call, Campaign, CampaignContact, ContactList, DoNotCall
-from . import state
+from . import approval, state
 from .budget import campaign_credits_used
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,11 @@ def campaign_launch(*, campaign: Campaign, by) -> Campaign:
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     _ensure_launchable(campaign)
     _ensure_can_dial(campaign.workspace)
+    # A first campaign (or a very large one) waits for staff, who launch it through here again.
+    why = approval.campaign_approval_needed(campaign)
+    if why:
+        approval.campaign_approval_request(campaign=campaign, why=why, by=by)
+        return campaign
     blocked = DoNotCall.objects.filter(
         Q(workspace=campaign.workspace) | Q(workspace__isnull=True), phone_number=OuterRef("phone_number")
     )

@@ -172,11 +172,13 @@ def _launch(request, campaign: Campaign):
             context["schedule_form"] = CampaignScheduleForm(initial={"launch_at": first.strftime("%Y-%m-%dT%H:%M")})
         return render(request, "campaigns/lifecycle/campaign_launch_confirm.html", context)
     try:
-        services.campaign_launch(campaign=campaign, by=request.user)
+        launched = services.campaign_launch(campaign=campaign, by=request.user)
     except CampaignError as exc:
         messages.error(request, str(exc))
     else:
-        if not nobody_now:
+        if launched.status == Campaign.Status.DRAFT:  # it waits for staff approval
+            messages.info(request, "Sent for approval: nobody is called until Clozit staff approve the campaign.")
+        elif not nobody_now:
             messages.success(request, "Campaign launched: calls are starting.")
         elif preflight.first_call_at:
             first = timezone.localtime(preflight.first_call_at)
