@@ -8,6 +8,7 @@ from ninja import Query, Router, Schema, Status
 
 from campaigns.analytics.selectors import campaign_live_stats
 from campaigns.lifecycle import services
+from campaigns.lifecycle.approval import approval_pending
 from campaigns.lifecycle.forms import CampaignForm
 from campaigns.lifecycle.selectors import campaign_progress, campaigns_for_workspace
 from campaigns.lifecycle.services import SETTINGS_OF_A_DRAFT
@@ -188,9 +189,16 @@ def campaigns_delete(request, campaign_id: int):
     return Status(204, None)
 
 
-@router.post("/{int:campaign_id}/launch", response=CampaignOut, summary="Launch a draft")
+@router.post(
+    "/{int:campaign_id}/launch",
+    response={200: CampaignOut, 202: CampaignOut},
+    summary="Launch a draft (202: it waits for Clozit staff's approval, as a workspace's first campaign does)",
+)
 def campaigns_launch(request, campaign_id: int):
-    return services.campaign_launch(campaign=_campaign(request, campaign_id), by=request.auth.created_by)
+    campaign = services.campaign_launch(campaign=_campaign(request, campaign_id), by=request.auth.created_by)
+    # Still a draft after a launch that raised nothing: it went to the staff queue; its
+    # status_reason says so, and it launches by itself once approved.
+    return Status(202 if approval_pending(campaign) else 200, campaign)
 
 
 @router.post("/{int:campaign_id}/pause", response=CampaignOut, summary="Pause a running campaign")

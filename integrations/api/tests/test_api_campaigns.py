@@ -182,3 +182,14 @@ def test_a_draft_or_paused_campaign_changes_as_on_its_page_and_only_a_draft_is_d
     assert api.delete(f"/campaigns/{draft.pk}").status_code == 204
     assert not Campaign.objects.filter(pk=draft.pk).exists()
     assert WorkspaceEvent.objects.get(action="campaign.delete").actor == owner
+
+
+def test_a_first_campaign_launched_by_api_waits_for_staff_approval(api, owner, settings):
+    settings.CAMPAIGN_APPROVAL_REQUIRED = True
+    campaign = make_campaign(owner, [INTERESTED])
+
+    waiting = api.post(f"/campaigns/{campaign.pk}/launch")
+
+    assert waiting.status_code == 202, waiting.text
+    assert waiting.json()["status"] == "draft" and "approval" in waiting.json()["status_reason"].lower()
+    assert not Call.objects.exists()
