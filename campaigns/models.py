@@ -146,6 +146,11 @@ class Agent(models.Model):
     record_calls = models.BooleanField(
         default=False, help_text="Record calls. Callees are told at the start of every recorded call."
     )
+    mention_who_called = models.BooleanField(
+        default=False,
+        help_text="After the AI disclosure, tell callees where they can see who called them and opt out "
+        "(this site's /who-called/ page).",
+    )
     # How many knowledge passages the agent holds, kept by campaigns.knowledge (never lower than
     # the truth), so that a turn of an agent without a knowledge base asks the database nothing.
     knowledge_passage_count = models.PositiveIntegerField(default=0, editable=False)

@@ -194,7 +194,7 @@ class AgentForm(forms.ModelForm):
         ),
         (OUTCOMES_LEGEND, ["outcomes", "capture_fields"]),
         ("Transfer & voicemail", ["transfer_number", "transfer_when", "voicemail_action", "voicemail_message"]),
-        ("Safety & limits", ["ai_disclosure", "record_calls", "max_call_seconds"]),
+        ("Safety & limits", ["ai_disclosure", "mention_who_called", "record_calls", "max_call_seconds"]),
     ]
 
     class Meta:
@@ -219,6 +219,7 @@ class AgentForm(forms.ModelForm):
             "voicemail_action",
             "voicemail_message",
             "ai_disclosure",
+            "mention_who_called",
             "record_calls",
             "max_call_seconds",
         ]
@@ -238,13 +239,14 @@ class AgentForm(forms.ModelForm):
             "transfer_when": "When to transfer",
             "end_call_phrases": "End-call phrases",
             "ai_disclosure": "AI disclosure",
+            "mention_who_called": "Say where callees can see who called and opt out",
             "max_call_seconds": "Maximum call length (seconds)",
         }
         help_texts = {
             "ai_disclosure": "Said at the start of every call (AI voices count as artificial voices under US law). "
-            "You may add where people can find out who called and opt out, e.g. “I'm an AI assistant calling for "
-            "Acme. To see who called you or stop our calls, visit <this site's address>/who-called.” Leave empty "
-            "only where no disclosure is required.",
+            "Leave empty only where no disclosure is required.",
+            "mention_who_called": "Callees then hear where to see who called them and stop the calls: "
+            "“To see who called you, or to stop these calls, visit <this site>/who-called.”",
             "record_calls": "Callees hear “This call is recorded.” when they answer; the recording then plays "
             "on the call's page.",
         }

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import django_rq
 from django.conf import settings
@@ -247,10 +248,21 @@ NOBODY_AVAILABLE = AgentStep(say="Sorry, nobody can take your call right now. Pl
 RECORDING_NOTICE = "This call is recorded."
 
 
+def who_called_notice() -> str:
+    """Where a callee can see who called and opt out, as it is said: the site's host, no scheme."""
+    host = urlsplit(settings.PUBLIC_BASE_URL).netloc or settings.PUBLIC_BASE_URL
+    return f"To see who called you, or to stop these calls, visit {host}/who-called."
+
+
 def opening_words(agent, say: str) -> str:
-    """What a person hears first: the AI disclosure, the recording notice when the agent records
-    calls, then the engine's opening (said at the start of every call, whatever the engine says)."""
-    notices = [agent.ai_disclosure.strip(), RECORDING_NOTICE if agent.record_calls else ""]
+    """What a person hears first: the AI disclosure (and, when the agent says it, where to see who
+    called), the recording notice when the agent records calls, then the engine's opening (said at
+    the start of every call, whatever the engine says)."""
+    notices = [
+        agent.ai_disclosure.strip(),
+        who_called_notice() if agent.mention_who_called else "",
+        RECORDING_NOTICE if agent.record_calls else "",
+    ]
     return " ".join(part for part in (*notices, say) if part)
 
 

@@ -150,6 +150,24 @@ def test_every_answered_call_starts_with_the_ai_disclosure(live, user, run_jobs)
     assert voicemail.turns.last().text.startswith("Hi Person1")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_agent_that_says_where_to_see_who_called_says_it_after_the_disclosure(live, user, run_jobs, settings):
+    from urllib.parse import urlsplit
+
+    campaign = make_campaign(user, [INTERESTED], ai_disclosure="I'm an AI assistant.", mention_who_called=True)
+    ledger.credit_post(
+        workspace=user.personal_workspace, amount=Decimal("500"), kind="staff_adjustment", reference="topup"
+    )
+    services.campaign_launch(campaign=campaign, by=user)
+    run_jobs()
+
+    host = urlsplit(settings.PUBLIC_BASE_URL).netloc
+    opening = Call.objects.get(to_number=INTERESTED).turns.first().text
+    assert opening.startswith(
+        f"I'm an AI assistant. To see who called you, or to stop these calls, visit {host}/who-called. Hi Person0"
+    )
+
+
 @pytest.mark.django_db
 def test_new_agents_disclose_by_default(user):
     from campaigns.models import Agent

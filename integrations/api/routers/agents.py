@@ -50,6 +50,7 @@ class AgentFields(Schema):
     voicemail_message: str | None = None
     ai_disclosure: str | None = None
     record_calls: bool | None = None
+    mention_who_called: bool | None = None  # say where callees can see who called and opt out
     max_call_seconds: int | None = None
 
 
@@ -75,6 +76,7 @@ class AgentOut(Schema):
     voicemail_message: str
     ai_disclosure: str
     record_calls: bool
+    mention_who_called: bool
     max_call_seconds: int
     created_at: datetime
     updated_at: datetime
@@ -101,8 +103,9 @@ def _form_data(agent: Agent, fields: AgentFields) -> dict:
             value = named_lines_text(value)
         data[name] = value
     # A checkbox absent from a post means False; the API's own omission means "unchanged".
-    if not data.get("record_calls"):
-        data.pop("record_calls", None)
+    for checkbox in ("record_calls", "mention_who_called"):
+        if not data.get(checkbox):
+            data.pop(checkbox, None)
     return data
 
 
