@@ -33,7 +33,8 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import Membership, Workspace
 from accounts.services import workspace_set_status
-from campaigns.models import Call, Campaign
+from campaigns.conversation.engine.intents import wants_a_person
+from campaigns.models import Call, CallTurn, Campaign
 from clozit import events
 
 from .errors import SafetyError
@@ -64,13 +65,22 @@ def qa_reasons(call: Call) -> list[str]:
         reasons.append(Reason.SAMPLE)
     if call.outcome == Call.Outcome.DO_NOT_CALL:
         reasons.append(Reason.OPT_OUT)
-    if call.outcome == Call.Outcome.TRANSFERRED:
+    if call.outcome == Call.Outcome.TRANSFERRED or (answered and _asked_for_a_person(call)):
         reasons.append(Reason.TRANSFER)
     if call.outcome == Call.Outcome.TECHNICAL_FAILURE or (
         call.status == Call.Status.FAILED and call.answered_at is not None
     ):
         reasons.append(Reason.TECHNICAL_FAILURE)
     return reasons
+
+
+def _asked_for_a_person(call: Call) -> bool:
+    """The callee asked for a person, whether or not the agent could transfer them: with no
+    transfer number the call ends as a callback (scripted) or the model promises one (LLM), so
+    only the callee's own words tell. The scripted engine's own test of those words, for every
+    engine alike."""
+    said = CallTurn.objects.filter(call_id=call.pk, speaker=CallTurn.Speaker.CALLEE).values_list("text", flat=True)
+    return any(wants_a_person(text) for text in said)
 
 
 def qa_queue(*, call: Call, reasons: list[str]) -> QAReview | None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace, WorkspaceEvent
 from campaigns.calls.services import call_finish
-from campaigns.models import Call, Campaign
+from campaigns.models import Call, CallTurn, Campaign
 from campaigns.tests.factories import make_campaign
 from clozit import events
 from safety import qa, services
@@ -132,6 +132,17 @@ def test_every_call_with_an_opt_out_a_transfer_or_a_technical_failure_is_queued(
     review = QAReview.objects.get()
     assert review.call == call and review.reasons == [reason] and review.status == "open"
     assert review.workspace_id == campaign.workspace_id and review.campaign == campaign
+
+
+def test_a_callee_who_asked_for_a_person_is_queued_even_when_the_agent_could_not_transfer(campaign):
+    asked = live_call(campaign, outcome="call_back")  # no transfer number: a colleague will call back
+    said = {"speaker": CallTurn.Speaker.CALLEE, "sequence": 99}  # after whatever the call already holds
+    CallTurn.objects.create(call=asked, text="Can I talk to a real person?", **said)
+    other = live_call(campaign, outcome="call_back")
+    CallTurn.objects.create(call=other, text="Call me back tomorrow.", **said)
+
+    assert reasons(end(asked)) == ["transfer"]
+    assert not QAReview.objects.filter(call=end(other)).exists()
 
 
 def test_a_call_that_broke_after_the_answer_is_queued_but_a_carrier_refusal_is_not(campaign):
