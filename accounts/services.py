@@ -8,14 +8,12 @@ from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.conf import settings
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q, TextField, Value
+from django.db.models import Q, Value
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Replace
+from django.db.models.functions import Replace
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
@@ -54,6 +52,7 @@ from telephony.numbers import NumberError, numbers_release_all
 from telephony.recordings import recordings_delete_at_carrier
 
 from . import audit, roles
+from .admin_history import admin_history_purge
 from .models import (
     AccountStatusChange,
     Invitation,
@@ -464,18 +463,6 @@ def _workspace_rows(workspace: Workspace) -> list:
         c.CallTurn.objects.filter(call__workspace=workspace),
         c.AssistantQuestion.objects.filter(workspace=workspace),
     ]
-
-
-def admin_history_purge(row_kinds: list) -> None:
-    """The admin's log of staff changes stays, but not the names it showed for the rows
-    (an email address, an agent's name): only which fields were changed, when and by whom.
-    `row_kinds`: a query per kind of row; call it before those rows are deleted."""
-    for rows in row_kinds:
-        entries = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(rows.model))
-        if entries.exists():  # most kinds of row are never changed by staff
-            entries.filter(object_id__in=rows.annotate(id_text=Cast("pk", TextField())).values("id_text")).update(
-                object_repr="(purged)"
-            )
 
 
 def _purge_sign_in(user: User) -> None:

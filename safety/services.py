@@ -20,8 +20,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts import audit
+from accounts.admin_history import admin_history_purge
 from accounts.models import Membership, Workspace
-from accounts.services import admin_history_purge, workspace_set_status
+from accounts.services import workspace_set_status
 from campaigns.contacts.donotcall import dnc_add
 from campaigns.dialing.abuse import campaign_flag_clear
 from campaigns.errors import CampaignError

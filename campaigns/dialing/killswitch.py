@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import audit
+from accounts.admin_history import admin_history_purge
 
 from ..errors import CampaignError
 from ..lifecycle.services import _resume_by_itself, campaign_pause  # its rule for a pause whose cause is gone
@@ -155,8 +156,6 @@ def _resume_after_lift(campaign_id: int, stop: DialingStop) -> bool:
 def dialing_stops_purge(sender=None, *, workspace_id: int, **kwargs) -> None:
     """A purged workspace's stops stay on record (who stopped what, when), without staff's words
     about it (receiver of clozit.events.workspace_purging)."""
-    from accounts.services import admin_history_purge  # accounts.services imports the campaigns
-
     stops = DialingStop.objects.filter(workspace_id=workspace_id)
     admin_history_purge([stops])
     stops.update(reason="(purged)")

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from accounts import audit
+from accounts.admin_history import admin_history_purge
 
 from ..models import Campaign, CampaignApproval, WorkspaceApproval
 
@@ -116,8 +117,6 @@ def approvals_purge(sender=None, *, workspace_id: int, **kwargs) -> None:
     """A purged workspace's approval requests go (they copy its agents' words and staff's reasons);
     that it was approved stays, without a note (receiver of clozit.events.workspace_purging, inside
     the purge's transaction)."""
-    from accounts.services import admin_history_purge  # accounts.services imports the campaigns
-
     requests = CampaignApproval.objects.filter(workspace_id=workspace_id)
     admin_history_purge([requests, WorkspaceApproval.objects.filter(workspace_id=workspace_id)])
     requests.delete()

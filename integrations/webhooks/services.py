@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit
+from accounts.admin_history import admin_history_purge
 from accounts.models import Membership
 from clozit import events
 from clozit.queueing import enqueue
@@ -526,8 +527,6 @@ def deliveries_sweep(*, now=None) -> int:
 def webhooks_workspace_erase(*, workspace_id: int, **_) -> None:
     """A purged workspace keeps no endpoints, secrets or sent payloads (they carry transcripts and
     numbers). Receiver of `clozit.events.workspace_purging`."""
-    from accounts.services import admin_history_purge
-
     endpoints = Endpoint.objects.filter(workspace_id=workspace_id)
     admin_history_purge([endpoints, Delivery.objects.filter(endpoint__workspace_id=workspace_id)])
     endpoints.delete()  # and their deliveries
