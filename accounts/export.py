@@ -14,7 +14,6 @@ from collections import defaultdict
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
-from django.core.serializers.json import DjangoJSONEncoder
 
 from billing.models import CallCreditBack, CallDispute, CreditHold, LedgerEntry, Purchase, RefundRequest, Subscription
 from campaigns.models import (
@@ -33,6 +32,10 @@ from campaigns.models import (
 )
 from clozit import events
 from clozit.csvsafe import safe_row
+
+# Short names: this module writes dozens of files with them.
+from clozit.exporting import export_json as _json
+from clozit.exporting import export_rows as _rows
 from telephony.models import PhoneNumber, ProviderEvent
 
 from .models import Invitation, Membership, User, Workspace, WorkspaceEvent
@@ -46,16 +49,6 @@ def _csv(rows, header: list[str]) -> str:
     writer.writerow(safe_row(header))
     writer.writerows(safe_row(row) for row in rows)
     return out.getvalue()
-
-
-def _json(data) -> str:
-    return json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
-
-
-def _rows(queryset, *, leave_out=()) -> list[dict]:
-    """Every column of every row, so a field added later is exported without anyone remembering."""
-    names = [f.attname for f in queryset.model._meta.concrete_fields if f.name not in leave_out]
-    return list(queryset.order_by("pk").values(*names))
 
 
 def account_export(*, user: User, workspace: Workspace | None = None) -> bytes:
@@ -83,7 +76,8 @@ def account_export(*, user: User, workspace: Workspace | None = None) -> bytes:
                 ),
             )
             archive.writestr(
-                "agents.json", _json(_rows(Agent.objects.filter(workspace=workspace), leave_out=["workspace"]))
+                "agents.json",
+                _json(_rows(Agent.objects.filter(workspace=workspace), leave_out=["workspace"])),
             )
             archive.writestr("knowledge.json", _json(_knowledge(workspace)))
             _campaigns(archive, workspace)
@@ -340,14 +334,16 @@ def _billing(archive: zipfile.ZipFile, workspace: Workspace) -> None:
         ),
     )
     archive.writestr(
-        "purchases.json", _json(_rows(Purchase.objects.filter(workspace=workspace), leave_out=["workspace"]))
+        "purchases.json",
+        _json(_rows(Purchase.objects.filter(workspace=workspace), leave_out=["workspace"])),
     )
     archive.writestr(
         "refund_requests.json",
         _json(_rows(RefundRequest.objects.filter(workspace=workspace), leave_out=["workspace", "decided_by"])),
     )
     archive.writestr(
-        "subscriptions.json", _json(_rows(Subscription.objects.filter(workspace=workspace), leave_out=["workspace"]))
+        "subscriptions.json",
+        _json(_rows(Subscription.objects.filter(workspace=workspace), leave_out=["workspace"])),
     )
     archive.writestr(
         "call_disputes.json",
@@ -370,7 +366,8 @@ def _memberships(user: User) -> list[dict]:
 def _workspace(archive: zipfile.ZipFile, workspace: Workspace) -> None:
     """The workspace itself: its settings and status history, members, invitations, who did what."""
     archive.writestr(
-        "workspace.json", _json(_rows(Workspace.objects.filter(pk=workspace.pk), leave_out=["personal_for"]))
+        "workspace.json",
+        _json(_rows(Workspace.objects.filter(pk=workspace.pk), leave_out=["personal_for"])),
     )
     archive.writestr(
         "workspace_status_history.csv",
@@ -384,7 +381,8 @@ def _workspace(archive: zipfile.ZipFile, workspace: Workspace) -> None:
         "members.csv", _csv([[m.user.email, m.role, m.joined_at] for m in members], ["email", "role", "joined"])
     )
     archive.writestr(
-        "invitations.json", _json(_rows(Invitation.objects.filter(workspace=workspace), leave_out=["workspace"]))
+        "invitations.json",
+        _json(_rows(Invitation.objects.filter(workspace=workspace), leave_out=["workspace"])),
     )
     # Reports of the workspace's calls by the people called (the safety app, read through the
     # relation so accounts does not import it), with staff's decisions. The reporter's number is

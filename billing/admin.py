@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from clozit.admin import count_of
+from clozit.admin import QueueStatusFilter, count_of
 
 from . import disputes, ledger, refunds
 from .expiry import ExpiryError, plan_expiry_announce
@@ -377,27 +377,11 @@ class SubscriptionAdmin(ReadOnlyAdmin):
     list_select_related = ["workspace", "plan"]
 
 
-class DisputeOpenFirst(admin.SimpleListFilter):
+class DisputeOpenFirst(QueueStatusFilter):
     """Open disputes unless asked otherwise: the queue is what is still to decide."""
 
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [*CallDispute.Status.choices, ("all", "All")]
-
-    def queryset(self, request, queryset):
-        value = self.value() or CallDispute.Status.OPEN
-        return queryset if value == "all" else queryset.filter(status=value)
-
-    def choices(self, changelist):
-        current = self.value() or CallDispute.Status.OPEN
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": current == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
+    statuses = CallDispute.Status.choices
+    default = CallDispute.Status.OPEN
 
 
 @admin.register(CallDispute)

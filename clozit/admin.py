@@ -5,6 +5,7 @@ Installed in place of django.contrib.admin (settings.INSTALLED_APPS: ClozitAdmin
 `admin.site` is a ClozitAdminSite everywhere.
 """
 
+from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.sites import AdminSite
 
@@ -45,3 +46,29 @@ class ClozitAdminSite(AdminSite):
 
 class ClozitAdminConfig(AdminConfig):
     default_site = "clozit.admin.ClozitAdminSite"
+
+
+class QueueStatusFilter(admin.SimpleListFilter):
+    """A staff queue's status filter that opens on what is still to decide (`default`) rather
+    than on everything; "All" shows the rest. Subclasses set `statuses` (the model's choices)."""
+
+    title = "status"
+    parameter_name = "status"
+    statuses: list[tuple[str, str]] = []
+    default = "open"
+
+    def lookups(self, request, model_admin):
+        return [*self.statuses, ("all", "All")]
+
+    def queryset(self, request, queryset):
+        value = self.value() or self.default
+        return queryset if value == "all" else queryset.filter(status=value)
+
+    def choices(self, changelist):
+        current = self.value() or self.default
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from clozit.admin import QueueStatusFilter
 from telephony.providers.base import ProviderError
 from telephony.registry import get_provider
 
@@ -26,27 +27,11 @@ class ResolutionForm(forms.Form):
     )
 
 
-class OpenFirst(admin.SimpleListFilter):
+class OpenFirst(QueueStatusFilter):
     """Open reports unless asked otherwise: the queue is what is still to decide."""
 
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [*Report.Status.choices, ("all", "All")]
-
-    def queryset(self, request, queryset):
-        value = self.value() or Report.Status.OPEN
-        return queryset if value == "all" else queryset.filter(status=value)
-
-    def choices(self, changelist):
-        current = self.value() or Report.Status.OPEN
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": current == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
+    statuses = Report.Status.choices
+    default = Report.Status.OPEN
 
 
 @admin.register(Report)
@@ -165,24 +150,11 @@ class VerdictForm(forms.Form):
     )
 
 
-class ToReviewFirst(OpenFirst):
+class ToReviewFirst(QueueStatusFilter):
     """Reviews still to do unless asked otherwise."""
 
-    def lookups(self, request, model_admin):
-        return [*QAReview.Status.choices, ("all", "All")]
-
-    def queryset(self, request, queryset):
-        value = self.value() or QAReview.Status.OPEN
-        return queryset if value == "all" else queryset.filter(status=value)
-
-    def choices(self, changelist):
-        current = self.value() or QAReview.Status.OPEN
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": current == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
+    statuses = QAReview.Status.choices
+    default = QAReview.Status.OPEN
 
 
 @admin.register(QAReview)

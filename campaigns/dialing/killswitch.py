@@ -9,16 +9,14 @@ campaigns it paused: not those a person paused, nor those paused for credits or 
 Active stops are a handful of rows behind a partial index (lifted_at IS NULL), so asking costs
 one index lookup at a claim and nothing extra at a dial; no cache to fall out of date."""
 
-import json
-
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts import audit
 from accounts.admin_history import admin_history_purge
+from clozit.exporting import export_json, export_rows
 
 from ..errors import CampaignError
 from ..lifecycle.services import _resume_by_itself, campaign_pause  # its rule for a pause whose cause is gone
@@ -163,5 +161,4 @@ def dialing_stops_purge(sender=None, *, workspace_id: int, **kwargs) -> None:
 
 def dialing_stops_export(sender=None, *, workspace_id: int, **kwargs) -> dict[str, str]:
     """The stops staff put on the workspace's dialling, for its data export."""
-    rows = list(DialingStop.objects.filter(workspace_id=workspace_id).order_by("pk").values())
-    return {"dialing_stops.json": json.dumps(rows, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)}
+    return {"dialing_stops.json": export_json(export_rows(DialingStop.objects.filter(workspace_id=workspace_id)))}

@@ -5,13 +5,11 @@ in admin (campaigns.lifecycle.review): an approval launches the campaign through
 so every launch check still applies. Once one campaign of a workspace is approved, or has ever
 been launched, its later small campaigns launch directly."""
 
-import json
-
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 
 from accounts import audit
 from accounts.admin_history import admin_history_purge
+from clozit.exporting import export_json, export_rows
 
 from ..models import Campaign, CampaignApproval, WorkspaceApproval
 
@@ -127,13 +125,10 @@ def approvals_export(sender=None, *, workspace_id: int, **kwargs) -> dict[str, s
     """The workspace's approval requests and decisions, for its data export (receiver of
     clozit.events.workspace_exporting)."""
     return {
-        "campaign_approvals.json": json.dumps(
+        "campaign_approvals.json": export_json(
             {
-                "requests": list(CampaignApproval.objects.filter(workspace_id=workspace_id).order_by("pk").values()),
-                "workspace": list(WorkspaceApproval.objects.filter(workspace_id=workspace_id).values()),
-            },
-            cls=DjangoJSONEncoder,
-            indent=2,
-            ensure_ascii=False,
+                "requests": export_rows(CampaignApproval.objects.filter(workspace_id=workspace_id)),
+                "workspace": export_rows(WorkspaceApproval.objects.filter(workspace_id=workspace_id)),
+            }
         )
     }

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts import audit
+from clozit.exporting import export_json, export_rows
 
 from .models import ApiKey
 
@@ -73,11 +74,10 @@ def api_keys_erase(*, workspace_id: int, **_) -> None:
 def api_keys_export(*, workspace_id: int, **_) -> dict[str, str]:
     """The keys (name, prefix, scope, use; never the secret's hash) and the answers kept for
     their Idempotency-Keys."""
-    from ..export import as_json, rows
     from .models import IdempotencyRecord
 
     data = {
-        "keys": rows(ApiKey.objects.filter(workspace_id=workspace_id), leave_out=["secret_hash"]),
-        "idempotency_records": rows(IdempotencyRecord.objects.filter(api_key__workspace_id=workspace_id)),
+        "keys": export_rows(ApiKey.objects.filter(workspace_id=workspace_id), leave_out=["secret_hash"]),
+        "idempotency_records": export_rows(IdempotencyRecord.objects.filter(api_key__workspace_id=workspace_id)),
     }
-    return {"integrations/api_keys.json": as_json(data)}
+    return {"integrations/api_keys.json": export_json(data)}

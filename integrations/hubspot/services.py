@@ -23,6 +23,7 @@ from accounts import audit
 from campaigns.contacts.contact_rows import MAPPED_FIELDS, variable_name_problem
 from campaigns.contacts.importing import MAX_BACKGROUND_UPLOAD_BYTES, contact_list_import
 from campaigns.models import Call, Contact, ContactList, ContactUpload
+from clozit.exporting import export_json, export_rows
 from clozit.queueing import enqueue
 
 from .client import HubSpotClient, HubSpotError
@@ -470,12 +471,10 @@ def hubspot_workspace_erase(*, workspace_id: int, **_) -> None:
 
 def hubspot_workspace_export(*, workspace_id: int, **_) -> dict[str, str]:
     """The connection's choices (not its token), the imports and the push-backs."""
-    from ..export import as_json, rows
-
     data = {
-        "connection": rows(Connection.objects.filter(workspace_id=workspace_id), leave_out=["token_encrypted"]),
-        "imports": rows(ListImport.objects.filter(workspace_id=workspace_id)),
-        "imported_records": rows(ImportedRecord.objects.filter(contact_list__workspace_id=workspace_id)),
-        "push_backs": rows(PushBack.objects.filter(workspace_id=workspace_id)),
+        "connection": export_rows(Connection.objects.filter(workspace_id=workspace_id), leave_out=["token_encrypted"]),
+        "imports": export_rows(ListImport.objects.filter(workspace_id=workspace_id)),
+        "imported_records": export_rows(ImportedRecord.objects.filter(contact_list__workspace_id=workspace_id)),
+        "push_backs": export_rows(PushBack.objects.filter(workspace_id=workspace_id)),
     }
-    return {"integrations/hubspot.json": as_json(data)}
+    return {"integrations/hubspot.json": export_json(data)}

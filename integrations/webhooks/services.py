@@ -22,6 +22,7 @@ from accounts import audit
 from accounts.admin_history import admin_history_purge
 from accounts.models import Membership
 from clozit import events
+from clozit.exporting import export_json, export_rows
 from clozit.queueing import enqueue
 
 from .. import http
@@ -535,11 +536,11 @@ def webhooks_workspace_erase(*, workspace_id: int, **_) -> None:
 
 def webhooks_workspace_export(*, workspace_id: int, **_) -> dict[str, str]:
     """Endpoints (not their secrets), the messages sent and every delivery attempt's record."""
-    from ..export import as_json, rows
-
     data = {
-        "endpoints": rows(Endpoint.objects.filter(workspace_id=workspace_id), leave_out=["secret", "previous_secret"]),
-        "messages": rows(Message.objects.filter(workspace_id=workspace_id)),
-        "deliveries": rows(Delivery.objects.filter(endpoint__workspace_id=workspace_id)),
+        "endpoints": export_rows(
+            Endpoint.objects.filter(workspace_id=workspace_id), leave_out=["secret", "previous_secret"]
+        ),
+        "messages": export_rows(Message.objects.filter(workspace_id=workspace_id)),
+        "deliveries": export_rows(Delivery.objects.filter(endpoint__workspace_id=workspace_id)),
     }
-    return {"integrations/webhooks.json": as_json(data)}
+    return {"integrations/webhooks.json": export_json(data)}

@@ -1,5 +1,5 @@
-"""What the integrations add to a workspace's data export (receivers of
-`clozit.events.workspace_exporting`): every column of their rows but the secrets."""
+"""The shape of a data export's files, for every app that adds to one (accounts.export, and the
+receivers of clozit.events.workspace_exporting): every column of every row, as JSON."""
 
 import json
 
@@ -13,11 +13,12 @@ def _plain(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def rows(queryset, *, leave_out=()) -> list[dict]:
-    """Every column of every row but `leave_out`, so a field added later is exported too."""
+def export_rows(queryset, *, leave_out=()) -> list[dict]:
+    """Every column of every row but `leave_out`, so a field added later is exported without
+    anyone remembering."""
     names = [f.attname for f in queryset.model._meta.concrete_fields if f.name not in leave_out]
     return [{name: _plain(value) for name, value in row.items()} for row in queryset.order_by("pk").values(*names)]
 
 
-def as_json(data) -> str:
+def export_json(data) -> str:
     return json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
