@@ -18,12 +18,11 @@ the depth of the cursor nor with the number of calls). Target: p50 at most 50 ms
 
 import argparse
 import os
-import re
 import statistics
 import warnings
 from datetime import timedelta
 
-from common import BENCHMARKS, analyze, explain, machine_heading, throwaway_database  # sets Django up
+from common import analyze, explain, machine_heading, results_replace, throwaway_database  # sets Django up
 from pages_bench import build_account, percentile, timed
 
 DEEP = 0.9  # how far down the list the deep pages start
@@ -133,15 +132,6 @@ def bench(args) -> tuple[str, list[str], list[float]]:
     return table, plans, [statistics.median(times) for _, times, _ in results]
 
 
-def results_write(text: str) -> None:
-    """Put `text` between this benchmark's markers in docs/benchmarks.md (the previous run's
-    results are replaced: the file keeps each integration's latest figures in its own place)."""
-    document = BENCHMARKS.read_text()
-    pattern = re.compile(re.escape(START_MARKER) + r".*?" + re.escape(END_MARKER), re.DOTALL)
-    assert pattern.search(document), "the API calls list benchmark's markers are missing from docs/benchmarks.md"
-    BENCHMARKS.write_text(pattern.sub(lambda _: f"{START_MARKER}\n{text.strip()}\n\n{END_MARKER}", document))
-
-
 def main() -> None:
     from django.test.utils import setup_databases
 
@@ -180,7 +170,7 @@ def main() -> None:
     if plans:
         print("\n".join(plans))
     if not args.no_write:
-        results_write(out)
+        results_replace(out, start=START_MARKER, end=END_MARKER)
 
 
 if __name__ == "__main__":

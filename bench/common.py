@@ -3,6 +3,7 @@ throwaway test database, the heading of a run's results, and appending them to d
 
 import os
 import platform
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -47,6 +48,15 @@ def results_append(text: str) -> None:
         BENCHMARKS.write_text("# Benchmarks\n\nProduced by `make bench` (bench/run.py); newest last.\n")
     with BENCHMARKS.open("a") as f:
         f.write(text)
+
+
+def results_replace(text: str, *, start: str, end: str) -> None:
+    """Put `text` between a benchmark's own markers in docs/benchmarks.md, replacing the previous
+    run's (the file keeps each such benchmark's latest figures in their own place)."""
+    document = BENCHMARKS.read_text()
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    assert pattern.search(document), f"the markers {start!r} are missing from docs/benchmarks.md"
+    BENCHMARKS.write_text(pattern.sub(lambda _: f"{start}\n{text.strip()}\n\n{end}", document))
 
 
 def running_campaign_calls(owner, agent, count: int, *, first_number: int, status: str, call_sid, **fields) -> list:

@@ -18,12 +18,11 @@ retry's own job does). The issue's bar: 200 deliveries/s per worker.
 import argparse
 import multiprocessing
 import os
-import re
 import time
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from common import BENCHMARKS, machine_heading, throwaway_database  # importing it sets Django up
+from common import machine_heading, results_replace, throwaway_database  # importing it sets Django up
 
 TARGET = 200  # deliveries per second per worker
 READING = """
@@ -195,12 +194,11 @@ def main() -> None:
     )
     print(out)
     if not args.no_write:
-        text = BENCHMARKS.read_text()
         section = (
-            f"{START}\n## Outgoing webhook delivery\n\n"
-            f"Produced by `make bench-webhook-delivery` (bench/webhook_delivery_bench.py).\n{out}\n{END}"
+            "## Outgoing webhook delivery\n\n"
+            f"Produced by `make bench-webhook-delivery` (bench/webhook_delivery_bench.py).\n{out}"
         )
-        BENCHMARKS.write_text(re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: section, text, flags=re.S))
+        results_replace(section, start=START, end=END)
 
 
 if __name__ == "__main__":
