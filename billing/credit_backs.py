@@ -153,4 +153,13 @@ def on_event(sender=None, *, event: events.Event, **kwargs) -> None:
     if event.type not in (events.CALL_COMPLETED, events.CALL_FAILED):
         return
     call_id = event.data["call_id"]
+    # Most outbound calls are never answered and cannot be our fault: no job for them (a job
+    # per call would double the queue's work). The job decides for the rest.
+    unanswered = (
+        Call.objects.filter(pk=call_id, answered_at__isnull=True)
+        .exclude(outcome=Call.Outcome.TECHNICAL_FAILURE)
+        .exclude(status=Call.Status.FAILED, failure_reason=SWEEP_ENDED_REASON)
+    )
+    if unanswered.exists():
+        return
     transaction.on_commit(lambda: enqueue("default", call_credit_back_job, call_id))

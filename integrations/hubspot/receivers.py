@@ -10,7 +10,7 @@ from campaigns.models import Call
 from clozit import events
 
 from . import services
-from .models import PushBack
+from .models import Connection, PushBack
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 def on_event(sender, event: events.Event, **kwargs) -> None:
     """Never lets a problem of its own undo the publisher's change (a call's end, an opt-out): its
     writes are in a savepoint, and a database error there is logged and dropped."""
+    if event.type not in (events.CALL_COMPLETED, events.CALL_FAILED, events.CONTACT_OPTED_OUT):
+        return
+    # Most workspaces have no HubSpot: one indexed look-up, before any savepoint or call read.
+    if not Connection.objects.filter(workspace_id=event.workspace_id).exists():
+        return
     try:
         with transaction.atomic():
             _record(event)

@@ -293,10 +293,8 @@ def hubspot_object_id(*, contact: Contact) -> str | None:
 
 # --- Push-back ---------------------------------------------------------------------------------------
 def push_back_record(*, workspace_id: int, kind: str, key: str, call_id: int | None, phone_number: str) -> None:
-    """Called by the event listeners, inside the event's transaction: one outbox row per event
-    (an event heard twice adds nothing), sent after commit."""
-    if not Connection.objects.filter(workspace_id=workspace_id).exists():
-        return
+    """Called by the event listener (for a workspace with a connection), inside the event's
+    transaction: one outbox row per event (an event heard twice adds nothing), sent after commit."""
     push, created = PushBack.objects.get_or_create(
         workspace_id=workspace_id,
         key=key[:120],
