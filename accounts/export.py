@@ -65,6 +65,10 @@ def account_export(*, user: User, workspace: Workspace | None = None) -> bytes:
         )
         archive.writestr("sign_in.json", _json(_sign_in(user)))
         archive.writestr("workspaces.json", _json(_memberships(user)))
+        # What the other apps keep of the person (notices sent, policies accepted).
+        for _receiver, files in events.account_exporting.send(sender=User, user_id=user.pk):
+            for name, text in (files or {}).items():
+                archive.writestr(name, text)
         if workspace is not None:
             _workspace(archive, workspace)
             _contacts(archive, workspace)

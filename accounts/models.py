@@ -260,3 +260,44 @@ class WorkspaceEvent(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name}: {self.summary}"
+
+
+class SecurityEvent(models.Model):
+    """Something that touched an account's security (a sign-in, a failed one, a changed password,
+    a new trusted browser, ...), with where it came from. The person sees these in Settings;
+    staff in admin. Kept SECURITY_LOG_RETENTION_DAYS, erased with the account."""
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", "Signed in"
+        LOGIN_FAILED = "login_failed", "Sign-in failed"
+        LOGOUT = "logout", "Signed out"
+        CODE_SENT = "code_sent", "Sign-in code sent"
+        CODE_FAILED = "code_failed", "Wrong sign-in code"
+        TRUSTED_BROWSER = "trusted_browser", "Browser trusted"
+        MFA_CHANGED = "mfa_changed", "Two-factor authentication changed"
+        MOBILE_CHANGED = "mobile_changed", "Mobile number changed"
+        EMAIL_CHANGED = "email_changed", "Email address changed"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        PASSWORD_RESET = "password_reset", "Password reset"
+        SOCIAL_CONNECTED = "social_connected", "Social account connected"
+        SOCIAL_DISCONNECTED = "social_disconnected", "Social account disconnected"
+        SESSIONS_ENDED = "sessions_ended", "Other sessions signed out"
+        NOT_ME = "not_me", "Reported activity as not theirs"
+        DATA_EXPORTED = "data_exported", "Data exported"
+        ACCOUNT_CLOSED = "account_closed", "Account closure requested"
+        API_KEY_CREATED = "api_key_created", "API key created"
+        API_KEY_REVOKED = "api_key_revoked", "API key revoked"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="security_events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="security_event_recent")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.user}: {self.get_kind_display()}"

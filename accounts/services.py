@@ -369,6 +369,7 @@ def account_purge(*, user_id: int) -> None:
         workspace_purge(workspace_id=workspace_id)
     admin_history_purge(_user_rows(user))  # first: it names rows deleted below
     _purge_sign_in(user)
+    events.account_purging.send(sender=User, user_id=user.pk)
     # What other workspaces keep of the person: who did what, without their name or address.
     gone = "a former member"
     WorkspaceEvent.objects.filter(actor=user).update(actor_name=gone)

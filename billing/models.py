@@ -20,6 +20,9 @@ class CreditAccount(models.Model):
     )
     balance = models.DecimalField(default=Decimal("0"), **CREDIT_FIELD)
     held = models.DecimalField(default=Decimal("0"), **CREDIT_FIELD)
+    # The owners are told (and `credits.low` is sent) when the balance falls below this; empty
+    # means LOW_BALANCE_DEFAULT_CREDITS.
+    low_balance_threshold = models.DecimalField(null=True, blank=True, **CREDIT_FIELD)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -380,3 +383,52 @@ class CallDispute(models.Model):
 
     def __str__(self):
         return f"Dispute #{self.pk} of call {self.call_id} ({self.get_status_display()})"
+
+
+class PriceChange(models.Model):
+    """A price or rate that changes on `effective_at`: until then the old one applies everywhere
+    (billing.prices). A change that raises a price is scheduled PRICE_RAISE_NOTICE_DAYS ahead
+    and every active account is told when it is scheduled."""
+
+    class Item(models.TextChoices):
+        CALL_SECOND = "call_second", "Voice calls (credits per second)"
+        AI_QUERY = "ai_query", "AI assistant query (credits)"
+        NUMBER_MONTHLY = "number_monthly", "Phone number (credits per month)"
+        PACKAGE_PRICE = "package_price", "Credit pack price"
+        PLAN_PRICE = "plan_price", "Plan price (per month)"
+
+    item = models.CharField(max_length=20, choices=Item.choices)
+    package = models.ForeignKey(CreditPackage, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    old_value = models.DecimalField(max_digits=14, decimal_places=4, help_text="In force when it was scheduled.")
+    new_value = models.DecimalField(max_digits=14, decimal_places=4)
+    # Packs and plans are charged through Paddle's price: the new one, made in Paddle beforehand.
+    new_paddle_price_id = models.CharField(max_length=64, blank=True)
+    effective_at = models.DateTimeField()
+    summary = models.TextField(blank=True, help_text="Why, in a sentence or two (sent in the notice).")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    announced_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-effective_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(new_value__gte=0), name="price_change_not_negative"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(item="package_price", package__isnull=False, plan__isnull=True)
+                    | models.Q(item="plan_price", plan__isnull=False, package__isnull=True)
+                    | (
+                        models.Q(item__in=["call_second", "ai_query", "number_monthly"])
+                        & models.Q(package__isnull=True, plan__isnull=True)
+                    )
+                ),
+                name="price_change_names_its_item",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_item_display()}: {self.old_value} → {self.new_value} from {self.effective_at:%Y-%m-%d}"

@@ -45,3 +45,11 @@ workspace_purging = Signal()
 # Sent by accounts.export with `workspace_id` while it writes a workspace's export: each receiver
 # returns {file name in the zip: text} for what it keeps of the workspace (secrets left out).
 workspace_exporting = Signal()
+
+# Sent by accounts.services.account_purge inside its transaction, with `user_id`: whoever keeps
+# something of the person (notices sent, policies accepted) erases or anonymises it there.
+account_purging = Signal()
+
+# Sent by accounts.export with `user_id` while it writes the person's export: each receiver
+# returns {file name in the zip: text} for what it keeps of the person.
+account_exporting = Signal()

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "telephony",
     "campaigns",
     "safety",
+    "notices",
+    "policies",
     "ninja",  # its bundled Swagger UI files, served from here rather than a CDN
     "integrations.api",
     "integrations.webhooks",
@@ -518,3 +520,12 @@ LOGGING = {
         "paddle_billing": {"level": "WARNING"},
     },
 }
+
+
+# --- Security activity log (accounts/security.py) ---
+
+# --- Terms and policy versions (policies/) ---
+
+# --- Prices and their scheduled changes (billing/prices.py) ---
+
+# --- Account notices and emails (notices/) ---

@@ -12,7 +12,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ("accounts", "billing", "campaigns", "clozit", "telephony")
+PRODUCT = ("accounts", "billing", "campaigns", "clozit", "notices", "policies", "telephony")
 
 
 def test_the_import_contracts_are_kept():
