@@ -108,6 +108,10 @@ OPEN_VIEWS = frozenset(
         "workspace_create",
         "invitation_accept",
     ]
+    # The person's own security log and sessions, notices, and policy acceptance: one line each.
+    + "".split()
+    + "".split()
+    + "".split()
 )
 
 
