@@ -16,7 +16,7 @@ from django import forms
 from django.http import Http404
 from django.utils import timezone
 
-from . import services
+from . import security, services
 from .models import User
 from .sms import get_sms_sender
 from .sms.delivery import text_after_response
@@ -87,6 +87,9 @@ class AccountAdapter(DefaultAccountAdapter):
         # A changed number takes effect only here, once its code has been entered.
         services.mobile_verified(user=user, phone=phone)
         get_sms_sender().mark_verified(phone=phone)
+        request = context.request
+        if request is not None and request.user.is_authenticated:  # a change, not the sign-up's first number
+            security.mobile_changed_record(user=user, phone=phone, request=request)
 
     def get_user_by_phone(self, phone: str):
         # allauth passes the login form's text as typed ("+1 415 555 0123"); numbers are stored in E.164.
@@ -116,6 +119,18 @@ class AccountAdapter(DefaultAccountAdapter):
             self.add_message(request, 40, "account/messages/sms_limit.txt")
             return
         text_after_response(request, phone=phone, code=code)
+        # A sign-in code (not a sign-up's or a new number's: those have nothing to log in to yet).
+        signing_in = user.has_verified_mobile and user.mobile_number == phone and not request.user.is_authenticated
+        if code is not None and signing_in:
+            security.code_sent_record(user=user, phone=phone, request=request)
+
+    def send_mail(self, template_prefix, email, mail_context):
+        # An account without a mobile gets its sign-in code by email.
+        if template_prefix == "account/email/login_code":
+            user = User.objects.filter(email__iexact=email).first()
+            if user is not None:
+                security.code_sent_record(user=user, email=email, request=mail_context.get("request"))
+        super().send_mail(template_prefix, email, mail_context)
 
     def _text_nothing(self, phone: str) -> None:
         """What sending a code costs, without a code: the owner lookup and the delivery ticket."""

@@ -5,12 +5,24 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from clozit.admin import count_of
 
 from . import selectors, services
-from .models import AccountStatusChange, Invitation, Membership, User, Workspace, WorkspaceEvent, WorkspaceStatusChange
+from .models import (
+    AccountStatusChange,
+    Invitation,
+    Membership,
+    SecurityEvent,
+    User,
+    Workspace,
+    WorkspaceEvent,
+    WorkspaceStatusChange,
+)
+from .security import user_agent_label
 
 
 class StatusReasonForm(forms.Form):
@@ -160,6 +172,7 @@ class UserAdmin(StatusActionsMixin, BaseUserAdmin):
         "deletion_requested_at",
         "purged_at",
         "mobile_verified_at",
+        "security_activity",
     ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
@@ -184,11 +197,22 @@ class UserAdmin(StatusActionsMixin, BaseUserAdmin):
         ("Consent", {"fields": ["terms_version", "terms_accepted_at", "adult_confirmed_at"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
+        ("Security", {"fields": ["security_activity"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
     inlines = [StatusChangeInline]
     actions = ["suspend", "terminate", "reactivate"]
     change_form_template = "admin/accounts/user/change_form.html"
+
+    @admin.display(description="Security activity")
+    def security_activity(self, obj):
+        if obj.pk is None:
+            return "—"
+        url = reverse("admin:accounts_securityevent_changelist") + f"?user={obj.pk}"
+        count = obj.security_events.count()
+        return format_html(
+            '<a href="{}">{} event{}</a> (sign-ins, codes, changes; IP and browser)', url, count, pluralize(count)
+        )
 
     def get_urls(self):
         return [
@@ -365,4 +389,34 @@ class InvitationAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Invitation._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):
+    """The security activity log, as the person sees it under Settings: read-only."""
+
+    list_display = ["created_at", "user_email", "kind", "ip_address", "browser", "detail"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["user__email", "ip_address"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["user", "kind", "ip_address", "user_agent", "browser", "detail", "created_at"]
+    fields = readonly_fields
+
+    @admin.display(description="User", ordering="user__email")
+    def user_email(self, obj):
+        return obj.user.email
+
+    @admin.display(description="Browser or device")
+    def browser(self, obj):
+        return user_agent_label(obj.user_agent) if obj.user_agent else "—"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -2,7 +2,7 @@
 
 Every kind of row the account owns has its file here; accounts/tests/test_export_completeness.py
 fills one of each and checks that every value comes out. Left out are only secrets (the password
-hash, two-factor secrets, sign-in providers' tokens) and staff's audit trail.
+hash, two-factor secrets, sign-in providers' tokens, session keys) and staff's audit trail.
 """
 
 import csv
@@ -14,6 +14,7 @@ from collections import defaultdict
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
+from allauth.usersessions.models import UserSession
 
 from billing.models import CallCreditBack, CallDispute, CreditHold, LedgerEntry, Purchase, RefundRequest, Subscription
 from campaigns.models import (
@@ -38,7 +39,7 @@ from clozit.exporting import export_json as _json
 from clozit.exporting import export_rows as _rows
 from telephony.models import PhoneNumber, ProviderEvent
 
-from .models import Invitation, Membership, User, Workspace, WorkspaceEvent
+from .models import Invitation, Membership, SecurityEvent, User, Workspace, WorkspaceEvent
 from .services import paddle_events_of
 
 
@@ -64,6 +65,16 @@ def account_export(*, user: User, workspace: Workspace | None = None) -> bytes:
             ),
         )
         archive.writestr("sign_in.json", _json(_sign_in(user)))
+        archive.writestr(
+            "security_log.csv",
+            _csv(
+                [
+                    [e.created_at, e.kind, e.get_kind_display(), e.ip_address or "", e.user_agent, e.detail]
+                    for e in SecurityEvent.objects.filter(user=user).order_by("created_at", "pk")
+                ],
+                ["when", "kind", "what", "ip_address", "user_agent", "detail"],
+            ),
+        )
         archive.writestr("workspaces.json", _json(_memberships(user)))
         # What the other apps keep of the person (notices sent, policies accepted).
         for _receiver, files in events.account_exporting.send(sender=User, user_id=user.pk):
@@ -133,6 +144,8 @@ def _sign_in(user: User) -> dict:
         "social_accounts": _rows(SocialAccount.objects.filter(user=user), leave_out=["id", "user"]),
         # Their kind and dates; the secrets in them are not data to hand out.
         "two_factor": _rows(Authenticator.objects.filter(user=user), leave_out=["id", "user", "data"]),
+        # Where the account is signed in; the session's key is a browser's secret.
+        "sessions": _rows(UserSession.objects.filter(user=user), leave_out=["id", "user", "session_key"]),
     }
 
 

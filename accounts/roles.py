@@ -109,7 +109,7 @@ OPEN_VIEWS = frozenset(
         "invitation_accept",
     ]
     # The person's own security log and sessions, notices, and policy acceptance: one line each.
-    + "".split()
+    + "security_activity security_sessions_end_others security_not_me".split()
     + "".split()
     + "".split()
 )

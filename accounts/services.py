@@ -7,6 +7,7 @@ from datetime import timedelta
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount, SocialToken
+from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.mail import send_mail
@@ -57,6 +58,7 @@ from .models import (
     AccountStatusChange,
     Invitation,
     Membership,
+    SecurityEvent,
     User,
     Workspace,
     WorkspaceEvent,
@@ -429,6 +431,8 @@ def _user_rows(user: User) -> list:
         SocialAccount.objects.filter(user=user),
         SocialToken.objects.filter(account__user=user),
         Authenticator.objects.filter(user=user),
+        SecurityEvent.objects.filter(user=user),
+        UserSession.objects.filter(user=user),
     ]
 
 
@@ -470,6 +474,9 @@ def _purge_sign_in(user: User) -> None:
     EmailAddress.objects.filter(user=user).delete()
     SocialAccount.objects.filter(user=user).delete()  # with its tokens
     Authenticator.objects.filter(user=user).delete()
+    # The security log: where and with what browser the person signed in, what they changed.
+    SecurityEvent.objects.filter(user=user).delete()
+    UserSession.objects.filter(user=user).delete()
     # Sessions name the account they signed in (and allauth keeps sign-in state in them). They
     # cannot be found by account without reading each: expired ones are of no use to anyone and
     # go first, then the few still live are read.

@@ -10,13 +10,15 @@ from allauth.core.ratelimit import RateLimited
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from . import members, roles, services
+from . import members, roles, security, services
 from .export import account_export
 from .forms import AccountSettingsForm, DeleteAccountForm
 from .models import User
@@ -38,17 +40,51 @@ def account_settings(request):
             )
         messages.success(request, "Settings saved.")
         return redirect("account_settings")
-    return render(request, "accounts/settings.html", _settings_context(form, DeleteAccountForm(user=request.user)))
+    context = _settings_context(request, form, DeleteAccountForm(user=request.user))
+    return render(request, "accounts/settings.html", context)
 
 
-def _settings_context(form, delete_form) -> dict:
-    return {"form": form, "delete_form": delete_form, "purge_after_days": settings.ACCOUNT_PURGE_AFTER_DAYS}
+def _settings_context(request, form, delete_form) -> dict:
+    return {
+        "form": form,
+        "delete_form": delete_form,
+        "purge_after_days": settings.ACCOUNT_PURGE_AFTER_DAYS,
+        "security_events": security.security_events_recent(user=request.user),
+        "user_sessions": security.sessions_of(user=request.user),
+        "security_log_retention_days": settings.SECURITY_LOG_RETENTION_DAYS,
+    }
+
+
+@login_required
+def security_activity(request):
+    """The whole security log of the account, newest first, a page at a time."""
+    events = Paginator(security.security_events_recent(user=request.user, limit=None), 50)
+    page = events.get_page(request.GET.get("page"))
+    context = {"page": page, "retention_days": settings.SECURITY_LOG_RETENTION_DAYS}
+    return render(request, "accounts/security_activity.html", context)
+
+
+@login_required
+@require_POST
+def security_sessions_end_others(request):
+    ended = security.sessions_end_others(request=request)
+    messages.success(request, f"Signed out {ended} other session{'s' if ended != 1 else ''}.")
+    return redirect(reverse("account_settings") + "#security")
+
+
+@login_required
+@require_POST
+def security_not_me(request):
+    user = security.security_not_me(request=request)
+    return render(request, "accounts/security_not_me.html", {"email": user.email})
 
 
 @login_required
 def account_data_export(request):
     own = roles.allows(request.member.role, roles.Action.OWN)
     data = account_export(user=request.user, workspace=request.workspace if own else None)
+    detail = f"with the workspace {request.workspace.name}" if own else "personal data only"
+    security.security_event_record(user=request.user, kind=security.Kind.DATA_EXPORTED, request=request, detail=detail)
     response = HttpResponse(data, content_type="application/zip")
     stamp = timezone.now().strftime("%Y%m%d")
     response["Content-Disposition"] = f'attachment; filename="clozit-data-{stamp}.zip"'
@@ -60,9 +96,10 @@ def account_data_export(request):
 def account_delete(request):
     form = DeleteAccountForm(request.POST, user=request.user)
     if not form.is_valid():
-        context = _settings_context(AccountSettingsForm(instance=request.user), form)
+        context = _settings_context(request, AccountSettingsForm(instance=request.user), form)
         return render(request, "accounts/settings.html", context, status=400)
     services.account_delete(user=request.user)
+    security.security_event_record(user=request.user, kind=security.Kind.ACCOUNT_CLOSED, request=request)
     allauth_logout(request)
     messages.success(request, "Your account is closed. We have emailed you a confirmation.")
     return redirect("landing")

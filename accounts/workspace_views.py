@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import audit, members, roles, services
+from . import audit, members, roles, security, services
 from .export import account_export
 from .middleware import WORKSPACE_SESSION_KEY
 from .models import Invitation, Membership, Workspace
@@ -188,6 +188,8 @@ def workspace_close(request):
 @login_required
 def workspace_export(request):
     data = account_export(user=request.user, workspace=request.workspace)
+    detail = f"the workspace {request.workspace.name}"
+    security.security_event_record(user=request.user, kind=security.Kind.DATA_EXPORTED, request=request, detail=detail)
     response = HttpResponse(data, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="clozit-workspace-{timezone.now():%Y%m%d}.zip"'
     return response

@@ -2,6 +2,7 @@
 
 from rq import cron
 
+from accounts.security import security_events_purge_due
 from accounts.services import accounts_purge_due
 from billing.credit_backs import credit_backs_due
 from billing.expiry import credits_expire_due
@@ -24,3 +25,5 @@ cron.register(contact_uploads_abandoned_delete, queue_name="default", cron="27 3
 cron.register(numbers_renew, queue_name="default", cron="47 1 * * *")
 # Credits back calls that failed through our fault whose check after the call was lost.
 cron.register(credit_backs_due, queue_name="default", cron="23 * * * *")
+# Deletes security log entries (sign-ins, changes) older than SECURITY_LOG_RETENTION_DAYS.
+cron.register(security_events_purge_due, queue_name="default", cron="7 4 * * *")

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.facebook",
+    "allauth.usersessions",  # each signed-in browser, listed under Settings (accounts/security.py)
     "django_htmx",
     "django_rq",
     "csp",
@@ -78,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Keeps each session's IP address, browser and last-seen time (USERSESSIONS_TRACK_ACTIVITY).
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -523,6 +526,12 @@ LOGGING = {
 
 
 # --- Security activity log (accounts/security.py) ---
+# Sign-ins, failed sign-ins, codes, password, email, mobile and two-factor changes, exports and
+# API keys, with IP address and browser: shown to the person under Settings, deleted after this
+# many days (accounts.security.security_events_purge_due, daily).
+SECURITY_LOG_RETENTION_DAYS = env.int("SECURITY_LOG_RETENTION_DAYS", default=365)
+# allauth.usersessions: each session's last IP address and last-seen time, written on its requests.
+USERSESSIONS_TRACK_ACTIVITY = True
 
 # --- Terms and policy versions (policies/) ---
 

@@ -62,6 +62,14 @@ def _key(ticket: str) -> str:
     return f"sms-delivery:{ticket}"
 
 
+def after_response(request, task: Callable[[], None]) -> None:
+    """Run `task` once the response to `request` is out (now, outside a request)."""
+    if request is None:
+        task()
+        return
+    request.__dict__.setdefault(TASKS, []).append(task)
+
+
 def text_after_response(request, *, phone: str, code: str | None) -> None:
     """Text `code` to `phone` once the response is out; with `code` None, text nothing but do
     everything else the same. Outside a request (a shell, a job), the texting happens now."""

@@ -10,3 +10,11 @@ def days_after(later, earlier) -> str:
         return ""
     days = round((later - earlier).total_seconds() / 86400)
     return f"{days} day{'' if days == 1 else 's'}"
+
+
+@register.filter
+def browser_label(user_agent: str) -> str:
+    """ "Chrome on Android" for a browser's user agent (accounts.security.user_agent_label)."""
+    from accounts.security import user_agent_label
+
+    return user_agent_label(user_agent)

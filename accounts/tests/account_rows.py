@@ -152,6 +152,8 @@ def _plain_value(f: models.Field, n: int):
         return timedelta(0)
     if kind == "UUIDField":
         return uuid.uuid4()
+    if kind == "GenericIPAddressField":
+        return "192.0.2.1"
     raise AssertionError(f"no plain value for {field_label(f)} ({kind}): add one in account_rows.py")
 
 

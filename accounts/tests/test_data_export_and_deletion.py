@@ -40,6 +40,8 @@ EXPORT_FILES = {
     "profile.json",
     "status_history.csv",
     "sign_in.json",
+    # Sign-ins, codes and changes, with IP address and browser (accounts/security.py).
+    "security_log.csv",
     "contacts.csv",
     "contact_lists.json",
     "do_not_call.csv",

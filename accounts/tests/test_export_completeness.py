@@ -26,6 +26,8 @@ NOT_EXPORTED = {
     "admin.LogEntry.object_repr": "staff's audit trail; the rows it is about are exported themselves",
     "admin.LogEntry.change_message": "staff's audit trail (the names of the fields they changed)",
     "sessions.Session.session_data": "a browser's sign-in state",
+    "usersessions.UserSession.session_key": "the key a browser signs in with: a secret (its IP, browser and times "
+    "are exported)",
     "api.ApiKey.secret_hash": "a digest of an API key: a secret (its name, prefix and use are exported)",
     "hubspot.Connection.token_encrypted": "the HubSpot access token: a secret",
     "webhooks.Endpoint.secret": "the endpoint's signing secret",
