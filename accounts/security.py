@@ -15,6 +15,7 @@ from datetime import timedelta
 from allauth.account.forms import ResetPasswordForm
 from allauth.account.internal.flows.logout import logout as allauth_logout
 from allauth.usersessions.models import UserSession
+from django import forms
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db.models import QuerySet
@@ -158,12 +159,13 @@ def _user_by_login(credentials: dict) -> User | None:
         return User.objects.filter(email__iexact=email).first()
     phone = credentials.get("phone")
     if phone:
-        from .adapter import normalise_mobile
+        from .adapter import normalise_mobile  # the adapter records events through this module
 
         try:
-            return User.objects.filter(mobile_number=normalise_mobile(phone), mobile_verified_at__isnull=False).first()
-        except Exception:  # noqa: BLE001 - forms.ValidationError: not a number, so no account
-            return None
+            phone = normalise_mobile(phone)
+        except forms.ValidationError:
+            return None  # not a number, so no account
+        return User.objects.filter(mobile_number=phone, mobile_verified_at__isnull=False).first()
     return None
 
 

@@ -98,6 +98,12 @@ def test_a_failed_sign_in_is_recorded_for_a_known_email_and_never_holds_the_pass
     assert "guess" not in f"{event.detail} {event.user_agent}"
 
 
+def test_a_failed_sign_in_with_the_mobile_number_is_recorded(owner):
+    browser().post(reverse("account_login"), {"login": "+1 415 555 0123", "password": "guess-one-two"})
+
+    assert kinds(owner) == [Kind.LOGIN_FAILED]
+
+
 def test_a_failed_sign_in_for_an_unknown_email_records_nothing(owner):
     response = browser().post(reverse("account_login"), {"login": "nobody@example.com", "password": "guess-one-two"})
 
