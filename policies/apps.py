@@ -4,3 +4,24 @@ from django.apps import AppConfig
 class PoliciesConfig(AppConfig):
     name = "policies"
     verbose_name = "Terms and policies"
+
+    def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
+        from clozit import events
+
+        from .exports import acceptances_export
+        from .models import PolicyVersion
+        from .selectors import published_versions_forget
+        from .services import acceptances_anonymise
+
+        # The person's acceptances go in their export; at the purge they stay without IP and browser.
+        events.account_exporting.connect(acceptances_export, dispatch_uid="policies.acceptances_export")
+        events.account_purging.connect(acceptances_anonymise, dispatch_uid="policies.acceptances_anonymise")
+
+        # This process reads the published versions again after any change it made to one.
+        def forget(**kwargs):
+            published_versions_forget()
+
+        post_save.connect(forget, sender=PolicyVersion, dispatch_uid="policies.forget_saved", weak=False)
+        post_delete.connect(forget, sender=PolicyVersion, dispatch_uid="policies.forget_deleted", weak=False)
