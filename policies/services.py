@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from accounts.admin_history import admin_history_purge
 from notices import kinds
 from notices.services import notice_broadcast
 
@@ -124,5 +125,8 @@ def _client(request) -> tuple[str | None, str]:
 
 def acceptances_anonymise(*, user_id: int, **kwargs) -> None:
     """At an account's purge: the acceptances stay (what the person agreed to, and when, is the
-    contract's record) without the IP address and browser that identify them."""
-    PolicyAcceptance.objects.filter(user_id=user_id).update(ip_address=None, user_agent="")
+    contract's record) without the IP address and browser that identify them, and the admin's
+    history no longer shows their names (which hold the person's email address)."""
+    acceptances = PolicyAcceptance.objects.filter(user_id=user_id)
+    admin_history_purge([acceptances])
+    acceptances.update(ip_address=None, user_agent="")

@@ -6,7 +6,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from . import gate, selectors
 from .errors import PolicyError
@@ -24,6 +24,7 @@ def _published(policy: str, version: str) -> PolicyVersion:
     return found
 
 
+@require_safe
 def policy_version(request, policy, version):
     """One published version's whole text (public)."""
     found = _published(policy, version)
@@ -34,6 +35,7 @@ def policy_version(request, policy, version):
     )
 
 
+@require_safe
 def policy_compare(request, policy, version):
     """The version's text with what changed against the one it replaces (public). The first
     published version of a policy is compared with the built-in page it replaces."""
