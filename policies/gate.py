@@ -17,25 +17,26 @@ SESSION_KEY = "policies_accepted"
 _MEMO = "_policies_accepted"
 
 
-def _accepted(request, versions: list[PolicyVersion]) -> set[int]:
-    """The ids among `versions` that the request's user accepted, the session remembering them."""
-    known = getattr(request, _MEMO, None)
-    if known is None:
-        known = set(request.session.get(SESSION_KEY, ()))
-        setattr(request, _MEMO, known)
-    unknown = [v.pk for v in versions if v.pk not in known]
-    if unknown and getattr(request, _MEMO + "_looked_up", None) is None:
-        found = accepted_version_ids(user=request.user, among=_relevant_ids())
-        setattr(request, _MEMO + "_looked_up", True)
-        if found - known:
-            known |= found
-            # Only ids of versions still published and current or coming: the list stays short.
-            request.session[SESSION_KEY] = sorted(known & set(_relevant_ids()))
-    return known
-
-
 def _relevant_ids() -> list[int]:
     return [v.pk for v in current_versions().values()] + [v.pk for v in coming_versions()]
+
+
+def _accepted(request) -> set[int]:
+    """Ids of the versions in effect or coming that the person accepted: the session's, looked
+    up (one query, at most once a request) only when one of them is not known there."""
+    known = getattr(request, _MEMO, None)
+    if known is not None:
+        return known
+    relevant = set(_relevant_ids())
+    known = set(request.session.get(SESSION_KEY, ()))
+    if not relevant <= known:
+        found = accepted_version_ids(user=request.user, among=sorted(relevant - known))
+        if found:
+            known |= found
+            # Only versions in effect or coming: the list stays as short as the policies.
+            request.session[SESSION_KEY] = sorted(known & relevant)
+    setattr(request, _MEMO, known)
+    return known
 
 
 def remember_accepted(request, version_ids) -> None:
@@ -50,7 +51,7 @@ def versions_to_accept(request) -> list[PolicyVersion]:
     current = list(current_versions().values())
     if not current:
         return []
-    accepted = _accepted(request, current)
+    accepted = _accepted(request)
     return [v for v in current if v.pk not in accepted]
 
 
@@ -59,7 +60,7 @@ def versions_to_announce(request) -> list[PolicyVersion]:
     coming = coming_versions()
     if not coming:
         return []
-    accepted = _accepted(request, coming)
+    accepted = _accepted(request)
     return [v for v in coming if v.pk not in accepted]
 
 

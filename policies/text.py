@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from django.conf import settings
 from django.template.loader import render_to_string
 
 HEADING, PARAGRAPH, ITEM = "heading", "paragraph", "item"
@@ -161,7 +162,10 @@ class _PageText(HTMLParser):
 def builtin_blocks(policy: str) -> list[Block]:
     """The built-in page of `policy` (templates/pages/<policy>.html, as shown before any version
     was published) as blocks."""
-    html = render_to_string(f"pages/{policy}.html", {"policy_page": {"builtin": True}})
+    # As the page shows it, without a request: the same words a visitor reads.
+    html = render_to_string(
+        f"pages/{policy}.html", {"policy_page": {"builtin": True}, "support_email": settings.SUPPORT_EMAIL}
+    )
     parser = _PageText()
     parser.feed(html)
     parser.close()

@@ -171,3 +171,14 @@ def test_the_admin_publishes_with_a_button_and_shows_refusals(
     page = client.get(change_url).content.decode()
     assert 'data-testid="policy-publish"' not in page and 'name="text"' not in page
     assert client.get(f"/admin/policies/policyversion/{too_soon.pk}/delete/").status_code == 403
+
+
+def test_a_new_version_starts_from_the_text_in_force(client, staff):
+    User.objects.filter(pk=staff.pk).update(is_superuser=True, mobile_verified_at=timezone.now())
+    client.force_login(staff)
+
+    page = client.get("/admin/policies/policyversion/add/?policy=refunds").content.decode()
+
+    # The built-in refund page, as plain text staff can edit.
+    text = page.split('name="text"')[1].split("</textarea>")[0]
+    assert "this Clozit service" in text and "<p>" not in text and "&lt;p&gt;" not in text
