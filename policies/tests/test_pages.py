@@ -18,7 +18,7 @@ def page_of(client, url) -> str:
 
 def test_without_a_published_version_the_built_in_text_is_shown(client):
     page = page_of(client, reverse("terms"))
-    assert f"Version {settings.TERMS_VERSION}" in page
+    assert f"(version {settings.TERMS_VERSION})" in page
     assert "What the service does" in page
     assert 'data-testid="policy-coming"' not in page and 'data-testid="policy-history"' not in page
 
