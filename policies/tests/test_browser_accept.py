@@ -1,15 +1,18 @@
 """In a real Chromium, at desktop and phone size: a person whose terms changed while they were
-away opens the dashboard, is sent to the acceptance page, accepts, and is back on the dashboard;
-the comparison page reads on a phone."""
+away signs in, is sent to the acceptance page instead of the dashboard, accepts, and reaches the
+dashboard; the comparison page reads on a phone; the banner's early acceptance hides it."""
+
+import re
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from policies.models import PolicyAcceptance
-from tests.conftest import browser, live, new_page  # noqa: F401 - the browser fixtures
+from tests.conftest import browser, enter_code, field, live, new_page, sms_outbox  # noqa: F401 - fixtures
 from tests.test_browser_csp import VIEWPORTS
 
 from .conftest import TERMS_V1, TERMS_V2, make_version
@@ -27,14 +30,28 @@ def open_signed_in(new_page, live, user, size):  # noqa: F811
     return page
 
 
+def sign_in(page, url, user, codes):
+    """The sign-in form, the texted code, and not trusting the browser: as a person signs in."""
+    page.goto(f"{url}/accounts/login/")
+    field(page, "Email or mobile number").fill(user.email)
+    field(page, "Password").fill("correct horse battery")
+    page.get_by_role("main").get_by_role("button", name="Log in", exact=True).click()
+    expect(page).to_have_url(f"{url}/accounts/login/code/confirm/")
+    enter_code(page, codes[-1].code)
+    expect(page).to_have_url(f"{url}/accounts/2fa/trust/")
+    page.get_by_role("button", name=re.compile(r"^Don't trust it")).click()
+
+
 @pytest.mark.parametrize("size", list(VIEWPORTS))
-def test_a_changed_policy_is_accepted_on_the_way_to_the_dashboard(live, new_page, user, size):  # noqa: F811
+def test_a_changed_policy_is_accepted_at_the_next_sign_in(live, new_page, user, sms_outbox, size):  # noqa: F811
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
     make_version(version="2027-01", days=-40, text=TERMS_V1, summary="Our first published terms.")
     PolicyAcceptance.objects.create(user=user, version_id=_pk("2027-01"), ip_address="192.0.2.1")
     make_version(version="2027-02", days=-1, text=TERMS_V2, summary="Agents may also send texts.")
-    page = open_signed_in(new_page, live, user, size)
+    page = new_page()
+    page.set_viewport_size(VIEWPORTS[size])
 
-    page.goto(f"{live.url}/dashboard/")
+    sign_in(page, live.url, user, sms_outbox)
 
     expect(page).to_have_url(f"{live.url}/policies/accept/?next=%2Fdashboard%2F")
     expect(page.get_by_role("heading", name="Terms of service, version 2027-02")).to_be_visible()
@@ -44,6 +61,7 @@ def test_a_changed_policy_is_accepted_on_the_way_to_the_dashboard(live, new_page
 
     expect(page).to_have_url(f"{live.url}/dashboard/")
     expect(page.get_by_text("you accepted the terms of service (version 2027-02)")).to_be_visible()
+    expect(page.get_by_test_id("balance")).to_be_visible()
     accepted = PolicyAcceptance.objects.get(user=user, version__version="2027-02")
     assert accepted.ip_address == "127.0.0.1" and accepted.user_agent
     assert accepted.accepted_at <= timezone.now()
