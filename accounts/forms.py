@@ -7,6 +7,8 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from accounts.workspaces import personal_workspace_follow
+from policies.selectors import current_versions
+from policies.services import policy_accept
 
 from .models import User
 
@@ -63,6 +65,8 @@ class SignupExtraForm(forms.Form):
             ]
         )
         personal_workspace_follow(user)
+        # The published policy versions in effect, accepted with the box above: not asked again.
+        policy_accept(user=user, versions=current_versions().values(), request=request)
 
 
 def country_choices() -> list[tuple[str, str]]:

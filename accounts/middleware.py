@@ -8,6 +8,8 @@ it sees times.
   policies, switching workspace and signing out.
 - No verified mobile yet (a social sign-up, an abandoned sign-up): only allauth's
   "add and verify your mobile" step, settings and signing out.
+- A published policy version in effect that the person has not accepted: only the page to
+  accept it, the policies, their data, closing the account and signing out (policies.gate).
 """
 
 import zoneinfo
@@ -17,6 +19,8 @@ from allauth.core.ratelimit import respond_429
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+
+from policies import gate as policy_gate
 
 from . import roles
 from .workspaces import memberships_of, personal_workspace_of
@@ -35,6 +39,7 @@ ALWAYS_OPEN = (
     "/favicon",
     "/api/",
     "/who-called/",
+    "/policies/",
 )
 
 
@@ -71,6 +76,10 @@ class AccountGateMiddleware:
                 return redirect("account_suspended")
         elif not user.has_verified_mobile and not user.is_staff and not path.startswith(("/accounts/", "/settings/")):
             return redirect("account_change_phone")
+        elif (refusal := policy_gate.acceptance_response(request)) is not None:
+            # A policy version in effect that this person has not accepted: nothing else until
+            # they do (their data, closing the account and signing out stay open: policies.gate).
+            return refusal
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):

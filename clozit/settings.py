@@ -106,6 +106,7 @@ TEMPLATES = [
                 "clozit.context_processors.site",
                 "clozit.context_processors.workspace",
                 "accounts.sms.delivery.delivery_context",
+                "policies.context_processors.policy_banner",
             ],
         },
     },
@@ -534,6 +535,12 @@ SECURITY_LOG_RETENTION_DAYS = env.int("SECURITY_LOG_RETENTION_DAYS", default=365
 USERSESSIONS_TRACK_ACTIVITY = True
 
 # --- Terms and policy versions (policies/) ---
+# Days between publishing a new version of the terms, privacy or refund policy and the earliest
+# date it may take effect (the terms promise at least 7 days' notice; policies.services).
+POLICY_NOTICE_DAYS = env.int("POLICY_NOTICE_DAYS", default=7)
+# Seconds each process keeps the list of published versions before reading it again (the
+# sign-in gate and the banner read it on every page; policies.selectors).
+POLICY_VERSIONS_CACHE_SECONDS = env.int("POLICY_VERSIONS_CACHE_SECONDS", default=60)
 
 # --- Prices and their scheduled changes (billing/prices.py) ---
 

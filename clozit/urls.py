@@ -33,6 +33,7 @@ urlpatterns = [
     path("privacy/", views.policy, {"page": "privacy"}, name="privacy"),
     path("refunds/", views.policy, {"page": "refunds"}, name="refunds"),
     path("healthz", views.healthz, name="healthz"),
+    path("policies/", include("policies.urls")),
     path("who-called/", include("safety.urls")),
     path("favicon.ico", favicon),
     path("dashboard/", views.dashboard, name="dashboard"),

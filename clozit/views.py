@@ -11,6 +11,7 @@ from billing import ledger
 from campaigns.analytics.selectors import activity_last_days
 from campaigns.calls.selectors import calls_filtered
 from campaigns.lifecycle import selectors, state
+from policies.pages import policy_page_context
 from telephony.registry import provider_problem
 
 
@@ -19,7 +20,7 @@ def landing(request):
 
 
 def policy(request, page):
-    return render(request, f"pages/{page}.html")
+    return render(request, f"pages/{page}.html", policy_page_context(policy=page))
 
 
 @login_required

@@ -39,6 +39,7 @@ ACTOR_FIELDS = {
     "billing.RefundRequest.decided_by": "the staff member who decided the request",
     "campaigns.ContactList.consent_confirmed_by": "who confirmed consent (the list has its owner)",
     "campaigns.DoNotCall.added_by": "who added the number (the entry has its owner)",
+    "policies.PolicyVersion.published_by": "the staff member who published a version of a policy",
 }
 
 # Rows that belong to an account without a foreign key leading to it.
@@ -65,6 +66,9 @@ PLATFORM = {
     "socialaccount.SocialApp",
     "billing.CreditPackage",
     "billing.Plan",
+    # Versions of the terms and policies: written by staff for everyone, not any account's data
+    # (what a person accepted is policies.PolicyAcceptance, theirs).
+    "policies.PolicyVersion",
 }
 
 TEXT_TYPES = {"CharField", "TextField", "SlugField", "JSONField", "BinaryField"}

@@ -78,6 +78,8 @@ EXPORT_FILES = {
     "members.csv",
     "invitations.json",
     "activity.csv",
+    # The versions of the terms and policies the person accepted (policies, by account_exporting).
+    "policy_acceptances.csv",
 }
 
 # Everything that identifies the account holder or the people they called: after the purge,
