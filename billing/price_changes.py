@@ -161,7 +161,7 @@ def price_change_cancel(*, change: PriceChange, by) -> PriceChange:
     was told of the change is told it is off. Canceling a canceled change changes nothing.
     Raises PriceChangeError once the change is in force (schedule another change instead)."""
     with transaction.atomic():
-        change = PriceChange.objects.select_for_update().select_related("package", "plan").get(pk=change.pk)
+        change = PriceChange.objects.select_for_update(of=("self",)).select_related("package", "plan").get(pk=change.pk)
         if change.canceled_at is not None:
             return change
         if change.effective_at <= timezone.now():
@@ -181,7 +181,7 @@ def price_change_cancel(*, change: PriceChange, by) -> PriceChange:
 # --- Words for the notice ------------------------------------------------------------------
 def _what(change: PriceChange) -> str:
     if change.item == Item.PACKAGE_PRICE:
-        return f"The {change.package.name} credit pack ({change.package.credits.normalize():f} credits)"
+        return f"The {change.package.name} credit pack ({Decimal(change.package.credits).normalize():f} credits)"
     if change.item == Item.PLAN_PRICE:
         return f"The {change.plan.name} plan"
     return {
