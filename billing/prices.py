@@ -212,3 +212,8 @@ def plan_id_for_paddle_price(price_id: str) -> int | None:
         .values_list("plan_id", flat=True)
         .first()
     )
+
+
+def raise_notice_days() -> int:
+    """Days of notice before a price rises (PRICE_RAISE_NOTICE_DAYS), for pages that promise it."""
+    return settings.PRICE_RAISE_NOTICE_DAYS
