@@ -37,6 +37,7 @@ ACTOR_FIELDS = {
     "accounts.AccountStatusChange.changed_by": "the staff member who changed the status",
     "billing.LedgerEntry.created_by": "the staff member who adjusted a balance",
     "billing.RefundRequest.decided_by": "the staff member who decided the request",
+    "billing.PriceChange.created_by": "the staff member who scheduled a price change (the platform's prices)",
     "campaigns.ContactList.consent_confirmed_by": "who confirmed consent (the list has its owner)",
     "campaigns.DoNotCall.added_by": "who added the number (the entry has its owner)",
 }
@@ -65,6 +66,7 @@ PLATFORM = {
     "socialaccount.SocialApp",
     "billing.CreditPackage",
     "billing.Plan",
+    "billing.PriceChange",
 }
 
 TEXT_TYPES = {"CharField", "TextField", "SlugField", "JSONField", "BinaryField"}
