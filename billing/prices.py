@@ -28,6 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
@@ -97,7 +98,10 @@ def _changes() -> tuple[Change, ...]:
 
 
 def _forget(**_) -> None:
+    # Now, so this process's next read in the same transaction sees the row, and again after the
+    # commit, so a list read between the two (holding the uncommitted row) is not kept either.
     cache_clear()
+    transaction.on_commit(cache_clear)
 
 
 post_save.connect(_forget, sender=PriceChange, dispatch_uid="billing.prices.forget_on_save")

@@ -17,6 +17,18 @@ from playwright.sync_api import Page, expect
 from tests.conftest import browser, live, new_page, page  # noqa: F401 - fixtures
 
 PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(autouse=True)
+def fresh_prices():
+    """No cached list of changes from another test, and none of this test's left behind."""
+    from billing import prices
+
+    prices.cache_clear()
+    yield
+    prices.cache_clear()
+
+
 DESKTOP = {"width": 1280, "height": 800}
 
 
@@ -31,11 +43,9 @@ def log_in(page: Page, url: str, user) -> None:  # noqa: F811
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_the_buy_page_shows_the_price_now_and_the_coming_one(live, page: Page, user, viewport):  # noqa: F811
-    from billing import prices
     from billing.models import CreditPackage, PriceChange
     from billing.price_changes import price_change_schedule
 
-    prices.cache_clear()
     package = CreditPackage.objects.create(name="Starter", credits=500, price=Decimal("10.00"))
     when = timezone.now() + timedelta(days=40)
     price_change_schedule(
@@ -69,4 +79,3 @@ def test_the_buy_page_shows_the_price_now_and_the_coming_one(live, page: Page, u
     # Nothing wider than the screen: the prices are read without scrolling sideways.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=f"/tmp/price-change-buy-{viewport['width']}.png", full_page=True)
-    prices.cache_clear()
