@@ -79,10 +79,11 @@ def _check(*, item, new_value: Decimal, effective_at: datetime, package, plan, n
             raise PriceChangeError(f"{new_paddle_price_id} is already the price of a pack, a plan or another change.")
     elif new_paddle_price_id:
         raise PriceChangeError("Only pack and plan prices are charged through a Paddle price.")
-    if item in (Item.CALL_SECOND, Item.AI_QUERY, Item.NUMBER_MONTHLY) and new_value != new_value.quantize(
-        Decimal("0.0001")
-    ):
-        raise PriceChangeError("A rate has at most four decimals.")
+    if item in (Item.AI_QUERY, Item.NUMBER_MONTHLY) and new_value != new_value.quantize(CENT):
+        raise PriceChangeError("Credits are charged in hundredths: at most two decimals.")
+    if item == Item.CALL_SECOND and new_value != new_value.quantize(Decimal("0.0001")):
+        # A call's cost is rounded up to whole credits, so a finer rate is fine up to the field's four.
+        raise PriceChangeError("A rate per second has at most four decimals.")
     if effective_at < now - PAST_TOLERANCE:
         raise PriceChangeError("A change cannot start in the past.")
 

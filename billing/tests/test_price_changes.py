@@ -114,6 +114,14 @@ def test_changes_that_make_no_sense_are_refused(staff, fields, message):
     assert not PriceChange.objects.exists()
 
 
+def test_credits_are_charged_in_hundredths(staff):
+    with pytest.raises(PriceChangeError, match="two decimals"):
+        schedule_rate(staff, "0.125", when=days(40), item=PriceChange.Item.AI_QUERY)
+    assert schedule_rate(staff, "0.25", when=timezone.now(), item=PriceChange.Item.AI_QUERY).new_value == Decimal(
+        "0.25"
+    )
+
+
 def test_a_pack_change_needs_a_new_paddle_price_and_one_moment_holds_one_change(staff, package):
     with pytest.raises(PriceChangeError, match="Paddle id"):
         price_change_schedule(
