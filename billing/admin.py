@@ -5,11 +5,12 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from clozit.admin import QueueStatusFilter, count_of
 
-from . import disputes, ledger, refunds
+from . import disputes, ledger, prices, refunds
 from .expiry import ExpiryError, plan_expiry_announce
 from .forms import CreditAdjustmentForm
 from .models import (
@@ -21,10 +22,12 @@ from .models import (
     LedgerEntry,
     PaddleEvent,
     Plan,
+    PriceChange,
     Purchase,
     RefundRequest,
     Subscription,
 )
+from .price_changes import PriceChangeError, price_change_cancel, price_change_schedule
 
 
 class ReplacementCreditsForm(forms.Form):
@@ -147,12 +150,24 @@ class CreditHoldAdmin(ReadOnlyAdmin):
     list_select_related = ["account__workspace"]
 
 
+# What a pack or plan sells for is set when it is made; afterwards only a scheduled price change
+# (Price changes, below) moves it, so customers get the notice our terms promise.
+
+
 @admin.register(CreditPackage)
 class CreditPackageAdmin(admin.ModelAdmin):
-    list_display = ["name", "credits", "price", "currency", "paddle_price_id", "active", "sort_order"]
+    list_display = ["name", "credits", "price", "price_now", "currency", "paddle_price_id", "active", "sort_order"]
     list_editable = ["active", "sort_order"]
     list_filter = ["active", "currency"]
     search_fields = ["name", "paddle_price_id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["credits", "price", "currency", "paddle_price_id"] if obj is not None else []
+
+    @admin.display(description="Price in force")
+    def price_now(self, package):
+        price = prices.package_price(package)
+        return f"{price.amount} ({price.paddle_price_id or 'no Paddle price'})"
 
 
 @admin.register(Purchase)
@@ -328,8 +343,15 @@ class PlanAdmin(admin.ModelAdmin):
     ]
     list_filter = ["active"]
     search_fields = ["name", "paddle_price_id"]
-    # Expiry is turned on only through the action, which gives subscribers their notice.
-    readonly_fields = ["credit_expiry_days", "credit_expiry_from", "credit_expiry_announced_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Expiry is turned on only through the action, which gives subscribers their notice; the
+        # price only through a scheduled price change.
+        fixed = ["credit_expiry_days", "credit_expiry_from", "credit_expiry_announced_at"]
+        if obj is not None:
+            fixed += ["monthly_price", "currency", "paddle_price_id", "included_credits"]
+        return fixed
+
     actions = ["turn_on_expiry"]
 
     @admin.action(description="Turn on credit expiry (emails subscribers, 30 days' notice)…")
@@ -483,3 +505,93 @@ class CallCreditBackAdmin(ReadOnlyAdmin):
     list_filter = ["reason", "created_at"]
     list_select_related = ["workspace", "call"]
     search_fields = ["workspace__name", "call__to_number"]
+
+
+class PriceChangeForm(forms.ModelForm):
+    """Staff schedule a change here; billing.price_changes checks it, records it and tells every
+    active account. A refusal is shown on the form and nothing is recorded or sent."""
+
+    staff = None  # the signed-in staff member, set by PriceChangeAdmin.get_form
+
+    class Meta:
+        model = PriceChange
+        fields = ["item", "package", "plan", "new_value", "new_paddle_price_id", "effective_at", "summary"]
+        help_texts = {
+            "new_value": "Credits for a rate or the number fee; for a pack or plan, its price in its currency.",
+            "new_paddle_price_id": "Pack and plan prices only: create the new price in Paddle first (pri_…).",
+            "effective_at": "A higher price needs 30 days' notice at least; a lower one may start now.",
+        }
+
+    created: PriceChange | None = None
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors:
+            return
+        data = self.cleaned_data
+        try:
+            self.created = price_change_schedule(
+                item=data["item"],
+                new_value=data["new_value"],
+                effective_at=data["effective_at"],
+                by=self.staff,
+                package=data.get("package"),
+                plan=data.get("plan"),
+                new_paddle_price_id=data.get("new_paddle_price_id") or "",
+                summary=data.get("summary") or "",
+            )
+        except PriceChangeError as exc:
+            self.add_error(None, str(exc))
+
+
+@admin.register(PriceChange)
+class PriceChangeAdmin(admin.ModelAdmin):
+    """Scheduled price changes: added through the form (which announces them), never edited after;
+    a pending one can be canceled with the action (announced too)."""
+
+    form = PriceChangeForm
+    list_display = ["__str__", "item", "target", "old_value", "new_value", "effective_at", "state", "announced_at"]
+    list_filter = ["item", "effective_at", "canceled_at"]
+    list_select_related = ["package", "plan", "created_by"]
+    actions = ["cancel_changes"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type("PriceChangeFormFor", (form,), {"staff": request.user})
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [f.name for f in PriceChange._meta.fields]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_form(self, request, form, change):
+        return form.created if not change else form.instance
+
+    def save_model(self, request, obj, form, change):
+        pass  # recorded by price_change_schedule in the form; nothing is edited after
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    @admin.display(description="Pack or plan")
+    def target(self, change):
+        return change.package or change.plan or "—"
+
+    @admin.display(description="State")
+    def state(self, change):
+        if change.canceled_at is not None:
+            return "canceled"
+        return "in force" if change.effective_at <= timezone.now() else "pending (announced)"
+
+    @admin.action(description="Cancel the selected pending changes (tells every account)")
+    def cancel_changes(self, request, queryset):
+        for change in queryset:
+            try:
+                price_change_cancel(change=change, by=request.user)
+            except PriceChangeError as exc:
+                messages.error(request, f"{change}: {exc}")
+            else:
+                messages.success(request, f"{change}: canceled; the price stays as it is.")

@@ -28,9 +28,9 @@ from django.utils import timezone
 
 from clozit import events
 
+from . import prices
 from .models import CreditAccount, CreditHold, LedgerEntry
 
-CREDITS_PER_CALL_SECOND = Decimal("1")
 CENT = Decimal("0.01")  # the ledger's unit: amounts have at most two decimals
 
 
@@ -265,9 +265,27 @@ def balance_of(*, workspace) -> Balance:
     return Balance(account.balance, account.held)
 
 
-def call_cost(*, seconds: int) -> Decimal:
-    """Calls cost one credit per connected second, every started second counted."""
-    return (Decimal(max(seconds, 0)) * CREDITS_PER_CALL_SECOND).quantize(Decimal("1"), rounding=ROUND_CEILING)
+def call_cost(*, seconds: int, at: datetime | None = None) -> Decimal:
+    """What `seconds` connected seconds of a call placed at `at` (now by default) cost: the rate in
+    force then (billing.prices, 1 credit a second by default) per second, in whole credits
+    rounded up."""
+    rate = prices.call_second_rate(at)
+    return (Decimal(max(seconds, 0)) * rate).quantize(Decimal("1"), rounding=ROUND_CEILING)
+
+
+def call_time_limit(*, hold: CreditHold) -> int:
+    """The connected seconds a call's hold pays for, at the rate in force when it was placed."""
+    return int(hold.amount / prices.call_second_rate(hold.created_at))
+
+
+def call_settle(*, reference: str, seconds: int, memo: str = "") -> Decimal:
+    """Settle a call's hold for `seconds` connected seconds, at the rate in force when the hold
+    was placed (the rate its time limit used); returns the charge. Once only, as hold_settle."""
+    placed_at = None
+    if prices.has_taken_effect(prices.Item.CALL_SECOND):
+        # Only once the rate has ever changed can the placing time matter; until then no query.
+        placed_at = CreditHold.objects.filter(reference=reference).values_list("created_at", flat=True).first()
+    return hold_settle(reference=reference, amount_used=call_cost(seconds=seconds, at=placed_at), memo=memo)
 
 
 def credit_post(*, workspace, amount: Decimal, kind: str, reference: str, memo: str = "", by=None) -> LedgerEntry:
@@ -327,14 +345,25 @@ def credit_clawback(*, workspace, wanted: Decimal, kind: str, reference: str, me
     return taken
 
 
-AI_QUERY_COST = Decimal("0.5")
+def __getattr__(name: str) -> Decimal:
+    # The rates were constants here once; code that still reads `ledger.CREDITS_PER_CALL_SECOND`
+    # or `ledger.AI_QUERY_COST` gets the rate in force now (billing.prices) rather than a stale one.
+    if name == "CREDITS_PER_CALL_SECOND":
+        return prices.call_second_rate()
+    if name == "AI_QUERY_COST":
+        return prices.ai_query_cost()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def ai_query_charge(*, workspace, reference: str, memo: str = "") -> LedgerEntry:
-    """Charge one AI assistant answer (a summary, insights), once per `reference`. Call it only
-    after the answer was delivered: failed AI work is never charged."""
+    """Charge one AI assistant answer (a summary, insights) at the cost in force, once per
+    `reference`. Call it only after the answer was delivered: failed AI work is never charged."""
     return credit_post(
-        workspace=workspace, amount=-AI_QUERY_COST, kind=LedgerEntry.Kind.AI_QUERY, reference=reference, memo=memo
+        workspace=workspace,
+        amount=-prices.ai_query_cost(),
+        kind=LedgerEntry.Kind.AI_QUERY,
+        reference=reference,
+        memo=memo,
     )
 
 
@@ -350,18 +379,22 @@ def ai_query_reserve(*, workspace, reference: str) -> CreditHold:
     existing = CreditHold.objects.filter(reference=reference).first()
     if existing is not None:
         return existing
-    if account.available < AI_QUERY_COST:
-        raise InsufficientCredits(f"An AI answer costs {AI_QUERY_COST} credit; add credits to ask.")
-    account.held += AI_QUERY_COST
+    cost = prices.ai_query_cost()
+    if account.available < cost:
+        raise InsufficientCredits(f"An AI answer costs {cost.normalize():f} credit; add credits to ask.")
+    account.held += cost
     account.save(update_fields=["held", "updated_at"])
     return CreditHold.objects.create(
-        account=account, reference=reference, amount=AI_QUERY_COST, expires_at=timezone.now() + AI_QUERY_HOLD_LIFETIME
+        account=account, reference=reference, amount=cost, expires_at=timezone.now() + AI_QUERY_HOLD_LIFETIME
     )
 
 
 def ai_query_settle(*, reference: str, memo: str = "") -> Decimal:
-    """Charge a reserved AI answer that was delivered (once; a repeat changes nothing)."""
-    return hold_settle(reference=reference, amount_used=AI_QUERY_COST, memo=memo, kind=LedgerEntry.Kind.AI_QUERY)
+    """Charge a reserved AI answer that was delivered: what was set aside, the cost in force when
+    it was asked (once; a repeat changes nothing). Raises CreditHold.DoesNotExist for an unknown
+    reference."""
+    reserved = CreditHold.objects.values_list("amount", flat=True).get(reference=reference)
+    return hold_settle(reference=reference, amount_used=reserved, memo=memo, kind=LedgerEntry.Kind.AI_QUERY)
 
 
 def number_rental_charge(*, workspace, reference: str, amount: Decimal, memo: str = "") -> LedgerEntry:

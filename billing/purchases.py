@@ -20,7 +20,7 @@ from accounts import audit
 from accounts.models import Workspace
 from accounts.services import workspace_set_status
 
-from . import ledger
+from . import ledger, prices
 from .models import CreditPackage, LedgerEntry, PaddleEvent, Purchase
 from .paddle.events import EventNotReady, account_from_custom_data, buyer_from_custom_data, minor_to_amount
 from .paddle.validation import data_problem, envelope_problem
@@ -48,6 +48,8 @@ def test_checkout_enabled() -> bool:
 
 def _package_for_price(price_id: str) -> CreditPackage | None:
     package = CreditPackage.objects.filter(paddle_price_id=price_id).exclude(paddle_price_id="").first()
+    if package is None and (changed := prices.package_id_for_paddle_price(price_id)) is not None:
+        package = CreditPackage.objects.filter(pk=changed).first()  # its new price (a price change)
     if package is None and test_checkout_enabled() and price_id.startswith(TEST_PRICE_PREFIX):
         package = CreditPackage.objects.filter(pk=price_id.removeprefix(TEST_PRICE_PREFIX)).first()
     return package
@@ -64,7 +66,7 @@ def purchase_start_test_checkout(*, workspace, package: CreditPackage) -> Purcha
         package=package,
         paddle_transaction_id=f"txn_test_{uuid.uuid4().hex[:24]}",
         credits=package.credits,
-        total=package.price,
+        total=prices.package_price(package).amount,
         currency=package.currency,
         test_mode=True,
     )

@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 from paddle_billing.Entities.Subscriptions import SubscriptionEffectiveFrom
 from paddle_billing.Resources.Subscriptions.Operations import CancelSubscription
 
-from . import ledger
+from . import ledger, prices
 from .models import LedgerEntry, Plan, Purchase, Subscription
 from .paddle.client import paddle_client, paddle_configured
 from .paddle.events import EventNotReady, account_from_custom_data, minor_to_amount
@@ -33,7 +33,10 @@ class SubscriptionError(Exception):
 def _plan_line(data: dict) -> tuple[Plan, int] | None:
     """The plan a subscription or its transaction bills, and its quantity (validated upstream)."""
     for item in data.get("items") or []:
-        plan = Plan.objects.filter(paddle_price_id=(item.get("price") or {}).get("id", "")).first()
+        price_id = (item.get("price") or {}).get("id", "")
+        plan = Plan.objects.filter(paddle_price_id=price_id).first()
+        if plan is None and (changed := prices.plan_id_for_paddle_price(price_id)) is not None:
+            plan = Plan.objects.filter(pk=changed).first()  # its new price (a price change)
         if plan is not None:
             return plan, item.get("quantity") or 1
     return None

@@ -13,7 +13,7 @@ from campaigns.models import Call
 from clozit.csvsafe import safe_row
 from clozit.queueing import enqueue
 
-from . import ledger
+from . import ledger, prices
 from .disputes import DisputeError, call_charge_state, call_dispute_create
 from .models import CreditPackage, LedgerEntry, Plan, Purchase, Subscription
 from .paddle.client import paddle_client, paddle_configured
@@ -116,23 +116,49 @@ def balance_fragment(request):
     return render(request, "billing/fragment_balance.html", {"balance": ledger.balance_of(workspace=request.workspace)})
 
 
+def _offers(request) -> list[dict]:
+    """Each pack on sale at the price in force now (what checkout charges), its estimate, and the
+    next scheduled change of its price."""
+    country = request.workspace.default_country
+    offers = []
+    for package in CreditPackage.objects.filter(active=True):
+        price = prices.package_price(package)
+        estimate = estimate_for(
+            package=package, price=price, country_code=country, ip_address=request.META.get("REMOTE_ADDR")
+        )
+        change = prices.next_change(prices.Item.PACKAGE_PRICE, package_id=package.pk)
+        offers.append({"package": package, "price": price, "estimate": estimate, "change": change})
+    return offers
+
+
+def _plan_offers() -> list[dict]:
+    return [
+        {
+            "plan": plan,
+            "price": prices.plan_price(plan),
+            "change": prices.next_change(prices.Item.PLAN_PRICE, plan_id=plan.pk),
+        }
+        for plan in Plan.objects.filter(active=True)
+    ]
+
+
 @login_required
 def buy(request):
-    packages = CreditPackage.objects.filter(active=True)
-    country = request.workspace.default_country
-    offers = [
-        (package, estimate_for(package=package, country_code=country, ip_address=request.META.get("REMOTE_ADDR")))
-        for package in packages
-    ]
     return render(
         request,
         "billing/buy.html",
         {
-            "offers": offers,
-            "country": country,
+            "offers": _offers(request),
+            "country": request.workspace.default_country,
+            "rates": {
+                "call_second": prices.call_second_rate(),
+                "call_second_change": prices.next_change(prices.Item.CALL_SECOND),
+                "ai_query": prices.ai_query_cost(),
+                "ai_query_change": prices.next_change(prices.Item.AI_QUERY),
+            },
             "paddle": paddle_configured(),
             "test_checkout": test_checkout_enabled(),
-            "plans": Plan.objects.filter(active=True),
+            "plans": _plan_offers(),
             "has_subscription": Subscription.objects.filter(
                 workspace=request.workspace, status__in=["active", "trialing", "past_due"], cancel_at__isnull=True
             ).exists(),

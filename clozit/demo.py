@@ -5,14 +5,13 @@ import textwrap
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import account_created
 from accounts.workspaces import personal_workspace_of
-from billing import ledger
+from billing import ledger, prices
 from billing.models import CreditPackage, LedgerEntry, Plan
 from campaigns.contacts.importing import contact_list_confirm_consent, contacts_import
 from campaigns.lifecycle.approval import workspace_preapprove
@@ -116,7 +115,7 @@ def load_demo() -> User:
             number=DEMO_OWN_NUMBER,
             provider="simulated",
             provider_number_id="PNdemo",
-            monthly_fee=settings.PHONE_NUMBER_MONTHLY_CREDITS,
+            monthly_fee=prices.number_monthly_fee(),
         )
         numbers.number_assign_agent(phone_number=own, agent=agent)
     if not Campaign.objects.filter(workspace=workspace).exists():

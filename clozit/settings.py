@@ -543,5 +543,16 @@ POLICY_NOTICE_DAYS = env.int("POLICY_NOTICE_DAYS", default=7)
 POLICY_VERSIONS_CACHE_SECONDS = env.int("POLICY_VERSIONS_CACHE_SECONDS", default=60)
 
 # --- Prices and their scheduled changes (billing/prices.py) ---
+# The base rates, in credits, until a scheduled change (admin: Billing → Price changes) takes
+# effect; billing.prices reads the rate in force. Changing these here skips the notice customers
+# are promised: schedule a change instead. Pack and plan prices come from their admin rows, and
+# the number fee from PHONE_NUMBER_MONTHLY_CREDITS (Telephony).
+CREDITS_PER_CALL_SECOND = Decimal(env.str("CREDITS_PER_CALL_SECOND", default="1"))
+AI_QUERY_CREDITS = Decimal(env.str("AI_QUERY_CREDITS", default="0.5"))
+# A change that raises a price starts at least this many days after it is announced.
+PRICE_RAISE_NOTICE_DAYS = env.int("PRICE_RAISE_NOTICE_DAYS", default=30)
+# How long a process keeps the list of scheduled changes before reading it again: a change made
+# to start at once (a decrease) reaches other processes within this many seconds.
+PRICE_CHANGES_CACHE_SECONDS = env.int("PRICE_CHANGES_CACHE_SECONDS", default=60)
 
 # --- Account notices and emails (notices/) ---

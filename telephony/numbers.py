@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.workspaces import billing_contacts_of
-from billing import ledger
+from billing import ledger, prices
 from clozit.phones import normalise_number
 
 from .models import PhoneNumber
@@ -137,7 +137,7 @@ def number_buy(*, workspace, number: str) -> PhoneNumber:
     if PhoneNumber.objects.filter(number=number, status=ACTIVE).exists():
         raise NumberError(f"{number} is already in use on Clozit. Choose another number.")
     voice = _configured_provider()
-    fee = Decimal(settings.PHONE_NUMBER_MONTHLY_CREDITS)
+    fee = prices.number_monthly_fee()  # the fee in force now (billing.prices)
     hold = f"number-purchase:{workspace.pk}:{uuid.uuid4().hex}"
     if fee > 0:
         try:
@@ -290,15 +290,21 @@ def number_renew(*, phone_number_id: int, now: datetime) -> str:
             return "skipped"  # paid meanwhile, released, or another run holds it
         try:
             # Every period missed (the job did not run for a while) is owed: the number was held.
+            # Each at the fee of its own start: a fee change applies from the first period that
+            # starts on or after it (billing.prices.number_renewal_fee).
             while phone_number.paid_until <= now:
+                start = phone_number.paid_until
+                phone_number.monthly_fee = prices.number_renewal_fee(
+                    fee=phone_number.monthly_fee, period_start=start, previous_start=start - RENTAL_PERIOD
+                )
                 if phone_number.monthly_fee > 0:
-                    _charge_period(phone_number, start=phone_number.paid_until)
+                    _charge_period(phone_number, start=start)
                 phone_number.paid_until += RENTAL_PERIOD
         except ledger.InsufficientCredits:
             unpaid = True
         else:
             unpaid = False
-        phone_number.save(update_fields=["paid_until"])
+        phone_number.save(update_fields=["paid_until", "monthly_fee"])
         if not unpaid:
             return "renewed"
         try:

@@ -1,7 +1,6 @@
 """The Phone numbers pages: an account's numbers, the shared ones, searching, buying, releasing."""
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.validators import RegexValidator
@@ -9,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.forms import country_choices
-from billing import ledger
+from billing import ledger, prices
 from campaigns.models import Agent, Campaign
 
 from . import numbers
@@ -35,9 +34,12 @@ class InboundAgentForm(forms.Form):
 
 
 def _fee_context(workspace) -> dict:
-    fee = settings.PHONE_NUMBER_MONTHLY_CREDITS
+    """The fee a number bought now costs, and the next scheduled change of it (or None)."""
+    change = prices.next_change(prices.Item.NUMBER_MONTHLY)
     return {
-        "fee": numbers.credits_text(fee),
+        "fee": numbers.credits_text(prices.number_monthly_fee()),
+        "fee_change": change,
+        "fee_change_new": numbers.credits_text(change.new_value) if change else "",
         "available": numbers.credits_text(ledger.balance_of(workspace=workspace).available),
     }
 

@@ -37,6 +37,7 @@ ACTOR_FIELDS = {
     "accounts.AccountStatusChange.changed_by": "the staff member who changed the status",
     "billing.LedgerEntry.created_by": "the staff member who adjusted a balance",
     "billing.RefundRequest.decided_by": "the staff member who decided the request",
+    "billing.PriceChange.created_by": "the staff member who scheduled a price change (the platform's prices)",
     "campaigns.ContactList.consent_confirmed_by": "who confirmed consent (the list has its owner)",
     "campaigns.DoNotCall.added_by": "who added the number (the entry has its owner)",
     "policies.PolicyVersion.published_by": "the staff member who published a version of a policy",
@@ -69,6 +70,7 @@ PLATFORM = {
     # Versions of the terms and policies: written by staff for everyone, not any account's data
     # (what a person accepted is policies.PolicyAcceptance, theirs).
     "policies.PolicyVersion",
+    "billing.PriceChange",
 }
 
 TEXT_TYPES = {"CharField", "TextField", "SlugField", "JSONField", "BinaryField"}

@@ -9,6 +9,7 @@ from paddle_billing.Entities.PricingPreviews import PricePreviewItem
 from paddle_billing.Entities.Shared import AddressPreview, CountryCode
 from paddle_billing.Resources.PricingPreviews.Operations import PreviewPrice
 
+from .. import prices
 from .client import paddle_client, paddle_configured
 
 logger = logging.getLogger(__name__)
@@ -35,34 +36,38 @@ def _amount(minor: str) -> Decimal:
 ESTIMATE_CACHE_SECONDS = 600
 
 
-def estimate_for(*, package, country_code: str, ip_address: str | None = None) -> Estimate:
-    """Paddle's preview, kept 10 minutes per pack, price and country so the buy page does not wait
-    on Paddle at every view; a failed preview is not kept."""
-    key = f"paddle-estimate:{package.pk}:{package.paddle_price_id}:{package.service_fee_price_id}:{country_code}"
+def estimate_for(
+    *, package, country_code: str, ip_address: str | None = None, price: prices.Price | None = None
+) -> Estimate:
+    """Paddle's preview of `package` at `price` (the price in force now by default: a scheduled
+    change is charged only from its date), kept 10 minutes per pack, Paddle price and country so
+    the buy page does not wait on Paddle at every view; a failed preview is not kept."""
+    price = price or prices.package_price(package)
+    key = f"paddle-estimate:{package.pk}:{price.paddle_price_id}:{package.service_fee_price_id}:{country_code}"
     estimate = cache.get(key)
     if estimate is None:
-        estimate = _estimate(package=package, country_code=country_code, ip_address=ip_address)
+        estimate = _estimate(package=package, price=price, country_code=country_code, ip_address=ip_address)
         if estimate.from_paddle:
             cache.set(key, estimate, ESTIMATE_CACHE_SECONDS)
     return estimate
 
 
-def _estimate(*, package, country_code: str, ip_address: str | None = None) -> Estimate:
+def _estimate(*, package, price: prices.Price, country_code: str, ip_address: str | None = None) -> Estimate:
     """Paddle's preview when Paddle is configured and answers; otherwise the base price, tax unknown.
 
     Without an API key nothing is asked: Paddle would refuse the request anyway, and the page
     would wait for that answer (up to the client's 10 s timeout) at every view."""
     fallback = Estimate(
-        package.price,
+        price.amount,
         package.service_fee,
         Decimal("0"),
-        package.price + package.service_fee,
+        price.amount + package.service_fee,
         package.currency,
         from_paddle=False,
     )
-    if not package.paddle_price_id or not paddle_configured():
+    if not price.paddle_price_id or not paddle_configured():
         return fallback
-    items = [PricePreviewItem(price_id=package.paddle_price_id, quantity=1)]
+    items = [PricePreviewItem(price_id=price.paddle_price_id, quantity=1)]
     if package.service_fee_price_id:
         items.append(PricePreviewItem(price_id=package.service_fee_price_id, quantity=1))
     try:

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from paddle_billing.Notifications.PaddleSignature import PaddleSignature
 
+from billing import prices
 from billing.models import Plan, Purchase
 from billing.paddle.events import account_token
 from billing.purchases import TEST_PRICE_PREFIX
@@ -27,7 +28,7 @@ def signed_body(payload: dict, *, secret: str, timestamp: int | None = None) -> 
 
 def completed_event(purchase: Purchase) -> dict:
     package = purchase.package
-    minor = str(int(package.price * 100))
+    minor = str(int(purchase.total * 100))  # the price in force when the checkout started
     now = timezone.now().isoformat()
     return {
         "event_id": f"evt_test_{uuid.uuid4().hex[:24]}",
@@ -74,10 +75,11 @@ def deliver_test_subscription(*, workspace_id: int, plan_id: int) -> int:
 
     plan = Plan.objects.get(pk=plan_id)
     now = timezone.now()
+    price = prices.plan_price(plan, now)  # a scheduled change is billed only from its date
     sub_id = f"{TEST_SUBSCRIPTION_PREFIX}{uuid.uuid4().hex[:20]}"
     custom = {"clozit_account_token": account_token(workspace_id)}
-    items = [{"price": {"id": plan.paddle_price_id}, "quantity": 1}]
-    minor = str(int(plan.monthly_price * 100))
+    items = [{"price": {"id": price.paddle_price_id}, "quantity": 1}]
+    minor = str(int(price.amount * 100))
     events = [
         {
             "event_id": f"evt_test_{uuid.uuid4().hex[:24]}",

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from billing.ledger import AI_QUERY_COST
+from billing import prices
 
 from ..errors import CampaignError
 from ..models import AssistantQuestion, Call, Campaign
@@ -46,7 +46,7 @@ def _panel(request, *, call: Call | None = None, campaign: Campaign | None = Non
         "no_llm_message": assistant.NO_LLM_MESSAGE,
         "suggestions": assistant.CALL_SUGGESTIONS if call else assistant.CAMPAIGN_SUGGESTIONS,
         "questions": assistant.assistant_questions(workspace=request.workspace, call=call, campaign=campaign),
-        "cost": AI_QUERY_COST,
+        "cost": prices.ai_query_cost(),
         "max_chars": assistant.MAX_QUESTION_CHARS,
         "error": error,
         "draft": draft,

@@ -325,7 +325,7 @@ def call_inbound_start(*, provider: str, provider_call_id: str, from_: str, to: 
             call.save(update_fields=["status", "ended_at", "failure_reason"])
             return None
         call.hold_reference = hold.reference
-        call.time_limit_seconds = int(hold.amount / ledger.CREDITS_PER_CALL_SECOND)
+        call.time_limit_seconds = ledger.call_time_limit(hold=hold)
         call.save(update_fields=["hold_reference", "time_limit_seconds"])
         call_id, limit = call.pk, call.time_limit_seconds
         # An inbound call has no carrier-side time limit: end it ourselves when its credits are used.
@@ -672,10 +672,9 @@ def call_finish(
         # 0016) are locked before the credit account, never after it, so finishes never deadlock.
         call.save(update_fields=["duration_seconds", "ended_at", "answered_by", "outcome"])
         if call.hold_reference:
-            call.credits_charged = ledger.hold_settle(
-                reference=call.hold_reference,
-                amount_used=ledger.call_cost(seconds=connected),
-                memo=f"Call {call.pk}, {connected} s connected",
+            # At the rate in force when the call was placed, the one its time limit used.
+            call.credits_charged = ledger.call_settle(
+                reference=call.hold_reference, seconds=connected, memo=f"Call {call.pk}, {connected} s connected"
             )
             call.save(update_fields=["credits_charged"])
         if call.target is not None:

@@ -270,7 +270,7 @@ def _calls_reserve(
             provider=settings.TELEPHONY_PROVIDER,
             hold_reference=hold.reference,
             # The carrier ends the call when the reserved credits are used up.
-            time_limit_seconds=int(hold.amount / ledger.CREDITS_PER_CALL_SECOND),
+            time_limit_seconds=ledger.call_time_limit(hold=hold),
         )
         for call_id, target, hold in zip(ids, claimed, holds, strict=False)
     )

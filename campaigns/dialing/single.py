@@ -150,7 +150,7 @@ def call_place_now(
             provider=settings.TELEPHONY_PROVIDER,
             hold_reference=hold.reference,
             # The carrier ends the call when the reserved credits are used up.
-            time_limit_seconds=int(hold.amount / ledger.CREDITS_PER_CALL_SECOND),
+            time_limit_seconds=ledger.call_time_limit(hold=hold),
             # No contact behind it: the agent's {{variables}} come from here (calls.services._context).
             engine_state={
                 "variables": cleaned,

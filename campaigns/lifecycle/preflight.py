@@ -12,7 +12,7 @@ import re
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, TextField, Value
@@ -22,7 +22,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
-from billing import ledger
+from billing import ledger, prices
 from telephony.rate_limit import calls_per_second
 
 from ..agents.variables import fallback_example, variables_without_fallback
@@ -72,6 +72,9 @@ class Preflight:
     # The most one call reserves while it runs, and why (campaigns.state.call_reserve).
     call_reserve: Decimal = Decimal(0)
     call_reserve_why: str = ""
+    # Credits a connected second costs now, and the next scheduled change of it (None: none).
+    call_rate: Decimal = Decimal(1)
+    call_rate_change: prices.Change | None = None
 
     @property
     def dnc(self) -> int:
@@ -213,7 +216,10 @@ def _estimate(report: Preflight, *, campaign: Campaign, workspace) -> None:
     report.to_call = report.callable_now + report.outside_window
     report.history_calls, report.answer_rate, report.connected_seconds, report.attempt_seconds = _history(workspace)
     seconds = report.to_call * report.answer_rate * report.connected_seconds
-    report.estimated_credits = Decimal(math.ceil(seconds)) * ledger.CREDITS_PER_CALL_SECOND
+    # At the rate in force now: until a change takes effect, the old rate is what calls pay.
+    report.call_rate = prices.call_second_rate()
+    report.call_rate_change = prices.next_change(prices.Item.CALL_SECOND)
+    report.estimated_credits = (Decimal(math.ceil(seconds)) * report.call_rate).quantize(Decimal("1"), ROUND_CEILING)
     report.concurrency = max(min(campaign.max_concurrent_calls, workspace.call_limit), 1)
     report.calls_per_second = calls_per_second(settings.TELEPHONY_PROVIDER)
     by_lines = report.to_call * report.attempt_seconds / report.concurrency
