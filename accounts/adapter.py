@@ -7,7 +7,6 @@ on the user, in E.164, verified once `mobile_verified_at` is set.
 
 import logging
 
-import phonenumbers
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context, ratelimit
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
@@ -17,6 +16,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from . import security, services
+from .mobile import normalise_mobile
 from .models import User
 from .sms import get_sms_sender
 from .sms.delivery import text_after_response
@@ -24,18 +24,6 @@ from .sms.delivery import text_after_response
 logger = logging.getLogger(__name__)
 
 CODE_SENT_MESSAGES = {"account/messages/login_code_sent.txt", "account/messages/phone_verification_sent.txt"}
-
-
-def normalise_mobile(raw: str, *, default_country: str = "US") -> str:
-    """E.164 form of a mobile number, or ValidationError with a reason a person can act on."""
-    raw = (raw or "").strip()
-    try:
-        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_country)
-    except phonenumbers.NumberParseException:
-        raise forms.ValidationError("Enter a mobile number with its country code, e.g. +14155550123.") from None
-    if not phonenumbers.is_valid_number(number):
-        raise forms.ValidationError("This is not a valid phone number. Include the country code, e.g. +44 7911 123456.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class MobileNumberField(forms.CharField):

@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from .mobile import normalise_mobile
 from .models import SecurityEvent, User
 from .sms.delivery import after_response
 
@@ -159,8 +160,6 @@ def _user_by_login(credentials: dict) -> User | None:
         return User.objects.filter(email__iexact=email).first()
     phone = credentials.get("phone")
     if phone:
-        from .adapter import normalise_mobile  # the adapter records events through this module
-
         try:
             phone = normalise_mobile(phone)
         except forms.ValidationError:
