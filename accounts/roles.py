@@ -57,7 +57,7 @@ call_assistant campaign_assistant
 """
 _BILLING_VIEWS = """
 credits_buy credits_test_checkout credits_test_subscribe subscription_cancel refund_request purchase_invoice
-call_dispute
+call_dispute low_balance_threshold
 """
 _NUMBER_VIEWS = "number_buy number_agent number_release"
 _MEMBER_VIEWS = "workspace_members workspace_invite invitation_revoke member_role member_remove workspace_activity"
@@ -110,7 +110,7 @@ OPEN_VIEWS = frozenset(
     ]
     # The person's own security log and sessions, notices, and policy acceptance: one line each.
     + "".split()
-    + "".split()
+    + "notice_list notice_preferences".split()  # noqa: SIM905 - one line to merge per page group
     + "".split()
 )
 

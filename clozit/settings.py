@@ -529,3 +529,10 @@ LOGGING = {
 # --- Prices and their scheduled changes (billing/prices.py) ---
 
 # --- Account notices and emails (notices/) ---
+# A workspace's owners and billing members are emailed (and `credits.low` is sent to webhooks) when
+# the balance falls below the account's own threshold, set on the credits page; this is the
+# threshold of accounts that set none (600 credits = 10 minutes of calling). It takes over from
+# WEBHOOK_CREDITS_LOW_THRESHOLD, whose value it defaults to, so an install that set that keeps it.
+LOW_BALANCE_DEFAULT_CREDITS = env.int("LOW_BALANCE_DEFAULT_CREDITS", default=WEBHOOK_CREDITS_LOW_THRESHOLD)
+# The notices page lists this many per page.
+NOTICES_PER_PAGE = env.int("NOTICES_PER_PAGE", default=20)

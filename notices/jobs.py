@@ -1,5 +1,6 @@
 """Background work of notices (RQ). Jobs take ids or plain data and may run twice."""
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template import TemplateDoesNotExist
@@ -12,7 +13,12 @@ from .services import notice_broadcast_run
 
 
 def _html(notice: Notice) -> str:
-    context = {"notice": notice, "user": notice.user}
+    context = {
+        "notice": notice,
+        "user": notice.user,
+        "site_url": settings.PUBLIC_BASE_URL,
+        "support_email": settings.SUPPORT_EMAIL,
+    }
     try:
         template = get_template(f"emails/notices/{notice.kind}.html")
     except TemplateDoesNotExist:

@@ -13,6 +13,7 @@ class Kind:
 
 
 ACCOUNT_SUSPENDED = Kind("account_suspended", "Your account or workspace suspended", True)
+ACCOUNT_TERMINATED = Kind("account_terminated", "Your account or workspace terminated", True)
 ACCOUNT_REACTIVATED = Kind("account_reactivated", "Your account or workspace reactivated", True)
 CHARGEBACK = Kind("chargeback", "A chargeback on a payment", True)
 REFUND_RECEIVED = Kind("refund_received", "Refund request received", True)
@@ -28,6 +29,7 @@ KINDS = {
     kind.code: kind
     for kind in (
         ACCOUNT_SUSPENDED,
+        ACCOUNT_TERMINATED,
         ACCOUNT_REACTIVATED,
         CHARGEBACK,
         REFUND_RECEIVED,

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template
 
 from accounts.models import Membership, Workspace
 from clozit.queueing import enqueue
@@ -25,6 +26,12 @@ from .models import Notice, NoticeOptOut
 BROADCAST_BATCH = 500
 
 
+def _render_plain(name: str, context: dict) -> str:
+    """A plain-text template rendered WITHOUT HTML escaping: a workspace called "Bob's & Co"
+    must read so in a text email, not "Bob&#x27;s &amp; Co" (the HTML part escapes the text)."""
+    return get_template(name).template.render(Context(context, autoescape=False))
+
+
 def _render(*, kind: Kind, user, context: dict) -> tuple[str, str]:
     context = {
         "user": user,
@@ -32,8 +39,8 @@ def _render(*, kind: Kind, user, context: dict) -> tuple[str, str]:
         "support_email": settings.SUPPORT_EMAIL,
         **context,
     }
-    subject = " ".join(render_to_string(f"emails/notices/{kind.code}.subject.txt", context).split())
-    body = render_to_string(f"emails/notices/{kind.code}.txt", context).strip() + "\n"
+    subject = " ".join(_render_plain(f"emails/notices/{kind.code}.subject.txt", context).split())
+    body = _render_plain(f"emails/notices/{kind.code}.txt", context).strip() + "\n"
     return subject[:200], body
 
 
@@ -49,6 +56,8 @@ def _emails_enqueue(notice_ids: list[int]) -> None:
 def notice_send(*, user, kind: Kind, key: str, context: dict | None = None, workspace=None, link: str = ""):
     """Tell `user` (see the module's docstring). Returns the notice, or None when this person was
     already told about `key`. Call it inside the transaction of the change it is about."""
+    if Notice.objects.filter(user=user, key=key[:200]).exists():
+        return None  # told already: not even rendered again
     subject, body = _render(kind=kind, user=user, context=context or {})
     wants_email = kind.essential or not NoticeOptOut.objects.filter(user=user, kind=kind.code).exists()
     try:
@@ -155,3 +164,44 @@ def notice_broadcast_run(*, kind: Kind, key: str, context: dict, link: str) -> i
                 ).values_list("pk", flat=True)
             )
             _emails_enqueue(ids)
+
+
+class NoticeError(Exception):
+    """A change to notices the rules refuse; the message is written for the person."""
+
+
+def notice_preferences_set(*, user, turned_off: set[str]) -> set[str]:
+    """Turn off the emails of exactly the kinds in `turned_off` (and on all others). Only
+    non-essential kinds can be turned off: an essential one, or an unknown one, is refused
+    and nothing changes. Returns the kinds now turned off."""
+    turned_off = set(turned_off)
+    unknown = sorted(code for code in turned_off if code not in KINDS)
+    if unknown:
+        raise NoticeError(f"There is no kind of email called {', '.join(unknown)}. Nothing was changed.")
+    essential = sorted(KINDS[code].label for code in turned_off if KINDS[code].essential)
+    if essential:
+        raise NoticeError(
+            f"These emails cannot be turned off, because they concern your account's standing, money or our"
+            f" agreement: {'; '.join(essential)}. Nothing was changed."
+        )
+    with transaction.atomic():
+        NoticeOptOut.objects.filter(user=user).exclude(kind__in=turned_off).delete()
+        NoticeOptOut.objects.bulk_create(
+            [NoticeOptOut(user=user, kind=code) for code in sorted(turned_off)], ignore_conflicts=True
+        )
+    return turned_off
+
+
+def notices_mark_read(*, user, notice_ids: Iterable[int]) -> int:
+    """Mark these notices of `user` read (others' are left alone). Returns how many changed."""
+    from django.utils import timezone
+
+    return Notice.objects.filter(user=user, pk__in=list(notice_ids), read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+
+
+def notices_purge(*, user_id: int, **_) -> None:
+    """The person's notices and email choices go when their account is purged (clozit.events.account_purging)."""
+    Notice.objects.filter(user_id=user_id).delete()
+    NoticeOptOut.objects.filter(user_id=user_id).delete()
