@@ -11,6 +11,7 @@ from django.db.models import Count, Max, Q
 from django.urls import reverse
 
 from accounts.models import Membership, Workspace
+from billing.low_balance import low_balance_threshold_of
 from billing.models import LedgerEntry
 from campaigns.lifecycle.services import campaign_pause
 from campaigns.models import Call, Campaign, CampaignContact
@@ -97,7 +98,7 @@ def credits_low(event: events.Event) -> None:
         .values_list("pk", flat=True)
         .first()
     )
-    threshold = event.data.get("threshold", "")
+    threshold = event.data.get("threshold") or str(low_balance_threshold_of(workspace=workspace)[0])
     notice_send_to_workspace(
         workspace=workspace,
         kind=kinds.LOW_BALANCE,
