@@ -36,7 +36,7 @@ def test_the_page_lists_only_the_persons_own_notices_newest_first_and_marks_them
     client.force_login(user)
 
     header = client.get(reverse("dashboard")).content.decode()
-    assert 'data-testid="notices-unread">2<' in header
+    assert 'data-testid="notices-unread" aria-hidden="true">2<' in header and "Notices, 2 unread" in header
 
     page = client.get(reverse("notice_list")).content.decode()
     assert page.index("Your Clozit account is active again") < page.index("Your Clozit account is suspended")
