@@ -50,6 +50,7 @@ def test_read_a_notice_and_turn_off_campaign_completed_emails(live, new_page, us
     expect(body).to_contain_text("Why: Several people reported unwanted calls")
     expect(body).to_contain_text("reply to this email")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=f"/tmp/notices-{size}.png", full_page=True)
 
     page.get_by_test_id("notice-preferences").click()
     essential = page.get_by_test_id("email-account_suspended")
@@ -63,5 +64,6 @@ def test_read_a_notice_and_turn_off_campaign_completed_emails(live, new_page, us
     expect(page.get_by_test_id("email-campaign_completed")).not_to_be_checked()
     page.reload()
     expect(page.get_by_test_id("email-campaign_completed")).not_to_be_checked()
+    page.screenshot(path=f"/tmp/notice-preferences-{size}.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert list(NoticeOptOut.objects.filter(user=user).values_list("kind", flat=True)) == ["campaign_completed"]

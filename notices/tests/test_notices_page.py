@@ -101,7 +101,7 @@ def test_essential_emails_cannot_be_turned_off(user, client):
     assert not NoticeOptOut.objects.filter(user=user).exists()
 
     page = client.get(reverse("notice_preferences")).content.decode()
-    assert 'checked disabled aria-describedby="why-account_suspended"' in page and "always sent" in page
+    assert 'checked disabled aria-describedby="why-essential" data-testid="email-account_suspended"' in page
 
 
 def test_the_settings_page_links_to_the_notices_and_says_what_is_off(user, client):
