@@ -19,6 +19,7 @@ CHARGEBACK = Kind("chargeback", "A chargeback on a payment", True)
 REFUND_RECEIVED = Kind("refund_received", "Refund request received", True)
 REFUND_DECIDED = Kind("refund_decided", "Refund request decided", True)
 NUMBER_RENEWAL_FAILED = Kind("number_renewal_failed", "A phone number could not be renewed", True)
+PLAN_CREDIT_EXPIRY = Kind("plan_credit_expiry", "Plan credits will start to expire", True)
 POLICY_CHANGE = Kind("policy_change", "Changes to our terms and policies", True)
 PRICE_CHANGE = Kind("price_change", "Changes to prices", True)
 CAMPAIGN_PAUSED = Kind("campaign_paused", "A campaign was paused by Clozit (credits, reports, carrier failures)", False)
@@ -35,6 +36,7 @@ KINDS = {
         REFUND_RECEIVED,
         REFUND_DECIDED,
         NUMBER_RENEWAL_FAILED,
+        PLAN_CREDIT_EXPIRY,
         POLICY_CHANGE,
         PRICE_CHANGE,
         CAMPAIGN_PAUSED,
