@@ -3,8 +3,7 @@
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template, render_to_string
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from .kinds import KINDS
@@ -13,17 +12,16 @@ from .services import notice_broadcast_run
 
 
 def _html(notice: Notice) -> str:
+    """The kind's own HTML as rendered when the notice was made, else base.html around the text."""
+    if notice.html:
+        return notice.html
     context = {
         "notice": notice,
         "user": notice.user,
         "site_url": settings.PUBLIC_BASE_URL,
         "support_email": settings.SUPPORT_EMAIL,
     }
-    try:
-        template = get_template(f"emails/notices/{notice.kind}.html")
-    except TemplateDoesNotExist:
-        return render_to_string("emails/notices/base.html", context)
-    return template.render(context)
+    return render_to_string("emails/notices/base.html", context)
 
 
 def notice_emails_send(notice_ids: list[int]) -> int:

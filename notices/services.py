@@ -5,16 +5,18 @@ person turned that kind off, an email sent by RQ after commit.
 
 The subject and text come from templates/emails/notices/<kind>.subject.txt and <kind>.txt,
 rendered once, when the notice is made (the notice keeps what was said). The HTML part is
-<kind>.html when there is one, else emails/notices/base.html around the text. `key` names the
+<kind>.html when there is one (rendered then too, with the same context), else
+emails/notices/base.html around the text. `key` names the
 event: a second notice with the same key for the same person is not made, so an event reported
 twice (a replayed webhook, a job run twice) is told once."""
 
 from collections.abc import Iterable
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.template import Context
+from django.template import Context, TemplateDoesNotExist
 from django.template.loader import get_template
 
 from accounts.models import Membership, Workspace
@@ -32,16 +34,24 @@ def _render_plain(name: str, context: dict) -> str:
     return get_template(name).template.render(Context(context, autoescape=False))
 
 
-def _render(*, kind: Kind, user, context: dict) -> tuple[str, str]:
+def _render(*, kind: Kind, user, context: dict, link: str = "") -> tuple[str, str, str]:
+    """(subject, text, HTML) of a notice. The HTML is rendered only when the kind has its own
+    template, with the same context (and `notice`: its subject, text, link and essential, as
+    emails/notices/base.html reads them, so a kind's template may extend it); else ""."""
     context = {
         "user": user,
         "site_url": settings.PUBLIC_BASE_URL,
         "support_email": settings.SUPPORT_EMAIL,
         **context,
     }
-    subject = " ".join(_render_plain(f"emails/notices/{kind.code}.subject.txt", context).split())
+    subject = " ".join(_render_plain(f"emails/notices/{kind.code}.subject.txt", context).split())[:200]
     body = _render_plain(f"emails/notices/{kind.code}.txt", context).strip() + "\n"
-    return subject[:200], body
+    try:
+        template = get_template(f"emails/notices/{kind.code}.html")
+    except TemplateDoesNotExist:
+        return subject, body, ""
+    notice = SimpleNamespace(subject=subject, body=body, link=link, essential=kind.essential)
+    return subject, body, template.render({**context, "notice": notice})
 
 
 def _link(link: str) -> str:
@@ -58,7 +68,7 @@ def notice_send(*, user, kind: Kind, key: str, context: dict | None = None, work
     already told about `key`. Call it inside the transaction of the change it is about."""
     if Notice.objects.filter(user=user, key=key[:200]).exists():
         return None  # told already: not even rendered again
-    subject, body = _render(kind=kind, user=user, context=context or {})
+    subject, body, html = _render(kind=kind, user=user, context=context or {}, link=_link(link))
     wants_email = kind.essential or not NoticeOptOut.objects.filter(user=user, kind=kind.code).exists()
     try:
         with transaction.atomic():
@@ -70,6 +80,7 @@ def notice_send(*, user, kind: Kind, key: str, context: dict | None = None, work
                 essential=kind.essential,
                 subject=subject,
                 body=body,
+                html=html,
                 link=_link(link),
                 email_note="" if wants_email else "turned off",
             )
@@ -143,7 +154,7 @@ def notice_broadcast_run(*, kind: Kind, key: str, context: dict, link: str) -> i
             for user in users:
                 if user.pk in told:
                     continue
-                subject, body = _render(kind=kind, user=user, context=context)
+                subject, body, html = _render(kind=kind, user=user, context=context, link=_link(link))
                 rows.append(
                     Notice(
                         user=user,
@@ -152,6 +163,7 @@ def notice_broadcast_run(*, kind: Kind, key: str, context: dict, link: str) -> i
                         essential=kind.essential,
                         subject=subject,
                         body=body,
+                        html=html,
                         link=_link(link),
                         email_note="turned off" if user.pk in opted_out else "",
                     )

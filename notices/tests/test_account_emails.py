@@ -176,6 +176,8 @@ def test_a_completed_campaign_is_told_once(team, deliver):
     message = only_email("owner@example.com")
     assert message.subject == '[Clozit] Campaign "Spring outreach" has finished'
     assert f"/campaigns/{campaign.pk}/" in message.body
+    # Its own HTML, rendered with the notice's context.
+    assert f'data-campaign="{campaign.pk}">See the results of “Spring outreach”</a>' in html_of(message)
     assert len(emails_to("admin@example.com")) == 1
 
 
