@@ -18,6 +18,7 @@ from campaigns.lifecycle.services import campaign_pause, campaign_resume
 from campaigns.models import Call, Campaign
 from campaigns.tests.factories import make_campaign
 from clozit import events
+from notices import kinds as kinds_module
 from notices.models import Notice
 
 pytestmark = pytest.mark.django_db
@@ -322,3 +323,27 @@ def test_a_failing_email_leaves_the_notice_listed_with_the_failure_noted(user, d
     client.force_login(user)
     page = client.get("/notices/").content.decode()
     assert "Your Clozit account is suspended" in page and "could not be sent" in page
+
+
+# --- Broadcasts (policy and price changes use these) ----------------------------------------------
+def test_a_broadcast_tells_every_active_account_once_and_respects_turned_off_emails(
+    user, django_capture_on_commit_callbacks, run_jobs
+):
+    from notices.services import notice_broadcast, notice_preferences_set
+    from notices.tests.conftest import make_user
+
+    quiet = make_user("quiet@example.com")
+    notice_preferences_set(user=quiet, turned_off={"low_balance"})
+    closed = make_user("closed@example.com")
+    User.objects.filter(pk=closed.pk).update(is_active=False)
+    context = {"workspace": {"name": "Everyone"}, "balance": "1", "threshold": "2"}
+    for _ in range(2):  # sent twice (a job run twice): told once
+        with django_capture_on_commit_callbacks(execute=True):
+            notice_broadcast(kind=kinds_module.LOW_BALANCE, key="broadcast:test", context=context)
+        with django_capture_on_commit_callbacks(execute=True):
+            run_jobs()
+        run_jobs()
+
+    assert sorted(Notice.objects.values_list("user__email", flat=True)) == ["owner@example.com", "quiet@example.com"]
+    assert [m.to for m in mail.outbox] == [["owner@example.com"]]
+    assert Notice.objects.get(user=quiet).email_note == "turned off"
