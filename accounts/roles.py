@@ -57,7 +57,7 @@ call_assistant campaign_assistant
 """
 _BILLING_VIEWS = """
 credits_buy credits_test_checkout credits_test_subscribe subscription_cancel refund_request purchase_invoice
-call_dispute
+call_dispute low_balance_threshold
 """
 _NUMBER_VIEWS = "number_buy number_agent number_release"
 _MEMBER_VIEWS = "workspace_members workspace_invite invitation_revoke member_role member_remove workspace_activity"
@@ -108,10 +108,10 @@ OPEN_VIEWS = frozenset(
         "workspace_create",
         "invitation_accept",
     ]
-    # The person's own security log and sessions, notices, and policy acceptance: one line each.
-    + "security_activity security_sessions_end_others security_not_me".split()
-    + "".split()
-    + "policy_accept policy_version policy_compare".split()  # noqa: SIM905 - one line per area, as its neighbours
+    # The person's own security log and sessions, notices, and policy acceptance.
+    + ["security_activity", "security_sessions_end_others", "security_not_me"]
+    + ["notice_list", "notice_preferences"]
+    + ["policy_accept", "policy_version", "policy_compare"]
 )
 
 

@@ -48,6 +48,8 @@ from campaigns.models import (
     PlaygroundSession,
 )
 from clozit import events
+from notices import kinds as notice_kinds
+from notices.services import notice_send, notice_send_to_workspace
 from telephony.models import PhoneNumber, ProviderEvent
 from telephony.numbers import NumberError, numbers_release_all
 from telephony.recordings import recordings_delete_at_carrier
@@ -105,7 +107,13 @@ def _check_status_change(status: str, reason: str, forfeit_credits: bool) -> Non
 
 @transaction.atomic
 def workspace_set_status(
-    *, workspace: Workspace, status: str, reason: str, by: User | None, forfeit_credits: bool = False
+    *,
+    workspace: Workspace,
+    status: str,
+    reason: str,
+    by: User | None,
+    forfeit_credits: bool = False,
+    tell_owners: bool = True,
 ) -> Workspace:
     """Suspend, terminate or reactivate a workspace, recording who, when and why.
 
@@ -113,15 +121,19 @@ def workspace_set_status(
     buying. Reactivation leaves the campaigns they paused for the members to resume (see
     campaigns.lifecycle.services.campaigns_account_reactivated). With `forfeit_credits`
     (termination only) the credits available (not held by calls in progress) are forfeited
-    through the ledger; the returned workspace's `forfeited_credits` says how many.
+    through the ledger; the returned workspace's `forfeited_credits` says how many. The owners
+    are told by a notice (why, and how to appeal) unless `tell_owners` is False.
     """
     _check_status_change(status, reason, forfeit_credits)
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    unchanged = (workspace.status, workspace.status_reason) == (status, reason.strip())
     workspace.status = status
     workspace.status_reason = reason.strip()
     workspace.status_changed_at = timezone.now()
     workspace.save(update_fields=["status", "status_reason", "status_changed_at"])
-    WorkspaceStatusChange.objects.create(workspace=workspace, status=status, reason=reason.strip(), changed_by=by)
+    change = WorkspaceStatusChange.objects.create(
+        workspace=workspace, status=status, reason=reason.strip(), changed_by=by
+    )
     if status != Workspace.Status.ACTIVE:
         for campaign in Campaign.objects.filter(workspace=workspace, status=Campaign.Status.RUNNING):
             campaign_pause(
@@ -135,7 +147,22 @@ def workspace_set_status(
     workspace.forfeited_credits = (
         ledger.credit_forfeit(workspace=workspace, reason=reason, by=by) if forfeit_credits else None
     )
+    if tell_owners and not unchanged:
+        notice_send_to_workspace(
+            workspace=workspace,
+            kind=_STATUS_NOTICE[status],
+            key=f"workspace:{workspace.pk}:status:{change.pk}",
+            context={"scope": "workspace", "reason": reason.strip(), "forfeited": workspace.forfeited_credits},
+        )
     return workspace
+
+
+# What a status change tells the people it concerns (notices.kinds).
+_STATUS_NOTICE = {
+    User.Status.SUSPENDED: notice_kinds.ACCOUNT_SUSPENDED,
+    User.Status.TERMINATED: notice_kinds.ACCOUNT_TERMINATED,
+    User.Status.ACTIVE: notice_kinds.ACCOUNT_REACTIVATED,
+}
 
 
 def _solo_personal_workspace(user: User) -> Workspace | None:
@@ -159,6 +186,7 @@ def account_set_status(*, user: User, status: str, reason: str, by: User | None,
     """
     _check_status_change(status, reason, forfeit_credits)
     user = User.objects.select_for_update().get(pk=user.pk)
+    unchanged = (user.status, user.status_reason) == (status, reason.strip())
     user.status = status
     user.status_reason = reason.strip()
     user.status_changed_at = timezone.now()
@@ -167,16 +195,35 @@ def account_set_status(*, user: User, status: str, reason: str, by: User | None,
     elif status == User.Status.ACTIVE and user.deletion_requested_at is None:
         user.is_active = True
     user.save(update_fields=["status", "status_reason", "status_changed_at", "is_active"])
-    AccountStatusChange.objects.create(user=user, status=status, reason=reason.strip(), changed_by=by)
+    change = AccountStatusChange.objects.create(user=user, status=status, reason=reason.strip(), changed_by=by)
     user.forfeited_credits = None
     workspace = _solo_personal_workspace(user)
     if workspace is not None:
+        # The person is told once, below, about their account and the workspace it stops with it.
         workspace = workspace_set_status(
-            workspace=workspace, status=status, reason=reason, by=by, forfeit_credits=forfeit_credits
+            workspace=workspace,
+            status=status,
+            reason=reason,
+            by=by,
+            forfeit_credits=forfeit_credits,
+            tell_owners=False,
         )
         user.forfeited_credits = workspace.forfeited_credits
     elif forfeit_credits:
         raise AccountError("This account shares its workspace: terminate the workspace to forfeit its credits.")
+    if not unchanged:
+        notice_send(
+            user=user,
+            kind=_STATUS_NOTICE[status],
+            key=f"account:{user.pk}:status:{change.pk}",
+            context={
+                "scope": "account",
+                "reason": reason.strip(),
+                "workspace": workspace,
+                "forfeited": user.forfeited_credits,
+            },
+            workspace=workspace,
+        )
     return user
 
 

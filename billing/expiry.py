@@ -9,12 +9,13 @@ credits held for a call in progress) expires with one ledger entry per grant.
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.workspaces import billing_contacts_of
+from accounts.models import Membership
+from notices import kinds as notice_kinds
+from notices.services import notice_send_to_workspace
 
 from . import ledger
 from .models import LedgerEntry, Plan, Subscription
@@ -28,7 +29,8 @@ class ExpiryError(Exception):
 
 @transaction.atomic
 def plan_expiry_announce(*, plan: Plan, days: int, starting: date) -> int:
-    """Turn expiry on for `plan` from `starting` (≥ 30 days away) and email its subscribers."""
+    """Turn expiry on for `plan` from `starting` (≥ 30 days away) and tell its subscribers' owners
+    and billing members (a notice each, emailed after commit). Returns how many people were told."""
     if days < 1:
         raise ExpiryError("Expiry must be at least one day after a grant.")
     if starting < timezone.localdate() + timedelta(days=NOTICE_DAYS):
@@ -37,18 +39,20 @@ def plan_expiry_announce(*, plan: Plan, days: int, starting: date) -> int:
     plan.credit_expiry_days, plan.credit_expiry_from = days, starting
     plan.credit_expiry_announced_at = timezone.now()
     plan.save(update_fields=["credit_expiry_days", "credit_expiry_from", "credit_expiry_announced_at"])
-    emails = sorted(set(billing_contacts_of(Subscription.objects.filter(plan=plan).values("workspace"))))
-    for email in emails:
-        send_mail(
-            subject=f"[Clozit] Credits from your {plan.name} plan will start to expire",
-            message=(
-                f"From {starting:%d %B %Y}, credits granted by your {plan.name} plan expire {days} days after "
-                "they are added, if unused. Credits you bought separately never expire.\n\n— Clozit"
-            ),
-            from_email=None,
-            recipient_list=[email],
+    # One notice per person (someone who pays for two subscribed workspaces is told once).
+    told = set()
+    context = {"plan_name": plan.name, "starting": starting, "days": days}
+    key = f"plan:{plan.pk}:expiry-announced:{plan.credit_expiry_announced_at.isoformat()}"
+    for subscription in Subscription.objects.filter(plan=plan).select_related("workspace").order_by("pk"):
+        notices = notice_send_to_workspace(
+            workspace=subscription.workspace,
+            kind=notice_kinds.PLAN_CREDIT_EXPIRY,
+            key=key,
+            context=context,
+            roles=(Membership.Role.OWNER, Membership.Role.BILLING),
         )
-    return len(emails)
+        told.update(notice.user_id for notice in notices)
+    return len(told)
 
 
 def credits_expire_due(*, now=None) -> int:

@@ -58,13 +58,19 @@ def _account_for_update(workspace) -> CreditAccount:
 
 
 def _low_balance_publish(*, workspace_id: int, amount: Decimal, balance_after: Decimal) -> None:
-    """`credits.low` when this posting took the balance from the threshold (or above) to below it:
-    once per crossing, whatever the debit (a call, an AI query, a number's rent, an expiry), never
-    again until credits lift the balance back over it. Measured on the balance, not on what is
+    """`credits.low` when this posting took the balance from the account's low-balance threshold
+    (or above) to below it: once per crossing, whatever the debit (a call, an AI query, a number's
+    rent, an expiry), never again until credits lift the balance back over it. Measured on the balance, not on what is
     available: holds of calls in progress come and go with every call and would make it flap.
     Listeners only write rows in this transaction (clozit.events), so a posting stays cheap."""
-    threshold = Decimal(settings.WEBHOOK_CREDITS_LOW_THRESHOLD)
-    if amount < 0 and balance_after < threshold <= balance_after - amount:
+    if amount >= 0:
+        return
+    # The account's own threshold (set on the credits page), else LOW_BALANCE_DEFAULT_CREDITS. One
+    # indexed read, on debits only; the posting has just locked this row, so it is current.
+    own = CreditAccount.objects.filter(workspace_id=workspace_id).values_list("low_balance_threshold", flat=True)
+    threshold = next(iter(own), None)
+    threshold = Decimal(settings.LOW_BALANCE_DEFAULT_CREDITS) if threshold is None else threshold
+    if balance_after < threshold <= balance_after - amount:
         events.publish(
             type=events.CREDITS_LOW, workspace_id=workspace_id, balance=str(balance_after), threshold=str(threshold)
         )

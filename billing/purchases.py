@@ -13,12 +13,15 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts import audit
-from accounts.models import Workspace
+from accounts.models import Membership, Workspace
 from accounts.services import workspace_set_status
+from notices import kinds as notice_kinds
+from notices.services import notice_send_to_workspace
 
 from . import ledger, prices
 from .models import CreditPackage, LedgerEntry, PaddleEvent, Purchase
@@ -160,6 +163,16 @@ def _adjustment(data: dict, **_) -> None:
     if action == "chargeback":
         purchase.shortfall += wanted - taken
     purchase.save()
+    if action == "chargeback":
+        # Once per adjustment: its .created and .updated events and redeliveries stop above.
+        notice_send_to_workspace(
+            workspace=purchase.workspace,
+            kind=notice_kinds.CHARGEBACK,
+            key=f"chargeback:{data['id']}",
+            context={"purchase": purchase, "taken": taken, "shortfall": wanted - taken},
+            link=reverse("credits"),
+            roles=(Membership.Role.OWNER, Membership.Role.BILLING),
+        )
 
 
 def _subscription(data: dict, *, occurred_at=None) -> None:

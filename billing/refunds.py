@@ -15,13 +15,16 @@ from decimal import ROUND_DOWN, Decimal
 
 import requests
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import dateformat, timezone
 from paddle_billing.Entities.Shared import Action, AdjustmentType
 from paddle_billing.Exceptions.ApiError import ApiError
 from paddle_billing.Resources.Adjustments.Operations import CreateAdjustment, CreateAdjustmentItem
 
 from accounts import audit
-from accounts.models import Workspace
+from accounts.models import Membership, Workspace
+from notices import kinds as notice_kinds
+from notices.services import notice_send, notice_send_to_workspace
 
 from . import ledger
 from .models import CreditAccount, LedgerEntry, Purchase, RefundRequest
@@ -97,9 +100,29 @@ def refund_request_create(*, workspace, purchase: Purchase, reason: str, by=None
             action="credits.refund_request",
             summary=f"Asked for a refund of payment {purchase.paddle_transaction_id}.",
         )
+        _tell(request=request, purchase=purchase, kind=notice_kinds.REFUND_RECEIVED, event="received", also=by)
         return request
     except IntegrityError as exc:  # pragma: no cover - the purchase lock makes this a last resort
         raise RefundError("A refund request for this purchase is already being reviewed.") from exc
+
+
+def _tell(*, request: RefundRequest, purchase: Purchase, kind, event: str, also=None) -> None:
+    """Tell the workspace's owners and billing members (who may ask for refunds, so whoever
+    asked), and `also` (the person who asked), once per request and `event`."""
+    context = {"refund": request, "purchase": purchase, "window_days": REFUND_WINDOW.days}
+    key = f"refund:{request.pk}:{event}"
+    told = notice_send_to_workspace(
+        workspace=purchase.workspace,
+        kind=kind,
+        key=key,
+        context=context,
+        link=reverse("credits"),
+        roles=(Membership.Role.OWNER, Membership.Role.BILLING),
+    )
+    if also is not None and getattr(also, "pk", None) and all(n.user_id != also.pk for n in told):
+        notice_send(
+            user=also, kind=kind, key=key, context=context, workspace=purchase.workspace, link=reverse("credits")
+        )
 
 
 def _open_request_for_update(request: RefundRequest) -> RefundRequest:
@@ -204,6 +227,7 @@ def refund_request_approve(*, request: RefundRequest, by, note: str = "") -> Ref
     request.decided_by = by
     request.decided_at = timezone.now()
     request.save()
+    _tell(request=request, purchase=request.purchase, kind=notice_kinds.REFUND_DECIDED, event="decided")
     return request
 
 
@@ -217,6 +241,7 @@ def refund_request_reject(*, request: RefundRequest, by, note: str) -> RefundReq
     request.decided_by = by
     request.decided_at = timezone.now()
     request.save()
+    _tell(request=request, purchase=request.purchase, kind=notice_kinds.REFUND_DECIDED, event="decided")
     return request
 
 
@@ -248,6 +273,7 @@ def paddle_refund_declined(*, adjustment_id: str) -> None:
     request.status = RefundRequest.Status.REJECTED
     request.staff_note = f"{request.staff_note}\nPaddle declined the refund; the credits were returned.".strip()
     request.save(update_fields=["status", "staff_note"])
+    _tell(request=request, purchase=purchase, kind=notice_kinds.REFUND_DECIDED, event="paddle-declined")
 
 
 def replacement_credits_grant(*, workspace, amount: Decimal, reason: str, by) -> LedgerEntry:

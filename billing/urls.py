@@ -14,4 +14,5 @@ urlpatterns = [
     path("purchases/<str:transaction_id>/invoice/", views.purchase_invoice, name="purchase_invoice"),
     path("purchases/<str:transaction_id>/refund/", views.refund_request, name="refund_request"),
     path("calls/<int:call_id>/dispute/", views.call_dispute, name="call_dispute"),
+    path("low-balance/", views.low_balance_threshold, name="low_balance_threshold"),
 ]

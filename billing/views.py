@@ -278,3 +278,39 @@ def call_dispute(request, call_id):
         )
         return redirect("call_detail", call.pk)
     return render(request, "billing/call_dispute.html", {"call": call, "form": form, **state})
+
+
+class LowBalanceForm(forms.Form):
+    credits = forms.DecimalField(
+        label="Warn us below (credits)",
+        required=False,
+        min_value=0,
+        decimal_places=0,
+        help_text="Leave empty for the default; 0 turns the warning off.",
+    )
+
+
+@login_required
+@require_POST
+def low_balance_threshold(request):
+    """Set the workspace's low-credit warning level (billing.low_balance), then back to Credits."""
+    from .low_balance import LowBalanceError, low_balance_threshold_set
+
+    form = LowBalanceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("credits")
+    try:
+        level = low_balance_threshold_set(
+            workspace=request.workspace, credits=form.cleaned_data["credits"], by=request.user
+        )
+    except LowBalanceError as exc:
+        messages.error(request, str(exc))
+        return redirect("credits")
+    if level is None:
+        messages.success(request, "The low-credit warning is back to the default.")
+    elif level == 0:
+        messages.success(request, "The low-credit warning is off.")
+    else:
+        messages.success(request, f"You will be warned when the balance falls below {level.normalize():f} credits.")
+    return redirect("credits")

@@ -556,3 +556,10 @@ PRICE_RAISE_NOTICE_DAYS = env.int("PRICE_RAISE_NOTICE_DAYS", default=30)
 PRICE_CHANGES_CACHE_SECONDS = env.int("PRICE_CHANGES_CACHE_SECONDS", default=60)
 
 # --- Account notices and emails (notices/) ---
+# A workspace's owners and billing members are emailed (and `credits.low` is sent to webhooks) when
+# the balance falls below the account's own threshold, set on the credits page; this is the
+# threshold of accounts that set none (600 credits = 10 minutes of calling). It takes over from
+# WEBHOOK_CREDITS_LOW_THRESHOLD, whose value it defaults to, so an install that set that keeps it.
+LOW_BALANCE_DEFAULT_CREDITS = env.int("LOW_BALANCE_DEFAULT_CREDITS", default=WEBHOOK_CREDITS_LOW_THRESHOLD)
+# The notices page lists this many per page.
+NOTICES_PER_PAGE = env.int("NOTICES_PER_PAGE", default=20)

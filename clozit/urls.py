@@ -46,6 +46,7 @@ urlpatterns = [
     path("workspace/", include("accounts.workspace_urls")),
     path("invitations/<str:token>/", workspace_views.invitation_accept, name="invitation_accept"),
     path("credits/", include("billing.urls")),
+    path("notices/", include("notices.urls")),
     path("billing/paddle/webhook/", paddle_webhook, name="paddle_webhook"),
     path("telephony/", include("telephony.urls")),
     path("numbers/", include("telephony.app_urls")),

@@ -1,9 +1,9 @@
 """Background work of notices (RQ). Jobs take ids or plain data and may run twice."""
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template, render_to_string
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from .kinds import KINDS
@@ -12,12 +12,16 @@ from .services import notice_broadcast_run
 
 
 def _html(notice: Notice) -> str:
-    context = {"notice": notice, "user": notice.user}
-    try:
-        template = get_template(f"emails/notices/{notice.kind}.html")
-    except TemplateDoesNotExist:
-        return render_to_string("emails/notices/base.html", context)
-    return template.render(context)
+    """The kind's own HTML as rendered when the notice was made, else base.html around the text."""
+    if notice.html:
+        return notice.html
+    context = {
+        "notice": notice,
+        "user": notice.user,
+        "site_url": settings.PUBLIC_BASE_URL,
+        "support_email": settings.SUPPORT_EMAIL,
+    }
+    return render_to_string("emails/notices/base.html", context)
 
 
 def notice_emails_send(notice_ids: list[int]) -> int:

@@ -13,11 +13,13 @@ class Kind:
 
 
 ACCOUNT_SUSPENDED = Kind("account_suspended", "Your account or workspace suspended", True)
+ACCOUNT_TERMINATED = Kind("account_terminated", "Your account or workspace terminated", True)
 ACCOUNT_REACTIVATED = Kind("account_reactivated", "Your account or workspace reactivated", True)
 CHARGEBACK = Kind("chargeback", "A chargeback on a payment", True)
 REFUND_RECEIVED = Kind("refund_received", "Refund request received", True)
 REFUND_DECIDED = Kind("refund_decided", "Refund request decided", True)
 NUMBER_RENEWAL_FAILED = Kind("number_renewal_failed", "A phone number could not be renewed", True)
+PLAN_CREDIT_EXPIRY = Kind("plan_credit_expiry", "Plan credits will start to expire", True)
 POLICY_CHANGE = Kind("policy_change", "Changes to our terms and policies", True)
 PRICE_CHANGE = Kind("price_change", "Changes to prices", True)
 CAMPAIGN_PAUSED = Kind("campaign_paused", "A campaign was paused by Clozit (credits, reports, carrier failures)", False)
@@ -28,11 +30,13 @@ KINDS = {
     kind.code: kind
     for kind in (
         ACCOUNT_SUSPENDED,
+        ACCOUNT_TERMINATED,
         ACCOUNT_REACTIVATED,
         CHARGEBACK,
         REFUND_RECEIVED,
         REFUND_DECIDED,
         NUMBER_RENEWAL_FAILED,
+        PLAN_CREDIT_EXPIRY,
         POLICY_CHANGE,
         PRICE_CHANGE,
         CAMPAIGN_PAUSED,

@@ -21,6 +21,9 @@ class Notice(models.Model):
     essential = models.BooleanField(default=False)
     subject = models.CharField(max_length=200)
     body = models.TextField(help_text="The text of the email, as sent.")
+    # The HTML part when the kind has its own template (emails/notices/<kind>.html), rendered with
+    # the notice's context when it was made; empty: emails/notices/base.html around `body`.
+    html = models.TextField(blank=True)
     link = models.CharField(max_length=300, blank=True, help_text="Where in the app to act on it.")
     created_at = models.DateTimeField(auto_now_add=True)
     emailed_at = models.DateTimeField(null=True, blank=True)

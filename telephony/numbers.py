@@ -14,15 +14,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.workspaces import billing_contacts_of
+from accounts.models import Membership
 from billing import ledger, prices
 from clozit.phones import normalise_number
+from notices import kinds as notice_kinds
+from notices.services import notice_send_to_workspace
 
 from .models import PhoneNumber
 from .providers.base import AvailableNumber, ProviderError, VoiceProvider
@@ -315,12 +316,7 @@ def number_renew(*, phone_number_id: int, now: datetime) -> str:
         phone_number.status = PhoneNumber.Status.RELEASED
         phone_number.released_at = now
         phone_number.save(update_fields=["status", "released_at"])
-        notice = {
-            "emails": billing_contacts_of([phone_number.workspace_id]),
-            "number": phone_number.number,
-            "fee": phone_number.monthly_fee,
-        }
-        transaction.on_commit(lambda: _send_unpaid_release_notice(**notice))
+        _tell_unpaid_release(phone_number)
     return "released"
 
 
@@ -335,17 +331,16 @@ def _charge_period(phone_number: PhoneNumber, *, start: datetime) -> None:
     )
 
 
-def _send_unpaid_release_notice(*, emails: list[str], number: str, fee: Decimal) -> None:
-    send_mail(
-        subject=f"[Clozit] Your number {number} was released",
-        message=(
-            f"Your balance could not pay the monthly fee of {credits_text(fee)} credits for {number}, so the "
-            "number was given back to the carrier. It cannot be recovered.\n\n"
-            "Campaigns that call from it will not dial until you choose another caller number. You can buy "
-            "a new number on the Phone numbers page after adding credits.\n\n— Clozit"
-        ),
-        from_email=None,
-        recipient_list=emails,
+def _tell_unpaid_release(phone_number: PhoneNumber) -> None:
+    """The workspace's owners and billing members are told, once per number and unpaid period
+    (the period's start names it), in the transaction that released it."""
+    notice_send_to_workspace(
+        workspace=phone_number.workspace,
+        kind=notice_kinds.NUMBER_RENEWAL_FAILED,
+        key=f"number:{phone_number.pk}:unpaid:{phone_number.paid_until.date().isoformat()}",
+        context={"number": phone_number.number, "fee": credits_text(phone_number.monthly_fee)},
+        link=reverse("number_list"),
+        roles=(Membership.Role.OWNER, Membership.Role.BILLING),
     )
 
 

@@ -71,6 +71,9 @@ EXPORT_FILES = {
     # Staff's approvals of its campaigns and stops of its dialling (campaigns, by workspace_exporting).
     "campaign_approvals.json",
     "dialing_stops.json",
+    # What Clozit told the person, and the emails they turned off (notices, by account_exporting).
+    "notices.csv",
+    "notice_emails_turned_off.csv",
     # The person's workspaces, and the one they own: its settings, members, invitations, activity.
     "workspaces.json",
     "workspace.json",

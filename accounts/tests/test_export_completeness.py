@@ -34,6 +34,7 @@ NOT_EXPORTED = {
     "webhooks.Endpoint.previous_secret": "the endpoint's previous signing secret, during a rotation",
     "safety.QAReview.notes": "staff's own review of a call (moderation notes, like the admin's log)",
     "safety.QAReview.reasons": "why staff were asked to review the call (moderation, not the account's data)",
+    "notices.Notice.html": "the HTML form of a notice's text, which notices.csv holds as plain text",
     "safety.Report.reporter_digest": "a keyed hash of the reporter's number: a secret (the call names the number)",
 }
 MARKER = re.compile(r"zq[a-z]\d{3}x")

@@ -72,14 +72,16 @@ def test_only_the_unused_part_of_an_old_grant_expires_once(user, plan):
 
 
 @pytest.mark.django_db
-def test_expiry_needs_30_days_notice_and_emails_subscribers(user, plan):
+def test_expiry_needs_30_days_notice_and_emails_subscribers(user, plan, django_capture_on_commit_callbacks, run_jobs):
     Subscription.objects.create(
         workspace=user.personal_workspace, plan=plan, paddle_subscription_id="sub_1", status="active"
     )
     with pytest.raises(ExpiryError, match="30 days"):
         plan_expiry_announce(plan=plan, days=60, starting=timezone.localdate() + timedelta(days=10))
     assert not mail.outbox
-    told = plan_expiry_announce(plan=plan, days=60, starting=timezone.localdate() + timedelta(days=30))
+    with django_capture_on_commit_callbacks(execute=True):
+        told = plan_expiry_announce(plan=plan, days=60, starting=timezone.localdate() + timedelta(days=30))
+    run_jobs()  # the email goes as a notice (notices.jobs)
     assert told == 1 and mail.outbox[0].to == [user.email] and "60 days" in mail.outbox[0].body
     plan.refresh_from_db()
     assert plan.credit_expiry_days == 60 and plan.credit_expiry_announced_at is not None

@@ -348,7 +348,7 @@ def test_renewal_keeps_the_fee_the_number_was_bought_at(user, clock, settings):
 
 
 def test_a_number_the_account_cannot_pay_for_is_released_and_the_owner_told(
-    twilio, user, clock, django_capture_on_commit_callbacks
+    twilio, user, clock, django_capture_on_commit_callbacks, run_jobs
 ):
     top_up(user, 100)  # 200: the first month, not the second
     bought = numbers.number_buy(workspace=user.personal_workspace, number=WANTED)
@@ -356,6 +356,9 @@ def test_a_number_the_account_cannot_pay_for_is_released_and_the_owner_told(
 
     with django_capture_on_commit_callbacks(execute=True):
         assert numbers.numbers_renew() == numbers.RenewalReport(released=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert numbers.numbers_renew() == numbers.RenewalReport()  # a second run: nothing, nobody told twice
+    run_jobs()  # the email goes as a notice (notices.jobs)
 
     bought.refresh_from_db()
     assert (bought.status, bought.released_at) == ("released", clock.now)
