@@ -11,12 +11,13 @@ class AccountsConfig(AppConfig):
         from django.contrib.auth import signals as auth_signals
 
         from . import security
-        from .middleware import choose_workspace_at_login
+        from .middleware import choose_workspace_at_login, session_seen_at_login
 
         # Session plumbing, not a rule: which workspace a new session starts in.
         auth_signals.user_logged_in.connect(
             choose_workspace_at_login, dispatch_uid="accounts.choose_workspace_at_login"
         )
+        auth_signals.user_logged_in.connect(session_seen_at_login, dispatch_uid="accounts.session_seen_at_login")
 
         # The security activity log (accounts/security.py).
         receivers = [

@@ -12,10 +12,13 @@ it sees times.
   accept it, the policies, their data, closing the account and signing out (policies.gate).
 """
 
+import time
 import zoneinfo
 
 from allauth.core.exceptions import RateLimited
 from allauth.core.ratelimit import respond_429
+from allauth.usersessions.models import UserSession
+from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -134,3 +137,33 @@ def choose_workspace_at_login(sender, request, user, **kwargs):
         memberships = memberships_of(user)
         if memberships:
             request.session[WORKSPACE_SESSION_KEY] = memberships[0].workspace_id
+
+
+SESSION_SEEN_KEY = "session_seen_at"
+
+
+class SessionActivityMiddleware:
+    """Each session's IP address, browser and last-seen time, for "Where you're signed in"
+    (allauth.usersessions' rows), written at most every SESSION_ACTIVITY_EVERY_SECONDS. allauth's
+    own tracking (USERSESSIONS_TRACK_ACTIVITY) writes the row on every request: two queries on
+    every page for a time nobody needs to the second."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        session = getattr(request, "session", None)
+        if user is not None and user.is_authenticated and session is not None and session.session_key:
+            now = int(time.time())
+            if now - session.get(SESSION_SEEN_KEY, 0) >= settings.SESSION_ACTIVITY_EVERY_SECONDS:
+                UserSession.objects.create_from_request(request)
+                session[SESSION_SEEN_KEY] = now
+        return self.get_response(request)
+
+
+def session_seen_at_login(sender, request, user, **kwargs):
+    """A sign-in through allauth has just written the session's row (allauth.usersessions):
+    the next write is due SESSION_ACTIVITY_EVERY_SECONDS later."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_SEEN_KEY] = int(time.time())

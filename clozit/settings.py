@@ -79,8 +79,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Keeps each session's IP address, browser and last-seen time (USERSESSIONS_TRACK_ACTIVITY).
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # Keeps each session's IP address, browser and last-seen time (SESSION_ACTIVITY_EVERY_SECONDS).
+    "accounts.middleware.SessionActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -531,8 +531,11 @@ LOGGING = {
 # API keys, with IP address and browser: shown to the person under Settings, deleted after this
 # many days (accounts.security.security_events_purge_due, daily).
 SECURITY_LOG_RETENTION_DAYS = env.int("SECURITY_LOG_RETENTION_DAYS", default=365)
-# allauth.usersessions: each session's last IP address and last-seen time, written on its requests.
-USERSESSIONS_TRACK_ACTIVITY = True
+# allauth.usersessions lists each signed-in session; its IP address, browser and last-seen time
+# are brought up to date at most this often (accounts.middleware.SessionActivityMiddleware):
+# allauth's own tracking would write on every request.
+USERSESSIONS_TRACK_ACTIVITY = False
+SESSION_ACTIVITY_EVERY_SECONDS = env.int("SESSION_ACTIVITY_EVERY_SECONDS", default=300)
 
 # --- Terms and policy versions (policies/) ---
 # Days between publishing a new version of the terms, privacy or refund policy and the earliest

@@ -81,6 +81,25 @@ def test_a_password_sign_in_is_recorded_with_its_address_and_browser(owner):
     assert "Firefox on Windows" in sessions and "203.0.113.9" in sessions and "This browser" in sessions
 
 
+def test_a_sessions_address_and_last_seen_are_brought_up_to_date_at_most_every_interval(owner, settings):
+    client = browser()
+    log_in(client)
+    [session] = UserSession.objects.filter(user=owner)
+    seen = session.last_seen_at
+
+    # The same browser from another address a moment later: nothing is written yet.
+    client.defaults["REMOTE_ADDR"] = "198.51.100.7"
+    client.get(reverse("account_settings"))
+    session.refresh_from_db()
+    assert (session.ip, session.last_seen_at) == ("203.0.113.9", seen)
+
+    # Once the interval has passed, the next page brings the row up to date.
+    settings.SESSION_ACTIVITY_EVERY_SECONDS = 0
+    client.get(reverse("account_settings"))
+    session.refresh_from_db()
+    assert session.ip == "198.51.100.7" and session.last_seen_at > seen
+
+
 def test_a_skipped_trust_question_records_no_trusted_browser(owner):
     log_in(browser(), trust=False)
 
