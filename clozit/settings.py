@@ -321,7 +321,7 @@ if env.str("FACEBOOK_APP_ID", default=""):
     }
 
 # Version of the terms a new account accepts (bump when templates/pages/terms.html changes).
-TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11-24")
+TERMS_VERSION = env.str("TERMS_VERSION", default="2026-12-08")
 # Days between an account's deletion and the purge of its personal data.
 ACCOUNT_PURGE_AFTER_DAYS = env.int("ACCOUNT_PURGE_AFTER_DAYS", default=30)
 # How long an invitation to join a workspace can be accepted (accounts.members).
