@@ -1,3 +1,4 @@
+from allauth.usersessions.models import UserSession
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -420,3 +421,16 @@ class SecurityEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# allauth's own admin for sessions searches `user__username`, which our User does not have (it
+# signs in by email): replaced by the same list, searched by email and address.
+if admin.site.is_registered(UserSession):
+    admin.site.unregister(UserSession)
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(admin.ModelAdmin):
+    raw_id_fields = ("user",)
+    list_display = ("user", "created_at", "last_seen_at", "ip", "user_agent")
+    search_fields = ["user__email", "ip"]
