@@ -117,33 +117,46 @@ def sessions_of(*, user: User) -> list[UserSession]:
     return sorted(UserSession.objects.purge_and_list(user), key=lambda s: s.last_seen_at, reverse=True)
 
 
+def _sessions_end(*, user: User, keep: str = "") -> int:
+    """End every session of `user` but the one keyed `keep`; how many ended."""
+    ended = 0
+    for session in UserSession.objects.filter(user=user).exclude(session_key=keep):
+        session.end()
+        ended += 1
+    # Sessions from before usersessions tracked them (or whose row is gone) name the account only
+    # in their data: each live one is read (a rare action, linear in the site's live sessions).
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).exclude(session_key=keep).iterator():
+        if session.get_decoded().get("_auth_user_id") == str(user.pk):
+            session.delete()
+            ended += 1
+    return ended
+
+
 def sessions_end_others(*, request: HttpRequest) -> int:
     """Sign out every session of the signed-in account but this one; how many ended."""
     user = request.user
-    others = [s for s in UserSession.objects.filter(user=user) if s.session_key != request.session.session_key]
-    for session in others:
-        session.end()
-    security_event_record(user=user, kind=Kind.SESSIONS_ENDED, request=request, detail=f"{len(others)} ended")
-    return len(others)
+    ended = _sessions_end(user=user, keep=request.session.session_key or "")
+    security_event_record(user=user, kind=Kind.SESSIONS_ENDED, request=request, detail=f"{ended} ended")
+    return ended
 
 
 def security_not_me(*, request: HttpRequest) -> User:
     """ "This wasn't me": sign the account out everywhere (this browser too), record it, and email
-    a password reset link to its primary address so the person can take the account back."""
+    a password reset link to its primary address so the person can take the account back.
+
+    The password stops working at once: whoever else knows it cannot sign back in before the
+    reset, and browsers marked "trusted" lose their trust, since allauth ties that trust to the
+    password hash (a trusted browser would otherwise skip the texted code)."""
     user = request.user
     security_event_record(user=user, kind=Kind.NOT_ME, request=request)
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
     form = ResetPasswordForm(data={"email": user.email})
     if form.is_valid():
         form.save(request)
     else:  # an address allauth would not take: "Forgot your password?" is still there
         logger.warning("no password reset after 'this wasn't me': %s", form.errors.as_text())
-    for session in UserSession.objects.filter(user=user):
-        session.end()
-    # Sessions from before usersessions tracked them (or whose row is gone) name the account only
-    # in their data.
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if session.get_decoded().get("_auth_user_id") == str(user.pk):
-            session.delete()
+    _sessions_end(user=user)
     allauth_logout(request)
     return user
 

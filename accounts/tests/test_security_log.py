@@ -270,6 +270,11 @@ def test_this_wasnt_me_signs_out_everywhere_and_sends_a_reset_link(owner, mailou
     [email] = mailoutbox
     assert email.to == [owner.email] and "/accounts/password/reset/key/" in email.body
     assert SecurityEvent.objects.filter(user=owner, kind=Kind.NOT_ME, ip_address="203.0.113.9").exists()
+    # The password no longer signs in (nor lets a "trusted" browser skip the code) until the reset.
+    owner.refresh_from_db()
+    assert not owner.has_usable_password()
+    response = browser().post(reverse("account_login"), {"login": owner.email, "password": PASSWORD})
+    assert response.status_code == 200 and "Location" not in response
 
 
 def test_signing_out_the_other_sessions_keeps_this_one(owner):
@@ -284,6 +289,19 @@ def test_signing_out_the_other_sessions_keeps_this_one(owner):
     assert response["Location"] == reverse("account_settings") + "#security"
     assert signed_in(here) and not signed_in(elsewhere)
     assert [s.ip for s in UserSession.objects.filter(user=owner)] == ["203.0.113.9"]
+    assert SecurityEvent.objects.get(user=owner, kind=Kind.SESSIONS_ENDED).detail == "1 ended"
+
+
+def test_signing_out_the_other_sessions_ends_one_the_sessions_table_never_listed(owner):
+    here = browser()
+    log_in(here)
+    untracked = Client()
+    untracked.force_login(owner)  # no allauth sign-in: no usersessions row, as before this log existed
+    assert UserSession.objects.filter(user=owner).count() == 1
+
+    here.post(reverse("security_sessions_end_others"))
+
+    assert signed_in(here) and not signed_in(untracked)
     assert SecurityEvent.objects.get(user=owner, kind=Kind.SESSIONS_ENDED).detail == "1 ended"
 
 
