@@ -15,6 +15,7 @@ the last word: a posting they refuse is InsufficientCredits.
 """
 
 import math
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,18 +58,48 @@ def _account_for_update(workspace) -> CreditAccount:
     return CreditAccount.objects.select_for_update().get(workspace=workspace)
 
 
-def _low_balance_publish(*, workspace_id: int, amount: Decimal, balance_after: Decimal) -> None:
+# Each process remembers the accounts' own low-balance thresholds for a minute: reading it would
+# add a query to every debit (every call's settlement is one statement otherwise). A level changed
+# in another process applies here within THRESHOLD_MEMORY_SECONDS; a missed crossing is only a
+# warning, never money.
+THRESHOLD_MEMORY_SECONDS = 60
+_thresholds: dict[int, tuple[float, Decimal | None]] = {}
+_NOT_GIVEN = object()
+
+
+def low_balance_threshold_forget(*, workspace_id: int) -> None:
+    """Drop this process's memory of the workspace's threshold (billing.low_balance sets it)."""
+    _thresholds.pop(workspace_id, None)
+
+
+def _own_threshold(workspace_id: int, own=_NOT_GIVEN) -> Decimal | None:
+    now = time.monotonic()
+    if own is _NOT_GIVEN:
+        remembered = _thresholds.get(workspace_id)
+        if remembered is not None and remembered[0] > now:
+            return remembered[1]
+        own = (
+            CreditAccount.objects.filter(workspace_id=workspace_id)
+            .values_list("low_balance_threshold", flat=True)
+            .first()
+        )
+    if len(_thresholds) > 10_000:
+        _thresholds.clear()
+    _thresholds[workspace_id] = (now + THRESHOLD_MEMORY_SECONDS, own)
+    return own
+
+
+def _low_balance_publish(*, workspace_id: int, amount: Decimal, balance_after: Decimal, own=_NOT_GIVEN) -> None:
     """`credits.low` when this posting took the balance from the account's low-balance threshold
     (or above) to below it: once per crossing, whatever the debit (a call, an AI query, a number's
-    rent, an expiry), never again until credits lift the balance back over it. Measured on the balance, not on what is
-    available: holds of calls in progress come and go with every call and would make it flap.
-    Listeners only write rows in this transaction (clozit.events), so a posting stays cheap."""
+    rent, an expiry), never again until credits lift the balance back over it. Measured on the
+    balance, not on what is available: holds of calls in progress come and go with every call and
+    would make it flap. Listeners only write rows in this transaction (clozit.events), so a
+    posting stays cheap. `own` is the account's own threshold when the caller has the row."""
     if amount >= 0:
         return
-    # The account's own threshold (set on the credits page), else LOW_BALANCE_DEFAULT_CREDITS. One
-    # indexed read, on debits only; the posting has just locked this row, so it is current.
-    own = CreditAccount.objects.filter(workspace_id=workspace_id).values_list("low_balance_threshold", flat=True)
-    threshold = next(iter(own), None)
+    # The account's own threshold (set on the credits page), else LOW_BALANCE_DEFAULT_CREDITS.
+    threshold = _own_threshold(workspace_id, own)
     threshold = Decimal(settings.LOW_BALANCE_DEFAULT_CREDITS) if threshold is None else threshold
     if balance_after < threshold <= balance_after - amount:
         events.publish(
@@ -82,7 +113,12 @@ def _post(*, account: CreditAccount, kind: str, amount: Decimal, reference: str,
     if account.balance < account.held:
         raise InsufficientCredits("Not enough credits for this change.")
     account.save(update_fields=["balance", "updated_at"])
-    _low_balance_publish(workspace_id=account.workspace_id, amount=amount, balance_after=account.balance)
+    _low_balance_publish(
+        workspace_id=account.workspace_id,
+        amount=amount,
+        balance_after=account.balance,
+        own=account.low_balance_threshold,
+    )
     return LedgerEntry.objects.create(
         account=account,
         kind=kind,

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from accounts import audit
 
+from . import ledger
 from .models import CreditAccount
 
 MAX_THRESHOLD = Decimal("10000000")
@@ -40,6 +41,7 @@ def low_balance_threshold_set(*, workspace, credits: Decimal | None, by=None) ->
             raise LowBalanceError(f"Enter at most {MAX_THRESHOLD:,} credits.")
     CreditAccount.objects.get_or_create(workspace=workspace)
     CreditAccount.objects.filter(workspace=workspace).update(low_balance_threshold=credits)
+    ledger.low_balance_threshold_forget(workspace_id=workspace.pk)
     audit.record(
         workspace=workspace,
         actor=by,
