@@ -135,6 +135,15 @@ def price_change_schedule(
             item=item, package=package, plan=plan, effective_at=effective_at, canceled_at__isnull=True
         ).exists():
             raise PriceChangeError("Another change of this price starts at that same moment; cancel it first.")
+        # A change slipped in before one already announced would change what that one does (a
+        # decrease announced from 1.0 to 0.9 would become a rise from 0.5, on too little notice):
+        # the announced one is canceled and scheduled again after it instead.
+        if PriceChange.objects.filter(
+            item=item, package=package, plan=plan, effective_at__gt=effective_at, canceled_at__isnull=True
+        ).exists():
+            raise PriceChangeError(
+                "A later change of this price is already scheduled: cancel it, then schedule the changes in order."
+            )
         change = PriceChange.objects.create(
             item=item,
             package=package,
@@ -167,6 +176,15 @@ def price_change_cancel(*, change: PriceChange, by) -> PriceChange:
             return change
         if change.effective_at <= timezone.now():
             raise PriceChangeError("This change is in force already; schedule another change to undo it.")
+        if PriceChange.objects.filter(
+            item=change.item,
+            package=change.package,
+            plan=change.plan,
+            effective_at__gt=change.effective_at,
+            canceled_at__isnull=True,
+        ).exists():
+            # The later one was announced as a change from this one's price.
+            raise PriceChangeError("A later change of this price is scheduled after this one: cancel that one first.")
         change.canceled_at = timezone.now()
         change.save(update_fields=["canceled_at"])
         if change.announced_at is not None:

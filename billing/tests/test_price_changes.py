@@ -114,6 +114,24 @@ def test_changes_that_make_no_sense_are_refused(staff, fields, message):
     assert not PriceChange.objects.exists()
 
 
+def test_changes_are_scheduled_and_canceled_in_order_so_no_announcement_is_changed_behind_it(staff):
+    later = schedule_rate(staff, "0.9", when=days(10))
+
+    # Slipped in before: the announced 1.0 -> 0.9 would become a rise from 0.5 on 5 days' notice.
+    with pytest.raises(PriceChangeError, match="later change"):
+        schedule_rate(staff, "0.5", when=days(5))
+    price_change_cancel(change=later, by=staff)
+    earlier_after_cancel = schedule_rate(staff, "0.5", when=days(5))
+    then = schedule_rate(staff, "0.4", when=days(10))
+    assert (then.old_value, then.new_value) == (Decimal("0.5"), Decimal("0.4"))
+
+    # Canceling the first while the second is pending would change what the second does.
+    with pytest.raises(PriceChangeError, match="cancel that one first"):
+        price_change_cancel(change=earlier_after_cancel, by=staff)
+    price_change_cancel(change=then, by=staff)
+    assert price_change_cancel(change=earlier_after_cancel, by=staff).canceled_at is not None
+
+
 def test_credits_are_charged_in_hundredths(staff):
     with pytest.raises(PriceChangeError, match="two decimals"):
         schedule_rate(staff, "0.125", when=days(40), item=PriceChange.Item.AI_QUERY)
