@@ -9,6 +9,7 @@ from billing.expiry import credits_expire_due
 from campaigns.contacts.lists import contact_uploads_abandoned_delete
 from campaigns.dialing.dialer import sweep
 from campaigns.lifecycle.services import campaign_launches_due
+from notices.jobs import notice_emails_retry_due
 from telephony.numbers import numbers_renew
 
 # Repairs what crashes leave behind and nudges running campaigns (see campaigns.dialing.dialer.sweep).
@@ -27,3 +28,5 @@ cron.register(numbers_renew, queue_name="default", cron="47 1 * * *")
 cron.register(credit_backs_due, queue_name="default", cron="23 * * * *")
 # Deletes security log entries (sign-ins, changes) older than SECURITY_LOG_RETENTION_DAYS.
 cron.register(security_events_purge_due, queue_name="default", cron="7 4 * * *")
+# Emails of notices that failed or whose job was lost, tried again for NOTICE_EMAIL_RETRY_HOURS.
+cron.register(notice_emails_retry_due, queue_name="default", cron="*/30 * * * *")

@@ -559,6 +559,10 @@ PRICE_RAISE_NOTICE_DAYS = env.int("PRICE_RAISE_NOTICE_DAYS", default=30)
 PRICE_CHANGES_CACHE_SECONDS = env.int("PRICE_CHANGES_CACHE_SECONDS", default=60)
 
 # --- Account notices and emails (notices/) ---
+# An email that failed (or whose job was lost) is tried again every 30 minutes for this many hours
+# after its notice was made (notices.jobs.notice_emails_retry_due); the notice is listed in the
+# app either way.
+NOTICE_EMAIL_RETRY_HOURS = env.int("NOTICE_EMAIL_RETRY_HOURS", default=48)
 # A workspace's owners and billing members are emailed (and `credits.low` is sent to webhooks) when
 # the balance falls below the account's own threshold, set on the credits page; this is the
 # threshold of accounts that set none (600 credits = 10 minutes of calling). It takes over from

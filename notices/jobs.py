@@ -1,8 +1,11 @@
 """Background work of notices (RQ). Jobs take ids or plain data and may run twice."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -59,3 +62,22 @@ def notice_emails_send(notice_ids: list[int]) -> int:
 
 def notice_broadcast_run_job(kind_code: str, key: str, context: dict, link: str) -> int:
     return notice_broadcast_run(kind=KINDS[kind_code], key=key, context=context, link=link)
+
+
+def notice_emails_retry_due(*, now=None) -> int:
+    """Send again the emails that failed (the mail server refused or was down) or whose job was
+    lost (Redis down at the commit), for NOTICE_EMAIL_RETRY_HOURS after the notice was made; an
+    essential email must not be lost to a passing outage. Every 30 minutes (clozit/cron.py)."""
+    now = now or timezone.now()
+    due = (
+        Notice.objects.filter(
+            emailed_at__isnull=True,
+            created_at__gte=now - timedelta(hours=settings.NOTICE_EMAIL_RETRY_HOURS),
+            # A job queued at the commit normally sends within seconds: leave it its chance.
+            created_at__lt=now - timedelta(minutes=10),
+        )
+        .filter(Q(email_note="") | Q(email_note__startswith="failed"))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return notice_emails_send(list(due[:1000]))

@@ -325,6 +325,32 @@ def test_a_failing_email_leaves_the_notice_listed_with_the_failure_noted(user, d
     assert "Your Clozit account is suspended" in page and "could not be sent" in page
 
 
+def test_a_failed_email_is_sent_again_once_the_server_is_back_and_only_within_the_retry_window(user, deliver, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notices.jobs import notice_emails_retry_due
+
+    settings.EMAIL_BACKEND = "notices.tests.test_account_emails.RefusingBackend"
+    deliver(lambda: account_set_status(user=user, status=User.Status.SUSPENDED, reason="Review", by=None))
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    notice = Notice.objects.get(user=user)
+
+    assert notice_emails_retry_due() == 0  # minutes old: the first job may still be on its way
+    later = timezone.now() + timedelta(minutes=30)
+    assert notice_emails_retry_due(now=later) == 1
+    [message] = mail.outbox
+    assert message.subject == notice.subject
+    assert notice_emails_retry_due(now=later) == 0  # sent: never twice
+    notice.refresh_from_db()
+    assert notice.emailed_at is not None and notice.email_note == ""
+
+    # Past the window, a failure stays a note on the listed notice.
+    Notice.objects.filter(pk=notice.pk).update(emailed_at=None, email_note="failed: SMTPDataError")
+    assert notice_emails_retry_due(now=timezone.now() + timedelta(hours=settings.NOTICE_EMAIL_RETRY_HOURS + 1)) == 0
+
+
 # --- Broadcasts (policy and price changes use these) ----------------------------------------------
 def test_a_broadcast_tells_every_active_account_once_and_respects_turned_off_emails(
     user, django_capture_on_commit_callbacks, run_jobs
