@@ -6,6 +6,8 @@ the versions this person is known to have accepted are remembered in their sessi
 who accepted everything costs no query. Only a version not remembered yet is looked up (one
 query, for all of them at once: someone may have accepted on another device)."""
 
+import time
+
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -14,6 +16,8 @@ from .models import PolicyVersion
 from .selectors import accepted_version_ids, coming_versions, current_versions
 
 SESSION_KEY = "policies_accepted"
+CHECKED_KEY = "policies_checked"
+RECHECK_SECONDS = 300
 _MEMO = "_policies_accepted"
 
 
@@ -29,12 +33,18 @@ def _accepted(request) -> set[int]:
         return known
     relevant = set(_relevant_ids())
     known = set(request.session.get(SESSION_KEY, ()))
-    if not relevant <= known:
-        found = accepted_version_ids(user=request.user, among=sorted(relevant - known))
+    missing = sorted(relevant - known)
+    # A version not accepted yet is looked up again at most every RECHECK_SECONDS (someone may
+    # accept on another device): otherwise every page of the notice period would cost a query.
+    checked_at, checked = request.session.get(CHECKED_KEY, (0, []))
+    if missing and not (checked == missing and time.time() - checked_at < RECHECK_SECONDS):
+        found = accepted_version_ids(user=request.user, among=missing)
         if found:
             known |= found
             # Only versions in effect or coming: the list stays as short as the policies.
             request.session[SESSION_KEY] = sorted(known & relevant)
+        still = sorted(relevant - known)
+        request.session[CHECKED_KEY] = (int(time.time()), still) if still else (0, [])
     setattr(request, _MEMO, known)
     return known
 

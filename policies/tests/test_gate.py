@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.tests.conftest import complete_signup
+from policies import gate
 from policies.models import PolicyAcceptance, PolicyVersion
 
 from .conftest import make_version
@@ -160,8 +161,14 @@ def test_policies_cost_at_most_one_query_a_page_and_none_once_accepted(signed_in
     signed_in.post(reverse("policy_accept"), {"version": [in_effect.pk]})
     signed_in.get(reverse("dashboard"))  # the list of published versions, read once per process
 
-    # The coming version, not accepted yet: one look a page (it may be accepted on another device).
+    # The coming version, not accepted yet: looked up again at most every RECHECK_SECONDS (it may
+    # be accepted on another device), not on every page.
+    assert policy_queries(signed_in, reverse("dashboard")) == []
+    session = signed_in.session
+    session[gate.CHECKED_KEY] = (0, session[gate.CHECKED_KEY][1])  # the interval has passed
+    session.save()
     assert len(policy_queries(signed_in, reverse("dashboard"))) == 1
+    assert policy_queries(signed_in, reverse("dashboard")) == []
 
     signed_in.post(reverse("policy_accept"), {"version": [coming.pk]})
     assert policy_queries(signed_in, reverse("dashboard")) == []
