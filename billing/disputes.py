@@ -12,15 +12,14 @@ One open dispute per call; a call already credited back cannot be disputed.
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
 from accounts import audit
-from accounts.models import Membership
 from campaigns.models import Call, CallTurn
+from notices import kinds
+from notices.services import notice_send, workspace_recipients
 
 from .credit_backs import call_charge, call_credit_back_post
 from .models import CallCreditBack, CallDispute
@@ -112,7 +111,7 @@ def call_dispute_approve(*, dispute: CallDispute, by, note: str = "") -> CallDis
         action="credits.call_dispute_approved",
         summary=f"Dispute of call {call.pk} approved: {amount} credits back.",
     )
-    transaction.on_commit(lambda: _send_decision(dispute_id=dispute.pk))
+    _send_decision(dispute=dispute)
     return dispute
 
 
@@ -132,27 +131,22 @@ def call_dispute_decline(*, dispute: CallDispute, by, note: str) -> CallDispute:
         action="credits.call_dispute_declined",
         summary=f"Dispute of call {call.pk} declined: {note}",
     )
-    transaction.on_commit(lambda: _send_decision(dispute_id=dispute.pk))
+    _send_decision(dispute=dispute)
     return dispute
 
 
-def _recipients(dispute: CallDispute) -> list[str]:
+def _recipients(dispute: CallDispute) -> list:
     """The member who asked and the workspace's owners, each once."""
-    emails = list(
-        Membership.objects.filter(
-            workspace_id=dispute.workspace_id, role=Membership.Role.OWNER, user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
-    if dispute.requested_by is not None and dispute.requested_by.is_active:
-        emails.insert(0, dispute.requested_by.email)
-    return list(dict.fromkeys(emails))
+    owners = workspace_recipients(workspace=dispute.workspace_id)
+    requester = dispute.requested_by
+    if requester is not None and requester.is_active and requester.purged_at is None:
+        owners = [requester] + [u for u in owners if u.pk != requester.pk]
+    return owners
 
 
-def _send_decision(*, dispute_id: int) -> None:
-    dispute = CallDispute.objects.select_related("workspace", "call", "requested_by").get(pk=dispute_id)
-    emails = _recipients(dispute)
-    if not emails:
-        return
+def _send_decision(*, dispute: CallDispute) -> None:
+    """Tell the member who asked and the owners (a notice each, emailed after commit), once per
+    dispute: a dispute is decided once."""
     credit_back = CallCreditBack.objects.filter(call_id=dispute.call_id).first()
     context = {
         "dispute": dispute,
@@ -161,18 +155,16 @@ def _send_decision(*, dispute_id: int) -> None:
         "approved": dispute.status == CallDispute.Status.APPROVED,
         "credited": credit_back.amount if credit_back is not None else 0,
         "call_url": settings.PUBLIC_BASE_URL + reverse("call_detail", args=[dispute.call_id]),
-        "support_email": settings.SUPPORT_EMAIL,
     }
-    subject = (
-        f"[Clozit] Your dispute of call {dispute.call_id} was approved"
-        if context["approved"]
-        else f"[Clozit] Your dispute of call {dispute.call_id} was declined"
-    )
-    message = EmailMultiAlternatives(
-        subject=subject, body=render_to_string("emails/call_dispute_decision.txt", context), to=emails
-    )
-    message.attach_alternative(render_to_string("emails/call_dispute_decision.html", context), "text/html")
-    message.send()
+    for user in _recipients(dispute):
+        notice_send(
+            user=user,
+            kind=kinds.CALL_DISPUTE_DECIDED,
+            key=f"dispute:{dispute.pk}:decided",
+            context=context,
+            workspace=dispute.workspace,
+            link=reverse("call_detail", args=[dispute.call_id]),
+        )
 
 
 def call_charge_state(*, workspace, call: Call) -> dict:

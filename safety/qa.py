@@ -25,17 +25,17 @@ import hashlib
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts import audit
-from accounts.models import Membership, Workspace
+from accounts.models import Workspace
 from accounts.services import workspace_set_status
 from campaigns.conversation.engine.intents import wants_a_person
 from campaigns.models import Call, CallTurn, Campaign
 from clozit import events
+from notices import kinds
+from notices.services import notice_send_to_workspace
 
 from .errors import SafetyError
 from .models import QAReview
@@ -115,33 +115,15 @@ def qa_on_call_end(sender=None, *, event: events.Event, **kwargs) -> None:
 # --- Staff verdicts -------------------------------------------------------------------------------
 
 
-def _owner_emails(workspace_id: int) -> list[str]:
-    return list(
-        Membership.objects.filter(
-            workspace_id=workspace_id, role=Membership.Role.OWNER, user__is_active=True
-        ).values_list("user__email", flat=True)
+def _send_violation(*, workspace: Workspace, reviews: list, notes: str, suspended: bool) -> None:
+    """Tell the workspace's owners (a notice each, emailed after commit), once per verdict: the
+    key names the first review marked."""
+    notice_send_to_workspace(
+        workspace=workspace,
+        kind=kinds.QA_VIOLATION,
+        key=f"qa-violation:{reviews[0].pk}",
+        context={"reviews": reviews, "notes": notes, "suspended": suspended},
     )
-
-
-def _send_violation(*, workspace_id: int, review_ids: list[int], notes: str, suspended: bool) -> None:
-    reviews = list(QAReview.objects.filter(pk__in=review_ids).select_related("workspace", "campaign", "call"))
-    emails = _owner_emails(workspace_id)
-    if not reviews or not emails:
-        return
-    context = {
-        "workspace": reviews[0].workspace,
-        "reviews": reviews,
-        "notes": notes,
-        "suspended": suspended,
-        "support_email": settings.SUPPORT_EMAIL,
-    }
-    subject = (
-        "[Clozit] Your workspace is suspended after a review of its calls"
-        if suspended
-        else "[Clozit] A review of your calls found a breach of our terms"
-    )
-    body = render_to_string("emails/qa_violation.txt", context)
-    EmailMessage(subject=subject, body=body, to=emails).send()
 
 
 def _violations_lately(workspace_id: int) -> int:
@@ -205,9 +187,9 @@ def _violation_consequences(*, workspace_id: int, reviews: list[QAReview], notes
             status=Workspace.Status.SUSPENDED,
             reason=f"{count} calls reviewed as violations of our terms within {days} days. Latest: {notes}",
             by=by,
+            # The decision's own notice says the workspace is suspended, why and how to appeal: one
+            # message for one decision, not a second "workspace suspended" notice beside it.
+            tell_owners=False,
         )
         suspended = True
-    ids = [r.pk for r in reviews]
-    transaction.on_commit(
-        lambda: _send_violation(workspace_id=workspace_id, review_ids=ids, notes=notes, suspended=suspended)
-    )
+    _send_violation(workspace=workspace, reviews=reviews, notes=notes, suspended=suspended)

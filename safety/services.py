@@ -14,20 +14,20 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts import audit
 from accounts.admin_history import admin_history_purge
-from accounts.models import Membership, Workspace
+from accounts.models import Workspace
 from accounts.services import workspace_set_status
 from campaigns.contacts.donotcall import dnc_add
 from campaigns.dialing.abuse import campaign_flag_clear
 from campaigns.errors import CampaignError
 from campaigns.lifecycle.services import campaign_pause
 from campaigns.models import Call, Campaign, DoNotCall
+from notices import kinds
+from notices.services import notice_send_to_workspace
 
 from .errors import SafetyError
 from .models import QAReview, Report
@@ -141,39 +141,20 @@ DECISIONS = {
 }
 
 
-def _owner_emails(workspace_id: int) -> list[str]:
-    return list(
-        Membership.objects.filter(
-            workspace_id=workspace_id, role=Membership.Role.OWNER, user__is_active=True
-        ).values_list("user__email", flat=True)
+def _send_decision(*, workspace: Workspace, decision: str, note: str, reports: list[Report]) -> None:
+    """Tell the workspace's owners (a notice each, emailed after commit), once per decision: the
+    key names the group's first report."""
+    notice_send_to_workspace(
+        workspace=workspace,
+        kind=kinds.REPORT_DECISION,
+        key=f"report-decision:{reports[0].pk}:{decision}",
+        context={
+            "decision": decision,
+            "note": note,
+            "reports": reports,
+            "campaigns": sorted({r.campaign.name for r in reports if r.campaign}),
+        },
     )
-
-
-def _send_decision(*, workspace_id: int, decision: str, note: str, report_ids: list[int]) -> None:
-    reports = list(Report.objects.filter(pk__in=report_ids).select_related("workspace", "campaign"))
-    emails = _owner_emails(workspace_id)
-    if not reports or not emails:
-        return
-    context = {
-        "workspace": reports[0].workspace,
-        "decision": decision,
-        "note": note,
-        "reports": reports,
-        "campaigns": sorted({r.campaign.name for r in reports if r.campaign}),
-        "support_email": settings.SUPPORT_EMAIL,
-    }
-    subject = {
-        Report.Status.DISMISSED: "[Clozit] Reports about your calls were reviewed: no action",
-        Report.Status.WARNED: "[Clozit] A warning about your calls",
-        Report.Status.SUSPENDED: "[Clozit] Your workspace is suspended after reports about its calls",
-    }[decision]
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string("emails/report_decision.txt", context),
-        to=emails,
-    )
-    message.attach_alternative(render_to_string("emails/report_decision.html", context), "text/html")
-    message.send()
 
 
 @transaction.atomic
@@ -208,6 +189,9 @@ def reports_resolve(*, report_ids: list[int], decision: str, note: str, by) -> i
                 status=Workspace.Status.SUSPENDED,
                 reason=f"After reports of its calls: {note}",
                 by=by,
+                # The decision's own notice says the workspace is suspended, why and how to appeal: one
+                # message for one decision, not a second "workspace suspended" notice beside it.
+                tell_owners=False,
             )
         for campaign in {r.campaign for r in group if r.campaign}:
             campaign_flag_clear(campaign=campaign)
@@ -217,10 +201,7 @@ def reports_resolve(*, report_ids: list[int], decision: str, note: str, by) -> i
             action=f"report.{DECISIONS[decision]}",
             summary=f"{len(group)} report(s) about the workspace's calls {DECISIONS[decision]}: {note}",
         )
-        ids = [r.pk for r in group]
-        transaction.on_commit(
-            lambda w=workspace_id, ids=ids: _send_decision(workspace_id=w, decision=decision, note=note, report_ids=ids)
-        )
+        _send_decision(workspace=workspace, decision=decision, note=note, reports=group)
     return len(reports)
 
 

@@ -19,6 +19,7 @@ from billing.tests.test_credit_backs import finish, live_call
 from billing.verification import ledger_problems
 from campaigns.calls.services import call_finish
 from campaigns.models import Call
+from notices.models import Notice
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +66,7 @@ def admin_action(client, action: str, dispute: CallDispute, note: str | None):
 
 
 def test_a_dispute_from_the_call_page_approved_by_staff_credits_the_call_back_once_and_emails_the_customer(
-    user, billing_person, staff, charged_call, django_capture_on_commit_callbacks
+    user, billing_person, staff, charged_call, django_capture_on_commit_callbacks, run_jobs
 ):
     before = ledger.balance_of(workspace=user.personal_workspace).balance
     customer = client_in(billing_person, user.personal_workspace)
@@ -93,6 +94,7 @@ def test_a_dispute_from_the_call_page_approved_by_staff_credits_the_call_back_on
     assert b"add a note" in admin_action(staff_client, "approve", dispute, None).content
     with django_capture_on_commit_callbacks(execute=True):
         done = admin_action(staff_client, "approve", dispute, "Our agent misheard; sorry.")
+    run_jobs()
     assert "credited back" in done.content.decode()
 
     dispute.refresh_from_db()
@@ -100,10 +102,13 @@ def test_a_dispute_from_the_call_page_approved_by_staff_credits_the_call_back_on
     [entry] = LedgerEntry.objects.filter(reference=call_credit_reference(charged_call.pk))
     assert entry.amount == Decimal(30) and entry.created_by == staff
     assert ledger.balance_of(workspace=user.personal_workspace).balance == before + 30
-    [email] = mail.outbox
-    assert sorted(email.to) == ["books@example.com", "owner@example.com"]
+    # The member who asked and the owner: one email each, and the notice on each one's notices page.
+    assert sorted(email.to[0] for email in mail.outbox) == ["books@example.com", "owner@example.com"]
+    email = mail.outbox[0]
     assert "approved" in email.subject and "30 credits" in email.body and "Our agent misheard" in email.body
     assert "30 credits" in email.alternatives[0][0]
+    assert email.subject in customer.get("/notices/").content.decode()
+    assert Notice.objects.filter(key=f"dispute:{dispute.pk}:decided").count() == 2
     assert "Credited back: 30 credits" in page(customer, charged_call)
     assert "our staff approved your dispute" in page(customer, charged_call)
     assert user.personal_workspace.events.filter(action__startswith="credits.call_dispute").count() == 2
@@ -112,12 +117,13 @@ def test_a_dispute_from_the_call_page_approved_by_staff_credits_the_call_back_on
     with pytest.raises(DisputeError, match="already approved"):
         call_dispute_approve(dispute=dispute, by=staff)
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CALL_CREDIT_BACK).count() == 1
-    assert len(mail.outbox) == 1
+    run_jobs()
+    assert len(mail.outbox) == 2
     assert not ledger_problems()
 
 
 def test_staff_decline_a_dispute_with_a_reason_the_customer_reads(
-    user, staff, charged_call, django_capture_on_commit_callbacks
+    user, staff, charged_call, django_capture_on_commit_callbacks, run_jobs
 ):
     before = ledger.balance_of(workspace=user.personal_workspace).balance
     owner = client_in(user, user.personal_workspace)
@@ -130,6 +136,7 @@ def test_staff_decline_a_dispute_with_a_reason_the_customer_reads(
     assert "This field is required" in no_reason.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         admin_action(staff_client, "decline", dispute, "The call went as it should: the callee hung up.")
+    run_jobs()
 
     dispute.refresh_from_db()
     assert dispute.status == CallDispute.Status.DECLINED
@@ -138,6 +145,7 @@ def test_staff_decline_a_dispute_with_a_reason_the_customer_reads(
     [email] = mail.outbox
     assert email.to == ["owner@example.com"] and "declined" in email.subject
     assert "the callee hung up" in email.body and "the callee hung up" in email.alternatives[0][0]
+    assert email.subject in owner.get("/notices/").content.decode()
     text = page(owner, charged_call)
     assert "was declined: The call went as it should" in text and "Dispute this charge" not in text
     assert not ledger_problems()
@@ -157,7 +165,9 @@ def test_a_call_credited_back_automatically_cannot_be_disputed(user, django_capt
     assert not ledger_problems()
 
 
-def test_an_approval_racing_the_automatic_credit_back_credits_once(user, staff, django_capture_on_commit_callbacks):
+def test_an_approval_racing_the_automatic_credit_back_credits_once(
+    user, staff, django_capture_on_commit_callbacks, run_jobs
+):
     """Disputed while its credit-back job was still queued: the job and the approval share the
     call's one reference, so the call is credited back once."""
     call = live_call(user, agent_speaks_after=None)  # dead air, found by a job not run yet
@@ -166,6 +176,7 @@ def test_an_approval_racing_the_automatic_credit_back_credits_once(user, staff, 
     call_credit_back(call_id=call.pk)
     with django_capture_on_commit_callbacks(execute=True):
         call_dispute_approve(dispute=dispute, by=staff)
+    run_jobs()
 
     assert LedgerEntry.objects.filter(reference=call_credit_reference(call.pk)).count() == 1
     assert CallCreditBack.objects.get().reason == CallCreditBack.Reason.DEAD_AIR

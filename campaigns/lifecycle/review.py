@@ -2,14 +2,12 @@
 Approving launches the campaign through campaign_launch with every launch check; rejecting
 tells the customer why, on the campaign page and by email to the workspace's owners."""
 
-from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts import audit
-from accounts.models import Membership
+from notices import kinds
+from notices.services import notice_send_to_workspace
 
 from ..errors import CampaignError
 from ..models import Campaign, CampaignApproval, WorkspaceApproval
@@ -93,25 +91,15 @@ def campaign_reject(*, approval_id: int, reason: str, by) -> Campaign:
         action="campaign.rejected",
         summary=f"Did not approve the campaign “{campaign.name}”: {reason}",
     )
-    approval_id = approval.pk
-    transaction.on_commit(lambda: _send_rejection(approval_id))
+    _send_rejection(approval)
     return campaign
 
 
-def _send_rejection(approval_id: int) -> None:
-    approval = CampaignApproval.objects.select_related("campaign", "workspace").get(pk=approval_id)
-    emails = list(
-        Membership.objects.filter(
-            workspace_id=approval.workspace_id, role=Membership.Role.OWNER, user__is_active=True
-        ).values_list("user__email", flat=True)
+def _send_rejection(approval: CampaignApproval) -> None:
+    """Tell the workspace's owners (a notice each, emailed after commit), once per approval."""
+    notice_send_to_workspace(
+        workspace=approval.workspace,
+        kind=kinds.CAMPAIGN_REJECTED,
+        key=f"campaign-approval:{approval.pk}:rejected",
+        context={"approval": approval, "campaign": approval.campaign},
     )
-    if not emails:
-        return
-    context = {"approval": approval, "campaign": approval.campaign, "support_email": settings.SUPPORT_EMAIL}
-    message = EmailMultiAlternatives(
-        subject=f"[Clozit] Your campaign “{approval.campaign.name}” was not approved",
-        body=render_to_string("emails/campaign_rejected.txt", context),
-        to=emails,
-    )
-    message.attach_alternative(render_to_string("emails/campaign_rejected.html", context), "text/html")
-    message.send()

@@ -100,7 +100,7 @@ def test_an_approval_whose_launch_is_refused_says_why_and_the_next_launch_goes_t
 
 
 def test_a_rejection_tells_the_owners_why_on_the_page_and_by_email(
-    user, waiting, admin_user, logged_in, django_capture_on_commit_callbacks
+    user, waiting, admin_user, logged_in, django_capture_on_commit_callbacks, run_jobs
 ):
     approval = CampaignApproval.objects.get(campaign=waiting)
     with pytest.raises(CampaignError, match="Give a reason"):
@@ -108,6 +108,7 @@ def test_a_rejection_tells_the_owners_why_on_the_page_and_by_email(
 
     with django_capture_on_commit_callbacks(execute=True):
         review.campaign_reject(approval_id=approval.pk, reason="The script does not say who is calling.", by=admin_user)
+    run_jobs()
 
     waiting.refresh_from_db()
     assert waiting.status == Campaign.Status.DRAFT
@@ -118,6 +119,8 @@ def test_a_rejection_tells_the_owners_why_on_the_page_and_by_email(
     (email,) = mail.outbox
     assert email.to == [user.email] and "not approved" in email.subject
     assert "The script does not say who is calling." in email.body
+    assert "The script does not say who is calling." in email.alternatives[0][0]
+    assert email.subject in logged_in.get("/notices/").content.decode()  # listed on the notices page
 
     launch(waiting, user)  # launched again: reviewed again
     assert CampaignApproval.objects.filter(campaign=waiting, status="pending").count() == 1

@@ -11,19 +11,18 @@ from datetime import timedelta
 
 import django_rq
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit
 from accounts.admin_history import admin_history_purge
-from accounts.models import Membership
 from clozit import events
 from clozit.exporting import export_json, export_rows
 from clozit.queueing import enqueue
+from notices import kinds
+from notices.services import notice_send_to_workspace
 
 from .. import http
 from . import payloads, signing
@@ -486,24 +485,17 @@ def _endpoint_disable(endpoint: Endpoint, *, at) -> None:
         action="webhook.disable",
         summary=f"Turned off the webhook endpoint {endpoint.url}: every delivery failed for {days} days.",
     )
-    recipients = list(
-        Membership.objects.filter(workspace_id=endpoint.workspace_id, role=Membership.Role.OWNER).values_list(
-            "user__email", flat=True
-        )
-    )
-    if not recipients:
-        return
-    context = {
-        "endpoint": endpoint,
-        "workspace": endpoint.workspace,
-        "days": days,
-        "link": settings.PUBLIC_BASE_URL + reverse("webhook_detail", args=[endpoint.pk]),
-    }
-    subject = f"[Clozit] Webhook endpoint turned off: {endpoint.url}"[:200]
-    text = render_to_string("emails/webhook_disabled.txt", context)
-    html = render_to_string("emails/webhook_disabled.html", context)
-    transaction.on_commit(
-        lambda: send_mail(subject=subject, message=text, from_email=None, recipient_list=recipients, html_message=html)
+    notice_send_to_workspace(
+        workspace=endpoint.workspace,
+        kind=kinds.WEBHOOK_DISABLED,
+        # `at` names this time it was turned off: turned on again and failing again is a new event.
+        key=f"webhook-endpoint:{endpoint.pk}:disabled:{at.isoformat()}",
+        context={
+            "endpoint": endpoint,
+            "days": days,
+            "link": settings.PUBLIC_BASE_URL + reverse("webhook_detail", args=[endpoint.pk]),
+        },
+        link=reverse("webhook_detail", args=[endpoint.pk]),
     )
 
 

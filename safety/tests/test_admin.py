@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from accounts.models import Workspace
 from campaigns.tests.factories import make_campaign
+from notices.models import Notice
 from safety import services
 from safety.models import Report
 
@@ -44,7 +45,7 @@ def test_a_report_shows_the_transcript_and_the_campaigns_purpose(admin_client, r
 
 
 def test_suspending_from_the_queue_asks_for_a_reason_then_decides_and_emails(
-    admin_client, report, django_capture_on_commit_callbacks
+    admin_client, report, django_capture_on_commit_callbacks, run_jobs, user
 ):
     chosen = {"action": "suspend", "_selected_action": [report.pk]}
     asked = admin_client.post(QUEUE, chosen)
@@ -53,8 +54,11 @@ def test_suspending_from_the_queue_asks_for_a_reason_then_decides_and_emails(
 
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(QUEUE, {**chosen, "apply": "Confirm", "note": "Scam calls asking for card numbers."})
+    run_jobs()
 
     report.refresh_from_db()
     assert report.status == "suspended" and report.resolution_note == "Scam calls asking for card numbers."
     assert Workspace.objects.get(pk=report.workspace_id).status == "suspended"
+    # One message for the decision (not a second "workspace suspended" one), listed as a notice too.
     assert len(mail.outbox) == 1 and "Scam calls asking for card numbers." in mail.outbox[0].body
+    assert Notice.objects.get(user=user).kind == "report_decision"

@@ -14,6 +14,7 @@ from campaigns.calls.services import call_finish
 from campaigns.models import Call, CallTurn, Campaign
 from campaigns.tests.factories import make_campaign
 from clozit import events
+from notices.models import Notice
 from safety import qa, services
 from safety.errors import SafetyError
 from safety.models import QAReview
@@ -218,13 +219,14 @@ def test_fine_and_coaching_are_kept_with_the_call_and_change_nothing_else(campai
 
 
 def test_a_violation_flags_the_campaign_and_emails_the_owners(
-    campaign, admin_user, user, django_capture_on_commit_callbacks
+    campaign, admin_user, user, django_capture_on_commit_callbacks, run_jobs
 ):
     (review,) = queued(campaign)
     with django_capture_on_commit_callbacks(execute=True):
         qa.qa_reviews_mark(
             review_ids=[review.pk], verdict="violation", notes="Claimed to be the callee's bank.", by=admin_user
         )
+    run_jobs()
 
     campaign.refresh_from_db()
     assert campaign.flag_reason == "QA violation: Claimed to be the callee's bank." and campaign.flagged_at
@@ -233,11 +235,12 @@ def test_a_violation_flags_the_campaign_and_emails_the_owners(
     message = mail.outbox[0]
     assert message.to == [user.email] and "breach of our terms" in message.subject
     assert "Claimed to be the callee's bank." in message.body and "Further violations" in message.body
+    assert Notice.objects.get(user=user, kind="qa_violation").subject == message.subject  # on the notices page
     assert Workspace.objects.get(pk=campaign.workspace_id).status == "active"
 
 
 def test_enough_violations_within_the_window_suspend_the_workspace(
-    campaign, admin_user, user, django_capture_on_commit_callbacks
+    campaign, admin_user, user, django_capture_on_commit_callbacks, run_jobs
 ):
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.RUNNING)
     old, first, second, third = queued(campaign, 4)
@@ -253,6 +256,7 @@ def test_enough_violations_within_the_window_suspend_the_workspace(
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         qa.qa_reviews_mark(review_ids=[third.pk], verdict="violation", notes="Threatened the callee.", by=admin_user)
+    run_jobs()
 
     workspace.refresh_from_db()
     assert workspace.status == "suspended"
@@ -262,13 +266,16 @@ def test_enough_violations_within_the_window_suspend_the_workspace(
     assert campaign.status == Campaign.Status.PAUSED and campaign.pause_kind == Campaign.PauseKind.ACCOUNT
     assert len(mail.outbox) == 1 and "suspended" in mail.outbox[0].subject
     assert mail.outbox[0].to == [user.email] and "Threatened the callee." in mail.outbox[0].body
+    # One notice per violation marked (the older one too; the repeated one not), and no separate
+    # "workspace suspended" one.
+    assert list(Notice.objects.filter(user=user).values_list("kind", flat=True)) == ["qa_violation"] * 4
 
 
 # --- In admin ------------------------------------------------------------------------------------
 
 
 def test_staff_review_a_call_with_its_transcript_and_recording_and_mark_it(
-    admin_client, campaign, django_capture_on_commit_callbacks
+    admin_client, campaign, django_capture_on_commit_callbacks, run_jobs
 ):
     call = end(live_call(campaign, outcome="do_not_call"))
     review = QAReview.objects.get()
@@ -288,6 +295,7 @@ def test_staff_review_a_call_with_its_transcript_and_recording_and_mark_it(
     assert "Violation: notes" in asked
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(QUEUE, {**chosen, "apply": "Confirm", "notes": "Ignored the callee's request to stop."})
+    run_jobs()
     review.refresh_from_db()
     assert review.verdict == "violation" and review.notes == "Ignored the callee's request to stop."
     assert len(mail.outbox) == 1

@@ -12,6 +12,7 @@ from campaigns.models import Call, Campaign, CampaignContact, DoNotCall
 from campaigns.tests.factories import make_campaign
 from campaigns.tests.test_dialer import topup
 from clozit import events
+from notices.models import Notice
 from safety import selectors, services
 from safety.errors import SafetyError
 from safety.models import Report
@@ -263,7 +264,7 @@ def reported(user, campaign) -> Report:
     ],
 )
 def test_each_decision_is_emailed_to_the_owners_in_text_and_html(
-    user, campaign, admin_user, decision, subject, says, django_capture_on_commit_callbacks
+    user, campaign, admin_user, decision, subject, says, django_capture_on_commit_callbacks, run_jobs
 ):
     report = reported(user, campaign)
     Campaign.objects.filter(pk=campaign.pk).update(flagged_at=timezone.now(), flag_reason="Callee reports: 3 people")
@@ -272,6 +273,7 @@ def test_each_decision_is_emailed_to_the_owners_in_text_and_html(
         count = services.reports_resolve(
             report_ids=[report.pk], decision=decision, note="Calls without consent.", by=admin_user
         )
+    run_jobs()
 
     assert count == 1
     report.refresh_from_db()
@@ -282,6 +284,8 @@ def test_each_decision_is_emailed_to_the_owners_in_text_and_html(
     assert says in email.body and "Calls without consent." in email.body and "He would not stop." in email.body
     html, kind = email.alternatives[0]
     assert kind == "text/html" and says.replace("Decision: ", "") in html and "Calls without consent." in html
+    # Listed on the owner's notices page (a suspended workspace's owner sees it there once reactivated).
+    assert Notice.objects.get(user=user, kind="report_decision").subject == email.subject
     campaign.refresh_from_db()
     assert campaign.flag_reason == ""  # reviewed
     workspace = Workspace.objects.get(pk=campaign.workspace_id)
@@ -312,7 +316,7 @@ def test_a_decision_needs_a_reason_and_resolved_reports_stay_as_they_are(user, c
     assert Workspace.objects.get(pk=campaign.workspace_id).status == "active"
 
 
-def test_one_email_per_workspace_for_several_reports(user, admin_user, django_capture_on_commit_callbacks):
+def test_one_email_per_workspace_for_several_reports(user, admin_user, django_capture_on_commit_callbacks, run_jobs):
     campaign = make_campaign(user, [CALLEE, OTHER])
     reports = [
         services.report_submit(call=placed_call(campaign, to=n), reason="spam", text=f"About {n}")
@@ -322,8 +326,10 @@ def test_one_email_per_workspace_for_several_reports(user, admin_user, django_ca
         services.reports_resolve(
             report_ids=[r.pk for r in reports], decision="warned", note="Check consent.", by=admin_user
         )
+    run_jobs()
 
     assert len(mail.outbox) == 1 and "reported 2 calls" in mail.outbox[0].body
+    assert Notice.objects.filter(user=user, kind="report_decision").count() == 1
 
 
 def test_a_purged_workspace_loses_its_reports_but_another_keeps_its_own(user, campaign):
