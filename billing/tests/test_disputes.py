@@ -107,7 +107,7 @@ def test_a_dispute_from_the_call_page_approved_by_staff_credits_the_call_back_on
     email = mail.outbox[0]
     assert "approved" in email.subject and "30 credits" in email.body and "Our agent misheard" in email.body
     assert "30 credits" in email.alternatives[0][0]
-    assert email.subject in customer.get("/notices/").content.decode()
+    assert email.subject.removeprefix("[Clozit] ") in customer.get("/notices/").content.decode()
     assert Notice.objects.filter(key=f"dispute:{dispute.pk}:decided").count() == 2
     assert "Credited back: 30 credits" in page(customer, charged_call)
     assert "our staff approved your dispute" in page(customer, charged_call)
@@ -145,7 +145,7 @@ def test_staff_decline_a_dispute_with_a_reason_the_customer_reads(
     [email] = mail.outbox
     assert email.to == ["owner@example.com"] and "declined" in email.subject
     assert "the callee hung up" in email.body and "the callee hung up" in email.alternatives[0][0]
-    assert email.subject in owner.get("/notices/").content.decode()
+    assert email.subject.removeprefix("[Clozit] ") in owner.get("/notices/").content.decode()
     text = page(owner, charged_call)
     assert "was declined: The call went as it should" in text and "Dispute this charge" not in text
     assert not ledger_problems()

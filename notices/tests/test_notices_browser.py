@@ -46,7 +46,7 @@ def test_read_a_notice_and_turn_off_campaign_completed_emails(live, new_page, us
     expect(page.get_by_role("heading", name="Notices")).to_be_visible()
     body = page.get_by_test_id(f"notice-body-{notice.pk}")
     expect(body).to_be_hidden()
-    page.get_by_text("[Clozit] Your Clozit account is suspended").click()
+    page.get_by_text("Your Clozit account is suspended", exact=True).click()
     expect(body).to_contain_text("Why: Several people reported unwanted calls")
     expect(body).to_contain_text("reply to this email")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
