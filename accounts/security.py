@@ -7,7 +7,6 @@ SECURITY_LOG_RETENTION_DAYS (security_events_purge_due, daily), exported with th
 (security_log.csv) and erased with it (accounts.services.account_purge).
 """
 
-import ipaddress
 import logging
 import re
 from datetime import timedelta
@@ -22,6 +21,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from clozit.remote import client_ip, client_user_agent
+
 from .mobile import normalise_mobile
 from .models import SecurityEvent, User
 from .sms.delivery import after_response
@@ -29,33 +30,18 @@ from .sms.delivery import after_response
 logger = logging.getLogger(__name__)
 
 Kind = SecurityEvent.Kind
-USER_AGENT_MAX = SecurityEvent._meta.get_field("user_agent").max_length
 DETAIL_MAX = SecurityEvent._meta.get_field("detail").max_length
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    """The client's address, or None when there is none (no request, a Unix socket).
-
-    uvicorn puts the trusted proxy's X-Forwarded-For into REMOTE_ADDR (as in
-    integrations/api/auth.py); a client cannot set it otherwise."""
-    if request is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR") or ""))
-    except ValueError:
-        return None
 
 
 def security_event_record(
     *, user: User, kind: str, request: HttpRequest | None = None, detail: str = ""
 ) -> SecurityEvent:
     """Write one event about `user`, with the IP address and browser of `request` when there is one."""
-    user_agent = request.META.get("HTTP_USER_AGENT", "") if request is not None else ""
     return SecurityEvent.objects.create(
         user=user,
         kind=kind,
         ip_address=client_ip(request),
-        user_agent=user_agent[:USER_AGENT_MAX],
+        user_agent=client_user_agent(request),
         detail=detail[:DETAIL_MAX],
     )
 

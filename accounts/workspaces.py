@@ -44,12 +44,3 @@ def memberships_of(user: User) -> list[Membership]:
     """Every workspace `user` belongs to, the personal one first, then by name."""
     rows = Membership.objects.select_related("workspace").filter(user=user, workspace__purged_at__isnull=True)
     return sorted(rows, key=lambda m: (m.workspace.personal_for_id != user.pk, m.workspace.name.lower(), m.pk))
-
-
-def billing_contacts_of(workspaces) -> list[str]:
-    """Who hears about the money of `workspaces` (a queryset of workspace ids or rows): their
-    owners and billing members."""
-    rows = Membership.objects.filter(
-        workspace__in=workspaces, role__in=[Role.OWNER, Role.BILLING], user__is_active=True
-    )
-    return sorted(set(rows.values_list("user__email", flat=True)))

@@ -6,7 +6,6 @@ never changes after: the database refuses it, migration 0002) and tells every ac
 email and in the app, at least POLICY_NOTICE_DAYS before it takes effect. From its effective date
 each person is asked to accept it on their next request (policies.gate)."""
 
-import ipaddress
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from accounts.admin_history import admin_history_purge
+from clozit.remote import client_ip, client_user_agent
 from notices import kinds
 from notices.services import notice_broadcast
 
@@ -97,7 +97,7 @@ def policy_version_publish(*, version: PolicyVersion, by) -> PolicyVersion:
 def policy_accept(*, user, versions: Iterable[PolicyVersion], request=None) -> list[PolicyAcceptance]:
     """Record that `user` accepts each of `versions` (published ones only), with the request's IP
     address and browser. Accepting a version twice keeps the first record. Returns the new rows."""
-    ip, agent = _client(request)
+    ip, agent = client_ip(request), client_user_agent(request)
     made = []
     for version in versions:
         if version.published_at is None:
@@ -110,17 +110,6 @@ def policy_accept(*, user, versions: Iterable[PolicyVersion], request=None) -> l
         except IntegrityError:
             continue  # accepted already: the first record stands
     return made
-
-
-def _client(request) -> tuple[str | None, str]:
-    if request is None:
-        return None, ""
-    # The proxy's X-Forwarded-For is already in REMOTE_ADDR when the proxy is trusted (uvicorn).
-    try:
-        ip = str(ipaddress.ip_address(request.META.get("REMOTE_ADDR") or ""))
-    except ValueError:
-        ip = None
-    return ip, (request.META.get("HTTP_USER_AGENT") or "")[:300]
 
 
 def acceptances_anonymise(*, user_id: int, **kwargs) -> None:

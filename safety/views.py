@@ -1,13 +1,14 @@
 """The public "Who called me?" page: no sign-in, a look-up that needs both numbers, and what the
 person called may do about a call (the design: safety/selectors.py)."""
 
-import ipaddress
 import math
 
 from django.conf import settings
 from django.core import signing
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
+
+from clozit.remote import client_ip
 
 from . import selectors, services
 from .errors import SafetyError
@@ -20,14 +21,6 @@ TOKEN_SALT = "safety.who-called"
 TOKEN_MAX_AGE = 60 * 60
 EXPIRED = "This page has expired. Look the call up again to continue."
 TEMPLATE = "safety/who_called.html"
-
-
-def _client_ip(request) -> str | None:
-    # The proxy's X-Forwarded-For is already in REMOTE_ADDR when the proxy is trusted (uvicorn).
-    try:
-        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR") or ""))
-    except ValueError:
-        return None
 
 
 def call_token(*, call_id: int, callee_number: str) -> str:
@@ -64,7 +57,7 @@ def who_called(request):
             context["looked_up"] = True
         elif form.is_valid():
             caller, callee = form.cleaned_data["caller_number"], form.cleaned_data["callee_number"]
-            wait = lookup_wait(ip=_client_ip(request), callee_digest=services.number_digest(callee))
+            wait = lookup_wait(ip=client_ip(request), callee_digest=services.number_digest(callee))
             if wait:
                 context["limited_minutes"] = math.ceil(wait / 60)
                 return _page(request, context, status=429)

@@ -4,12 +4,13 @@ method needs (GET/HEAD read; every other method writes), within its rate limit.
 A key belongs to the workspace, not to the member who made it: it keeps working after that
 member leaves or is removed, until someone revokes it."""
 
-import ipaddress
 from datetime import timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 from ninja.security import HttpBearer
+
+from clozit.remote import client_ip
 
 from . import ratelimit
 from .errors import ApiProblem
@@ -19,17 +20,6 @@ from .models import ApiKey
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 # A busy key would otherwise write its row on every request; the page shows minutes, not seconds.
 LAST_USED_EVERY = timedelta(minutes=1)
-
-
-def client_ip(request) -> str | None:
-    """The client's address, or None when the server was not given one (a Unix socket).
-
-    uvicorn puts the proxy's X-Forwarded-For into REMOTE_ADDR when the proxy is trusted
-    (its forwarded-allow-ips); a client cannot set it otherwise."""
-    try:
-        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR") or ""))
-    except ValueError:
-        return None
 
 
 def _last_used_record(key: ApiKey, ip: str | None) -> None:
