@@ -21,8 +21,6 @@ Imports no caller of the ledger (pyproject's `ledger-imports-no-caller`): the le
 Scheduling and announcing changes is billing.price_changes.
 """
 
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -31,6 +29,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
+
+from clozit.memo import Kept
 
 from .models import PriceChange
 
@@ -61,24 +61,9 @@ class Price:
     currency: str
 
 
-_lock = threading.Lock()
-_cached: tuple[float, tuple[Change, ...]] | None = None
-
-
-def cache_clear() -> None:
-    """Forget the cached list: the next read loads it again."""
-    global _cached
-    with _lock:
-        _cached = None
-
-
-def _changes() -> tuple[Change, ...]:
-    global _cached
-    cached = _cached
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+def _load_changes() -> tuple[Change, ...]:
     rows = PriceChange.objects.filter(canceled_at__isnull=True).order_by("effective_at", "pk")
-    changes = tuple(
+    return tuple(
         Change(
             pk=row.pk,
             item=row.item,
@@ -92,9 +77,18 @@ def _changes() -> tuple[Change, ...]:
         )
         for row in rows.iterator()
     )
-    with _lock:
-        _cached = (time.monotonic() + settings.PRICE_CHANGES_CACHE_SECONDS, changes)
-    return changes
+
+
+_kept_changes = Kept(_load_changes, seconds=lambda: settings.PRICE_CHANGES_CACHE_SECONDS)
+
+
+def cache_clear() -> None:
+    """Forget the cached list: the next read loads it again."""
+    _kept_changes.forget()
+
+
+def _changes() -> tuple[Change, ...]:
+    return _kept_changes.get()
 
 
 def _forget(**_) -> None:

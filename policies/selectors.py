@@ -7,32 +7,33 @@ that sees it a minute late changes nothing anyone is owed. Which version is curr
 out from that list with the time of each request, so the switch on the effective date is
 exact."""
 
-import time
 from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
 
+from clozit.memo import Kept
+
 from .models import PolicyAcceptance, PolicyVersion
 
 Policy = PolicyVersion.Policy
 
-_published: dict = {"versions": None, "until": 0.0}
+
+def _load_published() -> list[PolicyVersion]:
+    return list(PolicyVersion.objects.filter(published_at__isnull=False).defer("text").order_by("effective_at", "pk"))
+
+
+_kept_published = Kept(_load_published, seconds=lambda: settings.POLICY_VERSIONS_CACHE_SECONDS)
 
 
 def published_versions() -> list[PolicyVersion]:
     """Every published version (without its text), oldest first, from this process's copy."""
-    if _published["versions"] is None or time.monotonic() >= _published["until"]:
-        versions = list(
-            PolicyVersion.objects.filter(published_at__isnull=False).defer("text").order_by("effective_at", "pk")
-        )
-        _published.update(versions=versions, until=time.monotonic() + settings.POLICY_VERSIONS_CACHE_SECONDS)
-    return _published["versions"]
+    return _kept_published.get()
 
 
 def published_versions_forget() -> None:
     """Read the list again on next use (after a publish, in this process)."""
-    _published["versions"] = None
+    _kept_published.forget()
 
 
 def current_versions(*, now: datetime | None = None) -> dict[str, PolicyVersion]:
